@@ -1,0 +1,71 @@
+// swift-tools-version: 6.1
+import PackageDescription
+
+/// A plugin: target `<Name>` in `Plugins/<Name>`, product `OZ<Name>` (file `libOZ<Name>.so`).
+func plugin(_ name: String, swift: Bool) -> (Product, Target) {
+    let product = Product.library(name: "OZ\(name)", type: .dynamic, targets: [name])
+    let target: Target =
+        swift
+        ? .target(name: name, dependencies: ["OperatorABI", "COpenBLAS", "PluginKit"], path: "Plugins/\(name)")
+        : .target(name: name, dependencies: ["OperatorABI"], path: "Plugins/\(name)", exclude: ["Makefile"],
+                  publicHeadersPath: ".")
+    return (product, target)
+}
+
+/// A deliberately broken (or deliberately old/new) C plugin used by the loader tests.
+func fixture(_ name: String) -> (Product, Target) {
+    let product = Product.library(name: "OZFixture\(name)", type: .dynamic, targets: ["Fixture\(name)"])
+    let target = Target.target(
+        name: "Fixture\(name)", dependencies: ["OperatorABI"], path: "Tests/Fixtures/Plugins/\(name)",
+        publicHeadersPath: ".", cSettings: [.headerSearchPath("../Common")])
+    return (product, target)
+}
+
+let plugins = [plugin("MHA", swift: true), plugin("MLP", swift: true), plugin("PoolFormerC", swift: false)]
+let fixtures = [
+    "MissingEntry", "NullEntry", "MajorMismatch", "StructTooSmall", "DuplicateId", "InvalidId",
+    "InvalidMetadata", "OlderMinor", "NewerMinor",
+].map(fixture)
+
+let package = Package(
+    name: "OperatorZoo",
+    products: [
+        .executable(name: "zoo", targets: ["zoo"]),
+        .library(name: "Host", targets: ["Host"]),
+    ] + plugins.map(\.0) + fixtures.map(\.0),
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-numerics", from: "1.1.1"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+        .package(url: "https://github.com/apple/swift-crypto", from: "3.12.3"),
+    ],
+    targets: [
+        // MARK: The C ABI and system libraries
+        .target(name: "OperatorABI"),
+        .systemLibrary(name: "COpenBLAS", pkgConfig: "openblas", providers: [.apt(["libopenblas-dev"])]),
+
+        // MARK: Host library and CLI
+        .target(
+            name: "Host",
+            dependencies: [
+                "OperatorABI", "COpenBLAS",
+                .product(name: "Numerics", package: "swift-numerics"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Crypto", package: "swift-crypto"),
+            ]
+        ),
+        .executableTarget(
+            name: "zoo",
+            dependencies: ["Host", .product(name: "ArgumentParser", package: "swift-argument-parser")]
+        ),
+
+        // MARK: Helpers for Swift plugin authors (linked statically into each Swift plugin, never into Host)
+        .target(name: "PluginKit", dependencies: ["OperatorABI", "COpenBLAS"], path: "Plugins/PluginKit"),
+
+        // MARK: Tests
+        .testTarget(
+            name: "HostTests",
+            dependencies: ["Host", .product(name: "Numerics", package: "swift-numerics")]
+        ),
+    ] + plugins.map(\.1) + fixtures.map(\.1)
+)

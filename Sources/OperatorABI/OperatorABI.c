@@ -1,0 +1,29 @@
+/* Compiles the ABI header as plain C and pins the layouts other languages rely on. */
+#include "OperatorABI.h"
+
+#define OZ_STATIC_ASSERT(cond, msg) typedef char oz_static_assert_##msg[(cond) ? 1 : -1]
+
+/* DLPack DLTensor layout (64-bit targets). */
+OZ_STATIC_ASSERT(offsetof(oz_tensor, data) == 0, tensor_data);
+OZ_STATIC_ASSERT(offsetof(oz_tensor, device) == 8, tensor_device);
+OZ_STATIC_ASSERT(offsetof(oz_tensor, ndim) == 16, tensor_ndim);
+OZ_STATIC_ASSERT(offsetof(oz_tensor, dtype) == 20, tensor_dtype);
+OZ_STATIC_ASSERT(offsetof(oz_tensor, shape) == 24, tensor_shape);
+OZ_STATIC_ASSERT(offsetof(oz_tensor, strides) == 32, tensor_strides);
+OZ_STATIC_ASSERT(offsetof(oz_tensor, byte_offset) == 40, tensor_byte_offset);
+OZ_STATIC_ASSERT(sizeof(oz_tensor) == 48, tensor_size);
+
+/* The prefix of the plugin table never moves. */
+OZ_STATIC_ASSERT(offsetof(oz_plugin, struct_size) == 0, plugin_struct_size);
+OZ_STATIC_ASSERT(offsetof(oz_plugin, abi_major) == 4, plugin_abi_major);
+OZ_STATIC_ASSERT(offsetof(oz_plugin, abi_minor) == 8, plugin_abi_minor);
+
+/* Every other shared struct starts with struct_size. */
+OZ_STATIC_ASSERT(offsetof(oz_operator, struct_size) == 0, operator_struct_size);
+OZ_STATIC_ASSERT(offsetof(oz_attr_def, struct_size) == 0, attr_def_struct_size);
+OZ_STATIC_ASSERT(offsetof(oz_attr_value, struct_size) == 0, attr_value_struct_size);
+OZ_STATIC_ASSERT(offsetof(oz_create_args, struct_size) == 0, create_args_struct_size);
+OZ_STATIC_ASSERT(offsetof(oz_forward_args, struct_size) == 0, forward_args_struct_size);
+OZ_STATIC_ASSERT(offsetof(oz_backward_args, struct_size) == 0, backward_args_struct_size);
+OZ_STATIC_ASSERT(offsetof(oz_host_services, struct_size) == 0, host_services_struct_size);
+OZ_STATIC_ASSERT(offsetof(oz_error, struct_size) == 0, error_struct_size);

@@ -1,0 +1,413 @@
+/*
+ * OperatorABI.h -- the OperatorZoo operator ABI, major version 1.
+ *
+ * A plugin is a shared library that exports ONE symbol, `oz_plugin_entry` (C linkage), which returns a
+ * pointer to a static, read-only `oz_plugin` table. The host calls nothing before it and needs no global
+ * constructors. This header is the whole contract: a plugin needs nothing else from OperatorZoo.
+ *
+ * Compatibility rules
+ * -------------------
+ *  - `abi_major` must equal the host's OZ_ABI_MAJOR; any `abi_minor` is accepted.
+ *  - Every struct that crosses the boundary (except `oz_tensor`, which is DLPack's `DLTensor` layout)
+ *    starts with `uint32_t struct_size`, the size the writer compiled against. Fields are only ever
+ *    appended. A reader reads only the fields that both its own and the writer's `struct_size` cover and
+ *    treats the rest as zero/NULL, so structs both smaller (older) and larger (newer) than the reader's
+ *    own are accepted.
+ *  - A NULL function pointer means "not implemented".
+ *  - The entry symbol's name is never changed, in any major version. The first three fields of
+ *    `oz_plugin` (struct_size, abi_major, abi_minor) keep their offsets forever, so a host can always
+ *    tell a plugin built for another major version and refuse it with a clear message.
+ *
+ * Behaviour rules for plugins
+ * ---------------------------
+ *  - Never abort, exit, print, or let a C++ exception or Swift trap cross the boundary. Every failing
+ *    call returns a non-zero `oz_status` and writes a message naming what was wrong into `oz_error`.
+ *  - The host owns every buffer it sees (inputs, outputs, parameters, gradients, workspace); buffers are
+ *    64-byte aligned. A plugin allocates only inside its instance.
+ *  - Use `oz_host_services.parallel_for` for parallel work instead of creating threads.
+ *  - Calls on distinct instances may run concurrently. Calls on one instance run concurrently only if the
+ *    operator declares OZ_CAP_REENTRANT.
+ *
+ * Shapes
+ * ------
+ *  Every operator maps x `[B, L, D]` to y `[B, L, D]` (token mixers mix along L, channel mixers only along
+ *  D). For an image, L = H*W and token r*W + c is grid cell (r, c) (row-major). D is fixed at create; B and
+ *  L may change from call to call unless the operator needs the grid (then L == H*W of create).
+ *
+ * The header compiles as C99 and as C++.
+ */
+#ifndef OPERATOR_ZOO_OPERATOR_ABI_H
+#define OPERATOR_ZOO_OPERATOR_ABI_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* Nullability annotations for clang (and Swift's importer); nothing under gcc. */
+#if defined(__clang__)
+#pragma clang diagnostic push
+#pragma clang diagnostic ignored "-Wnullability-extension"
+#pragma clang diagnostic ignored "-Wnullability-completeness"
+#define OZ_NONNULL _Nonnull
+#define OZ_NULLABLE _Nullable
+#else
+#define OZ_NONNULL
+#define OZ_NULLABLE
+#endif
+
+/* Symbol visibility for the entry point. */
+#if defined(_WIN32)
+#define OZ_EXPORT __declspec(dllexport)
+#else
+#define OZ_EXPORT __attribute__((visibility("default")))
+#endif
+
+/** ABI major version: a plugin whose `abi_major` differs is refused. */
+#define OZ_ABI_MAJOR 1
+/** ABI minor version of this header: grows when fields or functions are appended. */
+#define OZ_ABI_MINOR 0
+/** The one exported symbol, of type `oz_plugin_entry_fn`. Never renamed. */
+#define OZ_ENTRY_SYMBOL "oz_plugin_entry"
+/** Longest tensor rank a parameter may have. */
+#define OZ_MAX_PARAM_DIMS 8
+
+/* ------------------------------------------------------------------------------------------------ */
+/* Status codes                                                                                      */
+/* ------------------------------------------------------------------------------------------------ */
+
+/** Return code of every fallible call. 0 is success; the message is in the call's `oz_error`. */
+typedef int32_t oz_status;
+#define OZ_OK 0                    /**< success */
+#define OZ_ERR_INVALID_ARGUMENT 1  /**< a pointer, attribute value or argument is invalid */
+#define OZ_ERR_SHAPE 2             /**< a tensor has the wrong rank or shape */
+#define OZ_ERR_DTYPE 3             /**< a tensor's dtype or device is not supported */
+#define OZ_ERR_UNSUPPORTED 4       /**< the operation is not implemented for this configuration */
+#define OZ_ERR_OUT_OF_MEMORY 5     /**< an allocation inside the instance failed */
+#define OZ_ERR_INTERNAL 6          /**< anything else (a bug in the plugin) */
+
+/**
+ * Where a failing call writes its message. Host-owned; the plugin writes at most `capacity` bytes
+ * (including the terminating NUL) into `message`. UTF-8, one sentence naming what was wrong, e.g.
+ * "attribute 'num_heads' = 5 does not divide D = 384".
+ */
+typedef struct oz_error {
+    uint32_t struct_size;          /**< sizeof(oz_error) as the host compiled it */
+    uint32_t capacity;             /**< bytes available at `message`, including the NUL */
+    char *OZ_NULLABLE message;     /**< host buffer; may be NULL when capacity is 0 */
+} oz_error;
+
+/* ------------------------------------------------------------------------------------------------ */
+/* Tensors: layout-compatible with DLPack's DLTensor (dlpack.h v0.8+), so DLPack producers plug in.  */
+/* `oz_tensor` deliberately has no struct_size: its layout is DLPack's and never changes.            */
+/* ------------------------------------------------------------------------------------------------ */
+
+/** DLPack `DLDeviceType` values used here. Version 1 supports CPU only. */
+#define OZ_DEVICE_CPU 1
+
+/** DLPack `DLDataTypeCode` values. Version 1 uses float (code 2) with 32 or 64 bits, 1 lane. */
+#define OZ_DTYPE_CODE_INT 0
+#define OZ_DTYPE_CODE_UINT 1
+#define OZ_DTYPE_CODE_FLOAT 2
+
+/** Same layout as DLPack `DLDevice`. */
+typedef struct oz_device {
+    int32_t device_type;           /**< OZ_DEVICE_CPU (DLPack kDLCPU) */
+    int32_t device_id;             /**< 0 for CPU */
+} oz_device;
+
+/** Same layout as DLPack `DLDataType`. */
+typedef struct oz_dtype {
+    uint8_t code;                  /**< OZ_DTYPE_CODE_FLOAT */
+    uint8_t bits;                  /**< 32 (always supported) or 64 (if OZ_CAP_FLOAT64) */
+    uint16_t lanes;                /**< 1 */
+} oz_dtype;
+
+/**
+ * Same layout as DLPack `DLTensor`. The host always fills `strides` (in elements, never NULL) and passes
+ * C-contiguous tensors with `byte_offset` 0 and 64-byte-aligned `data`. A plugin rejects anything it does
+ * not support with OZ_ERR_DTYPE or OZ_ERR_SHAPE.
+ */
+typedef struct oz_tensor {
+    void *OZ_NULLABLE data;        /**< element (0, ..., 0) is at (char*)data + byte_offset */
+    oz_device device;              /**< where `data` lives */
+    int32_t ndim;                  /**< rank */
+    oz_dtype dtype;                /**< element type */
+    int64_t *OZ_NULLABLE shape;    /**< `ndim` extents */
+    int64_t *OZ_NULLABLE strides;  /**< `ndim` strides in elements; always filled by the host */
+    uint64_t byte_offset;          /**< bytes from `data` to the first element */
+} oz_tensor;
+
+/* ------------------------------------------------------------------------------------------------ */
+/* Attributes: a typed schema declared by the operator, values passed at create.                     */
+/* ------------------------------------------------------------------------------------------------ */
+
+/** Attribute types. */
+#define OZ_ATTR_INT 1        /**< one int64 in `ints[0]` */
+#define OZ_ATTR_FLOAT 2      /**< one double in `floats[0]` */
+#define OZ_ATTR_BOOL 3       /**< 0 or 1 in `ints[0]` */
+#define OZ_ATTR_STRING 4     /**< NUL-terminated UTF-8 in `string` */
+#define OZ_ATTR_INT_LIST 5   /**< `count` int64 in `ints` (a tuple such as window_size=(4,4)) */
+#define OZ_ATTR_FLOAT_LIST 6 /**< `count` doubles in `floats` */
+
+/** A typed attribute value. Only the members the type names are read; the others are NULL. */
+typedef struct oz_attr_value {
+    uint32_t struct_size;               /**< sizeof(oz_attr_value) as the writer compiled it */
+    uint32_t type;                      /**< OZ_ATTR_* */
+    uint32_t count;                     /**< number of elements: 1 for INT/FLOAT/BOOL, list length for lists, 0 for STRING */
+    uint32_t reserved;                  /**< 0 */
+    const int64_t *OZ_NULLABLE ints;    /**< INT, BOOL, INT_LIST */
+    const double *OZ_NULLABLE floats;   /**< FLOAT, FLOAT_LIST */
+    const char *OZ_NULLABLE string;     /**< STRING */
+} oz_attr_value;
+
+/**
+ * One entry of an operator's attribute schema. Names follow the upstream constructor arguments
+ * (`num_heads`, `window_size`, `d_state`, `expansion_ratio`, ...): `[a-z][a-z0-9_]*`.
+ * The host validates type, range, list length and choices before create; the plugin validates again
+ * (anything may call it) and returns OZ_ERR_INVALID_ARGUMENT with a message.
+ */
+typedef struct oz_attr_def {
+    uint32_t struct_size;               /**< sizeof(oz_attr_def) as the plugin compiled it */
+    uint32_t type;                      /**< OZ_ATTR_* */
+    const char *OZ_NONNULL name;        /**< attribute name */
+    const char *OZ_NONNULL doc;         /**< one-line description shown by `zoo plugins inspect` */
+    oz_attr_value default_value;        /**< used when the user gives none; same type as `type` */
+    int64_t min_int;                    /**< inclusive bounds for INT / INT_LIST elements (ignored if min_int > max_int) */
+    int64_t max_int;
+    double min_float;                   /**< inclusive bounds for FLOAT / FLOAT_LIST elements (ignored if min_float > max_float) */
+    double max_float;
+    uint32_t list_length;               /**< required element count of a list type; 0 = any length >= 1 */
+    uint32_t reserved;                  /**< 0 */
+    const char *OZ_NULLABLE choices;    /**< STRING only: allowed values separated by '|', or NULL for any */
+} oz_attr_def;
+
+/** A named attribute value passed to create. */
+typedef struct oz_attr {
+    uint32_t struct_size;               /**< sizeof(oz_attr) as the host compiled it */
+    uint32_t reserved;                  /**< 0 */
+    const char *OZ_NONNULL name;        /**< matches an `oz_attr_def.name` */
+    oz_attr_value value;                /**< of the schema's type */
+} oz_attr;
+
+/* ------------------------------------------------------------------------------------------------ */
+/* Host services                                                                                     */
+/* ------------------------------------------------------------------------------------------------ */
+
+/** Body of a parallel loop: process indices [begin, end). Must not fail (record errors in `context`). */
+typedef void (*oz_range_fn)(void *OZ_NULLABLE context, int64_t begin, int64_t end);
+
+/** Log levels for `oz_host_services.log`. */
+#define OZ_LOG_DEBUG 0
+#define OZ_LOG_INFO 1
+#define OZ_LOG_WARNING 2
+#define OZ_LOG_ERROR 3
+
+/** What the host offers the plugin. Valid from create until destroy. */
+typedef struct oz_host_services {
+    uint32_t struct_size;               /**< sizeof(oz_host_services) as the host compiled it */
+    uint32_t num_threads;               /**< threads in the host pool (>= 1) */
+    void *OZ_NULLABLE host_context;     /**< pass back as the first argument of every service */
+    /**
+     * Runs `body` over disjoint ranges covering [0, n) on the host's thread pool and returns when all are
+     * done. Ranges hold at least `grain` indices (except the last). Nested calls run serially.
+     */
+    void (*OZ_NULLABLE parallel_for)(void *OZ_NULLABLE host_context, int64_t n, int64_t grain,
+                                     oz_range_fn OZ_NONNULL body, void *OZ_NULLABLE context);
+    /** Hands a message to the host's log (the plugin never prints). */
+    void (*OZ_NULLABLE log)(void *OZ_NULLABLE host_context, int32_t level, const char *OZ_NONNULL message);
+} oz_host_services;
+
+/* ------------------------------------------------------------------------------------------------ */
+/* Instances                                                                                         */
+/* ------------------------------------------------------------------------------------------------ */
+
+/** An operator instance: opaque, allocated by create, freed by destroy. */
+typedef struct oz_instance oz_instance;
+
+/** Arguments of create. */
+typedef struct oz_create_args {
+    uint32_t struct_size;                          /**< sizeof(oz_create_args) as the host compiled it */
+    uint32_t num_attrs;                            /**< entries in `attrs` */
+    int64_t dim;                                   /**< model width D (>= 1) */
+    int64_t grid_h;                                /**< grid height H, or 0 when no grid is given */
+    int64_t grid_w;                                /**< grid width W, or 0 when no grid is given */
+    /** Attribute values. The host passes every schema attribute once, in schema order, defaults filled in. */
+    const oz_attr *OZ_NULLABLE attrs;
+    const oz_host_services *OZ_NONNULL host;       /**< services, valid until destroy */
+} oz_create_args;
+
+/** Instance flags reported by `describe`. */
+#define OZ_INSTANCE_CAUSAL 1u            /**< output token t depends only on input tokens <= t */
+#define OZ_INSTANCE_RECEPTIVE_FIELD 2u   /**< `receptive_left/right` bound the tokens each output sees */
+
+/** What an instance reports about itself after create. */
+typedef struct oz_instance_info {
+    uint32_t struct_size;               /**< sizeof(oz_instance_info) as the host compiled it (host-owned) */
+    uint32_t flags;                     /**< OZ_INSTANCE_* */
+    uint32_t num_params;                /**< number of parameter tensors */
+    uint32_t reserved;                  /**< 0 */
+    /**
+     * With OZ_INSTANCE_RECEPTIVE_FIELD: output token t depends only on input tokens in
+     * [t - receptive_left, t + receptive_right] of the 1D token order. -1 means unbounded on that side.
+     */
+    int64_t receptive_left;
+    int64_t receptive_right;
+} oz_instance_info;
+
+/** Name and shape of one parameter tensor, as `get_param` reports it. */
+typedef struct oz_param_info {
+    uint32_t struct_size;                          /**< sizeof(oz_param_info) as the host compiled it (host-owned) */
+    uint32_t ndim;                                 /**< rank, 1 ... OZ_MAX_PARAM_DIMS */
+    const char *OZ_NULLABLE name;                  /**< upstream PyTorch state_dict name, e.g. "qkv.weight"; static or instance-owned */
+    int64_t shape[OZ_MAX_PARAM_DIMS];              /**< upstream shape, first `ndim` entries */
+} oz_param_info;
+
+/** Which pass a workspace query is about. */
+#define OZ_PASS_FORWARD 0
+#define OZ_PASS_BACKWARD 1
+
+/** Arguments of forward. All tensors are host-owned; `y` is overwritten entirely. */
+typedef struct oz_forward_args {
+    uint32_t struct_size;                          /**< sizeof(oz_forward_args) as the host compiled it */
+    uint32_t num_params;                           /**< must equal `oz_instance_info.num_params` */
+    const oz_tensor *OZ_NONNULL x;                 /**< input [B, L, D]; never modified */
+    const oz_tensor *OZ_NULLABLE params;           /**< `num_params` tensors in `get_param` order; never modified */
+    oz_tensor *OZ_NONNULL y;                       /**< output [B, L, D] */
+    void *OZ_NULLABLE workspace;                   /**< scratch of at least `workspace_size(FORWARD)` bytes */
+    uint64_t workspace_size;                       /**< bytes at `workspace` */
+} oz_forward_args;
+
+/**
+ * Arguments of backward, the vector-Jacobian product: dx = d<y, dy>/dx, dparams[k] = d<y, dy>/dparams[k].
+ * Outputs are OVERWRITTEN, never accumulated into. A NULL `dx`, a NULL `dparams`, or a `dparams[k]` whose
+ * `data` is NULL means "not needed"; the plugin must not write there.
+ */
+typedef struct oz_backward_args {
+    uint32_t struct_size;                          /**< sizeof(oz_backward_args) as the host compiled it */
+    uint32_t num_params;                           /**< must equal `oz_instance_info.num_params` */
+    const oz_tensor *OZ_NONNULL x;                 /**< forward input [B, L, D]; never modified */
+    const oz_tensor *OZ_NULLABLE params;           /**< parameters as in forward; never modified */
+    const oz_tensor *OZ_NONNULL dy;                /**< gradient of the output [B, L, D]; never modified */
+    oz_tensor *OZ_NULLABLE dx;                     /**< gradient of the input [B, L, D], or NULL */
+    oz_tensor *OZ_NULLABLE dparams;                /**< `num_params` gradients shaped like `params`, or NULL */
+    void *OZ_NULLABLE workspace;                   /**< scratch of at least `workspace_size(BACKWARD)` bytes */
+    uint64_t workspace_size;                       /**< bytes at `workspace` */
+} oz_backward_args;
+
+/* ------------------------------------------------------------------------------------------------ */
+/* Operators                                                                                         */
+/* ------------------------------------------------------------------------------------------------ */
+
+/** Roles: both map [B, L, D] -> [B, L, D]. */
+#define OZ_ROLE_TOKEN_MIXER 1     /**< replaces attention (`blocks.{i}.attn`) */
+#define OZ_ROLE_CHANNEL_MIXER 2   /**< replaces the MLP (`blocks.{i}.mlp`) */
+
+/** Static capability flags of an operator (`oz_operator.capabilities`). */
+#define OZ_CAP_BACKWARD 1u        /**< `backward` is implemented */
+#define OZ_CAP_DETERMINISTIC 2u   /**< identical inputs give bitwise-identical outputs and gradients */
+#define OZ_CAP_NEEDS_GRID 4u      /**< create needs grid_h, grid_w > 0 and every call has L == H*W */
+#define OZ_CAP_REENTRANT 8u       /**< one instance may be called from several threads at once */
+#define OZ_CAP_FLOAT64 16u        /**< forward/backward also accept float64 tensors (all of one dtype) */
+
+/** One operator: metadata, attribute schema and entry points. */
+typedef struct oz_operator {
+    uint32_t struct_size;                          /**< sizeof(oz_operator) as the plugin compiled it */
+    uint32_t role;                                 /**< OZ_ROLE_* */
+    const char *OZ_NONNULL id;                     /**< stable id, `[a-z][a-z0-9_]*`, e.g. "mha", "swa", "hyena_x" */
+    const char *OZ_NONNULL version;                /**< version of this operator's implementation, e.g. "1.0.0" */
+    const char *OZ_NONNULL summary;                /**< one line: what it computes, with the upstream source */
+    uint64_t capabilities;                         /**< OZ_CAP_* */
+    uint32_t num_attrs;                            /**< entries in `attrs` */
+    uint32_t reserved;                             /**< 0 */
+    const oz_attr_def *const *OZ_NULLABLE attrs;   /**< attribute schema (array of pointers, so each entry may grow) */
+
+    /**
+     * Creates an instance; on failure returns non-zero, writes `err`, and leaves `*out` NULL. Required.
+     * `op` is this very table (the pointer found in `oz_plugin.operators`), so one create function can
+     * serve several operators.
+     */
+    oz_status (*OZ_NULLABLE create)(const struct oz_operator *OZ_NONNULL op, const oz_create_args *OZ_NONNULL args,
+                                    oz_instance *OZ_NULLABLE *OZ_NONNULL out, oz_error *OZ_NONNULL err);
+    /** Frees an instance and everything it owns. Accepts NULL. Required. */
+    void (*OZ_NULLABLE destroy)(oz_instance *OZ_NULLABLE instance);
+    /** Fills `info` (host-owned; honour its struct_size). Required. */
+    oz_status (*OZ_NULLABLE describe)(const oz_instance *OZ_NONNULL instance, oz_instance_info *OZ_NONNULL info,
+                                      oz_error *OZ_NONNULL err);
+    /** Fills `info` for parameter `index` < num_params. Required. */
+    oz_status (*OZ_NULLABLE get_param)(const oz_instance *OZ_NONNULL instance, uint32_t index,
+                                       oz_param_info *OZ_NONNULL info, oz_error *OZ_NONNULL err);
+    /**
+     * Writes the upstream initialisation of every parameter into the host-owned `params` (shaped as
+     * `get_param` says), deterministically from `seed`. Required when num_params > 0.
+     */
+    oz_status (*OZ_NULLABLE init_params)(const oz_instance *OZ_NONNULL instance, uint64_t seed,
+                                         oz_tensor *OZ_NONNULL params, uint32_t num_params, oz_error *OZ_NONNULL err);
+    /** Bytes of workspace `pass` needs for batch B and length L (0 if none). NULL means none. */
+    oz_status (*OZ_NULLABLE workspace_size)(const oz_instance *OZ_NONNULL instance, uint32_t pass, int64_t batch,
+                                            int64_t length, uint64_t *OZ_NONNULL bytes, oz_error *OZ_NONNULL err);
+    /** y = op(x). Required. */
+    oz_status (*OZ_NULLABLE forward)(oz_instance *OZ_NONNULL instance, const oz_forward_args *OZ_NONNULL args,
+                                     oz_error *OZ_NONNULL err);
+    /** Vector-Jacobian product (see oz_backward_args). NULL when OZ_CAP_BACKWARD is not set. */
+    oz_status (*OZ_NULLABLE backward)(oz_instance *OZ_NONNULL instance, const oz_backward_args *OZ_NONNULL args,
+                                      oz_error *OZ_NONNULL err);
+} oz_operator;
+
+/* ------------------------------------------------------------------------------------------------ */
+/* The plugin table and the entry symbol                                                            */
+/* ------------------------------------------------------------------------------------------------ */
+
+/** What `oz_plugin_entry` returns. Static and read-only: the host never frees or writes it. */
+typedef struct oz_plugin {
+    uint32_t struct_size;                          /**< sizeof(oz_plugin) as the plugin compiled it; offset 0 forever */
+    uint32_t abi_major;                            /**< OZ_ABI_MAJOR the plugin was built with; offset 4 forever */
+    uint32_t abi_minor;                            /**< OZ_ABI_MINOR the plugin was built with; offset 8 forever */
+    uint32_t num_operators;                        /**< entries in `operators` (>= 1) */
+    const char *OZ_NONNULL name;                   /**< plugin name, e.g. "OZAttention" */
+    const char *OZ_NONNULL version;                /**< plugin version (semver), e.g. "1.0.0" */
+    const char *OZ_NONNULL license;                /**< SPDX identifier, e.g. "MIT" */
+    const char *OZ_NULLABLE description;           /**< one line, or NULL */
+    /** Operator tables (array of pointers, so each table may grow independently). */
+    const oz_operator *const *OZ_NONNULL operators;
+} oz_plugin;
+
+/** Type of the entry symbol. */
+typedef const oz_plugin *OZ_NULLABLE (*oz_plugin_entry_fn)(void);
+
+/* ------------------------------------------------------------------------------------------------ */
+/* Helpers for plugin authors (static inline: nothing to link)                                       */
+/* ------------------------------------------------------------------------------------------------ */
+
+/** Copies `message` into `err` (truncating, always NUL-terminated) and returns `status`. */
+static inline oz_status oz_error_set(oz_error *OZ_NULLABLE err, oz_status status, const char *OZ_NONNULL message) {
+    if (err != NULL && err->message != NULL && err->capacity > 0) {
+        uint32_t i = 0;
+        while (message[i] != '\0' && i + 1 < err->capacity) {
+            err->message[i] = message[i];
+            i++;
+        }
+        err->message[i] = '\0';
+    }
+    return status;
+}
+
+/** Number of elements of a tensor (product of its shape). */
+static inline int64_t oz_tensor_numel(const oz_tensor *OZ_NONNULL t) {
+    int64_t n = 1;
+    int32_t i;
+    for (i = 0; i < t->ndim; i++) n *= t->shape[i];
+    return n;
+}
+
+#ifdef __cplusplus
+} /* extern "C" */
+#endif
+
+#if defined(__clang__)
+#pragma clang diagnostic pop
+#endif
+
+#endif /* OPERATOR_ZOO_OPERATOR_ABI_H */
