@@ -7,32 +7,21 @@ func plugin(_ name: String, swift: Bool) -> (Product, Target) {
     let target: Target =
         swift
         ? .target(name: name, dependencies: ["OperatorABI", "COpenBLAS", "PluginKit"], path: "Plugins/\(name)")
-        : .target(name: name, dependencies: ["OperatorABI"], path: "Plugins/\(name)", exclude: ["Makefile"],
+        : .target(name: name, dependencies: ["OperatorABI"], path: "Plugins/\(name)", exclude: ["Makefile", "README.md"],
                   publicHeadersPath: ".")
     return (product, target)
 }
 
-/// A deliberately broken (or deliberately old/new) C plugin used by the loader tests.
-func fixture(_ name: String) -> (Product, Target) {
-    let product = Product.library(name: "OZFixture\(name)", type: .dynamic, targets: ["Fixture\(name)"])
-    let target = Target.target(
-        name: "Fixture\(name)", dependencies: ["OperatorABI"], path: "Tests/Fixtures/Plugins/\(name)",
-        publicHeadersPath: ".", cSettings: [.headerSearchPath("../Common")])
-    return (product, target)
-}
-
 let plugins = [plugin("MHA", swift: true), plugin("MLP", swift: true), plugin("PoolFormerC", swift: false)]
-let fixtures = [
-    "MissingEntry", "NullEntry", "MajorMismatch", "StructTooSmall", "DuplicateId", "InvalidId",
-    "InvalidMetadata", "OlderMinor", "NewerMinor",
-].map(fixture)
+// Loader and conformance fixtures (Tests/Fixtures/Plugins) are not products: the tests compile them with `cc`
+// into a temporary folder, so they never land beside `zoo` where the drop-in scan would list them.
 
 let package = Package(
     name: "OperatorZoo",
     products: [
         .executable(name: "zoo", targets: ["zoo"]),
         .library(name: "Host", targets: ["Host"]),
-    ] + plugins.map(\.0) + fixtures.map(\.0),
+    ] + plugins.map(\.0),
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
         .package(url: "https://github.com/apple/swift-numerics", from: "1.1.1"),
@@ -65,7 +54,7 @@ let package = Package(
         // MARK: Tests
         .testTarget(
             name: "HostTests",
-            dependencies: ["Host", .product(name: "Numerics", package: "swift-numerics")]
+            dependencies: ["Host", "OperatorABI", .product(name: "Numerics", package: "swift-numerics")]
         ),
-    ] + plugins.map(\.1) + fixtures.map(\.1)
+    ] + plugins.map(\.1)
 )

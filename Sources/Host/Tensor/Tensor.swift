@@ -110,6 +110,15 @@ public struct Tensor<Scalar: TensorScalar>: @unchecked Sendable {
         return try body(storage.buffer)
     }
 
+    /// The storage's base address, for the ABI call layer only; keep `self` alive while it is used.
+    var baseAddressForReading: UnsafeMutablePointer<Scalar> { storage.pointer }
+
+    /// The storage's base address after making it unique, for the ABI call layer only.
+    mutating func baseAddressForWriting() -> UnsafeMutablePointer<Scalar> {
+        makeUnique()
+        return storage.pointer
+    }
+
     private mutating func makeUnique() {
         if !isKnownUniquelyReferenced(&storage) {
             storage = AlignedStorage(copying: storage)

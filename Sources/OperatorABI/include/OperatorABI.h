@@ -172,8 +172,8 @@ typedef struct oz_attr_value {
 typedef struct oz_attr_def {
     uint32_t struct_size;               /**< sizeof(oz_attr_def) as the plugin compiled it */
     uint32_t type;                      /**< OZ_ATTR_* */
-    const char *OZ_NONNULL name;        /**< attribute name */
-    const char *OZ_NONNULL doc;         /**< one-line description shown by `zoo plugins inspect` */
+    const char *OZ_NULLABLE name;       /**< attribute name (required; NULL is refused) */
+    const char *OZ_NULLABLE doc;        /**< one-line description shown by `zoo plugins inspect` (required) */
     oz_attr_value default_value;        /**< used when the user gives none; same type as `type` */
     int64_t min_int;                    /**< inclusive bounds for INT / INT_LIST elements (ignored if min_int > max_int) */
     int64_t max_int;
@@ -316,9 +316,9 @@ typedef struct oz_backward_args {
 typedef struct oz_operator {
     uint32_t struct_size;                          /**< sizeof(oz_operator) as the plugin compiled it */
     uint32_t role;                                 /**< OZ_ROLE_* */
-    const char *OZ_NONNULL id;                     /**< stable id, `[a-z][a-z0-9_]*`, e.g. "mha", "swa", "hyena_x" */
-    const char *OZ_NONNULL version;                /**< version of this operator's implementation, e.g. "1.0.0" */
-    const char *OZ_NONNULL summary;                /**< one line: what it computes, with the upstream source */
+    const char *OZ_NULLABLE id;                    /**< stable id, `[a-z][a-z0-9_]*`, e.g. "mha", "swa", "hyena_x" (required) */
+    const char *OZ_NULLABLE version;               /**< version of this operator's implementation, e.g. "1.0.0" (required) */
+    const char *OZ_NULLABLE summary;               /**< one line: what it computes, with the upstream source (required) */
     uint64_t capabilities;                         /**< OZ_CAP_* */
     uint32_t num_attrs;                            /**< entries in `attrs` */
     uint32_t reserved;                             /**< 0 */
@@ -360,18 +360,22 @@ typedef struct oz_operator {
 /* The plugin table and the entry symbol                                                            */
 /* ------------------------------------------------------------------------------------------------ */
 
-/** What `oz_plugin_entry` returns. Static and read-only: the host never frees or writes it. */
+/**
+ * What `oz_plugin_entry` returns. Static and read-only: the host never frees or writes it.
+ * Pointer fields of tables the plugin provides are declared nullable because the host checks them and
+ * refuses a NULL where one is required (with a message naming the field), rather than trusting them.
+ */
 typedef struct oz_plugin {
     uint32_t struct_size;                          /**< sizeof(oz_plugin) as the plugin compiled it; offset 0 forever */
     uint32_t abi_major;                            /**< OZ_ABI_MAJOR the plugin was built with; offset 4 forever */
     uint32_t abi_minor;                            /**< OZ_ABI_MINOR the plugin was built with; offset 8 forever */
     uint32_t num_operators;                        /**< entries in `operators` (>= 1) */
-    const char *OZ_NONNULL name;                   /**< plugin name, e.g. "OZAttention" */
-    const char *OZ_NONNULL version;                /**< plugin version (semver), e.g. "1.0.0" */
-    const char *OZ_NONNULL license;                /**< SPDX identifier, e.g. "MIT" */
+    const char *OZ_NULLABLE name;                  /**< plugin name, e.g. "OZAttention" (required) */
+    const char *OZ_NULLABLE version;               /**< plugin version (semver), e.g. "1.0.0" (required) */
+    const char *OZ_NULLABLE license;               /**< SPDX identifier, e.g. "MIT" (required) */
     const char *OZ_NULLABLE description;           /**< one line, or NULL */
     /** Operator tables (array of pointers, so each table may grow independently). */
-    const oz_operator *const *OZ_NONNULL operators;
+    const oz_operator *const *OZ_NULLABLE operators;
 } oz_plugin;
 
 /** Type of the entry symbol. */

@@ -1,0 +1,138 @@
+import Foundation
+
+/// A fixed pool of worker threads behind the ABI's `parallel_for` (the host controls the thread total).
+///
+/// One loop runs on the pool at a time; the calling thread takes part in it. A call made while the pool is
+/// busy (another thread's loop, or a nested call from inside a loop body) runs serially on the caller, so
+/// the pool can never deadlock and results never depend on which path was taken.
+public final class ThreadPool: @unchecked Sendable {
+    /// Threads that work on a loop, the caller included (>= 1).
+    public let threadCount: Int
+
+    /// The pool shared by the host (sized by `ZOO_THREADS`, else the number of active processors).
+    public static let shared: ThreadPool = {
+        let env = ProcessInfo.processInfo.environment["ZOO_THREADS"].flatMap { Int($0) }
+        return ThreadPool(threadCount: env ?? ProcessInfo.processInfo.activeProcessorCount)
+    }()
+
+    private let core = Core()
+    private let submission = NSLock()
+
+    /// A pool with `threadCount` threads in all (the caller plus `threadCount - 1` workers).
+    public init(threadCount: Int) {
+        self.threadCount = max(1, threadCount)
+        for index in 1..<self.threadCount {
+            let core = self.core
+            let thread = Thread { core.workerLoop() }
+            thread.name = "zoo-pool-\(index)"
+            thread.start()
+        }
+    }
+
+    deinit {
+        core.shutDown()
+    }
+
+    /// Runs `body(begin, end)` over disjoint ranges that cover `0..<n`, each at least `grain` long (except
+    /// the last), and returns when all have run.
+    public func parallelFor(_ n: Int, grain: Int = 1, _ body: (Int, Int) -> Void) {
+        guard n > 0 else { return }
+        let grain = max(1, grain)
+        // Serial when there is nothing to share, or when the pool is already running a loop.
+        guard threadCount > 1, n > grain, submission.try() else {
+            body(0, n)
+            return
+        }
+        defer { submission.unlock() }
+        // A few chunks per thread, so uneven chunks balance out.
+        let target = threadCount * 4
+        let chunkSize = max(grain, (n + target - 1) / target)
+        withoutActuallyEscaping(body) { escapingBody in
+            core.run(Job(n: n, chunkSize: chunkSize, body: escapingBody))
+        }
+    }
+}
+
+/// One loop in flight; chunks are claimed in order under the core's lock.
+private final class Job {
+    let n: Int
+    let chunkSize: Int
+    let chunks: Int
+    let body: (Int, Int) -> Void
+    var nextChunk = 0
+    var finished = 0
+
+    init(n: Int, chunkSize: Int, body: @escaping (Int, Int) -> Void) {
+        self.n = n
+        self.chunkSize = chunkSize
+        self.chunks = (n + chunkSize - 1) / chunkSize
+        self.body = body
+    }
+}
+
+/// The state the workers share; it outlives the pool object until every worker has left.
+private final class Core: @unchecked Sendable {
+    private let condition = NSCondition()
+    private var job: Job?
+    private var generation = 0
+    private var shuttingDown = false
+
+    /// Publishes `job`, works on it from the calling thread, and waits for every chunk to finish.
+    func run(_ job: Job) {
+        condition.lock()
+        self.job = job
+        generation += 1
+        condition.broadcast()
+        condition.unlock()
+        work(on: job)
+        condition.lock()
+        while job.finished < job.chunks { condition.wait() }
+        self.job = nil
+        condition.unlock()
+    }
+
+    func shutDown() {
+        condition.lock()
+        shuttingDown = true
+        condition.broadcast()
+        condition.unlock()
+    }
+
+    func workerLoop() {
+        var seen = 0
+        while true {
+            condition.lock()
+            while !shuttingDown && (job == nil || generation == seen) {
+                condition.wait()
+            }
+            if shuttingDown {
+                condition.unlock()
+                return
+            }
+            seen = generation
+            let current = job!
+            condition.unlock()
+            work(on: current)
+        }
+    }
+
+    /// Claims and runs chunks of `job` until none are left.
+    private func work(on job: Job) {
+        while true {
+            condition.lock()
+            guard job.nextChunk < job.chunks else {
+                condition.unlock()
+                return
+            }
+            let chunk = job.nextChunk
+            job.nextChunk += 1
+            condition.unlock()
+            let begin = chunk * job.chunkSize
+            job.body(begin, min(job.n, begin + job.chunkSize))
+            condition.lock()
+            job.finished += 1
+            if job.finished == job.chunks { condition.broadcast() }
+            condition.unlock()
+        }
+    }
+}

@@ -1,0 +1,87 @@
+import ArgumentParser
+import Foundation
+import Host
+
+struct RegistryCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "registry", abstract: "Pin plugin libraries by sha256 and check the pins.",
+        subcommands: [Add.self, Verify.self])
+
+    struct Add: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Load a library, read its metadata through the ABI, and add (or update) its pinned entry.")
+
+        @Argument(help: "The plugin library (.so).")
+        var library: String
+
+        @Option(help: "Entry id (default: the plugin's name, lower-cased).")
+        var id: String?
+
+        @Option(help: "The registry file to update (default: as for every command; created if missing).")
+        var registry: String?
+
+        func run() throws {
+            let search = PluginSearchPath.standard(registry: registry, allowUnpinned: true)
+            let path = search.registryPath ?? registry ?? "registry.json"
+            var catalogue = FileManager.default.fileExists(atPath: path) ? try Registry.load(path: path) : Registry()
+            let plugin = try PluginLibrary(path: library)
+            let sha = try FileHash.sha256(path: library)
+            let entryId = id ?? plugin.name.lowercased().replacingOccurrences(of: " ", with: "-")
+            // A library inside a plugin directory is recorded by file name (found wherever zoo is built);
+            // anything else by its path relative to the registry.
+            let url = URL(fileURLWithPath: library).standardized
+            let inPluginDirectory = search.directories.contains(url.deletingLastPathComponent().path)
+            let recorded = inPluginDirectory ? url.lastPathComponent : relativePath(url, to: path)
+            let entry = RegistryEntry(
+                id: entryId, library: recorded, name: plugin.name, version: plugin.version,
+                abi: "\(plugin.abiMajor).\(plugin.abiMinor)", license: plugin.license,
+                operators: plugin.operators.map(\.id), sha256: sha)
+            catalogue.upsert(entry)
+            try catalogue.save(path: path)
+            print("pinned '\(entryId)' (\(plugin.operators.map(\.id).joined(separator: ", "))) sha256 \(sha) in \(path)")
+        }
+
+        private func relativePath(_ url: URL, to registry: String) -> String {
+            let base = URL(fileURLWithPath: registry).standardized.deletingLastPathComponent().path + "/"
+            return url.path.hasPrefix(base) ? String(url.path.dropFirst(base.count)) : url.path
+        }
+    }
+
+    struct Verify: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Check every entry: the library exists, its sha256 matches, and its metadata agrees.")
+
+        @OptionGroup var plugins: PluginOptions
+
+        func run() throws {
+            let host = try plugins.makeHost()
+            print("registry: \(host.search.registryPath ?? "(none)")")
+            var failures = 0
+            for entry in host.registry.entries {
+                do {
+                    let path = try host.libraryPath(for: entry)
+                    let sha = try FileHash.sha256(path: path)
+                    guard sha == entry.sha256 else {
+                        throw RegistryError.hashMismatch(library: path, entry: entry.id, expected: entry.sha256, found: sha)
+                    }
+                    let plugin = try host.load(path: path)
+                    var problems: [String] = []
+                    if plugin.operators.map(\.id) != entry.operators {
+                        problems.append("operators are \(plugin.operators.map(\.id)), entry says \(entry.operators)")
+                    }
+                    if plugin.version != entry.version { problems.append("version \(plugin.version), entry says \(entry.version)") }
+                    if plugin.name != entry.name { problems.append("name \(plugin.name), entry says \(entry.name)") }
+                    guard problems.isEmpty else { throw CLIError(problems.joined(separator: "; ")) }
+                    print("ok      \(entry.id): \(path)")
+                } catch {
+                    failures += 1
+                    print("FAILED  \(entry.id): \(error)")
+                }
+            }
+            if failures > 0 {
+                throw CLIError("\(failures) of \(host.registry.entries.count) registry entries failed verification")
+            }
+            print("all \(host.registry.entries.count) entries verified")
+        }
+    }
+}

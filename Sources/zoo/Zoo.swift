@@ -1,0 +1,11 @@
+import ArgumentParser
+import Host
+
+/// `zoo`: the OperatorZoo command line.
+@main
+struct Zoo: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "zoo",
+        abstract: "Graft new operators into pretrained Diffusion Transformers, through a stable C plugin ABI.",
+        subcommands: [PluginsCommand.self, OpCommand.self, RegistryCommand.self, DemoCommand.self])
+}

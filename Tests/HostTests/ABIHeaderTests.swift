@@ -1,0 +1,65 @@
+import Foundation
+import OperatorABI
+import Testing
+
+@testable import Host
+
+/// The header is the contract for plugin authors in any language: it must compile as C99 and C++ with
+/// strict warnings, and its layouts must match DLPack and the fixed version prefix.
+@Suite struct ABIHeaderTests {
+    static let include = packageRoot.appendingPathComponent("Sources/OperatorABI/include").path
+
+    @Test(arguments: [
+        ["cc", "-std=c99", "-x", "c"], ["cc", "-std=c11", "-x", "c"], ["c++", "-std=c++11", "-x", "c++"],
+        ["c++", "-std=c++17", "-x", "c++"],
+    ])
+    func compilesStrictly(compiler: [String]) throws {
+        let dir = try makeTemporaryDirectory()
+        let source = dir.appendingPathComponent("probe.txt").path
+        try """
+            #include "OperatorABI.h"
+            int probe(void);
+            int probe(void) {
+                oz_error e = {0, 0, 0};
+                oz_tensor t;
+                t.ndim = 0;
+                return (int)oz_error_set(&e, OZ_ERR_SHAPE, "x") + t.ndim + (int)sizeof(oz_plugin);
+            }
+            """.write(toFile: source, atomically: true, encoding: .utf8)
+        let result = try runCommand("/usr/bin/env", compiler + [
+            "-Wall", "-Wextra", "-pedantic", "-Werror", "-I", Self.include, "-c", source, "-o",
+            dir.appendingPathComponent("probe.o").path,
+        ])
+        #expect(result.status == 0, "\(compiler.joined(separator: " ")): \(result.stderr)")
+    }
+
+    @Test func tensorIsLaidOutLikeDLTensor() {
+        #expect(MemoryLayout<oz_tensor>.size == 48)
+        #expect(MemoryLayout<oz_tensor>.offset(of: \oz_tensor.data) == 0)
+        #expect(MemoryLayout<oz_tensor>.offset(of: \oz_tensor.device) == 8)
+        #expect(MemoryLayout<oz_tensor>.offset(of: \oz_tensor.ndim) == 16)
+        #expect(MemoryLayout<oz_tensor>.offset(of: \oz_tensor.dtype) == 20)
+        #expect(MemoryLayout<oz_tensor>.offset(of: \oz_tensor.shape) == 24)
+        #expect(MemoryLayout<oz_tensor>.offset(of: \oz_tensor.strides) == 32)
+        #expect(MemoryLayout<oz_tensor>.offset(of: \oz_tensor.byte_offset) == 40)
+    }
+
+    @Test func versionPrefixNeverMoves() {
+        #expect(MemoryLayout<oz_plugin>.offset(of: \oz_plugin.struct_size) == 0)
+        #expect(MemoryLayout<oz_plugin>.offset(of: \oz_plugin.abi_major) == 4)
+        #expect(MemoryLayout<oz_plugin>.offset(of: \oz_plugin.abi_minor) == 8)
+        #expect(OZ_ENTRY_SYMBOL == "oz_plugin_entry")
+        #expect(OZ_ABI_MAJOR == 1)
+    }
+
+    @Test func readsOnlyTheDeclaredPrefix() {
+        // A struct whose writer declared 16 bytes: everything past them reads as zero.
+        var source = oz_instance_info(struct_size: 16, flags: 3, num_params: 7, reserved: 9, receptive_left: 5, receptive_right: 6)
+        let copy = withUnsafeBytes(of: &source) { ABIStruct.read($0.baseAddress!, declaredSize: 16, as: oz_instance_info.self) }
+        #expect(copy.flags == 3 && copy.num_params == 7 && copy.reserved == 9)
+        #expect(copy.receptive_left == 0 && copy.receptive_right == 0)
+        // A larger (newer) declared size reads only the host's own fields.
+        let full = withUnsafeBytes(of: &source) { ABIStruct.read($0.baseAddress!, declaredSize: 4096, as: oz_instance_info.self) }
+        #expect(full.receptive_left == 5 && full.receptive_right == 6)
+    }
+}
