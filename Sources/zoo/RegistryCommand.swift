@@ -43,7 +43,8 @@ struct RegistryCommand: ParsableCommand {
 
         private func relativePath(_ url: URL, to registry: String) -> String {
             let base = URL(fileURLWithPath: registry).standardized.deletingLastPathComponent().path + "/"
-            return url.path.hasPrefix(base) ? String(url.path.dropFirst(base.count)) : url.path
+            // "./" keeps a file beside the registry distinct from a bare name searched in the plugin directories.
+            return url.path.hasPrefix(base) ? "./" + url.path.dropFirst(base.count) : url.path
         }
     }
 

@@ -1,9 +1,9 @@
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #elseif canImport(Musl)
-import Musl
+    import Musl
 #elseif canImport(Darwin)
-import Darwin
+    import Darwin
 #endif
 
 /// Why an atomic file write failed: a sentence naming the path and the failing step.
@@ -57,8 +57,9 @@ final class AtomicFileWriter {
         }
         guard let (temporaryPath, fd) = created else {
             throw AtomicWriteFailure(
-                reason: "cannot create a temporary file in directory '\(directory)' to write '\(path)': "
-                    + Self.describe(lastErrno))
+                reason: "cannot create a temporary file in directory '\(directory)': "
+                    + Self.describe(lastErrno)
+            )
         }
         self.temporaryPath = temporaryPath
         self.descriptor = fd
@@ -103,7 +104,8 @@ final class AtomicFileWriter {
         }
         if rename(temporaryPath, path) != 0 {
             throw AtomicWriteFailure(
-                reason: "cannot rename the temporary file '\(temporaryPath)' to '\(path)': \(Self.describe(errno))")
+                reason: "cannot rename the temporary file '\(temporaryPath)' to '\(path)': \(Self.describe(errno))"
+            )
         }
         committed = true
         // Make the rename itself durable; failure here (e.g. a file system without directory fsync) is harmless.

@@ -1,4 +1,5 @@
 /// Overflow-safe shape arithmetic for shapes read from files (which must never trap the process).
+/// Also used by ``Tensor`` for caller-given shapes.
 enum FormatShape {
     /// The product of `shape`, or `nil` if an extent is negative or the product overflows `Int`.
     static func elementCount(_ shape: [Int]) -> Int? {

@@ -31,6 +31,7 @@ public struct Int64Array: Equatable, Sendable, CustomStringConvertible {
     /// Number of elements (the product of the shape).
     public var count: Int { scalars.count }
 
+    /// `Int64Array[shape][first elements]`, like ``Tensor``'s description.
     public var description: String {
         let head = scalars.prefix(8).map { "\($0)" }.joined(separator: ", ")
         return "Int64Array\(shape)[\(head)\(count > 8 ? ", ..." : "")]"

@@ -1,7 +1,7 @@
 import Foundation
 
 #if _endian(big)
-#error("the .npy and safetensors readers copy little-endian file bytes directly; port them to big-endian hosts")
+    #error("the .npy and safetensors readers copy little-endian file bytes directly; port them to big-endian hosts")
 #endif
 
 /// Reads and writes numpy `.npy` files: little-endian float32 (`'<f4'`), float64 (`'<f8'`) and int64
@@ -30,9 +30,9 @@ public enum NPY {
     public static func read(path: String) throws(NPYError) -> NPYArray {
         let data: Data
         do {
-            data = try Data(contentsOf: URL(fileURLWithPath: path), options: .alwaysMapped)
+            data = try MappedFile.read(path: path)
         } catch {
-            throw .readFailed(path: path, reason: describe(error))
+            throw .readFailed(path: path, reason: error.reason)
         }
         return try decode(data, path: path)
     }
@@ -41,7 +41,8 @@ public enum NPY {
     /// - Throws: ``NPYError/dtypeMismatch(path:found:expected:)`` for an int64 file, or any other ``NPYError``
     ///   from ``read(path:)``.
     public static func readTensor<Scalar: TensorScalar>(
-        path: String, as _: Scalar.Type = Scalar.self
+        path: String,
+        as _: Scalar.Type = Scalar.self
     ) throws(NPYError) -> Tensor<Scalar> {
         let array = try read(path: path)
         if case .int64 = array {
@@ -70,7 +71,9 @@ public enum NPY {
         let result = data.withUnsafeBytes { (bytes: UnsafeRawBufferPointer) -> Result<NPYArray, NPYError> in
             Result { () throws(NPYError) -> NPYArray in
                 let header = try NPYHeader.parse(bytes, path: path)
-                let payload = UnsafeRawBufferPointer(rebasing: bytes[header.dataOffset..<header.dataOffset + header.byteCount])
+                let payload = UnsafeRawBufferPointer(
+                    rebasing: bytes[header.dataOffset..<header.dataOffset + header.byteCount]
+                )
                 switch header.dtype {
                 case .float32: return .float32(copyTensor(payload, shape: header.shape))
                 case .float64: return .float64(copyTensor(payload, shape: header.shape))
@@ -87,7 +90,10 @@ public enum NPY {
     }
 
     /// A tensor of `shape` holding the little-endian elements in `payload` (exactly `count × stride` bytes).
-    private static func copyTensor<Scalar: TensorScalar>(_ payload: UnsafeRawBufferPointer, shape: [Int]) -> Tensor<Scalar> {
+    private static func copyTensor<Scalar: TensorScalar>(
+        _ payload: UnsafeRawBufferPointer,
+        shape: [Int]
+    ) -> Tensor<Scalar> {
         var tensor = Tensor<Scalar>(zeros: shape)
         tensor.withUnsafeMutableBufferPointer { destination in
             UnsafeMutableRawBufferPointer(destination).copyMemory(from: payload)
@@ -144,14 +150,19 @@ public enum NPY {
             return data
         }
         switch array {
-        case .float32(let t): return t.withUnsafeBufferPointer { assemble(.float32, t.shape, UnsafeRawBufferPointer($0)) }
-        case .float64(let t): return t.withUnsafeBufferPointer { assemble(.float64, t.shape, UnsafeRawBufferPointer($0)) }
+        case .float32(let t):
+            return t.withUnsafeBufferPointer { assemble(.float32, t.shape, UnsafeRawBufferPointer($0)) }
+        case .float64(let t):
+            return t.withUnsafeBufferPointer { assemble(.float64, t.shape, UnsafeRawBufferPointer($0)) }
         case .int64(let a): return a.scalars.withUnsafeBytes { assemble(.int64, a.shape, $0) }
         }
     }
 
     private static func write(
-        dtype: NPYDType, shape: [Int], payload: UnsafeRawBufferPointer, path: String
+        dtype: NPYDType,
+        shape: [Int],
+        payload: UnsafeRawBufferPointer,
+        path: String
     ) throws(NPYError) {
         guard let header = NPYHeader.encode(dtype: dtype, shape: shape) else {
             throw .writeFailed(path: path, reason: "a rank-\(shape.count) shape does not fit in a .npy header")
@@ -164,19 +175,5 @@ public enum NPY {
         } catch {
             throw .writeFailed(path: path, reason: error.reason)
         }
-    }
-
-    /// The most specific message Foundation gives for a read failure.
-    static func describe(_ error: any Error) -> String {
-        let nsError = error as NSError
-        if let underlying = nsError.userInfo[NSUnderlyingErrorKey] as? NSError,
-            underlying.domain == NSPOSIXErrorDomain, let code = POSIXErrorCode(rawValue: Int32(underlying.code))
-        {
-            return "\(POSIXError(code).localizedDescription) (errno \(underlying.code))"
-        }
-        if nsError.domain == NSPOSIXErrorDomain, let code = POSIXErrorCode(rawValue: Int32(nsError.code)) {
-            return "\(POSIXError(code).localizedDescription) (errno \(nsError.code))"
-        }
-        return nsError.localizedDescription
     }
 }

@@ -39,6 +39,7 @@ public enum NPYError: Error, Equatable, Sendable, CustomStringConvertible {
         }
     }
 
+    /// One sentence: the path, what is wrong, and what was expected.
     public var description: String {
         switch self {
         case .readFailed(let path, let reason):
@@ -62,7 +63,8 @@ public enum NPYError: Error, Equatable, Sendable, CustomStringConvertible {
             return "'\(path)' holds a Fortran-order array ('fortran_order': True); Fortran-order arrays are not "
                 + "supported; save with np.ascontiguousarray"
         case .unsupportedDType(let path, let descr):
-            return "'\(path)' holds dtype \(descr)\(Self.hint(for: descr)); accepted dtypes are \(NPYDType.acceptedList)"
+            return
+                "'\(path)' holds dtype \(descr)\(Self.hint(for: descr)); accepted dtypes are \(NPYDType.acceptedList)"
         case .invalidShape(let path, let shape, let reason):
             return "'\(path)' has an invalid shape \(shape): \(reason)"
         case .dataTruncated(let path, let shape, let dtype, let expected, let actual):
@@ -80,7 +82,9 @@ public enum NPYError: Error, Equatable, Sendable, CustomStringConvertible {
 
     /// A parenthetical explaining common unsupported type strings.
     private static func hint(for descr: String) -> String {
-        let code = descr.count >= 2 && (descr.hasPrefix("'") || descr.hasPrefix("\"")) ? String(descr.dropFirst().dropLast()) : descr
+        let code =
+            descr.count >= 2 && (descr.hasPrefix("'") || descr.hasPrefix("\""))
+            ? String(descr.dropFirst().dropLast()) : descr
         if code.hasPrefix("[") || code.hasPrefix("(") { return " (a structured dtype)" }
         if code == "O" || code == "|O" || code.hasSuffix("O") { return " (Python objects, pickled)" }
         if code.hasPrefix(">") || code.hasPrefix("!") {

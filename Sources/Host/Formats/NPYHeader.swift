@@ -62,13 +62,20 @@ struct NPYHeader: Equatable {
             throw .malformedHeader(path: path, reason: error.description, header: headerText)
         }
         guard case .dict(let entries) = literal else {
-            throw .malformedHeader(path: path, reason: "the header is \(literal.typeName), not a dict", header: headerText)
+            throw .malformedHeader(
+                path: path,
+                reason: "the header is \(literal.typeName), not a dict",
+                header: headerText
+            )
         }
         let expectedKeys = ["descr", "fortran_order", "shape"]
         for entry in entries where !expectedKeys.contains(entry.key) {
             throw .malformedHeader(
-                path: path, reason: "unexpected key '\(entry.key)' (the keys must be exactly 'descr', "
-                    + "'fortran_order' and 'shape')", header: headerText)
+                path: path,
+                reason: "unexpected key '\(entry.key)' (the keys must be exactly 'descr', "
+                    + "'fortran_order' and 'shape')",
+                header: headerText
+            )
         }
         func value(_ key: String) throws(NPYError) -> PythonLiteral {
             guard let entry = entries.first(where: { $0.key == key }) else {
@@ -85,49 +92,76 @@ struct NPYHeader: Equatable {
         let fortranOrder = try value("fortran_order")
         guard case .bool(let isFortran) = fortranOrder else {
             throw .malformedHeader(
-                path: path, reason: "'fortran_order' is \(fortranOrder.typeName) (\(fortranOrder.source)), "
-                    + "expected True or False", header: headerText)
+                path: path,
+                reason: "'fortran_order' is \(fortranOrder.typeName) (\(fortranOrder.source)), "
+                    + "expected True or False",
+                header: headerText
+            )
         }
         if isFortran { throw .fortranOrder(path: path) }
 
         let shapeValue = try value("shape")
         guard case .tuple(let extents) = shapeValue else {
             throw .malformedHeader(
-                path: path, reason: "'shape' is \(shapeValue.typeName) (\(shapeValue.source)), expected a tuple of "
-                    + "integers such as (2, 3), (3,) or ()", header: headerText)
+                path: path,
+                reason: "'shape' is \(shapeValue.typeName) (\(shapeValue.source)), expected a tuple of "
+                    + "integers such as (2, 3), (3,) or ()",
+                header: headerText
+            )
         }
         var shape: [Int] = []
         for extent in extents {
             guard case .integer(let digits) = extent else {
                 throw .invalidShape(
-                    path: path, shape: shapeValue.source, reason: "extent \(extent.source) is not an integer")
+                    path: path,
+                    shape: shapeValue.source,
+                    reason: "extent \(extent.source) is not an integer"
+                )
             }
             guard !digits.hasPrefix("-") else {
                 throw .invalidShape(path: path, shape: shapeValue.source, reason: "extent \(digits) is negative")
             }
             guard let value = Int(digits) else {
                 throw .invalidShape(
-                    path: path, shape: shapeValue.source, reason: "extent \(digits) does not fit in a 64-bit integer")
+                    path: path,
+                    shape: shapeValue.source,
+                    reason: "extent \(digits) does not fit in a 64-bit integer"
+                )
             }
             shape.append(value)
         }
         guard let count = FormatShape.elementCount(shape) else {
             throw .invalidShape(
-                path: path, shape: shapeValue.source, reason: "the element count overflows a 64-bit integer")
+                path: path,
+                shape: shapeValue.source,
+                reason: "the element count overflows a 64-bit integer"
+            )
         }
         guard let byteCount = FormatShape.byteCount(elements: count, itemSize: dtype.itemSize) else {
             throw .invalidShape(
-                path: path, shape: shapeValue.source,
-                reason: "\(count) elements of \(dtype.itemSize) bytes overflow a 64-bit byte count")
+                path: path,
+                shape: shapeValue.source,
+                reason: "\(count) elements of \(dtype.itemSize) bytes overflow a 64-bit byte count"
+            )
         }
         let available = fileSize - dataOffset
         if available < byteCount {
             throw .dataTruncated(
-                path: path, shape: shape, dtype: dtype, expectedBytes: byteCount, actualBytes: available)
+                path: path,
+                shape: shape,
+                dtype: dtype,
+                expectedBytes: byteCount,
+                actualBytes: available
+            )
         }
         if available > byteCount {
             throw .trailingData(
-                path: path, shape: shape, dtype: dtype, expectedBytes: byteCount, actualBytes: available)
+                path: path,
+                shape: shape,
+                dtype: dtype,
+                expectedBytes: byteCount,
+                actualBytes: available
+            )
         }
         return NPYHeader(dtype: dtype, shape: shape, count: count, byteCount: byteCount, dataOffset: dataOffset)
     }

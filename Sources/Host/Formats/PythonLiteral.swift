@@ -42,7 +42,8 @@ enum PythonLiteral: Equatable {
         case .integer(let digits): digits
         case .bool(let b): b ? "True" : "False"
         case .none: "None"
-        case .tuple(let items): items.count == 1 ? "(\(items[0].source),)" : "(\(items.map(\.source).joined(separator: ", ")))"
+        case .tuple(let items):
+            items.count == 1 ? "(\(items[0].source),)" : "(\(items.map(\.source).joined(separator: ", ")))"
         case .list(let items): "[\(items.map(\.source).joined(separator: ", "))]"
         case .dict(let entries): "{\(entries.map { "'\($0.key)': \($0.value.source)" }.joined(separator: ", "))}"
         }
@@ -105,7 +106,9 @@ private struct PythonLiteralParser {
             return .list(try parseItems(closing: UInt8(ascii: "]"), depth: depth))
         case UInt8(ascii: "'"), UInt8(ascii: "\""): return .string(try parseString())
         case UInt8(ascii: "u"), UInt8(ascii: "U"), UInt8(ascii: "b"), UInt8(ascii: "B"):
-            if position + 1 < bytes.count, bytes[position + 1] == UInt8(ascii: "'") || bytes[position + 1] == UInt8(ascii: "\"") {
+            if position + 1 < bytes.count,
+                bytes[position + 1] == UInt8(ascii: "'") || bytes[position + 1] == UInt8(ascii: "\"")
+            {
                 position += 1
                 return .string(try parseString())
             }
@@ -268,7 +271,9 @@ private struct PythonLiteralParser {
         if position < bytes.count, bytes[position] == UInt8(ascii: "L") || bytes[position] == UInt8(ascii: "l") {
             position += 1  // Python 2 long suffix, as numpy's own reader tolerates
         }
-        if position < bytes.count, [UInt8(ascii: "."), UInt8(ascii: "e"), UInt8(ascii: "E"), UInt8(ascii: "j")].contains(bytes[position]) {
+        if position < bytes.count,
+            [UInt8(ascii: "."), UInt8(ascii: "e"), UInt8(ascii: "E"), UInt8(ascii: "j")].contains(bytes[position])
+        {
             throw PythonLiteralError(offset: start, message: "expected an integer, found a non-integer number")
         }
         // Canonical form: no leading zeros, so later length checks and conversions are meaningful.
@@ -295,7 +300,10 @@ private struct PythonLiteralParser {
         case "":
             throw PythonLiteralError(offset: start, message: "expected a value, found \(describeCurrent())")
         default:
-            throw PythonLiteralError(offset: start, message: "unexpected name '\(name)' (only True, False and None are literals)")
+            throw PythonLiteralError(
+                offset: start,
+                message: "unexpected name '\(name)' (only True, False and None are literals)"
+            )
         }
     }
 }

@@ -16,7 +16,9 @@ extension SafetensorsFile {
     ///   repeated name or a storage dtype the tensor cannot take, and
     ///   ``SafetensorsError/writeFailed(path:reason:)`` naming `path` when the file cannot be written.
     public static func write(
-        path: String, tensors: [SafetensorsTensor], metadata: [String: String] = [:]
+        path: String,
+        tensors: [SafetensorsTensor],
+        metadata: [String: String] = [:]
     ) throws(SafetensorsError) {
         let header = try encodeHeader(tensors: tensors, metadata: metadata, path: path)
         do {
@@ -34,19 +36,25 @@ extension SafetensorsFile {
     /// Writes float32 tensors, all stored as `dtype`, atomically (see ``write(path:tensors:metadata:)``).
     /// - Parameter dtype: `F32` (default), `F64`, `F16` or `BF16` (narrowing rounds to nearest even).
     public static func write(
-        path: String, tensors: [(name: String, tensor: Tensor<Float>)], metadata: [String: String] = [:],
+        path: String,
+        tensors: [(name: String, tensor: Tensor<Float>)],
+        metadata: [String: String] = [:],
         dtype: SafetensorsDType = .float32
     ) throws(SafetensorsError) {
         try write(
-            path: path, tensors: tensors.map { SafetensorsTensor(name: $0.name, $0.tensor, dtype: dtype) },
-            metadata: metadata)
+            path: path,
+            tensors: tensors.map { SafetensorsTensor(name: $0.name, $0.tensor, dtype: dtype) },
+            metadata: metadata
+        )
     }
 
     /// The complete bytes of the safetensors file ``write(path:tensors:metadata:)`` would write.
     /// - Parameter path: The name to use in error messages.
     /// - Throws: ``SafetensorsError/invalidTensorForWrite(path:tensor:reason:)``.
     public static func encode(
-        tensors: [SafetensorsTensor], metadata: [String: String] = [:], path: String = "<memory>"
+        tensors: [SafetensorsTensor],
+        metadata: [String: String] = [:],
+        path: String = "<memory>"
     ) throws(SafetensorsError) -> Data {
         var data = Data(try encodeHeader(tensors: tensors, metadata: metadata, path: path))
         for item in tensors {
@@ -57,12 +65,16 @@ extension SafetensorsFile {
 
     /// The length field and the JSON header (space-padded to a multiple of 8), after validating the tensors.
     private static func encodeHeader(
-        tensors: [SafetensorsTensor], metadata: [String: String], path: String
+        tensors: [SafetensorsTensor],
+        metadata: [String: String],
+        path: String
     ) throws(SafetensorsError) -> [UInt8] {
         var seen: Set<String> = []
         var members: [String] = []
         if !metadata.isEmpty {
-            let pairs = metadata.sorted { $0.key < $1.key }.map { StrictJSON.quote($0.key) + ":" + StrictJSON.quote($0.value) }
+            let pairs = metadata.sorted { $0.key < $1.key }.map {
+                StrictJSON.quote($0.key) + ":" + StrictJSON.quote($0.value)
+            }
             members.append(StrictJSON.quote(SafetensorsHeader.metadataKey) + ":{" + pairs.joined(separator: ",") + "}")
         }
         var offset = 0
@@ -80,7 +92,8 @@ extension SafetensorsFile {
                 guard SafetensorsDType.floatStorage.contains(item.dtype) else {
                     throw reject(
                         "is floating-point and cannot be stored as \(item.dtype); use one of "
-                            + SafetensorsDType.floatStorage.map(\.rawValue).joined(separator: ", "))
+                            + SafetensorsDType.floatStorage.map(\.rawValue).joined(separator: ", ")
+                    )
                 }
             case .int64:
                 guard item.dtype == .int64 else { throw reject("is int64 and can only be stored as I64") }
@@ -88,7 +101,8 @@ extension SafetensorsFile {
             let end = offset + item.count * item.dtype.byteSize  // sizes of tensors in memory: no overflow
             members.append(
                 StrictJSON.quote(item.name) + ":{\"dtype\":\"\(item.dtype.rawValue)\",\"shape\":["
-                    + item.shape.map(String.init).joined(separator: ",") + "],\"data_offsets\":[\(offset),\(end)]}")
+                    + item.shape.map(String.init).joined(separator: ",") + "],\"data_offsets\":[\(offset),\(end)]}"
+            )
             offset = end
         }
         var json = Array(("{" + members.joined(separator: ",") + "}").utf8)
@@ -101,7 +115,8 @@ extension SafetensorsFile {
 
     /// Streams a tensor's elements, converted to its storage dtype, to `sink` in chunks.
     private static func emitPayload<E: Error>(
-        of item: SafetensorsTensor, to sink: (UnsafeRawBufferPointer) throws(E) -> Void
+        of item: SafetensorsTensor,
+        to sink: (UnsafeRawBufferPointer) throws(E) -> Void
     ) throws(E) {
         switch item.payload {
         case .float32(let tensor):
@@ -119,7 +134,8 @@ extension SafetensorsFile {
 
     /// Elements converted to `dtype` (F32, F64, F16 or BF16), little-endian.
     private static func emit<Scalar: TensorScalar, E: Error>(
-        _ elements: UnsafeBufferPointer<Scalar>, as dtype: SafetensorsDType,
+        _ elements: UnsafeBufferPointer<Scalar>,
+        as dtype: SafetensorsDType,
         to sink: (UnsafeRawBufferPointer) throws(E) -> Void
     ) throws(E) {
         if (dtype == .float32 && Scalar.self == Float.self) || (dtype == .float64 && Scalar.self == Double.self) {

@@ -35,9 +35,9 @@ public struct SafetensorsFile: Sendable {
     public static func read(path: String) throws(SafetensorsError) -> SafetensorsFile {
         let data: Data
         do {
-            data = try Data(contentsOf: URL(fileURLWithPath: path), options: .alwaysMapped)
+            data = try MappedFile.read(path: path)
         } catch {
-            throw .readFailed(path: path, reason: NPY.describe(error))
+            throw .readFailed(path: path, reason: error.reason)
         }
         return try decode(data, path: path)
     }
@@ -55,8 +55,13 @@ public struct SafetensorsFile: Sendable {
         var index: [String: Int] = [:]
         for (i, entry) in header.entries.enumerated() { index[entry.name] = i }
         return SafetensorsFile(
-            path: path, metadata: header.metadata, entries: header.entries, index: index, data: data,
-            dataStart: header.dataStart)
+            path: path,
+            metadata: header.metadata,
+            entries: header.entries,
+            index: index,
+            data: data,
+            dataStart: header.dataStart
+        )
     }
 
     /// The header entry of the tensor called `name`, or `nil`.
@@ -78,7 +83,8 @@ public struct SafetensorsFile: Sendable {
     /// - Throws: ``SafetensorsError/tensorNotFound(path:tensor:)``, or
     ///   ``SafetensorsError/dtypeMismatch(path:tensor:found:requested:)`` for integer and 8-bit float tensors.
     public func tensor<Scalar: TensorScalar>(
-        named name: String, as _: Scalar.Type = Scalar.self
+        named name: String,
+        as _: Scalar.Type = Scalar.self
     ) throws(SafetensorsError) -> Tensor<Scalar> {
         guard let entry = entry(named: name) else { throw .tensorNotFound(path: path, tensor: name) }
         guard entry.dtype.isConvertibleToFloat else {
@@ -87,7 +93,17 @@ public struct SafetensorsFile: Sendable {
         var tensor = Tensor<Scalar>(zeros: entry.shape)
         withBytes(of: entry) { source in
             tensor.withUnsafeMutableBufferPointer { destination in
-                Self.convert(source, dtype: entry.dtype, into: destination)
+                // Callers in other modules reach this unspecialised; hand the loops concrete types so the
+                // optimiser specialises them rather than converting element by element through witnesses.
+                if Scalar.self == Float.self {
+                    destination.withMemoryRebound(to: Float.self) { Self.convert(source, dtype: entry.dtype, into: $0) }
+                } else if Scalar.self == Double.self {
+                    destination.withMemoryRebound(to: Double.self) {
+                        Self.convert(source, dtype: entry.dtype, into: $0)
+                    }
+                } else {
+                    Self.convert(source, dtype: entry.dtype, into: destination)
+                }
             }
         }
         return tensor
@@ -120,7 +136,9 @@ public struct SafetensorsFile: Sendable {
 
     /// Converts little-endian `dtype` elements (possibly unaligned) to `Scalar`.
     private static func convert<Scalar: TensorScalar>(
-        _ source: UnsafeRawBufferPointer, dtype: SafetensorsDType, into destination: UnsafeMutableBufferPointer<Scalar>
+        _ source: UnsafeRawBufferPointer,
+        dtype: SafetensorsDType,
+        into destination: UnsafeMutableBufferPointer<Scalar>
     ) {
         switch dtype {
         case .float32 where Scalar.self == Float.self, .float64 where Scalar.self == Double.self:

@@ -34,7 +34,14 @@ public enum SafetensorsError: Error, Equatable, Sendable, CustomStringConvertibl
     /// `data_offsets` ends beyond the data buffer.
     case offsetsBeyondBuffer(path: String, tensor: String, offsets: String, bufferSize: Int)
     /// `end - begin` differs from `product(shape) × size(dtype)`.
-    case sizeMismatch(path: String, tensor: String, dtype: SafetensorsDType, shape: [Int], byteCount: Int, expected: Int)
+    case sizeMismatch(
+        path: String,
+        tensor: String,
+        dtype: SafetensorsDType,
+        shape: [Int],
+        byteCount: Int,
+        expected: Int
+    )
     /// Two tensors' byte ranges overlap.
     case overlap(path: String, tensor: String, range: Range<Int>, other: String, otherRange: Range<Int>)
     /// Bytes of the data buffer no tensor covers (`after`: the tensor before the hole, if any).
@@ -65,6 +72,7 @@ public enum SafetensorsError: Error, Equatable, Sendable, CustomStringConvertibl
         }
     }
 
+    /// One sentence: the path, the tensor and field where relevant, what is wrong, and what was expected.
     public var description: String {
         switch self {
         case .readFailed(let path, let reason):
@@ -101,10 +109,12 @@ public enum SafetensorsError: Error, Equatable, Sendable, CustomStringConvertibl
             return "'\(path)': tensor \(StrictJSON.quote(tensor)) has \"shape\" \(shape) whose size in \(dtype) "
                 + "overflows a 64-bit integer"
         case .offsetsBeyondBuffer(let path, let tensor, let offsets, let bufferSize):
-            return "'\(path)': tensor \(StrictJSON.quote(tensor)) has \"data_offsets\" \(offsets) beyond the end of the "
+            return
+                "'\(path)': tensor \(StrictJSON.quote(tensor)) has \"data_offsets\" \(offsets) beyond the end of the "
                 + "\(bufferSize)-byte data buffer (the file is truncated or the header lies)"
         case .sizeMismatch(let path, let tensor, let dtype, let shape, let byteCount, let expected):
-            return "'\(path)': tensor \(StrictJSON.quote(tensor)) has \"data_offsets\" spanning \(byteCount) bytes, but "
+            return
+                "'\(path)': tensor \(StrictJSON.quote(tensor)) has \"data_offsets\" spanning \(byteCount) bytes, but "
                 + "\"shape\" \(shape) of \(dtype) needs \(expected) bytes"
         case .overlap(let path, let tensor, let range, let other, let otherRange):
             return "'\(path)': tensor \(StrictJSON.quote(tensor)) (\"data_offsets\" [\(range.lowerBound), "
@@ -120,7 +130,8 @@ public enum SafetensorsError: Error, Equatable, Sendable, CustomStringConvertibl
         case .tensorNotFound(let path, let tensor):
             return "'\(path)' has no tensor named \(StrictJSON.quote(tensor))"
         case .dtypeMismatch(let path, let tensor, let found, let requested):
-            return "'\(path)': tensor \(StrictJSON.quote(tensor)) is stored as \(found) and cannot be read as \(requested)"
+            return
+                "'\(path)': tensor \(StrictJSON.quote(tensor)) is stored as \(found) and cannot be read as \(requested)"
         case .invalidTensorForWrite(let path, let tensor, let reason):
             return "cannot write '\(path)': tensor \(StrictJSON.quote(tensor)) \(reason)"
         case .writeFailed(let path, let reason):

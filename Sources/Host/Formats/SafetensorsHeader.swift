@@ -57,14 +57,20 @@ struct SafetensorsHeader {
         return SafetensorsHeader(entries: entries, metadata: metadata, dataStart: dataStart)
     }
 
-    private static func parseMetadata(_ value: StrictJSON.Value, path: String) throws(SafetensorsError) -> [String: String] {
+    private static func parseMetadata(_ value: StrictJSON.Value, path: String) throws(SafetensorsError) -> [String:
+        String]
+    {
         guard case .object(let members) = value else {
             throw .invalidMetadata(path: path, key: nil, found: "\(value.typeName) (\(value.source()))")
         }
         var metadata: [String: String] = [:]
         for member in members {
             guard case .string(let text) = member.value else {
-                throw .invalidMetadata(path: path, key: member.key, found: "\(member.value.typeName) (\(member.value.source()))")
+                throw .invalidMetadata(
+                    path: path,
+                    key: member.key,
+                    found: "\(member.value.typeName) (\(member.value.source()))"
+                )
             }
             metadata[member.key] = text
         }
@@ -72,12 +78,18 @@ struct SafetensorsHeader {
     }
 
     private static func parseEntry(
-        _ member: StrictJSON.Member, bufferSize: Int, path: String
+        _ member: StrictJSON.Member,
+        bufferSize: Int,
+        path: String
     ) throws(SafetensorsError) -> SafetensorsEntry {
         let name = member.key
         guard !name.isEmpty else { throw .emptyTensorName(path: path) }
         guard case .object(let fields) = member.value else {
-            throw .entryNotObject(path: path, tensor: name, found: "\(member.value.typeName) (\(member.value.source()))")
+            throw .entryNotObject(
+                path: path,
+                tensor: name,
+                found: "\(member.value.typeName) (\(member.value.source()))"
+            )
         }
         func field(_ key: String) throws(SafetensorsError) -> StrictJSON.Value {
             guard let value = fields.first(where: { $0.key == key })?.value else {
@@ -122,7 +134,12 @@ struct SafetensorsHeader {
             switch integer(offset) {
             case .value(let n): bounds.append(n)
             case .tooLarge:
-                throw .offsetsBeyondBuffer(path: path, tensor: name, offsets: offsetsValue.source(), bufferSize: bufferSize)
+                throw .offsetsBeyondBuffer(
+                    path: path,
+                    tensor: name,
+                    offsets: offsetsValue.source(),
+                    bufferSize: bufferSize
+                )
             case .notInteger:
                 throw invalid("data_offsets", offsetsValue, offsetsExpectation)
             }
@@ -138,7 +155,13 @@ struct SafetensorsHeader {
         else { throw .shapeOverflow(path: path, tensor: name, shape: shape, dtype: dtype) }
         guard end - begin == expected else {
             throw .sizeMismatch(
-                path: path, tensor: name, dtype: dtype, shape: shape, byteCount: end - begin, expected: expected)
+                path: path,
+                tensor: name,
+                dtype: dtype,
+                shape: shape,
+                byteCount: end - begin,
+                expected: expected
+            )
         }
         return SafetensorsEntry(name: name, dtype: dtype, shape: shape, dataOffsets: begin..<end)
     }
@@ -159,10 +182,14 @@ struct SafetensorsHeader {
 
     /// Sorted by offsets, the tensors must tile `0..<bufferSize` exactly.
     private static func checkCoverage(
-        _ entries: [SafetensorsEntry], bufferSize: Int, path: String
+        _ entries: [SafetensorsEntry],
+        bufferSize: Int,
+        path: String
     ) throws(SafetensorsError) {
         let sorted = entries.sorted {
-            ($0.dataOffsets.lowerBound, $0.dataOffsets.upperBound) < ($1.dataOffsets.lowerBound, $1.dataOffsets.upperBound)
+            ($0.dataOffsets.lowerBound, $0.dataOffsets.upperBound) < (
+                $1.dataOffsets.lowerBound, $1.dataOffsets.upperBound
+            )
         }
         var cursor = 0
         var previous: SafetensorsEntry?
@@ -170,7 +197,12 @@ struct SafetensorsHeader {
             let range = entry.dataOffsets
             if range.lowerBound < cursor, let previous {
                 throw .overlap(
-                    path: path, tensor: entry.name, range: range, other: previous.name, otherRange: previous.dataOffsets)
+                    path: path,
+                    tensor: entry.name,
+                    range: range,
+                    other: previous.name,
+                    otherRange: previous.dataOffsets
+                )
             }
             if range.lowerBound > cursor {
                 throw .gap(path: path, range: cursor..<range.lowerBound, after: previous?.name)

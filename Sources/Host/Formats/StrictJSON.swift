@@ -32,7 +32,9 @@ enum StrictJSON {
             let full: String
             switch self {
             case .object(let members):
-                full = "{" + members.map { StrictJSON.quote($0.key) + ": " + $0.value.source(limit: limit) }
+                full =
+                    "{"
+                    + members.map { StrictJSON.quote($0.key) + ": " + $0.value.source(limit: limit) }
                     .joined(separator: ", ") + "}"
             case .array(let items): full = "[" + items.map { $0.source(limit: limit) }.joined(separator: ", ") + "]"
             case .string(let s): full = StrictJSON.quote(s)
@@ -118,7 +120,8 @@ enum StrictJSON {
 
         mutating func expect(_ literal: String, value: Value) throws(ParseError) -> Value {
             let expected = Array(literal.utf8)
-            let matches = position + expected.count <= bytes.count
+            let matches =
+                position + expected.count <= bytes.count
                 && bytes[position..<position + expected.count].elementsEqual(expected)
             guard matches else { throw syntax("expected a JSON value, found \(describeCurrent())") }
             position += expected.count
@@ -159,8 +162,10 @@ enum StrictJSON {
                 let keyOffset = position
                 let key = try parseString()
                 guard seen.insert(key).inserted else {
-                    let context = path.isEmpty
-                        ? "the top-level object" : "the object at " + path.map { StrictJSON.quote($0) }.joined(separator: ".")
+                    let context =
+                        path.isEmpty
+                        ? "the top-level object"
+                        : "the object at " + path.map { StrictJSON.quote($0) }.joined(separator: ".")
                     throw .duplicateKey(key: key, context: context, offset: keyOffset)
                 }
                 skipWhitespace()
@@ -300,7 +305,8 @@ enum StrictJSON {
             let start = position
             func digits() -> Int {
                 let first = position
-                while position < bytes.count, bytes[position] >= UInt8(ascii: "0"), bytes[position] <= UInt8(ascii: "9") {
+                while position < bytes.count, bytes[position] >= UInt8(ascii: "0"), bytes[position] <= UInt8(ascii: "9")
+                {
                     position += 1
                 }
                 return position - first
@@ -318,7 +324,8 @@ enum StrictJSON {
             }
             if position < bytes.count, bytes[position] == UInt8(ascii: "e") || bytes[position] == UInt8(ascii: "E") {
                 position += 1
-                if position < bytes.count, bytes[position] == UInt8(ascii: "+") || bytes[position] == UInt8(ascii: "-") {
+                if position < bytes.count, bytes[position] == UInt8(ascii: "+") || bytes[position] == UInt8(ascii: "-")
+                {
                     position += 1
                 }
                 guard digits() > 0 else { throw syntax("expected digits in number exponent") }

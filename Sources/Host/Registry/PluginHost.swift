@@ -155,7 +155,7 @@ public final class PluginHost: @unchecked Sendable {
         if entry.library.contains("/") {
             let base = search.registryPath.map { URL(fileURLWithPath: $0).deletingLastPathComponent() }
                 ?? URL(fileURLWithPath: FileManager.default.currentDirectoryPath)
-            let path = entry.library.hasPrefix("/") ? entry.library : base.appendingPathComponent(entry.library).standardized.path
+            let path = URL(fileURLWithPath: entry.library.hasPrefix("/") ? entry.library : base.appendingPathComponent(entry.library).path).standardized.path
             guard FileManager.default.fileExists(atPath: path) else {
                 throw .libraryNotFound(entry: entry.id, library: entry.library, searched: [path])
             }
@@ -170,8 +170,11 @@ public final class PluginHost: @unchecked Sendable {
 
     private func trust(path: String, sha256: String) -> DiscoveredLibrary.Trust {
         if let entry = registry.entry(sha256: sha256) { return .pinned(entryId: entry.id) }
+        // The entry that resolves to this very file, else one that names a file of the same name.
         let name = URL(fileURLWithPath: path).lastPathComponent
-        if let entry = registry.entries.first(where: { URL(fileURLWithPath: $0.library).lastPathComponent == name }) {
+        if let entry = registry.entries.first(where: { (try? libraryPath(for: $0)) == path })
+            ?? registry.entries.first(where: { URL(fileURLWithPath: $0.library).lastPathComponent == name })
+        {
             return .hashMismatch(entryId: entry.id, expected: entry.sha256)
         }
         return .unpinned

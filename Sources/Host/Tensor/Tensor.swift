@@ -28,7 +28,7 @@ public struct Tensor<Scalar: TensorScalar>: @unchecked Sendable {
     /// A tensor of `shape` holding `scalars` in C order.
     /// - Throws: ``TensorError/countMismatch(shape:count:)`` when the counts differ.
     public init(shape: [Int], scalars: some Collection<Scalar>) throws(TensorError) {
-        guard shape.allSatisfy({ $0 >= 0 }), shape.reduce(1, *) == scalars.count else {
+        guard FormatShape.elementCount(shape) == scalars.count else {
             throw .countMismatch(shape: shape, count: scalars.count)
         }
         self.init(zeros: shape)
@@ -76,7 +76,7 @@ public struct Tensor<Scalar: TensorScalar>: @unchecked Sendable {
 
     /// The same elements under another shape with the same count.
     public func reshaped(_ newShape: [Int]) throws(TensorError) -> Tensor {
-        guard newShape.allSatisfy({ $0 >= 0 }), newShape.reduce(1, *) == count else {
+        guard FormatShape.elementCount(newShape) == count else {
             throw .reshape(from: shape, to: newShape)
         }
         var copy = self
