@@ -26,28 +26,32 @@ import Testing
         }
     }
 
+    final class Counter: Sendable {
+        let value = Mutex(0)
+    }
+
     @Test func nestedAndConcurrentCallsRunAndFinish() async {
         let pool = ThreadPool(threadCount: 3)
-        let total = Mutex(0)
+        let counter = Counter()
         await withTaskGroup(of: Void.self) { group in
             for _ in 0..<4 {
                 group.addTask {
                     pool.parallelFor(10) { b, e in
                         for _ in b..<e {
-                            pool.parallelFor(10) { b2, e2 in total.withLock { $0 += e2 - b2 } }
+                            pool.parallelFor(10) { b2, e2 in counter.value.withLock { $0 += e2 - b2 } }
                         }
                     }
                 }
             }
         }
-        #expect(total.withLock { $0 } == 400)
+        #expect(counter.value.withLock { $0 } == 400)
     }
 
     @Test func usesMoreThanOneThread() {
         let pool = ThreadPool(threadCount: 2)
         let threads = Mutex(Set<UInt>())
         pool.parallelFor(64, grain: 1) { _, _ in
-            threads.withLock { $0.insert(UInt(pthread_self())) }
+            _ = threads.withLock { $0.insert(UInt(pthread_self())) }
             usleep(2000)
         }
         #expect(threads.withLock { $0.count } == 2)

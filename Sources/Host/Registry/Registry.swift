@@ -172,7 +172,8 @@ private struct Validator {
     }
 
     func integer(_ value: Any?, field: String) throws(RegistryError) -> Int {
-        guard !(value is Bool), let n = value as? NSNumber, String(cString: n.objCType) != "c",
+        // JSON booleans arrive as NSNumbers of type "c" (and `1 is Bool` holds on Linux), so test the type code.
+        guard let n = value as? NSNumber, String(cString: n.objCType) != "c",
             let i = Int(exactly: n.doubleValue)
         else {
             throw .invalidField(path: path, field: field, expected: "an integer")

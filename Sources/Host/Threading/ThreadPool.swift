@@ -58,7 +58,9 @@ private final class Job {
     let n: Int
     let chunkSize: Int
     let chunks: Int
-    let body: (Int, Int) -> Void
+    /// Set to nil once every chunk has run: `withoutActuallyEscaping` requires that no reference to the
+    /// closure outlives the loop, and a worker may still hold the job for a moment after it.
+    var body: ((Int, Int) -> Void)?
     var nextChunk = 0
     var finished = 0
 
@@ -88,6 +90,7 @@ private final class Core: @unchecked Sendable {
         condition.lock()
         while job.finished < job.chunks { condition.wait() }
         self.job = nil
+        job.body = nil
         condition.unlock()
     }
 
@@ -118,21 +121,29 @@ private final class Core: @unchecked Sendable {
 
     /// Claims and runs chunks of `job` until none are left.
     private func work(on job: Job) {
-        while true {
-            condition.lock()
-            guard job.nextChunk < job.chunks else {
-                condition.unlock()
-                return
-            }
-            let chunk = job.nextChunk
-            job.nextChunk += 1
-            condition.unlock()
-            let begin = chunk * job.chunkSize
-            job.body(begin, min(job.n, begin + job.chunkSize))
+        while let chunk = claim(job) {
+            run(job, chunk: chunk)
             condition.lock()
             job.finished += 1
             if job.finished == job.chunks { condition.broadcast() }
             condition.unlock()
         }
+    }
+
+    private func claim(_ job: Job) -> Int? {
+        condition.lock()
+        defer { condition.unlock() }
+        guard job.nextChunk < job.chunks else { return nil }
+        job.nextChunk += 1
+        return job.nextChunk - 1
+    }
+
+    /// Runs one chunk; its reference to the body ends when this returns, before the chunk counts as finished.
+    private func run(_ job: Job, chunk: Int) {
+        condition.lock()
+        let body = job.body
+        condition.unlock()
+        let begin = chunk * job.chunkSize
+        body?(begin, min(job.n, begin + job.chunkSize))
     }
 }

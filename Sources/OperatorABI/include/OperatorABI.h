@@ -188,7 +188,7 @@ typedef struct oz_attr_def {
 typedef struct oz_attr {
     uint32_t struct_size;               /**< sizeof(oz_attr) as the host compiled it */
     uint32_t reserved;                  /**< 0 */
-    const char *OZ_NONNULL name;        /**< matches an `oz_attr_def.name` */
+    const char *OZ_NULLABLE name;       /**< matches an `oz_attr_def.name` (never NULL from the host; plugins check) */
     oz_attr_value value;                /**< of the schema's type */
 } oz_attr;
 
@@ -236,7 +236,7 @@ typedef struct oz_create_args {
     int64_t grid_w;                                /**< grid width W, or 0 when no grid is given */
     /** Attribute values. The host passes every schema attribute once, in schema order, defaults filled in. */
     const oz_attr *OZ_NULLABLE attrs;
-    const oz_host_services *OZ_NONNULL host;       /**< services, valid until destroy */
+    const oz_host_services *OZ_NULLABLE host;      /**< services, valid until destroy (the host always passes them; a plugin given NULL runs serially) */
 } oz_create_args;
 
 /** Instance flags reported by `describe`. */

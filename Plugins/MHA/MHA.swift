@@ -1,0 +1,194 @@
+import OperatorABI
+import PluginKit
+
+/// timm `Attention` as DiT uses it (`qkv_bias=True`, no qk-norm, no dropout):
+/// `qkv = x Wqkv^T + b` split `(three, heads, head_dim)`, `P = softmax(q k^T / sqrt(head_dim))` per head
+/// (rows masked to `j <= i` when `causal`), `O = P v`, heads concatenated, `y = O Wproj^T + bproj`.
+///
+/// Projections are single `gemm`s over all B*L tokens; each (batch, head) pair's `QK^T` and `PV` are `gemm`s
+/// on strided views of the qkv buffer, run in parallel on the host's `parallel_for`. Each pair writes only its
+/// own slices, and every reduction has a fixed order, so results do not depend on scheduling. Backward
+/// recomputes the forward (nothing is kept between calls, so one instance is re-entrant).
+final class MHAKernel: OperatorKernel {
+    let dim: Int
+    let heads: Int
+    let headDim: Int
+    let qkvBias: Bool
+    let causal: Bool
+    let parallel: ParallelFor
+
+    init(config: KernelConfig) throws(PluginFailure) {
+        dim = config.dim
+        let h = config.int("num_heads")
+        guard h >= 1, Int(h) <= dim, dim % Int(h) == 0 else {
+            throw .invalid("attribute 'num_heads' = \(h) must divide the model width D = \(dim)")
+        }
+        heads = Int(h)
+        headDim = dim / heads
+        qkvBias = config.bool("qkv_bias")
+        causal = config.bool("causal")
+        parallel = config.parallel
+    }
+
+    var parameters: [ParameterDecl] {
+        [.init("qkv.weight", [3 * dim, dim])] + (qkvBias ? [.init("qkv.bias", [3 * dim])] : [])
+            + [.init("proj.weight", [dim, dim]), .init("proj.bias", [dim])]
+    }
+    var isCausal: Bool { causal }
+    var receptiveField: (left: Int64, right: Int64)? { (-1, causal ? 0 : -1) }
+
+    /// Indices of (qkv.weight, qkv.bias?, proj.weight, proj.bias) in `parameters`.
+    private var index: (qkvW: Int, qkvB: Int?, projW: Int, projB: Int) {
+        qkvBias ? (0, 1, 2, 3) : (0, nil, 1, 2)
+    }
+
+    func initialize<S: KernelScalar>(_ params: [TensorView<S>], seed: UInt64) {
+        for (i, _) in parameters.enumerated() {
+            Initializer.linearUniform(params[i], fanIn: dim, seed: seed, index: i)
+        }
+    }
+
+    func workspaceElements(backward: Bool, batch: Int, length: Int) -> Int {
+        let rows = batch * length
+        let scores = batch * heads * length * length
+        return backward ? rows * 3 * dim * 2 + rows * dim * 2 + scores * 2 : rows * 3 * dim + rows * dim + scores
+    }
+
+    /// qkv projection, then every head's probabilities `P` and output `O` (heads concatenated).
+    private func attention<S: KernelScalar>(
+        _ x: TensorView<S>, _ p: [TensorView<S>], qkv: UnsafeMutablePointer<S>, probs: UnsafeMutablePointer<S>,
+        out: UnsafeMutablePointer<S>
+    ) {
+        let (b, l, d, dh) = (x.shape[0], x.shape[1], dim, headDim)
+        let idx = index
+        linear(x.base, rows: b * l, inFeatures: d, weight: p[idx.qkvW].base, bias: idx.qkvB.map { UnsafePointer(p[$0].base) },
+               outFeatures: 3 * d, into: qkv, parallel: parallel)
+        let scale = 1 / S(dh).squareRoot()
+        let causal = self.causal
+        let heads = self.heads
+        parallel(b * heads) { begin, end in
+            for task in begin..<end {
+                let (bi, h) = (task / heads, task % heads)
+                let q = qkv + bi * l * 3 * d + h * dh
+                let pm = probs + task * l * l
+                S.gemm(transA: false, transB: true, m: l, n: l, k: dh, alpha: scale, a: q, lda: 3 * d, b: q + d, ldb: 3 * d,
+                       beta: 0, c: pm, ldc: l)
+                for i in 0..<l {
+                    let row = pm + i * l
+                    let visible = causal ? i + 1 : l
+                    var m = row[0]
+                    for j in 1..<max(1, visible) where row[j] > m { m = row[j] }
+                    var sum: S = 0
+                    for j in 0..<visible {
+                        row[j] = S.exp(row[j] - m)
+                        sum += row[j]
+                    }
+                    let inv = 1 / sum
+                    for j in 0..<visible { row[j] *= inv }
+                    for j in visible..<l { row[j] = 0 }
+                }
+                S.gemm(transA: false, transB: false, m: l, n: dh, k: l, alpha: 1, a: pm, lda: l, b: q + 2 * d, ldb: 3 * d,
+                       beta: 0, c: out + bi * l * d + h * dh, ldc: d)
+            }
+        }
+    }
+
+    func forward<S: KernelScalar>(_ x: TensorView<S>, _ p: [TensorView<S>], _ y: TensorView<S>, _ ws: Workspace) throws(PluginFailure) {
+        let (b, l) = (x.shape[0], x.shape[1])
+        try checkBLASExtents(b * l, 3 * dim, l * l)
+        let qkv: UnsafeMutablePointer<S> = try ws.take(b * l * 3 * dim)
+        let out: UnsafeMutablePointer<S> = try ws.take(b * l * dim)
+        let probs: UnsafeMutablePointer<S> = try ws.take(b * heads * l * l)
+        attention(x, p, qkv: qkv, probs: probs, out: out)
+        let idx = index
+        linear(out, rows: b * l, inFeatures: dim, weight: p[idx.projW].base, bias: p[idx.projB].base, outFeatures: dim,
+               into: y.base, parallel: parallel)
+    }
+
+    func backward<S: KernelScalar>(
+        _ x: TensorView<S>, _ p: [TensorView<S>], _ dy: TensorView<S>, dx: TensorView<S>?, dparams: [TensorView<S>?],
+        _ ws: Workspace
+    ) throws(PluginFailure) {
+        let (b, l, d, dh) = (x.shape[0], x.shape[1], dim, headDim)
+        let rows = b * l
+        try checkBLASExtents(rows, 3 * d, l * l)
+        let idx = index
+        let qkv: UnsafeMutablePointer<S> = try ws.take(rows * 3 * d)
+        let out: UnsafeMutablePointer<S> = try ws.take(rows * d)
+        let probs: UnsafeMutablePointer<S> = try ws.take(b * heads * l * l)
+        let dout: UnsafeMutablePointer<S> = try ws.take(rows * d)
+        let dqkv: UnsafeMutablePointer<S> = try ws.take(rows * 3 * d)
+        let dprobs: UnsafeMutablePointer<S> = try ws.take(b * heads * l * l)
+        attention(x, p, qkv: qkv, probs: probs, out: out)
+
+        // proj: dWp = dy^T O, dbp = sum dy, dO = dy Wp.
+        if let dWp = dparams[idx.projW] {
+            S.gemm(transA: true, transB: false, m: d, n: d, k: rows, alpha: 1, a: dy.base, lda: d, b: out, ldb: d, beta: 0, c: dWp.base, ldc: d)
+        }
+        if let dbp = dparams[idx.projB] { columnSums(dy.base, rows: rows, columns: d, into: dbp.base) }
+        let needQKV = dx != nil || dparams[idx.qkvW] != nil || (idx.qkvB.map { dparams[$0] != nil } ?? false)
+        guard needQKV else { return }
+        S.gemm(transA: false, transB: false, m: rows, n: d, k: d, alpha: 1, a: dy.base, lda: d, b: p[idx.projW].base, ldb: d,
+               beta: 0, c: dout, ldc: d)
+
+        // Per head: dP = dO V^T, dV = P^T dO, dS = P * (dP - rowsum(dP * P)), dQ = s dS K, dK = s dS^T Q.
+        let scale = 1 / S(dh).squareRoot()
+        let heads = self.heads
+        parallel(b * heads) { begin, end in
+            for task in begin..<end {
+                let (bi, h) = (task / heads, task % heads)
+                let q = qkv + bi * l * 3 * d + h * dh
+                let dq = dqkv + bi * l * 3 * d + h * dh
+                let pm = probs + task * l * l
+                let dpm = dprobs + task * l * l
+                let dO = dout + bi * l * d + h * dh
+                S.gemm(transA: false, transB: true, m: l, n: l, k: dh, alpha: 1, a: dO, lda: d, b: q + 2 * d, ldb: 3 * d,
+                       beta: 0, c: dpm, ldc: l)
+                S.gemm(transA: true, transB: false, m: l, n: dh, k: l, alpha: 1, a: pm, lda: l, b: dO, ldb: d, beta: 0,
+                       c: dq + 2 * d, ldc: 3 * d)
+                for i in 0..<l {
+                    let prow = pm + i * l
+                    let drow = dpm + i * l
+                    var dot: S = 0
+                    for j in 0..<l { dot += prow[j] * drow[j] }
+                    for j in 0..<l { drow[j] = prow[j] * (drow[j] - dot) }
+                }
+                S.gemm(transA: false, transB: false, m: l, n: dh, k: l, alpha: scale, a: dpm, lda: l, b: q + d, ldb: 3 * d,
+                       beta: 0, c: dq, ldc: 3 * d)
+                S.gemm(transA: true, transB: false, m: l, n: dh, k: l, alpha: scale, a: dpm, lda: l, b: q, ldb: 3 * d,
+                       beta: 0, c: dq + d, ldc: 3 * d)
+            }
+        }
+        // qkv: dW = dqkv^T x, db = sum dqkv, dx = dqkv Wqkv.
+        if let dW = dparams[idx.qkvW] {
+            S.gemm(transA: true, transB: false, m: 3 * d, n: d, k: rows, alpha: 1, a: dqkv, lda: 3 * d, b: x.base, ldb: d,
+                   beta: 0, c: dW.base, ldc: d)
+        }
+        if let bi = idx.qkvB, let db = dparams[bi] { columnSums(dqkv, rows: rows, columns: 3 * d, into: db.base) }
+        if let dx {
+            S.gemm(transA: false, transB: false, m: rows, n: d, k: 3 * d, alpha: 1, a: dqkv, lda: 3 * d, b: p[idx.qkvW].base,
+                   ldb: d, beta: 0, c: dx.base, ldc: d)
+        }
+    }
+}
+
+nonisolated(unsafe) private let table = makePlugin(
+    name: "OZMHA", version: "1.0.0", license: "MIT",
+    description: "Softmax multi-head self-attention, timm Attention as DiT uses it",
+    operators: [
+        OperatorDefinition(
+            id: "mha", version: "1.0.0",
+            summary: "timm Attention (DiT): softmax(q k^T / sqrt(head_dim)) v per head, qkv and proj Linear layers",
+            role: .tokenMixer,
+            capabilities: UInt32(OZ_CAP_BACKWARD | OZ_CAP_DETERMINISTIC | OZ_CAP_REENTRANT | OZ_CAP_FLOAT64),
+            attributes: [
+                AttributeSpec("num_heads", default: .int(16), doc: "attention heads; must divide D (DiT-XL: 16)", intRange: 1...4096),
+                AttributeSpec("qkv_bias", default: .bool(true), doc: "bias on the qkv projection (DiT: true)"),
+                AttributeSpec("causal", default: .bool(false), doc: "mask keys after the query (not used by DiT)"),
+            ],
+            kernel: MHAKernel.self)
+    ])
+
+/// The plugin's entry point (the ABI's one exported symbol).
+@c(oz_plugin_entry)
+public func ozPluginEntry() -> UnsafePointer<oz_plugin>? { table }

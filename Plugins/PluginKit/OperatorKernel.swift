@@ -1,0 +1,88 @@
+import OperatorABI
+
+/// A parameter tensor an instance declares: its upstream PyTorch `state_dict` name and shape.
+public struct ParameterDecl: Sendable {
+    public let name: String
+    public let shape: [Int]
+    public init(_ name: String, _ shape: [Int]) {
+        self.name = name
+        self.shape = shape
+    }
+}
+
+/// Scratch memory lent by the host for one call, handed out in 64-byte-aligned pieces.
+public final class Workspace {
+    private let base: UnsafeMutableRawPointer?
+    private let size: Int
+    private var used = 0
+
+    init(base: UnsafeMutableRawPointer?, size: Int) {
+        self.base = base
+        self.size = size
+    }
+
+    /// `count` elements of `S`; the kernel's ``OperatorKernel/workspaceElements(backward:batch:length:)``
+    /// must have asked for them (PluginKit adds the alignment slack).
+    public func take<S: KernelScalar>(_ count: Int, as _: S.Type = S.self) throws(PluginFailure) -> UnsafeMutablePointer<S> {
+        let start = (used + 63) / 64 * 64
+        let bytes = count * MemoryLayout<S>.stride
+        guard let base, start + bytes <= size else {
+            throw .invalid("workspace too small: need at least \(start + bytes) bytes, got \(size)")
+        }
+        used = start + bytes
+        return (base + start).bindMemory(to: S.self, capacity: count)
+    }
+}
+
+/// One operator instance written in Swift. PluginKit validates every argument before calling these, so a
+/// kernel sees tensors of the right dtype and shape and never touches a C pointer.
+public protocol OperatorKernel: AnyObject {
+    /// Creates an instance; throws (with a message naming the attribute) when the configuration is invalid.
+    init(config: KernelConfig) throws(PluginFailure)
+    /// Parameters in a fixed order.
+    var parameters: [ParameterDecl] { get }
+    /// Output token t depends only on tokens <= t.
+    var isCausal: Bool { get }
+    /// Tokens `[t - left, t + right]` bound what output t sees (-1: unbounded side); `nil`: not declared.
+    var receptiveField: (left: Int64, right: Int64)? { get }
+    /// Writes the upstream initialisation of every parameter, deterministically from `seed`.
+    func initialize<S: KernelScalar>(_ params: [TensorView<S>], seed: UInt64)
+    /// Scratch elements (sized for float64, 8 bytes each) one pass needs at batch B and length L.
+    func workspaceElements(backward: Bool, batch: Int, length: Int) -> Int
+    /// y = op(x); `y` must be overwritten entirely.
+    func forward<S: KernelScalar>(
+        _ x: TensorView<S>, _ params: [TensorView<S>], _ y: TensorView<S>, _ workspace: Workspace
+    ) throws(PluginFailure)
+    /// The vector-Jacobian product; overwrite (never accumulate) `dx` and each non-nil `dparams[k]`.
+    func backward<S: KernelScalar>(
+        _ x: TensorView<S>, _ params: [TensorView<S>], _ dy: TensorView<S>, dx: TensorView<S>?,
+        dparams: [TensorView<S>?], _ workspace: Workspace
+    ) throws(PluginFailure)
+}
+
+/// An operator's static description: what `oz_operator` carries, plus the Swift kernel type.
+public struct OperatorDefinition {
+    public enum Role { case tokenMixer, channelMixer }
+
+    public let id: String
+    public let version: String
+    public let summary: String
+    public let role: Role
+    /// `OZ_CAP_*` flags.
+    public let capabilities: UInt32
+    public let attributes: [AttributeSpec]
+    public let kernel: any OperatorKernel.Type
+
+    public init(
+        id: String, version: String, summary: String, role: Role, capabilities: UInt32, attributes: [AttributeSpec],
+        kernel: any OperatorKernel.Type
+    ) {
+        self.id = id
+        self.version = version
+        self.summary = summary
+        self.role = role
+        self.capabilities = capabilities
+        self.attributes = attributes
+        self.kernel = kernel
+    }
+}

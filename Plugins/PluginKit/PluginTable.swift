@@ -1,0 +1,391 @@
+import Foundation
+import OperatorABI
+
+/// Builds the plugin's static C tables: the only code in PluginKit that builds or reads ABI structs.
+///
+/// ```swift
+/// nonisolated(unsafe) private let table = makePlugin(name: "OZMLP", version: "1.0.0", license: "MIT",
+///     description: "...", operators: [mlpDefinition])
+/// @c(oz_plugin_entry) public func ozPluginEntry() -> UnsafePointer<oz_plugin>? { table }
+/// ```
+/// Everything is allocated once and never freed (the table must outlive every host call).
+public func makePlugin(
+    name: String, version: String, license: String, description: String?, operators: [OperatorDefinition]
+) -> UnsafePointer<oz_plugin> {
+    let list = UnsafeMutablePointer<UnsafePointer<oz_operator>?>.allocate(capacity: operators.count)
+    for (index, definition) in operators.enumerated() {
+        let table = UnsafeMutablePointer<oz_operator>.allocate(capacity: 1)
+        table.initialize(to: operatorTable(definition))
+        list[index] = UnsafePointer(table)
+        Registry.definitions[UnsafeRawPointer(table)] = definition
+    }
+    let plugin = UnsafeMutablePointer<oz_plugin>.allocate(capacity: 1)
+    plugin.initialize(to: oz_plugin(
+        struct_size: UInt32(MemoryLayout<oz_plugin>.stride), abi_major: UInt32(OZ_ABI_MAJOR),
+        abi_minor: UInt32(OZ_ABI_MINOR), num_operators: UInt32(operators.count), name: cString(name),
+        version: cString(version), license: cString(license), description: description.map(cString),
+        operators: UnsafePointer(list)))
+    return UnsafePointer(plugin)
+}
+
+/// Definitions by table address, written once while the tables are built and only read afterwards.
+private enum Registry {
+    nonisolated(unsafe) static var definitions: [UnsafeRawPointer: OperatorDefinition] = [:]
+}
+
+/// A NUL-terminated copy that is never freed.
+private func cString(_ s: String) -> UnsafePointer<CChar> { UnsafePointer(strdup(s)!) }
+
+private func attributeValue(_ value: AttributeValue) -> oz_attr_value {
+    var v = oz_attr_value()
+    v.struct_size = UInt32(MemoryLayout<oz_attr_value>.stride)
+    v.type = value.code
+    func ints(_ xs: [Int64]) -> UnsafePointer<Int64> {
+        let p = UnsafeMutablePointer<Int64>.allocate(capacity: xs.count)
+        p.initialize(from: xs, count: xs.count)
+        return UnsafePointer(p)
+    }
+    func floats(_ xs: [Double]) -> UnsafePointer<Double> {
+        let p = UnsafeMutablePointer<Double>.allocate(capacity: xs.count)
+        p.initialize(from: xs, count: xs.count)
+        return UnsafePointer(p)
+    }
+    switch value {
+    case .int(let i): (v.count, v.ints) = (1, ints([i]))
+    case .bool(let b): (v.count, v.ints) = (1, ints([b ? 1 : 0]))
+    case .float(let f): (v.count, v.floats) = (1, floats([f]))
+    case .string(let s): (v.count, v.string) = (0, cString(s))
+    case .intList(let l): (v.count, v.ints) = (UInt32(l.count), ints(l))
+    case .floatList(let l): (v.count, v.floats) = (UInt32(l.count), floats(l))
+    }
+    return v
+}
+
+private func operatorTable(_ d: OperatorDefinition) -> oz_operator {
+    let defs = UnsafeMutablePointer<UnsafePointer<oz_attr_def>?>.allocate(capacity: max(1, d.attributes.count))
+    for (i, a) in d.attributes.enumerated() {
+        var def = oz_attr_def()
+        def.struct_size = UInt32(MemoryLayout<oz_attr_def>.stride)
+        def.type = a.defaultValue.code
+        def.name = cString(a.name)
+        def.doc = cString(a.doc)
+        def.default_value = attributeValue(a.defaultValue)
+        (def.min_int, def.max_int) = a.intRange.map { ($0.lowerBound, $0.upperBound) } ?? (1, 0)
+        (def.min_float, def.max_float) = a.floatRange.map { ($0.lowerBound, $0.upperBound) } ?? (1, 0)
+        def.list_length = UInt32(a.listLength ?? 0)
+        def.choices = a.choices.map { cString($0.joined(separator: "|")) }
+        let p = UnsafeMutablePointer<oz_attr_def>.allocate(capacity: 1)
+        p.initialize(to: def)
+        defs[i] = UnsafePointer(p)
+    }
+    var t = oz_operator()
+    t.struct_size = UInt32(MemoryLayout<oz_operator>.stride)
+    t.role = UInt32(d.role == .tokenMixer ? OZ_ROLE_TOKEN_MIXER : OZ_ROLE_CHANNEL_MIXER)
+    t.id = cString(d.id)
+    t.version = cString(d.version)
+    t.summary = cString(d.summary)
+    t.capabilities = UInt64(d.capabilities)
+    t.num_attrs = UInt32(d.attributes.count)
+    t.attrs = UnsafePointer(defs)
+    t.create = createTrampoline
+    t.destroy = { instance in
+        guard let instance else { return }
+        Unmanaged<InstanceBox>.fromOpaque(UnsafeRawPointer(instance)).release()
+    }
+    t.describe = { instance, info, err in
+        guarded(err) { () throws(PluginFailure) in try box(instance).describe(info) }
+    }
+    t.get_param = { instance, index, info, err in
+        guarded(err) { () throws(PluginFailure) in try box(instance).parameter(Int(index), into: info) }
+    }
+    t.init_params = { instance, seed, params, count, err in
+        guarded(err) { () throws(PluginFailure) in try box(instance).initialize(seed: seed, params: params, count: Int(count)) }
+    }
+    t.workspace_size = { instance, pass, batch, length, bytes, err in
+        guarded(err) { () throws(PluginFailure) in
+            guard batch >= 1, length >= 1, batch <= Int64(Int32.max), length <= Int64(Int32.max) else {
+                throw .shape("workspace query for B = \(batch), L = \(length): both must be >= 1")
+            }
+            bytes.pointee = UInt64(try box(instance).workspaceBytes(backward: pass == OZ_PASS_BACKWARD, batch: Int(batch), length: Int(length)))
+        }
+    }
+    t.forward = { instance, args, err in
+        guarded(err) { () throws(PluginFailure) in try box(instance).forward(args) }
+    }
+    if d.capabilities & UInt32(OZ_CAP_BACKWARD) != 0 {
+        t.backward = { instance, args, err in
+            guarded(err) { () throws(PluginFailure) in try box(instance).backward(args) }
+        }
+    }
+    return t
+}
+
+/// Runs `body`, turning a ``PluginFailure`` into its status and message (nothing else can escape).
+private func guarded(_ err: UnsafeMutablePointer<oz_error>?, _ body: () throws(PluginFailure) -> Void) -> oz_status {
+    do {
+        try body()
+        return OZ_OK
+    } catch {
+        if let err, err.pointee.struct_size >= UInt32(MemoryLayout<oz_error>.stride), let buffer = err.pointee.message,
+            err.pointee.capacity > 0
+        {
+            let bytes = Array(error.message.utf8.prefix(Int(err.pointee.capacity) - 1))
+            for (i, b) in bytes.enumerated() { buffer[i] = CChar(bitPattern: b) }
+            buffer[bytes.count] = 0
+        }
+        return error.status
+    }
+}
+
+private func box(_ instance: OpaquePointer?) throws(PluginFailure) -> InstanceBox {
+    guard let instance else { throw .invalid("instance is NULL") }
+    return Unmanaged<InstanceBox>.fromOpaque(UnsafeRawPointer(instance)).takeUnretainedValue()
+}
+
+private let createTrampoline:
+    @convention(c) (UnsafePointer<oz_operator>, UnsafePointer<oz_create_args>, UnsafeMutablePointer<OpaquePointer?>,
+        UnsafeMutablePointer<oz_error>) -> oz_status = { op, args, out, err in
+        out.pointee = nil
+        return guarded(err) { () throws(PluginFailure) in
+            guard let definition = Registry.definitions[UnsafeRawPointer(op)] else {
+                throw .invalid("create was called with an operator table this plugin did not make")
+            }
+            let instance = try InstanceBox(definition: definition, args: args)
+            out.pointee = OpaquePointer(Unmanaged.passRetained(instance).toOpaque())
+        }
+    }
+
+/// One live instance: the kernel plus the C strings it reports.
+private final class InstanceBox {
+    let definition: OperatorDefinition
+    let kernel: any OperatorKernel
+    let dim: Int
+    let parameters: [ParameterDecl]
+    let parameterNames: [UnsafeMutablePointer<CChar>]
+    let float64: Bool
+    /// The token grid, when the operator needs it (then every call has L == H*W).
+    let grid: (height: Int, width: Int)?
+
+    init(definition: OperatorDefinition, args: UnsafePointer<oz_create_args>) throws(PluginFailure) {
+        let a = args.pointee
+        let minimum = MemoryLayout<oz_create_args>.offset(of: \oz_create_args.host)! + 8
+        guard Int(a.struct_size) >= minimum else {
+            throw .invalid("oz_create_args.struct_size is \(a.struct_size), expected at least \(minimum)")
+        }
+        guard a.dim >= 1, a.dim <= 1 << 20 else { throw .invalid("model width D = \(a.dim) must be 1 ... 1048576") }
+        let needsGrid = definition.capabilities & UInt32(OZ_CAP_NEEDS_GRID) != 0
+        if needsGrid, a.grid_h < 1 || a.grid_w < 1 {
+            throw .invalid("operator '\(definition.id)' needs the token grid (H, W); got \(a.grid_h) x \(a.grid_w)")
+        }
+        var given: [String: AttributeValue] = [:]
+        if a.num_attrs > 0 {
+            guard let attrs = a.attrs, a.num_attrs <= 1024 else { throw .invalid("attrs is NULL with num_attrs = \(a.num_attrs)") }
+            for i in 0..<Int(a.num_attrs) {
+                guard let cName = attrs[i].name, let name = String(validatingCString: cName) else {
+                    throw .invalid("attribute \(i) has no valid name")
+                }
+                guard let spec = definition.attributes.first(where: { $0.name == name }) else {
+                    throw .invalid("operator '\(definition.id)' has no attribute '\(name)'")
+                }
+                given[name] = try Self.read(attrs[i].value, spec: spec)
+            }
+        }
+        var values: [String: AttributeValue] = [:]
+        for spec in definition.attributes {
+            let value = given[spec.name] ?? spec.defaultValue
+            try spec.validate(value)
+            values[spec.name] = value
+        }
+        var parallel = ParallelFor.serial
+        if let host = a.host?.pointee,
+            Int(host.struct_size) >= MemoryLayout<oz_host_services>.offset(of: \oz_host_services.parallel_for)! + 8,
+            host.parallel_for != nil
+        {
+            parallel = ParallelFor(function: host.parallel_for, hostContext: host.host_context)
+        }
+        let config = KernelConfig(
+            dim: Int(a.dim), gridHeight: Int(max(0, a.grid_h)), gridWidth: Int(max(0, a.grid_w)), attributes: values,
+            parallel: parallel)
+        self.definition = definition
+        self.kernel = try definition.kernel.init(config: config)
+        self.dim = Int(a.dim)
+        self.parameters = kernel.parameters
+        self.parameterNames = parameters.map { strdup($0.name)! }
+        self.float64 = definition.capabilities & UInt32(OZ_CAP_FLOAT64) != 0
+        self.grid = needsGrid ? (Int(a.grid_h), Int(a.grid_w)) : nil
+    }
+
+    deinit {
+        parameterNames.forEach { free($0) }
+    }
+
+    private static func read(_ v: oz_attr_value, spec: AttributeSpec) throws(PluginFailure) -> AttributeValue {
+        let expected = spec.defaultValue.code
+        guard v.type == expected else {
+            throw .invalid("attribute '\(spec.name)' has type code \(v.type), expected \(expected)")
+        }
+        let n = Int(v.count)
+        func ints() throws(PluginFailure) -> [Int64] {
+            guard let p = v.ints, n >= 1, n <= 64 else { throw .invalid("attribute '\(spec.name)' has \(n) ints or a NULL pointer") }
+            return Array(UnsafeBufferPointer(start: p, count: n))
+        }
+        func floats() throws(PluginFailure) -> [Double] {
+            guard let p = v.floats, n >= 1, n <= 64 else { throw .invalid("attribute '\(spec.name)' has \(n) floats or a NULL pointer") }
+            return Array(UnsafeBufferPointer(start: p, count: n))
+        }
+        switch spec.defaultValue {
+        case .int: return .int(try ints()[0])
+        case .bool:
+            let b = try ints()[0]
+            guard b == 0 || b == 1 else { throw .invalid("attribute '\(spec.name)' = \(b) is not a bool (0 or 1)") }
+            return .bool(b == 1)
+        case .float: return .float(try floats()[0])
+        case .intList: return .intList(try ints())
+        case .floatList: return .floatList(try floats())
+        case .string:
+            guard let p = v.string, let s = String(validatingCString: p) else {
+                throw .invalid("attribute '\(spec.name)' is not a valid UTF-8 string")
+            }
+            return .string(s)
+        }
+    }
+
+    func describe(_ info: UnsafeMutablePointer<oz_instance_info>) throws(PluginFailure) {
+        let size = Int(info.pointee.struct_size)
+        let raw = UnsafeMutableRawPointer(info)
+        func put<T>(_ key: KeyPath<oz_instance_info, T>, _ value: T) {
+            let offset = MemoryLayout<oz_instance_info>.offset(of: key)!
+            if offset + MemoryLayout<T>.size <= size { raw.storeBytes(of: value, toByteOffset: offset, as: T.self) }
+        }
+        var flags: UInt32 = kernel.isCausal ? OZ_INSTANCE_CAUSAL : 0
+        if kernel.receptiveField != nil { flags |= OZ_INSTANCE_RECEPTIVE_FIELD }
+        put(\.flags, flags)
+        put(\.num_params, UInt32(parameters.count))
+        put(\.receptive_left, kernel.receptiveField?.left ?? -1)
+        put(\.receptive_right, kernel.receptiveField?.right ?? -1)
+    }
+
+    func parameter(_ index: Int, into info: UnsafeMutablePointer<oz_param_info>) throws(PluginFailure) {
+        guard index >= 0, index < parameters.count else {
+            throw .invalid("parameter index \(index) out of range 0..<\(parameters.count)")
+        }
+        let size = Int(info.pointee.struct_size)
+        guard size >= MemoryLayout<oz_param_info>.stride else {
+            throw .invalid("oz_param_info.struct_size is \(size), expected at least \(MemoryLayout<oz_param_info>.stride)")
+        }
+        let p = parameters[index]
+        info.pointee.ndim = UInt32(p.shape.count)
+        info.pointee.name = UnsafePointer(parameterNames[index])
+        withUnsafeMutableBytes(of: &info.pointee.shape) { bytes in
+            let dims = bytes.bindMemory(to: Int64.self)
+            for i in 0..<dims.count { dims[i] = i < p.shape.count ? Int64(p.shape[i]) : 0 }
+        }
+    }
+
+    func workspaceBytes(backward: Bool, batch: Int, length: Int) throws(PluginFailure) -> Int {
+        let elements = kernel.workspaceElements(backward: backward, batch: batch, length: length)
+        guard elements >= 0 else { throw .unsupported("workspace size overflows") }
+        let (bytes, overflow) = elements.multipliedReportingOverflow(by: 8)
+        guard !overflow, bytes < Int.max - 4096 else { throw .unsupported("workspace for B = \(batch), L = \(length) is too large") }
+        return elements == 0 ? 0 : bytes + 64 * 32  // alignment slack for up to 32 pieces
+    }
+
+    private func dtypeBits(_ x: UnsafePointer<oz_tensor>?) throws(PluginFailure) -> UInt8 {
+        guard let x else { throw .invalid("x is NULL") }
+        let bits = try TensorReader.bits(x, name: "x")
+        if bits == 64 && !float64 {
+            throw .dtype("operator '\(definition.id)' computes in float32 only (it does not declare OZ_CAP_FLOAT64)")
+        }
+        return bits
+    }
+
+    private func views<S: KernelScalar>(_ params: UnsafePointer<oz_tensor>?, count: Int, as _: S.Type, name: String)
+        throws(PluginFailure) -> [TensorView<S>]
+    {
+        guard count == parameters.count else {
+            throw .invalid("num_params is \(count), but this instance has \(parameters.count) parameters")
+        }
+        guard count == 0 || params != nil else { throw .invalid("\(name) is NULL") }
+        var out: [TensorView<S>] = []
+        for (i, p) in parameters.enumerated() {
+            out.append(try TensorReader.view(params! + i, as: S.self, shape: p.shape, name: "\(name)[\(i)] ('\(p.name)')"))
+        }
+        return out
+    }
+
+    func initialize(seed: UInt64, params: UnsafeMutablePointer<oz_tensor>?, count: Int) throws(PluginFailure) {
+        guard count == parameters.count else {
+            throw .invalid("num_params is \(count), but this instance has \(parameters.count) parameters")
+        }
+        guard count > 0, let params else { return }
+        if try TensorReader.bits(params, name: "params[0]") == 64 {
+            guard float64 else { throw .dtype("operator '\(definition.id)' does not declare OZ_CAP_FLOAT64") }
+            kernel.initialize(try views(params, count: count, as: Double.self, name: "params"), seed: seed)
+        } else {
+            kernel.initialize(try views(params, count: count, as: Float.self, name: "params"), seed: seed)
+        }
+    }
+
+    func forward(_ args: UnsafePointer<oz_forward_args>) throws(PluginFailure) {
+        let a = args.pointee
+        let minimum = MemoryLayout<oz_forward_args>.offset(of: \oz_forward_args.workspace_size)! + 8
+        guard Int(a.struct_size) >= minimum else {
+            throw .invalid("oz_forward_args.struct_size is \(a.struct_size), expected at least \(minimum)")
+        }
+        if try dtypeBits(a.x) == 64 { try forward(a, as: Double.self) } else { try forward(a, as: Float.self) }
+    }
+
+    private func forward<S: KernelScalar>(_ a: oz_forward_args, as _: S.Type) throws(PluginFailure) {
+        let (b, l) = try TensorReader.inputShape(a.x, dim: dim)
+        let shape = [b, l, dim]
+        try checkGrid(l)
+        let x = try TensorReader.view(a.x, as: S.self, shape: shape, name: "x")
+        let y = try TensorReader.view(UnsafePointer(a.y), as: S.self, shape: shape, name: "y")
+        let params = try views(a.params, count: Int(a.num_params), as: S.self, name: "params")
+        let workspace = try lend(a.workspace, Int(a.workspace_size), backward: false, batch: b, length: l)
+        try kernel.forward(x, params, y, workspace)
+    }
+
+    func backward(_ args: UnsafePointer<oz_backward_args>) throws(PluginFailure) {
+        let a = args.pointee
+        let minimum = MemoryLayout<oz_backward_args>.offset(of: \oz_backward_args.workspace_size)! + 8
+        guard Int(a.struct_size) >= minimum else {
+            throw .invalid("oz_backward_args.struct_size is \(a.struct_size), expected at least \(minimum)")
+        }
+        if try dtypeBits(a.x) == 64 { try backward(a, as: Double.self) } else { try backward(a, as: Float.self) }
+    }
+
+    private func backward<S: KernelScalar>(_ a: oz_backward_args, as _: S.Type) throws(PluginFailure) {
+        let (b, l) = try TensorReader.inputShape(a.x, dim: dim)
+        let shape = [b, l, dim]
+        try checkGrid(l)
+        let x = try TensorReader.view(a.x, as: S.self, shape: shape, name: "x")
+        let dy = try TensorReader.view(a.dy, as: S.self, shape: shape, name: "dy")
+        let dx = try a.dx.map { (p) throws(PluginFailure) in try TensorReader.view(UnsafePointer(p), as: S.self, shape: shape, name: "dx") }
+        let params = try views(a.params, count: Int(a.num_params), as: S.self, name: "params")
+        var dparams = [TensorView<S>?](repeating: nil, count: parameters.count)
+        if let d = a.dparams {
+            for (i, p) in parameters.enumerated() where d[i].data != nil {
+                dparams[i] = try TensorReader.view(UnsafePointer(d + i), as: S.self, shape: p.shape, name: "dparams[\(i)] ('\(p.name)')")
+            }
+        }
+        let workspace = try lend(a.workspace, Int(a.workspace_size), backward: true, batch: b, length: l)
+        try kernel.backward(x, params, dy, dx: dx, dparams: dparams, workspace)
+    }
+
+    private func checkGrid(_ length: Int) throws(PluginFailure) {
+        if let grid, length != grid.height * grid.width {
+            throw .shape("x has L = \(length) tokens, but the instance's grid is \(grid.height) x \(grid.width) = \(grid.height * grid.width)")
+        }
+    }
+
+    private func lend(_ base: UnsafeMutableRawPointer?, _ size: Int, backward: Bool, batch: Int, length: Int)
+        throws(PluginFailure) -> Workspace
+    {
+        let needed = try workspaceBytes(backward: backward, batch: batch, length: length)
+        guard size >= needed, needed == 0 || base != nil else {
+            throw .invalid("workspace is \(size) bytes, but \(backward ? "backward" : "forward") at B = \(batch), L = \(length) needs \(needed)")
+        }
+        return Workspace(base: base, size: size)
+    }
+}
