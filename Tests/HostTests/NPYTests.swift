@@ -87,7 +87,7 @@ import Testing
         let array = try NPY.read(path: npyFixture(name))
         #expect(NPY.encode(array) == original)
 
-        let directory = try NPYTestDirectory()
+        let directory = try TestDirectory()
         let copy = directory.file(name)
         try NPY.write(array, path: copy)
         #expect(try Data(contentsOf: URL(fileURLWithPath: copy)) == original)
@@ -128,10 +128,10 @@ import Testing
 
     @Test(arguments: shapes)
     func roundTripsFloat32(shape: [Int]) throws {
-        var rng = NPYTestRandom(seed: UInt64(shape.reduce(17, { $0 &* 31 &+ $1 })))
+        var rng = SplitMix64(seed: UInt64(shape.reduce(17, { $0 &* 31 &+ $1 })))
         let count = shape.reduce(1, *)
-        let x = try Tensor<Float>(shape: shape, scalars: (0..<count).map { _ in Float(rng.nextDouble() * 200 - 100) })
-        let directory = try NPYTestDirectory()
+        let x = try Tensor<Float>(shape: shape, scalars: (0..<count).map { _ in Float(rng.nextUnit() * 200 - 100) })
+        let directory = try TestDirectory()
         let path = directory.file("x.npy")
         try NPY.write(x, path: path)
         #expect(try NPY.read(path: path) == .float32(x))
@@ -139,10 +139,10 @@ import Testing
 
     @Test(arguments: shapes)
     func roundTripsFloat64(shape: [Int]) throws {
-        var rng = NPYTestRandom(seed: UInt64(shape.count))
+        var rng = SplitMix64(seed: UInt64(shape.count))
         let count = shape.reduce(1, *)
-        let x = try Tensor<Double>(shape: shape, scalars: (0..<count).map { _ in rng.nextDouble() - 0.5 })
-        let directory = try NPYTestDirectory()
+        let x = try Tensor<Double>(shape: shape, scalars: (0..<count).map { _ in rng.nextUnit() - 0.5 })
+        let directory = try TestDirectory()
         let path = directory.file("x.npy")
         try NPY.write(x, path: path)
         #expect(try NPY.read(path: path) == .float64(x))
@@ -151,10 +151,10 @@ import Testing
 
     @Test(arguments: shapes)
     func roundTripsInt64(shape: [Int]) throws {
-        var rng = NPYTestRandom(seed: 99)
+        var rng = SplitMix64(seed: 99)
         let count = shape.reduce(1, *)
         let labels = try Int64Array(shape: shape, scalars: (0..<count).map { _ in Int64(bitPattern: rng.next()) })
-        let directory = try NPYTestDirectory()
+        let directory = try TestDirectory()
         let path = directory.file("labels.npy")
         try NPY.write(labels, path: path)
         #expect(try NPY.readInt64(path: path) == labels)
@@ -173,7 +173,7 @@ import Testing
     @Test func writesVersion2WhenTheHeaderNeedsIt() throws {
         let shape = [Int](repeating: 1, count: 25_000)
         let x = Tensor<Float>(shape: shape, repeating: 2.5)
-        let directory = try NPYTestDirectory()
+        let directory = try TestDirectory()
         let path = directory.file("deep.npy")
         try NPY.write(x, path: path)
         let bytes = [UInt8](try Data(contentsOf: URL(fileURLWithPath: path)))
@@ -192,7 +192,7 @@ import Testing
             "{'descr': '<f4', 'fortran_order': False, 'shape': (3L,), }",
             "{'descr': u'<f4', 'fortran_order': False, 'shape': (0_3,), }\t\r\n",
         ]
-        let directory = try NPYTestDirectory()
+        let directory = try TestDirectory()
         for (i, header) in headers.enumerated() {
             let path = directory.file("tolerant\(i).npy")
             try npyFile(header: header, data: payload).asData.write(to: URL(fileURLWithPath: path))
@@ -436,7 +436,7 @@ import Testing
 
     @Test(arguments: malformed)
     func rejectsMalformedFile(_ sample: Malformed) throws {
-        let directory = try NPYTestDirectory()
+        let directory = try TestDirectory()
         let path = directory.file("malformed.npy")
         try Data(sample.bytes).write(to: URL(fileURLWithPath: path))
         expectNPYError(path, sample.expectedCase, mentioning: sample.mentions) { _ = try NPY.read(path: path) }
@@ -460,7 +460,7 @@ import Testing
 
     /// Random corruptions never crash the reader: each either reads or throws an ``NPYError``.
     @Test func survivesRandomCorruption() throws {
-        var rng = NPYTestRandom(seed: 2024)
+        var rng = SplitMix64(seed: 2024)
         let originals = try ["f4_2x3.npy", "i8_labels.npy", "f8_v2.npy", "f4_v3.npy"].map {
             [UInt8](try Data(contentsOf: URL(fileURLWithPath: npyFixture($0))))
         }
@@ -487,7 +487,7 @@ import Testing
     // MARK: Writing
 
     @Test func writeIntoMissingDirectoryNamesThePath() throws {
-        let directory = try NPYTestDirectory()
+        let directory = try TestDirectory()
         let path = directory.file("missing/sub/x.npy")
         expectNPYError(path, "writeFailed", mentioning: [directory.file("missing/sub"), "No such file or directory"]) {
             try NPY.write(Tensor<Float>(zeros: [2]), path: path)
@@ -495,7 +495,7 @@ import Testing
     }
 
     @Test func failedWriteLeavesNoTemporaryFiles() throws {
-        let directory = try NPYTestDirectory()
+        let directory = try TestDirectory()
         let target = directory.file("occupied")
         try FileManager.default.createDirectory(atPath: target, withIntermediateDirectories: false)
         try FileManager.default.createDirectory(atPath: target + "/inner", withIntermediateDirectories: false)
@@ -507,7 +507,7 @@ import Testing
     }
 
     @Test func overwritesAtomically() throws {
-        let directory = try NPYTestDirectory()
+        let directory = try TestDirectory()
         let path = directory.file("x.npy")
         try NPY.write(Tensor<Float>(shape: [3], repeating: 1), path: path)
         try NPY.write(Tensor<Double>(shape: [2, 2], repeating: 2), path: path)
@@ -520,7 +520,7 @@ import Testing
         expectNPYError(missing, "readFailed", mentioning: ["cannot read", "No such file or directory"]) {
             _ = try NPY.read(path: missing)
         }
-        let directory = try NPYTestDirectory()
+        let directory = try TestDirectory()
         expectNPYError(directory.path, "readFailed", mentioning: ["it is a directory"]) {
             _ = try NPY.read(path: directory.path)
         }
@@ -603,34 +603,4 @@ extension FixedWidthInteger {
     fileprivate var littleEndianBytes: [UInt8] {
         (0..<bitWidth / 8).map { UInt8(truncatingIfNeeded: self >> (8 * $0)) }
     }
-}
-
-/// A unique directory under the system temporary directory, removed when the value is deinitialised.
-private final class NPYTestDirectory {
-    let path: String
-
-    init() throws {
-        path = FileManager.default.temporaryDirectory.appendingPathComponent("NPYTests-\(UUID().uuidString)").path
-        try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
-    }
-
-    deinit { try? FileManager.default.removeItem(atPath: path) }
-
-    func file(_ name: String) -> String { path + "/" + name }
-}
-
-/// A small deterministic generator (NPYTestRandom), so failures reproduce.
-private struct NPYTestRandom: RandomNumberGenerator {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-
-    mutating func nextDouble() -> Double { Double(next() >> 11) * 0x1p-53 }
 }

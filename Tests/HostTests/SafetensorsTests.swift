@@ -61,7 +61,7 @@ import Testing
         }
         #expect(try SafetensorsFile.encode(tensors: tensors, metadata: file.metadata) == original)
 
-        let directory = try SafetensorsTestDirectory()
+        let directory = try TestDirectory()
         let copy = directory.file(name)
         try SafetensorsFile.write(path: copy, tensors: tensors, metadata: file.metadata)
         #expect(try Data(contentsOf: URL(fileURLWithPath: copy)) == original)
@@ -129,13 +129,13 @@ import Testing
     }
 
     @Test func matchesReferenceRoundingOnRandomValues() {
-        var rng = SafetensorsTestRandom(seed: 7)
+        var rng = SplitMix64(seed: 7)
         var mismatches: [Float] = []
         for _ in 0..<200_000 {
             // Random bit patterns cover every exponent; half of the draws land in or near the binary16 range.
             var x = Float(bitPattern: UInt32(truncatingIfNeeded: rng.next()))
             if rng.next() % 2 == 0 {
-                x = Float(sign: x.sign, exponent: Int(rng.next() % 40) - 28, significand: 1 + Float(rng.nextDouble()))
+                x = Float(sign: x.sign, exponent: Int(rng.next() % 40) - 28, significand: 1 + Float(rng.nextUnit()))
             }
             guard !x.isNaN else { continue }
             // bfloat16 reference: round the top 16 bits of the Float, ties to even (finite values carry into inf).
@@ -167,10 +167,10 @@ import Testing
 
     @Test(arguments: shapes, [SafetensorsDType.float32, .float64, .float16, .bfloat16])
     func roundTripsFloatTensors(shape: [Int], dtype: SafetensorsDType) throws {
-        var rng = SafetensorsTestRandom(seed: UInt64(shape.count * 10 + dtype.byteSize))
+        var rng = SplitMix64(seed: UInt64(shape.count * 10 + dtype.byteSize))
         let count = shape.reduce(1, *)
-        let x = try Tensor<Float>(shape: shape, scalars: (0..<count).map { _ in Float(rng.nextDouble() * 8 - 4) })
-        let directory = try SafetensorsTestDirectory()
+        let x = try Tensor<Float>(shape: shape, scalars: (0..<count).map { _ in Float(rng.nextUnit() * 8 - 4) })
+        let directory = try TestDirectory()
         let path = directory.file("x.safetensors")
         try SafetensorsFile.write(path: path, tensors: [("x", x)], dtype: dtype)
         let file = try SafetensorsFile.read(path: path)
@@ -205,7 +205,7 @@ import Testing
             SafetensorsTensor(name: "d.as.f16", d, dtype: .float16),
             SafetensorsTensor(name: "naïve \"name\" ✓", Tensor<Float>(shape: [], repeating: 1)),
         ]
-        let directory = try SafetensorsTestDirectory()
+        let directory = try TestDirectory()
         let path = directory.file("mixed.safetensors")
         try SafetensorsFile.write(path: path, tensors: tensors, metadata: metadata)
         let file = try SafetensorsFile.read(path: path)
@@ -266,7 +266,7 @@ import Testing
         expectSafetensorsError(missing, "readFailed", mentioning: ["cannot read", "No such file or directory"]) {
             _ = try SafetensorsFile.read(path: missing)
         }
-        let directory = try SafetensorsTestDirectory()
+        let directory = try TestDirectory()
         expectSafetensorsError(directory.path, "readFailed", mentioning: ["it is a directory"]) {
             _ = try SafetensorsFile.read(path: directory.path)
         }
@@ -637,7 +637,7 @@ import Testing
 
     @Test(arguments: malformed)
     func rejectsMalformedFile(_ sample: Malformed) throws {
-        let directory = try SafetensorsTestDirectory()
+        let directory = try TestDirectory()
         let path = directory.file("malformed.safetensors")
         try Data(sample.bytes).write(to: URL(fileURLWithPath: path))
         expectSafetensorsError(path, sample.expectedCase, mentioning: sample.mentions) {
@@ -665,7 +665,7 @@ import Testing
 
     /// Random corruptions never crash the reader: each either validates or throws a ``SafetensorsError``.
     @Test func survivesRandomCorruption() throws {
-        var rng = SafetensorsTestRandom(seed: 11)
+        var rng = SplitMix64(seed: 11)
         let original = [UInt8](try Data(contentsOf: URL(fileURLWithPath: safetensorsFixture("mixed.safetensors"))))
         let interesting = Array("{}[]\",:0123456789-e.".utf8) + [0x00, 0xFF, 0xC3]
         for _ in 0..<3000 {
@@ -704,7 +704,7 @@ import Testing
     // MARK: Writing errors
 
     @Test func writerRejectsBadTensors() throws {
-        let directory = try SafetensorsTestDirectory()
+        let directory = try TestDirectory()
         let path = directory.file("bad.safetensors")
         let x = Tensor<Float>(zeros: [2])
         let cases: [([SafetensorsTensor], String)] = [
@@ -723,7 +723,7 @@ import Testing
     }
 
     @Test func writeIntoMissingDirectoryNamesThePath() throws {
-        let directory = try SafetensorsTestDirectory()
+        let directory = try TestDirectory()
         let path = directory.file("missing/x.safetensors")
         expectSafetensorsError(
             path,
@@ -735,7 +735,7 @@ import Testing
     }
 
     @Test func failedWriteKeepsTheOldFileAndLeavesNoTemporaryFiles() throws {
-        let directory = try SafetensorsTestDirectory()
+        let directory = try TestDirectory()
         let path = directory.file("model.safetensors")
         try SafetensorsFile.write(
             path: path,
@@ -827,35 +827,4 @@ private func safetensorsFile(header: [UInt8], dataSize: Int) -> [UInt8] {
     let length = UInt64(header.count)
     return (0..<8).map { UInt8(truncatingIfNeeded: length >> (8 * $0)) } + header
         + [UInt8](repeating: 0, count: dataSize)
-}
-
-/// A unique directory under the system temporary directory, removed when the value is deinitialised.
-private final class SafetensorsTestDirectory {
-    let path: String
-
-    init() throws {
-        path =
-            FileManager.default.temporaryDirectory.appendingPathComponent("SafetensorsTests-\(UUID().uuidString)").path
-        try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
-    }
-
-    deinit { try? FileManager.default.removeItem(atPath: path) }
-
-    func file(_ name: String) -> String { path + "/" + name }
-}
-
-/// A small deterministic generator (SafetensorsTestRandom), so failures reproduce.
-private struct SafetensorsTestRandom: RandomNumberGenerator {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-
-    mutating func nextDouble() -> Double { Double(next() >> 11) * 0x1p-53 }
 }

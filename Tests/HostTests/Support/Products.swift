@@ -75,3 +75,16 @@ func runCommand(_ executable: String, _ arguments: [String], environment: [Strin
         status: process.terminationStatus, stdout: String(decoding: outData, as: UTF8.self),
         stderr: String(decoding: errData, as: UTF8.self))
 }
+
+/// A unique directory under the system temporary directory, removed when the value is deinitialised.
+final class TestDirectory {
+    let path: String
+
+    init() throws {
+        path = try makeTemporaryDirectory("zoo-formats").path
+    }
+
+    deinit { try? FileManager.default.removeItem(atPath: path) }
+
+    func file(_ name: String) -> String { path + "/" + name }
+}
