@@ -180,14 +180,20 @@ private final class InstanceBox {
         var given: [String: AttributeValue] = [:]
         if a.num_attrs > 0 {
             guard let attrs = a.attrs, a.num_attrs <= 1024 else { throw .invalid("attrs is NULL with num_attrs = \(a.num_attrs)") }
+            // Elements are `attrs[0].struct_size` apart (a newer host's oz_attr may be larger than ours).
+            let stride = Int(attrs.pointee.struct_size)
+            guard stride >= MemoryLayout<oz_attr>.stride else {
+                throw .invalid("oz_attr.struct_size is \(stride), expected at least \(MemoryLayout<oz_attr>.stride)")
+            }
             for i in 0..<Int(a.num_attrs) {
-                guard let cName = attrs[i].name, let name = String(validatingCString: cName) else {
+                let attr = UnsafeRawPointer(attrs).advanced(by: i * stride).assumingMemoryBound(to: oz_attr.self).pointee
+                guard let cName = attr.name, let name = String(validatingCString: cName) else {
                     throw .invalid("attribute \(i) has no valid name")
                 }
                 guard let spec = definition.attributes.first(where: { $0.name == name }) else {
                     throw .invalid("operator '\(definition.id)' has no attribute '\(name)'")
                 }
-                given[name] = try Self.read(attrs[i].value, spec: spec)
+                given[name] = try Self.read(attr.value, spec: spec)
             }
         }
         var values: [String: AttributeValue] = [:]

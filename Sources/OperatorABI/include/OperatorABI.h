@@ -234,7 +234,11 @@ typedef struct oz_create_args {
     int64_t dim;                                   /**< model width D (>= 1) */
     int64_t grid_h;                                /**< grid height H, or 0 when no grid is given */
     int64_t grid_w;                                /**< grid width W, or 0 when no grid is given */
-    /** Attribute values. The host passes every schema attribute once, in schema order, defaults filled in. */
+    /**
+     * Attribute values. The host passes every schema attribute once, in schema order, defaults filled in.
+     * The array's element size is `attrs[0].struct_size` (a newer host's `oz_attr` may be larger than the
+     * plugin's): element i starts at `(const char *)attrs + i * attrs[0].struct_size`.
+     */
     const oz_attr *OZ_NULLABLE attrs;
     const oz_host_services *OZ_NULLABLE host;      /**< services, valid until destroy (the host always passes them; a plugin given NULL runs serially) */
 } oz_create_args;
