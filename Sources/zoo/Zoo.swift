@@ -7,5 +7,7 @@ struct Zoo: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "zoo",
         abstract: "Graft new operators into pretrained Diffusion Transformers, through a stable C plugin ABI.",
-        subcommands: [PluginsCommand.self, OpCommand.self, RegistryCommand.self, DemoCommand.self])
+        subcommands: [
+            PluginsCommand.self, OpCommand.self, RegistryCommand.self, ConformCommand.self, DemoCommand.self, ProbeCommand.self,
+        ])
 }

@@ -56,9 +56,9 @@ public final class Operator: @unchecked Sendable {
     /// Bounds on the tokens each output sees (`nil` side = unbounded); `nil` when not declared.
     public let receptiveField: (left: Int?, right: Int?)?
 
-    private let instance: OpaquePointer
+    let instance: OpaquePointer
     private let services: HostServices
-    private var table: OperatorTable { descriptor.table }
+    var table: OperatorTable { descriptor.table }
     private let workspaceLock = NSLock()
     private var cachedWorkspace: (pointer: UnsafeMutableRawPointer, size: Int)?
 

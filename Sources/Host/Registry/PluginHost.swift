@@ -36,6 +36,9 @@ public struct PluginSearchPath: Sendable {
             allowUnpinned: allowUnpinned)
     }
 
+    /// The running executable's path (what the conformance harness re-invokes).
+    public static var executablePath: String { executableURL.path }
+
     /// The running executable (`/proc/self/exe`), so plugins built beside `zoo` are found wherever it is run from.
     static var executableURL: URL {
         if let resolved = try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe") {

@@ -1,0 +1,108 @@
+import ArgumentParser
+import Foundation
+import Host
+
+/// `zoo conform`: proves a plugin keeps the contract; every check runs in a child process.
+struct ConformCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "conform",
+        abstract: "Run the conformance checks against every operator of a plugin library.",
+        discussion: "Checks: "
+            + ConformanceCheckID.allCases.map { "\($0.rawValue) (\($0.summary))" }.joined(separator: "; ")
+            + ". Exits non-zero when any check fails, crashes, times out or finds a claimed capability missing.")
+
+    @Argument(help: "A plugin library path, or a registry entry id or operator id.")
+    var target: String
+
+    @Option(help: "Only this operator.")
+    var `operator`: String?
+
+    @Option(name: .customLong("check"), help: "Only these checks (repeatable).")
+    var checks: [String] = []
+
+    @Flag(help: "Smaller shapes and fewer repeats.")
+    var quick = false
+
+    @Option(help: "Seed of every input.")
+    var seed: UInt64 = 0
+
+    @Option(help: "Wall-clock limit per check, in seconds.")
+    var timeout: Double = 120
+
+    @Option(help: "Memory (address-space) limit per check, in MiB.")
+    var memoryMib = 4096
+
+    @Option(help: "Write the report as JSON here.")
+    var json: String?
+
+    @Option(help: "Write the report as JUnit XML here.")
+    var junit: String?
+
+    @OptionGroup var plugins: PluginOptions
+
+    func run() throws {
+        let selected = try checks.map { name in
+            guard let check = ConformanceCheckID(rawValue: name) else {
+                throw CLIError("--check '\(name)' is not a check (known: \(ConformanceCheckID.allCases.map(\.rawValue).joined(separator: ", ")))")
+            }
+            return check
+        }
+        let library = try resolveLibrary()
+        var runner = ConformanceRunner(executable: PluginSearchPathExecutable.path)
+        runner.timeout = timeout
+        runner.memoryMiB = memoryMib
+        runner.seed = seed
+        runner.quick = quick
+        let report = ConformanceReport(
+            library: library, results: runner.run(library: library, operatorId: `operator`, checks: selected.isEmpty ? ConformanceCheckID.allCases : selected))
+        print(report.table)
+        print("\n\(library): \(report.summary)")
+        if let json { try ConformanceReport.write(report.json(), to: json) }
+        if let junit { try ConformanceReport.write(Data(report.junit().utf8), to: junit) }
+        if !report.passed {
+            let first = report.results.first { $0.verdict.isFailure }!
+            throw CLIError("conformance failed; rerun one check with: \(first.reproduce)")
+        }
+    }
+
+    /// A path is used as is (conformance is how an unpinned library earns its pin); an id goes through the registry.
+    private func resolveLibrary() throws -> String {
+        if target.contains("/") || target.hasSuffix(".so") { return target }
+        let host = try plugins.makeHost()
+        if let entry = host.registry.entry(id: target) ?? host.registry.entries(providing: target).first {
+            return try host.libraryPath(for: entry)
+        }
+        throw CLIError("'\(target)' is neither a library path nor a registry entry or operator id (known: \(host.registry.entries.map(\.id).joined(separator: ", ")))")
+    }
+}
+
+/// `zoo _probe`: one check in this process, for the harness's child processes (hidden).
+struct ProbeCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "_probe", shouldDisplay: false)
+
+    @Argument var library: String
+    @Option var `operator`: String?
+    @Option var check: String?
+    @Option var seed: UInt64 = 0
+    @Flag var quick = false
+    @Flag var list = false
+
+    func run() throws {
+        if list {
+            let plugin = try PluginLibrary(path: library)
+            let ids = String(decoding: try JSONEncoder().encode(plugin.operators.map(\.id)), as: UTF8.self)
+            print("@@operators \(ids)")
+            return
+        }
+        guard let id = `operator`, let name = check, let check = ConformanceCheckID(rawValue: name) else {
+            throw CLIError("_probe needs --operator and a valid --check")
+        }
+        let result = ConformanceProbe.run(check: check, library: library, operatorId: id, seed: seed, quick: quick)
+        print("@@result \(String(decoding: try JSONEncoder().encode(result), as: UTF8.self))")
+    }
+}
+
+enum PluginSearchPathExecutable {
+    /// This executable, to re-invoke for each check.
+    static var path: String { PluginSearchPath.executablePath }
+}

@@ -1,0 +1,242 @@
+/*
+ * conform_fixture.h -- a small, VALID operator for the conformance-harness tests, with switchable bugs.
+ *
+ * The operator `conform_op` (token mixer, causal, receptive field (1, 0)):
+ *     y[b,t,c] = gain * weight[c] * x[b,t,c] + x[b,t-1,c]        (the second term only for t >= 1)
+ * parameter `weight` [D], attribute `gain` (float, 0.1 ... 10, default 1). Backward:
+ *     dx[b,t,c] = gain * weight[c] * dy[b,t,c] + dy[b,t+1,c],   dweight[c] = gain * sum_{b,t} x[b,t,c] dy[b,t,c]
+ *
+ * Each fixture under Tests/Fixtures/Plugins/Conform<Bug>/ defines one FX_BUG_* macro before including this
+ * header, so it breaks exactly one rule of the contract:
+ *     FX_BUG_CRASH, FX_BUG_HANG, FX_BUG_WRITE_PAST, FX_BUG_MODIFY_INPUT, FX_BUG_WRONG_GRADIENT, FX_BUG_LIES_CAUSAL,
+ *     FX_BUG_NONDETERMINISTIC, FX_BUG_MIXES_BATCH, FX_BUG_NAN, FX_BUG_ACCUMULATES, FX_BUG_NO_ATTR_CHECK,
+ *     FX_BUG_NO_DTYPE_CHECK, FX_BUG_SILENT_ERROR, FX_BUG_WRITES_NULL_DX
+ */
+#ifndef OZ_CONFORM_FIXTURE_H
+#define OZ_CONFORM_FIXTURE_H
+
+#include "OperatorABI.h"
+
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define CF_COVERS(type, field) (offsetof(type, field) + sizeof(((type *)0)->field))
+
+struct oz_instance {
+    int64_t dim;
+    double gain;
+};
+
+static oz_status cf_fail(oz_error *err, oz_status status, const char *message) {
+#ifdef FX_BUG_SILENT_ERROR
+    (void)message;
+    if (err != NULL && err->message != NULL && err->capacity > 0) err->message[0] = '\0';
+    return status;
+#else
+    if (err == NULL || err->struct_size < CF_COVERS(oz_error, message)) return status;
+    return oz_error_set(err, status, message);
+#endif
+}
+
+static const double cf_default_gain = 1.0;
+static const oz_attr_def cf_attr_gain = {
+    .struct_size = sizeof(oz_attr_def), .type = OZ_ATTR_FLOAT, .name = "gain", .doc = "output gain",
+    .default_value = {.struct_size = sizeof(oz_attr_value), .type = OZ_ATTR_FLOAT, .count = 1, .floats = &cf_default_gain},
+    .min_int = 0, .max_int = -1, .min_float = 0.1, .max_float = 10.0,
+};
+static const oz_attr_def *const cf_attrs[] = {&cf_attr_gain};
+
+static oz_status cf_create(const oz_operator *op, const oz_create_args *args, oz_instance **out, oz_error *err) {
+    double gain = cf_default_gain;
+    uint32_t i;
+    oz_instance *inst;
+    (void)op;
+    *out = NULL;
+    if (args->struct_size < CF_COVERS(oz_create_args, host)) return cf_fail(err, OZ_ERR_INVALID_ARGUMENT, "args too small");
+    if (args->dim < 1) return cf_fail(err, OZ_ERR_INVALID_ARGUMENT, "D must be >= 1");
+    for (i = 0; i < args->num_attrs; i++) {
+        const oz_attr *a = (const oz_attr *)(const void *)((const char *)args->attrs + (size_t)i * args->attrs[0].struct_size);
+        if (a->name == NULL || strcmp(a->name, "gain") != 0) return cf_fail(err, OZ_ERR_INVALID_ARGUMENT, "unknown attribute");
+#ifndef FX_BUG_NO_ATTR_CHECK
+        if (a->value.type != OZ_ATTR_FLOAT || a->value.count != 1 || a->value.floats == NULL)
+            return cf_fail(err, OZ_ERR_INVALID_ARGUMENT, "attribute 'gain' must be one float");
+        if (!(a->value.floats[0] >= 0.1 && a->value.floats[0] <= 10.0))
+            return cf_fail(err, OZ_ERR_INVALID_ARGUMENT, "attribute 'gain' must be in 0.1 ... 10");
+#endif
+        gain = a->value.floats != NULL ? a->value.floats[0] : (double)(a->value.ints != NULL ? a->value.ints[0] : 1);
+    }
+    inst = (oz_instance *)calloc(1, sizeof *inst);
+    if (inst == NULL) return cf_fail(err, OZ_ERR_OUT_OF_MEMORY, "out of memory");
+    inst->dim = args->dim;
+    inst->gain = gain;
+    *out = inst;
+    return OZ_OK;
+}
+
+static void cf_destroy(oz_instance *inst) { free(inst); }
+
+static oz_status cf_describe(const oz_instance *inst, oz_instance_info *info, oz_error *err) {
+    (void)inst;
+    (void)err;
+    info->flags = OZ_INSTANCE_CAUSAL | OZ_INSTANCE_RECEPTIVE_FIELD;
+    info->num_params = 1;
+    info->receptive_left = 1;
+    info->receptive_right = 0;
+    return OZ_OK;
+}
+
+static oz_status cf_get_param(const oz_instance *inst, uint32_t index, oz_param_info *info, oz_error *err) {
+    if (index != 0) return cf_fail(err, OZ_ERR_INVALID_ARGUMENT, "parameter index out of range");
+    info->ndim = 1;
+    info->name = "weight";
+    info->shape[0] = inst->dim;
+    return OZ_OK;
+}
+
+/* Checks a [B, L, D] (or [D] when rank 1) tensor of the dtype of `ref` (NULL: any supported float). */
+static oz_status cf_check(const oz_instance *inst, const oz_tensor *t, const oz_tensor *ref, int rank, oz_error *err) {
+    if (t == NULL || t->data == NULL) return cf_fail(err, OZ_ERR_INVALID_ARGUMENT, "NULL tensor");
+#ifndef FX_BUG_NO_DTYPE_CHECK
+    if (t->device.device_type != OZ_DEVICE_CPU || t->dtype.code != OZ_DTYPE_CODE_FLOAT || t->dtype.lanes != 1 ||
+        (t->dtype.bits != 32 && t->dtype.bits != 64))
+        return cf_fail(err, OZ_ERR_DTYPE, "only CPU float32/float64 tensors are supported");
+#endif
+    if (ref != NULL && t->dtype.bits != ref->dtype.bits) return cf_fail(err, OZ_ERR_DTYPE, "mixed dtypes");
+    if (t->ndim != rank) return cf_fail(err, OZ_ERR_SHAPE, "wrong rank");
+    if (rank == 1 && t->shape[0] != inst->dim) return cf_fail(err, OZ_ERR_SHAPE, "weight must be [D]");
+    if (rank == 3) {
+        if (t->shape[2] != inst->dim || t->shape[0] < 1 || t->shape[1] < 1) return cf_fail(err, OZ_ERR_SHAPE, "x must be [B, L, D]");
+        if (ref != NULL && (t->shape[0] != ref->shape[0] || t->shape[1] != ref->shape[1]))
+            return cf_fail(err, OZ_ERR_SHAPE, "shapes differ from x");
+    }
+    return OZ_OK;
+}
+
+static oz_status cf_init_params(const oz_instance *inst, uint64_t seed, oz_tensor *params, uint32_t n, oz_error *err) {
+    int64_t c;
+    oz_status s;
+    (void)seed;
+    if (n != 1) return cf_fail(err, OZ_ERR_INVALID_ARGUMENT, "one parameter");
+    if ((s = cf_check(inst, &params[0], NULL, 1, err)) != OZ_OK) return s;
+    for (c = 0; c < inst->dim; c++) {
+        if (params[0].dtype.bits == 64) ((double *)params[0].data)[c] = 1.0 + 0.01 * (double)c;
+        else ((float *)params[0].data)[c] = 1.0f + 0.01f * (float)c;
+    }
+    return OZ_OK;
+}
+
+#define CF_AT(t, i) ((t)->dtype.bits == 64 ? ((const double *)(t)->data)[i] : (double)((const float *)(t)->data)[i])
+#define CF_SET(t, i, v)                                                       \
+    do {                                                                      \
+        if ((t)->dtype.bits == 64) ((double *)(t)->data)[i] = (v);            \
+        else ((float *)(t)->data)[i] = (float)(v);                            \
+    } while (0)
+
+static oz_status cf_forward(oz_instance *inst, const oz_forward_args *a, oz_error *err) {
+    int64_t B, L, D, b, t, c;
+    oz_status s;
+    if (a->num_params != 1 || a->params == NULL) return cf_fail(err, OZ_ERR_INVALID_ARGUMENT, "one parameter");
+    if ((s = cf_check(inst, a->x, NULL, 3, err)) != OZ_OK || (s = cf_check(inst, a->y, a->x, 3, err)) != OZ_OK ||
+        (s = cf_check(inst, &a->params[0], a->x, 1, err)) != OZ_OK)
+        return s;
+    B = a->x->shape[0];
+    L = a->x->shape[1];
+    D = a->x->shape[2];
+#ifdef FX_BUG_CRASH
+    if (B > 0) *(volatile int *)(uintptr_t)8 = 1;
+#endif
+#ifdef FX_BUG_HANG
+    for (;;) { (void)*(volatile int64_t *)&B; }
+#endif
+    for (b = 0; b < B; b++)
+        for (t = 0; t < L; t++)
+            for (c = 0; c < D; c++) {
+                int64_t i = (b * L + t) * D + c;
+                double v = inst->gain * CF_AT(&a->params[0], c) * CF_AT(a->x, i);
+                if (t >= 1) v += CF_AT(a->x, i - D);
+#ifdef FX_BUG_LIES_CAUSAL
+                if (t + 1 < L) v += 0.5 * CF_AT(a->x, i + D);
+#endif
+#ifdef FX_BUG_MIXES_BATCH
+                if (B > 1) v += 1e-3 * CF_AT(a->x, (((b + 1) % B) * L + t) * D + c);
+#endif
+#ifdef FX_BUG_NAN
+                if (CF_AT(a->x, i) > 20.0 || CF_AT(a->x, i) < -20.0) v = v * 0.0 / 0.0;
+#endif
+#ifdef FX_BUG_NONDETERMINISTIC
+                {
+                    static unsigned counter = 0;
+                    counter++;
+                    v += 1e-6 * (double)(counter % 7);
+                }
+#endif
+                CF_SET(a->y, i, v);
+            }
+#ifdef FX_BUG_WRITE_PAST
+    CF_SET(a->y, B * L * D, 42.0);
+#endif
+#ifdef FX_BUG_MODIFY_INPUT
+    CF_SET((oz_tensor *)(uintptr_t)a->x, 0, CF_AT(a->x, 0) + 1.0);
+#endif
+    return OZ_OK;
+}
+
+static oz_status cf_backward(oz_instance *inst, const oz_backward_args *a, oz_error *err) {
+    int64_t B, L, D, b, t, c;
+    oz_status s;
+    if (a->num_params != 1 || a->params == NULL) return cf_fail(err, OZ_ERR_INVALID_ARGUMENT, "one parameter");
+    if ((s = cf_check(inst, a->x, NULL, 3, err)) != OZ_OK || (s = cf_check(inst, a->dy, a->x, 3, err)) != OZ_OK ||
+        (s = cf_check(inst, &a->params[0], a->x, 1, err)) != OZ_OK)
+        return s;
+    if (a->dx != NULL && (s = cf_check(inst, a->dx, a->x, 3, err)) != OZ_OK) return s;
+    B = a->x->shape[0];
+    L = a->x->shape[1];
+    D = a->x->shape[2];
+#ifdef FX_BUG_WRITES_NULL_DX
+    if (a->dx == NULL) *(volatile double *)(uintptr_t)16 = 0.0;
+#endif
+    if (a->dx != NULL)
+        for (b = 0; b < B; b++)
+            for (t = 0; t < L; t++)
+                for (c = 0; c < D; c++) {
+                    int64_t i = (b * L + t) * D + c;
+                    double v = inst->gain * CF_AT(&a->params[0], c) * CF_AT(a->dy, i);
+                    if (t + 1 < L) v += CF_AT(a->dy, i + D);
+#ifdef FX_BUG_ACCUMULATES
+                    v += CF_AT(a->dx, i);
+#endif
+                    CF_SET(a->dx, i, v);
+                }
+    if (a->dparams != NULL && a->dparams[0].data != NULL) {
+        if ((s = cf_check(inst, &a->dparams[0], a->x, 1, err)) != OZ_OK) return s;
+        for (c = 0; c < D; c++) {
+            double g = 0.0;
+            for (b = 0; b < B; b++)
+                for (t = 0; t < L; t++) g += CF_AT(a->x, (b * L + t) * D + c) * CF_AT(a->dy, (b * L + t) * D + c);
+#ifdef FX_BUG_WRONG_GRADIENT
+            g *= 2.0;
+#endif
+            CF_SET(&a->dparams[0], c, inst->gain * g);
+        }
+    }
+    return OZ_OK;
+}
+
+static const oz_operator cf_operator = {
+    .struct_size = sizeof(oz_operator), .role = OZ_ROLE_TOKEN_MIXER, .id = "conform_op", .version = "1.0.0",
+    .summary = "y = gain * weight * x[t] + x[t-1] (a conformance-test fixture)",
+    .capabilities = OZ_CAP_BACKWARD | OZ_CAP_DETERMINISTIC | OZ_CAP_REENTRANT | OZ_CAP_FLOAT64,
+    .num_attrs = 1, .attrs = cf_attrs, .create = cf_create, .destroy = cf_destroy, .describe = cf_describe,
+    .get_param = cf_get_param, .init_params = cf_init_params, .workspace_size = NULL, .forward = cf_forward,
+    .backward = cf_backward,
+};
+static const oz_operator *const cf_operators[] = {&cf_operator};
+static const oz_plugin cf_plugin = {
+    sizeof(oz_plugin), OZ_ABI_MAJOR, OZ_ABI_MINOR, 1, "ConformFixture", "1.0.0", "MIT", "conformance fixture", cf_operators,
+};
+
+OZ_EXPORT const oz_plugin *oz_plugin_entry(void);
+OZ_EXPORT const oz_plugin *oz_plugin_entry(void) { return &cf_plugin; }
+
+#endif /* OZ_CONFORM_FIXTURE_H */
