@@ -20,6 +20,9 @@ struct RegistryCommand: ParsableCommand {
         @Option(help: "The registry file to update (default: as for every command; created if missing).")
         var registry: String?
 
+        @Flag(help: "Do not run the conformance harness (the entry then records no conformance result).")
+        var skipConformance = false
+
         func run() throws {
             let search = PluginSearchPath.standard(registry: registry, allowUnpinned: true)
             let path = search.registryPath ?? registry ?? "registry.json"
@@ -32,10 +35,23 @@ struct RegistryCommand: ParsableCommand {
             let url = URL(fileURLWithPath: library).standardized
             let inPluginDirectory = search.directories.contains(url.deletingLastPathComponent().path)
             let recorded = inPluginDirectory ? url.lastPathComponent : relativePath(url, to: path)
+            var conformance: ConformanceRecord?
+            if !skipConformance {
+                var runner = ConformanceRunner(executable: PluginSearchPath.executablePath)
+                runner.quick = true
+                let report = ConformanceReport(library: library, results: runner.run(library: library))
+                conformance = ConformanceRecord(
+                    passed: report.passed, harnessVersion: report.harnessVersion, date: report.date, summary: report.summary)
+                print("conformance (quick): \(report.summary)")
+                if !report.passed {
+                    print(report.table)
+                    print("warning: '\(library)' fails conformance; it is pinned with that result recorded")
+                }
+            }
             let entry = RegistryEntry(
                 id: entryId, library: recorded, name: plugin.name, version: plugin.version,
                 abi: "\(plugin.abiMajor).\(plugin.abiMinor)", license: plugin.license,
-                operators: plugin.operators.map(\.id), sha256: sha)
+                operators: plugin.operators.map(\.id), sha256: sha, conformance: conformance)
             catalogue.upsert(entry)
             try catalogue.save(path: path)
             print("pinned '\(entryId)' (\(plugin.operators.map(\.id).joined(separator: ", "))) sha256 \(sha) in \(path)")

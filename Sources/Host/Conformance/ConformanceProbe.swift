@@ -192,10 +192,15 @@ struct Probe<S: TensorScalar> {
         for (what, xb, yb, bits) in wrong {
             var xa = xb.argument
             var ya = yb.argument
-            if let bits { (xa.bits, ya.bits) = (bits, bits) }
-            let ws = GuardedWorkspace(size: try op.workspaceSize(backward: false, batch: 2, length: length + 1))
+            var pa = params.map(\.argument)
+            // A dtype the ABI does not allow, on every tensor alike (the buffers stay large enough either way).
+            if let bits {
+                (xa.bits, ya.bits) = (bits, bits)
+                for i in pa.indices { pa[i].bits = bits }
+            }
+            let ws = GuardedWorkspace(size: try op.workspaceSize(backward: false, batch: 2, length: length))
             do {
-                try op.table.forward(op.instance, x: xa, params: params.map(\.argument), y: ya, workspace: ws.pointer, workspaceSize: ws.size)
+                try op.table.forward(op.instance, x: xa, params: pa, y: ya, workspace: ws.pointer, workspaceSize: ws.size)
                 return .fail("forward accepted \(what) instead of refusing it with a status")
             } catch {}
         }

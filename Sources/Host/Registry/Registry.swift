@@ -46,6 +46,13 @@ public struct ConformanceRecord: Codable, Equatable, Sendable {
     public var date: String
     public var summary: String
 
+    public init(passed: Bool, harnessVersion: String, date: String, summary: String) {
+        self.passed = passed
+        self.harnessVersion = harnessVersion
+        self.date = date
+        self.summary = summary
+    }
+
     enum CodingKeys: String, CodingKey {
         case passed, date, summary
         case harnessVersion = "harness_version"

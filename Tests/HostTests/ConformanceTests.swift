@@ -1,0 +1,91 @@
+import Foundation
+import Testing
+
+@testable import Host
+
+/// The harness catches every broken fixture plugin, reporting exactly the check it breaks, and passes the good
+/// fixture and the shipped plugins. Runs through `zoo conform`, as a user would.
+@Suite struct ConformanceTests {
+    /// Runs `zoo conform` and decodes its JSON report.
+    func conform(_ library: String, _ extra: [String] = []) throws -> (status: Int32, report: ConformanceReport) {
+        let dir = try makeTemporaryDirectory("zoo-conform")
+        let json = dir.appendingPathComponent("report.json").path
+        let junit = dir.appendingPathComponent("report.xml").path
+        let result = try runCommand(try zooPath(), ["conform", library, "--quick", "--json", json, "--junit", junit] + extra)
+        let report = try JSONDecoder().decode(ConformanceReport.self, from: Data(contentsOf: URL(fileURLWithPath: json)))
+        let xml = try String(contentsOfFile: junit, encoding: .utf8)
+        #expect(xml.contains("<testsuites") && xml.contains("tests=\"\(report.results.count)\""))
+        #expect(result.stdout.contains("check") && result.stdout.contains("verdict"), "the table is printed")
+        return (result.status, report)
+    }
+
+    func verdicts(_ report: ConformanceReport) -> [ConformanceCheckID: ConformanceVerdict] {
+        Dictionary(report.results.map { ($0.check, $0.verdict) }, uniquingKeysWith: { a, _ in a })
+    }
+
+    @Test func goodFixturePassesEveryCheck() throws {
+        let (status, report) = try conform(try FixturePlugins.path("ConformGood"))
+        #expect(status == 0)
+        #expect(report.results.count == ConformanceCheckID.allCases.count)
+        #expect(report.results.allSatisfy { $0.verdict == .pass }, "\(report.table)")
+        #expect(report.results.allSatisfy { $0.reproduce.contains("--check \($0.check.rawValue)") })
+    }
+
+    /// Fixture, the check it must fail, and the verdict; every check not listed under `alsoAffected` must pass.
+    static let broken: [(fixture: String, check: ConformanceCheckID, verdict: ConformanceVerdict, alsoAffected: Set<ConformanceCheckID>)] = [
+        ("ConformWritePast", .guardRegions, .fail, []),
+        ("ConformModifyInput", .inputsUnmodified, .fail, []),
+        ("ConformWrongGradient", .backward, .fail, []),
+        ("ConformAccumulates", .backward, .fail, []),
+        ("ConformWritesNullDx", .backward, .crashed, []),
+        ("ConformNan", .finiteOutputs, .fail, []),
+        ("ConformNoAttrCheck", .attributes, .fail, []),
+        ("ConformNoDtypeCheck", .shapes, .fail, []),
+        ("ConformSilentError", .errorPath, .fail, []),
+        // A wrong forward also makes its (correct-for-the-declared-function) gradient disagree.
+        ("ConformLiesCausal", .receptiveField, .fail, [.backward]),
+        ("ConformMixesBatch", .batchIndependence, .fail, [.backward]),
+        // Noise breaks every bitwise comparison, not only the determinism check.
+        ("ConformNondeterministic", .determinism, .fail, [.batchIndependence, .receptiveField, .backward, .errorPath]),
+        // A crash in forward fails every check that calls it, and the host survives.
+        ("ConformCrash", .shapes, .crashed, Set(ConformanceCheckID.allCases).subtracting([.metadata, .attributes])),
+    ]
+
+    @Test(arguments: broken.indices)
+    func brokenFixtureFailsExactlyItsCheck(index: Int) throws {
+        let c = Self.broken[index]
+        let (status, report) = try conform(try FixturePlugins.path(c.fixture))
+        #expect(status != 0)
+        let v = verdicts(report)
+        #expect(v[c.check] == c.verdict, "\(c.fixture): \(report.table)")
+        for check in ConformanceCheckID.allCases where check != c.check && !c.alsoAffected.contains(check) {
+            #expect(v[check] == .pass, "\(c.fixture): \(check.rawValue) should pass\n\(report.table)")
+        }
+        if c.verdict == .crashed {
+            #expect(report.results.first { $0.check == c.check }?.reason.contains("SIGSEGV") == true)
+        }
+    }
+
+    @Test func hangingPluginTimesOut() throws {
+        let (status, report) = try conform(try FixturePlugins.path("ConformHang"), ["--check", "attributes", "--check", "shapes", "--timeout", "2"])
+        #expect(status != 0)
+        let v = verdicts(report)
+        #expect(v[.attributes] == .pass)
+        #expect(v[.shapes] == .timeout, "\(report.table)")
+    }
+
+    @Test func unloadableLibraryFailsMetadata() throws {
+        let (status, report) = try conform(try FixturePlugins.path("MajorMismatch"))
+        #expect(status != 0)
+        #expect(report.results.count == 1)
+        #expect(report.results.first?.check == .metadata && report.results.first?.verdict == .fail)
+        #expect(report.results.first?.reason.contains("major version 2") == true, "\(report.table)")
+    }
+
+    @Test(arguments: ["OZMHA", "OZMLP", "OZPoolFormerC"])
+    func shippedPluginsPass(product: String) throws {
+        let (status, report) = try conform(try pluginPath(product: product))
+        #expect(status == 0, "\(report.table)")
+        #expect(report.results.allSatisfy { $0.verdict == .pass }, "\(report.table)")
+    }
+}
