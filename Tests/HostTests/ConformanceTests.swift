@@ -42,11 +42,14 @@ import Testing
         ("ConformNoAttrCheck", .attributes, .fail, []),
         ("ConformNoDtypeCheck", .shapes, .fail, []),
         ("ConformSilentError", .errorPath, .fail, []),
+        ("ConformSharedState", .concurrency, .fail, []),
+        ("ConformLeaks", .resources, .fail, []),
+        ("ConformSpawnsThread", .resources, .fail, []),
         // A wrong forward also makes its (correct-for-the-declared-function) gradient disagree.
         ("ConformLiesCausal", .receptiveField, .fail, [.backward]),
         ("ConformMixesBatch", .batchIndependence, .fail, [.backward]),
         // Noise breaks every bitwise comparison, not only the determinism check.
-        ("ConformNondeterministic", .determinism, .fail, [.batchIndependence, .receptiveField, .backward, .errorPath]),
+        ("ConformNondeterministic", .determinism, .fail, [.batchIndependence, .receptiveField, .backward, .errorPath, .concurrency]),
         // A crash in forward fails every check that calls it, and the host survives.
         ("ConformCrash", .shapes, .crashed, Set(ConformanceCheckID.allCases).subtracting([.metadata, .attributes])),
     ]

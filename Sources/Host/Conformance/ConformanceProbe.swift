@@ -71,6 +71,8 @@ struct Probe<S: TensorScalar> {
         case .receptiveField: return try receptiveField()
         case .finiteOutputs: return try finiteOutputs()
         case .backward: return try backward()
+        case .concurrency: return try concurrency()
+        case .resources: return try resources()
         case .errorPath: return try errorPath()
         }
     }
@@ -407,6 +409,81 @@ struct Probe<S: TensorScalar> {
         return .pass("VJP agrees with finite differences (tolerance \(tolerance)); outputs overwritten; NULL outputs honoured", figure: figure)
     }
 
+    func concurrency() throws -> ProbeOutcome {
+        let threads = 3
+        let shape = [2, length, dim]
+        // Distinct instances, parameters and inputs per thread; serial results first.
+        let ops = try (0..<threads).map { _ in try makeOperator() }
+        let params = try ops.enumerated().map { i, op in
+            try parameters(op).map { p in GuardedBuffer<S>(shape: p.shape, values: p.values.map { $0 * S(1 + Double(i)) }) }
+        }
+        let inputs = (0..<threads).map { input(shape, salt: 20 + UInt64($0)) }
+        let serial = try (0..<threads).map { try forwardValues(ops[$0], x: inputs[$0], shape: shape, params: params[$0]) }
+        let deterministic = descriptor.capabilities.contains(.deterministic)
+        func same(_ a: [S], _ b: [S]) -> Bool {
+            deterministic ? bitwiseEqual(a, b)
+                : zip(a, b).allSatisfy { abs(Double($0) - Double($1)) <= 1e-5 * max(1, abs(Double($1))) }
+        }
+        func concurrent(_ instance: @escaping (Int) -> Operator) -> Int? {
+            let results = ConcurrentResults<S>(count: threads)
+            for _ in 0..<(quick ? 3 : 10) {
+                // The threads only read the shared values; each writes its own result slot under a lock.
+                let shared = UncheckedSendable((probe: self, instance: instance, params: params, inputs: inputs))
+                DispatchQueue.concurrentPerform(iterations: threads) { i in
+                    let s = shared.value
+                    results.set(i, try? s.probe.forwardValues(s.instance(i), x: s.inputs[i], shape: shape, params: s.params[i]))
+                }
+                if let bad = (0..<threads).first(where: { i in results.get(i).map { !same($0, serial[i]) } ?? true }) {
+                    return bad
+                }
+            }
+            return nil
+        }
+        if let bad = concurrent({ ops[$0] }) {
+            return .fail("thread \(bad) got a different result from distinct instances called concurrently than serially")
+        }
+        guard descriptor.capabilities.contains(.reentrant) else {
+            return .pass("\(threads) distinct instances on \(threads) threads match the serial results")
+        }
+        if let bad = concurrent({ _ in ops[0] }) {
+            return .fail("thread \(bad) got a different result from one re-entrant instance called concurrently")
+        }
+        return .pass("\(threads) distinct instances, and one re-entrant instance, on \(threads) threads match the serial results")
+    }
+
+    func resources() throws -> ProbeOutcome {
+        let shape = [2, length, dim]
+        let xv = input(shape, salt: 30)
+        let dyv = input(shape, salt: 31)
+        func cycle() throws {
+            let op = try makeOperator()
+            let params = try parameters(op)
+            _ = try forwardValues(op, x: xv, shape: shape, params: params)
+            if descriptor.capabilities.contains(.backward) {
+                if let e = try rawBackward(op, x: GuardedBuffer(shape: shape, values: xv), params: params,
+                                           dy: GuardedBuffer(shape: shape, values: dyv), dx: GuardedBuffer(shape: shape),
+                                           dparams: params.map { GuardedBuffer(shape: $0.shape) }).error { throw e }
+            }
+        }
+        // Warm up: the host pool, OpenBLAS's threads and allocator caches settle during the first cycles.
+        for _ in 0..<20 { try cycle() }
+        let threadsBefore = ProcessStats.threadCount
+        let rssBefore = ProcessStats.residentBytes
+        let cycles = quick ? 150 : 600
+        for _ in 0..<cycles { try cycle() }
+        let growth = ProcessStats.residentBytes - rssBefore
+        let threadsAfter = ProcessStats.threadCount
+        let figure = String(format: "%+.1f MiB over %d cycles", Double(growth) / 1_048_576, cycles)
+        if threadsAfter > threadsBefore {
+            return .fail("\(threadsAfter - threadsBefore) thread(s) left behind after \(cycles) create/destroy cycles", figure: figure)
+        }
+        // 8 MiB of slack covers allocator noise; a leak of even 16 KiB per cycle exceeds it.
+        if growth > 8 << 20 {
+            return .fail("resident memory grew by \(growth >> 10) KiB over \(cycles) cycles (about \((growth / cycles) >> 10) KiB per cycle)", figure: figure)
+        }
+        return .pass("no memory growth beyond noise and no threads left behind over \(cycles) cycles", figure: figure)
+    }
+
     func errorPath() throws -> ProbeOutcome {
         let op = try makeOperator()
         let params = try parameters(op)
@@ -427,6 +504,34 @@ struct Probe<S: TensorScalar> {
         let fresh = try forwardValues(try makeOperator(), x: xv, shape: shape, params: params)
         guard bitwiseEqual(after, fresh) else { return .fail("after a failed call the instance computes differently from a fresh one") }
         return .pass("a failing call gave a status and a message; the instance stayed usable")
+    }
+}
+
+/// Values handed to the threads of a concurrency probe, which only read them.
+struct UncheckedSendable<T>: @unchecked Sendable {
+    let value: T
+    init(_ value: T) { self.value = value }
+}
+
+/// Per-thread results of a concurrent run, under a lock.
+final class ConcurrentResults<S: TensorScalar>: @unchecked Sendable {
+    private var values: [[S]?]
+    private let lock = NSLock()
+    init(count: Int) { values = Array(repeating: nil, count: count) }
+    func set(_ i: Int, _ v: [S]?) { lock.withLock { values[i] = v } }
+    func get(_ i: Int) -> [S]? { lock.withLock { values[i] } }
+}
+
+/// This process's resident memory and thread count, from /proc.
+enum ProcessStats {
+    static var residentBytes: Int {
+        let text = (try? String(contentsOfFile: "/proc/self/statm", encoding: .utf8)) ?? ""
+        let pages = text.split(separator: " ").dropFirst().first.flatMap { Int($0) } ?? 0
+        return pages * Int(sysconf(Int32(_SC_PAGESIZE)))
+    }
+
+    static var threadCount: Int {
+        (try? FileManager.default.contentsOfDirectory(atPath: "/proc/self/task").count) ?? 0
     }
 }
 

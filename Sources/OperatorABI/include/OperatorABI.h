@@ -27,6 +27,10 @@
  *  - Use `oz_host_services.parallel_for` for parallel work instead of creating threads.
  *  - Calls on distinct instances may run concurrently. Calls on one instance run concurrently only if the
  *    operator declares OZ_CAP_REENTRANT.
+ *  - Output buffers (y, dx, dparams, workspace) never alias inputs (x, dy, params) or each other.
+ *  - A host ignores capability and flag bits it does not know (a newer plugin may set them).
+ *  - A struct smaller than the fields a call needs (e.g. an `oz_forward_args` that ends before `workspace_size`)
+ *    is refused with OZ_ERR_INVALID_ARGUMENT; fields a newer minor appended are optional by construction.
  *
  * Shapes
  * ------
@@ -115,7 +119,7 @@ typedef struct oz_error {
 /** Same layout as DLPack `DLDevice`. */
 typedef struct oz_device {
     int32_t device_type;           /**< OZ_DEVICE_CPU (DLPack kDLCPU) */
-    int32_t device_id;             /**< 0 for CPU */
+    int32_t device_id;             /**< 0 for CPU (the only value version 1 accepts) */
 } oz_device;
 
 /** Same layout as DLPack `DLDataType`. */
@@ -152,7 +156,11 @@ typedef struct oz_tensor {
 #define OZ_ATTR_INT_LIST 5   /**< `count` int64 in `ints` (a tuple such as window_size=(4,4)) */
 #define OZ_ATTR_FLOAT_LIST 6 /**< `count` doubles in `floats` */
 
-/** A typed attribute value. Only the members the type names are read; the others are NULL. */
+/**
+ * A typed attribute value. Only the members the type names are read; the others are NULL.
+ * Its layout is FROZEN for ABI major 1 (it is embedded by value in `oz_attr_def` and `oz_attr`, so it can never
+ * grow): new kinds of values come as new OZ_ATTR_* types that use these fields.
+ */
 typedef struct oz_attr_value {
     uint32_t struct_size;               /**< sizeof(oz_attr_value) as the writer compiled it */
     uint32_t type;                      /**< OZ_ATTR_* */
@@ -349,7 +357,10 @@ typedef struct oz_operator {
      */
     oz_status (*OZ_NULLABLE init_params)(const oz_instance *OZ_NONNULL instance, uint64_t seed,
                                          oz_tensor *OZ_NONNULL params, uint32_t num_params, oz_error *OZ_NONNULL err);
-    /** Bytes of workspace `pass` needs for batch B and length L (0 if none). NULL means none. */
+    /**
+     * Bytes of workspace `pass` needs for batch B and length L (0 if none). NULL means none. May refuse B and L
+     * the instance can never take (e.g. L != H*W for a grid operator) with OZ_ERR_SHAPE.
+     */
     oz_status (*OZ_NULLABLE workspace_size)(const oz_instance *OZ_NONNULL instance, uint32_t pass, int64_t batch,
                                             int64_t length, uint64_t *OZ_NONNULL bytes, oz_error *OZ_NONNULL err);
     /** y = op(x). Required. */
@@ -391,7 +402,8 @@ typedef const oz_plugin *OZ_NULLABLE (*oz_plugin_entry_fn)(void);
 
 /** Copies `message` into `err` (truncating, always NUL-terminated) and returns `status`. */
 static inline oz_status oz_error_set(oz_error *OZ_NULLABLE err, oz_status status, const char *OZ_NONNULL message) {
-    if (err != NULL && err->message != NULL && err->capacity > 0) {
+    if (err != NULL && err->struct_size >= offsetof(oz_error, message) + sizeof(char *) && err->message != NULL &&
+        err->capacity > 0) {
         uint32_t i = 0;
         while (message[i] != '\0' && i + 1 < err->capacity) {
             err->message[i] = message[i];
@@ -402,11 +414,14 @@ static inline oz_status oz_error_set(oz_error *OZ_NULLABLE err, oz_status status
     return status;
 }
 
-/** Number of elements of a tensor (product of its shape). */
+/** Number of elements of a tensor (product of its shape); -1 for a negative extent or an overflow. */
 static inline int64_t oz_tensor_numel(const oz_tensor *OZ_NONNULL t) {
     int64_t n = 1;
     int32_t i;
-    for (i = 0; i < t->ndim; i++) n *= t->shape[i];
+    for (i = 0; i < t->ndim; i++) {
+        if (t->shape[i] < 0 || (t->shape[i] > 0 && n > INT64_MAX / t->shape[i])) return -1;
+        n *= t->shape[i];
+    }
     return n;
 }
 

@@ -10,16 +10,23 @@
  * header, so it breaks exactly one rule of the contract:
  *     FX_BUG_CRASH, FX_BUG_HANG, FX_BUG_WRITE_PAST, FX_BUG_MODIFY_INPUT, FX_BUG_WRONG_GRADIENT, FX_BUG_LIES_CAUSAL,
  *     FX_BUG_NONDETERMINISTIC, FX_BUG_MIXES_BATCH, FX_BUG_NAN, FX_BUG_ACCUMULATES, FX_BUG_NO_ATTR_CHECK,
- *     FX_BUG_NO_DTYPE_CHECK, FX_BUG_SILENT_ERROR, FX_BUG_WRITES_NULL_DX
+ *     FX_BUG_NO_DTYPE_CHECK, FX_BUG_SILENT_ERROR, FX_BUG_WRITES_NULL_DX, FX_BUG_SHARED_STATE, FX_BUG_LEAKS,
+ *     FX_BUG_SPAWNS_THREAD
  */
 #ifndef OZ_CONFORM_FIXTURE_H
 #define OZ_CONFORM_FIXTURE_H
+
+#define _POSIX_C_SOURCE 200809L /* nanosleep under -std=c99 */
 
 #include "OperatorABI.h"
 
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#if defined(FX_BUG_SHARED_STATE) || defined(FX_BUG_SPAWNS_THREAD)
+#include <pthread.h>
+#include <time.h>
+#endif
 
 #define CF_COVERS(type, field) (offsetof(type, field) + sizeof(((type *)0)->field))
 
@@ -47,6 +54,20 @@ static const oz_attr_def cf_attr_gain = {
 };
 static const oz_attr_def *const cf_attrs[] = {&cf_attr_gain};
 
+#ifdef FX_BUG_SPAWNS_THREAD
+static void *cf_sleeper(void *unused) {
+    struct timespec t = {3600, 0};
+    (void)unused;
+    for (;;) nanosleep(&t, NULL);
+    return NULL;
+}
+#endif
+
+#ifdef FX_BUG_SHARED_STATE
+/* Scratch shared by every instance: concurrent calls on distinct instances overwrite each other's weights. */
+static const oz_tensor *cf_shared_weight;
+#endif
+
 static oz_status cf_create(const oz_operator *op, const oz_create_args *args, oz_instance **out, oz_error *err) {
     double gain = cf_default_gain;
     uint32_t i;
@@ -68,6 +89,25 @@ static oz_status cf_create(const oz_operator *op, const oz_create_args *args, oz
     }
     inst = (oz_instance *)calloc(1, sizeof *inst);
     if (inst == NULL) return cf_fail(err, OZ_ERR_OUT_OF_MEMORY, "out of memory");
+#ifdef FX_BUG_LEAKS
+    {
+        /* 1 MiB per instance, touched so it counts in the resident set, and never freed (chained from a global
+           so the compiler cannot drop the allocation). */
+        static void *leaked = NULL;
+        char *leak = (char *)malloc(1 << 20);
+        if (leak != NULL) {
+            memset(leak, 1, 1 << 20);
+            *(void **)(void *)leak = leaked;
+            leaked = leak;
+        }
+    }
+#endif
+#ifdef FX_BUG_SPAWNS_THREAD
+    {
+        pthread_t thread;
+        if (pthread_create(&thread, NULL, cf_sleeper, NULL) == 0) pthread_detach(thread);
+    }
+#endif
     inst->dim = args->dim;
     inst->gain = gain;
     *out = inst;
@@ -135,6 +175,7 @@ static oz_status cf_init_params(const oz_instance *inst, uint64_t seed, oz_tenso
 
 static oz_status cf_forward(oz_instance *inst, const oz_forward_args *a, oz_error *err) {
     int64_t B, L, D, b, t, c;
+    const oz_tensor *weight;
     oz_status s;
     if (a->num_params != 1 || a->params == NULL) return cf_fail(err, OZ_ERR_INVALID_ARGUMENT, "one parameter");
     if ((s = cf_check(inst, a->x, NULL, 3, err)) != OZ_OK || (s = cf_check(inst, a->y, a->x, 3, err)) != OZ_OK ||
@@ -143,6 +184,15 @@ static oz_status cf_forward(oz_instance *inst, const oz_forward_args *a, oz_erro
     B = a->x->shape[0];
     L = a->x->shape[1];
     D = a->x->shape[2];
+    weight = &a->params[0];
+#ifdef FX_BUG_SHARED_STATE
+    {
+        struct timespec pause = {0, 2000000};
+        cf_shared_weight = weight;
+        nanosleep(&pause, NULL);
+        weight = cf_shared_weight;
+    }
+#endif
 #ifdef FX_BUG_CRASH
     if (B > 0) *(volatile int *)(uintptr_t)8 = 1;
 #endif
@@ -153,7 +203,7 @@ static oz_status cf_forward(oz_instance *inst, const oz_forward_args *a, oz_erro
         for (t = 0; t < L; t++)
             for (c = 0; c < D; c++) {
                 int64_t i = (b * L + t) * D + c;
-                double v = inst->gain * CF_AT(&a->params[0], c) * CF_AT(a->x, i);
+                double v = inst->gain * CF_AT(weight, c) * CF_AT(a->x, i);
                 if (t >= 1) v += CF_AT(a->x, i - D);
 #ifdef FX_BUG_LIES_CAUSAL
                 if (t + 1 < L) v += 0.5 * CF_AT(a->x, i + D);
