@@ -148,7 +148,8 @@ static oz_status pf_create(const oz_operator *op, const oz_create_args *args, oz
     if (op == NULL) return pf_fail(err, OZ_ERR_INVALID_ARGUMENT, "create: op is NULL");
     if (args == NULL) return pf_fail(err, OZ_ERR_INVALID_ARGUMENT, "create: args is NULL");
     if (args->struct_size < PF_COVERS(oz_create_args, host))
-        return pf_fail(err, OZ_ERR_INVALID_ARGUMENT, "oz_create_args.struct_size is %u bytes, but ABI version 1 needs %u",
+        return pf_fail(err, OZ_ERR_INVALID_ARGUMENT,
+                       "oz_create_args.struct_size is %u bytes, but ABI version 1 needs %u",
                        (unsigned)args->struct_size, (unsigned)PF_COVERS(oz_create_args, host));
     if (args->dim < 1)
         return pf_fail(err, OZ_ERR_INVALID_ARGUMENT, "model width D = %lld must be at least 1", (long long)args->dim);
@@ -187,7 +188,8 @@ static oz_status pf_describe(const oz_instance *instance, oz_instance_info *info
     if (info == NULL) return pf_fail(err, OZ_ERR_INVALID_ARGUMENT, "describe: info is NULL");
     size = info->struct_size;
     if (size < PF_COVERS(oz_instance_info, flags))
-        return pf_fail(err, OZ_ERR_INVALID_ARGUMENT, "oz_instance_info.struct_size is %u bytes, too small to hold flags",
+        return pf_fail(err, OZ_ERR_INVALID_ARGUMENT,
+                       "oz_instance_info.struct_size is %u bytes, too small to hold flags",
                        (unsigned)size);
     /* Write only the fields the host's struct covers. */
     reach = instance->radius * instance->grid_w + instance->radius;
@@ -217,17 +219,16 @@ static oz_status pf_init_params(const oz_instance *instance, uint64_t seed, oz_t
     return OZ_OK;
 }
 
+/* No workspace for any shape. A wrong L is not refused here: forward and backward report it with the shapes. */
 static oz_status pf_workspace_size(const oz_instance *instance, uint32_t pass, int64_t batch, int64_t length,
                                    uint64_t *bytes, oz_error *err) {
     if (instance == NULL) return pf_fail(err, OZ_ERR_INVALID_ARGUMENT, "workspace_size: instance is NULL");
     if (bytes == NULL) return pf_fail(err, OZ_ERR_INVALID_ARGUMENT, "workspace_size: bytes is NULL");
     if (pass != OZ_PASS_FORWARD && pass != OZ_PASS_BACKWARD)
         return pf_fail(err, OZ_ERR_INVALID_ARGUMENT, "workspace_size: unknown pass %u", (unsigned)pass);
-    if (batch < 0) return pf_fail(err, OZ_ERR_SHAPE, "workspace_size: batch %lld is negative", (long long)batch);
-    if (length != instance->grid_h * instance->grid_w)
-        return pf_fail(err, OZ_ERR_SHAPE, "workspace_size: length L = %lld, but the grid %lld x %lld needs L = %lld",
-                       (long long)length, (long long)instance->grid_h, (long long)instance->grid_w,
-                       (long long)(instance->grid_h * instance->grid_w));
+    if (batch < 0 || length < 0)
+        return pf_fail(err, OZ_ERR_SHAPE, "workspace_size: batch %lld and length %lld must not be negative",
+                       (long long)batch, (long long)length);
     *bytes = 0;
     return OZ_OK;
 }
@@ -245,7 +246,8 @@ static oz_status pf_check_tensor(const oz_instance *inst, const oz_tensor *t, co
 
     if (t == NULL) return pf_fail(err, OZ_ERR_INVALID_ARGUMENT, "tensor '%s' is NULL", name);
     if (t->device.device_type != OZ_DEVICE_CPU || t->device.device_id != 0)
-        return pf_fail(err, OZ_ERR_DTYPE, "tensor '%s' is on device (type %d, id %d); only CPU (type %d, id 0) is supported",
+        return pf_fail(err, OZ_ERR_DTYPE,
+                       "tensor '%s' is on device (type %d, id %d); only CPU (type %d, id 0) is supported",
                        name, (int)t->device.device_type, (int)t->device.device_id, OZ_DEVICE_CPU);
     if (t->dtype.code != OZ_DTYPE_CODE_FLOAT || (t->dtype.bits != 32 && t->dtype.bits != 64) || t->dtype.lanes != 1)
         return pf_fail(err, OZ_ERR_DTYPE,
@@ -257,7 +259,8 @@ static oz_status pf_check_tensor(const oz_instance *inst, const oz_tensor *t, co
     if (t->shape[0] < 0) return pf_fail(err, OZ_ERR_SHAPE, "tensor '%s' has batch %lld", name, (long long)t->shape[0]);
     if (t->shape[1] != length || t->shape[2] != inst->dim)
         return pf_fail(err, OZ_ERR_SHAPE,
-                       "tensor '%s' has shape [%lld, %lld, %lld]; expected [B, %lld, %lld] (L = H*W = %lld x %lld, D = %lld)",
+                       "tensor '%s' has shape [%lld, %lld, %lld]; expected [B, %lld, %lld] "
+                       "(L = H*W = %lld x %lld, D = %lld)",
                        name, (long long)t->shape[0], (long long)t->shape[1], (long long)t->shape[2], (long long)length,
                        (long long)inst->dim, (long long)inst->grid_h, (long long)inst->grid_w, (long long)inst->dim);
     if (t->shape[0] > 0 && length * inst->dim > INT64_MAX / t->shape[0])
@@ -270,7 +273,8 @@ static oz_status pf_check_tensor(const oz_instance *inst, const oz_tensor *t, co
         for (i = 0; i < 3; i++) {
             if (t->shape[i] > 1 && t->strides[i] != expected[i])
                 return pf_fail(err, OZ_ERR_SHAPE,
-                               "tensor '%s' has strides [%lld, %lld, %lld]; only C-contiguous [%lld, %lld, 1] is supported",
+                               "tensor '%s' has strides [%lld, %lld, %lld]; "
+                               "only C-contiguous [%lld, %lld, 1] is supported",
                                name, (long long)t->strides[0], (long long)t->strides[1], (long long)t->strides[2],
                                (long long)expected[0], (long long)expected[1]);
         }
@@ -403,7 +407,8 @@ static oz_status pf_forward(oz_instance *instance, const oz_forward_args *args, 
     if (instance == NULL) return pf_fail(err, OZ_ERR_INVALID_ARGUMENT, "forward: instance is NULL");
     if (args == NULL) return pf_fail(err, OZ_ERR_INVALID_ARGUMENT, "forward: args is NULL");
     if (args->struct_size < PF_COVERS(oz_forward_args, y))
-        return pf_fail(err, OZ_ERR_INVALID_ARGUMENT, "oz_forward_args.struct_size is %u bytes, but ABI version 1 needs %u",
+        return pf_fail(err, OZ_ERR_INVALID_ARGUMENT,
+                       "oz_forward_args.struct_size is %u bytes, but ABI version 1 needs %u",
                        (unsigned)args->struct_size, (unsigned)PF_COVERS(oz_forward_args, y));
     if (args->num_params != 0)
         return pf_fail(err, OZ_ERR_INVALID_ARGUMENT, "forward: num_params is %u, but 'poolformer' has no parameters",
@@ -432,7 +437,8 @@ static oz_status pf_backward(oz_instance *instance, const oz_backward_args *args
     if (instance == NULL) return pf_fail(err, OZ_ERR_INVALID_ARGUMENT, "backward: instance is NULL");
     if (args == NULL) return pf_fail(err, OZ_ERR_INVALID_ARGUMENT, "backward: args is NULL");
     if (args->struct_size < PF_COVERS(oz_backward_args, dparams))
-        return pf_fail(err, OZ_ERR_INVALID_ARGUMENT, "oz_backward_args.struct_size is %u bytes, but ABI version 1 needs %u",
+        return pf_fail(err, OZ_ERR_INVALID_ARGUMENT,
+                       "oz_backward_args.struct_size is %u bytes, but ABI version 1 needs %u",
                        (unsigned)args->struct_size, (unsigned)PF_COVERS(oz_backward_args, dparams));
     if (args->num_params != 0)
         return pf_fail(err, OZ_ERR_INVALID_ARGUMENT, "backward: num_params is %u, but 'poolformer' has no parameters",

@@ -82,7 +82,8 @@ FX_UNUSED static oz_status fx_create(const oz_operator *op, const oz_create_args
         return fx_fail(err, OZ_ERR_INVALID_ARGUMENT, "create: num_attrs > 0 but attrs is NULL");
     for (i = 0; i < args->num_attrs; i++) {
         /* The host's array of oz_attr: stride by the element size it wrote. */
-        const oz_attr *a = (const oz_attr *)(const void *)((const char *)args->attrs + (size_t)i * args->attrs[0].struct_size);
+        const char *base = (const char *)args->attrs;
+        const oz_attr *a = (const oz_attr *)(const void *)(base + (size_t)i * args->attrs[0].struct_size);
         if (a->struct_size < sizeof(oz_attr) || a->name == NULL)
             return fx_fail(err, OZ_ERR_INVALID_ARGUMENT, "malformed oz_attr");
         if (strcmp(a->name, "scale") != 0)

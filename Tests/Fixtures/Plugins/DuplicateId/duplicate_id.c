@@ -1,4 +1,4 @@
-/* Breaks: two distinct operator tables share the id "dup_op"; the loader must fail with PluginError.duplicateOperatorId(id: "dup_op"). */
+/* Breaks: two operators with id "dup_op". Loader error: PluginError.duplicateOperatorId(id: "dup_op"). */
 #define FIXTURE_OP_ID "dup_op"
 #include "../Common/fixture_common.h"
 

@@ -1,4 +1,4 @@
-/* Breaks: operator id "Bad Id!" is not [a-z][a-z0-9_]*; the loader must fail with PluginError.invalidOperatorId(id: "Bad Id!"). */
+/* Breaks: operator id "Bad Id!". Loader error: PluginError.invalidOperatorId(id: "Bad Id!"). */
 #define FIXTURE_OP_ID "Bad Id!"
 #include "../Common/fixture_common.h"
 

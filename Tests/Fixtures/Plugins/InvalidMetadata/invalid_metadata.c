@@ -1,4 +1,4 @@
-/* Breaks: the plugin name is the invalid UTF-8 bytes FF FE; the loader must fail with PluginError.invalidMetadata(field: the plugin name). */
+/* Breaks: plugin name is bytes FF FE (not UTF-8). Loader error: PluginError.invalidMetadata (name). */
 #define FIXTURE_OP_ID "invalid_metadata_op"
 #include "../Common/fixture_common.h"
 

@@ -1,4 +1,4 @@
-/* Breaks: abi_major = 2 (the rest is v1-shaped); the loader must fail with PluginError.abiMajorMismatch(found: 2, expected: 1). */
+/* Breaks: abi_major = 2 (rest v1). Loader error: PluginError.abiMajorMismatch(found: 2, expected: 1). */
 #define FIXTURE_OP_ID "major_mismatch_op"
 #include "../Common/fixture_common.h"
 

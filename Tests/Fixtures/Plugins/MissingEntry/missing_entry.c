@@ -1,4 +1,4 @@
-/* Breaks: exports `oz_plugin_entry_v2` instead of `oz_plugin_entry`; the loader must fail with PluginError.missingEntry. */
+/* Breaks: exports oz_plugin_entry_v2, not oz_plugin_entry. Loader error: PluginError.missingEntry. */
 #define FIXTURE_OP_ID "missing_entry_op"
 #include "../Common/fixture_common.h"
 

@@ -1,4 +1,4 @@
-/* Simulates a NEWER, LONGER plugin and operator table (abi_minor 9, extra trailing fields): it must LOAD (no loader error) and `newer_op` forward and backward must work. */
+/* Newer, longer tables (abi_minor 9, appended fields). No loader error: loads, `newer_op` runs. */
 #define FIXTURE_OP_ID "newer_op"
 #include "../Common/fixture_common.h"
 

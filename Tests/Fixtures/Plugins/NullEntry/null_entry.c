@@ -1,4 +1,4 @@
-/* Breaks: `oz_plugin_entry` returns NULL; the loader must fail with PluginError.nullEntry. */
+/* Breaks: oz_plugin_entry returns NULL. Loader error: PluginError.nullEntry. */
 #include "OperatorABI.h"
 
 OZ_EXPORT const oz_plugin *oz_plugin_entry(void);

@@ -1,4 +1,4 @@
-/* Simulates an OLDER, SHORTER operator table (ends after `forward`, no backward, abi_minor 0): it must LOAD (no loader error) and `older_op` forward must work. */
+/* Older, shorter operator table (no backward, abi_minor 0). No loader error: loads, `older_op` runs. */
 #define FIXTURE_OP_ID "older_op"
 #include "../Common/fixture_common.h"
 

@@ -1,4 +1,4 @@
-/* Breaks: oz_plugin.struct_size = 12 (only the version prefix); the loader must fail with PluginError.structTooSmall(structName: "oz_plugin", size: 12). */
+/* Breaks: oz_plugin.struct_size = 12. Loader error: PluginError.structTooSmall("oz_plugin", size: 12). */
 #define FIXTURE_OP_ID "struct_too_small_op"
 #include "../Common/fixture_common.h"
 
