@@ -91,4 +91,22 @@ import Testing
         #expect(status == 0, "\(report.table)")
         #expect(report.results.allSatisfy { $0.verdict == .pass }, "\(report.table)")
     }
+
+    /// `zoo plugin new` writes a folder that builds with its own Makefile, with no warnings, and passes every check.
+    @Test func scaffoldBuildsAndPassesAsGenerated() throws {
+        let dir = try makeTemporaryDirectory("zoo-scaffold").appendingPathComponent("my_mixer").path
+        let new = try runCommand(try zooPath(), ["plugin", "new", "my_mixer", "--language", "c", "--output", dir])
+        #expect(new.status == 0, "\(new.stderr)")
+        let make = try runCommand("/usr/bin/env", ["make", "-C", dir, "CFLAGS=-std=c99 -O2 -fPIC -Wall -Wextra -Werror"])
+        #expect(make.status == 0, "\(make.stdout)\(make.stderr)")
+        let (status, report) = try conform(dir + "/build/libmy_mixer.so")
+        #expect(status == 0)
+        #expect(report.results.count == ConformanceCheckID.allCases.count)
+        #expect(report.results.allSatisfy { $0.verdict == .pass }, "\(report.table)")
+        // A bad name and an existing folder are refused with a message.
+        let bad = try runCommand(try zooPath(), ["plugin", "new", "My-Mixer", "--output", dir + "2"])
+        #expect(bad.status != 0 && bad.stderr.contains("[a-z][a-z0-9_]*"))
+        let again = try runCommand(try zooPath(), ["plugin", "new", "my_mixer", "--output", dir])
+        #expect(again.status != 0 && again.stderr.contains("already exists"))
+    }
 }
