@@ -10,6 +10,7 @@ public enum ConformanceCheckID: String, CaseIterable, Codable, Sendable {
     case receptiveField = "receptive_field"
     case finiteOutputs = "finite_outputs"
     case backward
+    case reference
     case concurrency
     case resources
     case errorPath = "error_path"
@@ -27,6 +28,7 @@ public enum ConformanceCheckID: String, CaseIterable, Codable, Sendable {
         case .receptiveField: "tokens outside the declared receptive field (or in the future, when causal) do not affect the output"
         case .finiteOutputs: "finite inputs of realistic scale, with DiT-like outlier channels, give finite outputs and gradients"
         case .backward: "VJP matches central finite differences for x and every parameter; dx/dparams overwritten; NULL outputs honoured"
+        case .reference: "for known operator ids, the output agrees with the host's float64 reference on the same parameters"
         case .concurrency: "distinct instances called from several threads give the serial results; the same instance too when declared re-entrant"
         case .resources: "no memory growth and no threads left behind over many create/forward/backward/destroy cycles"
         case .errorPath: "a failing call returns a status with a message, and the instance stays usable"

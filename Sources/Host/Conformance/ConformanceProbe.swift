@@ -71,6 +71,7 @@ struct Probe<S: TensorScalar> {
         case .receptiveField: return try receptiveField()
         case .finiteOutputs: return try finiteOutputs()
         case .backward: return try backward()
+        case .reference: return try reference()
         case .concurrency: return try concurrency()
         case .resources: return try resources()
         case .errorPath: return try errorPath()
@@ -279,7 +280,7 @@ struct Probe<S: TensorScalar> {
             let g = try grads()
             guard bitwiseEqual(try grads(), g) else { return .fail("two backward calls on the same input differ") }
         }
-        return .pass("repeated forward and backward calls are bitwise equal")
+        return .pass("repeated forward\(descriptor.capabilities.contains(.backward) ? " and backward" : "") calls are bitwise equal")
     }
 
     func batchIndependence() throws -> ProbeOutcome {
@@ -407,6 +408,37 @@ struct Probe<S: TensorScalar> {
             return .fail("backward with dparams = NULL failed: \(e.message)", figure: figure)
         }
         return .pass("VJP agrees with finite differences (tolerance \(tolerance)); outputs overwritten; NULL outputs honoured", figure: figure)
+    }
+
+    func reference() throws -> ProbeOutcome {
+        guard ReferenceOperators.ids.contains(descriptor.id) else {
+            return .skipped("no built-in reference for operator id '\(descriptor.id)'")
+        }
+        let op = try makeOperator()
+        let params = try parameters(op)
+        let shape = [2, length, dim]
+        let xv = input(shape, salt: 40)
+        let y = try forwardValues(op, x: xv, shape: shape, params: params)
+        let named = Dictionary(uniqueKeysWithValues: zip(op.parameters.map(\.name), params.map { $0.values.map { Double($0) } }))
+        guard let expected = ReferenceOperators.evaluate(
+            id: descriptor.id, x: xv.map { Double($0) }, shape: shape,
+            attributes: Dictionary(uniqueKeysWithValues: op.attributes.map { ($0.name, $0.value) }), parameters: named)
+        else {
+            return .fail("the parameters \(op.parameters.map(\.name)) do not carry the upstream names the reference of '\(descriptor.id)' needs")
+        }
+        // float64 agrees to rounding; float32 carries ~1e-7 relative error per operation over O(D) sums.
+        let (rtol, atol) = S.bits == 64 ? (1e-9, 1e-12) : (1e-4, 1e-5)
+        var worst = 0.0
+        for (a, e) in zip(y, expected) {
+            let excess = abs(Double(a) - e) / (atol + rtol * abs(e))
+            if !(excess <= worst) { worst = excess.isNaN ? .infinity : max(worst, excess) }
+        }
+        let maxError = zip(y, expected).map { abs(Double($0) - $1) }.max() ?? 0
+        let figure = String(format: "max |y - ref| %.2e (%@)", maxError, S.dtypeName)
+        guard worst <= 1 else {
+            return .fail("the output disagrees with the built-in '\(descriptor.id)' reference (max error \(String(format: "%.2e", maxError)), tolerance \(rtol) relative + \(atol))", figure: figure)
+        }
+        return .pass("agrees with the built-in float64 reference of '\(descriptor.id)'", figure: figure)
     }
 
     func concurrency() throws -> ProbeOutcome {

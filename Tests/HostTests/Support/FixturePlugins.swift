@@ -29,7 +29,7 @@ enum FixturePlugins {
         let result = try runCommand("/usr/bin/env", ["cc", "-std=c99", "-O1", "-fPIC", "-shared", "-Wall", "-Werror",
             "-I", packageRoot.appendingPathComponent("Sources/OperatorABI/include").path,
             "-I", packageRoot.appendingPathComponent("Tests/Fixtures/Plugins/Common").path,
-            "-o", output] + files)
+            "-o", output] + files + ["-lm"])
         guard result.status == 0 else { throw BuildFailure(name: name, output: result.stdout + result.stderr) }
         built[name] = output
         return output

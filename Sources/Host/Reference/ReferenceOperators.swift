@@ -1,7 +1,8 @@
 import Foundation
 
-// Naive float64 references written from the math in OPERATORS.md (plain loops, no BLAS), independent of the
-// plugins. Arrays are row-major; weights are PyTorch `(out, in)`.
+// Naive float64 references written from the math (plain loops, no BLAS), independent of every plugin: the
+// conformance harness holds plugins with known operator ids against them, and the tests do too.
+// Arrays are row-major; weights are PyTorch `(out, in)`.
 
 /// `Lin(x) = x W^T + b` for one token.
 private func linearRow(_ x: ArraySlice<Double>, _ w: [Double], _ b: [Double]?, out: Int) -> [Double] {
@@ -16,7 +17,7 @@ private func linearRow(_ x: ArraySlice<Double>, _ w: [Double], _ b: [Double]?, o
 }
 
 /// timm `Attention`: qkv split `(three, heads, head_dim)`, softmax(q k^T / sqrt(dh)) v, heads concatenated, proj.
-func referenceMHA(
+public func referenceMHA(
     x: [Double], B: Int, L: Int, D: Int, heads: Int, causal: Bool, qkvW: [Double], qkvB: [Double]?,
     projW: [Double], projB: [Double]
 ) -> [Double] {
@@ -52,7 +53,7 @@ func referenceMHA(
 }
 
 /// timm `Mlp`: `fc2(gelu_tanh(fc1(x)))`.
-func referenceMLP(
+public func referenceMLP(
     x: [Double], B: Int, L: Int, D: Int, hidden: Int, fc1W: [Double], fc1B: [Double], fc2W: [Double], fc2B: [Double]
 ) -> [Double] {
     var y = [Double](repeating: 0, count: B * L * D)
@@ -64,4 +65,38 @@ func referenceMLP(
         for o in 0..<D { y[t * D + o] = row[o] }
     }
     return y
+}
+
+/// The built-in references by operator id, evaluated on upstream-named parameters.
+public enum ReferenceOperators {
+    /// Operator ids with a built-in reference.
+    public static let ids: Set<String> = ["mha", "mlp"]
+
+    /// The reference output for `id` at `x` (`[B, L, D]`, row-major), or nil when there is no reference or the
+    /// parameters do not have the upstream names.
+    public static func evaluate(
+        id: String, x: [Double], shape: [Int], attributes: [String: AttributeValue], parameters: [String: [Double]]
+    ) -> [Double]? {
+        let (b, l, d) = (shape[0], shape[1], shape[2])
+        switch id {
+        case "mha":
+            guard case .int(let heads)? = attributes["num_heads"], let qkvW = parameters["qkv.weight"],
+                let projW = parameters["proj.weight"], let projB = parameters["proj.bias"]
+            else { return nil }
+            var causal = false
+            if case .bool(let c)? = attributes["causal"] { causal = c }
+            return referenceMHA(
+                x: x, B: b, L: l, D: d, heads: Int(heads), causal: causal, qkvW: qkvW, qkvB: parameters["qkv.bias"],
+                projW: projW, projB: projB)
+        case "mlp":
+            guard case .float(let ratio)? = attributes["expansion_ratio"], let fc1W = parameters["fc1.weight"],
+                let fc1B = parameters["fc1.bias"], let fc2W = parameters["fc2.weight"], let fc2B = parameters["fc2.bias"]
+            else { return nil }
+            return referenceMLP(
+                x: x, B: b, L: l, D: d, hidden: Int((Double(d) * ratio).rounded(.towardZero)), fc1W: fc1W, fc1B: fc1B,
+                fc2W: fc2W, fc2B: fc2B)
+        default:
+            return nil
+        }
+    }
 }
