@@ -51,10 +51,16 @@ struct DemoCommand: ParsableCommand {
     }
 
     private func check<S: TensorScalar>(_ descriptor: OperatorDescriptor, _: S.Type) throws -> (text: String, passed: Bool) {
-        let op = try Operator(
-            descriptor, dim: dim, grid: (height: grid.height, width: grid.width),
-            attributes: descriptor.attributes.contains { $0.name == "num_heads" } ? ["num_heads": .int(4)] : [:])
-        let shape = [batch, grid.height * grid.width, dim]
+        // Small-input settings: 4 heads, and a sequence-length attribute (`l_max`, e.g. mlp_hyena_x's, whose filter
+        // has one kernel per token position) set to the demo's L.
+        let length = grid.height * grid.width
+        var attributes: [String: AttributeValue] = [:]
+        if descriptor.attributes.contains(where: { $0.name == "num_heads" }) { attributes["num_heads"] = .int(4) }
+        if descriptor.attributes.contains(where: { $0.name == "l_max" && $0.type == .int }) {
+            attributes["l_max"] = .int(Int64(length))
+        }
+        let op = try Operator(descriptor, dim: dim, grid: (height: grid.height, width: grid.width), attributes: attributes)
+        let shape = [batch, length, dim]
         let params: [Tensor<S>] = try op.initialParameters(seed: seed, as: S.self)
         let x = Tensor<S>.randomNormal(shape, seed: seed &+ 1)
         let dy = Tensor<S>.randomNormal(shape, seed: seed &+ 2)
