@@ -32,7 +32,7 @@ struct RegistryCommand: ParsableCommand {
             let entryId = id ?? plugin.name.lowercased().replacingOccurrences(of: " ", with: "-")
             // A library inside a plugin directory is recorded by file name (found wherever zoo is built);
             // anything else by its path relative to the registry.
-            let url = URL(fileURLWithPath: library).standardized
+            let url = URL(fileURLWithPath: library).resolvingSymlinksInPath()
             let inPluginDirectory = search.directories.contains(url.deletingLastPathComponent().path)
             let recorded = inPluginDirectory ? url.lastPathComponent : relativePath(url, to: path)
             var conformance: ConformanceRecord?
