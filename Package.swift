@@ -12,7 +12,10 @@ func plugin(_ name: String, swift: Bool) -> (Product, Target) {
     return (product, target)
 }
 
-let plugins = [plugin("MHA", swift: true), plugin("MLP", swift: true), plugin("PoolFormerC", swift: false)]
+let plugins = [
+    plugin("MHA", swift: true), plugin("MLP", swift: true), plugin("LocalAttention", swift: true),
+    plugin("PoolFormerC", swift: false),
+]
 // Loader and conformance fixtures (Tests/Fixtures/Plugins) are not products: the tests compile them with `cc`
 // into a temporary folder, so they never land beside `zoo` where the drop-in scan would list them.
 
