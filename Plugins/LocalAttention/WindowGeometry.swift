@@ -85,7 +85,7 @@ struct AttentionBlock {
 /// - Blocked (the window holds at most half of the L tokens): one block per run of `tile` query columns of one
 ///   grid row. Those queries share their key rows (a window's rows depend only on the query's row), and their key
 ///   columns are the union of `tile` windows whose ends move monotonically with the query, at most
-///   `tile + span - 1` wide. With `tile = max(span, 8)` a query is scored against at most
+///   `tile + colSpan - 1` wide. With `tile = max(colSpan, 8)` (at most W) a query is scored against at most
 ///   `rowSpan * (tile + colSpan - 1) <= rowSpan * (2 colSpan + 7)` keys: O(window), not O(L).
 /// - Dense (the window holds more than half of the tokens, e.g. flash-attn's unbounded `(-1, -1)`): one block
 ///   with every query and the whole grid, as in `mha`; the mask zeroes the probabilities outside each window.
