@@ -23,6 +23,9 @@ final class MLPHyenaXKernel: OperatorKernel {
     let taps: Int
     let parallel: ParallelFor
 
+    /// Reported to the host (`fixed_length`), so callers and the conformance harness use L = l_max.
+    var fixedLength: Int? { length }
+
     init(config: KernelConfig) throws(PluginFailure) {
         dim = config.dim
         let ratio = Int(config.int("expansion_ratio"))

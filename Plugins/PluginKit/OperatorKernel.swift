@@ -45,6 +45,8 @@ public protocol OperatorKernel: AnyObject {
     var isCausal: Bool { get }
     /// Tokens `[t - left, t + right]` bound what output t sees (-1: unbounded side); `nil`: not declared.
     var receptiveField: (left: Int64, right: Int64)? { get }
+    /// The one sequence length every call must have, or nil for any (reported as `fixed_length`, ABI 1.1).
+    var fixedLength: Int? { get }
     /// Writes the upstream initialisation of every parameter, deterministically from `seed`.
     func initialize<S: KernelScalar>(_ params: [TensorView<S>], seed: UInt64)
     /// Scratch elements (sized for float64, 8 bytes each) one pass needs at batch B and length L.
@@ -85,4 +87,9 @@ public struct OperatorDefinition {
         self.attributes = attributes
         self.kernel = kernel
     }
+}
+
+extension OperatorKernel {
+    /// Any length, unless a kernel says otherwise.
+    public var fixedLength: Int? { nil }
 }

@@ -269,6 +269,7 @@ private final class InstanceBox {
         put(\.num_params, UInt32(parameters.count))
         put(\.receptive_left, kernel.receptiveField?.left ?? -1)
         put(\.receptive_right, kernel.receptiveField?.right ?? -1)
+        put(\.fixed_length, Int64(kernel.fixedLength ?? 0))
     }
 
     func parameter(_ index: Int, into info: UnsafeMutablePointer<oz_param_info>) throws(PluginFailure) {

@@ -54,12 +54,13 @@ import Testing
 
     @Test func readsOnlyTheDeclaredPrefix() {
         // A struct whose writer declared 16 bytes: everything past them reads as zero.
-        var source = oz_instance_info(struct_size: 16, flags: 3, num_params: 7, reserved: 9, receptive_left: 5, receptive_right: 6)
+        var source = oz_instance_info(struct_size: 16, flags: 3, num_params: 7, reserved: 9, receptive_left: 5, receptive_right: 6, fixed_length: 7)
         let copy = withUnsafeBytes(of: &source) { ABIStruct.read($0.baseAddress!, declaredSize: 16, as: oz_instance_info.self) }
         #expect(copy.flags == 3 && copy.num_params == 7 && copy.reserved == 9)
         #expect(copy.receptive_left == 0 && copy.receptive_right == 0)
         // A larger (newer) declared size reads only the host's own fields.
         let full = withUnsafeBytes(of: &source) { ABIStruct.read($0.baseAddress!, declaredSize: 4096, as: oz_instance_info.self) }
-        #expect(full.receptive_left == 5 && full.receptive_right == 6)
+        #expect(full.receptive_left == 5 && full.receptive_right == 6 && full.fixed_length == 7)
+        #expect(copy.fixed_length == 0, "a 1.0 plugin leaves fixed_length unwritten: it reads as \"any length\"")
     }
 }

@@ -89,12 +89,27 @@ import Testing
         #expect(report.results.first?.reason.contains("major version 2") == true, "\(report.table)")
     }
 
-    @Test(arguments: ["OZMHA", "OZMLP", "OZPoolFormerC"])
+    @Test(arguments: ["OZMHA", "OZMLP", "OZPoolFormerC", "OZHyena", "OZLocalAttention"])
     func shippedPluginsPass(product: String) throws {
         let (status, report) = try conform(try pluginPath(product: product))
         #expect(status == 0, "\(report.table)")
-        let hasReference = product != "OZPoolFormerC"
-        #expect(report.results.allSatisfy { $0.verdict == .pass || ($0.check == .reference && !hasReference && $0.verdict == .skipped) }, "\(report.table)")
+        // Everything passes; the reference check is skipped only for ids without a built-in reference.
+        #expect(report.results.allSatisfy {
+            $0.verdict == .pass || ($0.check == .reference && !ReferenceOperators.ids.contains($0.operatorId) && $0.verdict == .skipped)
+        }, "\(report.table)")
+    }
+
+    /// An instance that takes one length only says so (`fixed_length`, ABI 1.1); the host refuses other lengths
+    /// before calling it, and the harness probes it at that length.
+    @Test func fixedLengthIsReportedAndEnforced() throws {
+        let plugin = try PluginLibrary(path: try pluginPath(product: "OZHyena"))
+        let op = try Operator(try #require(plugin.operator("mlp_hyena_x")), dim: 8, attributes: ["l_max": .int(12)])
+        #expect(op.fixedLength == 12)
+        let params: [Tensor<Float>] = try op.initialParameters(seed: 0)
+        #expect(try op.forward(Tensor<Float>.randomNormal([1, 12, 8], seed: 1), parameters: params).shape == [1, 12, 8])
+        let error = #expect(throws: OperatorError.self) { _ = try op.forward(Tensor<Float>(zeros: [1, 11, 8]), parameters: params) }
+        #expect(error?.description.contains("L = 12 only") == true)
+        #expect(try Operator(try #require(plugin.operator("hyena_x")), dim: 8).fixedLength == nil)
     }
 
     /// `zoo plugin new` writes a folder that builds with its own Makefile, with no warnings, and passes every check.

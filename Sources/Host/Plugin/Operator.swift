@@ -55,6 +55,8 @@ public final class Operator: @unchecked Sendable {
     public let isCausal: Bool
     /// Bounds on the tokens each output sees (`nil` side = unbounded); `nil` when not declared.
     public let receptiveField: (left: Int?, right: Int?)?
+    /// The one sequence length every call must have, when the instance declares one (ABI 1.1).
+    public let fixedLength: Int?
 
     let instance: OpaquePointer
     private let services: HostServices
@@ -98,6 +100,7 @@ public final class Operator: @unchecked Sendable {
             } else {
                 receptiveField = nil
             }
+            fixedLength = info.fixed_length > 0 ? Int(info.fixed_length) : nil
             guard info.num_params <= 4096 else {
                 throw OperatorError.invalidInstance(operatorId: id, reason: "\(info.num_params) parameters")
             }
@@ -234,6 +237,11 @@ public final class Operator: @unchecked Sendable {
     private func checkInput<S: TensorScalar>(_ x: Tensor<S>, name: String) throws(OperatorError) -> (Int, Int) {
         guard x.rank == 3, x.shape[2] == dim, x.shape[0] >= 1, x.shape[1] >= 1 else {
             throw .shape(operatorId: descriptor.id, argument: name, expected: "[B, L, \(dim)] with B, L >= 1", found: x.shape)
+        }
+        if let fixedLength, x.shape[1] != fixedLength {
+            throw .shape(
+                operatorId: descriptor.id, argument: name, expected: "[B, \(fixedLength), \(dim)] (the instance takes L = \(fixedLength) only)",
+                found: x.shape)
         }
         if let grid, descriptor.capabilities.contains(.needsGrid), x.shape[1] != grid.height * grid.width {
             throw .shape(

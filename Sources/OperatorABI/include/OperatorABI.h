@@ -72,7 +72,7 @@ extern "C" {
 /** ABI major version: a plugin whose `abi_major` differs is refused. */
 #define OZ_ABI_MAJOR 1
 /** ABI minor version of this header: grows when fields or functions are appended. */
-#define OZ_ABI_MINOR 0
+#define OZ_ABI_MINOR 1
 /** The one exported symbol, of type `oz_plugin_entry_fn`. Never renamed. */
 #define OZ_ENTRY_SYMBOL "oz_plugin_entry"
 /** Longest tensor rank a parameter may have. */
@@ -267,6 +267,11 @@ typedef struct oz_instance_info {
      */
     int64_t receptive_left;
     int64_t receptive_right;
+    /**
+     * Since 1.1: the one sequence length L every call must have (e.g. a layer with one filter per token
+     * position), or 0 when any L >= 1 works. A 1.0 plugin never writes it, so the host's zero means "any".
+     */
+    int64_t fixed_length;
 } oz_instance_info;
 
 /** Name and shape of one parameter tensor, as `get_param` reports it. */
