@@ -55,6 +55,8 @@ final class MHAKernel: OperatorKernel {
     }
 
     /// qkv projection, then every head's probabilities `P` and output `O` (heads concatenated).
+    @_specialize(where S == Float)
+    @_specialize(where S == Double)
     private func attention<S: KernelScalar>(
         _ x: TensorView<S>, _ p: [TensorView<S>], qkv: UnsafeMutablePointer<S>, probs: UnsafeMutablePointer<S>,
         out: UnsafeMutablePointer<S>
@@ -93,6 +95,8 @@ final class MHAKernel: OperatorKernel {
         }
     }
 
+    @_specialize(where S == Float)
+    @_specialize(where S == Double)
     func forward<S: KernelScalar>(_ x: TensorView<S>, _ p: [TensorView<S>], _ y: TensorView<S>, _ ws: Workspace) throws(PluginFailure) {
         let (b, l) = (x.shape[0], x.shape[1])
         try checkBLASExtents(b * l, 3 * dim, l * l)
@@ -105,6 +109,8 @@ final class MHAKernel: OperatorKernel {
                into: y.base, parallel: parallel)
     }
 
+    @_specialize(where S == Float)
+    @_specialize(where S == Double)
     func backward<S: KernelScalar>(
         _ x: TensorView<S>, _ p: [TensorView<S>], _ dy: TensorView<S>, dx: TensorView<S>?, dparams: [TensorView<S>?],
         _ ws: Workspace

@@ -40,6 +40,8 @@ final class MLPKernel: OperatorKernel {
     }
 
     /// `pre = x W1^T + b1`, `act = gelu(pre)`.
+    @_specialize(where S == Float)
+    @_specialize(where S == Double)
     private func hiddenActivations<S: KernelScalar>(_ x: TensorView<S>, _ p: [TensorView<S>], rows: Int, pre: UnsafeMutablePointer<S>, act: UnsafeMutablePointer<S>) {
         let h = hidden
         linear(x.base, rows: rows, inFeatures: dim, weight: p[0].base, bias: p[1].base, outFeatures: h, into: pre, parallel: parallel)
@@ -48,6 +50,8 @@ final class MLPKernel: OperatorKernel {
         }
     }
 
+    @_specialize(where S == Float)
+    @_specialize(where S == Double)
     func forward<S: KernelScalar>(_ x: TensorView<S>, _ p: [TensorView<S>], _ y: TensorView<S>, _ ws: Workspace) throws(PluginFailure) {
         let rows = x.shape[0] * x.shape[1]
         try checkBLASExtents(rows, hidden, dim)
@@ -57,6 +61,8 @@ final class MLPKernel: OperatorKernel {
         linear(act, rows: rows, inFeatures: hidden, weight: p[2].base, bias: p[3].base, outFeatures: dim, into: y.base, parallel: parallel)
     }
 
+    @_specialize(where S == Float)
+    @_specialize(where S == Double)
     func backward<S: KernelScalar>(
         _ x: TensorView<S>, _ p: [TensorView<S>], _ dy: TensorView<S>, dx: TensorView<S>?, dparams: [TensorView<S>?],
         _ ws: Workspace
