@@ -49,9 +49,11 @@ final class MHAKernel: OperatorKernel {
     }
 
     func workspaceElements(backward: Bool, batch: Int, length: Int) -> Int {
-        let rows = batch * length
-        let scores = batch * heads * length * length
-        return backward ? rows * 3 * dim * 2 + rows * dim * 2 + scores * 2 : rows * 3 * dim + rows * dim + scores
+        // Saturating: an absurd B or L must give "too large" (PluginKit refuses Int.max), never an overflow trap.
+        let rows = saturatingProduct(batch, length)
+        let scores = saturatingProduct(batch, heads, length, length)
+        let once = saturatingSum(saturatingProduct(rows, 4 * dim), scores)
+        return backward ? saturatingProduct(once, 2) : once
     }
 
     /// qkv projection, then every head's probabilities `P` and output `O` (heads concatenated).

@@ -36,7 +36,7 @@ final class MLPKernel: OperatorKernel {
     }
 
     func workspaceElements(backward: Bool, batch: Int, length: Int) -> Int {
-        (backward ? 3 : 2) * batch * length * hidden
+        saturatingProduct(backward ? 3 : 2, batch, length, hidden)
     }
 
     /// `pre = x W1^T + b1`, `act = gelu(pre)`.

@@ -156,4 +156,21 @@ import Testing
         #expect(onlyFirst.parameters[1] == nil && onlyFirst.parameters[0]?.scalars == all.parameters[0]?.scalars)
         #expect(onlyFirst.input?.scalars == all.input?.scalars)
     }
+
+    /// An absurd B and L (workspace beyond Int64) is refused with a status by every shipped operator: a plugin must
+    /// never trap on arithmetic overflow.
+    @Test(arguments: ["OZMHA", "OZMLP", "OZLocalAttention", "OZHyena"])
+    func hugeShapesAreRefusedNotTrapped(product: String) throws {
+        let plugin = try PluginLibrary(path: try pluginPath(product: product))
+        for descriptor in plugin.operators {
+            let op = try Operator(
+                descriptor, dim: 64, grid: descriptor.capabilities.contains(.needsGrid) ? (4, 4) : nil,
+                attributes: descriptor.attributes.contains { $0.name == "num_heads" } ? ["num_heads": .int(4)] : [:])
+            for backward in [false, true] {
+                #expect(throws: OperatorError.self, "\(descriptor.id)") {
+                    _ = try op.workspaceSize(backward: backward, batch: Int(Int32.max), length: Int(Int32.max))
+                }
+            }
+        }
+    }
 }
