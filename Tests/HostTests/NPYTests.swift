@@ -530,40 +530,14 @@ import Testing
 // MARK: - Helpers
 
 /// The committed fixture `name`.
-private func npyFixture(_ name: String) -> String {
-    URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("Fixtures/Formats/\(name)").path
-}
+private func npyFixture(_ name: String) -> String { formatFixture(name) }
 
-/// Runs `body`, which must throw an ``NPYError`` of the named case whose description names `path` and
-/// contains each of `mentions`.
+/// Runs `body`, which must throw an ``NPYError`` of the named case naming `path` and each of `mentions`.
 private func expectNPYError(
-    _ path: String,
-    _ expectedCase: String,
-    mentioning mentions: [String],
-    sourceLocation: SourceLocation = #_sourceLocation,
-    _ body: () throws -> Void
+    _ path: String, _ expectedCase: String, mentioning mentions: [String],
+    sourceLocation: SourceLocation = #_sourceLocation, _ body: () throws -> Void
 ) {
-    do {
-        try body()
-        Issue.record("expected NPYError.\(expectedCase), but no error was thrown", sourceLocation: sourceLocation)
-    } catch let error as NPYError {
-        let found = Mirror(reflecting: error).children.first?.label ?? "\(error)"
-        #expect(found == expectedCase, "\(error)", sourceLocation: sourceLocation)
-        #expect(error.path == path, sourceLocation: sourceLocation)
-        #expect(error.description.contains(path), "\(error)", sourceLocation: sourceLocation)
-        for mention in mentions {
-            #expect(
-                error.description.contains(mention),
-                "\(error) should mention \(mention)",
-                sourceLocation: sourceLocation
-            )
-        }
-    } catch {
-        Issue.record(
-            "expected NPYError.\(expectedCase), got \(type(of: error)): \(error)",
-            sourceLocation: sourceLocation
-        )
-    }
+    expectFileError(NPYError.self, path, expectedCase, mentioning: mentions, sourceLocation: sourceLocation, body)
 }
 
 /// A `.npy` file with a hand-written header (padded and terminated as numpy does) and raw data.
