@@ -1,0 +1,173 @@
+import Foundation
+
+/// A DiT's architecture, in the `facebookresearch/DiT` constructor's argument names.
+///
+/// The JSON form uses those names exactly:
+/// ```json
+/// {"input_size": 32, "patch_size": 2, "in_channels": 4, "hidden_size": 1152, "depth": 28,
+///  "num_heads": 16, "mlp_ratio": 4.0, "class_dropout_prob": 0.1, "num_classes": 1000, "learn_sigma": true}
+/// ```
+public struct DiTConfig: Equatable, Sendable, Codable {
+    public var inputSize: Int
+    public var patchSize: Int
+    public var inChannels: Int
+    public var hiddenSize: Int
+    public var depth: Int
+    public var numHeads: Int
+    public var mlpRatio: Double
+    public var classDropoutProb: Double
+    public var numClasses: Int
+    public var learnSigma: Bool
+
+    enum CodingKeys: String, CodingKey, CaseIterable {
+        case inputSize = "input_size", patchSize = "patch_size", inChannels = "in_channels"
+        case hiddenSize = "hidden_size", depth, numHeads = "num_heads", mlpRatio = "mlp_ratio"
+        case classDropoutProb = "class_dropout_prob", numClasses = "num_classes", learnSigma = "learn_sigma"
+    }
+
+    /// A configuration with DiT's constructor defaults for the arguments not given.
+    public init(
+        inputSize: Int = 32, patchSize: Int = 2, inChannels: Int = 4, hiddenSize: Int = 1152, depth: Int = 28,
+        numHeads: Int = 16, mlpRatio: Double = 4, classDropoutProb: Double = 0.1, numClasses: Int = 1000,
+        learnSigma: Bool = true
+    ) {
+        self.inputSize = inputSize
+        self.patchSize = patchSize
+        self.inChannels = inChannels
+        self.hiddenSize = hiddenSize
+        self.depth = depth
+        self.numHeads = numHeads
+        self.mlpRatio = mlpRatio
+        self.classDropoutProb = classDropoutProb
+        self.numClasses = numClasses
+        self.learnSigma = learnSigma
+    }
+
+    /// Output channels: twice the input when sigma is learned.
+    public var outChannels: Int { learnSigma ? inChannels * 2 : inChannels }
+    /// Patches per side.
+    public var gridSize: Int { inputSize / patchSize }
+    /// Tokens per image.
+    public var tokenCount: Int { gridSize * gridSize }
+    /// The MLP's hidden width, `int(hidden_size * mlp_ratio)` as timm computes it.
+    public var mlpHidden: Int { Int(Double(hiddenSize) * mlpRatio) }
+    /// Rows of the label table: one more than the classes when class dropout makes a null class.
+    public var labelTableRows: Int { numClasses + (classDropoutProb > 0 ? 1 : 0) }
+    /// The null ("unconditional") class id, when the model has one.
+    public var nullClass: Int? { classDropoutProb > 0 ? numClasses : nil }
+
+    /// The presets of DiT's `DiT_models` (`DiT-XL/2` ... `DiT-S/8`) at `inputSize` latent pixels.
+    public static func preset(_ name: String, inputSize: Int = 32, inChannels: Int = 4, numClasses: Int = 1000) -> DiTConfig? {
+        let parts = name.split(separator: "/")
+        guard parts.count == 2, let patch = Int(parts[1]), [2, 4, 8].contains(patch) else { return nil }
+        let shape: (depth: Int, hidden: Int, heads: Int)
+        switch parts[0] {
+        case "DiT-XL": shape = (28, 1152, 16)
+        case "DiT-L": shape = (24, 1024, 16)
+        case "DiT-B": shape = (12, 768, 12)
+        case "DiT-S": shape = (12, 384, 6)
+        default: return nil
+        }
+        return DiTConfig(
+            inputSize: inputSize, patchSize: patch, inChannels: inChannels, hiddenSize: shape.hidden,
+            depth: shape.depth, numHeads: shape.heads, numClasses: numClasses)
+    }
+
+    /// Every preset name.
+    public static let presetNames: [String] = ["DiT-XL", "DiT-L", "DiT-B", "DiT-S"].flatMap { m in [2, 4, 8].map { "\(m)/\($0)" } }
+
+    /// Checks the values against what the model can build; `path` names the source in the error.
+    public func validate(path: String = "config") throws(DiTError) {
+        func fail(_ field: CodingKeys, _ expected: String) -> DiTError {
+            .config(path: path, field: field.rawValue, expected: expected)
+        }
+        guard (1...4096).contains(patchSize) else { throw fail(.patchSize, "an integer in 1...4096 (found \(patchSize))") }
+        guard inputSize >= 1, inputSize <= 65536, inputSize % patchSize == 0 else {
+            throw fail(.inputSize, "a positive multiple of patch_size \(patchSize) (found \(inputSize))")
+        }
+        guard (1...4096).contains(inChannels) else { throw fail(.inChannels, "an integer in 1...4096 (found \(inChannels))") }
+        guard (1...65536).contains(hiddenSize) else { throw fail(.hiddenSize, "an integer in 1...65536 (found \(hiddenSize))") }
+        guard (1...1024).contains(depth) else { throw fail(.depth, "an integer in 1...1024 (found \(depth))") }
+        guard numHeads >= 1, hiddenSize % numHeads == 0 else {
+            throw fail(.numHeads, "a positive divisor of hidden_size \(hiddenSize) (found \(numHeads))")
+        }
+        guard mlpRatio.isFinite, mlpRatio > 0, mlpRatio <= 64, mlpHidden >= 1 else {
+            throw fail(.mlpRatio, "a number in (0, 64] giving at least one hidden unit (found \(mlpRatio))")
+        }
+        guard classDropoutProb.isFinite, (0...1).contains(classDropoutProb) else {
+            throw fail(.classDropoutProb, "a probability in [0, 1] (found \(classDropoutProb))")
+        }
+        guard (1...1_000_000).contains(numClasses) else { throw fail(.numClasses, "an integer in 1...1000000 (found \(numClasses))") }
+    }
+
+    /// Reads and validates a configuration file; unknown keys are refused by name.
+    public static func load(path: String) throws(DiTError) -> DiTConfig {
+        let data: Data
+        do { data = try Data(contentsOf: URL(fileURLWithPath: path)) } catch {
+            throw .config(path: path, field: "(file)", expected: "a readable JSON file (\(error.localizedDescription))")
+        }
+        return try parse(data, path: path)
+    }
+
+    /// Parses and validates configuration JSON. Missing keys take DiT's constructor defaults, except
+    /// `hidden_size`, `depth` and `num_heads`, which must be given.
+    public static func parse(_ data: Data, path: String) throws(DiTError) -> DiTConfig {
+        let object: [String: Any]
+        do {
+            guard let o = try JSONSerialization.jsonObject(with: data) as? [String: Any] else {
+                throw DiTError.config(path: path, field: "(root)", expected: "a JSON object")
+            }
+            object = o
+        } catch let error as DiTError {
+            throw error
+        } catch {
+            throw .config(path: path, field: "(root)", expected: "valid JSON (\(error.localizedDescription))")
+        }
+        let known = Set(CodingKeys.allCases.map(\.rawValue))
+        if let extra = object.keys.sorted().first(where: { !known.contains($0) }) {
+            throw .config(path: path, field: extra, expected: "no such field (known: \(known.sorted().joined(separator: ", ")))")
+        }
+        func number(_ key: CodingKeys) throws(DiTError) -> NSNumber? {
+            guard let value = object[key.rawValue] else { return nil }
+            guard let n = value as? NSNumber, String(cString: n.objCType) != "c" else {
+                throw .config(path: path, field: key.rawValue, expected: "a number (found \(value))")
+            }
+            return n
+        }
+        func integer(_ key: CodingKeys, default value: Int?) throws(DiTError) -> Int {
+            guard let n = try number(key) else {
+                guard let value else { throw .config(path: path, field: key.rawValue, expected: "an integer (the field is required)") }
+                return value
+            }
+            guard let i = Int(exactly: n.doubleValue) else {
+                throw .config(path: path, field: key.rawValue, expected: "an integer (found \(n))")
+            }
+            return i
+        }
+        func real(_ key: CodingKeys, default value: Double) throws(DiTError) -> Double {
+            try number(key)?.doubleValue ?? value
+        }
+        var learnSigma = true
+        if let value = object[CodingKeys.learnSigma.rawValue] {
+            guard let n = value as? NSNumber, String(cString: n.objCType) == "c" else {
+                throw .config(path: path, field: "learn_sigma", expected: "true or false (found \(value))")
+            }
+            learnSigma = n.boolValue
+        }
+        let config = DiTConfig(
+            inputSize: try integer(.inputSize, default: 32), patchSize: try integer(.patchSize, default: 2),
+            inChannels: try integer(.inChannels, default: 4), hiddenSize: try integer(.hiddenSize, default: nil),
+            depth: try integer(.depth, default: nil), numHeads: try integer(.numHeads, default: nil),
+            mlpRatio: try real(.mlpRatio, default: 4), classDropoutProb: try real(.classDropoutProb, default: 0.1),
+            numClasses: try integer(.numClasses, default: 1000), learnSigma: learnSigma)
+        try config.validate(path: path)
+        return config
+    }
+
+    /// The configuration as JSON with the constructor's names (sorted keys, so equal configs give equal bytes).
+    public func jsonString() -> String {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        return String(decoding: (try? encoder.encode(self)) ?? Data(), as: UTF8.self)
+    }
+}
