@@ -1,0 +1,96 @@
+import ArgumentParser
+import Foundation
+import Host
+
+struct DiTCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "dit", abstract: "Run and inspect DiT models.", subcommands: [Forward.self, Info.self])
+
+    /// `zoo dit forward`: a firm contract that outside tools use to check this model against the original code.
+    struct Forward: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "The raw DiT output for given images, timesteps and labels (.npy in, .npy out).",
+            discussion: """
+                X is [N, C, H, W] float32 (float64 is rounded), T and Y are int64 [N] (Y = num_classes is the \
+                null class), OUT is [N, C_out, H, W] float32, exactly DiT.forward of facebookresearch/DiT. \
+                The checkpoint may use the original DiT names or the diffusers DiTTransformer2DModel names.
+                """)
+
+        @Option(help: "Model configuration JSON (DiT constructor names); default: the checkpoint's metadata.")
+        var config: String?
+
+        @Option(help: "Weights (safetensors).")
+        var checkpoint: String
+
+        @Option(help: "Images X.npy [N, C, H, W].")
+        var input: String
+
+        @Option(help: "Timesteps T.npy, int64 [N].")
+        var timesteps: String
+
+        @Option(help: "Class labels Y.npy, int64 [N].")
+        var labels: String
+
+        @Option(help: "Output OUT.npy [N, C_out, H, W] (float32).")
+        var output: String
+
+        @OptionGroup var plugins: PluginOptions
+
+        func run() throws {
+            let model = try DiTModel.open(checkpoint: checkpoint, configPath: config, host: try plugins.makeHost())
+            let xArray = try NPY.read(path: input)
+            if case .int64 = xArray { throw CLIError("--input '\(input)' is int64; expected float32") }
+            let t = try readVector(timesteps, option: "--timesteps")
+            let y = try readVector(labels, option: "--labels")
+            guard let yInts = Optional(y.map { Int(exactly: $0) }), yInts.allSatisfy({ $0 != nil }) else {
+                throw CLIError("--labels '\(labels)' must hold integers")
+            }
+            let out = try model.forward(xArray.tensor(as: Float.self), timesteps: t, labels: yInts.map { $0! })
+            try NPY.write(out, path: output)
+            print("dit forward: [\(xArray.shape.map(String.init).joined(separator: ", "))] -> \(output) [\(out.shape.map(String.init).joined(separator: ", "))]")
+        }
+
+        private func readVector(_ path: String, option: String) throws -> [Double] {
+            let array = try NPY.read(path: path)
+            guard array.shape.count == 1 else { throw CLIError("\(option) '\(path)' has shape \(array.shape); expected [N]") }
+            if let ints = array.int64 { return ints.scalars.map(Double.init) }
+            return array.tensor(as: Double.self).scalars
+        }
+    }
+
+    /// `zoo dit info`: the configuration, slot operators and parameter count of a checkpoint or preset.
+    struct Info: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Show a DiT's configuration, slots and parameter count.")
+
+        @Option(help: "A checkpoint (safetensors) to describe.")
+        var checkpoint: String?
+
+        @Option(help: "Model configuration JSON, or a preset name such as DiT-XL/2.")
+        var config: String?
+
+        @OptionGroup var plugins: PluginOptions
+
+        func validate() throws {
+            if checkpoint == nil && config == nil { throw ValidationError("give --checkpoint and/or --config") }
+        }
+
+        func run() throws {
+            let host = try plugins.makeHost()
+            let model: DiTModel
+            if let checkpoint {
+                model = try DiTModel.open(checkpoint: checkpoint, configPath: config, host: host)
+            } else {
+                let name = config!
+                let c = try DiTConfig.preset(name) ?? DiTConfig.load(path: name)
+                model = try DiTModel(config: c) { key in try DiTSlotChoice.standard(key, config: c, host: host) }
+            }
+            let c = model.config
+            print("config: \(c.jsonString())")
+            print("tokens: \(c.tokenCount) (\(c.gridSize)x\(c.gridSize) patches of \(c.patchSize)), out_channels \(c.outChannels)")
+            print("parameters: \(model.parameters.scalarCount) in \(model.parameters.count) tensors")
+            var counts: [String: Int] = [:]
+            for slot in model.slots { counts["\(slot.key.kind.rawValue): \(slot.op.descriptor.id)", default: 0] += 1 }
+            for (k, v) in counts.sorted(by: { $0.key < $1.key }) { print("slots \(k) x\(v)") }
+        }
+    }
+}
