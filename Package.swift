@@ -35,12 +35,13 @@ let package = Package(
         // MARK: The C ABI and system libraries
         .target(name: "OperatorABI"),
         .systemLibrary(name: "COpenBLAS", pkgConfig: "openblas", providers: [.apt(["libopenblas-dev"])]),
+        .systemLibrary(name: "CPNG", pkgConfig: "libpng", providers: [.apt(["libpng-dev"])]),
 
         // MARK: Host library and CLI
         .target(
             name: "Host",
             dependencies: [
-                "OperatorABI", "COpenBLAS",
+                "OperatorABI", "COpenBLAS", "CPNG",
                 .product(name: "Numerics", package: "swift-numerics"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Crypto", package: "swift-crypto"),

@@ -8,7 +8,7 @@ struct Zoo: ParsableCommand {
         commandName: "zoo",
         abstract: "Graft new operators into pretrained Diffusion Transformers, through a stable C plugin ABI.",
         subcommands: [
-            PluginsCommand.self, PluginCommand.self, OpCommand.self, RegistryCommand.self, ConformCommand.self, DemoCommand.self, DiTCommand.self,
-            ProbeCommand.self,
+            PluginsCommand.self, PluginCommand.self, OpCommand.self, RegistryCommand.self, ConformCommand.self, DemoCommand.self,
+            DiTCommand.self, DataCommand.self, ProbeCommand.self,
         ])
 }
