@@ -1,0 +1,230 @@
+import Foundation
+import Testing
+
+@testable import Host
+
+/// The synthetic shapes dataset: determinism, balance, value range, splits, and the structure each class
+/// promises (checked on noise-free renders, which have exactly two colours).
+@Suite struct DatasetTests {
+    typealias Shape = SyntheticShapes.ShapeClass
+
+    @Test func sameSeedAndIndexGiveTheSameImage() {
+        let a = SyntheticShapes(seed: 42)
+        let b = SyntheticShapes(seed: 42)
+        for index in [0, 1, 10, 11, 999, 49_999] {
+            #expect(a.sample(index) == b.sample(index), "index \(index)")
+        }
+        // Drawing order does not matter: a sample is a pure function of (seed, index).
+        let later = (0..<20).map { a.sample($0).image }
+        #expect(later.reversed() == (0..<20).reversed().map { b.sample($0).image })
+    }
+
+    @Test func differentIndicesOrSeedsGiveDifferentImages() {
+        let data = SyntheticShapes(seed: 1)
+        let images = (0..<200).map { data.sample($0).image }
+        #expect(Set(images.map(\.scalars)).count == 200)
+        // The same class (index 0 and 11) still differs from one sample to the next.
+        #expect(data.sample(0).image != data.sample(11).image)
+        #expect(SyntheticShapes(seed: 2).sample(0).image != data.sample(0).image)
+    }
+
+    @Test func classesAreBalanced() {
+        let data = SyntheticShapes(seed: 3, trainCount: 1100)
+        #expect(data.numClasses == 11 && data.classNames.count == 11)
+        var counts = [Int](repeating: 0, count: data.numClasses)
+        for index in 0..<data.count {
+            let label = data.label(index)
+            #expect(label == index % data.numClasses)
+            counts[label] += 1
+        }
+        #expect(counts == [Int](repeating: 100, count: 11))
+        #expect((0..<33).allSatisfy { data.sample($0).label == data.label($0) })
+    }
+
+    @Test(arguments: [16, 32, 48])
+    func valuesLieInRangeWithTheRequestedShape(resolution: Int) {
+        let data = SyntheticShapes(seed: 4, resolution: resolution)
+        for index in 0..<110 {
+            let (image, label) = data.sample(index)
+            #expect(image.shape == [3, resolution, resolution])
+            #expect((0..<data.numClasses).contains(label))
+            #expect(image.scalars.allSatisfy { $0 >= -1 && $0 <= 1 }, "index \(index)")
+        }
+    }
+
+    @Test func heldOutSplitIsDisjointAndContinuesTheIndexRange() {
+        let train = SyntheticShapes(seed: 5, split: .train, trainCount: 100, heldOutCount: 30)
+        let heldOut = SyntheticShapes(seed: 5, split: .heldOut, trainCount: 100, heldOutCount: 30)
+        #expect(train.count == 100 && heldOut.count == 30)
+        #expect(Set((0..<100).map(train.globalIndex)).isDisjoint(with: (0..<30).map(heldOut.globalIndex)))
+        #expect(heldOut.globalIndex(0) == 100)
+        #expect(heldOut.sample(7) == train.render(globalIndex: 107))
+        let trainImages = Set((0..<100).map { train.sample($0).image.scalars })
+        #expect((0..<30).allSatisfy { !trainImages.contains(heldOut.sample($0).image.scalars) })
+    }
+
+    @Test func batchStacksSamples() throws {
+        let data = SyntheticShapes(seed: 6)
+        let (images, labels) = try data.batch([3, 0, 14])
+        #expect(images.shape == [3, 3, 32, 32] && labels == [3, 0, 3])
+        let size = 3 * 32 * 32
+        #expect(Array(images.scalars[size..<2 * size]) == data.sample(0).image.scalars)
+    }
+
+    @Test func noiseFreeRendersHaveTwoContrastingColoursAndNoiseIsMild() {
+        let clean = SyntheticShapes(seed: 7, noise: false)
+        let noisy = SyntheticShapes(seed: 7)
+        for index in 0..<110 {
+            let image = clean.sample(index).image
+            let colours = Set(pixels(image))
+            #expect(colours.count == 2, "index \(index) (\(clean.classNames[index % 11])) has \(colours.count) colours")
+            let pair = Array(colours)
+            if pair.count == 2 {
+                let distance = zip(pair[0], pair[1]).map { ($0 - $1) * ($0 - $1) }.reduce(0, +).squareRoot()
+                #expect(distance >= 1 - 1e-5, "colours \(pair) are too close")  // 0.5 on the [0, 1] scale
+            }
+            let difference = zip(noisy.sample(index).image.scalars, image.scalars).map { abs($0 - $1) }
+            #expect(difference.max()! > 0 && difference.reduce(0, +) / Float(difference.count) < 0.05)
+        }
+    }
+
+    // MARK: Class structure, on noise-free renders
+
+    @Test func stripesSpanTheWholeImage() {
+        for sample in cleanSamples(of: .horizontalStripes) {
+            let rows = (0..<32).map { y in Set((0..<32).map { x in pixel(sample, x, y) }) }
+            #expect(rows.allSatisfy { $0.count == 1 }, "every row is one colour")
+        }
+        for sample in cleanSamples(of: .verticalStripes) {
+            let columns = (0..<32).map { x in Set((0..<32).map { y in pixel(sample, x, y) }) }
+            #expect(columns.allSatisfy { $0.count == 1 }, "every column is one colour")
+        }
+    }
+
+    @Test func checkerboardAlternatesAcrossTheWholeImage() {
+        for sample in cleanSamples(of: .checkerboard) {
+            // Every row and every column contains both colours.
+            #expect((0..<32).allSatisfy { y in Set((0..<32).map { x in pixel(sample, x, y) }).count == 2 })
+            #expect((0..<32).allSatisfy { x in Set((0..<32).map { y in pixel(sample, x, y) }).count == 2 })
+        }
+    }
+
+    @Test func mirrorBlobsAreExactlyLeftRightSymmetric() {
+        for sample in cleanSamples(of: .mirrorBlobs) {
+            #expect((0..<32).allSatisfy { y in (0..<16).allSatisfy { x in pixel(sample, x, y) == pixel(sample, 31 - x, y) } })
+        }
+        // No other class is mirror-symmetric by construction; most samples of the dot class are not.
+        let dots = cleanSamples(of: .threeDots)
+        let symmetric = dots.filter { s in
+            (0..<32).allSatisfy { y in (0..<16).allSatisfy { x in pixel(s, x, y) == pixel(s, 31 - x, y) } }
+        }
+        #expect(symmetric.count < dots.count / 2)
+    }
+
+    @Test(arguments: [(Shape.twoDots, 2), (Shape.threeDots, 3), (Shape.disc, 1), (Shape.cross, 1)])
+    func countClassesHaveThatManyComponents(shape: Shape, components: Int) {
+        for (n, sample) in cleanSamples(of: shape, count: 40).enumerated() {
+            #expect(foregroundComponents(sample) == components, "\(shape.name) sample \(n)")
+        }
+    }
+
+    @Test func diagonalRunsCornerToCorner() {
+        for sample in cleanSamples(of: .diagonal) {
+            let foreground = foregroundColour(sample)
+            let main = pixel(sample, 0, 0) == foreground && pixel(sample, 31, 31) == foreground
+            let anti = pixel(sample, 31, 0) == foreground && pixel(sample, 0, 31) == foreground
+            #expect(main != anti, "exactly one diagonal")
+            #expect(
+                (0..<32).allSatisfy { i in pixel(sample, i, main ? i : 31 - i) == foreground },
+                "the whole diagonal is drawn")
+        }
+    }
+
+    @Test func ringsAreConcentric() {
+        // Several alternations between the colours along the middle row.
+        for sample in cleanSamples(of: .rings) {
+            let row = (0..<32).map { pixel(sample, $0, 16) }
+            let changes = zip(row, row.dropFirst()).filter { $0 != $1 }.count
+            #expect(changes >= 4)
+        }
+    }
+
+    @Test func squareOutlineHasAHole() {
+        for sample in cleanSamples(of: .squareOutline) {
+            #expect(foregroundComponents(sample) == 1)
+            #expect(backgroundComponents(sample) == 2, "outside and inside the square")
+        }
+    }
+
+    // MARK: CLI
+
+    @Test func previewWritesOneRowPerClass() throws {
+        let directory = try TestDirectory()
+        let path = directory.file("grid.png")
+        let result = try runCommand(try zooPath(), ["data", "preview", "--seed", "3", "--per-class", "4", "--out", path])
+        #expect(result.status == 0, "\(result.stderr)")
+        let grid = try PNGImage.read(path: path)
+        #expect(grid.width == 4 * 34 + 2 && grid.height == 11 * 34 + 2)
+        // Row c, column k is sample c + 11 k.
+        let data = SyntheticShapes(seed: 3)
+        let tile = try PNGImage(tensor: data.sample(2 + 11 * 3).image)
+        #expect(grid.cropped(x: 2 + 3 * 34, y: 2 + 2 * 34, width: 32, height: 32) == tile)
+    }
+
+    // MARK: Helpers
+
+    /// The first `count` noise-free samples of class `shape`, seed 11.
+    private func cleanSamples(of shape: Shape, count: Int = 20) -> [Tensor<Float>] {
+        let data = SyntheticShapes(seed: 11, noise: false)
+        return (0..<count).map { data.sample(shape.rawValue + $0 * data.numClasses).image }
+    }
+}
+
+/// The pixels of a `[3, H, W]` image as RGB triples, row-major.
+private func pixels(_ image: Tensor<Float>) -> [[Float]] {
+    let (h, w) = (image.shape[1], image.shape[2])
+    return (0..<h * w).map { i in (0..<3).map { image[flat: $0 * h * w + i] } }
+}
+
+private func pixel(_ image: Tensor<Float>, _ x: Int, _ y: Int) -> [Float] {
+    (0..<3).map { image[$0, y, x] }
+}
+
+/// The rarer of a two-colour image's colours (ties: the one not at the top-left corner).
+private func foregroundColour(_ image: Tensor<Float>) -> [Float] {
+    var counts: [[Float]: Int] = [:]
+    for p in pixels(image) { counts[p, default: 0] += 1 }
+    let corner = pixel(image, 0, 0)
+    return counts.min { a, b in a.value != b.value ? a.value < b.value : a.key != corner }!.key
+}
+
+private func foregroundComponents(_ image: Tensor<Float>) -> Int {
+    let colour = foregroundColour(image)
+    return components(image) { $0 == colour }
+}
+
+private func backgroundComponents(_ image: Tensor<Float>) -> Int {
+    let colour = foregroundColour(image)
+    return components(image) { $0 != colour }
+}
+
+/// Number of 4-connected components of the pixels satisfying `member`.
+private func components(_ image: Tensor<Float>, _ member: ([Float]) -> Bool) -> Int {
+    let (h, w) = (image.shape[1], image.shape[2])
+    var inside = (0..<h * w).map { member(pixel(image, $0 % w, $0 / w)) }
+    var count = 0
+    for start in 0..<h * w where inside[start] {
+        count += 1
+        var stack = [start]
+        inside[start] = false
+        while let i = stack.popLast() {
+            let (x, y) = (i % w, i / w)
+            for (nx, ny) in [(x - 1, y), (x + 1, y), (x, y - 1), (x, y + 1)]
+            where nx >= 0 && nx < w && ny >= 0 && ny < h && inside[ny * w + nx] {
+                inside[ny * w + nx] = false
+                stack.append(ny * w + nx)
+            }
+        }
+    }
+    return count
+}
