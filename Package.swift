@@ -58,7 +58,7 @@ let package = Package(
         // MARK: Tests
         .testTarget(
             name: "HostTests",
-            dependencies: ["Host", "OperatorABI", .product(name: "Numerics", package: "swift-numerics")],
+            dependencies: ["Host", "OperatorABI", "PluginKit", .product(name: "Numerics", package: "swift-numerics")],
             exclude: ["Fixtures"]
         ),
     ] + plugins.map(\.1)

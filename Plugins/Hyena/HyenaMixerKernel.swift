@@ -184,8 +184,8 @@ final class HyenaMixerKernel<Tag: HyenaVariantTag>: OperatorKernel {
 
         // out_proj: dW = dy^T g, db = sum dy, dg = dy W.
         if let dW = dparams[idx.outW] {
-            S.gemm(transA: true, transB: false, m: d, n: d, k: rows, alpha: 1, a: dy.base, lda: d, b: a.gated, ldb: d,
-                   beta: 0, c: dW.base, ldc: d)
+            parallelGemm(transA: true, transB: false, m: d, n: d, k: rows, alpha: 1, a: dy.base, lda: d, b: a.gated, ldb: d,
+                   beta: 0, c: dW.base, ldc: d, parallel: parallel)
         }
         if let db = dparams[idx.outB] { columnSums(dy.base, rows: rows, columns: d, into: db.base) }
         let needInProj = dx != nil || dparams[idx.inW] != nil || dparams[idx.inB] != nil
@@ -194,8 +194,8 @@ final class HyenaMixerKernel<Tag: HyenaVariantTag>: OperatorKernel {
         let needQKV = needInProj || needShort
         guard needQKV || needInner else { return }
         let dg: UnsafeMutablePointer<S> = try ws.take(rows * d)
-        S.gemm(transA: false, transB: false, m: rows, n: d, k: d, alpha: 1, a: dy.base, lda: d, b: p[idx.outW].base, ldb: d,
-               beta: 0, c: dg, ldc: d)
+        parallelGemm(transA: false, transB: false, m: rows, n: d, k: d, alpha: 1, a: dy.base, lda: d, b: p[idx.outW].base, ldb: d,
+               beta: 0, c: dg, ldc: d, parallel: parallel)
 
         // Gates (and the inner filter): d[q, k, v].
         let dqkv: UnsafeMutablePointer<S> = try ws.take(rows * 3 * d)
@@ -224,13 +224,13 @@ final class HyenaMixerKernel<Tag: HyenaVariantTag>: OperatorKernel {
 
         // in_proj: dW = du^T x, db = sum du, dx = du W.
         if let dW = dparams[idx.inW] {
-            S.gemm(transA: true, transB: false, m: 3 * d, n: d, k: rows, alpha: 1, a: du, lda: 3 * d, b: x.base, ldb: d,
-                   beta: 0, c: dW.base, ldc: d)
+            parallelGemm(transA: true, transB: false, m: 3 * d, n: d, k: rows, alpha: 1, a: du, lda: 3 * d, b: x.base, ldb: d,
+                   beta: 0, c: dW.base, ldc: d, parallel: parallel)
         }
         if let db = dparams[idx.inB] { columnSums(du, rows: rows, columns: 3 * d, into: db.base) }
         if let dx {
-            S.gemm(transA: false, transB: false, m: rows, n: d, k: 3 * d, alpha: 1, a: du, lda: 3 * d, b: p[idx.inW].base,
-                   ldb: d, beta: 0, c: dx.base, ldc: d)
+            parallelGemm(transA: false, transB: false, m: rows, n: d, k: 3 * d, alpha: 1, a: du, lda: 3 * d, b: p[idx.inW].base,
+                   ldb: d, beta: 0, c: dx.base, ldc: d, parallel: parallel)
         }
     }
 }

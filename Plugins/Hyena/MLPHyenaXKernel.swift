@@ -114,16 +114,16 @@ final class MLPHyenaXKernel: OperatorKernel {
 
         // out_proj: dW = dy^T g, db = sum dy, dg = dy W.
         if let dW = dparams[4] {
-            S.gemm(transA: true, transB: false, m: d, n: h, k: rows, alpha: 1, a: dy.base, lda: d, b: a.gated, ldb: h,
-                   beta: 0, c: dW.base, ldc: h)
+            parallelGemm(transA: true, transB: false, m: d, n: h, k: rows, alpha: 1, a: dy.base, lda: d, b: a.gated, ldb: h,
+                   beta: 0, c: dW.base, ldc: h, parallel: parallel)
         }
         if let db = dparams[5] { columnSums(dy.base, rows: rows, columns: d, into: db.base) }
         let needInProj = dx != nil || dparams[0] != nil || dparams[1] != nil
         guard needInProj || dparams[2] != nil || dparams[3] != nil else { return }
         let dg: UnsafeMutablePointer<S> = try ws.take(rows * h)
         let duc: UnsafeMutablePointer<S> = try ws.take(rows * 3 * h)
-        S.gemm(transA: false, transB: false, m: rows, n: h, k: d, alpha: 1, a: dy.base, lda: d, b: p[4].base, ldb: h,
-               beta: 0, c: dg, ldc: h)
+        parallelGemm(transA: false, transB: false, m: rows, n: h, k: d, alpha: 1, a: dy.base, lda: d, b: p[4].base, ldb: h,
+               beta: 0, c: dg, ldc: h, parallel: parallel)
         Gates.productBackward(a.uc, dg, rows: rows, width: h, into: duc, parallel: parallel)
 
         // short_filter: du goes into the uc buffer, which is no longer read.
@@ -135,13 +135,13 @@ final class MLPHyenaXKernel: OperatorKernel {
 
         // in_proj: dW = du^T x, db = sum du, dx = du W.
         if let dW = dparams[0] {
-            S.gemm(transA: true, transB: false, m: 3 * h, n: d, k: rows, alpha: 1, a: du, lda: 3 * h, b: x.base, ldb: d,
-                   beta: 0, c: dW.base, ldc: d)
+            parallelGemm(transA: true, transB: false, m: 3 * h, n: d, k: rows, alpha: 1, a: du, lda: 3 * h, b: x.base, ldb: d,
+                   beta: 0, c: dW.base, ldc: d, parallel: parallel)
         }
         if let db = dparams[1] { columnSums(du, rows: rows, columns: 3 * h, into: db.base) }
         if let dx {
-            S.gemm(transA: false, transB: false, m: rows, n: d, k: 3 * h, alpha: 1, a: du, lda: 3 * h, b: p[0].base,
-                   ldb: d, beta: 0, c: dx.base, ldc: d)
+            parallelGemm(transA: false, transB: false, m: rows, n: d, k: 3 * h, alpha: 1, a: du, lda: 3 * h, b: p[0].base,
+                   ldb: d, beta: 0, c: dx.base, ldc: d, parallel: parallel)
         }
     }
 }

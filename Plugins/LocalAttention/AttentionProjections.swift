@@ -151,8 +151,8 @@ struct AttentionProjections {
         let needOut = dparams[idx.outW] != nil
         if needQKV {
             // dO = dy Wout.
-            S.gemm(transA: false, transB: false, m: rows, n: d, k: d, alpha: 1, a: dy.base, lda: d, b: p[idx.outW].base, ldb: d,
-                   beta: 0, c: dout, ldc: d)
+            parallelGemm(transA: false, transB: false, m: rows, n: d, k: d, alpha: 1, a: dy.base, lda: d, b: p[idx.outW].base, ldb: d,
+                   beta: 0, c: dout, ldc: d, parallel: parallel)
         }
         if needQKV || needOut {
             parallel(b * heads) { begin, end in
@@ -165,19 +165,19 @@ struct AttentionProjections {
         }
         // out: dWout = dy^T O, dbout = sum dy.
         if let dW = dparams[idx.outW] {
-            S.gemm(transA: true, transB: false, m: d, n: d, k: rows, alpha: 1, a: dy.base, lda: d, b: out, ldb: d, beta: 0, c: dW.base, ldc: d)
+            parallelGemm(transA: true, transB: false, m: d, n: d, k: rows, alpha: 1, a: dy.base, lda: d, b: out, ldb: d, beta: 0, c: dW.base, ldc: d, parallel: parallel)
         }
         if let bi = idx.outB, let db = dparams[bi] { columnSums(dy.base, rows: rows, columns: d, into: db.base) }
         guard needQKV else { return }
         // qkv: dW = dqkv^T x, db = sum dqkv, dx = dqkv Wqkv.
         if let dW = dparams[idx.qkvW] {
-            S.gemm(transA: true, transB: false, m: 3 * d, n: d, k: rows, alpha: 1, a: dqkv, lda: 3 * d, b: x.base, ldb: d,
-                   beta: 0, c: dW.base, ldc: d)
+            parallelGemm(transA: true, transB: false, m: 3 * d, n: d, k: rows, alpha: 1, a: dqkv, lda: 3 * d, b: x.base, ldb: d,
+                   beta: 0, c: dW.base, ldc: d, parallel: parallel)
         }
         if let bi = idx.qkvB, let db = dparams[bi] { columnSums(dqkv, rows: rows, columns: 3 * d, into: db.base) }
         if let dx {
-            S.gemm(transA: false, transB: false, m: rows, n: d, k: 3 * d, alpha: 1, a: dqkv, lda: 3 * d, b: p[idx.qkvW].base,
-                   ldb: d, beta: 0, c: dx.base, ldc: d)
+            parallelGemm(transA: false, transB: false, m: rows, n: d, k: 3 * d, alpha: 1, a: dqkv, lda: 3 * d, b: p[idx.qkvW].base,
+                   ldb: d, beta: 0, c: dx.base, ldc: d, parallel: parallel)
         }
     }
 }

@@ -82,11 +82,10 @@ final class MHAKernel: OperatorKernel {
                     let visible = causal ? i + 1 : l
                     var m = row[0]
                     for j in 1..<max(1, visible) where row[j] > m { m = row[j] }
+                    // Exponentials in their own loop so it vectorises; the sum is a separate (ordered) pass.
+                    for j in 0..<visible { row[j] = S.exp(row[j] - m) }
                     var sum: S = 0
-                    for j in 0..<visible {
-                        row[j] = S.exp(row[j] - m)
-                        sum += row[j]
-                    }
+                    for j in 0..<visible { sum += row[j] }
                     let inv = 1 / sum
                     for j in 0..<visible { row[j] *= inv }
                     for j in visible..<l { row[j] = 0 }
@@ -131,13 +130,13 @@ final class MHAKernel: OperatorKernel {
 
         // proj: dWp = dy^T O, dbp = sum dy, dO = dy Wp.
         if let dWp = dparams[idx.projW] {
-            S.gemm(transA: true, transB: false, m: d, n: d, k: rows, alpha: 1, a: dy.base, lda: d, b: out, ldb: d, beta: 0, c: dWp.base, ldc: d)
+            parallelGemm(transA: true, transB: false, m: d, n: d, k: rows, alpha: 1, a: dy.base, lda: d, b: out, ldb: d, beta: 0, c: dWp.base, ldc: d, parallel: parallel)
         }
         if let dbp = dparams[idx.projB] { columnSums(dy.base, rows: rows, columns: d, into: dbp.base) }
         let needQKV = dx != nil || dparams[idx.qkvW] != nil || (idx.qkvB.map { dparams[$0] != nil } ?? false)
         guard needQKV else { return }
-        S.gemm(transA: false, transB: false, m: rows, n: d, k: d, alpha: 1, a: dy.base, lda: d, b: p[idx.projW].base, ldb: d,
-               beta: 0, c: dout, ldc: d)
+        parallelGemm(transA: false, transB: false, m: rows, n: d, k: d, alpha: 1, a: dy.base, lda: d, b: p[idx.projW].base, ldb: d,
+               beta: 0, c: dout, ldc: d, parallel: parallel)
 
         // Per head: dP = dO V^T, dV = P^T dO, dS = P * (dP - rowsum(dP * P)), dQ = s dS K, dK = s dS^T Q.
         let scale = 1 / S(dh).squareRoot()
@@ -169,13 +168,13 @@ final class MHAKernel: OperatorKernel {
         }
         // qkv: dW = dqkv^T x, db = sum dqkv, dx = dqkv Wqkv.
         if let dW = dparams[idx.qkvW] {
-            S.gemm(transA: true, transB: false, m: 3 * d, n: d, k: rows, alpha: 1, a: dqkv, lda: 3 * d, b: x.base, ldb: d,
-                   beta: 0, c: dW.base, ldc: d)
+            parallelGemm(transA: true, transB: false, m: 3 * d, n: d, k: rows, alpha: 1, a: dqkv, lda: 3 * d, b: x.base, ldb: d,
+                   beta: 0, c: dW.base, ldc: d, parallel: parallel)
         }
         if let bi = idx.qkvB, let db = dparams[bi] { columnSums(dqkv, rows: rows, columns: 3 * d, into: db.base) }
         if let dx {
-            S.gemm(transA: false, transB: false, m: rows, n: d, k: 3 * d, alpha: 1, a: dqkv, lda: 3 * d, b: p[idx.qkvW].base,
-                   ldb: d, beta: 0, c: dx.base, ldc: d)
+            parallelGemm(transA: false, transB: false, m: rows, n: d, k: 3 * d, alpha: 1, a: dqkv, lda: 3 * d, b: p[idx.qkvW].base,
+                   ldb: d, beta: 0, c: dx.base, ldc: d, parallel: parallel)
         }
     }
 }

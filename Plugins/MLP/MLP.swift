@@ -76,22 +76,22 @@ final class MLPKernel: OperatorKernel {
         hiddenActivations(x, p, rows: rows, pre: pre, act: act)
         // fc2: dW2 = dy^T act, db2 = sum dy, dact = dy W2.
         if let dW2 = dparams[2] {
-            S.gemm(transA: true, transB: false, m: dim, n: h, k: rows, alpha: 1, a: dy.base, lda: dim, b: act, ldb: h, beta: 0, c: dW2.base, ldc: h)
+            parallelGemm(transA: true, transB: false, m: dim, n: h, k: rows, alpha: 1, a: dy.base, lda: dim, b: act, ldb: h, beta: 0, c: dW2.base, ldc: h, parallel: parallel)
         }
         if let db2 = dparams[3] { columnSums(dy.base, rows: rows, columns: dim, into: db2.base) }
         let needFirst = dx != nil || dparams[0] != nil || dparams[1] != nil
         guard needFirst else { return }
-        S.gemm(transA: false, transB: false, m: rows, n: h, k: dim, alpha: 1, a: dy.base, lda: dim, b: p[2].base, ldb: h, beta: 0, c: dpre, ldc: h)
+        parallelGemm(transA: false, transB: false, m: rows, n: h, k: dim, alpha: 1, a: dy.base, lda: dim, b: p[2].base, ldb: h, beta: 0, c: dpre, ldc: h, parallel: parallel)
         parallel(rows, grain: max(1, 16384 / h)) { begin, end in
             for i in begin * h..<end * h { dpre[i] *= geluDerivative(pre[i]) }
         }
         // fc1: dW1 = dpre^T x, db1 = sum dpre, dx = dpre W1.
         if let dW1 = dparams[0] {
-            S.gemm(transA: true, transB: false, m: h, n: dim, k: rows, alpha: 1, a: dpre, lda: h, b: x.base, ldb: dim, beta: 0, c: dW1.base, ldc: dim)
+            parallelGemm(transA: true, transB: false, m: h, n: dim, k: rows, alpha: 1, a: dpre, lda: h, b: x.base, ldb: dim, beta: 0, c: dW1.base, ldc: dim, parallel: parallel)
         }
         if let db1 = dparams[1] { columnSums(dpre, rows: rows, columns: h, into: db1.base) }
         if let dx {
-            S.gemm(transA: false, transB: false, m: rows, n: dim, k: h, alpha: 1, a: dpre, lda: h, b: p[0].base, ldb: dim, beta: 0, c: dx.base, ldc: dim)
+            parallelGemm(transA: false, transB: false, m: rows, n: dim, k: h, alpha: 1, a: dpre, lda: h, b: p[0].base, ldb: dim, beta: 0, c: dx.base, ldc: dim, parallel: parallel)
         }
     }
 }

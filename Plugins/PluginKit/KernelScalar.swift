@@ -14,8 +14,10 @@ public protocol KernelScalar: BinaryFloatingPoint, Sendable {
 
 extension Float: KernelScalar {
     public static var bits: UInt8 { 32 }
-    public static func exp(_ x: Float) -> Float { Foundation.exp(x) }
-    public static func tanh(_ x: Float) -> Float { Foundation.tanh(x) }
+    /// ``FastMath/exp(_:)``: branch-free, so loops over it vectorise (libm's `expf` does not).
+    @inlinable @inline(__always) public static func exp(_ x: Float) -> Float { FastMath.exp(x) }
+    /// ``FastMath/tanh(_:)``: branch-free, so loops over it vectorise (libm's `tanhf` does not).
+    @inlinable @inline(__always) public static func tanh(_ x: Float) -> Float { FastMath.tanh(x) }
     public static func gemm(
         transA: Bool, transB: Bool, m: Int, n: Int, k: Int, alpha: Float, a: UnsafePointer<Float>, lda: Int,
         b: UnsafePointer<Float>, ldb: Int, beta: Float, c: UnsafeMutablePointer<Float>, ldc: Int

@@ -1,5 +1,7 @@
 /// `out[rows, outFeatures] = input[rows, inFeatures] W^T + b` with `W` of shape `(outFeatures, inFeatures)`
 /// (PyTorch `nn.Linear`), as one `gemm` after broadcasting the bias into `out`.
+@_specialize(where S == Float)
+@_specialize(where S == Double)
 public func linear<S: KernelScalar>(
     _ input: UnsafePointer<S>, rows: Int, inFeatures: Int, weight: UnsafePointer<S>, bias: UnsafePointer<S>?,
     outFeatures: Int, into out: UnsafeMutablePointer<S>, parallel: ParallelFor
@@ -9,12 +11,14 @@ public func linear<S: KernelScalar>(
             for r in begin..<end { (out + r * outFeatures).update(from: bias, count: outFeatures) }
         }
     }
-    S.gemm(
+    parallelGemm(
         transA: false, transB: true, m: rows, n: outFeatures, k: inFeatures, alpha: 1, a: input, lda: inFeatures,
-        b: weight, ldb: inFeatures, beta: bias == nil ? 0 : 1, c: out, ldc: outFeatures)
+        b: weight, ldb: inFeatures, beta: bias == nil ? 0 : 1, c: out, ldc: outFeatures, parallel: parallel)
 }
 
 /// `out[c] = sum_r m[r, c]`, overwriting `out` (a bias gradient); summed in a fixed order, so deterministic.
+@_specialize(where S == Float)
+@_specialize(where S == Double)
 public func columnSums<S: KernelScalar>(_ m: UnsafePointer<S>, rows: Int, columns: Int, into out: UnsafeMutablePointer<S>) {
     out.update(repeating: 0, count: columns)
     for r in 0..<rows {

@@ -4,8 +4,10 @@ import OperatorABI
 public struct ParallelFor: @unchecked Sendable {
     let function: (@convention(c) (UnsafeMutableRawPointer?, Int64, Int64, oz_range_fn, UnsafeMutableRawPointer?) -> Void)?
     let hostContext: UnsafeMutableRawPointer?
+    /// Threads the host runs loops on (1 when serial).
+    public let threads: Int
 
-    static let serial = ParallelFor(function: nil, hostContext: nil)
+    static let serial = ParallelFor(function: nil, hostContext: nil, threads: 1)
 
     /// Runs `body(begin, end)` over disjoint ranges covering `0..<n` (at least `grain` long) and waits for all.
     public func callAsFunction(_ n: Int, grain: Int = 1, _ body: (Int, Int) -> Void) {

@@ -207,7 +207,7 @@ private final class InstanceBox {
             Int(host.struct_size) >= MemoryLayout<oz_host_services>.offset(of: \oz_host_services.parallel_for)! + 8,
             host.parallel_for != nil
         {
-            parallel = ParallelFor(function: host.parallel_for, hostContext: host.host_context)
+            parallel = ParallelFor(function: host.parallel_for, hostContext: host.host_context, threads: max(1, Int(host.num_threads)))
         }
         let config = KernelConfig(
             dim: Int(a.dim), gridHeight: Int(max(0, a.grid_h)), gridWidth: Int(max(0, a.grid_w)), attributes: values,

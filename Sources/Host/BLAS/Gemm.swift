@@ -22,9 +22,28 @@ public enum BLAS {
         c: UnsafeMutablePointer<Float>, ldc: Int
     ) throws(DimensionError) {
         let d = try dims(m, n, k, lda, ldb, ldc)
-        cblas_sgemm(
-            CblasRowMajor, transA.cblas, transB.cblas, d[0], d[1], d[2], alpha, a, d[3], b, d[4], beta, c, d[5])
+        _ = singleThreaded
+        let pool = ThreadPool.shared
+        guard pool.threadCount > 1, m >= 16, m.multipliedReportingOverflow(by: n).partialValue.multipliedReportingOverflow(by: k).partialValue >= 1 << 18 else {
+            cblas_sgemm(
+                CblasRowMajor, transA.cblas, transB.cblas, d[0], d[1], d[2], alpha, a, d[3], b, d[4], beta, c, d[5])
+            return
+        }
+        // Rows of C split over the host pool, one single-threaded OpenBLAS call per block (bitwise equal to one call).
+        let (aa, ba, ca) = (UInt(bitPattern: a), UInt(bitPattern: b), UInt(bitPattern: c))
+        pool.parallelFor(m, grain: (m + pool.threadCount - 1) / pool.threadCount) { begin, end in
+            let a = UnsafePointer<Float>(bitPattern: aa)!, b = UnsafePointer<Float>(bitPattern: ba)!
+            let c = UnsafeMutablePointer<Float>(bitPattern: ca)!
+            cblas_sgemm(
+                CblasRowMajor, transA.cblas, transB.cblas, Int32(end - begin), d[1], d[2], alpha,
+                transA == .none ? a + begin * lda : a + begin, d[3], b, d[4], beta, c + begin * ldc, d[5])
+        }
     }
+
+    /// OpenBLAS runs single-threaded: the host pool (and plugins, through `parallel_for`) parallelise
+    /// matrix products themselves, so two sets of threads never compete for the cores (OpenBLAS's
+    /// spinning workers cost more than half the CPU time of a training step when they did).
+    static let singleThreaded: Void = { openblas_set_num_threads(1) }()
 
     /// Double-precision ``gemm(_:_:m:n:k:alpha:a:lda:b:ldb:beta:c:ldc:)``; the C function is `cblas_dgemm`.
     public static func gemm(

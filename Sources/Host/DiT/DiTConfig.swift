@@ -171,3 +171,11 @@ public struct DiTConfig: Equatable, Sendable, Codable {
         return String(decoding: (try? encoder.encode(self)) ?? Data(), as: UTF8.self)
     }
 }
+
+extension DiTConfig {
+    /// The embedded default model's architecture: a small DiT in pixel space, patch 2 on 32x32 RGB images
+    /// (256 tokens, like DiT-XL/2 at 256 px), for the synthetic-shapes dataset's classes.
+    public static let embeddedDefault = DiTConfig(
+        inputSize: 32, patchSize: 2, inChannels: 3, hiddenSize: 128, depth: 6, numHeads: 4, mlpRatio: 4,
+        classDropoutProb: 0.1, numClasses: 11, learnSigma: true)
+}

@@ -11,6 +11,7 @@ public final class ThreadPool: @unchecked Sendable {
 
     /// The pool shared by the host (sized by `ZOO_THREADS`, else the number of active processors).
     public static let shared: ThreadPool = {
+        _ = BLAS.singleThreaded
         let env = ProcessInfo.processInfo.environment["ZOO_THREADS"].flatMap { Int($0) }
         return ThreadPool(threadCount: env ?? ProcessInfo.processInfo.activeProcessorCount)
     }()

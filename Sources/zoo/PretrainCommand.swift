@@ -1,0 +1,162 @@
+import ArgumentParser
+import Foundation
+import Host
+
+/// `zoo pretrain`: trains a DiT from scratch with DiT's diffusion objective, resumably.
+struct PretrainCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "pretrain",
+        abstract: "Train a DiT from scratch on the synthetic shapes (or an ImageFolder of PNGs).",
+        discussion: """
+            The run folder receives train-state.safetensors (weights, EMA, AdamW moments: resume with --resume \
+            after a kill, bit for bit), ema.safetensors (the EMA weights as a DiT checkpoint, float32), \
+            model.safetensors (the EMA weights in --dtype, at the end), loss.csv, loss.png, samples.png and \
+            run.json. Every file is written to a temporary file and renamed.
+            """)
+
+    @Option(help: "Run folder.")
+    var out = "runs/pretrain"
+
+    @Option(help: "Model configuration JSON (default: the embedded default's architecture).")
+    var config: String?
+
+    @Option(help: "An ImageFolder (one sub-folder of PNGs per class) instead of the synthetic shapes.")
+    var data: String?
+
+    @Option(help: "Seed of the synthetic dataset.")
+    var dataSeed: UInt64 = 0
+
+    @Option(help: "Training steps.") var steps = TrainingSettings().steps
+    @Option(help: "Images per step.") var batchSize = TrainingSettings().batchSize
+    @Option(help: "Peak learning rate (AdamW).") var lr = TrainingSettings().learningRate
+    @Option(help: "Linear warm-up steps.") var warmup = TrainingSettings().warmupSteps
+    @Option(help: "AdamW weight decay.") var weightDecay = TrainingSettings().weightDecay
+    @Option(help: "Gradient-norm clip (0 = off).") var clip = TrainingSettings().maxGradNorm
+    @Option(help: "EMA decay.") var ema = TrainingSettings().emaDecay
+    @Option(help: "Seed of initialization, batches, timesteps and noise.") var seed: UInt64 = 0
+    @Option(help: "Steps between checkpoints (a multiple of --log-every).") var checkpointEvery = TrainingSettings().checkpointEvery
+    @Option(help: "Steps per logged loss point.") var logEvery = TrainingSettings().logEvery
+    @Option(help: "Held-out images for the held-out loss (0 = none).") var heldOut = TrainingSettings().heldOutSamples
+    @Option(help: "Storage dtype of model.safetensors: f32, f16 or bf16.") var dtype = "f16"
+    @Flag(help: "Continue the run in --out from its last checkpoint.") var resume = false
+
+    @OptionGroup var plugins: PluginOptions
+
+    func run() throws {
+        var settings = TrainingSettings()
+        settings.steps = steps
+        settings.batchSize = batchSize
+        settings.learningRate = lr
+        settings.warmupSteps = warmup
+        settings.weightDecay = weightDecay
+        settings.maxGradNorm = clip
+        settings.emaDecay = ema
+        settings.seed = seed
+        settings.checkpointEvery = checkpointEvery
+        settings.logEvery = logEvery
+        settings.heldOutSamples = heldOut
+        try settings.validate(source: "zoo pretrain options")
+        guard let storage = ["f32": SafetensorsDType.float32, "f16": .float16, "bf16": .bfloat16][dtype] else {
+            throw ValidationError("--dtype must be f32, f16 or bf16 (found '\(dtype)')")
+        }
+        let modelConfig = try config.map { try DiTConfig.load(path: $0) } ?? .embeddedDefault
+        let host = try plugins.makeHost()
+        let model = try DiTModel(config: modelConfig) { key in try DiTSlotChoice.standard(key, config: modelConfig, host: host) }
+        try model.initialize(seed: seed)
+
+        let train: any ImageDataset, heldOutData: (any ImageDataset)?
+        if let data {
+            train = try ImageFolder(root: data, resolution: modelConfig.inputSize)
+            heldOutData = nil
+        } else {
+            train = SyntheticShapes(seed: dataSeed, split: .train, resolution: modelConfig.inputSize)
+            heldOutData = SyntheticShapes(seed: dataSeed, split: .heldOut, resolution: modelConfig.inputSize)
+        }
+        let trainer = try DiffusionTrainer(model: model, data: train, heldOut: heldOutData, settings: settings)
+        let run = RunFolder(path: out)
+        try FileManager.default.createDirectory(atPath: out, withIntermediateDirectories: true)
+        if FileManager.default.fileExists(atPath: run.state) {
+            guard resume else {
+                throw CLIError("\(out) already holds a run (\(run.state)); pass --resume to continue it, or choose another --out")
+            }
+            try trainer.resume(from: run.state)
+            print("resumed \(run.state) at step \(trainer.step) of \(settings.steps)")
+        } else if resume {
+            throw CLIError("--resume: \(run.state) does not exist")
+        }
+        print("model: \(modelConfig.jsonString()) (\(model.parameters.scalarCount) parameters)")
+        print("data: \(data ?? "synthetic shapes, seed \(dataSeed)") (\(train.count) images, \(train.numClasses) classes)")
+
+        let started = Date()
+        let bar = ProgressBar("pretrain", total: settings.steps)
+        var lastLoss = Double.nan
+        while !trainer.isFinished {
+            lastLoss = try trainer.trainStep()
+            let s = trainer.step
+            bar.update(s, status: String(format: "loss %.4f", trainer.history.last?.loss ?? lastLoss))
+            if s % settings.checkpointEvery == 0 || trainer.isFinished {
+                if let h = try trainer.heldOutLoss() { trainer.recordHeldOut(h) }
+                try trainer.saveCheckpoint(path: run.state)
+                try writeEMA(trainer, path: run.ema, dtype: .float32)
+                try run.writeLossFiles(trainer.history)
+            }
+        }
+        let seconds = Date().timeIntervalSince(started)
+        try writeEMA(trainer, path: run.model, dtype: storage)
+        model.parameters = trainer.ema
+        let classes = Array(0..<min(train.numClasses, modelConfig.numClasses))
+        let labels = classes.flatMap { [Int](repeating: $0, count: 8) }
+        let sampler = DiTSampler(kind: .ddim, steps: 50, cfgScale: 1, seed: 0)
+        let sampleBar = ProgressBar("samples", total: sampler.steps)
+        let images = try sampler.sample(model, labels: labels) { done, _ in sampleBar.update(done) }
+        try ImageGrid.write(images, columns: 8, path: run.samples)
+        let summary: [String: Any] = [
+            "steps": trainer.step, "seconds_this_session": seconds, "final_train_loss": trainer.history.last?.loss ?? lastLoss,
+            "final_held_out_loss": trainer.history.last(where: { $0.heldOut != nil })?.heldOut ?? NSNull(),
+            "parameters": model.parameters.scalarCount, "config": modelConfig.jsonString(), "settings": settings.jsonString(),
+        ]
+        try run.writeJSON(summary, name: "run.json")
+        print("done: \(trainer.step) steps; held-out loss \(summary["final_held_out_loss"]!); \(run.model), \(run.samples), \(run.lossPNG)")
+    }
+
+    private func writeEMA(_ trainer: DiffusionTrainer, path: String, dtype: SafetensorsDType) throws {
+        let model = trainer.model
+        let live = model.parameters
+        model.parameters = trainer.ema
+        defer { model.parameters = live }
+        try model.save(path: path, metadata: ["zoo.train.step": "\(trainer.step)", "zoo.weights": "ema"], dtype: dtype)
+    }
+}
+
+/// The files of a training run folder.
+struct RunFolder {
+    let path: String
+    var state: String { path + "/train-state.safetensors" }
+    var ema: String { path + "/ema.safetensors" }
+    var model: String { path + "/model.safetensors" }
+    var lossCSV: String { path + "/loss.csv" }
+    var lossPNG: String { path + "/loss.png" }
+    var samples: String { path + "/samples.png" }
+
+    /// loss.csv and loss.png (training loss in blue, held-out loss in orange, log scale).
+    func writeLossFiles(_ history: [LossRecord]) throws {
+        var csv = "step,loss,grad_norm,held_out_loss\n"
+        for r in history { csv += "\(r.step),\(r.loss),\(r.gradNorm),\(r.heldOut.map { "\($0)" } ?? "")\n" }
+        try writeText(csv, name: "loss.csv")
+        var plot = LinePlot(width: 640, height: 360, logY: true)
+        plot.add(x: history.map { Double($0.step) }, y: history.map(\.loss), color: (31, 119, 180))
+        let held = history.filter { $0.heldOut != nil }
+        plot.add(x: held.map { Double($0.step) }, y: held.map { $0.heldOut! }, color: (255, 127, 14))
+        try plot.write(path: lossPNG)
+    }
+
+    func writeJSON(_ object: [String: Any], name: String) throws {
+        let data = try JSONSerialization.data(withJSONObject: object, options: [.prettyPrinted, .sortedKeys])
+        try writeText(String(decoding: data, as: UTF8.self) + "\n", name: name)
+    }
+
+    /// Writes a text file atomically (temporary file, then rename).
+    func writeText(_ text: String, name: String) throws {
+        try AtomicFile.write(Data(text.utf8), to: path + "/" + name)
+    }
+}
