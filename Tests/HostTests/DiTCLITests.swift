@@ -1,0 +1,89 @@
+import Foundation
+import Testing
+
+@testable import Host
+
+/// `zoo dit forward`, `zoo pretrain` (including a SIGKILL in the middle of a run and `--resume`) and
+/// `zoo sample`, end to end through the built executable.
+@Suite struct DiTCLITests {
+    private func zoo(_ ws: CLITests.Workspace, _ arguments: [String]) throws -> CommandResult {
+        try ws.zoo(arguments)
+    }
+
+    @Test func ditForwardReproducesTheGoldenOutput() throws {
+        let ws = try CLITests.Workspace()
+        let out = ws.path("out.npy")
+        let r = try zoo(ws, [
+            "dit", "forward", "--config", ditFixture("config.json"), "--checkpoint", ditFixture("weights_diffusers.safetensors"),
+            "--input", ditFixture("x.npy"), "--timesteps", ditFixture("t.npy"), "--labels", ditFixture("y.npy"), "--output", out,
+        ])
+        #expect(r.status == 0, "\(r.stderr)")
+        let expected = try NPY.readTensor(path: ditFixture("out_fp64.npy"), as: Double.self)
+        expectClose(try NPY.readTensor(path: out, as: Float.self), expected.scalars, rtol: 1e-3, atol: 2e-4, "zoo dit forward")
+        let bad = try zoo(ws, [
+            "dit", "forward", "--config", ditFixture("config.json"), "--checkpoint", ditFixture("x.npy"), "--input", ditFixture("x.npy"),
+            "--timesteps", ditFixture("t.npy"), "--labels", ditFixture("y.npy"), "--output", out,
+        ])
+        #expect(bad.status != 0 && bad.stderr.contains("x.npy"), "\(bad.stderr)")
+    }
+
+    private func writeTinyConfig(_ ws: CLITests.Workspace) throws -> String {
+        let path = ws.path("tiny.json")
+        try Data(TrainingTests.tinyConfig.jsonString().utf8).write(to: URL(fileURLWithPath: path))
+        return path
+    }
+
+    private func pretrainArguments(_ ws: CLITests.Workspace, out: String, steps: Int) throws -> [String] {
+        ["pretrain", "--out", out, "--config", try writeTinyConfig(ws), "--steps", "\(steps)", "--batch-size", "4",
+         "--checkpoint-every", "2", "--log-every", "1", "--held-out", "8", "--warmup", "2", "--seed", "5"]
+    }
+
+    @Test func pretrainKilledAndResumedEqualsAnUninterruptedRun() throws {
+        let ws = try CLITests.Workspace()
+        let steps = 24
+        let whole = ws.path("whole")
+        let r = try zoo(ws, try pretrainArguments(ws, out: whole, steps: steps))
+        #expect(r.status == 0, "\(r.stderr)")
+        for file in ["train-state.safetensors", "ema.safetensors", "model.safetensors", "loss.csv", "loss.png", "samples.png", "run.json"] {
+            #expect(FileManager.default.fileExists(atPath: whole + "/" + file), "\(file) missing")
+        }
+
+        // Kill a second run with SIGKILL once it has written a checkpoint, then resume it.
+        let killed = ws.path("killed")
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: try zooPath())
+        process.arguments = try pretrainArguments(ws, out: killed, steps: steps)
+        process.environment = ["ZOO_REGISTRY": ws.registry]
+        process.standardOutput = FileHandle.nullDevice
+        process.standardError = FileHandle.nullDevice
+        try process.run()
+        let state = killed + "/train-state.safetensors"
+        let deadline = Date().addingTimeInterval(120)
+        while !FileManager.default.fileExists(atPath: state) && Date() < deadline && process.isRunning { usleep(20_000) }
+        kill(process.processIdentifier, SIGKILL)
+        process.waitUntilExit()
+        #expect(process.terminationReason == .uncaughtSignal, "the run finished before it could be killed")
+        let leftovers = try FileManager.default.contentsOfDirectory(atPath: killed).filter { $0.hasPrefix(".") }
+        #expect(leftovers.isEmpty || leftovers.allSatisfy { $0.contains("tmp") }, "\(leftovers)")
+        let refused = try zoo(ws, try pretrainArguments(ws, out: killed, steps: steps))
+        #expect(refused.status != 0 && refused.stderr.contains("--resume"), "\(refused.stderr)")
+        let resumed = try zoo(ws, try pretrainArguments(ws, out: killed, steps: steps) + ["--resume"])
+        #expect(resumed.status == 0 && resumed.stdout.contains("resumed"), "\(resumed.stderr)")
+        let a = try SafetensorsFile.read(path: whole + "/ema.safetensors"), b = try SafetensorsFile.read(path: killed + "/ema.safetensors")
+        for name in a.names { #expect(try a.tensor(named: name) == (try b.tensor(named: name)), "\(name) differs after kill and resume") }
+        #expect(try String(contentsOfFile: whole + "/loss.csv", encoding: .utf8) == (try String(contentsOfFile: killed + "/loss.csv", encoding: .utf8)))
+
+        // Sampling from the trained checkpoint: deterministic DDIM, a PNG grid of the right size.
+        let grid1 = ws.path("g1.png"), grid2 = ws.path("g2.png")
+        for grid in [grid1, grid2] {
+            let s = try zoo(ws, ["sample", "--checkpoint", whole + "/model.safetensors", "--classes", "0,3", "--per-class", "2", "--steps", "4",
+                                 "--cfg", "1.5", "--out", grid])
+            #expect(s.status == 0, "\(s.stderr)")
+        }
+        let image = try PNGImage.read(path: grid1)
+        #expect(image.width == 2 * 16 + 3 * 2 && image.height == 2 * 16 + 3 * 2)
+        #expect(image == (try PNGImage.read(path: grid2)))
+        let badClass = try zoo(ws, ["sample", "--checkpoint", whole + "/model.safetensors", "--classes", "11", "--out", grid1])
+        #expect(badClass.status != 0 && badClass.stderr.contains("--classes"), "\(badClass.stderr)")
+    }
+}
