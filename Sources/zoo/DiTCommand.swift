@@ -4,7 +4,7 @@ import Host
 
 struct DiTCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "dit", abstract: "Run and inspect DiT models.", subcommands: [Forward.self, Info.self])
+        commandName: "dit", abstract: "Run and inspect DiT models.", subcommands: [Forward.self, Info.self, Init.self])
 
     /// `zoo dit forward`: a firm contract that outside tools use to check this model against the original code.
     struct Forward: ParsableCommand {
@@ -91,6 +91,38 @@ struct DiTCommand: ParsableCommand {
             var counts: [String: Int] = [:]
             for slot in model.slots { counts["\(slot.key.kind.rawValue): \(slot.op.descriptor.id)", default: 0] += 1 }
             for (k, v) in counts.sorted(by: { $0.key < $1.key }) { print("slots \(k) x\(v)") }
+        }
+    }
+
+    /// `zoo dit init`: a freshly initialised checkpoint (DiT's initialize_weights) for a configuration or preset.
+    struct Init: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Write a DiT checkpoint initialised as DiT's initialize_weights does (adaLN-Zero).")
+
+        @Option(help: "Model configuration JSON, or a preset name such as DiT-XL/2.")
+        var config: String
+
+        @Option(help: "Seed of the initialization.")
+        var seed: UInt64 = 0
+
+        @Option(help: "Storage dtype: f32, f16 or bf16.")
+        var dtype = "f32"
+
+        @Option(help: "Output checkpoint (safetensors).")
+        var out: String
+
+        @OptionGroup var plugins: PluginOptions
+
+        func run() throws {
+            guard let storage = ["f32": SafetensorsDType.float32, "f16": .float16, "bf16": .bfloat16][dtype] else {
+                throw ValidationError("--dtype must be f32, f16 or bf16 (found '\(dtype)')")
+            }
+            let c = try DiTConfig.preset(config) ?? DiTConfig.load(path: config)
+            let host = try plugins.makeHost()
+            let model = try DiTModel(config: c) { key in try DiTSlotChoice.standard(key, config: c, host: host) }
+            try model.initialize(seed: seed)
+            try model.save(path: out, dtype: storage)
+            print("wrote \(out): \(model.parameters.scalarCount) parameters, \(dtype)")
         }
     }
 }
