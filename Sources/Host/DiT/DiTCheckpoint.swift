@@ -142,7 +142,8 @@ extension DiTModel {
     }
 
     /// Writes every parameter and `pos_embed` with the original DiT names, atomically, with the configuration
-    /// in the metadata (``configMetadataKey``) beside `metadata`.
+    /// (``configMetadataKey``) and, when a slot holds another operator than DiT's own, the graft manifest
+    /// (``SlotManifest``) in the metadata beside `metadata`.
     /// - Parameter dtype: Storage dtype: `F32` (default), `F16` or `BF16` (rounded to nearest even).
     public func save(path: String, metadata: [String: String] = [:], dtype: SafetensorsDType = .float32) throws(DiTError) {
         var tensors = zip(parameters.names, parameters.tensors).map { (name: $0, tensor: $1) }
@@ -150,6 +151,11 @@ extension DiTModel {
             (name: "pos_embed", tensor: positionEmbedding.reshapedUnchecked([1, config.tokenCount, config.hiddenSize])), at: 0)
         var meta = metadata
         meta[Self.configMetadataKey] = config.jsonString()
+        if slots.contains(where: { !$0.isDefault(for: config) }) {
+            do { meta[SlotManifest.metadataKey] = try SlotManifest.of(self).jsonString() } catch {
+                throw .checkpoint(path: path, reason: "cannot record the graft manifest: \(error)")
+            }
+        }
         do { try SafetensorsFile.write(path: path, tensors: tensors, metadata: meta, dtype: dtype) } catch {
             throw .checkpoint(path: path, reason: error.description)
         }

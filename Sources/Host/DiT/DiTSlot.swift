@@ -51,8 +51,21 @@ public final class DiTSlot: @unchecked Sendable {
         self.parameterPositions = parameterPositions
     }
 
-    /// Whether the slot holds the DiT's own operator for its kind (`mha` or `mlp`).
+    /// Whether the slot holds the DiT's own operator for its kind (`mha` or `mlp`), whatever its attributes.
     public var isStandard: Bool {
         op.descriptor.id == (key.kind == .attn ? "mha" : "mlp")
+    }
+
+    /// Whether the slot holds exactly what ``DiTSlotChoice/standard(_:config:host:)`` puts there for `config`
+    /// (so a checkpoint needs no manifest entry for it).
+    public func isDefault(for config: DiTConfig) -> Bool {
+        guard isStandard else { return false }
+        switch key.kind {
+        case .attn:
+            return op.attribute("num_heads") == .int(Int64(config.numHeads)) && op.attribute("qkv_bias") == .bool(true)
+                && (op.attribute("causal") ?? .bool(false)) == .bool(false)
+        case .mlp:
+            return op.attribute("expansion_ratio") == .float(config.mlpRatio)
+        }
     }
 }

@@ -160,15 +160,21 @@ public final class DiffusionTrainer {
         }
     }
 
-    /// Restores the state written by ``saveCheckpoint(path:)``. The checkpoint's settings and the model's
-    /// configuration must equal this trainer's, so a resumed run is the same run.
+    /// Restores the state written by ``saveCheckpoint(path:)``. The checkpoint's settings (except the total
+    /// step count, which may grow or shrink) and the model's configuration must equal this trainer's, so a
+    /// resumed run is the same run.
     public func resume(from path: String) throws {
         let file: SafetensorsFile
         do { file = try SafetensorsFile.read(path: path) } catch { throw TrainingError.checkpoint(path: path, reason: error.description) }
         guard file.metadata[Self.formatKey] == "1", let stepText = file.metadata[Self.stepKey], let saved = Int(stepText),
             let settingsJSON = file.metadata[Self.settingsKey], let historyJSON = file.metadata[Self.historyKey]
         else { throw TrainingError.checkpoint(path: path, reason: "not a zoo training checkpoint (metadata 'zoo.train.*' missing)") }
-        let savedSettings = try JSONDecoder().decode(TrainingSettings.self, from: Data(settingsJSON.utf8))
+        // The step count may change (a run can be extended or cut short): no earlier step depends on it.
+        var savedSettings = try JSONDecoder().decode(TrainingSettings.self, from: Data(settingsJSON.utf8))
+        savedSettings.steps = settings.steps
+        guard saved <= settings.steps else {
+            throw TrainingError.checkpoint(path: path, reason: "it is at step \(saved), beyond the \(settings.steps) steps asked for")
+        }
         guard savedSettings == settings else {
             throw TrainingError.checkpoint(
                 path: path, reason: "it was written with other settings (\(settingsJSON)); resume with the same settings, or start a new run")

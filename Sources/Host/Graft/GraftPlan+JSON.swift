@@ -1,0 +1,161 @@
+import Foundation
+
+extension GraftPlan {
+    /// Reads and validates a plan file.
+    public static func load(path: String) throws(GraftError) -> GraftPlan {
+        let data: Data
+        do { data = try Data(contentsOf: URL(fileURLWithPath: path)) } catch {
+            throw .plan(source: path, field: "(file)", expected: "a readable JSON file (\(error.localizedDescription))")
+        }
+        return try parse(data, source: path)
+    }
+
+    /// Parses and validates plan JSON; every error names `source` and the field. Unknown fields are refused.
+    public static func parse(_ data: Data, source: String) throws(GraftError) -> GraftPlan {
+        let reader = PlanReader(source: source)
+        let root: [String: Any]
+        do {
+            guard let object = try JSONSerialization.jsonObject(with: data) as? [String: Any] else {
+                throw GraftError.plan(source: source, field: "(root)", expected: "a JSON object")
+            }
+            root = object
+        } catch let error as GraftError {
+            throw error
+        } catch {
+            throw .plan(source: source, field: "(root)", expected: "valid JSON (\(error.localizedDescription))")
+        }
+        try reader.onlyKeys(root, ["$schema", "name", "description", "model", "grafts", "restructure", "stage1", "stage2", "seed"], field: "")
+        var plan = GraftPlan(name: try reader.string(root["name"], field: "name"), model: nil, grafts: [])
+        if root["model"] != nil { plan.model = try reader.string(root["model"], field: "model") }
+        if let seed = root["seed"] { plan.seed = UInt64(try reader.integer(seed, field: "seed", range: 0...Int(Int64.max))) }
+        if let r = root["restructure"], !(r is NSNull) {
+            let value = try reader.string(r, field: "restructure")
+            guard value == "parallel_pairs" else { throw .plan(source: source, field: "restructure", expected: "\"parallel_pairs\" or null (found '\(value)')") }
+            plan.restructure = value
+        }
+        guard let grafts = root["grafts"] as? [Any], !grafts.isEmpty else {
+            throw .plan(source: source, field: "grafts", expected: "a non-empty array of grafts")
+        }
+        for (i, item) in grafts.enumerated() {
+            let field = "grafts[\(i)]"
+            guard let g = item as? [String: Any] else { throw .plan(source: source, field: field, expected: "an object") }
+            try reader.onlyKeys(g, ["slot", "layers", "operator", "attributes"], field: field)
+            let slotName = try reader.string(g["slot"], field: "\(field).slot")
+            guard let kind = DiTSlotKind(rawValue: slotName) else {
+                throw .plan(source: source, field: "\(field).slot", expected: "\"attn\" or \"mlp\" (found '\(slotName)')")
+            }
+            let layers: Layers
+            switch g["layers"] {
+            case let text as String:
+                switch text {
+                case "interleave-50": layers = .interleave50
+                case "interleave-75": layers = .interleave75
+                case "all": layers = .all
+                default:
+                    throw .plan(source: source, field: "\(field).layers", expected: "\"interleave-50\", \"interleave-75\", \"all\" or a list of block indices (found '\(text)')")
+                }
+            case let list as [Any]:
+                guard !list.isEmpty else { throw .plan(source: source, field: "\(field).layers", expected: "at least one block index") }
+                var blocks: [Int] = []
+                for (j, v) in list.enumerated() { blocks.append(try reader.integer(v, field: "\(field).layers[\(j)]", range: 0...4095)) }
+                guard Set(blocks).count == blocks.count else {
+                    throw .plan(source: source, field: "\(field).layers", expected: "distinct block indices (found \(blocks))")
+                }
+                layers = .explicit(blocks)
+            default:
+                throw .plan(source: source, field: "\(field).layers", expected: "a pattern name or a list of block indices")
+            }
+            let op = try reader.string(g["operator"], field: "\(field).operator")
+            var attributes: [String: String] = [:]
+            if let a = g["attributes"] {
+                guard let dict = a as? [String: Any] else { throw .plan(source: source, field: "\(field).attributes", expected: "an object") }
+                for (name, value) in dict { attributes[name] = try reader.attributeText(value, field: "\(field).attributes.\(name)") }
+            }
+            plan.grafts.append(Graft(kind: kind, layers: layers, operatorId: op, attributes: attributes))
+        }
+        if let s1 = root["stage1"] {
+            guard let d = s1 as? [String: Any] else { throw .plan(source: source, field: "stage1", expected: "an object") }
+            try reader.onlyKeys(d, ["samples", "validation_fraction", "steps", "batch_size", "learning_rate", "loss", "max_grad_norm", "validate_every", "cache_limit_mib"], field: "stage1")
+            var s = Stage1()
+            if let v = d["samples"] { s.samples = try reader.integer(v, field: "stage1.samples", range: 2...1_000_000) }
+            if let v = d["validation_fraction"] { s.validationFraction = try reader.number(v, field: "stage1.validation_fraction", range: 0.01...0.9) }
+            if let v = d["steps"] { s.steps = try reader.integer(v, field: "stage1.steps", range: 0...10_000_000) }
+            if let v = d["batch_size"] { s.batchSize = try reader.integer(v, field: "stage1.batch_size", range: 1...65536) }
+            if let v = d["learning_rate"] { s.learningRate = try reader.number(v, field: "stage1.learning_rate", range: 1e-12...10) }
+            if let v = d["max_grad_norm"] { s.maxGradNorm = try reader.number(v, field: "stage1.max_grad_norm", range: 0...1e9) }
+            if let v = d["validate_every"] { s.validateEvery = try reader.integer(v, field: "stage1.validate_every", range: 1...10_000_000) }
+            if let v = d["cache_limit_mib"] { s.cacheLimitMiB = try reader.integer(v, field: "stage1.cache_limit_mib", range: 1...1_048_576) }
+            if let v = d["loss"] {
+                let name = try reader.string(v, field: "stage1.loss")
+                guard let loss = RegressionLoss(rawValue: name) else {
+                    throw .plan(source: source, field: "stage1.loss", expected: "\"l1\", \"l2\" or \"huber\" (found '\(name)')")
+                }
+                s.loss = loss
+            }
+            plan.stage1 = s
+        }
+        if let s2 = root["stage2"] {
+            guard let d = s2 as? [String: Any] else { throw .plan(source: source, field: "stage2", expected: "an object") }
+            try reader.onlyKeys(d, ["steps", "batch_size", "learning_rate", "warmup_steps", "ema_decay"], field: "stage2")
+            var s = Stage2()
+            if let v = d["steps"] { s.steps = try reader.integer(v, field: "stage2.steps", range: 0...10_000_000) }
+            if let v = d["batch_size"] { s.batchSize = try reader.integer(v, field: "stage2.batch_size", range: 1...65536) }
+            if let v = d["learning_rate"] { s.learningRate = try reader.number(v, field: "stage2.learning_rate", range: 1e-12...10) }
+            if let v = d["warmup_steps"] { s.warmupSteps = try reader.integer(v, field: "stage2.warmup_steps", range: 0...10_000_000) }
+            if let v = d["ema_decay"] { s.emaDecay = try reader.number(v, field: "stage2.ema_decay", range: 0...1) }
+            plan.stage2 = s
+        }
+        return plan
+    }
+}
+
+/// Field checks for plan JSON, each error naming the source and the field.
+private struct PlanReader {
+    let source: String
+
+    func fail(_ field: String, _ expected: String) -> GraftError { .plan(source: source, field: field, expected: expected) }
+
+    func onlyKeys(_ dict: [String: Any], _ allowed: Set<String>, field: String) throws(GraftError) {
+        if let extra = dict.keys.sorted().first(where: { !allowed.contains($0) }) {
+            throw fail(field.isEmpty ? extra : "\(field).\(extra)", "no such field (allowed: \(allowed.sorted().joined(separator: ", ")))")
+        }
+    }
+
+    func string(_ value: Any?, field: String) throws(GraftError) -> String {
+        guard let s = value as? String, !s.isEmpty else { throw fail(field, "a non-empty string") }
+        return s
+    }
+
+    private func isBool(_ n: NSNumber) -> Bool { String(cString: n.objCType) == "c" }
+
+    func integer(_ value: Any, field: String, range: ClosedRange<Int>) throws(GraftError) -> Int {
+        guard let n = value as? NSNumber, !isBool(n), let i = Int(exactly: n.doubleValue), range.contains(i) else {
+            throw fail(field, "an integer in \(range.lowerBound)...\(range.upperBound) (found \(value))")
+        }
+        return i
+    }
+
+    func number(_ value: Any, field: String, range: ClosedRange<Double>) throws(GraftError) -> Double {
+        guard let n = value as? NSNumber, !isBool(n), n.doubleValue.isFinite, range.contains(n.doubleValue) else {
+            throw fail(field, "a number in [\(range.lowerBound), \(range.upperBound)] (found \(value))")
+        }
+        return n.doubleValue
+    }
+
+    /// An attribute value as the text `--set` takes: numbers and strings as written, booleans true/false,
+    /// lists comma-separated.
+    func attributeText(_ value: Any, field: String) throws(GraftError) -> String {
+        switch value {
+        case let s as String: return s
+        case let n as NSNumber: return isBool(n) ? (n.boolValue ? "true" : "false") : "\(n)"
+        case let list as [Any]:
+            var parts: [String] = []
+            for item in list {
+                guard let n = item as? NSNumber, !isBool(n) else { throw fail(field, "a list of numbers") }
+                parts.append("\(n)")
+            }
+            return parts.joined(separator: ",")
+        default: throw fail(field, "a number, string, boolean or list of numbers")
+        }
+    }
+}

@@ -1,0 +1,158 @@
+import Foundation
+
+/// A grafting plan: which slots of a pretrained DiT get which operator, and how the two stages run.
+///
+/// ```json
+/// {"name": "hyena_x-50", "grafts": [{"slot": "attn", "layers": "interleave-50", "operator": "hyena_x",
+///   "attributes": {"short_filter_order": 4}}], "stage1": {"steps": 300, "loss": "l1"}, "stage2": {"steps": 200},
+///  "seed": 0}
+/// ```
+/// `layers` is a list of block indices or a pattern: `interleave-50` (every odd block, as the paper),
+/// `interleave-75` (every block but each fourth, starting from block 0), `all`. See `plans/plan.schema.json`.
+public struct GraftPlan: Equatable, Sendable {
+    /// One replacement: an operator (with attributes) for one kind of slot in some blocks.
+    public struct Graft: Equatable, Sendable {
+        public var kind: DiTSlotKind
+        public var layers: Layers
+        public var operatorId: String
+        /// Attribute values as text, parsed by the operator's schema exactly as `--set NAME=VALUE` is.
+        public var attributes: [String: String]
+
+        public init(kind: DiTSlotKind, layers: Layers, operatorId: String, attributes: [String: String] = [:]) {
+            self.kind = kind
+            self.layers = layers
+            self.operatorId = operatorId
+            self.attributes = attributes
+        }
+
+        /// The attributes as `NAME=VALUE` assignments, sorted by name.
+        public var assignments: [String] { attributes.keys.sorted().map { "\($0)=\(attributes[$0]!)" } }
+    }
+
+    /// Which blocks a graft covers.
+    public enum Layers: Equatable, Sendable {
+        case explicit([Int])
+        case interleave50, interleave75, all
+
+        /// The block indices for a model of `depth` blocks.
+        public func blocks(depth: Int) -> [Int] {
+            switch self {
+            case .explicit(let list): list.sorted()
+            case .interleave50: stride(from: 1, to: depth, by: 2).map { $0 }
+            case .interleave75: (0..<depth).filter { $0 % 4 != 0 }
+            case .all: Array(0..<depth)
+            }
+        }
+    }
+
+    /// Stage 1 (activation distillation) settings.
+    public struct Stage1: Equatable, Sendable {
+        /// Teacher activations collected (noised training images), split into training and validation.
+        public var samples = 256
+        public var validationFraction = 0.125
+        public var steps = 300
+        public var batchSize = 8
+        public var learningRate = 1e-3
+        public var loss: RegressionLoss = .l1
+        public var maxGradNorm = 1.0
+        /// Steps between validation passes (the best slot weights by validation loss are kept).
+        public var validateEvery = 50
+        /// Bound on the activation cache on disk, in MiB (fewer samples are kept if it would be exceeded).
+        public var cacheLimitMiB = 1024
+    }
+
+    /// Stage 2 (end-to-end fine-tuning) settings.
+    public struct Stage2: Equatable, Sendable {
+        public var steps = 200
+        public var batchSize = 16
+        public var learningRate = 1e-4
+        public var warmupSteps = 20
+        public var emaDecay = 0.99
+    }
+
+    public var name: String
+    /// The teacher checkpoint (default: the embedded model).
+    public var model: String?
+    public var grafts: [Graft]
+    /// `parallel_pairs` turns each pair of sequential blocks into one parallel block.
+    public var restructure: String?
+    public var stage1 = Stage1()
+    public var stage2 = Stage2()
+    public var seed: UInt64 = 0
+
+    /// The operator for every grafted slot of a model with `depth` blocks.
+    /// - Throws: ``GraftError`` when a layer is out of range or two grafts claim one slot.
+    public func assignments(depth: Int, source: String = "plan") throws(GraftError) -> [DiTSlotKey: Graft] {
+        var out: [DiTSlotKey: Graft] = [:]
+        for (index, graft) in grafts.enumerated() {
+            let blocks = graft.layers.blocks(depth: depth)
+            guard !blocks.isEmpty else {
+                throw .plan(source: source, field: "grafts[\(index)].layers", expected: "at least one block of the model's \(depth)")
+            }
+            for block in blocks {
+                guard (0..<depth).contains(block) else {
+                    throw .plan(source: source, field: "grafts[\(index)].layers", expected: "block indices in 0..<\(depth) (found \(block))")
+                }
+                let key = DiTSlotKey(block: block, kind: graft.kind)
+                guard out[key] == nil else {
+                    throw .plan(source: source, field: "grafts[\(index)]", expected: "slots no other graft claims (\(key) is claimed twice)")
+                }
+                out[key] = graft
+            }
+        }
+        return out
+    }
+}
+
+/// The regression loss of stage 1 (the paper: L1 best for attention, L2 for MLPs).
+public enum RegressionLoss: String, Sendable, CaseIterable {
+    case l1, l2, huber
+
+    /// Mean loss over all elements and its gradient with respect to `prediction` (Huber with delta 1).
+    public func evaluate(_ prediction: Tensor<Float>, _ target: Tensor<Float>) -> (loss: Double, gradient: Tensor<Float>) {
+        var gradient = Tensor<Float>(zeros: prediction.shape)
+        let n = Double(max(1, prediction.count))
+        var total = 0.0
+        gradient.withUnsafeMutableBufferPointer { g in
+            prediction.withUnsafeBufferPointer { p in
+                target.withUnsafeBufferPointer { t in
+                    for i in 0..<p.count {
+                        let d = Double(p[i]) - Double(t[i])
+                        switch self {
+                        case .l1:
+                            total += abs(d)
+                            g[i] = Float((d > 0 ? 1 : (d < 0 ? -1 : 0)) / n)
+                        case .l2:
+                            total += d * d
+                            g[i] = Float(2 * d / n)
+                        case .huber:
+                            if abs(d) <= 1 {
+                                total += 0.5 * d * d
+                                g[i] = Float(d / n)
+                            } else {
+                                total += abs(d) - 0.5
+                                g[i] = Float((d > 0 ? 1 : -1) / n)
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        return (total / n, gradient)
+    }
+}
+
+/// Why a plan, a graft or a grafted checkpoint was refused.
+public enum GraftError: Error, Equatable, CustomStringConvertible {
+    case plan(source: String, field: String, expected: String)
+    case checkpoint(path: String, reason: String)
+    case stage(name: String, reason: String)
+
+    public var description: String {
+        switch self {
+        case .plan(let source, let field, let expected): "\(source): '\(field)': expected \(expected)"
+        case .checkpoint(let path, let reason): "\(path): \(reason)"
+        case .stage(let name, let reason): "\(name): \(reason)"
+        }
+    }
+}

@@ -1,0 +1,57 @@
+import Foundation
+
+/// Building grafted models: the teacher's architecture with some slots holding other operators.
+public enum Grafting {
+    /// The slot choice for a graft: the operator resolved through `host`, the plan's attributes parsed by
+    /// its schema. Attributes the plan leaves out that the model determines are filled in: `num_heads`
+    /// (the model's heads) and `l_max` (the model's token count), when the operator has them.
+    public static func choice(for graft: GraftPlan.Graft, config: DiTConfig, host: PluginHost) throws -> DiTSlotChoice {
+        let descriptor = try host.resolveOperator(graft.operatorId)
+        var assignments = graft.assignments
+        let names = Set(descriptor.attributes.map(\.name))
+        if names.contains("num_heads"), graft.attributes["num_heads"] == nil { assignments.append("num_heads=\(config.numHeads)") }
+        if names.contains("l_max"), graft.attributes["l_max"] == nil { assignments.append("l_max=\(config.tokenCount)") }
+        let attributes = try descriptor.parseAssignments(assignments)
+        return DiTSlotChoice(descriptor, attributes: attributes)
+    }
+
+    /// The student: `teacher`'s configuration with the slots in `assignments` replaced. Every tensor outside
+    /// the grafted slots is copied from the teacher; grafted slots start from their plugin's (seeded)
+    /// initialization.
+    public static func makeStudent(
+        teacher: DiTModel, assignments: [DiTSlotKey: GraftPlan.Graft], host: PluginHost, seed: UInt64
+    ) throws -> DiTModel {
+        try makeStudent(teacher: teacher, assignments: assignments, seed: seed) { graft in
+            try choice(for: graft, config: teacher.config, host: host)
+        }
+    }
+
+    /// ``makeStudent(teacher:assignments:host:seed:)`` with the grafted slots' operators chosen by `choose`.
+    public static func makeStudent(
+        teacher: DiTModel, assignments: [DiTSlotKey: GraftPlan.Graft], seed: UInt64,
+        choose: (GraftPlan.Graft) throws -> DiTSlotChoice
+    ) throws -> DiTModel {
+        let config = teacher.config
+        let student = try DiTModel(config: config) { key in
+            if let graft = assignments[key] { return try choose(graft) }
+            let slot = teacher.slot(key)
+            return DiTSlotChoice(slot.op.descriptor, attributes: Dictionary(uniqueKeysWithValues: slot.op.attributes.map { ($0.name, $0.value) }))
+        }
+        for (index, name) in student.parameters.names.enumerated() {
+            if let position = teacher.parameters.position(of: name), teacher.parameters.tensors[position].shape == student.parameters.tensors[index].shape,
+                !isGrafted(name, assignments) {
+                student.parameters.tensors[index] = teacher.parameters.tensors[position]
+            }
+        }
+        student.positionEmbedding = teacher.positionEmbedding
+        for (n, slot) in student.slots.enumerated() where assignments[slot.key] != nil {
+            let fresh = try slot.op.initialParameters(seed: seed &+ UInt64(n) &* 0x9E37_79B9_7F4A_7C15)
+            for (tensor, position) in zip(fresh, slot.parameterPositions) { student.parameters.tensors[position] = tensor }
+        }
+        return student
+    }
+
+    private static func isGrafted(_ name: String, _ assignments: [DiTSlotKey: GraftPlan.Graft]) -> Bool {
+        assignments.keys.contains { name.hasPrefix("\($0).") }
+    }
+}

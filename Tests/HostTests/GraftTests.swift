@@ -1,0 +1,161 @@
+import Foundation
+import Testing
+
+@testable import Host
+
+/// Grafting: plan validation, slot assignment, stage 1 (activation distillation) with self-grafting, and
+/// grafted checkpoints (manifest, round trip, refusal of a changed library).
+@Suite struct GraftTests {
+    private func parse(_ json: String) throws -> GraftPlan { try GraftPlan.parse(Data(json.utf8), source: "plan.json") }
+
+    @Test func plansParseWithDefaults() throws {
+        let plan = try parse(#"""
+            {"name": "swa-50", "grafts": [{"slot": "attn", "layers": "interleave-50", "operator": "swa",
+              "attributes": {"window_size": [2, 2], "num_heads": 4}},
+              {"slot": "mlp", "layers": [0, 2], "operator": "mlp", "attributes": {"expansion_ratio": 6}}],
+             "stage1": {"steps": 10, "loss": "huber"}, "stage2": {"steps": 0}, "seed": 9}
+            """#)
+        #expect(plan.name == "swa-50" && plan.seed == 9 && plan.stage1.loss == .huber && plan.stage1.steps == 10)
+        #expect(plan.stage1.batchSize == GraftPlan.Stage1().batchSize && plan.stage2.steps == 0)
+        #expect(plan.grafts[0].assignments == ["num_heads=4", "window_size=2,2"])
+        let slots = try plan.assignments(depth: 6)
+        #expect(slots.keys.filter { $0.kind == .attn }.map(\.block).sorted() == [1, 3, 5])
+        #expect(slots.keys.filter { $0.kind == .mlp }.map(\.block).sorted() == [0, 2])
+        #expect(GraftPlan.Layers.interleave75.blocks(depth: 8) == [1, 2, 3, 5, 6, 7])
+        #expect(GraftPlan.Layers.all.blocks(depth: 3) == [0, 1, 2])
+    }
+
+    @Test func badPlansAreRefusedByField() throws {
+        func expectRefusal(_ json: String, _ mentions: [String], sourceLocation: SourceLocation = #_sourceLocation) {
+            do {
+                let plan = try parse(json)
+                _ = try plan.assignments(depth: 4, source: "plan.json")
+                Issue.record("accepted \(json)", sourceLocation: sourceLocation)
+            } catch {
+                for m in mentions + ["plan.json"] {
+                    #expect("\(error)".contains(m), "'\(error)' should mention '\(m)'", sourceLocation: sourceLocation)
+                }
+            }
+        }
+        let g = #"{"slot": "attn", "layers": "all", "operator": "swa"}"#
+        expectRefusal(#"{"grafts": [\#(g)]}"#, ["'name'"])
+        expectRefusal(#"{"name": "x", "grafts": []}"#, ["grafts", "non-empty"])
+        expectRefusal(#"{"name": "x", "grafts": [\#(g)], "stage3": {}}"#, ["stage3", "no such field"])
+        expectRefusal(#"{"name": "x", "grafts": [{"slot": "norm", "layers": "all", "operator": "swa"}]}"#, ["grafts[0].slot", "attn"])
+        expectRefusal(#"{"name": "x", "grafts": [{"slot": "attn", "layers": "every-other", "operator": "swa"}]}"#, ["grafts[0].layers", "every-other"])
+        expectRefusal(#"{"name": "x", "grafts": [{"slot": "attn", "layers": [1, 1], "operator": "swa"}]}"#, ["distinct"])
+        expectRefusal(#"{"name": "x", "grafts": [{"slot": "attn", "layers": [7], "operator": "swa"}]}"#, ["0..<4", "7"])
+        expectRefusal(#"{"name": "x", "grafts": [\#(g), \#(g)]}"#, ["claimed twice"])
+        expectRefusal(#"{"name": "x", "grafts": [\#(g)], "stage1": {"loss": "l3"}}"#, ["stage1.loss", "huber"])
+        expectRefusal(#"{"name": "x", "grafts": [\#(g)], "stage1": {"steps": -1}}"#, ["stage1.steps"])
+        expectRefusal(#"{"name": "x", "grafts": [\#(g)], "stage2": {"ema_decay": 2}}"#, ["stage2.ema_decay"])
+        expectRefusal(#"{"name": "x", "grafts": [\#(g)], "restructure": "serial"}"#, ["restructure", "parallel_pairs"])
+        expectRefusal(#"{"name": "x", "grafts": [\#(g)], "#, ["valid JSON"])
+    }
+
+    @Test func regressionLossGradientsMatchFiniteDifferences() throws {
+        let p = Tensor<Float>.randomNormal([2, 3, 4], seed: 1, scale: 2), t = Tensor<Float>.randomNormal([2, 3, 4], seed: 2)
+        for loss in RegressionLoss.allCases {
+            let (_, g) = loss.evaluate(p, t)
+            for i in [0, 5, 17] {
+                var plus = p, minus = p
+                plus[flat: i] += 1e-3
+                minus[flat: i] -= 1e-3
+                let numeric = (loss.evaluate(plus, t).loss - loss.evaluate(minus, t).loss) / 2e-3
+                #expect(abs(numeric - Double(g[flat: i])) < 1e-4, "\(loss) d[\(i)]")
+            }
+        }
+    }
+
+    /// Self-grafting: the teacher's own `mha` in block 1, re-initialised at random and distilled with L2
+    /// on the teacher's activations, must cut the slot's validation loss and bring the whole model's output
+    /// most of the way back to the teacher's.
+    @Test func selfGraftingRecoversTheTeacher() throws {
+        let teacher = try goldenDiT()
+        let key = DiTSlotKey(block: 1, kind: .attn)
+        let graft = GraftPlan.Graft(kind: .attn, layers: .explicit([1]), operatorId: "mha", attributes: ["num_heads": "4"])
+        let student = try Grafting.makeStudent(teacher: teacher, assignments: [key: graft], seed: 3) { _ in
+            try TestOperators.standardSlot(key, teacher.config)
+        }
+        let data = SyntheticShapes(seed: 2, trainCount: 256, heldOutCount: 16, resolution: 16)
+        // The golden teacher is 8x8: train it on 8x8 crops of the shapes (the distiller sees activations only).
+        struct Crop: ImageDataset {
+            let base: SyntheticShapes
+            var count: Int { base.count }
+            var numClasses: Int { 5 }
+            var classNames: [String] { Array(base.classNames.prefix(5)) }
+            var resolution: Int { 8 }
+            func sample(_ index: Int) throws -> (image: Tensor<Float>, label: Int) {
+                let (image, label) = base.sample(index)
+                var out = Tensor<Float>(zeros: [3, 8, 8])
+                for c in 0..<3 { for y in 0..<8 { for x in 0..<8 { out[c, y, x] = image[c, y + 4, x + 4] } } }
+                return (out, label % 5)
+            }
+        }
+        let activations = try SlotDistiller.collect(teacher: teacher, keys: [key], data: Crop(base: data), samples: 96, batchSize: 16, seed: 1)
+        var settings = GraftPlan.Stage1()
+        settings.steps = 600
+        settings.batchSize = 16
+        settings.learningRate = 3e-3
+        settings.loss = .l2
+        settings.validateEvery = 50
+        let slot = student.slot(key)
+        let distiller = try SlotDistiller(
+            key: key, op: slot.op, initial: slot.parameterPositions.map { student.parameters.tensors[$0] },
+            activations: try #require(activations[key]), settings: settings, seed: 4)
+        let initial = distiller.best.loss
+        try distiller.run()
+        #expect(distiller.best.loss < 0.1 * initial, "validation loss \(initial) -> \(distiller.best.loss)")
+
+        // Held-out inputs from the distillation distribution: noised crops at random timesteps.
+        let (x0, labels) = try Crop(base: data).batch(200..<216)
+        let t = (0..<16).map { $0 * 61 }, y = labels
+        let x = try GaussianDiffusion().qSample(x0: x0, t: t, noise: Tensor.randomNormal(x0.shape, seed: 8))
+        let reference = try teacher.forward(x, timesteps: t.map(Double.init), labels: y)
+        func distance(_ m: DiTModel) throws -> Double {
+            let out = try m.forward(x, timesteps: t.map(Double.init), labels: y)
+            return zip(out.scalars, reference.scalars).reduce(0) { $0 + Double($1.0 - $1.1) * Double($1.0 - $1.1) }.squareRoot()
+        }
+        let before = try distance(student)
+        for (tensor, position) in zip(distiller.best.parameters, slot.parameterPositions) { student.parameters.tensors[position] = tensor }
+        let after = try distance(student)
+        #expect(after < 0.3 * before, "distance to the teacher's output \(before) -> \(after)")
+    }
+
+    @Test func graftedCheckpointsRoundTripAndRefuseAChangedLibrary() throws {
+        let ws = try CLITests.Workspace()
+        let host = try PluginHost(search: .standard(registry: ws.registry, pluginDirectory: productsDirectory.path))
+        let teacher = try goldenDiT()
+        let graft = GraftPlan.Graft(kind: .attn, layers: .interleave50, operatorId: "poolformer", attributes: ["pool_size": "3"])
+        let plan = GraftPlan(name: "pool", grafts: [graft])
+        let student = try Grafting.makeStudent(teacher: teacher, assignments: try plan.assignments(depth: 2), host: host, seed: 1)
+        #expect(student.slot(DiTSlotKey(block: 1, kind: .attn)).op.descriptor.id == "poolformer")
+        #expect(student.parameters["blocks.0.attn.qkv.weight"] == teacher.parameters["blocks.0.attn.qkv.weight"])
+        #expect(student.parameters["blocks.1.attn.qkv.weight"] == nil)
+        let path = ws.path("grafted.safetensors")
+        try student.save(path: path)
+        let manifest = try SlotManifest.parse(try #require(SafetensorsFile.read(path: path).metadata[SlotManifest.metadataKey]), path: path)
+        #expect(manifest.slots.keys.sorted() == ["blocks.1.attn"])
+        #expect(manifest.slots["blocks.1.attn"]?.attributes["pool_size"] == "3")
+        let reopened = try DiTModel.open(checkpoint: path, configPath: nil, host: host)
+        let x = try NPY.readTensor(path: ditFixture("x.npy"), as: Float.self)
+        #expect(try reopened.forward(x, timesteps: [1, 2, 3], labels: [0, 1, 2]) == (try student.forward(x, timesteps: [1, 2, 3], labels: [0, 1, 2])))
+
+        // A manifest naming another library hash is refused, unless unpinned libraries are allowed.
+        let file = try SafetensorsFile.read(path: path)
+        var edited = manifest
+        edited.slots["blocks.1.attn"]!.librarySha256 = String(repeating: "0", count: 64)
+        var metadata = file.metadata
+        metadata[SlotManifest.metadataKey] = edited.jsonString()
+        let tampered = ws.path("tampered.safetensors")
+        try SafetensorsFile.write(path: tampered, tensors: try file.names.map { (name: $0, tensor: try file.tensor(named: $0)) }, metadata: metadata)
+        do {
+            _ = try DiTModel.open(checkpoint: tampered, configPath: nil, host: host)
+            Issue.record("a changed library hash must be refused")
+        } catch {
+            #expect("\(error)".contains(tampered) && "\(error)".contains("--allow-unpinned") && "\(error)".contains("blocks.1.attn"))
+        }
+        let lenient = try PluginHost(search: .standard(registry: ws.registry, pluginDirectory: productsDirectory.path, allowUnpinned: true))
+        _ = try DiTModel.open(checkpoint: tampered, configPath: nil, host: lenient)
+    }
+}
