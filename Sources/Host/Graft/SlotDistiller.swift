@@ -24,6 +24,8 @@ public final class SlotDistiller {
     public let seed: UInt64
     public private(set) var parameters: [Tensor<Float>]
     public private(set) var best: (step: Int, loss: Double, parameters: [Tensor<Float>])
+    /// The validation loss at the initial parameters.
+    public private(set) var initialValidationLoss = Double.nan
     public private(set) var history: [Record] = []
     public private(set) var step = 0
     private let data: Activations
@@ -46,7 +48,8 @@ public final class SlotDistiller {
         for (spec, tensor) in zip(op.parameters, initial) { set.append(spec.name, tensor) }
         optimizer = AdamW(for: set)
         best = (0, .infinity, initial)
-        best = (0, try validationLoss(), initial)
+        initialValidationLoss = try validationLoss()
+        best = (0, initialValidationLoss, initial)
     }
 
     /// Samples `indices` of the activations: inputs and targets `[n, T, D]`.

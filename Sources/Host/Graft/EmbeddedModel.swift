@@ -1,0 +1,37 @@
+import Foundation
+
+/// The embedded default model shipped in the repository (`models/dit-shapes/`): a small DiT pretrained by
+/// this project on the synthetic shapes.
+public enum EmbeddedModel {
+    /// The folder, relative to the repository root.
+    public static let folder = "models/dit-shapes"
+    /// The checkpoint file name inside ``folder``.
+    public static let checkpointName = "model.safetensors"
+
+    /// The checkpoint: `$ZOO_MODEL` when set, else `models/dit-shapes/model.safetensors` in the first of the
+    /// executable's folder and its parents (the repository for `.build/release/zoo`) or the current folder
+    /// and its parents that has one.
+    public static func checkpointPath() -> String? {
+        if let env = ProcessInfo.processInfo.environment["ZOO_MODEL"], !env.isEmpty { return env }
+        let starts = [
+            URL(fileURLWithPath: PluginSearchPath.executablePath).deletingLastPathComponent(),
+            URL(fileURLWithPath: FileManager.default.currentDirectoryPath),
+        ]
+        for start in starts {
+            var dir = start.standardizedFileURL
+            while true {
+                let candidate = dir.appendingPathComponent(folder).appendingPathComponent(checkpointName).path
+                if FileManager.default.fileExists(atPath: candidate) { return candidate }
+                let parent = dir.deletingLastPathComponent()
+                if parent.path == dir.path { break }
+                dir = parent
+            }
+        }
+        return nil
+    }
+
+    /// The data the embedded model was trained on (the synthetic shapes, seed 0) and its held-out split.
+    public static func datasets(resolution: Int) -> (train: SyntheticShapes, heldOut: SyntheticShapes) {
+        (SyntheticShapes(seed: 0, split: .train, resolution: resolution), SyntheticShapes(seed: 0, split: .heldOut, resolution: resolution))
+    }
+}

@@ -1,0 +1,189 @@
+import Foundation
+
+/// What a grafting run measured, for the original (teacher) and the grafted (student) model side by side.
+///
+/// - Held-out diffusion loss: the mean DiT loss over the first 256 held-out images, each with a timestep and
+///   noise fixed by its index (the same for both models).
+/// - Sample agreement: DDIM (25 steps, eta 0) samples of both models from the same noise and labels; PSNR of
+///   the student's against the teacher's (data range 2, images in [-1, 1]).
+/// - Fréchet distance of each model's samples to held-out images in ``ImageFeatures``' feature space (no
+///   pretrained Inception network is available offline, so this is not FID; compare runs with equal sample
+///   counts only).
+/// - Parameters, FLOPs per forward (``FLOPCount``; `nil` when a slot's operator is not counted) and the median
+///   forward time of a batch of 4 at the model's resolution and at twice the side (4x the tokens).
+public struct GraftReport: Codable, Sendable {
+    public struct Slot: Codable, Sendable {
+        public var slot: String
+        public var operatorId: String
+        public var initialValidationLoss: Double?
+        public var bestValidationLoss: Double?
+        public var bestStep: Int?
+    }
+
+    public struct Side: Codable, Sendable {
+        public var heldOutLoss: Double
+        public var frechetDistance: Double
+        public var parameters: Int
+        public var flops: Int?
+        public var forwardSeconds: Double
+        public var forwardSeconds4x: Double?
+    }
+
+    public var plan: String
+    public var config: String
+    public var slots: [Slot]
+    public var teacher: Side
+    public var student: Side
+    public var samplePSNR: Double
+    public var samplesPerModel: Int
+    public var stage2Losses: [LossRecord]
+    public var seconds: Double
+
+    /// A one-screen summary.
+    public var summary: String {
+        func f(_ v: Double?) -> String { v.map { String(format: "%.4f", $0) } ?? "n/a" }
+        func g(_ v: Int?) -> String { v.map { String(format: "%.2f G", Double($0) / 1e9) } ?? "not counted" }
+        var lines = ["", "grafting '\(plan)': \(slots.count) slot(s), \(String(format: "%.0f", seconds)) s", ""]
+        lines.append("                      teacher      grafted")
+        lines.append("held-out loss      \(pad(f(teacher.heldOutLoss)))  \(pad(f(student.heldOutLoss)))")
+        lines.append("Fréchet (features) \(pad(f(teacher.frechetDistance)))  \(pad(f(student.frechetDistance)))")
+        lines.append("parameters         \(pad("\(teacher.parameters)"))  \(pad("\(student.parameters)"))")
+        lines.append("FLOPs / image      \(pad(g(teacher.flops)))  \(pad(g(student.flops)))")
+        lines.append("forward (4 images) \(pad(String(format: "%.3f s", teacher.forwardSeconds)))  \(pad(String(format: "%.3f s", student.forwardSeconds)))")
+        lines.append("forward at 4x tok. \(pad(teacher.forwardSeconds4x.map { String(format: "%.3f s", $0) } ?? "n/a"))  \(pad(student.forwardSeconds4x.map { String(format: "%.3f s", $0) } ?? "n/a"))")
+        lines.append("sample PSNR vs teacher: \(String(format: "%.2f dB", samplePSNR)) (\(samplesPerModel) DDIM samples, same noise)")
+        return lines.joined(separator: "\n")
+    }
+
+    private func pad(_ s: String) -> String { s.count >= 11 ? s : String(repeating: " ", count: 11 - s.count) + s }
+
+    /// Measures everything for a finished run (teacher and student as they are in `run`).
+    public static func make(run: GraftRun, seconds: Double, progress: ((String, Int, Int) -> Void)? = nil) throws -> GraftReport {
+        let teacher = run.teacher, student = run.student, c = teacher.config
+        let diffusion = try GaussianDiffusion(respacing: "", learnSigma: c.learnSigma)
+        let heldOutCount = min(256, run.heldOut.count)
+        progress?("evaluation: held-out loss", 0, 2)
+        let teacherLoss = try DiffusionTrainer.evaluate(model: teacher, parameters: teacher.parameters, diffusion: diffusion, data: run.heldOut, samples: heldOutCount, batchSize: 32)
+        progress?("evaluation: held-out loss", 1, 2)
+        let studentLoss = try DiffusionTrainer.evaluate(model: student, parameters: student.parameters, diffusion: diffusion, data: run.heldOut, samples: heldOutCount, batchSize: 32)
+        progress?("evaluation: held-out loss", 2, 2)
+
+        let perClass = 8
+        let labels = (0..<min(c.numClasses, run.train.numClasses)).flatMap { [Int](repeating: $0, count: perClass) }
+        let sampler = DiTSampler(kind: .ddim, steps: 25, cfgScale: 1, seed: run.plan.seed &+ 1234)
+        let teacherSamples = try sampler.sample(teacher, labels: labels) { d, t in progress?("evaluation: teacher samples", d, t) }
+        let studentSamples = try sampler.sample(student, labels: labels) { d, t in progress?("evaluation: grafted samples", d, t) }
+        let reference = try run.heldOut.batch(0..<min(run.heldOut.count, 256)).images
+        let referenceFeatures = ImageFeatures.extract(reference)
+        let teacherFD = try FrechetDistance.between(ImageFeatures.extract(teacherSamples), referenceFeatures)
+        let studentFD = try FrechetDistance.between(ImageFeatures.extract(studentSamples), referenceFeatures)
+        let psnr = ImageAgreement.psnr(studentSamples, teacherSamples)
+        try writeSamples(teacher: teacherSamples, student: studentSamples, perClass: perClass, path: run.folder + "/samples.png")
+
+        let timing = try forwardTimes(run: run)
+        var slots: [Slot] = []
+        for key in run.keys {
+            let r = run.stage1Results[key]
+            slots.append(Slot(slot: key.description, operatorId: run.assignments[key]!.operatorId, initialValidationLoss: r?.initialValidationLoss,
+                              bestValidationLoss: r?.bestValidationLoss, bestStep: r?.bestStep))
+        }
+        try writeLossPlots(run: run)
+        return GraftReport(
+            plan: run.plan.name, config: c.jsonString(), slots: slots,
+            teacher: Side(heldOutLoss: teacherLoss, frechetDistance: teacherFD, parameters: teacher.parameters.scalarCount,
+                          flops: FLOPCount.forward(model: teacher).total, forwardSeconds: timing.teacher, forwardSeconds4x: timing.teacher4x),
+            student: Side(heldOutLoss: studentLoss, frechetDistance: studentFD, parameters: student.parameters.scalarCount,
+                          flops: FLOPCount.forward(model: student).total, forwardSeconds: timing.student, forwardSeconds4x: timing.student4x),
+            samplePSNR: psnr, samplesPerModel: labels.count, stage2Losses: run.stage2History, seconds: seconds)
+    }
+
+    /// One row pair per class: the teacher's samples above the grafted model's, from the same noise.
+    private static func writeSamples(teacher: Tensor<Float>, student: Tensor<Float>, perClass: Int, path: String) throws {
+        let n = teacher.shape[0], size = teacher.count / n
+        var rows = Tensor<Float>(zeros: [2 * n] + teacher.shape.dropFirst())
+        rows.withUnsafeMutableBufferPointer { dst in
+            teacher.withUnsafeBufferPointer { t in
+                student.withUnsafeBufferPointer { s in
+                    for k in 0..<(n / perClass) {
+                        for j in 0..<perClass {
+                            let src = (k * perClass + j) * size
+                            let top = ((2 * k) * perClass + j) * size, bottom = ((2 * k + 1) * perClass + j) * size
+                            for i in 0..<size {
+                                dst[top + i] = t[src + i]
+                                dst[bottom + i] = s[src + i]
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        try ImageGrid.write(rows, columns: perClass, path: path)
+    }
+
+    /// Median of three timed forwards of a batch of 4, at the model's resolution and at twice the side.
+    private static func forwardTimes(run: GraftRun) throws -> (teacher: Double, student: Double, teacher4x: Double?, student4x: Double?) {
+        func time(_ model: DiTModel) throws -> Double {
+            let c = model.config
+            let x = Tensor<Float>.randomNormal([4, c.inChannels, c.inputSize, c.inputSize], seed: 1)
+            var times: [Double] = []
+            for _ in 0..<3 {
+                let start = DispatchTime.now().uptimeNanoseconds
+                _ = try model.forward(x, timesteps: [10, 200, 500, 900], labels: [0, 1, 2, 3].map { $0 % c.numClasses })
+                times.append(Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9)
+            }
+            return times.sorted()[1]
+        }
+        var big = run.teacher.config
+        big.inputSize *= 2
+        let bigTeacher = try? DiTModel(config: big) { key in
+            let slot = run.teacher.slot(key)
+            return DiTSlotChoice(slot.op.descriptor, attributes: Dictionary(uniqueKeysWithValues: slot.op.attributes.map { ($0.name, $0.value) }))
+        }
+        let bigStudent = try? DiTModel(config: big) { key in
+            if let graft = run.assignments[key] {
+                let slot = run.student.slot(key)
+                var attributes = Dictionary(uniqueKeysWithValues: slot.op.attributes.map { ($0.name, $0.value) })
+                if graft.attributes["l_max"] == nil, attributes["l_max"] != nil { attributes["l_max"] = .int(Int64(big.tokenCount)) }
+                return DiTSlotChoice(slot.op.descriptor, attributes: attributes)
+            }
+            let slot = run.teacher.slot(key)
+            return DiTSlotChoice(slot.op.descriptor, attributes: Dictionary(uniqueKeysWithValues: slot.op.attributes.map { ($0.name, $0.value) }))
+        }
+        return (try time(run.teacher), try time(run.student), try bigTeacher.map(time), try bigStudent.map(time))
+    }
+
+    private static func writeLossPlots(run: GraftRun) throws {
+        var stage1 = LinePlot(width: 640, height: 360, logY: true)
+        let palette: [LinePlot.Color] = [(31, 119, 180), (255, 127, 14), (44, 160, 44), (214, 39, 40), (148, 103, 189), (140, 86, 75)]
+        for (i, key) in run.keys.enumerated() {
+            let history = run.stage1Results[key]?.history.filter { $0.validationLoss != nil } ?? []
+            stage1.add(x: history.map { Double($0.step) }, y: history.map { $0.validationLoss! }, color: palette[i % palette.count])
+        }
+        try stage1.write(path: run.folder + "/stage1_loss.png")
+        var stage2 = LinePlot(width: 640, height: 360, logY: true)
+        stage2.add(x: run.stage2History.map { Double($0.step) }, y: run.stage2History.map(\.loss), color: palette[0])
+        try stage2.write(path: run.folder + "/stage2_loss.png")
+    }
+
+    /// report.json and report.md in `folder`, atomically.
+    public func write(folder: String) throws {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+        try AtomicFile.write(try encoder.encode(self), to: folder + "/report.json")
+        try AtomicFile.write(Data(markdown.utf8), to: folder + "/report.md")
+    }
+
+    /// The report as Markdown.
+    public var markdown: String {
+        var md = "# Grafting report: \(plan)\n\nModel: `\(config)`\n\n"
+        md += "| slot | operator | stage-1 validation loss (initial -> best) | best step |\n|---|---|---|---|\n"
+        for s in slots {
+            md += "| \(s.slot) | \(s.operatorId) | \(s.initialValidationLoss.map { String(format: "%.4f", $0) } ?? "n/a") -> \(s.bestValidationLoss.map { String(format: "%.4f", $0) } ?? "n/a") | \(s.bestStep.map(String.init) ?? "n/a") |\n"
+        }
+        md += "\n```\n\(summary)\n```\n\n"
+        md += "Files: `samples.png` (per class: teacher row above grafted row, same noise), `stage1_loss.png` (validation loss per slot), "
+        md += "`stage2_loss.png`, `grafted.safetensors`.\n\nDefinitions: see `GraftReport` (held-out loss over 256 fixed (x0, t, noise); "
+        md += "PSNR of DDIM samples from the same noise; Fréchet distance in the `ImageFeatures` space, not FID).\n"
+        return md
+    }
+}

@@ -1,0 +1,82 @@
+import Foundation
+import Testing
+
+@testable import Host
+
+/// `zoo graft` end to end on a tiny teacher: the report files hold the measured figures, and a run killed
+/// with SIGKILL after stage 1 started and then rerun gives the same grafted checkpoint as an uninterrupted run.
+@Suite struct GraftRunTests {
+    @Test func graftKilledAndResumedEqualsAnUninterruptedRunAndReports() throws {
+        let ws = try CLITests.Workspace()
+        let config = ws.path("tiny.json")
+        try Data(TrainingTests.tinyConfig.jsonString().utf8).write(to: URL(fileURLWithPath: config))
+        let pre = try ws.zoo(["pretrain", "--out", ws.path("teacher"), "--config", config, "--steps", "6", "--batch-size", "4",
+                              "--checkpoint-every", "2", "--log-every", "1", "--held-out", "0", "--warmup", "1"])
+        #expect(pre.status == 0, "\(pre.stderr)")
+        let teacher = ws.path("teacher/model.safetensors")
+        let plan = ws.path("plan.json")
+        try Data(#"""
+            {"name": "tiny-pool", "grafts": [{"slot": "attn", "layers": "interleave-50", "operator": "poolformer"}],
+             "stage1": {"samples": 24, "steps": 30, "batch_size": 4, "validate_every": 10, "loss": "l1"},
+             "stage2": {"steps": 6, "batch_size": 4, "warmup_steps": 2}, "seed": 3}
+            """#.utf8).write(to: URL(fileURLWithPath: plan))
+
+        let whole = ws.path("whole")
+        let r = try ws.zoo(["graft", plan, "--teacher", teacher, "--out", whole])
+        #expect(r.status == 0, "\(r.stderr)")
+        #expect(r.stdout.contains("held-out loss") && r.stdout.contains("report.md"), "\(r.stdout)")
+        for file in ["grafted.safetensors", "report.json", "report.md", "samples.png", "stage1_loss.png", "stage2_loss.png",
+                     "stage1/activations.safetensors", "stage1/blocks.1.attn.safetensors", "stage2/train-state.safetensors"] {
+            #expect(FileManager.default.fileExists(atPath: whole + "/" + file), "\(file) missing")
+        }
+        let report = try JSONDecoder().decode(GraftReport.self, from: Data(contentsOf: URL(fileURLWithPath: whole + "/report.json")))
+        #expect(report.plan == "tiny-pool" && report.slots.map(\.slot) == ["blocks.1.attn"] && report.slots[0].operatorId == "poolformer")
+        let slot = report.slots[0]
+        #expect(try #require(slot.bestValidationLoss) <= (try #require(slot.initialValidationLoss)))
+        #expect(report.teacher.heldOutLoss.isFinite && report.student.heldOutLoss.isFinite && report.samplePSNR > 0)
+        #expect(report.student.parameters < report.teacher.parameters, "poolformer has no parameters, mha has")
+        #expect(report.stage2Losses.last?.step == 6)
+        let markdown = try String(contentsOfFile: whole + "/report.md", encoding: .utf8)
+        #expect(markdown.contains("blocks.1.attn") && markdown.contains(String(format: "%.4f", report.student.heldOutLoss)))
+        let samples = try PNGImage.read(path: whole + "/samples.png")
+        #expect(samples.height == 2 * 11 * 16 + (2 * 11 + 1) * 2, "one teacher and one grafted row per class")
+
+        // Killed once stage 1 has cached the teacher activations, then rerun: the same checkpoint.
+        let killed = ws.path("killed")
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: try zooPath())
+        process.arguments = ["graft", plan, "--teacher", teacher, "--out", killed]
+        process.environment = ["ZOO_REGISTRY": ws.registry]
+        process.standardOutput = FileHandle.nullDevice
+        process.standardError = FileHandle.nullDevice
+        try process.run()
+        let marker = killed + "/stage1/activations.safetensors"
+        let deadline = Date().addingTimeInterval(120)
+        while !FileManager.default.fileExists(atPath: marker) && Date() < deadline && process.isRunning { usleep(5_000) }
+        kill(process.processIdentifier, SIGKILL)
+        process.waitUntilExit()
+        let again = try ws.zoo(["graft", plan, "--teacher", teacher, "--out", killed])
+        #expect(again.status == 0, "\(again.stderr)")
+        let a = try SafetensorsFile.read(path: whole + "/grafted.safetensors"), b = try SafetensorsFile.read(path: killed + "/grafted.safetensors")
+        #expect(a.names == b.names)
+        for name in a.names { #expect(try a.tensor(named: name) == (try b.tensor(named: name)), "\(name) differs after kill and rerun") }
+        #expect(a.metadata[SlotManifest.metadataKey] == b.metadata[SlotManifest.metadataKey])
+
+        // The grafted checkpoint samples and runs forward through the standard commands.
+        let grid = ws.path("g.png")
+        let s = try ws.zoo(["sample", "--checkpoint", whole + "/grafted.safetensors", "--classes", "1", "--per-class", "1", "--steps", "3", "--out", grid])
+        #expect(s.status == 0, "\(s.stderr)")
+    }
+
+    @Test func graftRefusesBadPlansAndMissingTeachers() throws {
+        let ws = try CLITests.Workspace()
+        let plan = ws.path("bad.json")
+        try Data(#"{"name": "x", "grafts": [{"slot": "attn", "layers": "all", "operator": "no_such_op"}]}"#.utf8)
+            .write(to: URL(fileURLWithPath: plan))
+        let missing = try ws.zoo(["graft", plan, "--teacher", ws.path("nope.safetensors")])
+        #expect(missing.status != 0 && missing.stderr.contains("nope.safetensors"), "\(missing.stderr)")
+        try Data("{\"name\": 3}".utf8).write(to: URL(fileURLWithPath: plan))
+        let bad = try ws.zoo(["graft", plan])
+        #expect(bad.status != 0 && bad.stderr.contains("bad.json") && bad.stderr.contains("name"), "\(bad.stderr)")
+    }
+}
