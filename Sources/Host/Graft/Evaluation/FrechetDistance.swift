@@ -8,7 +8,10 @@
 /// `Σ₁^{1/2} = V diag(√max(w, 0)) Vᵀ`, and the trace term is `Σ_k √max(λ_k, 0)` over the eigenvalues λ of the
 /// symmetric matrix `M = Σ₁^{1/2} Σ₂ Σ₁^{1/2}` (symmetrised as `(M + Mᵀ)/2` against round-off). Covariances
 /// are positive semi-definite, so a negative eigenvalue can only be round-off (of order `1e-16 · ‖Σ‖`, or
-/// larger when n ≤ d makes Σ singular): such eigenvalues are clamped to 0 before the square root. This is
+/// `1e-16 · ‖Σ‖²` for `M`): such eigenvalues are clamped to 0 before the square root. The square root turns an
+/// error `δ` in a near-zero eigenvalue of `M` into `√δ`, so when Σ is singular (n ≤ d samples) the result
+/// carries an absolute error of about `1e-8 · tr Σ` (measured: identical sets of 50 rows x 118 features give
+/// −1.5e-8 · (tr Σ₁ + tr Σ₂) before clamping; 500 rows give −2e-14). This is
 /// the same quantity `scipy.linalg.sqrtm(Σ₁ Σ₂)` gives in pytorch-fid, because `Σ₁ Σ₂` is similar to `M`, but
 /// it needs no complex arithmetic. A result that round-off makes slightly negative is clamped to 0.
 ///
