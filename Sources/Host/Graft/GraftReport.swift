@@ -74,9 +74,9 @@ public struct GraftReport: Codable, Sendable {
         let teacherSamples = try sampler.sample(teacher, labels: labels) { d, t in progress?("evaluation: teacher samples", d, t) }
         let studentSamples = try sampler.sample(student, labels: labels) { d, t in progress?("evaluation: grafted samples", d, t) }
         let reference = try run.heldOut.batch(0..<min(run.heldOut.count, 256)).images
-        let referenceFeatures = ImageFeatures.extract(reference)
-        let teacherFD = try FrechetDistance.between(ImageFeatures.extract(teacherSamples), referenceFeatures)
-        let studentFD = try FrechetDistance.between(ImageFeatures.extract(studentSamples), referenceFeatures)
+        let referenceFeatures = try ImageFeatures.extract(reference)
+        let teacherFD = try FrechetDistance.between(try ImageFeatures.extract(teacherSamples), referenceFeatures)
+        let studentFD = try FrechetDistance.between(try ImageFeatures.extract(studentSamples), referenceFeatures)
         let psnr = ImageAgreement.psnr(studentSamples, teacherSamples)
         try writeSamples(teacher: teacherSamples, student: studentSamples, perClass: perClass, path: run.folder + "/samples.png")
 
