@@ -58,6 +58,8 @@ public struct CausalDepthwiseConv: Sendable {
     private var grain: Int { max(1, 16384 / max(1, batch * length * taps)) }
 
     /// `out = CC_k(input; weight, bias)`, overwriting `out` (which must not overlap `input`).
+    @_specialize(where S == Float)
+    @_specialize(where S == Double)
     public func forward<S: KernelScalar>(
         _ input: UnsafePointer<S>, weight: UnsafePointer<S>, bias: UnsafePointer<S>?, into out: UnsafeMutablePointer<S>,
         parallel: ParallelFor
@@ -103,6 +105,8 @@ public struct CausalDepthwiseConv: Sendable {
     ///
     /// Each non-nil output is overwritten; a nil one is not computed. `inputGradient` must not overlap `input` or
     /// `outputGradient`.
+    @_specialize(where S == Float)
+    @_specialize(where S == Double)
     public func backward<S: KernelScalar>(
         input: UnsafePointer<S>, weight: UnsafePointer<S>, outputGradient dOut: UnsafePointer<S>,
         inputGradient dIn: UnsafeMutablePointer<S>?, weightGradient dW: UnsafeMutablePointer<S>?,

@@ -4,8 +4,8 @@ import Foundation
 ///
 /// - Held-out diffusion loss: the mean DiT loss over the first 256 held-out images, each with a timestep and
 ///   noise fixed by its index (the same for both models).
-/// - Sample agreement: DDIM (25 steps, eta 0) samples of both models from the same noise and labels; PSNR of
-///   the student's against the teacher's (data range 2, images in [-1, 1]).
+/// - Sample agreement: DDIM (25 steps, eta 0) samples of both models from the same noise and labels, clamped
+///   to [-1, 1]; PSNR of the student's against the teacher's (data range 2).
 /// - Fréchet distance of each model's samples to held-out images in ``ImageFeatures``' feature space (no
 ///   pretrained Inception network is available offline, so this is not FID; compare runs with equal sample
 ///   counts only).
@@ -71,8 +71,9 @@ public struct GraftReport: Codable, Sendable {
         let perClass = 8
         let labels = (0..<min(c.numClasses, run.train.numClasses)).flatMap { [Int](repeating: $0, count: perClass) }
         let sampler = DiTSampler(kind: .ddim, steps: 25, cfgScale: 1, seed: run.plan.seed &+ 1234)
-        let teacherSamples = try sampler.sample(teacher, labels: labels) { d, t in progress?("evaluation: teacher samples", d, t) }
-        let studentSamples = try sampler.sample(student, labels: labels) { d, t in progress?("evaluation: grafted samples", d, t) }
+        // Samples are clamped to the image range [-1, 1], as the PNG grid shows them, before they are compared.
+        let teacherSamples = clamped(try sampler.sample(teacher, labels: labels) { d, t in progress?("evaluation: teacher samples", d, t) })
+        let studentSamples = clamped(try sampler.sample(student, labels: labels) { d, t in progress?("evaluation: grafted samples", d, t) })
         let reference = try run.heldOut.batch(0..<min(run.heldOut.count, 256)).images
         let referenceFeatures = try ImageFeatures.extract(reference)
         let teacherFD = try FrechetDistance.between(try ImageFeatures.extract(teacherSamples), referenceFeatures)
@@ -95,6 +96,14 @@ public struct GraftReport: Codable, Sendable {
             student: Side(heldOutLoss: studentLoss, frechetDistance: studentFD, parameters: student.parameters.scalarCount,
                           flops: FLOPCount.forward(model: student).total, forwardSeconds: timing.student, forwardSeconds4x: timing.student4x),
             samplePSNR: psnr, samplesPerModel: labels.count, stage2Losses: run.stage2History, seconds: seconds)
+    }
+
+    private static func clamped(_ x: Tensor<Float>) -> Tensor<Float> {
+        var out = x
+        out.withUnsafeMutableBufferPointer { p in
+            for i in 0..<p.count { p[i] = p[i].isNaN ? 0 : min(1, max(-1, p[i])) }
+        }
+        return out
     }
 
     /// One row pair per class: the teacher's samples above the grafted model's, from the same noise.

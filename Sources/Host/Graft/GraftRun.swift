@@ -72,12 +72,15 @@ public final class GraftRun: @unchecked Sendable {
         let activations = try loadOrCollectActivations(samples: samples)
         let pending = keys.filter { !FileManager.default.fileExists(atPath: slotResultPath($0)) }
         if pending.count < keys.count { log?("stage 1: \(keys.count - pending.count) slot(s) already distilled, resuming") }
-        final class Failures: @unchecked Sendable {
+        final class Shared: @unchecked Sendable {
             let lock = NSLock()
             var messages: [String] = []
+            var steps = 0
         }
-        let failures = Failures()
+        let failures = Shared()
         let lock = failures.lock
+        let total = pending.count * s.steps
+        let label = "stage 1 (\(pending.count) slot\(pending.count == 1 ? "" : "s") in parallel)"
         DispatchQueue.concurrentPerform(iterations: pending.count) { i in
             let key = pending[i]
             do {
@@ -85,12 +88,11 @@ public final class GraftRun: @unchecked Sendable {
                 let distiller = try SlotDistiller(
                     key: key, op: slot.op, initial: slot.parameterPositions.map { student.parameters.tensors[$0] },
                     activations: activations[key]!, settings: s, seed: plan.seed &+ UInt64(key.block * 2 + (key.kind == .attn ? 0 : 1)))
-                try distiller.run { step, total in
-                    if step % 10 == 0 || step == total {
-                        lock.lock()
-                        self.progress?("stage 1 \(key)", step, total)
-                        lock.unlock()
-                    }
+                try distiller.run { _, _ in
+                    lock.lock()
+                    failures.steps += 1
+                    if failures.steps % 10 == 0 || failures.steps == total { self.progress?(label, failures.steps, total) }
+                    lock.unlock()
                 }
                 try saveSlotResult(key, distiller)
             } catch {
