@@ -40,6 +40,9 @@ struct SampleCommand: ParsableCommand {
     @Option(help: "Seed of the initial noise.")
     var seed: UInt64 = 0
 
+    @Option(help: "Clip each step's predicted x0 to [-1, 1]: on or off (default: on for 3-channel pixel models, off for latents).")
+    var clipDenoised: String?
+
     @Option(help: "Output PNG grid.")
     var out: String
 
@@ -67,7 +70,15 @@ struct SampleCommand: ParsableCommand {
             }
         }
         let labels = ids.flatMap { [Int](repeating: $0, count: perClass) }
-        let s = DiTSampler(kind: DiTSampler.Kind(rawValue: sampler)!, steps: steps, cfgScale: cfg, guidedChannels: guidedChannels, seed: seed)
+        let clip: Bool?
+        switch clipDenoised {
+        case nil: clip = nil
+        case "on": clip = true
+        case "off": clip = false
+        default: throw ValidationError("--clip-denoised must be on or off (found '\(clipDenoised!)')")
+        }
+        let s = DiTSampler(
+            kind: DiTSampler.Kind(rawValue: sampler)!, steps: steps, cfgScale: cfg, guidedChannels: guidedChannels, seed: seed, clipDenoised: clip)
         let bar = ProgressBar("sample", total: steps)
         let images = try s.sample(model, labels: labels) { done, _ in bar.update(done) }
         guard model.config.inChannels == 3 else {

@@ -18,8 +18,16 @@ public struct DiTSampler: Sendable {
     public var guidedChannels: Int?
     /// Seed of the initial noise (and of DDPM's per-step noise).
     public var seed: UInt64 = 0
+    /// Clip each step's predicted x0 to [-1, 1] (`clip_denoised`). `nil` chooses by the model: on for pixel-space
+    /// models (3 input channels, images in [-1, 1], as ADM samples them), off for latent models (as DiT's
+    /// sample.py, whose latents are unbounded).
+    public var clipDenoised: Bool?
 
-    public init(kind: Kind = .ddim, steps: Int = 50, cfgScale: Double = 1, guidedChannels: Int? = nil, seed: UInt64 = 0) {
+    public init(
+        kind: Kind = .ddim, steps: Int = 50, cfgScale: Double = 1, guidedChannels: Int? = nil, seed: UInt64 = 0,
+        clipDenoised: Bool? = nil
+    ) {
+        self.clipDenoised = clipDenoised
         self.kind = kind
         self.steps = steps
         self.cfgScale = cfgScale
@@ -54,9 +62,10 @@ public struct DiTSampler: Sendable {
             net = { x, t in try conditional(x, t, labels) }
         }
         let shape = [labels.count, c.inChannels, c.inputSize, c.inputSize]
+        let clip = clipDenoised ?? (c.inChannels == 3)
         switch kind {
-        case .ddpm: return try diffusion.ddpmSample(shape: shape, seed: seed, progress: progress, model: net)
-        case .ddim: return try diffusion.ddimSample(shape: shape, seed: seed, progress: progress, model: net)
+        case .ddpm: return try diffusion.ddpmSample(shape: shape, seed: seed, clipDenoised: clip, progress: progress, model: net)
+        case .ddim: return try diffusion.ddimSample(shape: shape, seed: seed, clipDenoised: clip, progress: progress, model: net)
         }
     }
 }
