@@ -37,7 +37,7 @@ struct DiTCommand: ParsableCommand {
         @OptionGroup var plugins: PluginOptions
 
         func run() throws {
-            let model = try DiTModel.open(checkpoint: checkpoint, configPath: config, host: try plugins.makeHost())
+            let model = try DiTModel.open(checkpoint: checkpoint, configPath: config, host: try plugins.makeHost(requireConformance: true))
             let xArray = try NPY.read(path: input)
             if case .int64 = xArray { throw CLIError("--input '\(input)' is int64; expected float32") }
             let t = try readVector(timesteps, option: "--timesteps")

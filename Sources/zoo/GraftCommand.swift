@@ -31,7 +31,7 @@ struct GraftCommand: ParsableCommand {
         guard let teacherPath = teacher ?? graftPlan.model ?? EmbeddedModel.checkpointPath() else {
             throw CLIError("no teacher checkpoint: give --teacher, a 'model' in the plan, or set ZOO_MODEL (models/dit-shapes/model.safetensors was not found)")
         }
-        let host = try plugins.makeHost()
+        let host = try plugins.makeHost(requireConformance: true)
         let teacherModel = try DiTModel.open(checkpoint: teacherPath, configPath: nil, host: host)
         let (train, heldOut) = EmbeddedModel.datasets(resolution: teacherModel.config.inputSize)
         let folder = out ?? "runs/graft-\(graftPlan.name)"

@@ -12,9 +12,18 @@ struct PluginOptions: ParsableArguments {
     @Flag(help: "Load libraries that are not pinned in the registry, or whose sha256 differs from their pin.")
     var allowUnpinned = false
 
+    @Flag(help: "Commands that run models (graft, sample, pretrain, dit forward): also use operators whose registry entry has not passed conformance.")
+    var allowUnconformant = false
+
     var searchPath: PluginSearchPath {
         .standard(registry: registry, pluginDirectory: pluginDir, allowUnpinned: allowUnpinned)
     }
 
-    func makeHost() throws -> PluginHost { try PluginHost(search: searchPath) }
+    /// A host; with `requireConformance`, operators resolve only from entries that passed conformance,
+    /// unless `--allow-unconformant` was given.
+    func makeHost(requireConformance: Bool = false) throws -> PluginHost {
+        var search = searchPath
+        search.requireConformance = requireConformance && !allowUnconformant
+        return try PluginHost(search: search)
+    }
 }

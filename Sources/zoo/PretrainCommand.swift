@@ -60,7 +60,7 @@ struct PretrainCommand: ParsableCommand {
             throw ValidationError("--dtype must be f32, f16 or bf16 (found '\(dtype)')")
         }
         let modelConfig = try config.map { try DiTConfig.load(path: $0) } ?? .embeddedDefault
-        let host = try plugins.makeHost()
+        let host = try plugins.makeHost(requireConformance: true)
         let model = try DiTModel(config: modelConfig) { key in try DiTSlotChoice.standard(key, config: modelConfig, host: host) }
         try model.initialize(seed: seed)
 

@@ -57,7 +57,7 @@ struct SampleCommand: ParsableCommand {
     }
 
     func run() throws {
-        let model = try DiTModel.open(checkpoint: checkpoint, configPath: config, host: try plugins.makeHost())
+        let model = try DiTModel.open(checkpoint: checkpoint, configPath: config, host: try plugins.makeHost(requireConformance: true))
         let ids: [Int]
         if classes == "all" {
             ids = Array(0..<model.config.numClasses)

@@ -14,14 +14,14 @@ import Testing
         let ws = try CLITests.Workspace()
         let out = ws.path("out.npy")
         let r = try zoo(ws, [
-            "dit", "forward", "--config", ditFixture("config.json"), "--checkpoint", ditFixture("weights_diffusers.safetensors"),
+            "dit", "forward", "--allow-unconformant", "--config", ditFixture("config.json"), "--checkpoint", ditFixture("weights_diffusers.safetensors"),
             "--input", ditFixture("x.npy"), "--timesteps", ditFixture("t.npy"), "--labels", ditFixture("y.npy"), "--output", out,
         ])
         #expect(r.status == 0, "\(r.stderr)")
         let expected = try NPY.readTensor(path: ditFixture("out_fp64.npy"), as: Double.self)
         expectClose(try NPY.readTensor(path: out, as: Float.self), expected.scalars, rtol: 1e-3, atol: 2e-4, "zoo dit forward")
         let bad = try zoo(ws, [
-            "dit", "forward", "--config", ditFixture("config.json"), "--checkpoint", ditFixture("x.npy"), "--input", ditFixture("x.npy"),
+            "dit", "forward", "--allow-unconformant", "--config", ditFixture("config.json"), "--checkpoint", ditFixture("x.npy"), "--input", ditFixture("x.npy"),
             "--timesteps", ditFixture("t.npy"), "--labels", ditFixture("y.npy"), "--output", out,
         ])
         #expect(bad.status != 0 && bad.stderr.contains("x.npy"), "\(bad.stderr)")
@@ -34,7 +34,7 @@ import Testing
     }
 
     private func pretrainArguments(_ ws: CLITests.Workspace, out: String, steps: Int) throws -> [String] {
-        ["pretrain", "--out", out, "--config", try writeTinyConfig(ws), "--steps", "\(steps)", "--batch-size", "4",
+        ["pretrain", "--allow-unconformant", "--out", out, "--config", try writeTinyConfig(ws), "--steps", "\(steps)", "--batch-size", "4",
          "--checkpoint-every", "2", "--log-every", "1", "--held-out", "8", "--warmup", "2", "--seed", "5"]
     }
 
@@ -76,14 +76,14 @@ import Testing
         // Sampling from the trained checkpoint: deterministic DDIM, a PNG grid of the right size.
         let grid1 = ws.path("g1.png"), grid2 = ws.path("g2.png")
         for grid in [grid1, grid2] {
-            let s = try zoo(ws, ["sample", "--checkpoint", whole + "/model.safetensors", "--classes", "0,3", "--per-class", "2", "--steps", "4",
+            let s = try zoo(ws, ["sample", "--allow-unconformant", "--checkpoint", whole + "/model.safetensors", "--classes", "0,3", "--per-class", "2", "--steps", "4",
                                  "--cfg", "1.5", "--out", grid])
             #expect(s.status == 0, "\(s.stderr)")
         }
         let image = try PNGImage.read(path: grid1)
         #expect(image.width == 2 * 16 + 3 * 2 && image.height == 2 * 16 + 3 * 2)
         #expect(image == (try PNGImage.read(path: grid2)))
-        let badClass = try zoo(ws, ["sample", "--checkpoint", whole + "/model.safetensors", "--classes", "11", "--out", grid1])
+        let badClass = try zoo(ws, ["sample", "--allow-unconformant", "--checkpoint", whole + "/model.safetensors", "--classes", "11", "--out", grid1])
         #expect(badClass.status != 0 && badClass.stderr.contains("--classes"), "\(badClass.stderr)")
     }
 }

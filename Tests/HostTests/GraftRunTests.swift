@@ -10,7 +10,7 @@ import Testing
         let ws = try CLITests.Workspace()
         let config = ws.path("tiny.json")
         try Data(TrainingTests.tinyConfig.jsonString().utf8).write(to: URL(fileURLWithPath: config))
-        let pre = try ws.zoo(["pretrain", "--out", ws.path("teacher"), "--config", config, "--steps", "6", "--batch-size", "4",
+        let pre = try ws.zoo(["pretrain", "--allow-unconformant", "--out", ws.path("teacher"), "--config", config, "--steps", "6", "--batch-size", "4",
                               "--checkpoint-every", "2", "--log-every", "1", "--held-out", "0", "--warmup", "1"])
         #expect(pre.status == 0, "\(pre.stderr)")
         let teacher = ws.path("teacher/model.safetensors")
@@ -22,7 +22,7 @@ import Testing
             """#.utf8).write(to: URL(fileURLWithPath: plan))
 
         let whole = ws.path("whole")
-        let r = try ws.zoo(["graft", plan, "--teacher", teacher, "--out", whole])
+        let r = try ws.zoo(["graft", plan, "--allow-unconformant", "--teacher", teacher, "--out", whole])
         #expect(r.status == 0, "\(r.stderr)")
         #expect(r.stdout.contains("held-out loss") && r.stdout.contains("report.md"), "\(r.stdout)")
         for file in ["grafted.safetensors", "report.json", "report.md", "samples.png", "stage1_loss.png", "stage2_loss.png",
@@ -45,7 +45,7 @@ import Testing
         let killed = ws.path("killed")
         let process = Process()
         process.executableURL = URL(fileURLWithPath: try zooPath())
-        process.arguments = ["graft", plan, "--teacher", teacher, "--out", killed]
+        process.arguments = ["graft", plan, "--allow-unconformant", "--teacher", teacher, "--out", killed]
         process.environment = ["ZOO_REGISTRY": ws.registry]
         process.standardOutput = FileHandle.nullDevice
         process.standardError = FileHandle.nullDevice
@@ -55,7 +55,7 @@ import Testing
         while !FileManager.default.fileExists(atPath: marker) && Date() < deadline && process.isRunning { usleep(5_000) }
         kill(process.processIdentifier, SIGKILL)
         process.waitUntilExit()
-        let again = try ws.zoo(["graft", plan, "--teacher", teacher, "--out", killed])
+        let again = try ws.zoo(["graft", plan, "--allow-unconformant", "--teacher", teacher, "--out", killed])
         #expect(again.status == 0, "\(again.stderr)")
         let a = try SafetensorsFile.read(path: whole + "/grafted.safetensors"), b = try SafetensorsFile.read(path: killed + "/grafted.safetensors")
         #expect(a.names == b.names)
@@ -64,7 +64,7 @@ import Testing
 
         // The grafted checkpoint samples and runs forward through the standard commands.
         let grid = ws.path("g.png")
-        let s = try ws.zoo(["sample", "--checkpoint", whole + "/grafted.safetensors", "--classes", "1", "--per-class", "1", "--steps", "3", "--out", grid])
+        let s = try ws.zoo(["sample", "--allow-unconformant", "--checkpoint", whole + "/grafted.safetensors", "--classes", "1", "--per-class", "1", "--steps", "3", "--out", grid])
         #expect(s.status == 0, "\(s.stderr)")
     }
 
@@ -73,8 +73,21 @@ import Testing
         let plan = ws.path("bad.json")
         try Data(#"{"name": "x", "grafts": [{"slot": "attn", "layers": "all", "operator": "no_such_op"}]}"#.utf8)
             .write(to: URL(fileURLWithPath: plan))
-        let missing = try ws.zoo(["graft", plan, "--teacher", ws.path("nope.safetensors")])
+        let missing = try ws.zoo(["graft", plan, "--allow-unconformant", "--teacher", ws.path("nope.safetensors")])
         #expect(missing.status != 0 && missing.stderr.contains("nope.safetensors"), "\(missing.stderr)")
+        // The workspace registry pins its plugins without conformance records: models are not run on them.
+        let good = ws.path("good.json")
+        try Data(#"{"name": "x", "grafts": [{"slot": "attn", "layers": "all", "operator": "poolformer"}]}"#.utf8)
+            .write(to: URL(fileURLWithPath: good))
+        try Data(TrainingTests.tinyConfig.jsonString().utf8).write(to: URL(fileURLWithPath: ws.path("tiny.json")))
+        let initialised = try ws.zoo(["dit", "init", "--config", ws.path("tiny.json"), "--out", ws.path("t.safetensors")])
+        #expect(initialised.status == 0, "\(initialised.stderr)")
+        for arguments in [["graft", good, "--teacher", ws.path("t.safetensors"), "--out", ws.path("run")],
+                          ["sample", "--checkpoint", ws.path("t.safetensors"), "--out", ws.path("g.png")]] {
+            let refused = try ws.zoo(arguments)
+            #expect(refused.status != 0 && refused.stderr.contains("conformance") && refused.stderr.contains("--allow-unconformant"),
+                    "\(arguments[0]): \(refused.stderr)")
+        }
         try Data("{\"name\": 3}".utf8).write(to: URL(fileURLWithPath: plan))
         let bad = try ws.zoo(["graft", plan])
         #expect(bad.status != 0 && bad.stderr.contains("bad.json") && bad.stderr.contains("name"), "\(bad.stderr)")

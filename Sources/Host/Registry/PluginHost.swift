@@ -8,6 +8,9 @@ public struct PluginSearchPath: Sendable {
     public var directories: [String]
     /// Load libraries that are not pinned (or whose pin differs). Off by default.
     public var allowUnpinned: Bool
+    /// Resolve operators only from registry entries whose pinned library passed conformance (what `zoo graft`,
+    /// `zoo sample`, `zoo pretrain` and `zoo dit forward` ask for unless told `--allow-unconformant`).
+    public var requireConformance: Bool = false
 
     public init(registryPath: String?, directories: [String], allowUnpinned: Bool = false) {
         self.registryPath = registryPath
@@ -144,6 +147,11 @@ public final class PluginHost: @unchecked Sendable {
         }
         guard let entry = registry.entries(providing: id).first else {
             throw RegistryError.unknownOperator(id: id, registry: search.registryPath ?? "(none)", known: registry.operatorIds)
+        }
+        if search.requireConformance, entry.conformance?.passed != true {
+            throw RegistryError.notConformant(
+                entry: entry.id, operatorId: id, registry: search.registryPath ?? "(none)",
+                record: entry.conformance.map { "its conformance record says: failed (\($0.summary))" } ?? "it has no conformance record")
         }
         let library = try load(path: try libraryPath(for: entry))
         guard let op = library.operator(id) else {

@@ -15,9 +15,13 @@ public enum RegistryError: Error, Equatable, CustomStringConvertible {
     case unknownOperator(id: String, registry: String, known: [String])
     /// An entry's library file cannot be found in any plugin directory.
     case libraryNotFound(entry: String, library: String, searched: [String])
+    /// The entry providing an operator has not passed conformance, and the caller requires it.
+    case notConformant(entry: String, operatorId: String, registry: String, record: String)
 
     public var description: String {
         switch self {
+        case .notConformant(let entry, let operatorId, let registry, let record):
+            "\(registry): entry '\(entry)' provides '\(operatorId)' but \(record); run `zoo registry add <library>` to check it, or pass --allow-unconformant"
         case .fileNotFound(let path):
             "registry '\(path)': no such file"
         case .unreadable(let path, let reason):
