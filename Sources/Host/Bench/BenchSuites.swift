@@ -1,0 +1,108 @@
+import Foundation
+
+/// The benchmark suites of `zoo bench`. Every speed is also given relative to a baseline measured in the same
+/// run (raw `sgemm` on matching shapes, or `mha` at the same length).
+public enum BenchSuites {
+    /// `sgemm` (`C = A B^T`, the layout of a linear layer) on `m x n x k`, through the host's row-split BLAS.
+    public static func sgemm(m: Int, n: Int, k: Int, repeats: Int) throws -> BenchEntry {
+        let a = Tensor<Float>.randomNormal([m, k], seed: 1), b = Tensor<Float>.randomNormal([n, k], seed: 2)
+        var c = Tensor<Float>(zeros: [m, n])
+        let timing = try Timing.measure(repeats: repeats) {
+            try c.withUnsafeMutableBufferPointer { (cp) throws(BLAS.DimensionError) in
+                try a.withUnsafeBufferPointer { (ap) throws(BLAS.DimensionError) in
+                    try b.withUnsafeBufferPointer { (bp) throws(BLAS.DimensionError) in
+                        try BLAS.gemm(.none, .transposed, m: m, n: n, k: k, a: ap.baseAddress!, lda: k, b: bp.baseAddress!, ldb: k,
+                                      c: cp.baseAddress!, ldc: n)
+                    }
+                }
+            }
+        }
+        return BenchEntry(suite: "blas", name: "sgemm \(m)x\(n)x\(k)", timing: timing, flops: 2 * Double(m) * Double(n) * Double(k))
+    }
+
+    /// sgemm on the linear layers of a DiT-S/2 forward at batch 8 (2048 token rows) and on 1024^3.
+    public static func blas(repeats: Int) throws -> [BenchEntry] {
+        try [(2048, 1152, 384), (2048, 384, 384), (2048, 1536, 384), (2048, 384, 1536), (1024, 1024, 1024)].map {
+            try sgemm(m: $0.0, n: $0.1, k: $0.2, repeats: repeats)
+        }
+    }
+
+    /// Forward, and forward plus backward, of `model` on a batch; GFLOP/s from ``FLOPCount`` (backward counted as
+    /// twice the forward, the usual estimate) against in-run sgemm on the model's largest linear shape.
+    public static func dit(model: DiTModel, batch: Int, repeats: Int) throws -> [BenchEntry] {
+        let c = model.config
+        let x = Tensor<Float>.randomNormal([batch, c.inChannels, c.inputSize, c.inputSize], seed: 3)
+        let t = (0..<batch).map { Double($0 * 997 % 1000) }, y = (0..<batch).map { $0 % c.numClasses }
+        let baseline = try sgemm(m: batch * c.tokenCount, n: c.mlpHidden, k: c.hiddenSize, repeats: repeats)
+        let count = FLOPCount.forward(model: model)
+        let flops = count.total.map { Double($0) * Double(batch) }
+        let forward = try Timing.measure(repeats: repeats) { _ = try model.forward(x, timesteps: t, labels: y) }
+        let dy = Tensor<Float>.randomNormal([batch, c.outChannels, c.inputSize, c.inputSize], seed: 4)
+        let both = try Timing.measure(repeats: repeats) {
+            let (_, trace) = try model.tracedForward(x, timesteps: t, labels: y)
+            _ = try model.backward(trace, outputGradient: dy)
+        }
+        let name = "\(c.depth)x\(c.hiddenSize) p\(c.patchSize) T=\(c.tokenCount) batch \(batch)"
+        var f = BenchEntry(suite: "dit", name: "forward \(name)", timing: forward, flops: flops, baseline: baseline.name)
+        if let g = f.gflops, let b = baseline.gflops { f.ratio = g / b }
+        var fb = BenchEntry(suite: "dit", name: "forward+backward \(name)", timing: both, flops: flops.map { 3 * $0 }, baseline: baseline.name)
+        if let g = fb.gflops, let b = baseline.gflops { fb.ratio = g / b }
+        fb.notes["backward_over_forward"] = String(format: "%.2f", (both.median - forward.median) / forward.median)
+        return [baseline, f, fb]
+    }
+
+    /// Forward and backward of each operator at width `dim` over `lengths` (batch 1), with the exponent of
+    /// time against L fitted by least squares on log-log axes, and each time relative to `mha` at the same L
+    /// when `mha` is among them.
+    public static func operators(
+        _ operators: [(descriptor: OperatorDescriptor, attributes: [String: AttributeValue])], dim: Int, lengths: [Int], repeats: Int,
+        log: ((String) -> Void)? = nil
+    ) throws -> [BenchEntry] {
+        var entries: [BenchEntry] = []
+        var mhaTimes: [Int: Double] = [:]
+        for (descriptor, attributes) in operators {
+            var forwardTimes: [(Int, Double)] = [], backwardTimes: [(Int, Double)] = []
+            for l in lengths {
+                let side = Int(Double(l).squareRoot())
+                let grid = side * side == l ? (side, side) : (1, l)
+                let op: Operator
+                do { op = try Operator(descriptor, dim: dim, grid: grid, attributes: attributes.merging(
+                    descriptor.attributes.contains { $0.name == "l_max" } ? ["l_max": .int(Int64(l))] : [:]) { a, _ in a }) } catch {
+                    log?("\(descriptor.id) at L=\(l): skipped (\(error))")
+                    continue
+                }
+                let params = try op.initialParameters(seed: 1)
+                let x = Tensor<Float>.randomNormal([1, l, dim], seed: 2)
+                let fwd = try Timing.measure(repeats: repeats) { _ = try op.forward(x, parameters: params) }
+                let bwd = try Timing.measure(repeats: repeats) { _ = try op.backward(x, parameters: params, outputGradient: x) }
+                forwardTimes.append((l, fwd.median))
+                backwardTimes.append((l, bwd.median))
+                if descriptor.id == "mha" { mhaTimes[l] = fwd.median }
+                var e = BenchEntry(suite: "operators", name: "\(descriptor.id) forward D=\(dim) L=\(l)", timing: fwd)
+                if let m = mhaTimes[l], descriptor.id != "mha" {
+                    e.baseline = "mha forward D=\(dim) L=\(l)"
+                    e.ratio = m / fwd.median
+                }
+                entries.append(e)
+                var b = BenchEntry(suite: "operators", name: "\(descriptor.id) backward D=\(dim) L=\(l)", timing: bwd)
+                b.notes["backward_over_forward"] = String(format: "%.2f", bwd.median / fwd.median)
+                entries.append(b)
+                log?("\(descriptor.id) L=\(l): forward \(String(format: "%.2f", fwd.median * 1e3)) ms, backward \(String(format: "%.2f", bwd.median * 1e3)) ms")
+            }
+            if forwardTimes.count >= 2, let i = entries.lastIndex(where: { $0.name.hasPrefix("\(descriptor.id) forward") }) {
+                entries[i].notes["exponent_forward"] = String(format: "%.2f", exponent(forwardTimes))
+                entries[i].notes["exponent_backward"] = String(format: "%.2f", exponent(backwardTimes))
+            }
+        }
+        return entries
+    }
+
+    /// The least-squares slope of log(time) against log(L).
+    public static func exponent(_ points: [(Int, Double)]) -> Double {
+        let xs = points.map { log(Double($0.0)) }, ys = points.map { log($0.1) }
+        let mx = xs.reduce(0, +) / Double(xs.count), my = ys.reduce(0, +) / Double(ys.count)
+        let num = zip(xs, ys).reduce(0) { $0 + ($1.0 - mx) * ($1.1 - my) }
+        let den = xs.reduce(0) { $0 + ($1 - mx) * ($1 - mx) }
+        return den > 0 ? num / den : .nan
+    }
+}
