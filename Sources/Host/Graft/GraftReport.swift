@@ -43,7 +43,7 @@ public struct GraftReport: Codable, Sendable {
     public var summary: String {
         func f(_ v: Double?) -> String { v.map { String(format: "%.4f", $0) } ?? "n/a" }
         func g(_ v: Int?) -> String { v.map { String(format: "%.2f G", Double($0) / 1e9) } ?? "not counted" }
-        var lines = ["", "grafting '\(plan)': \(slots.count) slot(s), \(String(format: "%.0f", seconds)) s", ""]
+        var lines = ["", "grafting '\(plan)': \(slots.count) slot(s), stages 1 and 2 took \(String(format: "%.0f", seconds)) s", ""]
         lines.append("                      teacher      grafted")
         lines.append("held-out loss      \(pad(f(teacher.heldOutLoss)))  \(pad(f(student.heldOutLoss)))")
         lines.append("Fréchet (features) \(pad(f(teacher.frechetDistance)))  \(pad(f(student.frechetDistance)))")
