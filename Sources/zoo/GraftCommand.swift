@@ -65,17 +65,9 @@ struct GraftCommand: ParsableCommand {
 
     /// plans/quick.json beside the repository the executable was built in, or under the current folder.
     static func defaultPlanPath() throws -> String {
-        for start in [URL(fileURLWithPath: PluginSearchPath.executablePath).deletingLastPathComponent(),
-                      URL(fileURLWithPath: FileManager.default.currentDirectoryPath)] {
-            var dir = start.standardizedFileURL
-            while true {
-                let candidate = dir.appendingPathComponent("plans/quick.json").path
-                if FileManager.default.fileExists(atPath: candidate) { return candidate }
-                let parent = dir.deletingLastPathComponent()
-                if parent.path == dir.path { break }
-                dir = parent
-            }
+        guard let path = EmbeddedModel.findInRepository("plans/quick.json") else {
+            throw CLIError("plans/quick.json was not found beside the zoo executable or the current folder; give a plan file")
         }
-        throw CLIError("plans/quick.json was not found beside the zoo executable or the current folder; give a plan file")
+        return path
     }
 }

@@ -51,6 +51,11 @@ public final class DiTSlot: @unchecked Sendable {
         self.parameterPositions = parameterPositions
     }
 
+    /// What fills the slot now: its operator and every attribute's value (to build the same slot elsewhere).
+    public var choice: DiTSlotChoice {
+        DiTSlotChoice(op.descriptor, attributes: Dictionary(uniqueKeysWithValues: op.attributes.map { ($0.name, $0.value) }))
+    }
+
     /// Whether the slot holds the DiT's own operator for its kind (`mha` or `mlp`), whatever its attributes.
     public var isStandard: Bool {
         op.descriptor.id == (key.kind == .attn ? "mha" : "mlp")

@@ -8,11 +8,16 @@ public enum EmbeddedModel {
     /// The checkpoint file name inside ``folder``.
     public static let checkpointName = "model.safetensors"
 
-    /// The checkpoint: `$ZOO_MODEL` when set, else `models/dit-shapes/model.safetensors` in the first of the
-    /// executable's folder and its parents (the repository for `.build/release/zoo`) or the current folder
-    /// and its parents that has one.
+    /// The checkpoint: `$ZOO_MODEL` when set, else `models/dit-shapes/model.safetensors` found by
+    /// ``findInRepository(_:)``.
     public static func checkpointPath() -> String? {
         if let env = ProcessInfo.processInfo.environment["ZOO_MODEL"], !env.isEmpty { return env }
+        return findInRepository(folder + "/" + checkpointName)
+    }
+
+    /// `relative` (e.g. `plans/quick.json`) in the first of the executable's folder and its parents (the
+    /// repository, for `.build/release/zoo`), then the current folder and its parents, that has it.
+    public static func findInRepository(_ relative: String) -> String? {
         let starts = [
             URL(fileURLWithPath: PluginSearchPath.executablePath).deletingLastPathComponent(),
             URL(fileURLWithPath: FileManager.default.currentDirectoryPath),
@@ -20,7 +25,7 @@ public enum EmbeddedModel {
         for start in starts {
             var dir = start.standardizedFileURL
             while true {
-                let candidate = dir.appendingPathComponent(folder).appendingPathComponent(checkpointName).path
+                let candidate = dir.appendingPathComponent(relative).path
                 if FileManager.default.fileExists(atPath: candidate) { return candidate }
                 let parent = dir.deletingLastPathComponent()
                 if parent.path == dir.path { break }

@@ -144,19 +144,13 @@ public struct GraftReport: Codable, Sendable {
         }
         var big = run.teacher.config
         big.inputSize *= 2
-        let bigTeacher = try? DiTModel(config: big) { key in
-            let slot = run.teacher.slot(key)
-            return DiTSlotChoice(slot.op.descriptor, attributes: Dictionary(uniqueKeysWithValues: slot.op.attributes.map { ($0.name, $0.value) }))
-        }
+        let bigTeacher = try? DiTModel(config: big) { key in run.teacher.slot(key).choice }
         let bigStudent = try? DiTModel(config: big) { key in
-            if let graft = run.assignments[key] {
-                let slot = run.student.slot(key)
-                var attributes = Dictionary(uniqueKeysWithValues: slot.op.attributes.map { ($0.name, $0.value) })
-                if graft.attributes["l_max"] == nil, attributes["l_max"] != nil { attributes["l_max"] = .int(Int64(big.tokenCount)) }
-                return DiTSlotChoice(slot.op.descriptor, attributes: attributes)
+            var choice = run.student.slot(key).choice
+            if let graft = run.assignments[key], graft.attributes["l_max"] == nil, choice.attributes["l_max"] != nil {
+                choice.attributes["l_max"] = .int(Int64(big.tokenCount))
             }
-            let slot = run.teacher.slot(key)
-            return DiTSlotChoice(slot.op.descriptor, attributes: Dictionary(uniqueKeysWithValues: slot.op.attributes.map { ($0.name, $0.value) }))
+            return choice
         }
         return (try time(run.teacher), try time(run.student), try bigTeacher.map(time), try bigStudent.map(time))
     }

@@ -34,8 +34,7 @@ public enum Grafting {
         let config = teacher.config
         let student = try DiTModel(config: config) { key in
             if let graft = assignments[key] { return try choose(graft) }
-            let slot = teacher.slot(key)
-            return DiTSlotChoice(slot.op.descriptor, attributes: Dictionary(uniqueKeysWithValues: slot.op.attributes.map { ($0.name, $0.value) }))
+            return teacher.slot(key).choice
         }
         for (index, name) in student.parameters.names.enumerated() {
             if let position = teacher.parameters.position(of: name), teacher.parameters.tensors[position].shape == student.parameters.tensors[index].shape,
