@@ -25,6 +25,20 @@ import Testing
         #expect(GraftPlan.Layers.all.blocks(depth: 3) == [0, 1, 2])
     }
 
+    /// Every shipped plan parses, fits the embedded model's 6 blocks, and names operators the registry provides.
+    @Test func shippedPlansAreValid() throws {
+        let folder = packageRoot.appendingPathComponent("plans")
+        let files = try FileManager.default.contentsOfDirectory(atPath: folder.path).filter { $0.hasSuffix(".json") && $0 != "plan.schema.json" }
+        #expect(files.count >= 20 && files.contains("quick.json"))
+        let registry = try Registry.load(path: packageRoot.appendingPathComponent("registry.json").path)
+        for file in files {
+            let plan = try GraftPlan.load(path: folder.appendingPathComponent(file).path)
+            #expect(plan.name + ".json" == file, "\(file): name '\(plan.name)'")
+            #expect(!(try plan.assignments(depth: 6)).isEmpty)
+            for graft in plan.grafts { #expect(registry.operatorIds.contains(graft.operatorId), "\(file): \(graft.operatorId)") }
+        }
+    }
+
     @Test func badPlansAreRefusedByField() throws {
         func expectRefusal(_ json: String, _ mentions: [String], sourceLocation: SourceLocation = #_sourceLocation) {
             do {
