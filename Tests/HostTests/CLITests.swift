@@ -24,6 +24,23 @@ import Testing
         func zoo(_ arguments: [String]) throws -> CommandResult {
             try runCommand(try zooPath(), arguments, environment: ["ZOO_REGISTRY": registry])
         }
+
+        /// Starts `zoo arguments`, waits (up to two minutes) until `file` exists, kills it with SIGKILL and
+        /// returns how it ended (`.uncaughtSignal` when the kill landed before the run finished).
+        func zooKilled(_ arguments: [String], onceExists file: String) throws -> Process.TerminationReason {
+            let process = Process()
+            process.executableURL = URL(fileURLWithPath: try zooPath())
+            process.arguments = arguments
+            process.environment = ["ZOO_REGISTRY": registry]
+            process.standardOutput = FileHandle.nullDevice
+            process.standardError = FileHandle.nullDevice
+            try process.run()
+            let deadline = Date().addingTimeInterval(120)
+            while !FileManager.default.fileExists(atPath: file) && Date() < deadline && process.isRunning { usleep(5_000) }
+            kill(process.processIdentifier, SIGKILL)
+            process.waitUntilExit()
+            return process.terminationReason
+        }
     }
 
     @Test func opRunWritesOutputsGradientsAndParameters() throws {

@@ -50,19 +50,8 @@ import Testing
 
         // Kill a second run with SIGKILL once it has written a checkpoint, then resume it.
         let killed = ws.path("killed")
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: try zooPath())
-        process.arguments = try pretrainArguments(ws, out: killed, steps: steps)
-        process.environment = ["ZOO_REGISTRY": ws.registry]
-        process.standardOutput = FileHandle.nullDevice
-        process.standardError = FileHandle.nullDevice
-        try process.run()
-        let state = killed + "/train-state.safetensors"
-        let deadline = Date().addingTimeInterval(120)
-        while !FileManager.default.fileExists(atPath: state) && Date() < deadline && process.isRunning { usleep(20_000) }
-        kill(process.processIdentifier, SIGKILL)
-        process.waitUntilExit()
-        #expect(process.terminationReason == .uncaughtSignal, "the run finished before it could be killed")
+        let ended = try ws.zooKilled(try pretrainArguments(ws, out: killed, steps: steps), onceExists: killed + "/train-state.safetensors")
+        #expect(ended == .uncaughtSignal, "the run finished before it could be killed")
         let leftovers = try FileManager.default.contentsOfDirectory(atPath: killed).filter { $0.hasPrefix(".") }
         #expect(leftovers.isEmpty || leftovers.allSatisfy { $0.contains("tmp") }, "\(leftovers)")
         let refused = try zoo(ws, try pretrainArguments(ws, out: killed, steps: steps))

@@ -43,18 +43,8 @@ import Testing
 
         // Killed once stage 1 has cached the teacher activations, then rerun: the same checkpoint.
         let killed = ws.path("killed")
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: try zooPath())
-        process.arguments = ["graft", plan, "--allow-unconformant", "--teacher", teacher, "--out", killed]
-        process.environment = ["ZOO_REGISTRY": ws.registry]
-        process.standardOutput = FileHandle.nullDevice
-        process.standardError = FileHandle.nullDevice
-        try process.run()
-        let marker = killed + "/stage1/activations.safetensors"
-        let deadline = Date().addingTimeInterval(120)
-        while !FileManager.default.fileExists(atPath: marker) && Date() < deadline && process.isRunning { usleep(5_000) }
-        kill(process.processIdentifier, SIGKILL)
-        process.waitUntilExit()
+        _ = try ws.zooKilled(["graft", plan, "--allow-unconformant", "--teacher", teacher, "--out", killed],
+                             onceExists: killed + "/stage1/activations.safetensors")
         let again = try ws.zoo(["graft", plan, "--allow-unconformant", "--teacher", teacher, "--out", killed])
         #expect(again.status == 0, "\(again.stderr)")
         let a = try SafetensorsFile.read(path: whole + "/grafted.safetensors"), b = try SafetensorsFile.read(path: killed + "/grafted.safetensors")

@@ -173,48 +173,38 @@ extension DiTModel {
 
     /// `[N*T, p*p*C_out]` tokens to `[N, C_out, H, W]` (DiT's `unpatchify`: einsum `nhwpqc->nchpwq`).
     func unpatchify(_ tokens: Tensor<Float>, batch n: Int) -> Tensor<Float> {
-        let c = config, p = c.patchSize, g = c.gridSize, s = c.inputSize, co = c.outChannels, t = c.tokenCount
-        var out = Tensor<Float>(zeros: [n, co, s, s])
+        var out = Tensor<Float>(zeros: [n, config.outChannels, config.inputSize, config.inputSize])
         let op = out.baseAddressForWriting(), tp = tokens.baseAddressForReading
-        for b in 0..<n {
-            for i in 0..<g {
-                for j in 0..<g {
-                    let row = tp + (b * t + i * g + j) * p * p * co
-                    for pi in 0..<p {
-                        for qi in 0..<p {
-                            for ch in 0..<co {
-                                op[((b * co + ch) * s + i * p + pi) * s + j * p + qi] = row[(pi * p + qi) * co + ch]
-                            }
-                        }
-                    }
-                }
-            }
-        }
+        forEachOutputPixel(batch: n) { image, token in op[image] = tp[token] }
         withExtendedLifetime(tokens) {}
         return out
     }
 
     /// The inverse of ``unpatchify(_:batch:)``: `[N, C_out, H, W]` to `[N*T, p*p*C_out]`.
     func patchifyOutput(_ image: Tensor<Float>, batch n: Int) -> Tensor<Float> {
-        let c = config, p = c.patchSize, g = c.gridSize, s = c.inputSize, co = c.outChannels, t = c.tokenCount
-        var tokens = Tensor<Float>(zeros: [n * t, p * p * co])
+        var tokens = Tensor<Float>(zeros: [n * config.tokenCount, config.patchSize * config.patchSize * config.outChannels])
         let tp = tokens.baseAddressForWriting(), ip = image.baseAddressForReading
+        forEachOutputPixel(batch: n) { pixel, token in tp[token] = ip[pixel] }
+        withExtendedLifetime(image) {}
+        return tokens
+    }
+
+    /// Calls `body(imageOffset, tokenOffset)` for every output element: its flat offset in `[N, C_out, H, W]` and
+    /// in `[N*T, p*p*C_out]` (token `i*g + j`, entry `(pi*p + qi)*C_out + c`).
+    private func forEachOutputPixel(batch n: Int, _ body: (Int, Int) -> Void) {
+        let c = config, p = c.patchSize, g = c.gridSize, s = c.inputSize, co = c.outChannels, t = c.tokenCount
         for b in 0..<n {
             for i in 0..<g {
                 for j in 0..<g {
-                    let row = tp + (b * t + i * g + j) * p * p * co
+                    let row = (b * t + i * g + j) * p * p * co
                     for pi in 0..<p {
                         for qi in 0..<p {
-                            for ch in 0..<co {
-                                row[(pi * p + qi) * co + ch] = ip[((b * co + ch) * s + i * p + pi) * s + j * p + qi]
-                            }
+                            for ch in 0..<co { body(((b * co + ch) * s + i * p + pi) * s + j * p + qi, row + (pi * p + qi) * co + ch) }
                         }
                     }
                 }
             }
         }
-        withExtendedLifetime(image) {}
-        return tokens
     }
 
     /// Runs BLAS calls, turning a dimension error (a model bug, not user input) into ``DiTError``.
