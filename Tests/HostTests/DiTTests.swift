@@ -53,14 +53,51 @@ import Testing
         }
     }
 
-    /// Central differences of `<out, dy>` in float32 (step 1e-2, objective summed in float64) against the
-    /// analytic gradient of every parameter tensor, three coordinates each. LayerNorm and softmax keep the
-    /// model smooth, so 3% relative with an absolute floor of 1e-3 of the gradient's scale holds; a wrong
-    /// layer gives errors of order one.
+    /// Backward against finite differences (see ``expectGradientsMatchFiniteDifferences(_:x:t:y:)``).
     @Test func backwardMatchesFiniteDifferences() throws {
-        let model = try goldenDiT()
         let (x, t, y) = try goldenInputs()
-        let dy = Tensor<Float>.randomNormal([3, 6, 8, 8], seed: 5)
+        try expectGradientsMatchFiniteDifferences(try goldenDiT(), x: x, t: t, y: y)
+    }
+
+    /// The restructured model (``DiTConfig/parallelPairs``) against the same numpy reference, run with its
+    /// parallel-pairs option: with depth 2 the two blocks form one parallel block.
+    @Test func parallelPairsMatchFloat64Reference() throws {
+        var config = try DiTConfig.load(path: ditFixture("config.json"))
+        config.parallelPairs = true
+        let model = try makeDiT(config)
+        try model.load(checkpoint: ditFixture("weights.safetensors"))
+        let (x, t, y) = try goldenInputs()
+        let out = try model.forward(x, timesteps: t, labels: y)
+        let expected = try NPY.readTensor(path: ditFixture("out_parallel_pairs.npy"), as: Float.self)
+        expectClose(out, expected.scalars.map(Double.init), rtol: 1e-3, atol: 2e-4, "parallel-pairs DiT output")
+        #expect(try out != goldenDiT().forward(x, timesteps: t, labels: y))
+    }
+
+    /// Backward of a restructured model with an odd depth (a parallel pair, then a block alone), every
+    /// parameter random so every path matters.
+    @Test func parallelPairsBackwardMatchesFiniteDifferences() throws {
+        var config = try DiTConfig.load(path: ditFixture("config.json"))
+        config.depth = 3
+        config.parallelPairs = true
+        #expect(config.blockStages == [[0, 1], [2]])
+        let model = try makeDiT(config)
+        var rng = SplitMix64(seed: 21)
+        for index in model.parameters.tensors.indices {
+            model.parameters.tensors[index].withUnsafeMutableBufferPointer { p in
+                for i in 0..<p.count { p[i] = Float(rng.nextNormal() * 0.2) }
+            }
+        }
+        let (x, t, y) = try goldenInputs()
+        try expectGradientsMatchFiniteDifferences(model, x: x, t: t, y: y)
+    }
+
+    /// Central differences of `<out, dy>` in float32 (step 1e-2, objective summed in float64) against the
+    /// analytic gradient of every parameter tensor, three coordinates each (label-table rows of the batch's
+    /// labels). LayerNorm and softmax keep the model smooth, so 3% relative with an absolute floor of 1e-3 of
+    /// the gradient's scale holds; a wrong layer gives errors of order one.
+    private func expectGradientsMatchFiniteDifferences(_ model: DiTModel, x: Tensor<Float>, t: [Double], y: [Int]) throws {
+        let c = model.config
+        let dy = Tensor<Float>.randomNormal([x.shape[0], c.outChannels, c.inputSize, c.inputSize], seed: 5)
         let (_, trace) = try model.tracedForward(x, timesteps: t, labels: y)
         let grads = try model.backward(trace, outputGradient: dy)
         func objective() throws -> Double {
@@ -75,7 +112,9 @@ import Testing
             #expect(scale > 0, "\(name): gradient is identically zero")
             for _ in 0..<3 {
                 var i = Int(rng.next() % UInt64(analytic.count))
-                if name == "y_embedder.embedding_table.weight" { i = (y[Int(rng.next() % 3)]) * 32 + i % 32 }
+                if name == "y_embedder.embedding_table.weight" {
+                    i = y[Int(rng.next() % UInt64(y.count))] * c.hiddenSize + i % c.hiddenSize
+                }
                 let original = model.parameters.tensors[index][flat: i]
                 model.parameters.tensors[index][flat: i] = original + h
                 let plus = try objective()
@@ -178,6 +217,14 @@ import Testing
         #expect(try DiTConfig.parse(Data("{\(base)}".utf8), path: "m").learnSigma)
         #expect(DiTConfig.preset("DiT-XL/2") == DiTConfig(hiddenSize: 1152, depth: 28, numHeads: 16))
         #expect(DiTConfig.preset("DiT-S/8")?.patchSize == 8 && DiTConfig.presetNames.count == 12)
+        // The restructuring flag: optional, boolean, and written only when set.
+        expectDiTError(["model.json", "parallel_pairs", "true or false"]) { try parse("{\(base), \"parallel_pairs\": \"yes\"}") }
+        let plain = try DiTConfig.parse(Data("{\(base)}".utf8), path: "m")
+        #expect(!plain.parallelPairs && !plain.jsonString().contains("parallel_pairs"))
+        let pairs = try DiTConfig.parse(Data("{\(base), \"parallel_pairs\": true}".utf8), path: "m")
+        #expect(pairs.parallelPairs && pairs.blockStages == [[0, 1]])
+        #expect(try DiTConfig.parse(Data(pairs.jsonString().utf8), path: "m") == pairs)
+        #expect(try JSONDecoder().decode(DiTConfig.self, from: Data(pairs.jsonString().utf8)) == pairs)
     }
 
     @Test func badForwardArgumentsAreRefused() throws {

@@ -18,11 +18,43 @@ public struct DiTConfig: Equatable, Sendable, Codable {
     public var classDropoutProb: Double
     public var numClasses: Int
     public var learnSigma: Bool
+    /// Not a DiT constructor argument: grafting's restructuring, where each pair of sequential blocks
+    /// `(2k, 2k+1)` runs as one parallel block (see ``blockStages``). JSON key `parallel_pairs`, written only
+    /// when true, so every plain DiT configuration reads and writes exactly DiT's names.
+    public var parallelPairs: Bool = false
 
     enum CodingKeys: String, CodingKey, CaseIterable {
         case inputSize = "input_size", patchSize = "patch_size", inChannels = "in_channels"
         case hiddenSize = "hidden_size", depth, numHeads = "num_heads", mlpRatio = "mlp_ratio"
         case classDropoutProb = "class_dropout_prob", numClasses = "num_classes", learnSigma = "learn_sigma"
+        case parallelPairs = "parallel_pairs"
+    }
+
+    public func encode(to encoder: any Encoder) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        try c.encode(inputSize, forKey: .inputSize)
+        try c.encode(patchSize, forKey: .patchSize)
+        try c.encode(inChannels, forKey: .inChannels)
+        try c.encode(hiddenSize, forKey: .hiddenSize)
+        try c.encode(depth, forKey: .depth)
+        try c.encode(numHeads, forKey: .numHeads)
+        try c.encode(mlpRatio, forKey: .mlpRatio)
+        try c.encode(classDropoutProb, forKey: .classDropoutProb)
+        try c.encode(numClasses, forKey: .numClasses)
+        try c.encode(learnSigma, forKey: .learnSigma)
+        if parallelPairs { try c.encode(true, forKey: .parallelPairs) }
+    }
+
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        self.init(
+            inputSize: try c.decode(Int.self, forKey: .inputSize), patchSize: try c.decode(Int.self, forKey: .patchSize),
+            inChannels: try c.decode(Int.self, forKey: .inChannels), hiddenSize: try c.decode(Int.self, forKey: .hiddenSize),
+            depth: try c.decode(Int.self, forKey: .depth), numHeads: try c.decode(Int.self, forKey: .numHeads),
+            mlpRatio: try c.decode(Double.self, forKey: .mlpRatio),
+            classDropoutProb: try c.decode(Double.self, forKey: .classDropoutProb),
+            numClasses: try c.decode(Int.self, forKey: .numClasses), learnSigma: try c.decode(Bool.self, forKey: .learnSigma))
+        parallelPairs = try c.decodeIfPresent(Bool.self, forKey: .parallelPairs) ?? false
     }
 
     /// A configuration with DiT's constructor defaults for the arguments not given.
@@ -55,6 +87,13 @@ public struct DiTConfig: Equatable, Sendable, Codable {
     public var labelTableRows: Int { numClasses + (classDropoutProb > 0 ? 1 : 0) }
     /// The null ("unconditional") class id, when the model has one.
     public var nullClass: Int? { classDropoutProb > 0 ? numClasses : nil }
+    /// The blocks in execution order, grouped into stages that read the same residual stream: `[[0], [1], ...]`
+    /// for DiT, `[[0, 1], [2, 3], ...]` with ``parallelPairs`` (an odd last block stays alone).
+    public var blockStages: [[Int]] {
+        parallelPairs
+            ? stride(from: 0, to: depth, by: 2).map { Array($0..<min($0 + 2, depth)) }
+            : (0..<depth).map { [$0] }
+    }
 
     /// The presets of DiT's `DiT_models` (`DiT-XL/2` ... `DiT-S/8`) at `inputSize` latent pixels.
     public static func preset(_ name: String, inputSize: Int = 32, inChannels: Int = 4, numClasses: Int = 1000) -> DiTConfig? {
@@ -147,19 +186,21 @@ public struct DiTConfig: Equatable, Sendable, Codable {
         func real(_ key: CodingKeys, default value: Double) throws(DiTError) -> Double {
             try number(key)?.doubleValue ?? value
         }
-        var learnSigma = true
-        if let value = object[CodingKeys.learnSigma.rawValue] {
-            guard let n = value as? NSNumber, String(cString: n.objCType) == "c" else {
-                throw .config(path: path, field: "learn_sigma", expected: "true or false (found \(value))")
+        func boolean(_ key: CodingKeys, default value: Bool) throws(DiTError) -> Bool {
+            guard let raw = object[key.rawValue] else { return value }
+            guard let n = raw as? NSNumber, String(cString: n.objCType) == "c" else {
+                throw .config(path: path, field: key.rawValue, expected: "true or false (found \(raw))")
             }
-            learnSigma = n.boolValue
+            return n.boolValue
         }
-        let config = DiTConfig(
+        let learnSigma = try boolean(.learnSigma, default: true)
+        var config = DiTConfig(
             inputSize: try integer(.inputSize, default: 32), patchSize: try integer(.patchSize, default: 2),
             inChannels: try integer(.inChannels, default: 4), hiddenSize: try integer(.hiddenSize, default: nil),
             depth: try integer(.depth, default: nil), numHeads: try integer(.numHeads, default: nil),
             mlpRatio: try real(.mlpRatio, default: 4), classDropoutProb: try real(.classDropoutProb, default: 0.1),
             numClasses: try integer(.numClasses, default: 1000), learnSigma: learnSigma)
+        config.parallelPairs = try boolean(.parallelPairs, default: false)
         try config.validate(path: path)
         return config
     }

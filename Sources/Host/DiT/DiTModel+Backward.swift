@@ -26,7 +26,7 @@ extension DiTModel {
         var dModulated = Tensor<Float>(zeros: [n, t, d]), dNormalized = Tensor<Float>(zeros: [n, t, d])
         var dFinalModulation = Tensor<Float>(zeros: [n, 2 * d])
         var dh = Tensor<Float>(zeros: [n, t, d])
-        var dSilu = Tensor<Float>(zeros: [n, d]), dSiluPart = Tensor<Float>(zeros: [n, d])
+        var dSilu = Tensor<Float>(zeros: [n, d])
         try blas { () throws(BLAS.DimensionError) in
             try DiTKernels.linearBackward(
                 dTokensOut.baseAddressForReading, trace.finalModulated.baseAddressForReading, rows: n * t, inDim: d,
@@ -48,52 +48,8 @@ extension DiTModel {
                 dBias: grads.tensors[l.finalModBias].baseAddressForWriting())
         }
 
-        // Blocks, last first; dh is the gradient of the residual stream.
-        var dSlotOutput = Tensor<Float>(zeros: [n, t, d])
-        for block in stride(from: c.depth - 1, through: 0, by: -1) {
-            let saved = trace.blocks[block]
-            var dModulation = Tensor<Float>(zeros: [n, 6 * d])
-            let mp = saved.modulation.baseAddressForReading
-            for half in [1, 0] {
-                let slot = slots[2 * block + half]
-                let base = 3 * half * d
-                let dmp = dModulation.baseAddressForWriting()
-                DiTKernels.gatedAddBackward(
-                    dh.baseAddressForReading, saved.slotOutput[half].baseAddressForReading, batch: n, tokens: t, dim: d,
-                    gate: mp + base + 2 * d, modStride: 6 * d, dy: dSlotOutput.baseAddressForWriting(), dGate: dmp + base + 2 * d)
-                let slotGrads: (input: Tensor<Float>?, parameters: [Tensor<Float>?])
-                do {
-                    slotGrads = try slot.op.backward(
-                        saved.slotInput[half], parameters: slotParameters(slot), outputGradient: dSlotOutput)
-                } catch {
-                    throw .slot(name: slot.key.description, reason: error.description)
-                }
-                guard let dInput = slotGrads.input else {
-                    throw .slot(name: slot.key.description, reason: "the plugin returned no input gradient")
-                }
-                for (position, g) in zip(slot.parameterPositions, slotGrads.parameters) {
-                    if let g { grads.tensors[position] = g }
-                }
-                DiTKernels.modulateBackward(
-                    dInput.baseAddressForReading, saved.normalized[half].baseAddressForReading, batch: n, tokens: t, dim: d,
-                    scale: mp + base + d, modStride: 6 * d, dh: dNormalized.baseAddressForWriting(), dShift: dmp + base,
-                    dScale: dmp + base + d)
-                DiTKernels.layerNormBackwardAdd(
-                    dNormalized.baseAddressForReading, saved.normalized[half].baseAddressForReading,
-                    rstd: saved.rstd[half].baseAddressForReading, rows: n * t, dim: d, dx: dh.baseAddressForWriting())
-                withExtendedLifetime(dInput) {}
-            }
-            try blas { () throws(BLAS.DimensionError) in
-                try DiTKernels.linearBackward(
-                    dModulation.baseAddressForReading, trace.siluConditioning.baseAddressForReading, rows: n, inDim: d,
-                    weight: w[l.blockModWeight[block]].baseAddressForReading, outDim: 6 * d, dx: dSiluPart.baseAddressForWriting(),
-                    dWeight: grads.tensors[l.blockModWeight[block]].baseAddressForWriting(),
-                    dBias: grads.tensors[l.blockModBias[block]].baseAddressForWriting())
-            }
-            let ds = dSilu.baseAddressForWriting(), dsp = dSiluPart.baseAddressForReading
-            for i in 0..<(n * d) { ds[i] += dsp[i] }
-            withExtendedLifetime((saved, dModulation)) {}
-        }
+        // Blocks, last stage first; dh is the gradient of the residual stream.
+        try blocksBackward(&dh, trace: trace, grads: &grads, dSilu: &dSilu)
 
         // Conditioning: c = t_embedder(t) + y_embedder(y).
         var dConditioning = Tensor<Float>(zeros: [n, d])
@@ -124,8 +80,8 @@ extension DiTModel {
                 weight: w[l.patchWeight].baseAddressForReading, outDim: d, dx: nil,
                 dWeight: grads.tensors[l.patchWeight].baseAddressForWriting(), dBias: grads.tensors[l.patchBias].baseAddressForWriting())
         }
-        withExtendedLifetime((w, trace, dTokensOut, dModulated, dNormalized, dFinalModulation, dh, dSilu, dSiluPart)) {}
-        withExtendedLifetime((dSlotOutput, dConditioning, dTimeActivated, dTimeHidden)) {}
+        withExtendedLifetime((w, trace, dTokensOut, dModulated, dNormalized, dFinalModulation, dh, dSilu)) {}
+        withExtendedLifetime((dConditioning, dTimeActivated, dTimeHidden)) {}
         return grads
     }
 }

@@ -96,43 +96,8 @@ extension DiTModel {
             DiTKernels.silu(conditioning.baseAddressForReading, count: n * d, siluConditioning.baseAddressForWriting())
         }
 
-        // Blocks: x += gate_msa * attn(modulate(norm1(x))); x += gate_mlp * mlp(modulate(norm2(x))).
-        for block in 0..<c.depth {
-            var modulation = Tensor<Float>(zeros: [n, 6 * d])
-            try blas { () throws(BLAS.DimensionError) in
-                try DiTKernels.linear(
-                    siluConditioning.baseAddressForReading, rows: n, inDim: d,
-                    weight: w[l.blockModWeight[block]].baseAddressForReading, bias: w[l.blockModBias[block]].baseAddressForReading,
-                    outDim: 6 * d, modulation.baseAddressForWriting())
-            }
-            var saved = DiTTrace.Block(modulation: modulation, normalized: [], rstd: [], slotInput: [], slotOutput: [])
-            for half in 0..<2 {
-                let slot = slots[2 * block + half]
-                let base = 3 * half * d  // shift, scale, gate at base, base + d, base + 2d
-                var normalized = Tensor<Float>(zeros: [n, t, d]), rstd = Tensor<Float>(zeros: [n * t])
-                var modulated = Tensor<Float>(zeros: [n, t, d])
-                DiTKernels.layerNorm(h.baseAddressForReading, rows: n * t, dim: d, eps: 1e-6, normalized.baseAddressForWriting(),
-                                     rstd: rstd.baseAddressForWriting())
-                let mp = modulation.baseAddressForReading
-                DiTKernels.modulate(normalized.baseAddressForReading, batch: n, tokens: t, dim: d, shift: mp + base,
-                                    scale: mp + base + d, modStride: 6 * d, modulated.baseAddressForWriting())
-                let y: Tensor<Float>
-                do { y = try slot.op.forward(modulated, parameters: slotParameters(slot)) } catch {
-                    throw .slot(name: slot.key.description, reason: error.description)
-                }
-                DiTKernels.gatedAdd(h.baseAddressForWriting(), y.baseAddressForReading, batch: n, tokens: t, dim: d,
-                                    gate: mp + base + 2 * d, modStride: 6 * d)
-                if trace != nil {
-                    saved.normalized.append(normalized)
-                    saved.rstd.append(rstd)
-                    saved.slotInput.append(modulated)
-                    saved.slotOutput.append(y)
-                }
-                withExtendedLifetime((normalized, modulated, y)) {}
-            }
-            trace?.blocks.append(saved)
-            withExtendedLifetime(modulation) {}
-        }
+        // Blocks (in stages: one block, or a parallel pair).
+        try runBlocks(&h, siluConditioning: siluConditioning, batch: n, trace: trace)
 
         // Final layer: linear(modulate(norm_final(x), shift, scale)), then unpatchify.
         let outWidth = p * p * c.outChannels

@@ -10,6 +10,10 @@ public final class DiTTrace: @unchecked Sendable {
     var conditioning = Tensor<Float>(zeros: [0])
     var siluConditioning = Tensor<Float>(zeros: [0])
     var blocks: [Block] = []
+    /// The residual stream entering each stage of ``DiTConfig/blockStages`` (`[N, T, D]` each).
+    var stageInputs: [Tensor<Float>] = []
+    /// The residual stream leaving the last block.
+    var blocksOutput = Tensor<Float>(zeros: [0])
     var finalModulation = Tensor<Float>(zeros: [0])
     var finalNormalized = Tensor<Float>(zeros: [0])
     var finalRstd = Tensor<Float>(zeros: [0])

@@ -307,7 +307,7 @@ def unpatchify(x, p, c):
     return x.reshape(N, c, h * p, w * p)
 
 
-def dit_forward(w, cfg, x, t, y):
+def dit_forward(w, cfg, x, t, y, parallel_pairs=False):
     p = cfg["patch_size"]
     D = cfg["hidden_size"]
     out_c = cfg["in_channels"] * 2 if cfg["learn_sigma"] else cfg["in_channels"]
@@ -319,17 +319,32 @@ def dit_forward(w, cfg, x, t, y):
                    g["t_embedder.mlp.2.weight"], g["t_embedder.mlp.2.bias"])
     y_emb = g["y_embedder.embedding_table.weight"][np.asarray(y)]
     c = t_emb + y_emb
-    for i in range(cfg["depth"]):
-        b = f"blocks.{i}."
-        mod = linear(silu(c), g[b + "adaLN_modulation.1.weight"], g[b + "adaLN_modulation.1.bias"])
-        shift_msa, scale_msa, gate_msa, shift_mlp, scale_mlp, gate_mlp = np.split(mod, 6, axis=1)
-        h = h + gate_msa[:, None, :] * attention(
-            modulate(layer_norm(h), shift_msa, scale_msa),
-            g[b + "attn.qkv.weight"], g[b + "attn.qkv.bias"], g[b + "attn.proj.weight"], g[b + "attn.proj.bias"],
-            cfg["num_heads"])
-        h = h + gate_mlp[:, None, :] * mlp(
-            modulate(layer_norm(h), shift_mlp, scale_mlp),
-            g[b + "mlp.fc1.weight"], g[b + "mlp.fc1.bias"], g[b + "mlp.fc2.weight"], g[b + "mlp.fc2.bias"])
+    depth = cfg["depth"]
+    # OperatorZoo's restructuring: each pair of blocks (2k, 2k+1) reads the same stream; an odd last block is alone.
+    stages = [list(range(i, min(i + 2, depth))) for i in range(0, depth, 2)] if parallel_pairs else [[i] for i in range(depth)]
+    for stage in stages:
+        mods = []
+        for i in stage:
+            b = f"blocks.{i}."
+            mod = linear(silu(c), g[b + "adaLN_modulation.1.weight"], g[b + "adaLN_modulation.1.bias"])
+            mods.append(np.split(mod, 6, axis=1))
+        normed = layer_norm(h)
+        update = 0
+        for i, (shift_msa, scale_msa, gate_msa, _, _, _) in zip(stage, mods):
+            b = f"blocks.{i}."
+            update = update + gate_msa[:, None, :] * attention(
+                modulate(normed, shift_msa, scale_msa),
+                g[b + "attn.qkv.weight"], g[b + "attn.qkv.bias"], g[b + "attn.proj.weight"], g[b + "attn.proj.bias"],
+                cfg["num_heads"])
+        h = h + update
+        normed = layer_norm(h)
+        update = 0
+        for i, (_, _, _, shift_mlp, scale_mlp, gate_mlp) in zip(stage, mods):
+            b = f"blocks.{i}."
+            update = update + gate_mlp[:, None, :] * mlp(
+                modulate(normed, shift_mlp, scale_mlp),
+                g[b + "mlp.fc1.weight"], g[b + "mlp.fc1.bias"], g[b + "mlp.fc2.weight"], g[b + "mlp.fc2.bias"])
+        h = h + update
     mod = linear(silu(c), g["final_layer.adaLN_modulation.1.weight"], g["final_layer.adaLN_modulation.1.bias"])
     shift, scale = np.split(mod, 2, axis=1)
     h = linear(modulate(layer_norm(h), shift, scale), g["final_layer.linear.weight"], g["final_layer.linear.bias"])
@@ -389,6 +404,9 @@ def main():
     np.save(path("y.npy"), y)
     np.save(path("out.npy"), out.astype("<f4"))
     np.save(path("out_fp64.npy"), out.astype("<f8"))
+    parallel = dit_forward(w, cfg, x64, t, y, parallel_pairs=True)
+    assert np.max(np.abs(parallel - out)) > 1e-3  # the restructured model computes something else
+    np.save(path("out_parallel_pairs.npy"), parallel.astype("<f4"))
 
     # Round trip through the hand-written safetensors files.
     rw, meta = read_safetensors(path("weights.safetensors"))
