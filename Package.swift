@@ -36,12 +36,13 @@ let package = Package(
         .target(name: "OperatorABI"),
         .systemLibrary(name: "COpenBLAS", pkgConfig: "openblas", providers: [.apt(["libopenblas-dev"])]),
         .systemLibrary(name: "CPNG", pkgConfig: "libpng", providers: [.apt(["libpng-dev"])]),
+        .systemLibrary(name: "CFFI", pkgConfig: "libffi", providers: [.apt(["libffi-dev"])]),
 
         // MARK: Host library and CLI
         .target(
             name: "Host",
             dependencies: [
-                "OperatorABI", "COpenBLAS", "CPNG",
+                "OperatorABI", "COpenBLAS", "CPNG", "CFFI",
                 .product(name: "Numerics", package: "swift-numerics"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Crypto", package: "swift-crypto"),

@@ -60,7 +60,7 @@ public final class Operator: @unchecked Sendable {
 
     let instance: OpaquePointer
     private let services: HostServices
-    var table: OperatorTable { descriptor.table }
+    var table: any OperatorBackend { descriptor.table }
     private let workspaceLock = NSLock()
     private var cachedWorkspace: (pointer: UnsafeMutableRawPointer, size: Int)?
 

@@ -17,9 +17,13 @@ public enum RegistryError: Error, Equatable, CustomStringConvertible {
     case libraryNotFound(entry: String, library: String, searched: [String])
     /// The entry providing an operator has not passed conformance, and the caller requires it.
     case notConformant(entry: String, operatorId: String, registry: String, record: String)
+    /// A `cfunction` entry's description is invalid (the error names the entry and the field).
+    case cfunction(path: String, CFunctionSpecError)
 
     public var description: String {
         switch self {
+        case .cfunction(let path, let error):
+            "registry '\(path)': \(error)"
         case .notConformant(let entry, let operatorId, let registry, let record):
             "\(registry): entry '\(entry)' provides '\(operatorId)' but \(record); run `zoo registry add <library>` to check it, or pass --allow-unconformant"
         case .fileNotFound(let path):
