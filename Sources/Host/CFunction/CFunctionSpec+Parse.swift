@@ -163,13 +163,12 @@ private struct SpecParser {
         guard Self.kinds.contains(kind) else {
             throw .unknownArgumentKind(entry: entry, field: "\(field).kind", kind: kind, known: Self.kinds)
         }
-        switch kind {
-        case "output" where isVJP:
+        if isVJP && kind == "output" {
             throw .misplacedBinding(entry: entry, field: "\(field).kind", binding: kind,
                                     reason: "is not available to the VJP (the host passes x and dy; recompute y from x)")
-        case "output_grad", "input_grad", "parameter_grad" where !isVJP:
+        }
+        if !isVJP && ["output_grad", "input_grad", "parameter_grad"].contains(kind) {
             throw .misplacedBinding(entry: entry, field: "\(field).kind", binding: kind, reason: "belongs in the vjp signature")
-        default: break
         }
         var allowed: Set<String> = ["kind", "type"]
         switch kind {
