@@ -4,6 +4,12 @@ extension CFunctionSpec {
     /// Most arguments a described function may take.
     public static let maximumArguments = 64
 
+    /// The argument kinds (bindings), as spelled in an argument's `kind`.
+    public static let argumentKinds = [
+        "input", "output", "output_grad", "input_grad", "B", "L", "D", "H", "W", "attribute", "parameter",
+        "parameter_grad", "workspace", "workspace_bytes",
+    ]
+
     /// Parses the JSON text of a `cfunction` object. A pure function of its input (no files, no loading),
     /// so it can be fuzzed: every input gives a description or a ``CFunctionSpecError``.
     /// - Parameters:
@@ -38,12 +44,6 @@ extension CFunctionSpec {
 /// The rules of the `cfunction` format, applied field by field; every failure names the field.
 private struct SpecParser {
     let entry: String
-
-    /// Binding kinds, as spelled in `kind`.
-    static let kinds = [
-        "input", "output", "output_grad", "input_grad", "B", "L", "D", "H", "W", "attribute", "parameter",
-        "parameter_grad", "workspace", "workspace_bytes",
-    ]
 
     func spec(_ value: StrictJSON.Value, field: String) throws(CFunctionSpecError) -> CFunctionSpec {
         let root = try object(value, field: field, allowed: ["role", "summary", "capabilities", "causal", "receptive_field", "forward", "vjp"])
@@ -160,8 +160,8 @@ private struct SpecParser {
             throw .invalidField(entry: entry, field: field, expected: "an object with \"kind\" and \"type\"")
         }
         let kind = try string(members.first { $0.key == "kind" }?.value, field: "\(field).kind", expected: "an argument kind")
-        guard Self.kinds.contains(kind) else {
-            throw .unknownArgumentKind(entry: entry, field: "\(field).kind", kind: kind, known: Self.kinds)
+        guard CFunctionSpec.argumentKinds.contains(kind) else {
+            throw .unknownArgumentKind(entry: entry, field: "\(field).kind", kind: kind, known: CFunctionSpec.argumentKinds)
         }
         if isVJP && kind == "output" {
             throw .misplacedBinding(entry: entry, field: "\(field).kind", binding: kind,
