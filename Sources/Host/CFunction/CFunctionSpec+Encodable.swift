@@ -6,6 +6,18 @@ extension CFunctionSpec: Encodable {
     }
 }
 
+extension StrictJSON.Value {
+    /// The value with every object's members sorted by key (JSON objects are unordered).
+    var keySorted: StrictJSON.Value {
+        switch self {
+        case .object(let members):
+            .object(members.map { StrictJSON.Member(key: $0.key, value: $0.value.keySorted) }.sorted { $0.key < $1.key })
+        case .array(let items): .array(items.map(\.keySorted))
+        default: self
+        }
+    }
+}
+
 extension StrictJSON.Value: Encodable {
     func encode(to encoder: any Encoder) throws {
         switch self {

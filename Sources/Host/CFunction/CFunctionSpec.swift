@@ -58,7 +58,8 @@ public struct CFunctionSpec: Sendable, Equatable {
     /// The attribute named `name`.
     public func attribute(_ name: String) -> CFunctionAttribute? { attributes.first { $0.name == name } }
 
-    public static func == (a: CFunctionSpec, b: CFunctionSpec) -> Bool { a.source == b.source }
+    /// Two descriptions are equal when their JSON is, whatever the order of object members.
+    public static func == (a: CFunctionSpec, b: CFunctionSpec) -> Bool { a.source.keySorted == b.source.keySorted }
 }
 
 /// The element type of a C function's tensor pointers.

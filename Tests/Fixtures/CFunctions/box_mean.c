@@ -7,18 +7,20 @@
 #include <stdint.h>
 
 /* y[b,t,c] = scale[c] * (sum, or mean when normalize) of x[b,s,c] over s in [t-radius, t+radius] within [0, L),
- * plus offset. Prefix sums of one column live in `work` (L + 1 doubles). Returns 1 if the workspace is short. */
+ * plus offset. Each column is gathered into `work` (L doubles) and each window summed directly, left to right,
+ * so an output depends bitwise on its window alone (prefix sums would not: their rounding carries over from
+ * earlier tokens). Returns 1 if the workspace is short. */
 int box_mean(const double *x, double *y, int64_t B, int64_t L, int64_t D, int32_t radius, _Bool normalize, float offset,
              const double *scale, double *work, size_t work_bytes) {
-    int64_t b, t, c;
-    if (work_bytes < (size_t)(L + 1) * sizeof(double)) return 1;
+    int64_t b, t, s, c;
+    if (work_bytes < (size_t)L * sizeof(double)) return 1;
     for (b = 0; b < B; b++) {
         for (c = 0; c < D; c++) {
-            work[0] = 0;
-            for (t = 0; t < L; t++) work[t + 1] = work[t] + x[(b * L + t) * D + c];
+            for (t = 0; t < L; t++) work[t] = x[(b * L + t) * D + c];
             for (t = 0; t < L; t++) {
                 const int64_t lo = t - radius < 0 ? 0 : t - radius, hi = t + radius > L - 1 ? L - 1 : t + radius;
-                const double sum = work[hi + 1] - work[lo];
+                double sum = 0;
+                for (s = lo; s <= hi; s++) sum += work[s];
                 y[(b * L + t) * D + c] = scale[c] * (normalize ? sum / (double)(hi - lo + 1) : sum) + (double)offset;
             }
         }
@@ -27,29 +29,31 @@ int box_mean(const double *x, double *y, int64_t B, int64_t L, int64_t D, int32_
 }
 
 /* The VJP of box_mean (offset drops out): dscale[c] = sum dy * window(t); dx[b,s,c] = scale[c] * sum over the
- * outputs t whose window holds s of dy[b,t,c] / norm(t). Uses 2 (L + 1) doubles of workspace. */
+ * outputs t whose window holds s of dy[b,t,c] / norm(t). Gathers the x and dy / norm columns into `work`
+ * (2 L doubles). */
 int box_mean_vjp(const double *dy, double *dx, double *dscale, const double *x, int64_t B, int64_t L, int64_t D,
                  int32_t radius, _Bool normalize, const double *scale, double *work, size_t work_bytes) {
-    int64_t b, t, c;
-    double *p = work, *q = work + L + 1;
-    if (work_bytes < (size_t)(2 * (L + 1)) * sizeof(double)) return 1;
+    int64_t b, t, s, c;
+    double *xc = work, *q = work + L;
+    if (work_bytes < (size_t)(2 * L) * sizeof(double)) return 1;
     for (c = 0; c < D; c++) dscale[c] = 0;
     for (b = 0; b < B; b++) {
         for (c = 0; c < D; c++) {
-            p[0] = 0;
-            q[0] = 0;
             for (t = 0; t < L; t++) {
                 const int64_t lo = t - radius < 0 ? 0 : t - radius, hi = t + radius > L - 1 ? L - 1 : t + radius;
-                const double norm = normalize ? (double)(hi - lo + 1) : 1.0;
-                p[t + 1] = p[t] + x[(b * L + t) * D + c];
-                q[t + 1] = q[t] + dy[(b * L + t) * D + c] / norm;
+                xc[t] = x[(b * L + t) * D + c];
+                q[t] = dy[(b * L + t) * D + c] / (normalize ? (double)(hi - lo + 1) : 1.0);
             }
             for (t = 0; t < L; t++) {
-                const int64_t lo = t - radius < 0 ? 0 : t - radius, hi = t + radius > L - 1 ? L - 1 : t + radius;
-                const double norm = normalize ? (double)(hi - lo + 1) : 1.0;
-                dscale[c] += dy[(b * L + t) * D + c] * (p[hi + 1] - p[lo]) / norm;
                 /* The windows are symmetric: s is in window(t) exactly when t is in window(s). */
-                dx[(b * L + t) * D + c] = scale[c] * (q[hi + 1] - q[lo]);
+                const int64_t lo = t - radius < 0 ? 0 : t - radius, hi = t + radius > L - 1 ? L - 1 : t + radius;
+                double window = 0, back = 0;
+                for (s = lo; s <= hi; s++) {
+                    window += xc[s];
+                    back += q[s];
+                }
+                dscale[c] += q[t] * window;
+                dx[(b * L + t) * D + c] = scale[c] * back;
             }
         }
     }
