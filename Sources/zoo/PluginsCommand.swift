@@ -33,8 +33,8 @@ struct PluginsCommand: ParsableCommand {
                     continue
                 }
                 do {
-                    // A pinned C function's library has no entry symbol: it loads through its registry entry.
-                    if case .pinned(let id) = library.trust, let entry = host.registry.entry(id: id), entry.kind == "cfunction" {
+                    // A C function's library has no entry symbol: it loads through its registry entry.
+                    if let entry = cfunctionEntry(library.trust, host.registry) {
                         printOperators(try host.loadEntry(entry), kind: "cfunction")
                     } else {
                         printOperators(try host.load(path: library.path), kind: "plugin")
@@ -59,6 +59,15 @@ struct PluginsCommand: ParsableCommand {
                     continue
                 }
                 do { printOperators(try host.loadEntry(entry), kind: "cfunction") } catch { print("  error: \(error)") }
+            }
+        }
+
+        /// The cfunction entry a discovered library is pinned by (or mismatches), if any.
+        private func cfunctionEntry(_ trust: DiscoveredLibrary.Trust, _ registry: Registry) -> RegistryEntry? {
+            switch trust {
+            case .pinned(let id), .hashMismatch(let id, _):
+                registry.entry(id: id).flatMap { $0.kind == "cfunction" ? $0 : nil }
+            case .unpinned: nil
             }
         }
 

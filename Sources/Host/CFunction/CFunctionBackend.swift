@@ -165,7 +165,7 @@ struct CFunctionBackend: OperatorBackend {
     ) throws(PluginCallError) {
         let state = ForeignMemory.object(instance, as: CFunctionInstance.self)
         let function = "forward"
-        let bits = try checkDtypes([("x", x), ("y", y)] + params.indices.map { ("parameter '\(spec.parameters[safe: $0]?.name ?? "\($0)")'", params[$0]) }, function: function)
+        let bits = try checkDtypes([("x", x), ("y", y)] + params.indices.map { ("parameter '\(parameterName($0))'", params[$0]) }, function: function)
         let (batch, length) = try checkActivation(x, name: "x", state: state, function: function)
         try checkSame(y, as: x, name: "y", function: function)
         try checkParameters(params, state: state, function: function, allowNullData: false)
@@ -187,9 +187,9 @@ struct CFunctionBackend: OperatorBackend {
         let state = ForeignMemory.object(instance, as: CFunctionInstance.self)
         var named: [(String, TensorArgument)] = [("x", x), ("dy", dy)]
         if let dx { named.append(("dx", dx)) }
-        for (i, p) in params.enumerated() { named.append(("parameter '\(spec.parameters[safe: i]?.name ?? "\(i)")'", p)) }
+        for (i, p) in params.enumerated() { named.append(("parameter '\(parameterName(i))'", p)) }
         for (i, d) in (dparams ?? []).enumerated() where d.data != nil {
-            named.append(("gradient of '\(spec.parameters[safe: i]?.name ?? "\(i)")'", d))
+            named.append(("gradient of '\(parameterName(i))'", d))
         }
         let bits = try checkDtypes(named, function: function)
         let (batch, length) = try checkActivation(x, name: "x", state: state, function: function)
@@ -367,12 +367,13 @@ struct CFunctionBackend: OperatorBackend {
         }
     }
 
+    /// The name of parameter `index`, or the index itself when the caller passed more tensors than there are.
+    private func parameterName(_ index: Int) -> String {
+        spec.parameters.indices.contains(index) ? spec.parameters[index].name : "\(index)"
+    }
+
     private func error(_ function: String, _ status: Int32, _ message: String) -> PluginCallError {
         PluginCallError(operatorId: id, function: function, status: status, message: message)
     }
 }
 
-extension Array {
-    /// The element at `index`, or nil when out of range.
-    subscript(safe index: Int) -> Element? { indices.contains(index) ? self[index] : nil }
-}

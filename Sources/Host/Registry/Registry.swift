@@ -137,7 +137,8 @@ extension Registry {
         }
         var entries: [RegistryEntry] = []
         for (index, item) in list.enumerated() {
-            let entry = try v.entry(item, strict: strictEntries?[safe: index], field: "plugins[\(index)]")
+            let strict = strictEntries.flatMap { $0.indices.contains(index) ? $0[index] : nil }
+            let entry = try v.entry(item, strict: strict, field: "plugins[\(index)]")
             if entries.contains(where: { $0.id == entry.id }) { throw .duplicateEntry(path: path, id: entry.id) }
             entries.append(entry)
         }
