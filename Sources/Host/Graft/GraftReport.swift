@@ -83,9 +83,9 @@ public struct GraftReport: Codable, Sendable {
 
         let timing = try forwardTimes(run: run)
         var slots: [Slot] = []
-        for key in run.keys {
-            let r = run.stage1Results[key]
-            slots.append(Slot(slot: key.description, operatorId: run.assignments[key]!.operatorId, initialValidationLoss: r?.initialValidationLoss,
+        for unit in run.units {
+            let r = run.stage1Results[unit.name]
+            slots.append(Slot(slot: unit.name, operatorId: unit.holds, initialValidationLoss: r?.initialValidationLoss,
                               bestValidationLoss: r?.bestValidationLoss, bestStep: r?.bestStep))
         }
         try writeLossPlots(run: run)
@@ -142,10 +142,11 @@ public struct GraftReport: Codable, Sendable {
             }
             return times.sorted()[1]
         }
-        var big = run.teacher.config
+        var big = run.teacher.config, bigStudentConfig = run.student.config
         big.inputSize *= 2
+        bigStudentConfig.inputSize *= 2
         let bigTeacher = try? DiTModel(config: big) { key in run.teacher.slot(key).choice }
-        let bigStudent = try? DiTModel(config: big) { key in
+        let bigStudent = try? DiTModel(config: bigStudentConfig) { key in
             var choice = run.student.slot(key).choice
             if let graft = run.assignments[key], graft.attributes["l_max"] == nil, choice.attributes["l_max"] != nil {
                 choice.attributes["l_max"] = .int(Int64(big.tokenCount))
@@ -158,8 +159,8 @@ public struct GraftReport: Codable, Sendable {
     private static func writeLossPlots(run: GraftRun) throws {
         var stage1 = LinePlot(width: 640, height: 360, logY: true)
         let palette: [LinePlot.Color] = [(31, 119, 180), (255, 127, 14), (44, 160, 44), (214, 39, 40), (148, 103, 189), (140, 86, 75)]
-        for (i, key) in run.keys.enumerated() {
-            let history = run.stage1Results[key]?.history.filter { $0.validationLoss != nil } ?? []
+        for (i, unit) in run.units.enumerated() {
+            let history = run.stage1Results[unit.name]?.history.filter { $0.validationLoss != nil } ?? []
             stage1.add(x: history.map { Double($0.step) }, y: history.map { $0.validationLoss! }, color: palette[i % palette.count])
         }
         try stage1.write(path: run.folder + "/stage1_loss.png")
