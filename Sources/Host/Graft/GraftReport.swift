@@ -12,6 +12,8 @@ import Foundation
 /// - Parameters, FLOPs per forward (``FLOPCount``; `nil` when a slot's operator is not counted) and the median
 ///   forward time of a batch of 4 at the model's resolution and at twice the side (4x the tokens).
 public struct GraftReport: Codable, Sendable {
+    /// One stage-1 unit: a grafted slot (`blocks.3.attn`, its operator id) or a restructured pair of blocks
+    /// (`blocks.0+1`, operator `parallel pair`).
     public struct Slot: Codable, Sendable {
         public var slot: String
         public var operatorId: String
@@ -43,7 +45,9 @@ public struct GraftReport: Codable, Sendable {
     public var summary: String {
         func f(_ v: Double?) -> String { v.map { String(format: "%.4f", $0) } ?? "n/a" }
         func g(_ v: Int?) -> String { v.map { String(format: "%.2f G", Double($0) / 1e9) } ?? "not counted" }
-        var lines = ["", "grafting '\(plan)': \(slots.count) slot(s), stages 1 and 2 took \(String(format: "%.0f", seconds)) s", ""]
+        let pairs = slots.filter { $0.operatorId == "parallel pair" }.count
+        let what = pairs == slots.count && pairs > 0 ? "\(pairs) block pair(s) made parallel" : "\(slots.count) slot(s)"
+        var lines = ["", "grafting '\(plan)': \(what), stages 1 and 2 took \(String(format: "%.0f", seconds)) s", ""]
         lines.append("                      teacher      grafted")
         lines.append("held-out loss      \(pad(f(teacher.heldOutLoss)))  \(pad(f(student.heldOutLoss)))")
         lines.append("Fréchet (features) \(pad(f(teacher.frechetDistance)))  \(pad(f(student.frechetDistance)))")
