@@ -14,15 +14,17 @@ struct BenchCommand: ParsableCommand {
             operators (each registered token mixer at D=384 with 6 heads over L, fitted exponent of time against \
             L, speed relative to mha), train (images/s of a pretraining step and of a stage-1 step of one hyena_x \
             slot), graft (forward of the interleave-50 hyena_x and swa models against the original at 256, 1024 \
-            and 4096 tokens). 'all' runs every suite but threads. Figures are medians over --repeats runs after a \
+            and 4096 tokens), memory (peak resident memory of zoo dit forward, batch 1, in a fresh process on a \
+            random float32 checkpoint of --memory-config, default DiT-XL/2: 2.7 GB on disk and in memory, against \
+            the weights' size). 'all' runs every suite but threads and memory. Figures are medians over --repeats runs after a \
             warm-up, with their spread; they are measurements, never pass/fail.
             `zoo bench compare OLD.json NEW.json` compares two reports and exits 1 when a figure regressed by \
             more than --tolerance (judged by its in-run ratio when it has one, else by its median time).
             """)
 
-    static let suites = ["all", "blas", "dispatch", "dit", "threads", "operators", "train", "graft"]
+    static let suites = ["all", "blas", "dispatch", "dit", "threads", "operators", "train", "graft", "memory"]
 
-    @Argument(help: "Suite: all, blas, dispatch, dit, threads, operators, train, graft; or compare.")
+    @Argument(help: "Suite: all, blas, dispatch, dit, threads, operators, train, graft, memory; or compare.")
     var suite = "all"
 
     @Argument(help: "With compare: the old and the new JSON report.")
@@ -45,6 +47,9 @@ struct BenchCommand: ParsableCommand {
 
     @Option(help: "Operators of the operators suite (comma-separated ids; default: every registered one).")
     var operators: String?
+
+    @Option(help: "DiT configuration of the memory suite (JSON file or preset).")
+    var memoryConfig = "DiT-XL/2"
 
     @Option(help: "Measured runs per figure.")
     var repeats = 5
@@ -81,7 +86,7 @@ struct BenchCommand: ParsableCommand {
             }
             return model
         }
-        func wants(_ name: String) -> Bool { suite == name || (suite == "all" && name != "threads") }
+        func wants(_ name: String) -> Bool { suite == name || (suite == "all" && name != "threads" && name != "memory") }
         var entries: [BenchEntry] = []
         if wants("blas") { entries += try BenchSuites.blas(repeats: repeats) }
         if wants("dispatch") {
@@ -116,6 +121,15 @@ struct BenchCommand: ParsableCommand {
             entries += try BenchSuites.graftPayoff(
                 config: c, standard: standard, replacements: [replacement("hyena_x"), replacement("swa")],
                 tokens: try integers(tokens, option: "--tokens"), repeats: min(repeats, 3)) { print($0) }
+        }
+        if wants("memory") {
+            let folder = FileManager.default.temporaryDirectory.appendingPathComponent("zoo-bench-memory-\(getpid())").path
+            try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+            defer { try? FileManager.default.removeItem(atPath: folder) }
+            let mc = try DiTConfig.preset(memoryConfig) ?? DiTConfig.load(path: memoryConfig)
+            entries += try BenchSuites.memory(
+                executable: PluginSearchPath.executablePath, config: mc, configName: memoryConfig, folder: folder,
+                pluginArguments: plugins.forwardedArguments, repeats: min(repeats, 3))
         }
         let report = BenchReport(machine: BenchReport.currentMachine(), entries: entries)
         print(report.table)

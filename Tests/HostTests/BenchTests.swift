@@ -73,6 +73,23 @@ import Testing
         #expect(report.entries[1].ratio.map { $0 > 0 } == true && report.entries[1].notes["speedup"] != nil)
     }
 
+    /// The memory suite: a fresh `zoo dit forward` child's peak resident memory against the weights' size.
+    @Test func memorySuiteReportsPeakResidentMemory() throws {
+        let ws = try CLITests.Workspace()
+        let config = ws.path("tiny.json")
+        try Data(TrainingTests.tinyConfig.jsonString().utf8).write(to: URL(fileURLWithPath: config))
+        let out = ws.path("memory.json")
+        let r = try ws.zoo(["bench", "memory", "--memory-config", config, "--repeats", "1", "--json", out, "--allow-unconformant"])
+        #expect(r.status == 0, "\(r.stderr)")
+        let report = try JSONDecoder().decode(BenchReport.self, from: Data(contentsOf: URL(fileURLWithPath: out)))
+        let entry = try #require(report.entries.first { $0.suite == "memory" })
+        let peak = try #require(entry.notes["peak_resident_bytes"].flatMap(Int.init))
+        let weights = try #require(entry.notes["weights_bytes"].flatMap(Int.init))
+        // A process that maps the zoo executable and its libraries is several MB; the tiny model is ~200 KB.
+        #expect(peak > 1 << 20 && weights > 100_000 && weights < 1 << 20, "peak \(peak), weights \(weights)")
+        #expect(entry.ratio == Double(peak) / Double(weights))
+    }
+
     /// Ratios are judged by their change, plain times by theirs; figures in one report only are listed.
     @Test func comparisonFlagsRegressionsBeyondTolerance() {
         let machine = BenchReport.Machine(cores: 2, hostThreads: 2, openblasCore: "X", openblasThreads: 1, openblasCoretypeEnv: nil, date: "")
