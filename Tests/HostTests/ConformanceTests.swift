@@ -160,4 +160,37 @@ import Testing
         let again = try runCommand(try zooPath(), ["plugin", "new", "my_mixer", "--output", dir])
         #expect(again.status != 0 && again.stderr.contains("already exists"))
     }
+
+    /// `zoo plugin new --language swift` writes a SwiftPM package outside this one that depends on this checkout by
+    /// absolute path (found above the `zoo` executable) for PluginKit; it builds with its own build script and passes
+    /// every check as generated. The nested SwiftPM build gets its own scratch folder and builds debug (PluginKit
+    /// and the example only: about 30 s on 2 busy cores, so it runs in the normal suite; on a machine with neither
+    /// network nor SwiftPM's cache, resolving this package's dependencies fails and so does this test).
+    @Test func swiftScaffoldBuildsAndPassesAsGenerated() throws {
+        let root = try makeTemporaryDirectory("zoo-swift-scaffold")
+        defer { try? FileManager.default.removeItem(at: root) }
+        let dir = root.appendingPathComponent("my_swift_mixer").path
+        let new = try runCommand(try zooPath(), ["plugin", "new", "my_swift_mixer", "--language", "swift", "--output", dir])
+        try #require(new.status == 0, "\(new.stderr)")
+        let manifest = try String(contentsOfFile: dir + "/Package.swift", encoding: .utf8)
+        #expect(manifest.contains(".package(path: \"\(packageRoot.standardizedFileURL.path)\")"), "\(manifest)")
+        #expect(manifest.contains(".product(name: \"PluginKit\""))
+        let build = try runCommand(
+            dir + "/build.sh", ["debug"], environment: ["SCRATCH_PATH": root.appendingPathComponent("scratch").path])
+        try #require(build.status == 0, "\(build.stdout)\(build.stderr)")
+        let library = build.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+        #expect(library.hasSuffix("/libmy_swift_mixer.so"))
+        let (status, report) = try conform(library)
+        #expect(status == 0)
+        #expect(report.results.count == ConformanceCheckID.allCases.count)
+        #expect(report.results.allSatisfy { Self.expected($0, skipped: [.reference]) }, "\(report.table)")
+        let plugin = try PluginLibrary(path: library)
+        let descriptor = try #require(plugin.operator("my_swift_mixer"))
+        #expect(descriptor.capabilities.contains(.float64) && descriptor.capabilities.contains(.backward))
+        #expect(try Operator(descriptor, dim: 4).complexity == .linear)
+        // A --package-path that is not an OperatorZoo checkout is refused with a message.
+        let bad = try runCommand(
+            try zooPath(), ["plugin", "new", "other", "--language", "swift", "--output", dir + "2", "--package-path", root.path])
+        #expect(bad.status != 0 && bad.stderr.contains("--package-path"), "\(bad.stderr)")
+    }
 }
