@@ -3,6 +3,7 @@
 public struct ReferenceInput: Sendable {
     /// `[B, L, D]`, row-major.
     public var x: [Double]
+    /// B, L and D.
     public var batch: Int
     public var length: Int
     public var dim: Int
@@ -10,8 +11,10 @@ public struct ReferenceInput: Sendable {
     public var grid: (height: Int, width: Int)?
     /// Every attribute of the instance (defaults filled in).
     public var attributes: [String: AttributeValue]
+    /// Every parameter by its upstream name, row-major in its upstream shape.
     public var parameters: [String: [Double]]
 
+    /// - Parameter shape: `[B, L, D]` of `x`.
     public init(
         x: [Double], shape: [Int], grid: (height: Int, width: Int)? = nil, attributes: [String: AttributeValue],
         parameters: [String: [Double]]
@@ -29,21 +32,25 @@ public struct ReferenceInput: Sendable {
         return nil
     }
 
+    /// Attribute `name` as a bool, or nil when it is missing or of another type.
     func bool(_ name: String) -> Bool? {
         if case .bool(let v)? = attributes[name] { return v }
         return nil
     }
 
+    /// Attribute `name` as a float, or nil when it is missing or of another type.
     func float(_ name: String) -> Double? {
         if case .float(let v)? = attributes[name] { return v }
         return nil
     }
 
+    /// Attribute `name` as a list of ints, or nil when it is missing or of another type.
     func intList(_ name: String) -> [Int]? {
         if case .intList(let v)? = attributes[name] { return v.map { Int($0) } }
         return nil
     }
 
+    /// Attribute `name` as a string, or nil when it is missing or of another type.
     func string(_ name: String) -> String? {
         if case .string(let v)? = attributes[name] { return v }
         return nil
