@@ -24,6 +24,8 @@ let package = Package(
     products: [
         .executable(name: "zoo", targets: ["zoo"]),
         .library(name: "Host", targets: ["Host"]),
+        // For Swift plugins outside this package (`zoo plugin new NAME --language swift` depends on it by path).
+        .library(name: "PluginKit", targets: ["PluginKit"]),
     ] + plugins.map(\.0),
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),

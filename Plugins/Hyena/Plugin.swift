@@ -12,22 +12,22 @@ nonisolated(unsafe) private let table = makePlugin(
             id: "hyena_x", version: "1.0.0",
             summary: "grafting Hyena_X (hyena_x.py): y = out_proj(q * k * v), [q,k,v] = causal short conv of in_proj(x)",
             role: .tokenMixer, capabilities: capabilities, attributes: HyenaAttributes.hyenaX,
-            kernel: HyenaMixerKernel<HyenaXTag>.self),
+            complexity: .linear, kernel: HyenaMixerKernel<HyenaXTag>.self),
         OperatorDefinition(
             id: "hyena_se", version: "1.0.0",
             summary: "grafting Hyena_SE (hyena_se.py): y = out_proj(q * CC(k * v; inner_filter)) after the short conv",
             role: .tokenMixer, capabilities: capabilities, attributes: HyenaAttributes.hyenaSE,
-            kernel: HyenaMixerKernel<HyenaSETag>.self),
+            complexity: .linear, kernel: HyenaMixerKernel<HyenaSETag>.self),
         OperatorDefinition(
             id: "hyena_y", version: "1.0.0",
             summary: "grafting Hyena_Y (hyena_y.py): y = out_proj(q * CC(k * v; inner_filter)), [q,k,v] = in_proj(x)",
             role: .tokenMixer, capabilities: capabilities, attributes: HyenaAttributes.hyenaY,
-            kernel: HyenaMixerKernel<HyenaYTag>.self),
+            complexity: .linear, kernel: HyenaMixerKernel<HyenaYTag>.self),
         OperatorDefinition(
             id: "mlp_hyena_x", version: "1.0.0",
             summary: "grafting MLP_Hyena_X (mlp_hyena_x.py): in_proj, causal conv along features per token, q*k*v, out_proj",
             role: .channelMixer, capabilities: capabilities, attributes: HyenaAttributes.mlpHyenaX,
-            kernel: MLPHyenaXKernel.self),
+            complexity: .linear, kernel: MLPHyenaXKernel.self),
     ])
 
 /// The plugin's entry point (the ABI's one exported symbol).

@@ -37,7 +37,7 @@ nonisolated(unsafe) private let table = makePlugin(
                     doc: "shift: NATTEN, the window moves inward at the border (always kh*kw keys); clip: it shrinks",
                     choices: ["shift", "clip"]),
             ],
-            kernel: NeighborhoodAttentionKernel.self),
+            complexity: .linear, kernel: NeighborhoodAttentionKernel.self),
         OperatorDefinition(
             id: "linear_attn", version: "1.0.0",
             summary: "fast-transformers LinearAttention (Katharopoulos et al. 2020), non-causal, phi = elu + 1, eps 1e-6",
@@ -45,7 +45,7 @@ nonisolated(unsafe) private let table = makePlugin(
             attributes: [
                 AttributeSpec("num_heads", default: .int(16), doc: "attention heads; must divide D", intRange: 1...4096)
             ],
-            kernel: LinearAttentionKernel.self),
+            complexity: .linear, kernel: LinearAttentionKernel.self),
     ])
 
 /// The plugin's entry point (the ABI's one exported symbol).

@@ -32,6 +32,9 @@ final class SlidingWindowAttentionKernel: OperatorKernel {
     var parameters: [ParameterDecl] { projections.parameters }
     var isCausal: Bool { right == 0 }
     var receptiveField: (left: Int64, right: Int64)? { (Int64(left ?? -1), Int64(right ?? -1)) }
+    /// O(L w): linear when both sides of the window are bounded (`causal` bounds the right), quadratic when one is
+    /// unbounded (w grows with L).
+    var complexity: ComplexityClass? { left != nil && right != nil ? .linear : .quadratic }
 
     /// The window over L tokens, as the grid `1 x L`.
     private func attention(length: Int) -> WindowedAttention {

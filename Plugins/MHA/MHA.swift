@@ -193,7 +193,7 @@ nonisolated(unsafe) private let table = makePlugin(
                 AttributeSpec("qkv_bias", default: .bool(true), doc: "bias on the qkv projection (DiT: true)"),
                 AttributeSpec("causal", default: .bool(false), doc: "mask keys after the query (not used by DiT)"),
             ],
-            kernel: MHAKernel.self)
+            complexity: .quadratic, kernel: MHAKernel.self)
     ])
 
 /// The plugin's entry point (the ABI's one exported symbol).

@@ -124,7 +124,7 @@ nonisolated(unsafe) private let table = makePlugin(
                 AttributeSpec("expansion_ratio", default: .float(4), doc: "hidden width = int(D * expansion_ratio) (timm mlp_ratio)",
                               floatRange: 0.001...64)
             ],
-            kernel: MLPKernel.self)
+            complexity: .linear, kernel: MLPKernel.self)
     ])
 
 /// The plugin's entry point (the ABI's one exported symbol).

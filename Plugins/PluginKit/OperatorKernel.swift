@@ -47,6 +47,9 @@ public protocol OperatorKernel: AnyObject {
     var receptiveField: (left: Int64, right: Int64)? { get }
     /// The one sequence length every call must have, or nil for any (reported as `fixed_length`, ABI 1.1).
     var fixedLength: Int? { get }
+    /// This instance's time complexity in L when its attributes decide it (e.g. a window that may be unbounded);
+    /// nil reports the definition's ``OperatorDefinition/complexity`` (`oz_instance_info.complexity`, ABI 1.2).
+    var complexity: ComplexityClass? { get }
     /// Writes the upstream initialisation of every parameter, deterministically from `seed`.
     func initialize<S: KernelScalar>(_ params: [TensorView<S>], seed: UInt64)
     /// Scratch elements (sized for float64, 8 bytes each) one pass needs at batch B and length L.
@@ -73,11 +76,14 @@ public struct OperatorDefinition {
     /// `OZ_CAP_*` flags.
     public let capabilities: UInt32
     public let attributes: [AttributeSpec]
+    /// The time complexity in L of every instance, unless the kernel's ``OperatorKernel/complexity`` says
+    /// otherwise for an instance.
+    public let complexity: ComplexityClass
     public let kernel: any OperatorKernel.Type
 
     public init(
         id: String, version: String, summary: String, role: Role, capabilities: UInt32, attributes: [AttributeSpec],
-        kernel: any OperatorKernel.Type
+        complexity: ComplexityClass = .undeclared, kernel: any OperatorKernel.Type
     ) {
         self.id = id
         self.version = version
@@ -85,6 +91,7 @@ public struct OperatorDefinition {
         self.role = role
         self.capabilities = capabilities
         self.attributes = attributes
+        self.complexity = complexity
         self.kernel = kernel
     }
 }
@@ -92,4 +99,6 @@ public struct OperatorDefinition {
 extension OperatorKernel {
     /// Any length, unless a kernel says otherwise.
     public var fixedLength: Int? { nil }
+    /// The definition's complexity, unless a kernel says otherwise.
+    public var complexity: ComplexityClass? { nil }
 }

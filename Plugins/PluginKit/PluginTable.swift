@@ -270,6 +270,7 @@ private final class InstanceBox {
         put(\.receptive_left, kernel.receptiveField?.left ?? -1)
         put(\.receptive_right, kernel.receptiveField?.right ?? -1)
         put(\.fixed_length, Int64(kernel.fixedLength ?? 0))
+        put(\.complexity, (kernel.complexity ?? definition.complexity).code)
     }
 
     func parameter(_ index: Int, into info: UnsafeMutablePointer<oz_param_info>) throws(PluginFailure) {

@@ -198,6 +198,8 @@ static oz_status pf_describe(const oz_instance *instance, oz_instance_info *info
     if (size >= PF_COVERS(oz_instance_info, reserved)) info->reserved = 0;
     if (size >= PF_COVERS(oz_instance_info, receptive_left)) info->receptive_left = reach;
     if (size >= PF_COVERS(oz_instance_info, receptive_right)) info->receptive_right = reach;
+    /* ABI 1.2: a pool_size x pool_size window per token is O(L) work; a 1.1 host's shorter struct ends before it. */
+    if (size >= PF_COVERS(oz_instance_info, complexity)) info->complexity = OZ_COMPLEXITY_LINEAR;
     return OZ_OK;
 }
 

@@ -6,63 +6,96 @@ import Host
 struct BenchCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "bench",
-        abstract: "Benchmark BLAS, the DiT and the operators; print a table and write JSON.",
+        abstract: "Benchmark BLAS, dispatch, the operators, the DiT, training and grafting; print a table and write JSON.",
         discussion: """
-            Suites: blas (sgemm on DiT-S/2 linear shapes), dit (forward and forward+backward of a DiT with \
-            randomly initialised weights, GFLOP/s against in-run sgemm), operators (each registered operator at \
-            D=384 with 6 heads over L, fitted exponent of time against L, speed relative to mha). Figures are \
-            medians over --repeats runs after a warm-up, with their spread; they are measurements, never pass/fail.
+            Suites: blas (sgemm on DiT-S/2 linear shapes), dispatch (one operator call through the ABI, and its \
+            share of a DiT forward), dit (forward and forward+backward of a DiT with random weights, GFLOP/s \
+            against in-run sgemm), threads (the dit forward in child processes with ZOO_THREADS=1 and 2), \
+            operators (each registered token mixer at D=384 with 6 heads over L, fitted exponent of time against \
+            L, speed relative to mha), train (images/s of a pretraining step and of a stage-1 step of one hyena_x \
+            slot), graft (forward of the interleave-50 hyena_x and swa models against the original at 256, 1024 \
+            and 4096 tokens), memory (peak resident memory of zoo dit forward, batch 1, in a fresh process on a \
+            random float32 checkpoint of --memory-config, default DiT-XL/2: 2.7 GB on disk and in memory, against \
+            the weights' size). 'all' runs every suite but threads and memory. Figures are medians over --repeats runs after a \
+            warm-up, with their spread; they are measurements, never pass/fail.
+            `zoo bench compare OLD.json NEW.json` compares two reports and exits 1 when a figure regressed by \
+            more than --tolerance (judged by its in-run ratio when it has one, else by its median time).
             """)
 
-    @Argument(help: "Suite: all, blas, dit or operators.")
+    static let suites = ["all", "blas", "dispatch", "dit", "threads", "operators", "train", "graft", "memory"]
+
+    @Argument(help: "Suite: all, blas, dispatch, dit, threads, operators, train, graft, memory; or compare.")
     var suite = "all"
+
+    @Argument(help: "With compare: the old and the new JSON report.")
+    var files: [String] = []
 
     @Option(help: "Write the JSON report here.")
     var json: String?
 
-    @Option(help: "DiT configuration for the dit suite (JSON file or preset).")
+    @Option(help: "DiT configuration of the dispatch, dit, threads, train and graft suites (JSON file or preset).")
     var config = "DiT-S/2"
 
-    @Option(help: "Batch of the dit suite.")
+    @Option(help: "Batch of the dispatch, dit, threads and train suites.")
     var batch = 8
 
     @Option(help: "Sequence lengths of the operators suite (comma-separated).")
     var lengths = "256,1024,4096"
 
+    @Option(help: "Token counts of the graft suite (comma-separated squares).")
+    var tokens = "256,1024,4096"
+
     @Option(help: "Operators of the operators suite (comma-separated ids; default: every registered one).")
     var operators: String?
+
+    @Option(help: "DiT configuration of the memory suite (JSON file or preset).")
+    var memoryConfig = "DiT-XL/2"
 
     @Option(help: "Measured runs per figure.")
     var repeats = 5
 
+    @Option(help: "compare: the relative change counted as a regression.")
+    var tolerance = 0.10
+
     @OptionGroup var plugins: PluginOptions
 
     func validate() throws {
-        guard ["all", "blas", "dit", "operators"].contains(suite) else {
-            throw ValidationError("suite must be all, blas, dit or operators (found '\(suite)'); dispatch, train and graft are not built yet")
+        if suite == "compare" {
+            guard files.count == 2 else { throw ValidationError("compare takes two reports: zoo bench compare OLD.json NEW.json") }
+            guard tolerance >= 0, tolerance < 1 else { throw ValidationError("--tolerance must be in [0, 1) (found \(tolerance))") }
+            return
         }
+        guard Self.suites.contains(suite) else {
+            throw ValidationError("suite must be one of \(Self.suites.joined(separator: ", ")) or compare (found '\(suite)')")
+        }
+        guard files.isEmpty else { throw ValidationError("unexpected arguments \(files): only compare takes files") }
         guard repeats >= 1, batch >= 1 else { throw ValidationError("--repeats and --batch must be at least 1") }
     }
 
     func run() throws {
+        if suite == "compare" { return try compare() }
         let host = try plugins.makeHost()
-        var entries: [BenchEntry] = []
-        if suite == "all" || suite == "blas" { entries += try BenchSuites.blas(repeats: repeats) }
-        if suite == "all" || suite == "dit" {
-            let c = try DiTConfig.preset(config) ?? DiTConfig.load(path: config)
-            let model = try DiTModel(config: c) { key in try DiTSlotChoice.standard(key, config: c, host: host) }
+        let c = try DiTConfig.preset(config) ?? DiTConfig.load(path: config)
+        func standard(_ key: DiTSlotKey, _ config: DiTConfig) throws -> DiTSlotChoice { try DiTSlotChoice.standard(key, config: config, host: host) }
+        func randomModel() throws -> DiTModel {
+            let model = try DiTModel(config: c) { key in try standard(key, c) }
             try model.initialize(seed: 0)
             // adaLN-Zero leaves the blocks inert; random modulations make every path do its real work.
             for (i, name) in model.parameters.names.enumerated() where name.contains("adaLN") || name.contains("final_layer") {
                 model.parameters.tensors[i] = Tensor.randomNormal(model.parameters.tensors[i].shape, seed: UInt64(i), scale: 0.02)
             }
-            entries += try BenchSuites.dit(model: model, batch: batch, repeats: repeats)
+            return model
         }
-        if suite == "all" || suite == "operators" {
-            let ls = try lengths.split(separator: ",").map { text in
-                guard let l = Int(text), l >= 1 else { throw ValidationError("--lengths: '\(text)' is not a positive integer") }
-                return l
-            }
+        func wants(_ name: String) -> Bool { suite == name || (suite == "all" && name != "threads" && name != "memory") }
+        var entries: [BenchEntry] = []
+        if wants("blas") { entries += try BenchSuites.blas(repeats: repeats) }
+        if wants("dispatch") {
+            entries += try BenchSuites.dispatch(mha: try host.resolveOperator("mha"), model: try randomModel(), batch: batch, repeats: repeats)
+        }
+        if wants("dit") { entries += try BenchSuites.dit(model: try randomModel(), batch: batch, repeats: repeats) }
+        if wants("threads") { entries += try threads() }
+        if wants("operators") {
+            let ls = try integers(lengths, option: "--lengths")
             // Token mixers only (the issue's comparison), mha first so the others can be given relative to it.
             let ids = operators.map { $0.split(separator: ",").map(String.init) } ?? host.registry.operatorIds
             var ops: [(descriptor: OperatorDescriptor, attributes: [String: AttributeValue])] = []
@@ -75,11 +108,93 @@ struct BenchCommand: ParsableCommand {
             }
             entries += try BenchSuites.operators(ops, dim: 384, lengths: ls, repeats: repeats) { print($0) }
         }
+        if wants("train") {
+            entries += try BenchSuites.training(
+                model: try randomModel(), slotOperator: try host.resolveOperator("hyena_x"), slotAttributes: [:], batch: batch, repeats: repeats)
+        }
+        if wants("graft") {
+            func replacement(_ id: String) -> (name: String, choice: (DiTConfig) throws -> DiTSlotChoice) {
+                ("\(id)-50", { config in
+                    try Grafting.choice(for: GraftPlan.Graft(kind: .attn, layers: .interleave50, operatorId: id, attributes: [:]), config: config, host: host)
+                })
+            }
+            entries += try BenchSuites.graftPayoff(
+                config: c, standard: standard, replacements: [replacement("hyena_x"), replacement("swa")],
+                tokens: try integers(tokens, option: "--tokens"), repeats: min(repeats, 3)) { print($0) }
+        }
+        if wants("memory") {
+            let folder = FileManager.default.temporaryDirectory.appendingPathComponent("zoo-bench-memory-\(getpid())").path
+            try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+            defer { try? FileManager.default.removeItem(atPath: folder) }
+            let mc = try DiTConfig.preset(memoryConfig) ?? DiTConfig.load(path: memoryConfig)
+            entries += try BenchSuites.memory(
+                executable: PluginSearchPath.executablePath, config: mc, configName: memoryConfig, folder: folder,
+                pluginArguments: plugins.forwardedArguments, repeats: min(repeats, 3))
+        }
         let report = BenchReport(machine: BenchReport.currentMachine(), entries: entries)
         print(report.table)
         if let json {
             try AtomicFile.write(try report.json(), to: json)
             print("wrote \(json)")
+        }
+    }
+
+    private func integers(_ text: String, option: String) throws -> [Int] {
+        try text.split(separator: ",").map { item in
+            guard let value = Int(item), value >= 1 else { throw ValidationError("\(option): '\(item)' is not a positive integer") }
+            return value
+        }
+    }
+
+    /// The dit suite's forward in two child processes, with the host pool at 1 and at 2 threads (OpenBLAS is
+    /// single-threaded here: the pool does all the parallel work), so both run in this one invocation.
+    private func threads() throws -> [BenchEntry] {
+        var forwards: [Int: BenchEntry] = [:]
+        for count in [1, 2] {
+            let file = FileManager.default.temporaryDirectory.appendingPathComponent("zoo-bench-threads-\(getpid())-\(count).json").path
+            defer { try? FileManager.default.removeItem(atPath: file) }
+            let process = Process()
+            process.executableURL = URL(fileURLWithPath: PluginSearchPath.executablePath)
+            process.arguments = ["bench", "dit", "--config", config, "--batch", "\(batch)", "--repeats", "\(repeats)", "--json", file]
+                + plugins.forwardedArguments
+            var environment = ProcessInfo.processInfo.environment
+            environment["ZOO_THREADS"] = "\(count)"
+            process.environment = environment
+            process.standardOutput = FileHandle.nullDevice
+            try process.run()
+            process.waitUntilExit()
+            guard process.terminationStatus == 0 else { throw CLIError("bench threads: the child with ZOO_THREADS=\(count) failed (status \(process.terminationStatus))") }
+            let report = try JSONDecoder().decode(BenchReport.self, from: Data(contentsOf: URL(fileURLWithPath: file)))
+            guard let forward = report.entries.first(where: { $0.name.hasPrefix("forward ") }) else { throw CLIError("bench threads: no forward figure") }
+            forwards[count] = forward
+        }
+        var one = forwards[1]!, two = forwards[2]!
+        one.suite = "threads"
+        two.suite = "threads"
+        one.name = "1 thread: " + one.name
+        two.name = "2 threads: " + two.name
+        one.baseline = nil
+        one.ratio = nil
+        two.baseline = one.name
+        two.ratio = one.timing.median / two.timing.median
+        two.notes["speedup"] = String(format: "%.2f", two.ratio!)
+        return [one, two]
+    }
+
+    private func compare() throws {
+        func load(_ path: String) throws -> BenchReport {
+            do { return try JSONDecoder().decode(BenchReport.self, from: Data(contentsOf: URL(fileURLWithPath: path))) } catch {
+                throw CLIError("\(path): not a zoo bench JSON report (\(error))")
+            }
+        }
+        let comparison = BenchComparison(old: try load(files[0]), new: try load(files[1]), tolerance: tolerance)
+        print(comparison.table)
+        let regressions = comparison.regressions
+        if regressions.isEmpty {
+            print("no regression beyond \(Int(tolerance * 100))% in \(comparison.rows.count) figures")
+        } else {
+            print("\(regressions.count) regression(s) beyond \(Int(tolerance * 100))%")
+            throw ExitCode(1)
         }
     }
 }

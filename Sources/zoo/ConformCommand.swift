@@ -23,6 +23,9 @@ struct ConformCommand: ParsableCommand {
     @Flag(help: "Smaller shapes and fewer repeats.")
     var quick = false
 
+    @Flag(help: "Fail the complexity check when time grows faster with L than the operator declares (otherwise reported only: timings on a shared machine are noisy).")
+    var strictTiming = false
+
     @Option(help: "Seed of every input.")
     var seed: UInt64 = 0
 
@@ -53,6 +56,7 @@ struct ConformCommand: ParsableCommand {
         runner.memoryMiB = memoryMib
         runner.seed = seed
         runner.quick = quick
+        runner.strictTiming = strictTiming
         let report = ConformanceReport(
             library: library, results: runner.run(library: library, operatorId: `operator`, checks: selected.isEmpty ? ConformanceCheckID.allCases : selected))
         print(report.table)
@@ -94,6 +98,7 @@ struct ProbeCommand: ParsableCommand {
     @Option var check: String?
     @Option var seed: UInt64 = 0
     @Flag var quick = false
+    @Flag var strictTiming = false
     @Flag var list = false
 
     func run() throws {
@@ -106,7 +111,8 @@ struct ProbeCommand: ParsableCommand {
         guard let id = `operator`, let name = check, let check = ConformanceCheckID(rawValue: name) else {
             throw CLIError("_probe needs --operator and a valid --check")
         }
-        let result = ConformanceProbe.run(check: check, library: library, operatorId: id, seed: seed, quick: quick)
+        let result = ConformanceProbe.run(
+            check: check, library: library, operatorId: id, seed: seed, quick: quick, strictTiming: strictTiming)
         print("@@result \(String(decoding: try JSONEncoder().encode(result), as: UTF8.self))")
     }
 }

@@ -36,8 +36,13 @@ struct GraftCommand: ParsableCommand {
         let (train, heldOut) = EmbeddedModel.datasets(resolution: teacherModel.config.inputSize)
         let folder = out ?? "runs/graft-\(graftPlan.name)"
         let run = try GraftRun(plan: graftPlan, teacher: teacherModel, host: host, train: train, heldOut: heldOut, folder: folder)
-        print("plan \(graftPlan.name) (\(planPath)): \(run.keys.count) slot(s) grafted: "
-              + run.keys.map { "\($0)=\(run.assignments[$0]!.operatorId)" }.joined(separator: ", "))
+        if run.student.config.parallelPairs {
+            print("plan \(graftPlan.name) (\(planPath)): restructured into parallel pairs: "
+                  + run.units.map(\.name).joined(separator: ", "))
+        } else {
+            print("plan \(graftPlan.name) (\(planPath)): \(run.keys.count) slot(s) grafted: "
+                  + run.keys.map { "\($0)=\(run.assignments[$0]!.operatorId)" }.joined(separator: ", "))
+        }
         print("teacher \(teacherPath); run folder \(folder)")
         var bars: [String: ProgressBar] = [:]
         run.progress = { label, done, total in
@@ -48,9 +53,9 @@ struct GraftCommand: ParsableCommand {
         run.log = { print($0) }
         let started = Date()
         try run.runStage1()
-        for key in run.keys {
-            if let r = run.stage1Results[key] {
-                print(String(format: "stage 1 %@: validation loss %.4f -> %.4f (best at step %d)", key.description, r.initialValidationLoss, r.bestValidationLoss, r.bestStep))
+        for unit in run.units {
+            if let r = run.stage1Results[unit.name] {
+                print(String(format: "stage 1 %@: validation loss %.4f -> %.4f (best at step %d)", unit.name, r.initialValidationLoss, r.bestValidationLoss, r.bestStep))
             }
         }
         try run.runStage2()

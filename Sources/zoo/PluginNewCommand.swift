@@ -19,8 +19,11 @@ struct PluginCommand: ParsableCommand {
         @Option(help: "Folder to create (default: ./NAME).")
         var output: String?
 
-        @Option(help: "Folder holding OperatorABI.h (default: found above the zoo executable).")
+        @Option(help: "C: the folder holding OperatorABI.h (default: found above the zoo executable).")
         var abiInclude: String?
+
+        @Option(help: "Swift: the OperatorZoo checkout the plugin package depends on for PluginKit (default: found above the zoo executable).")
+        var packagePath: String?
 
         func run() throws {
             guard let lang = PluginScaffold.Language(rawValue: language) else {
@@ -28,10 +31,12 @@ struct PluginCommand: ParsableCommand {
             }
             let directory = output ?? name
             let files = try PluginScaffold.create(
-                name: name, language: lang, directory: directory,
-                headerDirectory: try PluginScaffold.headerDirectory(override: abiInclude))
+                name: name, language: lang, directory: directory, abiInclude: abiInclude, packageRoot: packagePath)
             print("wrote \(files.map { directory + "/" + $0 }.joined(separator: ", "))")
-            print("next: make -C \(directory) && zoo conform \(directory)/build/lib\(name).so")
+            switch lang {
+            case .c: print("next: make -C \(directory) && zoo conform \(directory)/build/lib\(name).so")
+            case .swift: print("next: zoo conform \"$(\(directory)/build.sh)\"")
+            }
         }
     }
 }

@@ -19,6 +19,12 @@ struct PluginOptions: ParsableArguments {
         .standard(registry: registry, pluginDirectory: pluginDir, allowUnpinned: allowUnpinned)
     }
 
+    /// These options as command-line arguments, for a child `zoo` that must load the same plugins.
+    var forwardedArguments: [String] {
+        (registry.map { ["--registry", $0] } ?? []) + (pluginDir.map { ["--plugin-dir", $0] } ?? [])
+            + (allowUnpinned ? ["--allow-unpinned"] : []) + (allowUnconformant ? ["--allow-unconformant"] : [])
+    }
+
     /// A host; with `requireConformance`, operators resolve only from entries that passed conformance,
     /// unless `--allow-unconformant` was given.
     func makeHost(requireConformance: Bool = false) throws -> PluginHost {

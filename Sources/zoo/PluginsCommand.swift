@@ -134,7 +134,7 @@ struct PluginsCommand: ParsableCommand {
                     if op.parameters.isEmpty { print("    (none)") }
                     for p in op.parameters { print("    \(p.name) \(p.shape)") }
                     let rf = op.receptiveField.map { "[t - \($0.left.map(String.init) ?? "inf"), t + \($0.right.map(String.init) ?? "inf")]" } ?? "not declared"
-                    print("  causal: \(op.isCausal), receptive field: \(rf)")
+                    print("  causal: \(op.isCausal), receptive field: \(rf), time in L: \(op.complexity)")
                 } catch {
                     print("  parameters: cannot create an example instance with D = \(dim): \(error)")
                 }

@@ -54,7 +54,9 @@ import Testing
 
     @Test func readsOnlyTheDeclaredPrefix() {
         // A struct whose writer declared 16 bytes: everything past them reads as zero.
-        var source = oz_instance_info(struct_size: 16, flags: 3, num_params: 7, reserved: 9, receptive_left: 5, receptive_right: 6, fixed_length: 7)
+        var source = oz_instance_info(
+            struct_size: 16, flags: 3, num_params: 7, reserved: 9, receptive_left: 5, receptive_right: 6, fixed_length: 7,
+            complexity: OZ_COMPLEXITY_QUADRATIC, reserved2: 0)
         let copy = withUnsafeBytes(of: &source) { ABIStruct.read($0.baseAddress!, declaredSize: 16, as: oz_instance_info.self) }
         #expect(copy.flags == 3 && copy.num_params == 7 && copy.reserved == 9)
         #expect(copy.receptive_left == 0 && copy.receptive_right == 0)
@@ -62,5 +64,21 @@ import Testing
         let full = withUnsafeBytes(of: &source) { ABIStruct.read($0.baseAddress!, declaredSize: 4096, as: oz_instance_info.self) }
         #expect(full.receptive_left == 5 && full.receptive_right == 6 && full.fixed_length == 7)
         #expect(copy.fixed_length == 0, "a 1.0 plugin leaves fixed_length unwritten: it reads as \"any length\"")
+        #expect(full.complexity == OZ_COMPLEXITY_QUADRATIC)
+        // A 1.1 writer's struct ends with fixed_length (40 bytes): complexity reads as undeclared.
+        let v11 = withUnsafeBytes(of: &source) { ABIStruct.read($0.baseAddress!, declaredSize: 40, as: oz_instance_info.self) }
+        #expect(v11.fixed_length == 7 && v11.complexity == OZ_COMPLEXITY_UNDECLARED)
+        #expect(OperatorComplexity(code: v11.complexity) == .undeclared)
+    }
+
+    /// ABI 1.2 appended `complexity` after 1.1's `fixed_length`, without moving anything.
+    @Test func complexityWasAppended() {
+        #expect(OZ_ABI_MINOR == 2)
+        #expect(MemoryLayout<oz_instance_info>.offset(of: \oz_instance_info.fixed_length) == 32)
+        #expect(MemoryLayout<oz_instance_info>.offset(of: \oz_instance_info.complexity) == 40)
+        #expect(MemoryLayout<oz_instance_info>.size == 48)
+        #expect([OZ_COMPLEXITY_UNDECLARED, OZ_COMPLEXITY_LINEAR, OZ_COMPLEXITY_LINEARITHMIC, OZ_COMPLEXITY_QUADRATIC] == [0, 1, 2, 3])
+        for c in OperatorComplexity.allCases { #expect(OperatorComplexity(code: c.code) == c) }
+        #expect(OperatorComplexity(code: 99) == .undeclared, "a class this host does not know reads as undeclared")
     }
 }

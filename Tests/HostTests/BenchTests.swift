@@ -10,9 +10,13 @@ import Testing
         let ws = try CLITests.Workspace()
         let config = ws.path("tiny.json")
         try Data(TrainingTests.tinyConfig.jsonString().utf8).write(to: URL(fileURLWithPath: config))
+        for product in ["OZHyena", "OZLocalAttention"] {  // the train and graft suites use hyena_x and swa
+            let added = try ws.zoo(["registry", "add", try pluginPath(product: product), "--registry", ws.registry, "--skip-conformance"])
+            #expect(added.status == 0, "\(added.stderr)")
+        }
         let out = ws.path("bench.json")
         let r = try ws.zoo(["bench", "all", "--config", config, "--batch", "2", "--lengths", "16,64", "--operators", "mha,poolformer",
-                            "--repeats", "1", "--json", out])
+                            "--tokens", "16,64", "--repeats", "1", "--json", out])
         #expect(r.status == 0, "\(r.stderr)")
         let report = try JSONDecoder().decode(BenchReport.self, from: Data(contentsOf: URL(fileURLWithPath: out)))
         #expect(report.machine.cores >= 1 && !report.machine.openblasCore.isEmpty && report.machine.openblasThreads == 1)
@@ -25,8 +29,81 @@ import Testing
         #expect(pool.notes["exponent_forward"].flatMap(Double.init) != nil)
         #expect(report.entries.allSatisfy { $0.timing.median > 0 && $0.timing.min <= $0.timing.median && $0.timing.median <= $0.timing.max })
         #expect(r.stdout.contains("GFLOP/s"))
-        let bad = try ws.zoo(["bench", "dispatch"])
-        #expect(bad.status != 0 && bad.stderr.contains("not built yet"), "\(bad.stderr)")
+        // dispatch: per-call time and its share of the forward; train: throughput; graft: payoff per token count.
+        let call = try #require(report.entries.first { $0.suite == "dispatch" && $0.name.hasPrefix("one operator call") })
+        #expect(call.notes["microseconds_per_call"].flatMap(Double.init).map { $0 > 0 } == true && call.ratio.map { $0 > 0 } == true)
+        #expect(call.notes["calls_per_forward"] == "\(2 * TrainingTests.tinyConfig.depth)")
+        let step = try #require(report.entries.first { $0.suite == "train" && $0.name.hasPrefix("pretraining step") })
+        #expect(step.notes["images_per_second"].flatMap(Double.init).map { $0 > 0 } == true && step.gflops != nil)
+        #expect(report.entries.contains { $0.suite == "train" && $0.name.hasPrefix("stage-1 step, one hyena_x slot") && $0.ratio != nil })
+        for tokens in [16, 64] {
+            for id in ["hyena_x-50", "swa-50"] {
+                let e = report.entries.first { $0.suite == "graft" && $0.name.hasPrefix("\(id) forward") && $0.name.contains("T=\(tokens) ") }
+                #expect(e?.ratio.map { $0 > 0 } == true && e?.baseline?.hasPrefix("original") == true, "\(id) at T=\(tokens)")
+            }
+        }
+        #expect(!report.entries.contains { $0.suite == "threads" }, "all leaves the threads suite out")
+        let bad = try ws.zoo(["bench", "fast"])
+        #expect(bad.status != 0 && bad.stderr.contains("suite must be one of"), "\(bad.stderr)")
+
+        // compare: a report against itself has no regression; a figure whose in-run ratio halves is one.
+        let same = try ws.zoo(["bench", "compare", out, out])
+        #expect(same.status == 0 && same.stdout.contains("no regression"), "\(same.stdout)\(same.stderr)")
+        var worse = report
+        let index = try #require(worse.entries.firstIndex { $0.suite == "dit" && $0.name.hasPrefix("forward ") })
+        worse.entries[index].ratio! /= 2
+        let worseFile = ws.path("worse.json")
+        try worse.json().write(to: URL(fileURLWithPath: worseFile))
+        let regressed = try ws.zoo(["bench", "compare", out, worseFile])
+        #expect(regressed.status == 1 && regressed.stdout.contains("REGRESSED") && regressed.stdout.contains("1 regression"), "\(regressed.stdout)")
+        let notReport = try ws.zoo(["bench", "compare", out, config])
+        #expect(notReport.status != 0 && notReport.stderr.contains(config), "\(notReport.stderr)")
+    }
+
+    /// The threads suite runs the dit forward in two children (ZOO_THREADS=1 and 2) within one invocation.
+    @Test func threadsSuiteComparesOneAndTwoThreads() throws {
+        let ws = try CLITests.Workspace()
+        let config = ws.path("tiny.json")
+        try Data(TrainingTests.tinyConfig.jsonString().utf8).write(to: URL(fileURLWithPath: config))
+        let out = ws.path("threads.json")
+        let r = try ws.zoo(["bench", "threads", "--config", config, "--batch", "2", "--repeats", "1", "--json", out])
+        #expect(r.status == 0, "\(r.stderr)")
+        let report = try JSONDecoder().decode(BenchReport.self, from: Data(contentsOf: URL(fileURLWithPath: out)))
+        #expect(report.entries.map { $0.name.prefix(9) } == ["1 thread:", "2 threads"])
+        #expect(report.entries[1].ratio.map { $0 > 0 } == true && report.entries[1].notes["speedup"] != nil)
+    }
+
+    /// The memory suite: a fresh `zoo dit forward` child's peak resident memory against the weights' size.
+    @Test func memorySuiteReportsPeakResidentMemory() throws {
+        let ws = try CLITests.Workspace()
+        let config = ws.path("tiny.json")
+        try Data(TrainingTests.tinyConfig.jsonString().utf8).write(to: URL(fileURLWithPath: config))
+        let out = ws.path("memory.json")
+        let r = try ws.zoo(["bench", "memory", "--memory-config", config, "--repeats", "1", "--json", out, "--allow-unconformant"])
+        #expect(r.status == 0, "\(r.stderr)")
+        let report = try JSONDecoder().decode(BenchReport.self, from: Data(contentsOf: URL(fileURLWithPath: out)))
+        let entry = try #require(report.entries.first { $0.suite == "memory" })
+        let peak = try #require(entry.notes["peak_resident_bytes"].flatMap(Int.init))
+        let weights = try #require(entry.notes["weights_bytes"].flatMap(Int.init))
+        // A process that maps the zoo executable and its libraries is several MB; the tiny model is ~200 KB.
+        #expect(peak > 1 << 20 && weights > 100_000 && weights < 1 << 20, "peak \(peak), weights \(weights)")
+        #expect(entry.ratio == Double(peak) / Double(weights))
+    }
+
+    /// Ratios are judged by their change, plain times by theirs; figures in one report only are listed.
+    @Test func comparisonFlagsRegressionsBeyondTolerance() {
+        let machine = BenchReport.Machine(cores: 2, hostThreads: 2, openblasCore: "X", openblasThreads: 1, openblasCoretypeEnv: nil, date: "")
+        func entry(_ name: String, _ seconds: Double, ratio: Double? = nil) -> BenchEntry {
+            BenchEntry(suite: "s", name: name, timing: Timing(median: seconds, min: seconds, max: seconds, repeats: 1), ratio: ratio)
+        }
+        let old = BenchReport(machine: machine, entries: [entry("a", 1, ratio: 0.8), entry("b", 1), entry("c", 1), entry("gone", 1), entry("c", 3)])
+        let new = BenchReport(machine: machine, entries: [entry("a", 5, ratio: 0.75), entry("b", 1.2), entry("c", 0.5), entry("added", 1), entry("c", 3)])
+        let comparison = BenchComparison(old: old, new: new, tolerance: 0.1)
+        #expect(comparison.rows.map(\.measure) == ["ratio", "time", "time", "time"])
+        #expect(BenchComparison(old: new, new: new, tolerance: 0).regressions.isEmpty, "repeated names pair by occurrence")
+        #expect(comparison.regressions.map(\.name) == ["b"], "a's ratio fell 6% (within 10%) though its time rose; b is 20% slower")
+        #expect(comparison.onlyOld == ["s/gone"] && comparison.onlyNew == ["s/added"])
+        #expect(comparison.table.contains("REGRESSED"))
     }
 
     @Test func exponentFitRecoversPowerLaws() {

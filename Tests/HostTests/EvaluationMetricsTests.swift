@@ -376,6 +376,13 @@ import Testing
         #expect(FLOPCount.slot(id: "swa2d", attributes: ["kernel_size": .intList([3, 3])], tokens: 10, dim: d) == nil)
         #expect(FLOPCount.slot(id: "linear_attn", attributes: ["num_heads": .int(4)], tokens: t, dim: d)
             == proj + 2 * 2 * t * d * 16 + 2 * t * d)
+        // Hyena: the projections plus one multiply-add per conv tap (3D short-filter channels, D inner-filter channels).
+        #expect(FLOPCount.slot(id: "hyena_x", attributes: ["short_filter_order": .int(4)], tokens: t, dim: d) == proj + 2 * t * 3 * d * 4)
+        #expect(FLOPCount.slot(id: "hyena_se", attributes: ["short_filter_order": .int(3)], tokens: t, dim: d)
+            == proj + 2 * t * 3 * d * 3 + 2 * t * d * 3)
+        #expect(FLOPCount.slot(id: "hyena_y", attributes: ["inner_filter_len": .int(5)], tokens: t, dim: d) == proj + 2 * t * d * 5)
+        #expect(FLOPCount.slot(id: "mlp_hyena_x", attributes: ["expansion_ratio": .int(2), "short_filter_order": .int(4)], tokens: t, dim: d)
+            == 2 * t * d * 6 * d + 2 * t * 2 * d * d + 2 * t * 6 * d * 4)
         for id in ["hyena_x", "hyena_se", "hyena_y", "mlp_hyena_x", "poolformer", "unknown"] {
             #expect(FLOPCount.slot(id: id, attributes: [:], tokens: t, dim: d) == nil)
         }
@@ -384,7 +391,7 @@ import Testing
     }
 
     /// A built model: every standard slot counted from its operator's resolved attributes, the total their sum
-    /// plus the built-in layers; a Hyena slot makes the total unknown.
+    /// plus the built-in layers; a Hyena slot is counted from its defaults, a slot of unknown cost makes the total unknown.
     @Test func forwardOfBuiltModels() throws {
         let config = try DiTConfig.load(path: ditFixture("config.json"))
         let model = try makeDiT(config)
@@ -401,7 +408,14 @@ import Testing
         let grafted = try DiTModel(config: config) { key in
             key == DiTSlotKey(block: 1, kind: .attn) ? DiTSlotChoice(hyena) : try TestOperators.standardSlot(key, config)
         }
-        let partial = FLOPCount.forward(model: grafted)
+        let hyenaCount = 2 * t * d * 4 * d + 2 * t * 3 * d * 4
+        #expect(FLOPCount.forward(model: grafted).slots["blocks.1.attn"] == .some(hyenaCount))
+        #expect(FLOPCount.forward(model: grafted).total == count.total! - mha + hyenaCount)
+        let pool = try TestOperators.descriptor("poolformer", product: "OZPoolFormerC")
+        let pooled = try DiTModel(config: config) { key in
+            key == DiTSlotKey(block: 1, kind: .attn) ? DiTSlotChoice(pool) : try TestOperators.standardSlot(key, config)
+        }
+        let partial = FLOPCount.forward(model: pooled)
         #expect(partial.total == nil)
         #expect(partial.slots["blocks.1.attn"] == .some(nil))
         #expect(partial.slots["blocks.0.attn"] == .some(mha))

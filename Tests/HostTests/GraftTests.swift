@@ -34,7 +34,7 @@ import Testing
         for file in files {
             let plan = try GraftPlan.load(path: folder.appendingPathComponent(file).path)
             #expect(plan.name + ".json" == file, "\(file): name '\(plan.name)'")
-            #expect(!(try plan.assignments(depth: 6)).isEmpty)
+            #expect(!(try plan.assignments(depth: 6)).isEmpty || plan.restructure == "parallel_pairs", "\(file) grafts nothing")
             for graft in plan.grafts { #expect(registry.operatorIds.contains(graft.operatorId), "\(file): \(graft.operatorId)") }
         }
     }
@@ -64,6 +64,8 @@ import Testing
         expectRefusal(#"{"name": "x", "grafts": [\#(g)], "stage1": {"steps": -1}}"#, ["stage1.steps"])
         expectRefusal(#"{"name": "x", "grafts": [\#(g)], "stage2": {"ema_decay": 2}}"#, ["stage2.ema_decay"])
         expectRefusal(#"{"name": "x", "grafts": [\#(g)], "restructure": "serial"}"#, ["restructure", "parallel_pairs"])
+        expectRefusal(#"{"name": "x", "grafts": [\#(g)], "restructure": "parallel_pairs"}"#, ["grafts", "not supported"])
+        #expect(try parse(#"{"name": "x", "restructure": "parallel_pairs"}"#).grafts.isEmpty)
         expectRefusal(#"{"name": "x", "grafts": [\#(g)], "#, ["valid JSON"])
     }
 
@@ -171,5 +173,44 @@ import Testing
         }
         let lenient = try PluginHost(search: .standard(registry: ws.registry, pluginDirectory: productsDirectory.path, allowUnpinned: true))
         _ = try DiTModel.open(checkpoint: tampered, configPath: nil, host: lenient)
+    }
+
+    /// `restructure: parallel_pairs` in process: the student starts as the teacher's weights run in parallel
+    /// pairs, stage 1 brings each pair's output closer to the teacher's residual stream after the sequential
+    /// pair, and the saved checkpoint reopens as the restructured model with the same outputs.
+    @Test func parallelPairsRestructuringDistilsEachPairAndRoundTrips() throws {
+        let ws = try CLITests.Workspace()
+        let host = try PluginHost(search: .standard(registry: ws.registry, pluginDirectory: productsDirectory.path))
+        var config = TrainingTests.tinyConfig
+        config.depth = 3
+        let teacher = try makeDiT(config)
+        var rng = SplitMix64(seed: 5)
+        for index in teacher.parameters.tensors.indices {
+            teacher.parameters.tensors[index].withUnsafeMutableBufferPointer { p in
+                for i in 0..<p.count { p[i] = Float(rng.nextNormal() * 0.15) }
+            }
+        }
+        let plan = try parse(#"""
+            {"name": "pairs", "restructure": "parallel_pairs", "seed": 2,
+             "stage1": {"samples": 64, "steps": 150, "batch_size": 4, "learning_rate": 0.0003, "validate_every": 25, "loss": "l2"},
+             "stage2": {"steps": 2, "batch_size": 2, "warmup_steps": 1}}
+            """#)
+        let run = try GraftRun(plan: plan, teacher: teacher, host: host, train: SyntheticShapes(seed: 0, resolution: 16),
+                               heldOut: SyntheticShapes(seed: 0, split: .heldOut, resolution: 16), folder: ws.path("run"))
+        #expect(run.student.config.parallelPairs && run.student.config.blockStages == [[0, 1], [2]])
+        #expect(run.student.parameters.tensors == teacher.parameters.tensors, "the student starts from the teacher's weights")
+        #expect(run.units.map(\.name) == ["blocks.0+1"], "an odd last block stays alone and is not distilled")
+        try run.runStage1()
+        let result = try #require(run.stage1Results["blocks.0+1"])
+        #expect(result.bestValidationLoss < 0.7 * result.initialValidationLoss,
+                "pair validation loss \(result.initialValidationLoss) -> \(result.bestValidationLoss)")
+        #expect(run.student.parameters["blocks.0.attn.qkv.weight"] != teacher.parameters["blocks.0.attn.qkv.weight"])
+        #expect(run.student.parameters["blocks.2.attn.qkv.weight"] == teacher.parameters["blocks.2.attn.qkv.weight"])
+        try run.runStage2()
+        try run.saveCheckpoint()
+        let reopened = try DiTModel.open(checkpoint: run.checkpointPath, configPath: nil, host: host)
+        #expect(reopened.config.parallelPairs)
+        let x = Tensor<Float>.randomNormal([2, 3, 16, 16], seed: 3)
+        #expect(try reopened.forward(x, timesteps: [5, 700], labels: [1, 2]) == (try run.student.forward(x, timesteps: [5, 700], labels: [1, 2])))
     }
 }

@@ -5,7 +5,7 @@ import Testing
 @testable import Host
 
 /// The `OZHyena` plugin: `hyena_x`, `hyena_se`, `hyena_y` and `mlp_hyena_x` against the float64 references of
-/// Support/ReferenceHyena.swift (written from OPERATORS.md sections 6 and 9), their backward against central finite
+/// Host's Reference/ReferenceHyena.swift (written from OPERATORS.md sections 6 and 9), their backward against central finite
 /// differences, their declared causality and receptive field against perturbations, and the grafting defaults.
 @Suite struct HyenaTests {
     static let mixerIds = ["hyena_x", "hyena_se", "hyena_y"]
@@ -45,13 +45,13 @@ import Testing
         Dictionary(uniqueKeysWithValues: zip(op.parameters.map(\.name), params.map { $0.scalars.map(Double.init) }))
     }
 
-    static func reference<S: TensorScalar>(_ id: String, _ op: Operator, _ params: [Tensor<S>], taps: Int) -> ReferenceHyenaMixer {
+    static func reference<S: TensorScalar>(_ id: String, _ op: Operator, _ params: [Tensor<S>], taps: Int) throws -> ReferenceHyenaMixer {
         let p = named(op, params)
         switch id {
-        case "hyena_x": return ReferenceHyenaMixer(.x, D: op.dim, parameters: p, shortTaps: taps, innerTaps: 0)
+        case "hyena_x": return try #require(ReferenceHyenaMixer(.x, D: op.dim, parameters: p, shortTaps: taps, innerTaps: 0))
         // Upstream Hyena_SE builds its inner filter with kernel_size = short_filter_order.
-        case "hyena_se": return ReferenceHyenaMixer(.se, D: op.dim, parameters: p, shortTaps: taps, innerTaps: taps)
-        default: return ReferenceHyenaMixer(.y, D: op.dim, parameters: p, shortTaps: 0, innerTaps: taps)
+        case "hyena_se": return try #require(ReferenceHyenaMixer(.se, D: op.dim, parameters: p, shortTaps: taps, innerTaps: taps))
+        default: return try #require(ReferenceHyenaMixer(.y, D: op.dim, parameters: p, shortTaps: 0, innerTaps: taps))
         }
     }
 
@@ -150,7 +150,7 @@ import Testing
         let op = try Self.mixer(id, d: c.d, taps: c.taps)
         let params: [Tensor<Double>] = try Self.testParameters(op, seed: UInt64(index), as: Double.self)
         let x = Tensor<Double>.randomNormal([c.b, c.l, c.d], seed: 300 + UInt64(index))
-        let expected = Self.reference(id, op, params, taps: c.taps).forward(x.scalars, B: c.b, L: c.l)
+        let expected = try Self.reference(id, op, params, taps: c.taps).forward(x.scalars, B: c.b, L: c.l)
         // float64 on both sides, differing only in summation order over at most 3D terms: ~1e-15 relative.
         expectClose(try op.forward(x, parameters: params), expected, rtol: 1e-11, atol: 1e-12, "\(id) f64 \(c)")
         // float32: sums of D products of O(1) terms, relative error ~ sqrt(D) * 6e-8 per stage; 1e-4 leaves margin.
@@ -267,7 +267,7 @@ import Testing
         let op = try Self.mlp(d: c.d, length: c.l, ratio: c.ratio, taps: c.taps)
         let params: [Tensor<Double>] = try op.initialParameters(seed: UInt64(index), as: Double.self)
         let x = Tensor<Double>.randomNormal([c.b, c.l, c.d], seed: 400 + UInt64(index))
-        let reference = ReferenceMLPHyenaX(D: c.d, H: c.ratio * c.d, parameters: Self.named(op, params), taps: c.taps)
+        let reference = try #require(ReferenceMLPHyenaX(D: c.d, H: c.ratio * c.d, parameters: Self.named(op, params), taps: c.taps))
         let expected = reference.forward(x.scalars, B: c.b, L: c.l)
         // As for the token mixers: float64 differs only in summation order; float32 sums of O(D) products.
         expectClose(try op.forward(x, parameters: params), expected, rtol: 1e-11, atol: 1e-12, "mlp_hyena_x f64 \(c)")
@@ -408,12 +408,12 @@ import Testing
         let output: (Int) -> [Double]
         if id == "mlp_hyena_x" {
             #expect(op.parameters.map(\.shape) == [[6912, d], [6912], [256, 1, 4], [256], [d, 2304], [d]])
-            let reference = ReferenceMLPHyenaX(D: d, H: 2 * d, parameters: Self.named(op, p64), taps: 4)
+            let reference = try #require(ReferenceMLPHyenaX(D: d, H: 2 * d, parameters: Self.named(op, p64), taps: 4))
             output = { reference.output(xs, L: l, batch: 0, token: $0) }
         } else {
             #expect(op.parameters.first?.shape == [3 * d, d])
             #expect(op.receptiveField?.left == Self.left(id, taps: 4))
-            let reference = Self.reference(id, op, p64, taps: 4)
+            let reference = try Self.reference(id, op, p64, taps: 4)
             output = { reference.output(xs, L: l, batch: 0, token: $0) }
         }
         for t in [0, 2, 6, 131, 255] {

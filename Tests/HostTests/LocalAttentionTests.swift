@@ -4,7 +4,7 @@ import Testing
 @testable import Host
 
 /// `swa`, `swa2d` and `linear_attn` (libOZLocalAttention.so) against float64 references written from the math
-/// (Support/ReferenceLocalAttention.swift: masked O(L^2) attention, the direct linear-attention formula), their
+/// (Host's Reference/ReferenceLocalAttention.swift: masked O(L^2) attention, the direct linear-attention formula), their
 /// backward against central finite differences, and their declared receptive field, causality and window by
 /// perturbing input tokens.
 ///

@@ -13,6 +13,7 @@ public enum ConformanceCheckID: String, CaseIterable, Codable, Sendable {
     case reference
     case concurrency
     case resources
+    case complexity
     case errorPath = "error_path"
 
     /// One line: what the check proves.
@@ -31,6 +32,7 @@ public enum ConformanceCheckID: String, CaseIterable, Codable, Sendable {
         case .reference: "for known operator ids, the output agrees with the host's float64 reference on the same parameters"
         case .concurrency: "distinct instances called from several threads give the serial results; the same instance too when declared re-entrant"
         case .resources: "no memory growth and no threads left behind over many create/forward/backward/destroy cycles"
+        case .complexity: "time against L at four lengths: the fitted exponent is within the declared class (report only when undeclared or noisy; fails only with --strict-timing)"
         case .errorPath: "a failing call returns a status with a message, and the instance stays usable"
         }
     }

@@ -7,9 +7,12 @@ import OperatorABI
 /// otherwise. Inputs come from a fixed seed, so a check reruns identically.
 public enum ConformanceProbe {
     /// Runs `check` on operator `operatorId` of the library at `path`.
-    public static func run(check: ConformanceCheckID, library path: String, operatorId: String, seed: UInt64, quick: Bool)
-        -> ConformanceResult
-    {
+    /// - Parameter strictTiming: the `complexity` check fails an operator whose time grows faster than it declares
+    ///   (without it, that is reported only; see ``ComplexityPolicy``).
+    public static func run(
+        check: ConformanceCheckID, library path: String, operatorId: String, seed: UInt64, quick: Bool,
+        strictTiming: Bool = false
+    ) -> ConformanceResult {
         func result(_ verdict: ConformanceVerdict, _ reason: String, figure: String? = nil) -> ConformanceResult {
             ConformanceResult(check: check, operatorId: operatorId, verdict: verdict, figure: figure, reason: reason, seed: seed)
         }
@@ -23,8 +26,8 @@ public enum ConformanceProbe {
             }
             let outcome =
                 descriptor.capabilities.contains(.float64)
-                ? try Probe<Double>(descriptor: descriptor, seed: seed, quick: quick).run(check)
-                : try Probe<Float>(descriptor: descriptor, seed: seed, quick: quick).run(check)
+                ? try Probe<Double>(descriptor: descriptor, seed: seed, quick: quick, strictTiming: strictTiming).run(check)
+                : try Probe<Float>(descriptor: descriptor, seed: seed, quick: quick, strictTiming: strictTiming).run(check)
             return result(outcome.verdict, outcome.reason, figure: outcome.figure)
         } catch {
             return result(.fail, "\(error)")
@@ -40,7 +43,7 @@ struct ProbeOutcome {
 
     static func pass(_ reason: String, figure: String? = nil) -> ProbeOutcome { .init(verdict: .pass, reason: reason, figure: figure) }
     static func fail(_ reason: String, figure: String? = nil) -> ProbeOutcome { .init(verdict: .fail, reason: reason, figure: figure) }
-    static func skipped(_ reason: String) -> ProbeOutcome { .init(verdict: .skipped, reason: reason) }
+    static func skipped(_ reason: String, figure: String? = nil) -> ProbeOutcome { .init(verdict: .skipped, reason: reason, figure: figure) }
 }
 
 /// The checks, generic over the compute precision.
@@ -48,6 +51,8 @@ struct Probe<S: TensorScalar> {
     let descriptor: OperatorDescriptor
     let seed: UInt64
     let quick: Bool
+    /// Timing checks fail on what they measure (otherwise they report it).
+    let strictTiming: Bool
     let dim = 16
     /// The standard grid: 4 x 4 when the operator needs one (16 tokens); otherwise L = 16 in 1D.
     var grid: (height: Int, width: Int)? { descriptor.capabilities.contains(.needsGrid) ? (4, 4) : nil }
@@ -56,10 +61,11 @@ struct Probe<S: TensorScalar> {
     /// The instance only takes L = `length`.
     let lengthIsFixed: Bool
 
-    init(descriptor: OperatorDescriptor, seed: UInt64, quick: Bool) throws {
+    init(descriptor: OperatorDescriptor, seed: UInt64, quick: Bool, strictTiming: Bool = false) throws {
         self.descriptor = descriptor
         self.seed = seed
         self.quick = quick
+        self.strictTiming = strictTiming
         let grid: (height: Int, width: Int)? = descriptor.capabilities.contains(.needsGrid) ? (4, 4) : nil
         let fixed = try Operator(descriptor, dim: 16, grid: grid).fixedLength
         length = fixed ?? grid.map { $0.height * $0.width } ?? 16
@@ -81,6 +87,7 @@ struct Probe<S: TensorScalar> {
         case .reference: return try reference()
         case .concurrency: return try concurrency()
         case .resources: return try resources()
+        case .complexity: return try complexity()
         case .errorPath: return try errorPath()
         }
     }
@@ -426,16 +433,20 @@ struct Probe<S: TensorScalar> {
             return .skipped("no built-in reference for operator id '\(descriptor.id)'")
         }
         let op = try makeOperator()
-        let params = try parameters(op)
+        // The plugin's initialisation plus 0.05 N(0, 1) per element, so that parameters initialised to special values
+        // (an identity filter, zero biases) still shape the output the reference is compared on.
+        let params = try parameters(op).enumerated().map { i, p in
+            GuardedBuffer<S>(shape: p.shape, values: zip(p.values, input([p.count], salt: 200 + UInt64(i), scale: 0.05)).map { $0 + $1 })
+        }
         let shape = [2, length, dim]
         let xv = input(shape, salt: 40)
         let y = try forwardValues(op, x: xv, shape: shape, params: params)
         let named = Dictionary(uniqueKeysWithValues: zip(op.parameters.map(\.name), params.map { $0.values.map { Double($0) } }))
-        guard let expected = ReferenceOperators.evaluate(
-            id: descriptor.id, x: xv.map { Double($0) }, shape: shape,
+        let referenceInput = ReferenceInput(
+            x: xv.map { Double($0) }, shape: shape, grid: grid,
             attributes: Dictionary(uniqueKeysWithValues: op.attributes.map { ($0.name, $0.value) }), parameters: named)
-        else {
-            return .fail("the parameters \(op.parameters.map(\.name)) do not carry the upstream names the reference of '\(descriptor.id)' needs")
+        guard let expected = ReferenceOperators.evaluate(id: descriptor.id, referenceInput) else {
+            return .fail("the parameters \(op.parameters.map(\.name)) or attributes \(op.attributes.map(\.name)) do not carry the upstream names the reference of '\(descriptor.id)' needs")
         }
         // float64 agrees to rounding; float32 carries ~1e-7 relative error per operation over O(D) sums.
         let (rtol, atol) = S.bits == 64 ? (1e-9, 1e-12) : (1e-4, 1e-5)
@@ -449,7 +460,7 @@ struct Probe<S: TensorScalar> {
         guard worst <= 1 else {
             return .fail("the output disagrees with the built-in '\(descriptor.id)' reference (max error \(String(format: "%.2e", maxError)), tolerance \(rtol) relative + \(atol))", figure: figure)
         }
-        return .pass("agrees with the built-in float64 reference of '\(descriptor.id)'", figure: figure)
+        return .pass("agrees with the built-in float64 reference of '\(descriptor.id)' (on perturbed initial parameters)", figure: figure)
     }
 
     func concurrency() throws -> ProbeOutcome {

@@ -11,9 +11,11 @@ public struct ConformanceRunner: Sendable {
     public var memoryMiB: Int = 4096
     public var seed: UInt64 = 0
     public var quick = false
+    /// The `complexity` check fails an operator whose time grows faster than it declares (otherwise it reports it).
+    public var strictTiming = false
 
     /// The harness version recorded in reports and registry entries.
-    public static let version = "1.0.0"
+    public static let version = "1.1.0"
 
     public init(executable: String) {
         self.executable = executable
@@ -41,7 +43,9 @@ public struct ConformanceRunner: Sendable {
             for check in checks {
                 var arguments = ["_probe", library, "--operator", id, "--check", check.rawValue, "--seed", "\(seed)"]
                 if quick { arguments.append("--quick") }
-                let reproduce = "zoo conform \(library) --operator \(id) --check \(check.rawValue) --seed \(seed)\(quick ? " --quick" : "")"
+                if strictTiming { arguments.append("--strict-timing") }
+                let reproduce = "zoo conform \(library) --operator \(id) --check \(check.rawValue) --seed \(seed)"
+                    + (quick ? " --quick" : "") + (strictTiming ? " --strict-timing" : "")
                 var result: ConformanceResult
                 switch probe(arguments) {
                 case .finished(let output):

@@ -26,6 +26,8 @@ public struct SafetensorsFile: Sendable {
     private let index: [String: Int]
     private let data: Data
     private let dataStart: Int
+    /// Whether `data` is a file mapping of ``MappedFile`` (so decoded tensors' pages may be released).
+    private var fileMapped = false
 
     /// The tensor names, in header order.
     public var names: [String] { entries.map(\.name) }
@@ -39,7 +41,9 @@ public struct SafetensorsFile: Sendable {
         } catch {
             throw .readFailed(path: path, reason: error.reason)
         }
-        return try decode(data, path: path)
+        var file = try decode(data, path: path)
+        file.fileMapped = true
+        return file
     }
 
     /// Validates the complete bytes of a safetensors file held in memory.
@@ -126,11 +130,16 @@ public struct SafetensorsFile: Sendable {
         return Int64Array(validatedShape: entry.shape, scalars: scalars)
     }
 
-    /// Calls `body` with the (validated) bytes of `entry`.
+    /// Calls `body` with the (validated) bytes of `entry`. For a file read with ``read(path:)``, the pages of a
+    /// large tensor (1 MiB or more) are released once `body` has copied them out, so loading a checkpoint tensor
+    /// by tensor holds about one tensor of the file in memory at a time, not the whole file.
     private func withBytes<R>(of entry: SafetensorsEntry, _ body: (UnsafeRawBufferPointer) -> R) -> R {
         data.withUnsafeBytes { bytes in
             let begin = dataStart + entry.dataOffsets.lowerBound
-            return body(UnsafeRawBufferPointer(rebasing: bytes[begin..<begin + entry.dataOffsets.count]))
+            let range = UnsafeRawBufferPointer(rebasing: bytes[begin..<begin + entry.dataOffsets.count])
+            let result = body(range)
+            if fileMapped, range.count >= 1 << 20 { MappedFile.releasePages(range) }
+            return result
         }
     }
 

@@ -33,8 +33,19 @@ extension GraftPlan {
             guard value == "parallel_pairs" else { throw .plan(source: source, field: "restructure", expected: "\"parallel_pairs\" or null (found '\(value)')") }
             plan.restructure = value
         }
-        guard let grafts = root["grafts"] as? [Any], !grafts.isEmpty else {
-            throw .plan(source: source, field: "grafts", expected: "a non-empty array of grafts")
+        // A restructuring plan changes the block layout and grafts nothing (combining both is not supported:
+        // stage 1 would have to distil slots inside parallel pairs); any other plan grafts something.
+        let grafts: [Any]
+        if plan.restructure != nil {
+            guard root["grafts"] == nil || (root["grafts"] as? [Any])?.isEmpty == true else {
+                throw .plan(source: source, field: "grafts", expected: "an empty array or no field with 'restructure' (grafting and restructuring in one plan is not supported)")
+            }
+            grafts = []
+        } else {
+            guard let list = root["grafts"] as? [Any], !list.isEmpty else {
+                throw .plan(source: source, field: "grafts", expected: "a non-empty array of grafts")
+            }
+            grafts = list
         }
         for (i, item) in grafts.enumerated() {
             let field = "grafts[\(i)]"

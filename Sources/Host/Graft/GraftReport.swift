@@ -12,6 +12,8 @@ import Foundation
 /// - Parameters, FLOPs per forward (``FLOPCount``; `nil` when a slot's operator is not counted) and the median
 ///   forward time of a batch of 4 at the model's resolution and at twice the side (4x the tokens).
 public struct GraftReport: Codable, Sendable {
+    /// One stage-1 unit: a grafted slot (`blocks.3.attn`, its operator id) or a restructured pair of blocks
+    /// (`blocks.0+1`, operator `parallel pair`).
     public struct Slot: Codable, Sendable {
         public var slot: String
         public var operatorId: String
@@ -43,7 +45,9 @@ public struct GraftReport: Codable, Sendable {
     public var summary: String {
         func f(_ v: Double?) -> String { v.map { String(format: "%.4f", $0) } ?? "n/a" }
         func g(_ v: Int?) -> String { v.map { String(format: "%.2f G", Double($0) / 1e9) } ?? "not counted" }
-        var lines = ["", "grafting '\(plan)': \(slots.count) slot(s), stages 1 and 2 took \(String(format: "%.0f", seconds)) s", ""]
+        let pairs = slots.filter { $0.operatorId == "parallel pair" }.count
+        let what = pairs == slots.count && pairs > 0 ? "\(pairs) block pair(s) made parallel" : "\(slots.count) slot(s)"
+        var lines = ["", "grafting '\(plan)': \(what), stages 1 and 2 took \(String(format: "%.0f", seconds)) s", ""]
         lines.append("                      teacher      grafted")
         lines.append("held-out loss      \(pad(f(teacher.heldOutLoss)))  \(pad(f(student.heldOutLoss)))")
         lines.append("Fréchet (features) \(pad(f(teacher.frechetDistance)))  \(pad(f(student.frechetDistance)))")
@@ -83,9 +87,9 @@ public struct GraftReport: Codable, Sendable {
 
         let timing = try forwardTimes(run: run)
         var slots: [Slot] = []
-        for key in run.keys {
-            let r = run.stage1Results[key]
-            slots.append(Slot(slot: key.description, operatorId: run.assignments[key]!.operatorId, initialValidationLoss: r?.initialValidationLoss,
+        for unit in run.units {
+            let r = run.stage1Results[unit.name]
+            slots.append(Slot(slot: unit.name, operatorId: unit.holds, initialValidationLoss: r?.initialValidationLoss,
                               bestValidationLoss: r?.bestValidationLoss, bestStep: r?.bestStep))
         }
         try writeLossPlots(run: run)
@@ -142,10 +146,11 @@ public struct GraftReport: Codable, Sendable {
             }
             return times.sorted()[1]
         }
-        var big = run.teacher.config
+        var big = run.teacher.config, bigStudentConfig = run.student.config
         big.inputSize *= 2
+        bigStudentConfig.inputSize *= 2
         let bigTeacher = try? DiTModel(config: big) { key in run.teacher.slot(key).choice }
-        let bigStudent = try? DiTModel(config: big) { key in
+        let bigStudent = try? DiTModel(config: bigStudentConfig) { key in
             var choice = run.student.slot(key).choice
             if let graft = run.assignments[key], graft.attributes["l_max"] == nil, choice.attributes["l_max"] != nil {
                 choice.attributes["l_max"] = .int(Int64(big.tokenCount))
@@ -158,8 +163,8 @@ public struct GraftReport: Codable, Sendable {
     private static func writeLossPlots(run: GraftRun) throws {
         var stage1 = LinePlot(width: 640, height: 360, logY: true)
         let palette: [LinePlot.Color] = [(31, 119, 180), (255, 127, 14), (44, 160, 44), (214, 39, 40), (148, 103, 189), (140, 86, 75)]
-        for (i, key) in run.keys.enumerated() {
-            let history = run.stage1Results[key]?.history.filter { $0.validationLoss != nil } ?? []
+        for (i, unit) in run.units.enumerated() {
+            let history = run.stage1Results[unit.name]?.history.filter { $0.validationLoss != nil } ?? []
             stage1.add(x: history.map { Double($0.step) }, y: history.map { $0.validationLoss! }, color: palette[i % palette.count])
         }
         try stage1.write(path: run.folder + "/stage1_loss.png")

@@ -16,7 +16,8 @@ public final class GraftRun: @unchecked Sendable {
     public var progress: ((String, Int, Int) -> Void)?
     /// Receives one line per event worth telling the user.
     public var log: ((String) -> Void)?
-    public private(set) var stage1Results: [DiTSlotKey: Stage1Result] = [:]
+    /// Stage 1's finished units by name (``Stage1Unit/name``).
+    public private(set) var stage1Results: [String: Stage1Result] = [:]
     public private(set) var stage2History: [LossRecord] = []
 
     /// A finished slot of stage 1.
@@ -31,7 +32,7 @@ public final class GraftRun: @unchecked Sendable {
     public var checkpointPath: String { folder + "/grafted.safetensors" }
     var stage1Folder: String { folder + "/stage1" }
     var cachePath: String { stage1Folder + "/activations.safetensors" }
-    func slotResultPath(_ key: DiTSlotKey) -> String { stage1Folder + "/\(key).safetensors" }
+    func unitResultPath(_ name: String) -> String { stage1Folder + "/\(name).safetensors" }
     var stage2Folder: String { folder + "/stage2" }
 
     /// Builds teacher and student; `host` resolves the plan's operators.
@@ -41,11 +42,13 @@ public final class GraftRun: @unchecked Sendable {
         self.train = train
         self.heldOut = heldOut
         self.folder = folder
-        if let r = plan.restructure {
-            throw GraftError.plan(source: "plan '\(plan.name)'", field: "restructure", expected: "null: '\(r)' is not implemented yet")
+        if plan.restructure == "parallel_pairs" {
+            assignments = [:]
+            student = try Restructuring.parallelPairs(teacher: teacher)
+        } else {
+            assignments = try plan.assignments(depth: teacher.config.depth, source: "plan '\(plan.name)'")
+            student = try Grafting.makeStudent(teacher: teacher, assignments: assignments, host: host, seed: plan.seed)
         }
-        assignments = try plan.assignments(depth: teacher.config.depth, source: "plan '\(plan.name)'")
-        student = try Grafting.makeStudent(teacher: teacher, assignments: assignments, host: host, seed: plan.seed)
         try FileManager.default.createDirectory(atPath: stage1Folder, withIntermediateDirectories: true)
         try FileManager.default.createDirectory(atPath: stage2Folder, withIntermediateDirectories: true)
     }
@@ -53,25 +56,55 @@ public final class GraftRun: @unchecked Sendable {
     /// Grafted slots in model order.
     public var keys: [DiTSlotKey] { assignments.keys.sorted { ($0.block, $0.kind == .attn ? 0 : 1) < ($1.block, $1.kind == .attn ? 0 : 1) } }
 
+    /// What stage 1 distils, in model order: each grafted slot, or each restructured pair of blocks.
+    public struct Stage1Unit: Sendable {
+        /// `blocks.3.attn` for a slot, `blocks.0+1` for a pair.
+        public var name: String
+        /// What the unit holds: the slot's operator id, or `parallel pair`.
+        public var holds: String
+        /// The first block of a restructured pair; nil for a slot.
+        var pairBlock: Int?
+        /// The student's parameters the unit trains, and the names its result file stores them under.
+        var positions: [Int]
+        var tensorNames: [String]
+    }
+
+    /// The units of stage 1.
+    public var units: [Stage1Unit] {
+        if student.config.parallelPairs {
+            return Restructuring.pairs(depth: student.config.depth).map { b in
+                let names = Restructuring.parameterNames(ofPairAt: b, in: student)
+                return Stage1Unit(name: Restructuring.name(ofPairAt: b), holds: "parallel pair", pairBlock: b,
+                                  positions: names.map { student.parameters.position(of: $0)! }, tensorNames: names)
+            }
+        }
+        return keys.map { key in
+            let slot = student.slot(key)
+            return Stage1Unit(name: key.description, holds: assignments[key]!.operatorId, pairBlock: nil,
+                              positions: slot.parameterPositions, tensorNames: slot.op.parameters.map(\.name))
+        }
+    }
+
     // MARK: Stage 1
 
-    /// Collects (or reloads) the teacher activations, distils every grafted slot (in parallel, skipping slots
-    /// already done), and loads each slot's best weights into the student.
+    /// Collects (or reloads) the teacher activations, distils every unit (in parallel, skipping units already
+    /// done), and loads each unit's best weights into the student.
     public func runStage1() throws {
         let s = plan.stage1
         let c = teacher.config
+        let units = self.units
         guard s.steps > 0 else {
-            log?("stage 1: skipped (0 steps); grafted slots keep their initialization")
+            log?("stage 1: skipped (0 steps); the student keeps its initialization")
             return
         }
-        let bytesPerSample = keys.count * 2 * c.tokenCount * c.hiddenSize * 4
-        let samples = min(s.samples, max(2, s.cacheLimitMiB * (1 << 20) / max(1, bytesPerSample)))
+        let rowsPerSample = units.count * 2 * c.tokenCount * c.hiddenSize + units.count * c.hiddenSize
+        let samples = min(s.samples, max(2, s.cacheLimitMiB * (1 << 20) / max(1, rowsPerSample * 4)))
         if samples < s.samples {
             log?("stage 1: the activation cache is limited to \(s.cacheLimitMiB) MiB: \(samples) samples instead of \(s.samples)")
         }
-        let activations = try loadOrCollectActivations(samples: samples)
-        let pending = keys.filter { !FileManager.default.fileExists(atPath: slotResultPath($0)) }
-        if pending.count < keys.count { log?("stage 1: \(keys.count - pending.count) slot(s) already distilled, resuming") }
+        let activations = try loadOrCollectActivations(units: units, samples: samples)
+        let pending = units.filter { !FileManager.default.fileExists(atPath: unitResultPath($0.name)) }
+        if pending.count < units.count { log?("stage 1: \(units.count - pending.count) unit(s) already distilled, resuming") }
         final class Shared: @unchecked Sendable {
             let lock = NSLock()
             var messages: [String] = []
@@ -80,76 +113,98 @@ public final class GraftRun: @unchecked Sendable {
         let failures = Shared()
         let lock = failures.lock
         let total = pending.count * s.steps
-        let label = "stage 1 (\(pending.count) slot\(pending.count == 1 ? "" : "s") in parallel)"
+        let what = student.config.parallelPairs ? "pair" : "slot"
+        let label = "stage 1 (\(pending.count) \(what)\(pending.count == 1 ? "" : "s") in parallel)"
         DispatchQueue.concurrentPerform(iterations: pending.count) { i in
-            let key = pending[i]
+            let unit = pending[i]
             do {
-                let slot = self.student.slot(key)
+                let module: SlotDistiller.Module
+                let seedOffset: Int
+                if let b = unit.pairBlock {
+                    module = try Restructuring.module(forPairAt: b, of: student)
+                    seedOffset = b * 2
+                } else {
+                    let key = keys.first { $0.description == unit.name }!
+                    module = .slot(student.slot(key).op)
+                    seedOffset = key.block * 2 + (key.kind == .attn ? 0 : 1)
+                }
                 let distiller = try SlotDistiller(
-                    key: key, op: slot.op, initial: slot.parameterPositions.map { student.parameters.tensors[$0] },
-                    activations: activations[key]!, settings: s, seed: plan.seed &+ UInt64(key.block * 2 + (key.kind == .attn ? 0 : 1)))
+                    name: unit.name, module: module, initial: unit.positions.map { student.parameters.tensors[$0] },
+                    activations: activations[unit.name]!, settings: s, seed: plan.seed &+ UInt64(seedOffset))
                 try distiller.run { _, _ in
                     lock.lock()
                     failures.steps += 1
                     if failures.steps % 10 == 0 || failures.steps == total { self.progress?(label, failures.steps, total) }
                     lock.unlock()
                 }
-                try saveSlotResult(key, distiller)
+                try saveUnitResult(unit, distiller)
             } catch {
                 lock.lock()
-                failures.messages.append("\(key): \(error)")
+                failures.messages.append("\(unit.name): \(error)")
                 lock.unlock()
             }
         }
         guard failures.messages.isEmpty else { throw GraftError.stage(name: "stage 1", reason: failures.messages.joined(separator: "; ")) }
-        for key in keys { try loadSlotResult(key) }
+        for unit in units { try loadUnitResult(unit) }
     }
 
-    private func loadOrCollectActivations(samples: Int) throws -> [DiTSlotKey: SlotDistiller.Activations] {
-        let signature = "seed=\(plan.seed) samples=\(samples) slots=\(keys.map(\.description).joined(separator: ","))"
+    private func loadOrCollectActivations(units: [Stage1Unit], samples: Int) throws -> [String: SlotDistiller.Activations] {
+        let signature = "seed=\(plan.seed) samples=\(samples) units=\(units.map(\.name).joined(separator: ","))"
         if let file = try? SafetensorsFile.read(path: cachePath), file.metadata["zoo.graft.cache"] == signature {
-            var out: [DiTSlotKey: SlotDistiller.Activations] = [:]
-            for key in keys {
-                out[key] = SlotDistiller.Activations(
-                    inputs: try file.tensor(named: "\(key).input"), outputs: try file.tensor(named: "\(key).output"))
+            var out: [String: SlotDistiller.Activations] = [:]
+            for unit in units {
+                out[unit.name] = SlotDistiller.Activations(
+                    inputs: try file.tensor(named: "\(unit.name).input"), outputs: try file.tensor(named: "\(unit.name).output"),
+                    conditioning: unit.pairBlock == nil ? nil : try file.tensor(named: "\(unit.name).conditioning"))
             }
             log?("stage 1: reusing the teacher activations in \(cachePath)")
             return out
         }
-        let collected = try SlotDistiller.collect(
-            teacher: teacher, keys: keys, data: train, samples: samples, batchSize: max(1, plan.stage1.batchSize * 2),
-            seed: plan.seed ^ 0xC0FFEE) { done, total in self.progress?("stage 1 teacher activations", done, total) }
+        let batchSize = max(1, plan.stage1.batchSize * 2), seed = plan.seed ^ 0xC0FFEE
+        let report: (Int, Int) -> Void = { done, total in self.progress?("stage 1 teacher activations", done, total) }
+        var collected: [String: SlotDistiller.Activations] = [:]
+        if student.config.parallelPairs {
+            let byBlock = try SlotDistiller.collectPairs(
+                teacher: teacher, firstBlocks: units.compactMap(\.pairBlock), data: train, samples: samples, batchSize: batchSize,
+                seed: seed, progress: report)
+            for unit in units { collected[unit.name] = byBlock[unit.pairBlock!] }
+        } else {
+            let byKey = try SlotDistiller.collect(
+                teacher: teacher, keys: keys, data: train, samples: samples, batchSize: batchSize, seed: seed, progress: report)
+            for (key, a) in byKey { collected[key.description] = a }
+        }
         var tensors: [(name: String, tensor: Tensor<Float>)] = []
-        for key in keys {
-            tensors.append((name: "\(key).input", tensor: collected[key]!.inputs))
-            tensors.append((name: "\(key).output", tensor: collected[key]!.outputs))
+        for unit in units {
+            let a = collected[unit.name]!
+            tensors.append((name: "\(unit.name).input", tensor: a.inputs))
+            tensors.append((name: "\(unit.name).output", tensor: a.outputs))
+            if let c = a.conditioning { tensors.append((name: "\(unit.name).conditioning", tensor: c)) }
         }
         try SafetensorsFile.write(path: cachePath, tensors: tensors, metadata: ["zoo.graft.cache": signature])
         return collected
     }
 
-    private func saveSlotResult(_ key: DiTSlotKey, _ distiller: SlotDistiller) throws {
-        let slot = student.slot(key)
-        let tensors = zip(slot.op.parameters, distiller.best.parameters).map { (name: $0.name, tensor: $1) }
+    private func saveUnitResult(_ unit: Stage1Unit, _ distiller: SlotDistiller) throws {
+        let tensors = zip(unit.tensorNames, distiller.best.parameters).map { (name: $0, tensor: $1) }
         let encoder = JSONEncoder()
         let history = String(decoding: try encoder.encode(distiller.history), as: UTF8.self)
-        try SafetensorsFile.write(path: slotResultPath(key), tensors: tensors, metadata: [
+        try SafetensorsFile.write(path: unitResultPath(unit.name), tensors: tensors, metadata: [
             "zoo.stage1.best_step": "\(distiller.best.step)", "zoo.stage1.best_loss": "\(distiller.best.loss)",
             "zoo.stage1.initial_loss": "\(distiller.initialValidationLoss)", "zoo.stage1.history": history,
         ])
     }
 
-    private func loadSlotResult(_ key: DiTSlotKey) throws {
-        let path = slotResultPath(key)
+    private func loadUnitResult(_ unit: Stage1Unit) throws {
+        let path = unitResultPath(unit.name)
         let file = try SafetensorsFile.read(path: path)
-        let slot = student.slot(key)
-        for (spec, position) in zip(slot.op.parameters, slot.parameterPositions) {
-            let t = try file.tensor(named: spec.name)
-            guard t.shape == spec.shape else { throw GraftError.checkpoint(path: path, reason: "'\(spec.name)' has shape \(t.shape), expected \(spec.shape)") }
+        for (name, position) in zip(unit.tensorNames, unit.positions) {
+            let t = try file.tensor(named: name)
+            let expected = student.parameters.tensors[position].shape
+            guard t.shape == expected else { throw GraftError.checkpoint(path: path, reason: "'\(name)' has shape \(t.shape), expected \(expected)") }
             student.parameters.tensors[position] = t
         }
         let history = try JSONDecoder().decode([SlotDistiller.Record].self, from: Data((file.metadata["zoo.stage1.history"] ?? "[]").utf8))
-        stage1Results[key] = Stage1Result(
+        stage1Results[unit.name] = Stage1Result(
             initialValidationLoss: Double(file.metadata["zoo.stage1.initial_loss"] ?? "") ?? .nan,
             bestValidationLoss: Double(file.metadata["zoo.stage1.best_loss"] ?? "") ?? .nan,
             bestStep: Int(file.metadata["zoo.stage1.best_step"] ?? "") ?? 0, history: history)

@@ -1,14 +1,43 @@
 import Foundation
 
-/// Stage 1 of grafting for one slot: regress the teacher slot's output from the same input (activation
-/// distillation), training only the new operator's parameters, keeping the weights with the best
-/// validation loss.
+/// Stage 1 of grafting for one unit (a grafted slot, or a restructured pair of blocks): regress the teacher's
+/// output from the same input (activation distillation), training only the unit's parameters, keeping the
+/// weights with the best validation loss.
 public final class SlotDistiller {
-    /// A slot's teacher activations: inputs and outputs `[K, T, D]`, one row per collected sample.
+    /// A unit's teacher activations: inputs and outputs `[K, T, D]`, one row per collected sample, and for
+    /// units that read the conditioning (block pairs) `SiLU(c)` `[K, D]`.
     public struct Activations: Sendable {
         public var inputs: Tensor<Float>
         public var outputs: Tensor<Float>
+        public var conditioning: Tensor<Float>?
         public var count: Int { inputs.shape[0] }
+        public init(inputs: Tensor<Float>, outputs: Tensor<Float>, conditioning: Tensor<Float>? = nil) {
+            self.inputs = inputs
+            self.outputs = outputs
+            self.conditioning = conditioning
+        }
+    }
+
+    /// What is distilled: its parameter names, its forward `(x, conditioning, parameters) -> prediction`, and
+    /// `gradients(x, conditioning, parameters, loss)`, which runs the unit, scores the prediction with `loss`
+    /// (returning the loss and its gradient with respect to the prediction) and returns that loss with the
+    /// parameters' gradients.
+    public struct Module: @unchecked Sendable {
+        public var names: [String]
+        var forward: (Tensor<Float>, Tensor<Float>?, [Tensor<Float>]) throws -> Tensor<Float>
+        var gradients: (Tensor<Float>, Tensor<Float>?, [Tensor<Float>], (Tensor<Float>) -> (Double, Tensor<Float>)) throws
+            -> (Double, [Tensor<Float>?])
+
+        /// A slot's operator: its plugin forward and vector-Jacobian product.
+        public static func slot(_ op: Operator) -> Module {
+            Module(
+                names: op.parameters.map(\.name),
+                forward: { x, _, p in try op.forward(x, parameters: p) },
+                gradients: { x, _, p, loss in
+                    let (value, gradient) = loss(try op.forward(x, parameters: p))
+                    return (value, try op.backward(x, parameters: p, outputGradient: gradient, needInputGradient: false).parameters)
+                })
+        }
     }
 
     /// One logged point.
@@ -18,8 +47,9 @@ public final class SlotDistiller {
         public var validationLoss: Double?
     }
 
-    public let key: DiTSlotKey
-    public let op: Operator
+    /// The unit's name (`blocks.3.attn`, `blocks.0+1`).
+    public let name: String
+    public let module: Module
     public let settings: GraftPlan.Stage1
     public let seed: UInt64
     public private(set) var parameters: [Tensor<Float>]
@@ -32,12 +62,17 @@ public final class SlotDistiller {
     private let trainCount: Int
     private var optimizer: AdamW
 
-    /// A distiller for `op` starting from `initial` parameters on `activations`; the last
+    /// A distiller for the slot `key` holding `op`, starting from `initial` parameters on `activations`.
+    public convenience init(key: DiTSlotKey, op: Operator, initial: [Tensor<Float>], activations: Activations, settings: GraftPlan.Stage1, seed: UInt64) throws {
+        try self.init(name: key.description, module: .slot(op), initial: initial, activations: activations, settings: settings, seed: seed)
+    }
+
+    /// A distiller for `module` starting from `initial` parameters on `activations`; the last
     /// `settings.validationFraction` of the samples are held out for validation.
-    public init(key: DiTSlotKey, op: Operator, initial: [Tensor<Float>], activations: Activations, settings: GraftPlan.Stage1, seed: UInt64) throws {
-        guard activations.count >= 2 else { throw GraftError.stage(name: "stage 1 \(key)", reason: "needs at least 2 samples") }
-        self.key = key
-        self.op = op
+    public init(name: String, module: Module, initial: [Tensor<Float>], activations: Activations, settings: GraftPlan.Stage1, seed: UInt64) throws {
+        guard activations.count >= 2 else { throw GraftError.stage(name: "stage 1 \(name)", reason: "needs at least 2 samples") }
+        self.name = name
+        self.module = module
         self.settings = settings
         self.seed = seed
         self.data = activations
@@ -45,15 +80,15 @@ public final class SlotDistiller {
         let validation = max(1, Int((Double(activations.count) * settings.validationFraction).rounded()))
         self.trainCount = max(1, activations.count - validation)
         var set = ParameterSet()
-        for (spec, tensor) in zip(op.parameters, initial) { set.append(spec.name, tensor) }
+        for (name, tensor) in zip(module.names, initial) { set.append(name, tensor) }
         optimizer = AdamW(for: set)
         best = (0, .infinity, initial)
         initialValidationLoss = try validationLoss()
         best = (0, initialValidationLoss, initial)
     }
 
-    /// Samples `indices` of the activations: inputs and targets `[n, T, D]`.
-    private func rows(_ indices: [Int]) -> (Tensor<Float>, Tensor<Float>) {
+    /// Samples `indices` of the activations: inputs and targets `[n, T, D]`, and the conditioning `[n, D]`.
+    private func rows(_ indices: [Int]) -> (Tensor<Float>, Tensor<Float>, Tensor<Float>?) {
         let t = data.inputs.shape[1], d = data.inputs.shape[2], size = t * d
         var x = Tensor<Float>(zeros: [indices.count, t, d]), y = Tensor<Float>(zeros: [indices.count, t, d])
         x.withUnsafeMutableBufferPointer { xp in
@@ -70,7 +105,17 @@ public final class SlotDistiller {
                 }
             }
         }
-        return (x, y)
+        let conditioning = data.conditioning.map { all in
+            let width = all.shape[1]
+            var c = Tensor<Float>(zeros: [indices.count, width])
+            c.withUnsafeMutableBufferPointer { cp in
+                all.withUnsafeBufferPointer { ap in
+                    for (n, i) in indices.enumerated() { for j in 0..<width { cp[n * width + j] = ap[i * width + j] } }
+                }
+            }
+            return c
+        }
+        return (x, y, conditioning)
     }
 
     /// The mean regression loss over the validation samples at the current parameters.
@@ -79,8 +124,8 @@ public final class SlotDistiller {
         var start = trainCount
         while start < data.count {
             let indices = Array(start..<min(data.count, start + settings.batchSize))
-            let (x, y) = rows(indices)
-            let prediction = try op.forward(x, parameters: parameters)
+            let (x, y, c) = rows(indices)
+            let prediction = try module.forward(x, c, parameters)
             total += settings.loss.evaluate(prediction, y).loss * Double(indices.count)
             start += indices.count
         }
@@ -93,14 +138,12 @@ public final class SlotDistiller {
         step += 1
         var rng = SplitMix64(seed: seed ^ (UInt64(step) &* 0x9E37_79B9_7F4A_7C15))
         let indices = (0..<settings.batchSize).map { _ in Int(rng.next() % UInt64(trainCount)) }
-        let (x, y) = rows(indices)
-        let prediction = try op.forward(x, parameters: parameters)
-        let (loss, gradient) = settings.loss.evaluate(prediction, y)
-        let grads = try op.backward(x, parameters: parameters, outputGradient: gradient, needInputGradient: false)
+        let (x, y, c) = rows(indices)
+        let (loss, grads) = try module.gradients(x, c, parameters) { [settings] prediction in settings.loss.evaluate(prediction, y) }
         var set = ParameterSet(), gradSet = ParameterSet()
-        for (i, spec) in op.parameters.enumerated() {
-            set.append(spec.name, parameters[i])
-            gradSet.append(spec.name, grads.parameters[i] ?? Tensor(zeros: spec.shape))
+        for (i, name) in module.names.enumerated() {
+            set.append(name, parameters[i])
+            gradSet.append(name, grads[i] ?? Tensor(zeros: parameters[i].shape))
         }
         TrainingMath.clipGradientNorm(&gradSet, maxNorm: settings.maxGradNorm)
         optimizer.update(&set, gradients: gradSet, lr: settings.learningRate)
@@ -131,11 +174,52 @@ public final class SlotDistiller {
         progress: ((Int, Int) -> Void)? = nil
     ) throws -> [DiTSlotKey: Activations] {
         let c = teacher.config
-        let diffusion = try GaussianDiffusion(respacing: "", learnSigma: c.learnSigma)
         var out: [DiTSlotKey: Activations] = [:]
         for key in keys {
             out[key] = Activations(inputs: Tensor(zeros: [samples, c.tokenCount, c.hiddenSize]), outputs: Tensor(zeros: [samples, c.tokenCount, c.hiddenSize]))
         }
+        try forEachTeacherBatch(teacher: teacher, data: data, samples: samples, batchSize: batchSize, seed: seed, progress: progress) { start, trace in
+            for key in keys {
+                let half = key.kind == .attn ? 0 : 1
+                copyRows(trace.blocks[key.block].slotInput[half], into: &out[key]!.inputs, at: start)
+                copyRows(trace.blocks[key.block].slotOutput[half], into: &out[key]!.outputs, at: start)
+            }
+        }
+        return out
+    }
+
+    /// Collects, for each pair of blocks `(b, b + 1)` starting at a block in `firstBlocks`, the teacher's residual
+    /// stream entering block `b` and leaving block `b + 1`, with `SiLU(c)`, on the same noised samples as
+    /// ``collect(teacher:keys:data:samples:batchSize:seed:progress:)``. The teacher runs sequentially.
+    public static func collectPairs(
+        teacher: DiTModel, firstBlocks: [Int], data: any ImageDataset, samples: Int, batchSize: Int, seed: UInt64,
+        progress: ((Int, Int) -> Void)? = nil
+    ) throws -> [Int: Activations] {
+        let c = teacher.config
+        precondition(!c.parallelPairs && firstBlocks.allSatisfy { $0 + 1 < c.depth }, "pairs of a sequential teacher")
+        var out: [Int: Activations] = [:]
+        for b in firstBlocks {
+            out[b] = Activations(
+                inputs: Tensor(zeros: [samples, c.tokenCount, c.hiddenSize]), outputs: Tensor(zeros: [samples, c.tokenCount, c.hiddenSize]),
+                conditioning: Tensor(zeros: [samples, c.hiddenSize]))
+        }
+        try forEachTeacherBatch(teacher: teacher, data: data, samples: samples, batchSize: batchSize, seed: seed, progress: progress) { start, trace in
+            for b in firstBlocks {
+                copyRows(trace.stageInputs[b], into: &out[b]!.inputs, at: start)
+                copyRows(b + 2 < c.depth ? trace.stageInputs[b + 2] : trace.blocksOutput, into: &out[b]!.outputs, at: start)
+                copyRows(trace.siluConditioning, into: &out[b]!.conditioning!, at: start)
+            }
+        }
+        return out
+    }
+
+    /// Runs the teacher (traced) on `samples` noised training images in batches, calling `body(first row, trace)`.
+    private static func forEachTeacherBatch(
+        teacher: DiTModel, data: any ImageDataset, samples: Int, batchSize: Int, seed: UInt64, progress: ((Int, Int) -> Void)?,
+        _ body: (Int, DiTTrace) throws -> Void
+    ) throws {
+        let c = teacher.config
+        let diffusion = try GaussianDiffusion(respacing: "", learnSigma: c.learnSigma)
         var rng = SplitMix64(seed: seed)
         var start = 0
         while start < samples {
@@ -149,20 +233,19 @@ public final class SlotDistiller {
             let noise = Tensor<Float>.randomNormal(x0.shape, seed: rng.next())
             x0 = try diffusion.qSample(x0: x0, t: t, noise: noise)
             let (_, trace) = try teacher.tracedForward(x0, timesteps: t.map(Double.init), labels: labels)
-            let size = c.tokenCount * c.hiddenSize
-            for key in keys {
-                let half = key.kind == .attn ? 0 : 1
-                let input = trace.blocks[key.block].slotInput[half], output = trace.blocks[key.block].slotOutput[half]
-                input.withUnsafeBufferPointer { src in out[key]!.inputs.withUnsafeMutableBufferPointer { dst in
-                    for i in 0..<(n * size) { dst[start * size + i] = src[i] }
-                } }
-                output.withUnsafeBufferPointer { src in out[key]!.outputs.withUnsafeMutableBufferPointer { dst in
-                    for i in 0..<(n * size) { dst[start * size + i] = src[i] }
-                } }
-            }
+            try body(start, trace)
             start += n
             progress?(start, samples)
         }
-        return out
+    }
+
+    /// Copies every row of `source` (rows along the first axis) into `target` from row `row` on.
+    private static func copyRows(_ source: Tensor<Float>, into target: inout Tensor<Float>, at row: Int) {
+        let width = target.count / target.shape[0]
+        source.withUnsafeBufferPointer { src in
+            target.withUnsafeMutableBufferPointer { dst in
+                for i in 0..<src.count { dst[row * width + i] = src[i] }
+            }
+        }
     }
 }

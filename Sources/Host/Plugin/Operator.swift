@@ -57,6 +57,9 @@ public final class Operator: @unchecked Sendable {
     public let receptiveField: (left: Int?, right: Int?)?
     /// The one sequence length every call must have, when the instance declares one (ABI 1.1).
     public let fixedLength: Int?
+    /// How the instance's time grows with L, as it declares it (ABI 1.2; ``OperatorComplexity/undeclared`` for
+    /// an older plugin).
+    public let complexity: OperatorComplexity
 
     let instance: OpaquePointer
     private let services: HostServices
@@ -101,6 +104,7 @@ public final class Operator: @unchecked Sendable {
                 receptiveField = nil
             }
             fixedLength = info.fixed_length > 0 ? Int(info.fixed_length) : nil
+            complexity = OperatorComplexity(code: info.complexity)
             guard info.num_params <= 4096 else {
                 throw OperatorError.invalidInstance(operatorId: id, reason: "\(info.num_params) parameters")
             }

@@ -73,6 +73,9 @@ enum CPluginTemplate {
             info->num_params = 2;
             info->receptive_left = inst->shift;
             info->receptive_right = 0;
+            /* ABI 1.2: how the time grows with L (checked by `zoo conform --check complexity`); an older host's
+               shorter struct ends before the field, so write it only when struct_size covers it. */
+            if (info->struct_size >= COVERS(oz_instance_info, complexity)) info->complexity = OZ_COMPLEXITY_LINEAR;
             return OZ_OK;
         }
 

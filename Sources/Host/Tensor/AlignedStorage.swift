@@ -1,20 +1,40 @@
+#if canImport(Glibc)
+    import Glibc
+#elseif canImport(Musl)
+    import Musl
+#endif
+
 /// A fixed-size, 64-byte-aligned, zero-initialised buffer: the memory behind a ``Tensor``.
 ///
-/// The operator ABI promises plugins 64-byte-aligned buffers; Swift arrays only guarantee 16.
+/// The operator ABI promises plugins 64-byte-aligned buffers; Swift arrays only guarantee 16. Buffers of
+/// ``mappedThreshold`` bytes or more are anonymous memory mappings, whose pages the kernel zero-fills on first
+/// touch: a large zero tensor costs no memory until it is written (a model built before its checkpoint is
+/// loaded does not hold a second copy of the weights).
 final class AlignedStorage<Scalar: TensorScalar>: @unchecked Sendable {
     /// Alignment of every tensor buffer, in bytes.
     static var alignment: Int { 64 }
+    /// Buffers at least this large are mapped rather than allocated.
+    static var mappedThreshold: Int { 1 << 20 }
 
     let count: Int
     let pointer: UnsafeMutablePointer<Scalar>
+    private let mappedBytes: Int
 
     init(count: Int) {
         precondition(count >= 0, "negative element count")
         self.count = count
-        let raw = UnsafeMutableRawPointer.allocate(
-            byteCount: max(count, 1) * MemoryLayout<Scalar>.stride, alignment: Self.alignment)
-        raw.initializeMemory(as: UInt8.self, repeating: 0, count: max(count, 1) * MemoryLayout<Scalar>.stride)
-        pointer = raw.bindMemory(to: Scalar.self, capacity: max(count, 1))
+        let bytes = max(count, 1) * MemoryLayout<Scalar>.stride
+        if bytes >= Self.mappedThreshold,
+            let mapped = mmap(nil, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0), mapped != MAP_FAILED
+        {
+            mappedBytes = bytes
+            pointer = mapped.bindMemory(to: Scalar.self, capacity: max(count, 1))
+        } else {
+            mappedBytes = 0
+            let raw = UnsafeMutableRawPointer.allocate(byteCount: bytes, alignment: Self.alignment)
+            raw.initializeMemory(as: UInt8.self, repeating: 0, count: bytes)
+            pointer = raw.bindMemory(to: Scalar.self, capacity: max(count, 1))
+        }
     }
 
     convenience init(copying other: AlignedStorage<Scalar>) {
@@ -23,7 +43,11 @@ final class AlignedStorage<Scalar: TensorScalar>: @unchecked Sendable {
     }
 
     deinit {
-        UnsafeMutableRawPointer(pointer).deallocate()
+        if mappedBytes > 0 {
+            munmap(UnsafeMutableRawPointer(pointer), mappedBytes)
+        } else {
+            UnsafeMutableRawPointer(pointer).deallocate()
+        }
     }
 
     var buffer: UnsafeMutableBufferPointer<Scalar> { UnsafeMutableBufferPointer(start: pointer, count: count) }

@@ -72,7 +72,7 @@ extern "C" {
 /** ABI major version: a plugin whose `abi_major` differs is refused. */
 #define OZ_ABI_MAJOR 1
 /** ABI minor version of this header: grows when fields or functions are appended. */
-#define OZ_ABI_MINOR 1
+#define OZ_ABI_MINOR 2
 /** The one exported symbol, of type `oz_plugin_entry_fn`. Never renamed. */
 #define OZ_ENTRY_SYMBOL "oz_plugin_entry"
 /** Longest tensor rank a parameter may have. */
@@ -255,6 +255,18 @@ typedef struct oz_create_args {
 #define OZ_INSTANCE_CAUSAL 1u            /**< output token t depends only on input tokens <= t */
 #define OZ_INSTANCE_RECEPTIVE_FIELD 2u   /**< `receptive_left/right` bound the tokens each output sees */
 
+/**
+ * Declared time complexity of an instance in the sequence length L (`oz_instance_info.complexity`, since 1.2):
+ * how the time of forward (and backward) grows with L at fixed B and D. It is an upper bound (big O), per
+ * instance because attributes may change it (`swa` with a bounded window is linear, with an unbounded one
+ * quadratic). The conformance harness's `complexity` check times the instance at several L, fits the exponent
+ * of time against L, and compares. A host reads a value it does not know as undeclared.
+ */
+#define OZ_COMPLEXITY_UNDECLARED 0u      /**< not declared (what a 1.0 or 1.1 plugin leaves: the host's zero) */
+#define OZ_COMPLEXITY_LINEAR 1u          /**< O(L): MLPs, convolutions, bounded windows, linear attention, scans */
+#define OZ_COMPLEXITY_LINEARITHMIC 2u    /**< O(L log L): e.g. FFT long convolutions */
+#define OZ_COMPLEXITY_QUADRATIC 3u       /**< O(L^2): dense (or unbounded-window) softmax attention */
+
 /** What an instance reports about itself after create. */
 typedef struct oz_instance_info {
     uint32_t struct_size;               /**< sizeof(oz_instance_info) as the host compiled it (host-owned) */
@@ -272,6 +284,13 @@ typedef struct oz_instance_info {
      * position), or 0 when any L >= 1 works. A 1.0 plugin never writes it, so the host's zero means "any".
      */
     int64_t fixed_length;
+    /**
+     * Since 1.2: OZ_COMPLEXITY_*, this instance's declared time complexity in L. A 1.0 or 1.1 plugin never writes
+     * it, so the host's zero means undeclared. A plugin writes it only when `struct_size` covers it (an older host
+     * passes a shorter struct): `struct_size >= offsetof(oz_instance_info, complexity) + sizeof(uint32_t)`.
+     */
+    uint32_t complexity;
+    uint32_t reserved2;                 /**< 0 */
 } oz_instance_info;
 
 /** Name and shape of one parameter tensor, as `get_param` reports it. */

@@ -25,7 +25,14 @@
 ///   - `linear_attn` (Katharopoulos et al., per head of width `dh = D / num_heads`): projections as `mha`;
 ///     `φ(K)ᵀ V` is `2 T dh²` per head and `φ(Q) (φ(K)ᵀ V)` another `2 T dh²`, so `2 · 2 T D dh` over the
 ///     heads; the normaliser `φ(Q) · Σ_t φ(K_t)` adds `2 T D` (the sum itself is additions only).
-///   - any other id (`hyena_x`, `hyena_se`, `hyena_y`, `mlp_hyena_x`, `poolformer`, ...): `nil`, not counted.
+///   - `hyena_x`, `hyena_se`, `hyena_y` (grafting's gated convolutions): projections as `mha` (in_proj `D -> 3D`,
+///     out_proj `D -> D`); each causal depthwise convolution counts one multiply-add per tap, channel and token:
+///     the short filter `2 T (3D) k` (X, SE; `k = short_filter_order`), the inner filter `2 T D k` (SE, whose
+///     inner filter upstream builds with `short_filter_order` taps) or `2 T D k_in` (Y, `k_in = inner_filter_len`).
+///     The gates `q * k * v` are elementwise and not counted.
+///   - `mlp_hyena_x` (`H = Int(D · expansion_ratio)`): in_proj `2 T D (3H)`, out_proj `2 T H D`, the per-token
+///     convolution along the features `2 T (3H) k`.
+///   - any other id (`poolformer`, ...): `nil`, not counted.
 ///
 /// For DiT-XL/2 (T = 256, D = 1152, depth 28) this gives 237.243e9 FLOPs, i.e. 118.621e9 multiply-adds (0.02% above)
 /// the 118.6 Gflops the DiT paper reports counting one multiply-add as one flop.
@@ -64,7 +71,8 @@ public enum FLOPCount {
     /// FLOPs of one slot operator over `tokens` tokens of width `dim` for one image, or `nil` when the id's cost
     /// is unknown or an attribute it depends on is missing or malformed (boolean flags default to false).
     /// - Parameters:
-    ///   - id: the operator id (`mha`, `mlp`, `swa`, `swa2d`, `linear_attn`; others give `nil`).
+    ///   - id: the operator id (`mha`, `mlp`, `swa`, `swa2d`, `linear_attn`, `hyena_x`, `hyena_se`, `hyena_y`,
+    ///     `mlp_hyena_x`; others give `nil`).
     ///   - attributes: the instance's attributes (``Operator/attributes`` has the defaults filled in).
     ///   - tokens: T.
     ///   - dim: D.
@@ -135,6 +143,34 @@ public enum FLOPCount {
             guard case .int(let heads)? = attributes["num_heads"], heads >= 1, d % Int(heads) == 0 else { return nil }
             let headDim = d / Int(heads)
             return projections + 2 * 2 * t * d * headDim + 2 * t * d
+        case "hyena_x", "hyena_se", "hyena_y":
+            // in_proj D -> 3D and out_proj as `mha`'s projections; causal depthwise convs at one multiply-add per tap.
+            func taps(_ name: String) -> Int? {
+                guard case .int(let k)? = attributes[name], k >= 1 else { return nil }
+                return Int(k)
+            }
+            switch id {
+            case "hyena_x":
+                guard let k = taps("short_filter_order") else { return nil }
+                return projections + 2 * t * (3 * d) * k
+            case "hyena_se":
+                // Upstream builds the inner filter with short_filter_order taps as well.
+                guard let k = taps("short_filter_order") else { return nil }
+                return projections + 2 * t * (3 * d) * k + 2 * t * d * k
+            default:
+                guard let k = taps("inner_filter_len") else { return nil }
+                return projections + 2 * t * d * k
+            }
+        case "mlp_hyena_x":
+            let ratio: Double
+            switch attributes["expansion_ratio"] {
+            case .float(let value)?: ratio = value
+            case .int(let value)?: ratio = Double(value)
+            default: return nil
+            }
+            guard ratio.isFinite, ratio > 0, case .int(let k)? = attributes["short_filter_order"], k >= 1 else { return nil }
+            let hidden = Int(Double(d) * ratio)
+            return 2 * t * d * (3 * hidden) + 2 * t * hidden * d + 2 * t * (3 * hidden) * Int(k)
         default:
             return nil
         }

@@ -11,7 +11,9 @@
  *     FX_BUG_CRASH, FX_BUG_HANG, FX_BUG_WRITE_PAST, FX_BUG_MODIFY_INPUT, FX_BUG_WRONG_GRADIENT, FX_BUG_LIES_CAUSAL,
  *     FX_BUG_NONDETERMINISTIC, FX_BUG_MIXES_BATCH, FX_BUG_NAN, FX_BUG_ACCUMULATES, FX_BUG_NO_ATTR_CHECK,
  *     FX_BUG_NO_DTYPE_CHECK, FX_BUG_SILENT_ERROR, FX_BUG_WRITES_NULL_DX, FX_BUG_SHARED_STATE, FX_BUG_LEAKS,
- *     FX_BUG_SPAWNS_THREAD
+ *     FX_BUG_SPAWNS_THREAD, FX_BUG_QUADRATIC
+ * The operator declares itself O(L) (`complexity`, ABI 1.2), which it is unless FX_BUG_QUADRATIC adds O(L^2 D)
+ * work to forward.
  */
 #ifndef OZ_CONFORM_FIXTURE_H
 #define OZ_CONFORM_FIXTURE_H
@@ -123,6 +125,7 @@ static oz_status cf_describe(const oz_instance *inst, oz_instance_info *info, oz
     info->num_params = 1;
     info->receptive_left = 1;
     info->receptive_right = 0;
+    if (info->struct_size >= CF_COVERS(oz_instance_info, complexity)) info->complexity = OZ_COMPLEXITY_LINEAR;
     return OZ_OK;
 }
 
@@ -198,6 +201,22 @@ static oz_status cf_forward(oz_instance *inst, const oz_forward_args *a, oz_erro
 #endif
 #ifdef FX_BUG_HANG
     for (;;) { (void)*(volatile int64_t *)&B; }
+#endif
+#ifdef FX_BUG_QUADRATIC
+    {
+        /* O(L^2 D) work that leaves y as it is: every token's dot product with every other token, summed into a
+           volatile sink so the compiler must do it. At L >= 64 it outweighs the O(L D) math 64 times over. */
+        volatile double sink = 0.0;
+        int64_t s2;
+        for (b = 0; b < B; b++)
+            for (t = 0; t < L; t++) {
+                double acc = 0.0;
+                for (s2 = 0; s2 < L; s2++)
+                    for (c = 0; c < D; c++) acc += CF_AT(a->x, (b * L + t) * D + c) * CF_AT(a->x, (b * L + s2) * D + c);
+                sink += acc;
+            }
+        (void)sink;
+    }
 #endif
     for (b = 0; b < B; b++)
         for (t = 0; t < L; t++)

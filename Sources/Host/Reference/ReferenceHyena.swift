@@ -1,29 +1,17 @@
 import Foundation
 
 // Naive float64 references for the Hyena operators, written from the math in OPERATORS.md sections 6 and 9 with plain
-// loops (no BLAS, no shared code with the plugin). Arrays are row-major; Linear weights are PyTorch `(out, in)`; a
-// conv weight `(C, 1, k)` is read as `(C, k)`. Outputs are computed one token at a time from that token's own
+// loops (no BLAS, no shared code with the plugin), for the conformance harness's `reference` check and the tests.
+// Arrays are row-major; Linear weights are PyTorch `(out, in)`; a conv weight `(C, 1, k)` is read as `(C, k)`. Outputs are computed one token at a time from that token's own
 // history, so a test can ask for a few tokens of a long sequence.
-
-/// `x W^T + b` for one row.
-private func linearRow(_ x: ArraySlice<Double>, _ w: [Double], _ b: [Double], out: Int) -> [Double] {
-    let n = x.count
-    var y = [Double](repeating: 0, count: out)
-    for o in 0..<out {
-        var s = b[o]
-        for i in 0..<n { s += w[o * n + i] * x[x.startIndex + i] }
-        y[o] = s
-    }
-    return y
-}
 
 /// The grafting Hyena token mixers (section 6):
 /// X: `y = Lin_out(q * k * v)` with `[q,k,v] = split(CC_ks(Lin_in(x); short))`;
 /// SE: `y = Lin_out(q * CC_ki(k * v; inner))` with the same `[q,k,v]`;
 /// Y: `y = Lin_out(q * CC_ki(k * v; inner))` with `[q,k,v] = split(Lin_in(x))`.
 /// `CC_k(u; w, b)[t, c] = b[c] + sum_j w[c, j] * u[t-(k-1)+j, c]`, zero below index 0.
-struct ReferenceHyenaMixer {
-    enum Variant { case x, se, y }
+public struct ReferenceHyenaMixer: Sendable {
+    public enum Variant: Sendable { case x, se, y }
 
     let variant: Variant
     let D: Int
@@ -34,24 +22,26 @@ struct ReferenceHyenaMixer {
     let innerW: [Double], innerB: [Double], innerTaps: Int
     let outW: [Double], outB: [Double]
 
-    /// Reads the parameters by their upstream names.
-    init(_ variant: Variant, D: Int, parameters: [String: [Double]], shortTaps: Int, innerTaps: Int) {
+    /// Reads the parameters by their upstream names; nil when one the variant uses is missing.
+    public init?(_ variant: Variant, D: Int, parameters: [String: [Double]], shortTaps: Int, innerTaps: Int) {
+        guard let inW = parameters["in_proj.weight"], let inB = parameters["in_proj.bias"],
+            let outW = parameters["out_proj.weight"], let outB = parameters["out_proj.bias"]
+        else { return nil }
+        if variant != .y && (parameters["short_filter.weight"] == nil || parameters["short_filter.bias"] == nil) { return nil }
+        if variant != .x && (parameters["inner_filter.weight"] == nil || parameters["inner_filter.bias"] == nil) { return nil }
         self.variant = variant
         self.D = D
-        inW = parameters["in_proj.weight"]!
-        inB = parameters["in_proj.bias"]!
+        (self.inW, self.inB, self.outW, self.outB) = (inW, inB, outW, outB)
         shortW = parameters["short_filter.weight"] ?? []
         shortB = parameters["short_filter.bias"] ?? []
         self.shortTaps = shortTaps
         innerW = parameters["inner_filter.weight"] ?? []
         innerB = parameters["inner_filter.bias"] ?? []
         self.innerTaps = innerTaps
-        outW = parameters["out_proj.weight"]!
-        outB = parameters["out_proj.bias"]!
     }
 
     /// `y[b, t, :]` for `x` of shape `(B, L, D)`.
-    func output(_ x: [Double], L: Int, batch b: Int, token t: Int) -> [Double] {
+    public func output(_ x: [Double], L: Int, batch b: Int, token t: Int) -> [Double] {
         // u[s] = Lin_in(x[b, s]), each row computed once.
         var rows: [Int: [Double]] = [:]
         func u(_ s: Int) -> [Double] {
@@ -88,7 +78,7 @@ struct ReferenceHyenaMixer {
     }
 
     /// The whole output `(B, L, D)`.
-    func forward(_ x: [Double], B: Int, L: Int) -> [Double] {
+    public func forward(_ x: [Double], B: Int, L: Int) -> [Double] {
         (0..<B).flatMap { b in (0..<L).flatMap { t in output(x, L: L, batch: b, token: t) } }
     }
 }
@@ -96,7 +86,7 @@ struct ReferenceHyenaMixer {
 /// The grafting convolutional MLP `mlp_hyena_x` (section 9), with `H = r D`: `u = Lin_in(x)` of width `3H`,
 /// `uc[b, l, f] = short_b[l] + sum_j short_w[l, j] * u[b, l, f-(k-1)+j]` (a causal conv along the features, one
 /// kernel per token position), `[q,k,v] = split_H(uc)`, `y = Lin_out(q * k * v)`.
-struct ReferenceMLPHyenaX {
+public struct ReferenceMLPHyenaX: Sendable {
     let D: Int
     let H: Int
     let inW: [Double], inB: [Double]
@@ -104,16 +94,16 @@ struct ReferenceMLPHyenaX {
     let shortW: [Double], shortB: [Double], taps: Int
     let outW: [Double], outB: [Double]
 
-    init(D: Int, H: Int, parameters: [String: [Double]], taps: Int) {
+    /// Reads the parameters by their upstream names; nil when one is missing.
+    public init?(D: Int, H: Int, parameters: [String: [Double]], taps: Int) {
+        guard let inW = parameters["in_proj.weight"], let inB = parameters["in_proj.bias"],
+            let shortW = parameters["short_filter.weight"], let shortB = parameters["short_filter.bias"],
+            let outW = parameters["out_proj.weight"], let outB = parameters["out_proj.bias"]
+        else { return nil }
         self.D = D
         self.H = H
-        inW = parameters["in_proj.weight"]!
-        inB = parameters["in_proj.bias"]!
-        shortW = parameters["short_filter.weight"]!
-        shortB = parameters["short_filter.bias"]!
+        (self.inW, self.inB, self.shortW, self.shortB, self.outW, self.outB) = (inW, inB, shortW, shortB, outW, outB)
         self.taps = taps
-        outW = parameters["out_proj.weight"]!
-        outB = parameters["out_proj.bias"]!
     }
 
     /// `y[b, l, :]` for `x` of shape `(B, L, D)`.
@@ -130,7 +120,38 @@ struct ReferenceMLPHyenaX {
     }
 
     /// The whole output `(B, L, D)`.
-    func forward(_ x: [Double], B: Int, L: Int) -> [Double] {
+    public func forward(_ x: [Double], B: Int, L: Int) -> [Double] {
         (0..<B).flatMap { b in (0..<L).flatMap { l in output(x, L: L, batch: b, token: l) } }
+    }
+}
+
+extension ReferenceOperators {
+    /// `hyena_x`: `short_filter_order` taps of the featurizer conv.
+    static func hyenaX(_ input: ReferenceInput) -> [Double]? {
+        guard let taps = input.int("short_filter_order") else { return nil }
+        return ReferenceHyenaMixer(.x, D: input.dim, parameters: input.parameters, shortTaps: taps, innerTaps: 0)?
+            .forward(input.x, B: input.batch, L: input.length)
+    }
+
+    /// `hyena_se`: upstream builds the inner filter with `short_filter_order` taps too (`inner_filter_len` only sets
+    /// an unused padding).
+    static func hyenaSE(_ input: ReferenceInput) -> [Double]? {
+        guard let taps = input.int("short_filter_order") else { return nil }
+        return ReferenceHyenaMixer(.se, D: input.dim, parameters: input.parameters, shortTaps: taps, innerTaps: taps)?
+            .forward(input.x, B: input.batch, L: input.length)
+    }
+
+    /// `hyena_y`: `inner_filter_len` taps, no featurizer conv.
+    static func hyenaY(_ input: ReferenceInput) -> [Double]? {
+        guard let taps = input.int("inner_filter_len") else { return nil }
+        return ReferenceHyenaMixer(.y, D: input.dim, parameters: input.parameters, shortTaps: 0, innerTaps: taps)?
+            .forward(input.x, B: input.batch, L: input.length)
+    }
+
+    /// `mlp_hyena_x`: hidden width `expansion_ratio * D`, `short_filter_order` taps along the features.
+    static func mlpHyenaX(_ input: ReferenceInput) -> [Double]? {
+        guard let ratio = input.int("expansion_ratio"), let taps = input.int("short_filter_order") else { return nil }
+        return ReferenceMLPHyenaX(D: input.dim, H: ratio * input.dim, parameters: input.parameters, taps: taps)?
+            .forward(input.x, B: input.batch, L: input.length)
     }
 }

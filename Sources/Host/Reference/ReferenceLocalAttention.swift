@@ -1,30 +1,18 @@
 import Foundation
 
 // Naive float64 references for `swa`, `swa2d` and `linear_attn`, written from the math in OPERATORS.md sections
-// 2-4 (plain loops, no BLAS, no windows cut into blocks), independent of the plugin. Arrays are row-major; weights
-// are PyTorch `(out, in)`.
-
-/// `x W^T + b` for one token of `x` (a slice of `D` values).
-private func projectToken(_ x: ArraySlice<Double>, _ w: [Double], _ b: [Double]?, out: Int) -> [Double] {
-    let inFeatures = x.count
-    var y = [Double](repeating: 0, count: out)
-    for o in 0..<out {
-        var s = b?[o] ?? 0
-        for i in 0..<inFeatures { s += w[o * inFeatures + i] * x[x.startIndex + i] }
-        y[o] = s
-    }
-    return y
-}
+// 2-4 (plain loops, no BLAS, no windows cut into blocks), independent of the plugin: the conformance harness's
+// `reference` check and the plugin's tests use them. Arrays are row-major; weights are PyTorch `(out, in)`.
 
 /// The projections every operator here shares: `qkv` `(3D, D)` split `(three, heads, head_dim)`, output `(D, D)`.
-struct ReferenceProjections {
-    let qkvW: [Double]
-    let qkvB: [Double]?
-    let outW: [Double]
-    let outB: [Double]?
+public struct ReferenceProjections: Sendable {
+    public let qkvW: [Double]
+    public let qkvB: [Double]?
+    public let outW: [Double]
+    public let outB: [Double]?
 
     /// From parameter arrays in the plugin's order, given which biases are present.
-    init(_ p: [[Double]], qkvBias: Bool = true, outBias: Bool = true) {
+    public init(_ p: [[Double]], qkvBias: Bool = true, outBias: Bool = true) {
         var i = 0
         func next() -> [Double] {
             defer { i += 1 }
@@ -35,12 +23,22 @@ struct ReferenceProjections {
         outW = next()
         outB = outBias ? next() : nil
     }
+
+    /// From upstream-named parameters: `qkv` weight `(3D, D)` and `out` weight `(D, D)` required, biases where present;
+    /// nil when a weight is missing.
+    public init?(named p: [String: [Double]], qkv: String, out: String) {
+        guard let qkvW = p[qkv + ".weight"], let outW = p[out + ".weight"] else { return nil }
+        self.qkvW = qkvW
+        qkvB = p[qkv + ".bias"]
+        self.outW = outW
+        outB = p[out + ".bias"]
+    }
 }
 
 /// Softmax attention with an arbitrary mask, as a masked O(L^2) computation: every pair `(i, j)` is visited,
 /// and the score of a key `mask(i, j)` refuses is `-inf`. Returns `y` for the tokens `rows` of every batch
 /// (`[B, rows.count, D]`); `rows` defaults to all. Only the tokens some requested row sees are projected.
-func referenceMaskedAttention(
+public func referenceMaskedAttention(
     x: [Double], B: Int, L: Int, D: Int, heads: Int, _ p: ReferenceProjections, rows: [Int]? = nil,
     mask: (_ query: Int, _ key: Int) -> Bool
 ) -> [Double] {
@@ -51,7 +49,7 @@ func referenceMaskedAttention(
         var qkv = [[Double]?](repeating: nil, count: L)
         func token(_ t: Int) -> [Double] {
             if let cached = qkv[t] { return cached }
-            let row = projectToken(x[(b * L + t) * D..<(b * L + t + 1) * D], p.qkvW, p.qkvB, out: 3 * D)
+            let row = linearRow(x[(b * L + t) * D..<(b * L + t + 1) * D], p.qkvW, p.qkvB, out: 3 * D)
             qkv[t] = row
             return row
         }
@@ -74,7 +72,7 @@ func referenceMaskedAttention(
                     for d in 0..<dh { concat[h * dh + d] += e[j] / z * v[2 * D + h * dh + d] }
                 }
             }
-            y += projectToken(concat[...], p.outW, p.outB, out: D)
+            y += linearRow(concat[...], p.outW, p.outB, out: D)
         }
     }
     return y
@@ -82,14 +80,14 @@ func referenceMaskedAttention(
 
 /// flash-attn's window: query `i` sees key `j` iff `i - left <= j <= i + right` (-1: unbounded side), and
 /// `j <= i` when causal.
-func slidingWindowMask(left: Int, right: Int, causal: Bool) -> (Int, Int) -> Bool {
+public func slidingWindowMask(left: Int, right: Int, causal: Bool) -> @Sendable (Int, Int) -> Bool {
     { i, j in (left < 0 || j >= i - left) && (right < 0 || j <= i + right) && (!causal || j <= i) }
 }
 
 /// The keys (grid cells) of cell `(r, c)`'s neighbourhood on an `H x W` grid, enumerated one by one.
 /// `shift` (NATTEN): rows `clip(r - kh/2, 0, H - kh) ..< + kh`, likewise columns, with a kernel larger than the
 /// grid taken as the whole axis. `clip`: `|r - r'| <= kh/2` and `|c - c'| <= kw/2`.
-func neighbourhood(r: Int, c: Int, H: Int, W: Int, kh: Int, kw: Int, shift: Bool) -> [(Int, Int)] {
+public func neighbourhood(r: Int, c: Int, H: Int, W: Int, kh: Int, kw: Int, shift: Bool) -> [(Int, Int)] {
     var keys: [(Int, Int)] = []
     if shift {
         let (kh, kw) = (min(kh, H), min(kw, W))
@@ -107,7 +105,7 @@ func neighbourhood(r: Int, c: Int, H: Int, W: Int, kh: Int, kw: Int, shift: Bool
 }
 
 /// The `swa2d` mask on tokens: key `j` is in query `i`'s ``neighbourhood(r:c:H:W:kh:kw:shift:)``.
-func neighbourhoodMask(H: Int, W: Int, kh: Int, kw: Int, shift: Bool) -> (Int, Int) -> Bool {
+public func neighbourhoodMask(H: Int, W: Int, kh: Int, kw: Int, shift: Bool) -> @Sendable (Int, Int) -> Bool {
     let sets = (0..<H * W).map { i in
         Set(neighbourhood(r: i / W, c: i % W, H: H, W: W, kh: kh, kw: kw, shift: shift).map { $0.0 * W + $0.1 })
     }
@@ -117,12 +115,12 @@ func neighbourhoodMask(H: Int, W: Int, kh: Int, kw: Int, shift: Bool) -> (Int, I
 /// fast-transformers `LinearAttention` (non-causal): `phi(u) = elu(u) + 1`,
 /// `O_l = phi(q_l)^T [sum_s phi(k_s) v_s^T] / (phi(q_l)^T sum_s phi(k_s) + 1e-6)`, written as the direct formula
 /// per output element.
-func referenceLinearAttention(x: [Double], B: Int, L: Int, D: Int, heads: Int, _ p: ReferenceProjections) -> [Double] {
+public func referenceLinearAttention(x: [Double], B: Int, L: Int, D: Int, heads: Int, _ p: ReferenceProjections) -> [Double] {
     let dh = D / heads
     func phi(_ u: Double) -> Double { u > 0 ? u + 1 : exp(u) }
     var y = [Double](repeating: 0, count: B * L * D)
     for b in 0..<B {
-        let qkv = (0..<L).map { t in projectToken(x[(b * L + t) * D..<(b * L + t + 1) * D], p.qkvW, p.qkvB, out: 3 * D) }
+        let qkv = (0..<L).map { t in linearRow(x[(b * L + t) * D..<(b * L + t + 1) * D], p.qkvW, p.qkvB, out: 3 * D) }
         for l in 0..<L {
             var concat = [Double](repeating: 0, count: D)
             for h in 0..<heads {
@@ -141,9 +139,40 @@ func referenceLinearAttention(x: [Double], B: Int, L: Int, D: Int, heads: Int, _
                     concat[h * dh + e] = num / den
                 }
             }
-            let row = projectToken(concat[...], p.outW, p.outB, out: D)
+            let row = linearRow(concat[...], p.outW, p.outB, out: D)
             for o in 0..<D { y[(b * L + l) * D + o] = row[o] }
         }
     }
     return y
+}
+
+extension ReferenceOperators {
+    /// `swa` (flash-attn names `Wqkv.*`, `out_proj.*`; attributes `num_heads`, `window_size`, `causal`): masked O(L^2)
+    /// attention, query `i` seeing keys `i - left <= j <= i + right` (-1 unbounded), and `j <= i` when causal.
+    static func swa(_ input: ReferenceInput) -> [Double]? {
+        guard let heads = input.int("num_heads"), let window = input.intList("window_size"), window.count == 2,
+            let p = ReferenceProjections(named: input.parameters, qkv: "Wqkv", out: "out_proj")
+        else { return nil }
+        return referenceMaskedAttention(
+            x: input.x, B: input.batch, L: input.length, D: input.dim, heads: heads, p,
+            mask: slidingWindowMask(left: window[0], right: window[1], causal: input.bool("causal") ?? false))
+    }
+
+    /// `swa2d` (timm names; attributes `num_heads`, `kernel_size` (kh, kw), `border` shift | clip) on the grid.
+    static func swa2d(_ input: ReferenceInput) -> [Double]? {
+        guard let heads = input.int("num_heads"), let kernel = input.intList("kernel_size"), kernel.count == 2,
+            let border = input.string("border"), let grid = input.grid, grid.height * grid.width == input.length,
+            let p = ReferenceProjections(named: input.parameters, qkv: "qkv", out: "proj")
+        else { return nil }
+        return referenceMaskedAttention(
+            x: input.x, B: input.batch, L: input.length, D: input.dim, heads: heads, p,
+            mask: neighbourhoodMask(H: grid.height, W: grid.width, kh: kernel[0], kw: kernel[1], shift: border == "shift"))
+    }
+
+    /// `linear_attn` (timm names; attribute `num_heads`).
+    static func linearAttention(_ input: ReferenceInput) -> [Double]? {
+        guard let heads = input.int("num_heads"), let p = ReferenceProjections(named: input.parameters, qkv: "qkv", out: "proj")
+        else { return nil }
+        return referenceLinearAttention(x: input.x, B: input.batch, L: input.length, D: input.dim, heads: heads, p)
+    }
 }
