@@ -22,7 +22,7 @@
  * (fan_in = D for the projections, k or kh*kw for the depthwise conv).
  *
  * Cost per forward: B*L*(3*D*D + D*K) multiply-adds (K = conv taps): the projections dominate; the
- * backward is about twice that. Receptive field: causal1d [t-(k-1), t] (causal); same1d
+ * backward is about twice that. Linear in L, as `describe` declares (OZ_COMPLEXITY_LINEAR). Receptive field: causal1d [t-(k-1), t] (causal); same1d
  * [t-(k-1)/2, t+k-1-(k-1)/2]; same2d [t-(ph*W+pw), t+(kh-1-ph)*W+(kw-1-pw)] in the 1D token order.
  *
  * The VJP (dy -> dx, dparams) recomputes the forward in the workspace, then runs the chain rule
@@ -311,6 +311,9 @@ static oz_status gc_describe(const oz_instance *inst, oz_instance_info *info, oz
     if (size >= GC_COVERS(oz_instance_info, receptive_left)) info->receptive_left = left;
     if (size >= GC_COVERS(oz_instance_info, receptive_right)) info->receptive_right = right;
     if (size >= GC_COVERS(oz_instance_info, fixed_length)) info->fixed_length = 0;
+    /* Since ABI 1.2: linear in L in every mode (the projections are per token, the conv has K taps). */
+    if (size >= GC_COVERS(oz_instance_info, complexity)) info->complexity = OZ_COMPLEXITY_LINEAR;
+    if (size >= GC_COVERS(oz_instance_info, reserved2)) info->reserved2 = 0;
     return OZ_OK;
 }
 

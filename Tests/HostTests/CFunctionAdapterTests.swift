@@ -55,7 +55,7 @@ import Testing
 
     static let boxMean = """
         {"role": "token_mixer", "summary": "scaled box mean", "capabilities": ["deterministic", "reentrant"],
-         "receptive_field": {"left": "radius", "right": "radius"},
+         "receptive_field": {"left": "radius", "right": "radius"}, "complexity": "linear",
          "forward": {"symbol": "box_mean", "returns": "int", "arguments": [
            {"kind": "input", "type": "const double *"}, {"kind": "output", "type": "double *"},
            {"kind": "B", "type": "int64_t"}, {"kind": "L", "type": "int64_t"}, {"kind": "D", "type": "int64_t"},
@@ -142,7 +142,7 @@ import Testing
     @Test func tokenShiftIsCausalWithTheDeclaredField() throws {
         let ws = try Workspace([try Self.tokenShiftEntry()])
         let op = try Operator(try ws.host().resolveOperator("token_shift"), dim: 3, attributes: ["shift": .int(2)])
-        #expect(op.isCausal && op.receptiveField?.left == 2 && op.receptiveField?.right == 0)
+        #expect(op.isCausal && op.receptiveField?.left == 2 && op.receptiveField?.right == 0 && op.complexity == .linear)
         let params = [Tensor<Float>.randomNormal([3], seed: 1)]
         let x = Tensor<Float>.randomNormal([2, 8, 3], seed: 2)
         let y = try op.forward(x, parameters: params)
@@ -368,11 +368,11 @@ import Testing
         let ws = try Workspace([try Self.tokenShiftEntry(), try Self.fixtureEntry(id: "box_mean", description: Self.boxMean)])
         let tokenShift = try ws.zoo(["conform", "token_shift", "--registry", ws.registry])
         #expect(tokenShift.status == 0, "\(tokenShift.stdout)\(tokenShift.stderr)")
-        #expect(tokenShift.stdout.contains("cfunction:\(ws.registry)#token_shift: 13 passed, 1 skipped"), "\(tokenShift.stdout)")
+        #expect(tokenShift.stdout.contains("cfunction:\(ws.registry)#token_shift: 14 passed, 1 skipped"), "\(tokenShift.stdout)")
         // A double function is probed in float64, where the gradient check is tight.
         let boxMean = try ws.zoo(["conform", "box_mean", "--registry", ws.registry, "--json", ws.path("report.json")])
         #expect(boxMean.status == 0, "\(boxMean.stdout)\(boxMean.stderr)")
-        #expect(boxMean.stdout.contains("(float64)") && boxMean.stdout.contains("13 passed, 1 skipped"), "\(boxMean.stdout)")
+        #expect(boxMean.stdout.contains("(float64)") && boxMean.stdout.contains("14 passed, 1 skipped"), "\(boxMean.stdout)")
         // A failing function fails conformance, with the C function's status in the reason.
         let refuser = try Workspace([try Self.fixtureEntry(id: "refuser", description: Self.refuseEverything)])
         let failed = try refuser.zoo(["conform", "refuser", "--registry", refuser.registry, "--check", "shapes"])
@@ -386,7 +386,7 @@ import Testing
         let refused = try ws.zoo(["op", "run", "token_shift", "--input", ws.path("x.npy"), "--output", ws.path("y.npy")])
         #expect(refused.status != 0 && refused.stderr.contains("zoo registry pin token_shift"), "\(refused.stderr)")
         let pin = try ws.zoo(["registry", "pin", "token_shift", "--registry", ws.registry])
-        #expect(pin.status == 0 && pin.stdout.contains("conformance (quick): 13 passed, 1 skipped"), "\(pin.stdout)\(pin.stderr)")
+        #expect(pin.status == 0 && pin.stdout.contains("conformance (quick): 14 passed, 1 skipped"), "\(pin.stdout)\(pin.stderr)")
         let pinned = try #require(try Registry.load(path: ws.registry).entry(id: "token_shift"))
         #expect(pinned.sha256 == (try FileHash.sha256(path: entry["library"] as! String)) && pinned.conformance?.passed == true)
         #expect(pinned.cfunction == (try Self.parsedTokenShift()))
@@ -398,7 +398,7 @@ import Testing
         let inspect = try ws.zoo(["plugins", "inspect", "token_shift", "--registry", ws.registry, "--dim", "8", "--set", "shift=3"])
         #expect(inspect.status == 0, "\(inspect.stderr)")
         for line in ["capabilities: backward, deterministic, reentrant", "shift: int = 1, range 1...65536", "time_mix [8]",
-                     "causal: true, receptive field: [t - 3, t + 0]"] {
+                     "causal: true, receptive field: [t - 3, t + 0], time in L: O(L)"] {
             #expect(inspect.stdout.contains(line), "\(line) in \(inspect.stdout)")
         }
         let verify = try ws.zoo(["registry", "verify", "--registry", ws.registry])

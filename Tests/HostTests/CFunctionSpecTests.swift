@@ -14,6 +14,7 @@ import Testing
           "capabilities": ["deterministic", "reentrant"],
           "causal": true,
           "receptive_field": {"left": "shift", "right": 0},
+          "complexity": "linear",
           "forward": {
             "symbol": "token_shift_mix",
             "returns": "void",
@@ -81,7 +82,7 @@ import Testing
 
     @Test func shippedDescriptionParsesIntoItsMeaning() throws {
         let spec = try Self.parse(Self.tokenShift)
-        #expect(spec.role == .tokenMixer && spec.causal && spec.scalar == .float)
+        #expect(spec.role == .tokenMixer && spec.causal && spec.scalar == .float && spec.complexity == .linear)
         #expect(spec.capabilities == [.backward, .deterministic, .reentrant])
         #expect(spec.attributes.map(\.name) == ["shift"])
         let shift = try #require(spec.attribute("shift")).schema
@@ -114,7 +115,7 @@ import Testing
               {"kind": "workspace", "type": "void *", "count": "8 * (B*L + H)"}, {"kind": "workspace_bytes", "type": "size_t"}]}}
             """
         let spec = try Self.parse(text)
-        #expect(spec.scalar == .double && spec.forward.status == .int32 && spec.vjp == nil)
+        #expect(spec.scalar == .double && spec.forward.status == .int32 && spec.vjp == nil && spec.complexity == .undeclared)
         #expect(spec.capabilities == [.float64, .needsGrid])
         #expect(spec.attributes.map(\.schema.type) == [.float, .bool])
         #expect(spec.attribute("gain")?.schema.defaultValue == .float(2))
@@ -234,7 +235,10 @@ import Testing
 
     @Test func unknownFieldsAndBadValuesAreNamed() {
         #expect(Self.error(Self.variant(#""causal": true,"#, #""causal": true, "fast": true,"#)) == .unknownField(
-            entry: "ts", field: "cfunction.fast", allowed: ["capabilities", "causal", "forward", "receptive_field", "role", "summary", "vjp"]))
+            entry: "ts", field: "cfunction.fast", allowed: ["capabilities", "causal", "complexity", "forward", "receptive_field", "role", "summary", "vjp"]))
+        #expect(Self.error(Self.variant(#""complexity": "linear""#, #""complexity": "cubic""#)) == .invalidField(
+            entry: "ts", field: "cfunction.complexity",
+            expected: "\"linear\", \"linearithmic\" or \"quadratic\" (how the time grows with L) (found \"cubic\")"))
         #expect(Self.error(Self.variant(#""name": "shift", "type": "long"}"#, #""name": "shift", "type": "long", "default": 2}"#))
             == .unknownField(entry: "ts", field: "\(Self.vjpArguments)[8].default", allowed: ["kind", "name", "type"]))
         #expect(Self.error(Self.variant(#""default": 1, "min": 1"#, #""default": 0, "min": 1"#)) == .invalidField(

@@ -88,6 +88,7 @@ import Testing
         #expect(op.isCausal == (c.mode == "causal1d"))
         let field = Self.declaredField(c)
         #expect(op.receptiveField?.left == field.left && op.receptiveField?.right == field.right)
+        #expect(op.complexity == .linear)
     }
 
     @Test func initialisationFollowsPyTorchDefaults() throws {
@@ -216,7 +217,7 @@ import Testing
     @Test func passesEveryConformanceCheck() throws {
         let run = try runCommand(try zooPath(), ["conform", try MadeLibraries.gatedConv()])
         #expect(run.status == 0, "\(run.stdout)\(run.stderr)")
-        #expect(run.stdout.contains(": 13 passed, 1 skipped"), "\(run.stdout)")
+        #expect(run.stdout.contains(": 14 passed, 1 skipped"), "\(run.stdout)")
         #expect(run.stdout.contains("backward") && !run.stdout.contains(" fail "))
     }
 

@@ -115,6 +115,7 @@ struct CFunctionBackend: OperatorBackend {
             info.receptive_right = field.right ?? -1
         }
         info.num_params = UInt32(spec.parameters.count)
+        info.complexity = spec.complexity.code
         return info
     }
 

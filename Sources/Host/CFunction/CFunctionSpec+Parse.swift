@@ -46,7 +46,8 @@ private struct SpecParser {
     let entry: String
 
     func spec(_ value: StrictJSON.Value, field: String) throws(CFunctionSpecError) -> CFunctionSpec {
-        let root = try object(value, field: field, allowed: ["role", "summary", "capabilities", "causal", "receptive_field", "forward", "vjp"])
+        let root = try object(
+            value, field: field, allowed: ["role", "summary", "capabilities", "causal", "receptive_field", "complexity", "forward", "vjp"])
         let roleText = try string(root["role"], field: "\(field).role", expected: "\"token_mixer\" or \"channel_mixer\"")
         guard let role = OperatorRole(rawValue: roleText) else {
             throw .invalidField(entry: entry, field: "\(field).role", expected: "\"token_mixer\" or \"channel_mixer\" (found \"\(roleText)\")")
@@ -57,6 +58,15 @@ private struct SpecParser {
         if let c = root["causal"] {
             guard case .bool(let b) = c else { throw .invalidField(entry: entry, field: "\(field).causal", expected: "true or false") }
             causal = b
+        }
+        var complexity = OperatorComplexity.undeclared
+        if let c = root["complexity"] {
+            let expected = "\"linear\", \"linearithmic\" or \"quadratic\" (how the time grows with L)"
+            let text = try string(c, field: "\(field).complexity", expected: expected)
+            guard let declared = OperatorComplexity(rawValue: text), declared != .undeclared else {
+                throw .invalidField(entry: entry, field: "\(field).complexity", expected: "\(expected) (found \"\(text)\")")
+            }
+            complexity = declared
         }
         guard let forwardValue = root["forward"] else {
             throw .invalidField(entry: entry, field: "\(field).forward", expected: "the forward function's description (an object)")
@@ -88,6 +98,7 @@ private struct SpecParser {
         }
         return CFunctionSpec(
             role: role, summary: summary, declaredCapabilities: capabilities, causal: causal, receptiveField: receptive,
+            complexity: complexity,
             scalar: scalar, attributes: declarations.attributes, parameters: declarations.parameterFields.map(\.0),
             forward: forward, vjp: vjp, source: value)
     }

@@ -19,6 +19,8 @@ public struct CFunctionSpec: Sendable, Equatable {
     public let causal: Bool
     /// Bounds on the tokens each output sees (a `nil` side is unbounded); `nil` when not declared.
     public let receptiveField: CFunctionReceptiveField?
+    /// How the time grows with L (`OZ_COMPLEXITY_*`), as declared; ``OperatorComplexity/undeclared`` when absent.
+    public let complexity: OperatorComplexity
     /// Element type of every tensor pointer.
     public let scalar: CScalar
     /// Attributes, in the order the forward signature declares them.
