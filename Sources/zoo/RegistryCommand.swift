@@ -68,7 +68,7 @@ struct RegistryCommand: ParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Re-pin an existing entry to its library's current bytes (any kind; the way to pin a cfunction entry).",
             discussion: """
-                Computes the sha256 of the entry's library, runs the conformance harness (quick) on it unless told not \
+                Computes the sha256 of the entry's library and the ABI it speaks, runs the conformance harness (quick) on it unless told not \
                 to, and records both in the entry. A cfunction entry is written by hand (its signature cannot be read \
                 from the library); this is how its pin and conformance record are filled in after a build.
                 """)
@@ -95,6 +95,8 @@ struct RegistryCommand: ParsableCommand {
             guard library.operators.map(\.id) == entry.operators else {
                 throw CLIError("'\(path)' provides \(library.operators.map(\.id)), but entry '\(id)' lists \(entry.operators): use `zoo registry add` to rewrite a plugin entry")
             }
+            // The ABI the bytes speak (for a cfunction entry: the adapter's, which is this host's).
+            entry.abi = "\(library.abiMajor).\(library.abiMinor)"
             if skipConformance {
                 entry.conformance = nil
             } else {

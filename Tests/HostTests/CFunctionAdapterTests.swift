@@ -390,6 +390,7 @@ import Testing
         let pinned = try #require(try Registry.load(path: ws.registry).entry(id: "token_shift"))
         #expect(pinned.sha256 == (try FileHash.sha256(path: entry["library"] as! String)) && pinned.conformance?.passed == true)
         #expect(pinned.cfunction == (try Self.parsedTokenShift()))
+        #expect(pinned.abi == "\(OZ_ABI_MAJOR).\(OZ_ABI_MINOR)", "the adapter speaks the host's ABI")
 
         let list = try ws.zoo(["plugins", "list", "--registry", ws.registry])
         #expect(list.status == 0)
