@@ -47,43 +47,60 @@ final class Mamba2Kernel<Tag: Mamba2VariantTag>: OperatorKernel {
 
     private var hasReorderedScans: Bool { directions.count > 1 || !directions[0].isIdentity }
 
-    /// Element counts of the buffers one pass takes, in the order it takes them.
-    private func bufferSizes(backward: Bool, batch: Int, length: Int) -> [Int] {
+    /// Element counts of the buffers a pass takes (all `(B*L, width)` unless noted).
+    private struct BufferSizes {
+        /// `Lin_in(x)`, and in backward its gradient.
+        var zx = 0
+        /// The summed scan outputs, the gated norm's output (the gradient of both in backward, in place), and in
+        /// backward the gradient of the summed outputs.
+        var ys = 0
+        /// A scan's `xBC`, its conv output before silu (backward), `u = silu(..)` and its gradient (backward).
+        var xbc = 0
+        /// A scan's `dt_raw`, `dt` (backward) and the gradient of `dt` (backward).
+        var dt = 0
+        /// `A` of a scan (H).
+        var a = 0
+        /// Scan outputs in their own order: one in forward, every scan's in backward (none for a single forward scan).
+        var reordered = 0
+        /// The shared `C B^T` products of ``ChunkedSSD``.
+        var products = 0
+        /// The SSD's per-thread scratch.
+        var scratch = 0
+        /// Backward: RMSNorm statistics (B*L x G), `dB`/`dC` accumulators, and `dD`, `dA` per batch entry.
+        var rstd = 0, accumulators = 0, partials = 0
+
+        /// The total, with 8 elements of alignment slack per buffer.
+        var total: Int {
+            [zx, ys, xbc, dt, a, reordered, products, scratch, rstd, accumulators, partials]
+                .reduce(0) { saturatingSum($0, $1, 8) }
+        }
+    }
+
+    private func bufferSizes(backward: Bool, batch: Int, length: Int) -> BufferSizes {
         let d = dimensions
         let rows = saturatingProduct(batch, length)
         let ssd = ChunkedSSD(batch: batch, length: length, dimensions: d, parallel: parallel)
-        let slot = backward ? max(ssd.forwardSlotElements, ssd.backwardSlotElements) : ssd.forwardSlotElements
-        let reordered = hasReorderedScans ? saturatingProduct(rows, d.dInner) : 0
-        var sizes = [
-            saturatingProduct(rows, d.inProjDim),  // zx
-            saturatingProduct(rows, d.dInner),  // ys
-            saturatingProduct(rows, d.convDim),  // xbc
-            saturatingProduct(rows, d.convDim),  // u
-            saturatingProduct(rows, d.heads),  // dt_raw (forward: dt in place)
-            d.heads,  // A
-            reordered,  // one scan's output in its order
-            saturatingProduct(ssd.slots, slot),  // SSD scratch
-            saturatingProduct(rows, d.dInner),  // normed output (backward: its gradient)
-        ]
+        let copies = backward ? 2 : 1
+        var sizes = BufferSizes()
+        sizes.zx = saturatingProduct(copies, rows, d.inProjDim)
+        sizes.ys = saturatingProduct(backward ? 3 : 2, rows, d.dInner)
+        sizes.xbc = saturatingProduct(backward ? 4 : 2, rows, d.convDim)
+        sizes.dt = saturatingProduct(backward ? 3 : 1, rows, d.heads)
+        sizes.a = d.heads
+        sizes.reordered = hasReorderedScans ? saturatingProduct(backward ? directions.count + 1 : 1, rows, d.dInner) : 0
+        sizes.products = ssd.productElements
+        sizes.scratch = saturatingProduct(
+            ssd.slots, backward ? max(ssd.forwardSlotElements, ssd.backwardSlotElements) : ssd.forwardSlotElements)
         if backward {
-            sizes += [
-                saturatingProduct(rows, d.convDim),  // conv output before silu
-                saturatingProduct(rows, d.heads),  // dt
-                saturatingProduct(rows, d.dInner),  // dys
-                saturatingProduct(rows, d.groups),  // rstd
-                saturatingProduct(rows, d.inProjDim),  // dzx
-                saturatingProduct(rows, d.convDim),  // du
-                saturatingProduct(rows, d.heads),  // ddt
-                reordered,  // dy of one scan in its order
-                ssd.accumulatorElements,  // dB, dC per block
-                saturatingProduct(2, batch, d.heads),  // dD, dA per batch entry
-            ]
+            sizes.rstd = saturatingProduct(rows, d.groups)
+            sizes.accumulators = ssd.accumulatorElements
+            sizes.partials = saturatingProduct(2, batch, d.heads)
         }
         return sizes
     }
 
     func workspaceElements(backward: Bool, batch: Int, length: Int) -> Int {
-        bufferSizes(backward: backward, batch: batch, length: length).reduce(0) { saturatingSum($0, $1, 8) }
+        bufferSizes(backward: backward, batch: batch, length: length).total
     }
 
     private func checkShapes(batch: Int, length: Int) throws(PluginFailure) {
@@ -99,6 +116,8 @@ final class Mamba2Kernel<Tag: Mamba2VariantTag>: OperatorKernel {
         let zx: UnsafeMutablePointer<S>
         /// The summed scan outputs in token order.
         let ys: UnsafeMutablePointer<S>
+        /// The gated norm's output in token order.
+        let normed: UnsafeMutablePointer<S>
         let xbc: UnsafeMutablePointer<S>
         let u: UnsafeMutablePointer<S>
         /// `xBC` after the conv, before silu (backward only; forward applies silu in place in `u`).
@@ -107,37 +126,48 @@ final class Mamba2Kernel<Tag: Mamba2VariantTag>: OperatorKernel {
         /// `softplus(dt_raw + dt_bias)`: its own buffer in backward, `dtRaw` in forward.
         let dt: UnsafeMutablePointer<S>
         let a: UnsafeMutablePointer<S>
-        /// One scan's output in its order, when it is not written to `ys` directly.
+        /// Scan outputs in their own order (`(B*L, d_inner)` each: one in forward, one per scan in backward), when they
+        /// are not written to `ys` directly.
         let reordered: UnsafeMutablePointer<S>?
+        let products: UnsafeMutablePointer<S>
         let scratch: UnsafeMutablePointer<S>
+
+        /// Where scan `k` writes its output in its own order.
+        func output(_ k: Int, rows: Int, width: Int, keepAll: Bool) -> UnsafeMutablePointer<S> {
+            guard let reordered else { return ys }
+            return reordered + (keepAll ? k * rows * width : 0)
+        }
     }
 
-    private func takeScanBuffers<S: KernelScalar>(_ ws: Workspace, backward: Bool, batch: Int, length: Int)
+    private func takeScanBuffers<S: KernelScalar>(_ ws: Workspace, _ sizes: BufferSizes, backward: Bool, rows: Int)
         throws(PluginFailure) -> ScanBuffers<S>
     {
-        let sizes = bufferSizes(backward: backward, batch: batch, length: length)
-        let zx: UnsafeMutablePointer<S> = try ws.take(sizes[0])
-        let ys: UnsafeMutablePointer<S> = try ws.take(sizes[1])
-        let xbc: UnsafeMutablePointer<S> = try ws.take(sizes[2])
-        let u: UnsafeMutablePointer<S> = try ws.take(sizes[3])
-        let dtRaw: UnsafeMutablePointer<S> = try ws.take(sizes[4])
-        let a: UnsafeMutablePointer<S> = try ws.take(sizes[5])
-        let reordered: UnsafeMutablePointer<S>? = hasReorderedScans ? try ws.take(sizes[6]) : nil
-        let scratch: UnsafeMutablePointer<S> = try ws.take(sizes[7])
-        let preActivation: UnsafeMutablePointer<S>? = backward ? try ws.take(sizes[9]) : nil
-        let dt: UnsafeMutablePointer<S> = backward ? try ws.take(sizes[10]) : dtRaw
+        let d = dimensions
+        let zx: UnsafeMutablePointer<S> = try ws.take(sizes.zx)
+        let ys: UnsafeMutablePointer<S> = try ws.take(sizes.ys)
+        let xbc: UnsafeMutablePointer<S> = try ws.take(sizes.xbc)
+        let dtRaw: UnsafeMutablePointer<S> = try ws.take(sizes.dt)
+        let a: UnsafeMutablePointer<S> = try ws.take(sizes.a)
+        let reordered: UnsafeMutablePointer<S>? = hasReorderedScans ? try ws.take(sizes.reordered) : nil
+        let scratch: UnsafeMutablePointer<S> = try ws.take(sizes.scratch)
+        // Without shared products the SSD never reads the pointer.
+        let products: UnsafeMutablePointer<S> = sizes.products > 0 ? try ws.take(sizes.products) : scratch
+        let convRows = rows * d.convDim
         return ScanBuffers(
-            zx: zx, ys: ys, xbc: xbc, u: u, preActivation: preActivation, dtRaw: dtRaw, dt: dt, a: a,
-            reordered: reordered, scratch: scratch)
+            zx: zx, ys: ys, normed: ys + rows * d.dInner, xbc: xbc, u: xbc + convRows,
+            preActivation: backward ? xbc + 2 * convRows : nil, dtRaw: dtRaw,
+            dt: backward ? dtRaw + rows * d.heads : dtRaw, a: a, reordered: reordered, products: products,
+            scratch: scratch)
     }
 
     private func conv(batch: Int, length: Int) -> CausalDepthwiseConv {
         .channelsLast(batch: batch, length: length, channels: dimensions.convDim, taps: dimensions.dConv)
     }
 
-    /// Scan `k`'s inputs in its order: `xBC` and `dt_raw` gathered, the conv and silu, softplus, `A`.
+    /// Scan `k`'s inputs in its order: `xBC` and `dt_raw` gathered, the conv and silu, softplus, `A`, and the SSD's
+    /// shared products.
     private func prepareScan<S: KernelScalar>(
-        _ k: Int, order: TokenOrder, _ p: [TensorView<S>], _ buffers: ScanBuffers<S>
+        _ k: Int, order: TokenOrder, _ p: [TensorView<S>], _ buffers: ScanBuffers<S>, ssd: ChunkedSSD
     ) {
         let d = dimensions
         let (rows, heads) = (order.batch * order.length, d.heads)
@@ -151,28 +181,30 @@ final class Mamba2Kernel<Tag: Mamba2VariantTag>: OperatorKernel {
             buffers.xbc, weight: p[i.convWeight].base, bias: p[i.convBias].base, into: convOut, parallel: parallel)
         Activations.silu(convOut, rows: rows, width: d.convDim, into: buffers.u, parallel: parallel)
         for h in 0..<heads { buffers.a[h] = -S.exp(p[i.aLog].base[h]) }
+        ssd.products(buffers.u, into: buffers.products)
     }
 
     private func inputs<S: KernelScalar>(_ k: Int, _ p: [TensorView<S>], _ buffers: ScanBuffers<S>) -> ChunkedSSD.Inputs<S> {
         ChunkedSSD.Inputs(u: buffers.u, dt: buffers.dt, a: buffers.a, d: p[layout.scan(k).d].base)
     }
 
-    /// `Lin_in(x)` and the summed outputs of every scan (`buffers.ys`).
+    /// `Lin_in(x)` and the summed outputs of every scan (`buffers.ys`); `keepAll` keeps each scan's output in its own
+    /// order (for backward).
     private func runScans<S: KernelScalar>(
-        _ x: TensorView<S>, _ p: [TensorView<S>], _ buffers: ScanBuffers<S>, orders: [TokenOrder], ssd: ChunkedSSD
+        _ x: TensorView<S>, _ p: [TensorView<S>], _ buffers: ScanBuffers<S>, orders: [TokenOrder], ssd: ChunkedSSD,
+        keepAll: Bool
     ) {
         let d = dimensions
         let rows = x.shape[0] * x.shape[1]
         linear(x.base, rows: rows, inFeatures: d.dim, weight: p[Mamba2Parameters.inProj].base, bias: nil,
                outFeatures: d.inProjDim, into: buffers.zx, parallel: parallel)
         for (k, order) in orders.enumerated() {
-            prepareScan(k, order: order, p, buffers)
-            guard let reordered = buffers.reordered else {
-                ssd.forward(inputs(k, p, buffers), y: buffers.ys, scratch: buffers.scratch)
-                continue
+            prepareScan(k, order: order, p, buffers, ssd: ssd)
+            let output = buffers.output(k, rows: rows, width: d.dInner, keepAll: keepAll)
+            ssd.forward(inputs(k, p, buffers), y: output, shared: buffers.products, scratch: buffers.scratch)
+            if buffers.reordered != nil {
+                order.scatter(output, width: d.dInner, into: buffers.ys, stride: d.dInner, column: 0, accumulate: k > 0)
             }
-            ssd.forward(inputs(k, p, buffers), y: reordered, scratch: buffers.scratch)
-            order.scatter(reordered, width: d.dInner, into: buffers.ys, stride: d.dInner, column: 0, accumulate: k > 0)
         }
     }
 
@@ -188,12 +220,13 @@ final class Mamba2Kernel<Tag: Mamba2VariantTag>: OperatorKernel {
         let (b, l, d) = (x.shape[0], x.shape[1], dimensions)
         try checkShapes(batch: b, length: l)
         let ssd = ChunkedSSD(batch: b, length: l, dimensions: d, parallel: parallel)
-        let buffers: ScanBuffers<S> = try takeScanBuffers(ws, backward: false, batch: b, length: l)
-        runScans(x, p, buffers, orders: orders(batch: b, length: l), ssd: ssd)
-        let normed: UnsafeMutablePointer<S> = try ws.take(b * l * d.dInner)
-        norm.forward(buffers.ys, z: buffers.zx, zStride: d.inProjDim, weight: p[layout.norm].base, rows: b * l, into: normed)
-        linear(normed, rows: b * l, inFeatures: d.dInner, weight: p[layout.outProj].base, bias: nil, outFeatures: d.dim,
-               into: y.base, parallel: parallel)
+        let sizes = bufferSizes(backward: false, batch: b, length: l)
+        let buffers: ScanBuffers<S> = try takeScanBuffers(ws, sizes, backward: false, rows: b * l)
+        runScans(x, p, buffers, orders: orders(batch: b, length: l), ssd: ssd, keepAll: false)
+        norm.forward(
+            buffers.ys, z: buffers.zx, zStride: d.inProjDim, weight: p[layout.norm].base, rows: b * l, into: buffers.normed)
+        linear(buffers.normed, rows: b * l, inFeatures: d.dInner, weight: p[layout.outProj].base, bias: nil,
+               outFeatures: d.dim, into: y.base, parallel: parallel)
     }
 
     func backward<S: KernelScalar>(
@@ -205,10 +238,10 @@ final class Mamba2Kernel<Tag: Mamba2VariantTag>: OperatorKernel {
         try checkShapes(batch: b, length: l)
         let ssd = ChunkedSSD(batch: b, length: l, dimensions: d, parallel: parallel)
         let sizes = bufferSizes(backward: true, batch: b, length: l)
-        let buffers: ScanBuffers<S> = try takeScanBuffers(ws, backward: true, batch: b, length: l)
+        let buffers: ScanBuffers<S> = try takeScanBuffers(ws, sizes, backward: true, rows: rows)
         let orders = orders(batch: b, length: l)
-        runScans(x, p, buffers, orders: orders, ssd: ssd)
-        let normed: UnsafeMutablePointer<S> = try ws.take(sizes[8])
+        runScans(x, p, buffers, orders: orders, ssd: ssd, keepAll: true)
+        let normed = buffers.normed
         norm.forward(buffers.ys, z: buffers.zx, zStride: d.inProjDim, weight: p[layout.norm].base, rows: rows, into: normed)
 
         // out_proj: dW = dy^T normed; d(normed) = dy W (into the same buffer).
@@ -226,32 +259,33 @@ final class Mamba2Kernel<Tag: Mamba2VariantTag>: OperatorKernel {
                      b: p[layout.outProj].base, ldb: d.dInner, beta: 0, c: normed, ldc: d.dInner, parallel: parallel)
 
         // Gated norm: dys, dz (into dzx) and the norm weight.
-        let dys: UnsafeMutablePointer<S> = try ws.take(sizes[11])
-        let rstd: UnsafeMutablePointer<S> = try ws.take(sizes[12])
-        let dzx: UnsafeMutablePointer<S> = try ws.take(sizes[13])
+        let dys = normed + rows * d.dInner
+        let dzx = buffers.zx + rows * d.inProjDim
+        let rstd: UnsafeMutablePointer<S> = try ws.take(sizes.rstd)
         norm.backward(
             buffers.ys, z: buffers.zx, zStride: d.inProjDim, weight: p[layout.norm].base, dOut: normed, rows: rows,
             dy: dys, dz: needInProj ? dzx : nil, dWeight: dparams[layout.norm]?.base, rstd: rstd)
         guard needScan.contains(true) else { return }
 
-        let du: UnsafeMutablePointer<S> = try ws.take(sizes[14])
-        let ddt: UnsafeMutablePointer<S> = try ws.take(sizes[15])
-        let reorderedDy: UnsafeMutablePointer<S>? = hasReorderedScans ? try ws.take(sizes[16]) : nil
-        let accumulators: UnsafeMutablePointer<S> = try ws.take(sizes[17])
-        let partials: UnsafeMutablePointer<S> = try ws.take(sizes[18])
+        let du = buffers.xbc + 3 * rows * d.convDim
+        let ddt = buffers.dtRaw + 2 * rows * d.heads
+        let accumulators: UnsafeMutablePointer<S> = try ws.take(sizes.accumulators)
+        let partials: UnsafeMutablePointer<S> = try ws.take(sizes.partials)
         let (dDPartial, dAPartial) = (partials, partials + b * d.heads)
         for (k, order) in orders.enumerated() where needScan[k] {
             let i = layout.scan(k)
             // A single scan's inputs are still in place from the forward above.
-            if directions.count > 1 { prepareScan(k, order: order, p, buffers) }
+            if directions.count > 1 { prepareScan(k, order: order, p, buffers, ssd: ssd) }
             var scanDy = UnsafePointer(dys)
-            if let reorderedDy {
-                order.gather(dys, stride: d.dInner, column: 0, width: d.dInner, into: reorderedDy)
-                scanDy = UnsafePointer(reorderedDy)
+            if let reordered = buffers.reordered {
+                let target = reordered + directions.count * rows * d.dInner
+                order.gather(dys, stride: d.dInner, column: 0, width: d.dInner, into: target)
+                scanDy = UnsafePointer(target)
             }
             ssd.backward(
-                inputs(k, p, buffers), dy: scanDy, du: du, ddt: ddt, dD: dDPartial, dA: dAPartial,
-                accumulators: accumulators, scratch: buffers.scratch)
+                inputs(k, p, buffers), y: buffers.output(k, rows: rows, width: d.dInner, keepAll: true), dy: scanDy,
+                du: du, ddt: ddt, dD: dDPartial, dA: dAPartial, shared: buffers.products, accumulators: accumulators,
+                scratch: buffers.scratch)
             scanParameterGradients(k, p, buffers, ddt: ddt, dD: dDPartial, dA: dAPartial, batch: b, rows: rows, dparams: dparams)
 
             // silu, then the conv (its input gradient into u, which is no longer read).

@@ -245,6 +245,10 @@ import Testing
         (1, 17, 12, Config(dState: 6, dConv: 1, expand: 1, headDim: 6, groups: 2, chunk: 5)),
         (2, 9, 5, Config(dState: 3, dConv: 4, expand: 2, headDim: 1, groups: 5, chunk: 3, normBeforeGate: true)),
         (1, 33, 8, Config(dState: 8, dConv: 4, expand: 2, headDim: 2, groups: 1, chunk: 7)),
+        // Several blocks of heads per group (shared C B^T, dB and dC summed over blocks): 2 x 3 heads per group, and
+        // 3 + 4 heads (uneven).
+        (2, 19, 12, Config(dState: 3, dConv: 4, expand: 2, headDim: 2, groups: 2, chunk: 6)),
+        (2, 10, 7, Config(dState: 5, dConv: 2, expand: 2, headDim: 2, groups: 1, chunk: 4, normBeforeGate: true)),
     ]
 
     @Test(arguments: cases.indices)
@@ -333,7 +337,7 @@ import Testing
     // MARK: mamba2_bidir
 
     static let bidirCases: [(b: Int, l: Int, d: Int, c: Config)] = [
-        (2, 9, 8, Config(dState: 3, dConv: 4, expand: 2, headDim: 4, groups: 2, chunk: 4)),
+        (2, 9, 8, Config(dState: 3, dConv: 4, expand: 2, headDim: 2, groups: 1, chunk: 4)),
         (1, 12, 6, Config(dState: 4, dConv: 3, expand: 2, headDim: 3, groups: 1, chunk: 5, normBeforeGate: true)),
     ]
 
@@ -395,7 +399,8 @@ import Testing
     // MARK: mamba2_2d
 
     static let gridCases: [(b: Int, h: Int, w: Int, d: Int, c: Config)] = [
-        (2, 3, 5, 8, Config(dState: 3, dConv: 4, expand: 2, headDim: 4, groups: 2, chunk: 4)),
+        (2, 3, 5, 8, Config(dState: 3, dConv: 4, expand: 2, headDim: 2, groups: 1, chunk: 4)),
+        (1, 2, 3, 8, Config(dState: 3, dConv: 3, expand: 2, headDim: 4, groups: 2, chunk: 4)),
         (1, 4, 4, 6, Config(dState: 4, dConv: 2, expand: 2, headDim: 3, groups: 1, chunk: 16, normBeforeGate: true)),
         (1, 1, 6, 4, Config(dState: 2, dConv: 3, expand: 1, headDim: 2, groups: 1, chunk: 4)),
     ]
