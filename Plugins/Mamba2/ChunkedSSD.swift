@@ -220,8 +220,8 @@ struct ChunkedSSD {
                 decay(inputs.dt + row0 * heads, head: h, a: inputs.a[h], count: q, dtc: dtc, cs: cs)
                 // M = (C B^T) o exp(cs_i - cs_j) dt_j, masked to j <= i.
                 for i in 0..<q {
-                    let (row, ci) = (m + i * q, cs[i])
-                    for j in 0...i { row[j] = cb[i * q + j] * S.exp(ci - cs[j]) * dtc[j] }
+                    let (row, cbRow, ci) = (m + i * q, cb + i * q, cs[i])
+                    for j in 0..<(i + 1) { row[j] = cbRow[j] * S.exp(ci - cs[j]) * dtc[j] }
                     for j in (i + 1)..<q { row[j] = 0 }
                 }
                 let x = inputs.u + row0 * uStride + h * p
@@ -232,15 +232,16 @@ struct ChunkedSSD {
                 if c > 0 {
                     // y += diag(exp(cs)) C S^T.
                     for i in 0..<q {
-                        let e = S.exp(cs[i])
-                        for j in 0..<n { bw[i * n + j] = e * cc[i * uStride + j] }
+                        let (e, out, row) = (S.exp(cs[i]), bw + i * n, cc + i * uStride)
+                        for j in 0..<n { out[j] = e * row[j] }
                     }
                     S.gemm(transA: false, transB: true, m: q, n: p, k: n, alpha: 1, a: bw, lda: n, b: state, ldb: n,
                            beta: 1, c: yh, ldc: yStride)
                 }
                 let skip = inputs.d[h]
                 for i in 0..<q {
-                    for j in 0..<p { yh[i * yStride + j] += skip * x[i * uStride + j] }
+                    let (out, row) = (yh + i * yStride, x + i * uStride)
+                    for j in 0..<p { out[j] += skip * row[j] }
                 }
                 if c + 1 < chunks {
                     advance(state, into: state, cs: cs, dt: dtc, x: x, b: bc, weighted: bw, count: q)
@@ -260,8 +261,8 @@ struct ChunkedSSD {
         let decay = S.exp(last)
         for e in 0..<(p * n) { next[e] = decay * state[e] }
         for j in 0..<q {
-            let w = S.exp(last - cs[j]) * dt[j]
-            for i in 0..<n { bw[j * n + i] = w * b[j * uStride + i] }
+            let (w, out, row) = (S.exp(last - cs[j]) * dt[j], bw + j * n, b + j * uStride)
+            for i in 0..<n { out[i] = w * row[i] }
         }
         S.gemm(transA: true, transB: false, m: p, n: n, k: q, alpha: 1, a: x, lda: uStride, b: bw, ldb: n, beta: 1,
                c: next, ldc: n)
@@ -357,8 +358,9 @@ struct ChunkedSSD {
                 let x = inputs.u + row0 * uStride + h * p
                 let (yh, dyh, skip) = (y + row0 * yStride + h * p, dy + row0 * yStride + h * p, inputs.d[h])
                 for i in 0..<q {
+                    let (dyr, yr, xr) = (dyh + i * yStride, yh + i * yStride, x + i * uStride)
                     var dot: S = 0
-                    for j in 0..<p { dot += dyh[i * yStride + j] * (yh[i * yStride + j] - skip * x[i * uStride + j]) }
+                    for j in 0..<p { dot += dyr[j] * (yr[j] - skip * xr[j]) }
                     rowDot[k * l + c * bigQ + i] = dot
                 }
                 if c + 1 < chunks {
@@ -387,12 +389,11 @@ struct ChunkedSSD {
                 S.gemm(transA: false, transB: true, m: q, n: q, k: p, alpha: 1, a: dyh, lda: yStride, b: x, ldb: uStride,
                        beta: 0, c: vm, ldc: q)
                 for i in 0..<q {
-                    let (ci, kr, vr, sr) = (cs[i], km + i * q, vm + i * q, vsum + i * q)
-                    for j in 0...i {
+                    let (ci, kr, vr, sr, cbRow) = (cs[i], km + i * q, vm + i * q, vsum + i * q, cb + i * q)
+                    for j in 0..<(i + 1) {
                         let e = S.exp(ci - cs[j])
-                        kr[j] = cb[i * q + j] * e
-                        let v = vr[j] * e * dtc[j]
-                        sr[j] += v
+                        kr[j] = cbRow[j] * e
+                        sr[j] += vr[j] * e * dtc[j]
                     }
                     for j in (i + 1)..<q { kr[j] = 0 }
                 }
@@ -403,9 +404,9 @@ struct ChunkedSSD {
                 if c + 1 < chunks {
                     for j in 0..<q {
                         let w = S.exp(last - cs[j])
-                        for i in 0..<n { bw[j * n + i] = w * bc[j * uStride + i] }
-                        let wx = w * dtc[j]
-                        for i in 0..<p { xs[j * p + i] = wx * x[j * uStride + i] }
+                        let (bOut, bRow, xOut, xRow, wx) = (bw + j * n, bc + j * uStride, xs + j * p, x + j * uStride, w * dtc[j])
+                        for i in 0..<n { bOut[i] = w * bRow[i] }
+                        for i in 0..<p { xOut[i] = wx * xRow[i] }
                     }
                     S.gemm(transA: false, transB: true, m: q, n: p, k: n, alpha: 1, a: bw, lda: n, b: dSk, ldb: n,
                            beta: 1, c: dxdt, ldc: p)
@@ -415,8 +416,8 @@ struct ChunkedSSD {
                 if c > 0 {
                     // The state entering the chunk: dC += diag(exp(cs)) dY S, dS <- exp(cs_last) dS + (..)^T C.
                     for i in 0..<q {
-                        let e = S.exp(cs[i])
-                        for j in 0..<p { ys[i * p + j] = e * dyh[i * yStride + j] }
+                        let (e, out, row) = (S.exp(cs[i]), ys + i * p, dyh + i * yStride)
+                        for j in 0..<p { out[j] = e * row[j] }
                     }
                     S.gemm(transA: false, transB: false, m: q, n: n, k: p, alpha: 1, a: ys, lda: p, b: state(c, k),
                            ldb: n, beta: 1, c: dCc, ldc: n)
@@ -430,13 +431,13 @@ struct ChunkedSSD {
                 let ddth = ddt + row0 * heads + h
                 var dDChunk: S = 0
                 for j in 0..<q {
+                    let (xr, gr, dr, out, dtj) = (x + j * uStride, dyh + j * yStride, dxdt + j * p, dxh + j * uStride, dtc[j])
                     var xd: S = 0
                     var yx: S = 0
                     for i in 0..<p {
-                        let (xv, gy) = (x[j * uStride + i], dyh[j * yStride + i])
-                        xd += xv * dxdt[j * p + i]
-                        yx += gy * xv
-                        dxh[j * uStride + i] = dtc[j] * dxdt[j * p + i] + skip * gy
+                        xd += xr[i] * dr[i]
+                        yx += gr[i] * xr[i]
+                        out[i] = dtj * dr[i] + skip * gr[i]
                     }
                     ddth[j * heads] = xd
                     dcs[k * l + t0 + j] = rowDot[k * l + t0 + j] - dtc[j] * xd

@@ -65,38 +65,44 @@ struct GatedRMSNorm {
     ) {
         let (gs, eps) = (groupSize, S(eps))
         parallel(rows, grain: grain) { r0, r1 in
-            for r in r0..<r1 {
-                let (yr, zr, dor, dyr) = (y + r * width, z + r * zStride, dOut + r * width, dy + r * width)
-                let dzr = dz.map { $0 + r * zStride }
-                for g in 0..<groups {
-                    let c0 = g * gs
-                    // xhat = n * rstd with n = y (before gate) or y * silu(z); dn = w * (dOut or dOut * silu(z)).
-                    var squares: S = 0
-                    for c in c0..<(c0 + gs) {
-                        let v = normBeforeGate ? yr[c] : yr[c] * Activations.silu(zr[c])
-                        squares += v * v
-                    }
-                    let rs = 1 / (squares / S(gs) + eps).squareRoot()
-                    rstd[r * groups + g] = rs
-                    var c1: S = 0
-                    for c in c0..<(c0 + gs) {
-                        let s = Activations.silu(zr[c])
-                        let xhat = (normBeforeGate ? yr[c] : yr[c] * s) * rs
-                        let wdn = weight[c] * (normBeforeGate ? dor[c] * s : dor[c])
-                        c1 += xhat * wdn
-                    }
-                    c1 /= S(gs)
-                    for c in c0..<(c0 + gs) {
-                        let s = Activations.silu(zr[c])
-                        let xhat = (normBeforeGate ? yr[c] : yr[c] * s) * rs
-                        let wdn = weight[c] * (normBeforeGate ? dor[c] * s : dor[c])
-                        let dn = (wdn - xhat * c1) * rs
-                        if normBeforeGate {
-                            dyr[c] = dn
-                            dzr?[c] = dor[c] * xhat * weight[c] * Activations.siluDerivative(zr[c])
-                        } else {
-                            dyr[c] = dn * s
-                            dzr?[c] = dn * yr[c] * Activations.siluDerivative(zr[c])
+            // sigmoid(z) of one group, so that silu(z) and silu'(z) cost one exp per element.
+            withUnsafeTemporaryAllocation(of: S.self, capacity: gs) { sigmoid in
+                let sg = sigmoid.baseAddress!
+                for r in r0..<r1 {
+                    let (yr, zr, dor, dyr) = (y + r * width, z + r * zStride, dOut + r * width, dy + r * width)
+                    let dzr = dz.map { $0 + r * zStride }
+                    for g in 0..<groups {
+                        let c0 = g * gs
+                        let (yg, zg, dg, dyg, wg) = (yr + c0, zr + c0, dor + c0, dyr + c0, weight + c0)
+                        // xhat = n * rstd with n = y (gate after) or y * silu(z); dn = w * (dOut * silu(z) or dOut).
+                        var squares: S = 0
+                        for c in 0..<gs {
+                            sg[c] = Activations.sigmoid(zg[c])
+                            let v = normBeforeGate ? yg[c] : yg[c] * zg[c] * sg[c]
+                            squares += v * v
+                        }
+                        let rs = 1 / (squares / S(gs) + eps).squareRoot()
+                        rstd[r * groups + g] = rs
+                        var c1: S = 0
+                        for c in 0..<gs {
+                            let s = zg[c] * sg[c]
+                            let xhat = (normBeforeGate ? yg[c] : yg[c] * s) * rs
+                            c1 += xhat * wg[c] * (normBeforeGate ? dg[c] * s : dg[c])
+                        }
+                        c1 /= S(gs)
+                        for c in 0..<gs {
+                            let s = zg[c] * sg[c]
+                            let siluDerivative = sg[c] * (1 + zg[c] * (1 - sg[c]))
+                            let xhat = (normBeforeGate ? yg[c] : yg[c] * s) * rs
+                            let wdn = wg[c] * (normBeforeGate ? dg[c] * s : dg[c])
+                            let dn = (wdn - xhat * c1) * rs
+                            if normBeforeGate {
+                                dyg[c] = dn
+                                dzr?[c0 + c] = dg[c] * xhat * wg[c] * siluDerivative
+                            } else {
+                                dyg[c] = dn * s
+                                dzr?[c0 + c] = dn * yg[c] * siluDerivative
+                            }
                         }
                     }
                 }
