@@ -51,8 +51,8 @@ final class Mamba2Kernel<Tag: Mamba2VariantTag>: OperatorKernel {
     private struct BufferSizes {
         /// `Lin_in(x)`, and in backward its gradient.
         var zx = 0
-        /// The summed scan outputs, the gated norm's output (the gradient of both in backward, in place), and in
-        /// backward the gradient of the summed outputs.
+        /// The summed scan outputs, the gated norm's output (overwritten by its gradient in backward) and, in backward,
+        /// the gradient of the summed outputs.
         var ys = 0
         /// A scan's `xBC`, its conv output before silu (backward), `u = silu(..)` and its gradient (backward).
         var xbc = 0
@@ -60,7 +60,8 @@ final class Mamba2Kernel<Tag: Mamba2VariantTag>: OperatorKernel {
         var dt = 0
         /// `A` of a scan (H).
         var a = 0
-        /// Scan outputs in their own order: one in forward, every scan's in backward (none for a single forward scan).
+        /// Scan outputs in their own order: one in forward; every scan's, and the output gradient in a scan's order, in
+        /// backward (none for `mamba2`, whose single scan writes the summed outputs directly).
         var reordered = 0
         /// The shared `C B^T` products of ``ChunkedSSD``.
         var products = 0
@@ -80,9 +81,8 @@ final class Mamba2Kernel<Tag: Mamba2VariantTag>: OperatorKernel {
         let d = dimensions
         let rows = saturatingProduct(batch, length)
         let ssd = ChunkedSSD(batch: batch, length: length, dimensions: d, parallel: parallel)
-        let copies = backward ? 2 : 1
         var sizes = BufferSizes()
-        sizes.zx = saturatingProduct(copies, rows, d.inProjDim)
+        sizes.zx = saturatingProduct(backward ? 2 : 1, rows, d.inProjDim)
         sizes.ys = saturatingProduct(backward ? 3 : 2, rows, d.dInner)
         sizes.xbc = saturatingProduct(backward ? 4 : 2, rows, d.convDim)
         sizes.dt = saturatingProduct(backward ? 3 : 1, rows, d.heads)
@@ -126,8 +126,8 @@ final class Mamba2Kernel<Tag: Mamba2VariantTag>: OperatorKernel {
         /// `softplus(dt_raw + dt_bias)`: its own buffer in backward, `dtRaw` in forward.
         let dt: UnsafeMutablePointer<S>
         let a: UnsafeMutablePointer<S>
-        /// Scan outputs in their own order (`(B*L, d_inner)` each: one in forward, one per scan in backward), when they
-        /// are not written to `ys` directly.
+        /// Scan outputs in their own order (`(B*L, d_inner)` each: one in forward; one per scan, then the output
+        /// gradient in a scan's order, in backward), when they are not written to `ys` directly.
         let reordered: UnsafeMutablePointer<S>?
         let products: UnsafeMutablePointer<S>
         let scratch: UnsafeMutablePointer<S>
