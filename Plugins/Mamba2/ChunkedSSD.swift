@@ -63,8 +63,8 @@ struct ChunkedSSD {
     }
 
     var headsPerGroup: Int { heads / groups }
-    /// Blocks per group: at most 16 blocks in all (one per group when there are more groups), each of at least 4
-    /// heads where the group has that many (a block's heads share its `dB`, `dC` products).
+    /// Blocks per group: one per four heads (rounded up), at most 16 blocks in all (one per group when there are more
+    /// groups). A block's heads share its `dB`, `dC` products; more blocks give more parallel tasks.
     var blocksPerGroup: Int { max(1, min((headsPerGroup + 3) / 4, 16 / groups)) }
     var blocks: Int { groups * blocksPerGroup }
     var tasks: Int { batch * blocks }
