@@ -126,3 +126,24 @@ struct ReferenceMamba2 {
         return out
     }
 }
+
+extension ReferenceOperators {
+    /// `mamba2`, `mamba2_bidir`, `mamba2_2d` (upstream `Mamba2` names; attributes `d_state`, `d_conv`, `expand`,
+    /// `headdim`, `ngroups`, `eps`, `norm_before_gate`; `chunk_size` only changes rounding, so it is not read).
+    static func mamba2(scans: @escaping @Sendable (ReferenceInput) -> [ReferenceMamba2.Scan]?) -> Evaluate {
+        { input in
+            guard let dState = input.int("d_state"), let dConv = input.int("d_conv"), let expand = input.int("expand"),
+                let headDim = input.int("headdim"), let groups = input.int("ngroups"), let eps = input.float("eps"),
+                let normBeforeGate = input.bool("norm_before_gate"), let scans = scans(input),
+                headDim > 0, (expand * input.dim) % headDim == 0, groups > 0, ((expand * input.dim) / headDim) % groups == 0
+            else { return nil }
+            let reference = ReferenceMamba2(
+                D: input.dim, dState: dState, dConv: dConv, expand: expand, headDim: headDim, groups: groups, eps: eps,
+                normBeforeGate: normBeforeGate, scans: scans, parameters: input.parameters)
+            let names = reference.scans.flatMap { s in ["conv1d.weight", "conv1d.bias", "dt_bias", "A_log", "D"].map { s.prefix + $0 } }
+                + ["in_proj.weight", "norm.weight", "out_proj.weight"]
+            guard names.allSatisfy({ input.parameters[$0] != nil }) else { return nil }
+            return reference.forward(input.x, B: input.batch, L: input.length)
+        }
+    }
+}
