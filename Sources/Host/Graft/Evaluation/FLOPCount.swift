@@ -94,6 +94,17 @@ public enum FLOPCount {
             default: nil
             }
         }
+        /// `Int(D * expansion_ratio)` (timm's `int(dim * mlp_ratio)`), the ratio given as a float or an int.
+        func expandedWidth() -> Int? {
+            let ratio: Double
+            switch attributes["expansion_ratio"] {
+            case .float(let value)?: ratio = value
+            case .int(let value)?: ratio = Double(value)
+            default: return nil
+            }
+            guard ratio.isFinite, ratio > 0 else { return nil }
+            return Int(Double(d) * ratio)
+        }
         func pair(_ name: String) -> (Int, Int)? {
             guard case .intList(let values)? = attributes[name], values.count == 2 else { return nil }
             return (Int(values[0]), Int(values[1]))
@@ -104,14 +115,7 @@ public enum FLOPCount {
             let keys = causal ? t * (t + 1) / 2 : t * t
             return projections + 2 * 2 * keys * d
         case "mlp":
-            let ratio: Double
-            switch attributes["expansion_ratio"] {
-            case .float(let value)?: ratio = value
-            case .int(let value)?: ratio = Double(value)
-            default: return nil
-            }
-            guard ratio.isFinite, ratio > 0 else { return nil }
-            let hidden = Int(Double(d) * ratio)
+            guard let hidden = expandedWidth() else { return nil }
             return 2 * 2 * t * d * hidden
         case "swa":
             guard let (left, right) = pair("window_size"), let causal = flag("causal"), left >= -1, right >= -1 else { return nil }
@@ -167,14 +171,7 @@ public enum FLOPCount {
                 return projections + 2 * t * d * k
             }
         case "mlp_hyena_x":
-            let ratio: Double
-            switch attributes["expansion_ratio"] {
-            case .float(let value)?: ratio = value
-            case .int(let value)?: ratio = Double(value)
-            default: return nil
-            }
-            guard ratio.isFinite, ratio > 0, case .int(let k)? = attributes["short_filter_order"], k >= 1 else { return nil }
-            let hidden = Int(Double(d) * ratio)
+            guard let hidden = expandedWidth(), case .int(let k)? = attributes["short_filter_order"], k >= 1 else { return nil }
             return 2 * t * d * (3 * hidden) + 2 * t * hidden * d + 2 * t * (3 * hidden) * Int(k)
         case "mamba2", "mamba2_bidir", "mamba2_2d":
             func int(_ name: String) -> Int? {
