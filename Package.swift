@@ -14,7 +14,7 @@ func plugin(_ name: String, swift: Bool) -> (Product, Target) {
 
 let plugins = [
     plugin("MHA", swift: true), plugin("MLP", swift: true), plugin("LocalAttention", swift: true),
-    plugin("Hyena", swift: true), plugin("PoolFormerC", swift: false),
+    plugin("Hyena", swift: true), plugin("PoolFormerC", swift: false), plugin("Mamba2", swift: true),
 ]
 // Loader and conformance fixtures (Tests/Fixtures/Plugins) are not products: the tests compile them with `cc`
 // into a temporary folder, so they never land beside `zoo` where the drop-in scan would list them.
