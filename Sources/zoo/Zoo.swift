@@ -9,6 +9,7 @@ struct Zoo: ParsableCommand {
         abstract: "Graft new operators into pretrained Diffusion Transformers, through a stable C plugin ABI.",
         subcommands: [
             PluginsCommand.self, PluginCommand.self, OpCommand.self, RegistryCommand.self, ConformCommand.self, DemoCommand.self,
-            DiTCommand.self, DataCommand.self, PretrainCommand.self, SampleCommand.self, GraftCommand.self, BenchCommand.self, ProbeCommand.self,
+            DiTCommand.self, DataCommand.self, PretrainCommand.self, SampleCommand.self, GraftCommand.self, GraftTableCommand.self, BenchCommand.self,
+            ProbeCommand.self,
         ])
 }
