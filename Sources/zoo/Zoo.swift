@@ -14,6 +14,7 @@ struct Zoo: ParsableCommand {
         subcommands: [
             PluginsCommand.self, PluginCommand.self, OpCommand.self, RegistryCommand.self, ConformCommand.self, DemoCommand.self,
             DiTCommand.self, DataCommand.self, PretrainCommand.self, SampleCommand.self, GraftCommand.self, BenchCommand.self, ProbeCommand.self,
+            SoakCommand.self,
         ])
 
     /// Runs the command line with SIGXFSZ ignored: a write past the file size limit (`ulimit -f`) then fails with
