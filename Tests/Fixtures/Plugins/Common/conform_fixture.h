@@ -95,7 +95,15 @@ static oz_status cf_create(const oz_operator *op, const oz_create_args *args, oz
     inst = (oz_instance *)calloc(1, sizeof *inst);
     if (inst == NULL) return cf_fail(err, OZ_ERR_OUT_OF_MEMORY, "out of memory");
 #ifdef FX_BUG_HEAP_OVERFLOW
-    ((volatile char *)inst)[sizeof *inst] = 1;
+    {
+        /* One byte past a scratch buffer whose size the compiler cannot see (so only ASan, not UBSan, knows). */
+        volatile size_t n = (size_t)args->dim;
+        char *scratch = (char *)malloc(n);
+        if (scratch != NULL) {
+            ((volatile char *)scratch)[n] = 1;
+            free(scratch);
+        }
+    }
 #endif
 #ifdef FX_BUG_LEAKS
     {
