@@ -42,12 +42,10 @@ enum StaleTemporaryFiles {
         lock.lock()
         let first = swept.insert(directory).inserted
         lock.unlock()
-        guard first, let stream = opendir(directory) else { return }
-        defer { closedir(stream) }
-        while let entry = readdir(stream) {
-            let file = withUnsafeBytes(of: entry.pointee.d_name) { raw in
-                String(decoding: raw.prefix { $0 != 0 }, as: UTF8.self)
-            }
+        // Foundation lists the names (an earlier `readdir` version copied `d_name` as a fixed 256-byte tuple, past
+        // the end of short directory records: AddressSanitizer found it).
+        guard first, let files = try? FileManager.default.contentsOfDirectory(atPath: directory) else { return }
+        for file in files {
             guard let pid = writerProcess(ofTemporaryFile: file), pid != getpid() else { continue }
             if kill(pid, 0) != 0 && errno == ESRCH {
                 unlink(directory + "/" + file)
