@@ -74,7 +74,7 @@ struct PretrainCommand: ParsableCommand {
         }
         let trainer = try DiffusionTrainer(model: model, data: train, heldOut: heldOutData, settings: settings)
         let run = RunFolder(path: out)
-        try FileManager.default.createDirectory(atPath: out, withIntermediateDirectories: true)
+        try OutputDirectory.create(out)
         if FileManager.default.fileExists(atPath: run.state) {
             guard resume else {
                 throw CLIError("\(out) already holds a run (\(run.state)); pass --resume to continue it, or choose another --out")

@@ -1,6 +1,10 @@
 import ArgumentParser
 import Host
 
+#if canImport(Glibc)
+    import Glibc
+#endif
+
 /// `zoo`: the OperatorZoo command line.
 @main
 struct Zoo: ParsableCommand {
@@ -10,6 +14,14 @@ struct Zoo: ParsableCommand {
         subcommands: [
             PluginsCommand.self, PluginCommand.self, OpCommand.self, RegistryCommand.self, ConformCommand.self, DemoCommand.self,
             DiTCommand.self, DataCommand.self, PretrainCommand.self, SampleCommand.self, GraftCommand.self, GraftTableCommand.self, BenchCommand.self,
-            ProbeCommand.self,
+            ProbeCommand.self, SoakCommand.self,
         ])
+
+    /// Runs the command line with SIGXFSZ ignored: a write past the file size limit (`ulimit -f`) then fails with
+    /// `EFBIG`, which the writers report as an error naming the file, instead of killing the process silently
+    /// and leaving its temporary file behind.
+    static func main() {
+        signal(SIGXFSZ, SIG_IGN)
+        main(nil)
+    }
 }

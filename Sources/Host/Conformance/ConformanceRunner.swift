@@ -7,8 +7,15 @@ public struct ConformanceRunner: Sendable {
     public var executable: String
     /// Wall-clock limit per check, in seconds.
     public var timeout: Double = 120
-    /// Address-space limit per check, in MiB.
+    /// Address-space limit per check, in MiB. Not applied when the process runs under AddressSanitizer or
+    /// ThreadSanitizer (``runsUnderSanitizer``): their shadow memory reserves terabytes of address space, so any
+    /// such limit would stop every probe before it starts.
     public var memoryMiB: Int = 4096
+
+    /// Whether this process (and so each probe, the same executable in the same environment) runs with the
+    /// AddressSanitizer or ThreadSanitizer runtime, built in (`swift test --sanitize=...`) or preloaded for
+    /// instrumented C plugins (`LD_PRELOAD=libasan.so`, see scripts/sanitize).
+    public static let runsUnderSanitizer = DynamicLibrary.processDefines("__asan_init") || DynamicLibrary.processDefines("__tsan_init")
     public var seed: UInt64 = 0
     public var quick = false
     /// The `complexity` check fails an operator whose time grows faster than it declares (otherwise it reports it).
@@ -89,7 +96,8 @@ public struct ConformanceRunner: Sendable {
         }
         let process = Process()
         process.executableURL = URL(fileURLWithPath: "/bin/sh")
-        process.arguments = ["-c", "ulimit -v \(memoryMiB * 1024) && exec \"$0\" \"$@\"", executable] + arguments
+        let limit = Self.runsUnderSanitizer ? "" : "ulimit -v \(memoryMiB * 1024) && "
+        process.arguments = ["-c", limit + "exec \"$0\" \"$@\"", executable] + arguments
         process.standardOutput = output
         process.standardError = output
         do { try process.run() } catch {

@@ -15,7 +15,9 @@ struct AtomicWriteFailure: Error, Equatable {
 ///
 /// Bytes go to a temporary file in the destination's directory (created exclusively, mode 0644 less the
 /// umask); ``commit()`` flushes it to disk (`fsync`), renames it over the destination and syncs the directory.
-/// If the writer is discarded without a successful commit, the temporary file is removed.
+/// If the writer is discarded without a successful commit, the temporary file is removed. A process killed while
+/// writing (SIGKILL, power loss) cannot remove its temporary file; the first writer in that directory in a later
+/// process removes the temporary files whose writer process no longer exists (``StaleTemporaryFiles``).
 ///
 /// ```swift
 /// let writer = try AtomicFileWriter(path: "/tmp/x.bin")
@@ -43,10 +45,11 @@ final class AtomicFileWriter {
             throw AtomicWriteFailure(reason: "'\(path)' names a directory, not a file")
         }
         self.directory = directory
+        StaleTemporaryFiles.sweepOnce(directory: directory)
         var created: (String, Int32)?
         var lastErrno: Int32 = 0
         for _ in 0..<16 {
-            let candidate = "\(directory)/.\(name).\(getpid()).\(UInt32.random(in: 0...UInt32.max)).tmp"
+            let candidate = "\(directory)/" + StaleTemporaryFiles.name(for: name, process: getpid(), nonce: UInt32.random(in: 0...UInt32.max))
             let fd = open(candidate, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o644)
             if fd >= 0 {
                 created = (candidate, fd)

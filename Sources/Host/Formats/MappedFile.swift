@@ -14,9 +14,13 @@ import Foundation
 enum MappedFile {
     /// The contents of the regular file at `path`, memory-mapped read-only (`MAP_PRIVATE`), unmapped when the
     /// last copy of the `Data` goes away.
+    ///
+    /// The file is opened with `O_NONBLOCK`, so a FIFO (say, `x.png` in a dataset folder) is refused as "not a
+    /// regular file" at once instead of blocking the reader until some process opens it for writing; for regular
+    /// files the flag changes nothing.
     /// - Throws: A sentence describing why the file cannot be read (without the path; callers add it).
     static func read(path: String) throws(MappedFileFailure) -> Data {
-        let descriptor = open(path, O_RDONLY | O_CLOEXEC)
+        let descriptor = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK)
         guard descriptor >= 0 else { throw MappedFileFailure(reason: describe(errno)) }
         defer { close(descriptor) }
         var status = stat()

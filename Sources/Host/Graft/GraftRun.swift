@@ -49,8 +49,8 @@ public final class GraftRun: @unchecked Sendable {
             assignments = try plan.assignments(depth: teacher.config.depth, source: "plan '\(plan.name)'")
             student = try Grafting.makeStudent(teacher: teacher, assignments: assignments, host: host, seed: plan.seed)
         }
-        try FileManager.default.createDirectory(atPath: stage1Folder, withIntermediateDirectories: true)
-        try FileManager.default.createDirectory(atPath: stage2Folder, withIntermediateDirectories: true)
+        try OutputDirectory.create(stage1Folder)
+        try OutputDirectory.create(stage2Folder)
     }
 
     /// Grafted slots in model order.

@@ -13,6 +13,9 @@ public enum ImageError: Error, Equatable, Sendable, CustomStringConvertible {
     case notPNG(path: String, found: [UInt8])
     /// The image is wider or taller than ``PNGImage/maxDimension``.
     case imageTooLarge(path: String, width: Int, height: Int, limit: Int)
+    /// The header declares more pixels than the file's bytes can hold even at deflate's largest expansion
+    /// (1032:1), so the data is truncated or the header lies; refused before any pixel memory is allocated.
+    case imageLargerThanData(path: String, width: Int, height: Int, bytes: Int)
     /// libpng rejected the data (truncated, corrupt, unsupported); `message` is libpng's own text.
     case decodeFailed(path: String, message: String)
     /// libpng could not encode the image; `message` is libpng's own text.
@@ -28,7 +31,7 @@ public enum ImageError: Error, Equatable, Sendable, CustomStringConvertible {
     public var path: String {
         switch self {
         case .readFailed(let path, _), .emptyFile(let path), .fileTooLarge(let path, _, _), .notPNG(let path, _),
-            .imageTooLarge(let path, _, _, _), .decodeFailed(let path, _), .encodeFailed(let path, _),
+            .imageTooLarge(let path, _, _, _), .imageLargerThanData(let path, _, _, _), .decodeFailed(let path, _), .encodeFailed(let path, _),
             .writeFailed(let path, _), .invalidShape(let path, _, _), .invalidArgument(let path, _):
             path
         }
@@ -52,6 +55,9 @@ public enum ImageError: Error, Equatable, Sendable, CustomStringConvertible {
             return "'\(path)' is not a PNG file: expected the signature \\x89PNG\\r\\n\\x1a\\n, found \(hex)"
         case .imageTooLarge(let path, let width, let height, let limit):
             return "'\(path)' is \(width)x\(height) pixels; images up to \(limit)x\(limit) are accepted"
+        case .imageLargerThanData(let path, let width, let height, let bytes):
+            return "'\(path)' declares \(width)x\(height) pixels, more than its \(bytes) bytes can hold even at "
+                + "deflate's largest expansion (truncated, or the header is wrong)"
         case .decodeFailed(let path, let message):
             return "'\(path)' is not a readable PNG image (truncated or corrupt): libpng says \"\(message)\""
         case .encodeFailed(let path, let message):

@@ -19,6 +19,8 @@ enum PNGCodec {
     enum DecodeFailure: Error {
         /// The header declares a side longer than the caller's limit (nothing was decoded).
         case tooLarge(width: Int, height: Int)
+        /// The header declares more pixels than the data can hold (nothing was decoded).
+        case largerThanData(width: Int, height: Int)
         /// libpng's message.
         case libpng(String)
     }
@@ -27,7 +29,19 @@ enum PNGCodec {
         let message: String
     }
 
-    /// Decodes a PNG held in memory to 8-bit RGBA, refusing a side over `maxDimension` before decoding pixels.
+    /// Deflate expands its input at most 1032 times (a 258-byte match coded in two bits), so a PNG of `n` bytes
+    /// holds at most about `1032 n` bytes of image rows, and at least one bit per pixel.
+    static let maximumDeflateExpansion = 1032
+
+    /// Whether `width x height` pixels at one bit each could be inflated from `bytes` bytes of file (with 1 KiB of
+    /// slack for stream headers). Decoding allocates 4 bytes per pixel up front, so without this check a 70-byte
+    /// file claiming 16384 x 16384 pixels would cost a gigabyte before libpng found the data missing.
+    static func pixelsFit(width: Int, height: Int, bytes: Int) -> Bool {
+        (width * height + 7) / 8 <= maximumDeflateExpansion * (bytes + 1024)
+    }
+
+    /// Decodes a PNG held in memory to 8-bit RGBA, refusing a side over `maxDimension`, or more pixels than the
+    /// file's size allows (``pixelsFit(width:height:bytes:)``), before decoding pixels.
     ///
     /// 16-bit images without gAMA/sRGB chunks are taken as sRGB-encoded (`PNG_IMAGE_FLAG_16BIT_sRGB`), so their
     /// samples scale to 8 bits instead of being gamma-encoded as if linear. The corresponding C functions are
@@ -45,6 +59,9 @@ enum PNGCodec {
             let height = Int(image.height)
             guard width <= maxDimension && height <= maxDimension else {
                 return .failure(.tooLarge(width: width, height: height))
+            }
+            guard pixelsFit(width: width, height: height, bytes: memory.count) else {
+                return .failure(.largerThanData(width: width, height: height))
             }
             image.format = UInt32(PNG_FORMAT_FLAG_COLOR | PNG_FORMAT_FLAG_ALPHA)  // PNG_FORMAT_RGBA (not imported)
             image.flags |= UInt32(PNG_IMAGE_FLAG_16BIT_sRGB)

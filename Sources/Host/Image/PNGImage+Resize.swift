@@ -21,10 +21,12 @@ extension PNGImage {
         func side(_ length: Int) -> Int {
             length == short ? resolution : max(resolution, Int((Double(length) * scale).rounded(.toNearestOrEven)))
         }
-        image = image.resizedBilinear(width: side(image.width), height: side(image.height))
-        let left = (image.width - resolution) / 2
-        let top = (image.height - resolution) / 2
-        return image.cropped(x: left, y: top, width: resolution, height: resolution)
+        let (width, height) = (side(image.width), side(image.height))
+        // Only the centre square of the resized image is computed: resizing a long, thin image whole would take
+        // memory in proportion to its aspect ratio (a 16384 x 1 image at 256 would be 4194304 x 256 pixels).
+        return image.resampledBilinear(
+            width: width, height: height, left: (width - resolution) / 2, top: (height - resolution) / 2,
+            columns: resolution, rows: resolution)
     }
 
     /// Half the size (`width / 2` x `height / 2`, rounded down), each pixel the rounded mean of a 2 x 2 block.
@@ -56,18 +58,33 @@ extension PNGImage {
     public func resizedBilinear(width newWidth: Int, height newHeight: Int) -> PNGImage {
         precondition(newWidth >= 1 && newHeight >= 1, "cannot resize to \(newWidth)x\(newHeight)")
         if newWidth == width && newHeight == height { return self }
-        /// For each output coordinate: the two source indices and the weight of the second.
-        func taps(_ outCount: Int, _ inCount: Int) -> [(Int, Int, Double)] {
+        return resampledBilinear(width: newWidth, height: newHeight, left: 0, top: 0, columns: newWidth, rows: newHeight)
+    }
+
+    /// The `columns` x `rows` window at (`left`, `top`) of the image resized to `newWidth` x `newHeight` as
+    /// ``resizedBilinear(width:height:)`` resizes it, computing only the window's pixels.
+    /// - Precondition: the window lies inside the resized image and is at least 1 x 1.
+    private func resampledBilinear(
+        width newWidth: Int, height newHeight: Int, left: Int, top: Int, columns: Int, rows: Int
+    ) -> PNGImage {
+        precondition(
+            left >= 0 && top >= 0 && columns >= 1 && rows >= 1 && left + columns <= newWidth && top + rows <= newHeight,
+            "window \(columns)x\(rows) at (\(left), \(top)) outside \(newWidth)x\(newHeight)")
+        if newWidth == width && newHeight == height {
+            return cropped(x: left, y: top, width: columns, height: rows)
+        }
+        /// For each output coordinate in `range`: the two source indices and the weight of the second.
+        func taps(_ range: Range<Int>, _ outCount: Int, _ inCount: Int) -> [(Int, Int, Double)] {
             let ratio = Double(inCount) / Double(outCount)
-            return (0..<outCount).map { i in
+            return range.map { i in
                 let source = min(max((Double(i) + 0.5) * ratio - 0.5, 0), Double(inCount - 1))
                 let lower = Int(source)
                 return (lower, min(lower + 1, inCount - 1), source - Double(lower))
             }
         }
-        let xs = taps(newWidth, width)
-        let ys = taps(newHeight, height)
-        var out = [UInt8](repeating: 0, count: newWidth * newHeight * 3)
+        let xs = taps(left..<left + columns, newWidth, width)
+        let ys = taps(top..<top + rows, newHeight, height)
+        var out = [UInt8](repeating: 0, count: columns * rows * 3)
         for (y, (y0, y1, wy)) in ys.enumerated() {
             for (x, (x0, x1, wx)) in xs.enumerated() {
                 for c in 0..<3 {
@@ -75,11 +92,11 @@ extension PNGImage {
                     let top = at(x0, y0) * (1 - wx) + at(x1, y0) * wx
                     let bottom = at(x0, y1) * (1 - wx) + at(x1, y1) * wx
                     let value = (top * (1 - wy) + bottom * wy).rounded()
-                    out[(y * newWidth + x) * 3 + c] = UInt8(min(max(value, 0), 255))
+                    out[(y * columns + x) * 3 + c] = UInt8(min(max(value, 0), 255))
                 }
             }
         }
-        return PNGImage(width: newWidth, height: newHeight, pixels: out)
+        return PNGImage(width: columns, height: rows, pixels: out)
     }
 
     /// The `width` x `height` rectangle whose top-left pixel is (`x`, `y`).

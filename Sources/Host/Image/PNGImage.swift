@@ -69,7 +69,8 @@ public struct PNGImage: Equatable, Sendable {
 
     /// Reads the PNG file at `path` (into memory first, then decoded by libpng).
     /// - Throws: ``ImageError`` naming `path`: unreadable, empty, over ``maxFileBytes``, not a PNG, over
-    ///   ``maxDimension`` on a side, or truncated/corrupt (with libpng's message).
+    ///   ``maxDimension`` on a side, declaring more pixels than its bytes can hold, or truncated/corrupt (with
+    ///   libpng's message).
     public static func read(path: String) throws(ImageError) -> PNGImage {
         let mapped: Data
         do {
@@ -97,6 +98,8 @@ public struct PNGImage: Equatable, Sendable {
         case .success(let value): decoded = value
         case .failure(.tooLarge(let width, let height)):
             throw .imageTooLarge(path: path, width: width, height: height, limit: maxDimension)
+        case .failure(.largerThanData(let width, let height)):
+            throw .imageLargerThanData(path: path, width: width, height: height, bytes: bytes.count)
         case .failure(.libpng(let message)): throw .decodeFailed(path: path, message: message)
         }
         var rgb = [UInt8](repeating: 0, count: decoded.width * decoded.height * 3)

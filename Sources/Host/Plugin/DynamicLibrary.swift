@@ -35,6 +35,13 @@ final class DynamicLibrary: @unchecked Sendable {
         address(of: symbol).map { unsafeBitCast($0, to: type) }
     }
 
+    /// Whether the running process defines `symbol` (a `dlsym` with `RTLD_DEFAULT`): in the executable or any
+    /// library loaded so far, including `LD_PRELOAD`ed ones.
+    static func processDefines(_ symbol: String) -> Bool {
+        _ = dlerror()
+        return dlsym(nil, symbol) != nil
+    }
+
     /// Checks the ELF identification and machine before `dlopen`, so the common mistakes get a clear error.
     static func checkELF(path: String) throws(PluginError) {
         var isDirectory: ObjCBool = false

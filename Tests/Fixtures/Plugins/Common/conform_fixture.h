@@ -12,6 +12,9 @@
  *     FX_BUG_NONDETERMINISTIC, FX_BUG_MIXES_BATCH, FX_BUG_NAN, FX_BUG_ACCUMULATES, FX_BUG_NO_ATTR_CHECK,
  *     FX_BUG_NO_DTYPE_CHECK, FX_BUG_SILENT_ERROR, FX_BUG_WRITES_NULL_DX, FX_BUG_SHARED_STATE, FX_BUG_LEAKS,
  *     FX_BUG_SPAWNS_THREAD, FX_BUG_QUADRATIC
+ * Two more break no rule the harness can see, only what a sanitizer sees (scripts/sanitize builds them with
+ * -fsanitize=address,undefined and requires the sanitizer to stop them): FX_BUG_HEAP_OVERFLOW writes one byte
+ * past its own allocation in create, FX_BUG_SIGNED_OVERFLOW overflows a signed integer in forward.
  * The operator declares itself O(L) (`complexity`, ABI 1.2), which it is unless FX_BUG_QUADRATIC adds O(L^2 D)
  * work to forward.
  */
@@ -91,6 +94,17 @@ static oz_status cf_create(const oz_operator *op, const oz_create_args *args, oz
     }
     inst = (oz_instance *)calloc(1, sizeof *inst);
     if (inst == NULL) return cf_fail(err, OZ_ERR_OUT_OF_MEMORY, "out of memory");
+#ifdef FX_BUG_HEAP_OVERFLOW
+    {
+        /* One byte past a scratch buffer whose size the compiler cannot see (so only ASan, not UBSan, knows). */
+        volatile size_t n = (size_t)args->dim;
+        char *scratch = (char *)malloc(n);
+        if (scratch != NULL) {
+            ((volatile char *)scratch)[n] = 1;
+            free(scratch);
+        }
+    }
+#endif
 #ifdef FX_BUG_LEAKS
     {
         /* 1 MiB per instance, touched so it counts in the resident set, and never freed (chained from a global
@@ -198,6 +212,13 @@ static oz_status cf_forward(oz_instance *inst, const oz_forward_args *a, oz_erro
 #endif
 #ifdef FX_BUG_CRASH
     if (B > 0) *(volatile int *)(uintptr_t)8 = 1;
+#endif
+#ifdef FX_BUG_SIGNED_OVERFLOW
+    {
+        volatile int32_t big = INT32_MAX;
+        volatile int32_t sum = big + (int32_t)B;
+        (void)sum;
+    }
 #endif
 #ifdef FX_BUG_HANG
     for (;;) { (void)*(volatile int64_t *)&B; }

@@ -1,0 +1,82 @@
+import Foundation
+import Testing
+
+@testable import Host
+
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+/// The inputs the fuzz targets (Tests/Fuzz, `scripts/fuzz`) found to crash, hang or exhaust memory, kept under
+/// Tests/Fuzz/regressions/ and checked here against the fixes; docs/RELIABILITY.md lists each finding.
+@Suite struct FuzzRegressionTests {
+    private func regression(_ corpus: String, _ name: String) -> String {
+        packageRoot.appendingPathComponent("Tests/Fuzz/regressions/\(corpus)/\(name)").path
+    }
+
+    /// FuzzPNG, out of memory: a 70-byte PNG whose header claims 16384 x 16384 pixels made the decoder allocate
+    /// 1 GiB for pixels before libpng found the data missing. Now refused from the header and the file size.
+    @Test func pngClaimingMorePixelsThanItsBytesCanHoldIsRefusedBeforeAllocating() throws {
+        let path = regression("png", "oom-claims-16384x16384")
+        expectImageError(path, "imageLargerThanData", mentioning: ["16384x16384", "\(try Data(contentsOf: URL(fileURLWithPath: path)).count) bytes"]) {
+            _ = try PNGImage.read(path: path)
+        }
+        // The bound never refuses a real file: the most compressible image there is, 16384 x 16384 at one bit per
+        // pixel, all zero, deflates (zlib level 9) to 32,640 bytes of IDAT data, and a PNG file holds more than that.
+        #expect(PNGCodec.pixelsFit(width: 16_384, height: 16_384, bytes: 32_640))
+        #expect(!PNGCodec.pixelsFit(width: 16_384, height: 16_384, bytes: 30_000))
+        // A large, very compressible image written by libpng reads back.
+        let black = PNGImage(width: 1_500, height: 1_000, filledWith: (0, 0, 0))
+        let bytes = try black.encoded(path: "black.png")
+        #expect(bytes.count < 10_000)
+        #expect(try PNGImage.decode(bytes, path: "black.png") == black)
+    }
+
+    /// FuzzImageFolder, hang: a FIFO named like an image in a class folder blocked the reader forever (opening a
+    /// FIFO for reading waits for a writer). Every memory-mapped reader now opens without blocking and refuses it.
+    @Test(.timeLimit(.minutes(1))) func fifoNamedLikeAnImageIsRefusedWithoutBlocking() throws {
+        let directory = try TestDirectory()
+        let root = directory.file("data")
+        try FileManager.default.createDirectory(atPath: root + "/k", withIntermediateDirectories: true)
+        try PNGImage(width: 2, height: 2, filledWith: (1, 2, 3)).write(path: root + "/k/a.png")
+        for name in ["pipe.png", "pipe.npy", "pipe.safetensors"] { #expect(mkfifo(root + "/k/" + name, 0o644) == 0) }
+        let dataset = try ImageFolder(root: root, resolution: 4)
+        #expect(dataset.entries.map(\.path) == [root + "/k/a.png", root + "/k/pipe.png"])
+        _ = try dataset.sample(0)
+        #expect(throws: ImageFolderError.unreadableImage(.readFailed(path: root + "/k/pipe.png", reason: "it is not a regular file"))) {
+            _ = try dataset.sample(1)
+        }
+        #expect(throws: NPYError.readFailed(path: root + "/k/pipe.npy", reason: "it is not a regular file")) {
+            _ = try NPY.read(path: root + "/k/pipe.npy")
+        }
+        #expect(throws: SafetensorsError.readFailed(path: root + "/k/pipe.safetensors", reason: "it is not a regular file")) {
+            _ = try SafetensorsFile.read(path: root + "/k/pipe.safetensors")
+        }
+    }
+
+    /// FuzzPNG, out of memory: center-cropping a 16384 x 1 image to 256 resized it whole first, to 4194304 x 256
+    /// pixels (3 GiB). Only the centre square is computed now, with the same pixels as before.
+    @Test func centerCropOfALongThinImageComputesOnlyTheSquare() throws {
+        let path = regression("png", "oom-center-crop-16384x1.png")
+        let image = try PNGImage.read(path: path)
+        #expect(image.width == 16_384 && image.height == 1)
+        let square = image.centerCropped(to: 256)
+        #expect(square.width == 256 && square.height == 256)
+        // The same pixels as resizing whole and cropping (the previous implementation), on shapes small enough.
+        var random = SplitMix64(seed: 12)
+        for (width, height, resolution) in [(64, 1, 16), (5, 3, 4), (33, 47, 16), (100, 7, 9), (3, 90, 32), (20, 20, 20)] {
+            let pixels = (0..<width * height * 3).map { _ in UInt8(truncatingIfNeeded: random.next()) }
+            var source = PNGImage(width: width, height: height, pixels: pixels)
+            while min(source.width, source.height) >= 2 * resolution { source = source.boxDownsampled() }
+            let short = min(source.width, source.height)
+            func side(_ n: Int) -> Int {
+                n == short ? resolution : max(resolution, Int((Double(n) * Double(resolution) / Double(short)).rounded(.toNearestOrEven)))
+            }
+            let whole = source.resizedBilinear(width: side(source.width), height: side(source.height))
+            let expected = whole.cropped(
+                x: (whole.width - resolution) / 2, y: (whole.height - resolution) / 2, width: resolution, height: resolution)
+            #expect(PNGImage(width: width, height: height, pixels: pixels).centerCropped(to: resolution) == expected,
+                    "\(width)x\(height) to \(resolution)")
+        }
+    }
+}
