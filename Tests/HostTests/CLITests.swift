@@ -169,10 +169,10 @@ import Testing
         let end = try #require(readme.range(of: "```", range: start.upperBound..<readme.endIndex))
         let ws = try Workspace()
         try String(readme[start.upperBound..<end.lowerBound]).write(toFile: ws.path("double_it.c"), atomically: true, encoding: .utf8)
-        let cc = try runCommand("/usr/bin/env", [
-            "cc", "-std=c99", "-O2", "-fPIC", "-shared", "-Wall", "-Werror", "-I",
+        let cc = try runCommand("/usr/bin/env", TestCCompiler.invocation([
+            "-std=c99", "-O2", "-fPIC", "-shared", "-Wall", "-Werror", "-I",
             packageRoot.appendingPathComponent("Sources/OperatorABI/include").path, ws.path("double_it.c"), "-o", ws.path("libDoubleIt.so"),
-        ])
+        ]))
         #expect(cc.status == 0, "\(cc.stderr)")
         #expect(try ws.zoo(["registry", "add", ws.path("libDoubleIt.so"), "--registry", ws.registry]).status == 0)
         let x = Tensor<Float>.randomNormal([1, 3, 4], seed: 5)

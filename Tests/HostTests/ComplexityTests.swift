@@ -65,10 +65,10 @@ import Testing
     func pluginsWriteNothingPastAnOlderHostsStruct(product: String, id: String, gridH: Int, gridW: Int) throws {
         let dir = try makeTemporaryDirectory("zoo-older-host")
         let host = dir.appendingPathComponent("older_host").path
-        let build = try runCommand("/usr/bin/env", [
-            "cc", "-std=c99", "-Wall", "-Wextra", "-Werror", "-I", packageRoot.appendingPathComponent("Sources/OperatorABI/include").path,
+        let build = try runCommand("/usr/bin/env", TestCCompiler.invocation([
+            "-std=c99", "-Wall", "-Wextra", "-Werror", "-I", packageRoot.appendingPathComponent("Sources/OperatorABI/include").path,
             "-o", host, packageRoot.appendingPathComponent("Tests/Fixtures/Hosts/older_host.c").path, "-ldl",
-        ])
+        ]))
         try #require(build.status == 0, "\(build.stderr)")
         let run = try runCommand(host, [try pluginPath(product: product), id, "\(gridH)", "\(gridW)"])
         #expect(run.status == 0 && run.stdout.hasPrefix("ok"), "\(id): \(run.stdout)\(run.stderr)")

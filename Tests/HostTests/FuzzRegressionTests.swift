@@ -79,4 +79,34 @@ import Testing
                     "\(width)x\(height) to \(resolution)")
         }
     }
+
+    /// FuzzDiTConfig, property: a config with a long decimal read back differently from what its own jsonString()
+    /// wrote, because Foundation's JSONSerialization rounds some 17-digit numbers one unit in the last place wrong
+    /// on Linux. Config, plan and registry JSON are read by StrictJSON now: numbers correctly rounded, repeated keys
+    /// refused.
+    @Test func configNumbersReadBackAsWritten() throws {
+        let path = regression("dit-config", "roundtrip-long-decimal.json")
+        let config = try DiTConfig.parse(Data(contentsOf: URL(fileURLWithPath: path)), path: path)
+        #expect(config.classDropoutProb == Double("0.1888888888888888888888888888888888888888888888888888888888888888888"))
+        #expect(try DiTConfig.parse(Data(config.jsonString().utf8), path: path) == config)
+        for text in ["0.18888888888888897", "0.00030000000000000003", "0.18888888888888888"] {
+            let written = try DiTConfig.parse(
+                Data(#"{"hidden_size": 8, "depth": 1, "num_heads": 2, "class_dropout_prob": \#(text)}"#.utf8), path: "m.json")
+            #expect(written.classDropoutProb == Double(text), "\(text)")
+        }
+        let plan = try GraftPlan.parse(Data(#"{"name": "p", "grafts": [{"slot": "attn", "layers": "all", "operator": "mha"}], "stage1": {"learning_rate": 0.00030000000000000003}}"#.utf8), source: "p.json")
+        #expect(plan.stage1.learningRate == 0.00030000000000000003)
+        // Repeated keys were silently resolved (the last one won); now each reader refuses them by name.
+        #expect {
+            _ = try DiTConfig.parse(Data(#"{"hidden_size": 8, "depth": 1, "depth": 2, "num_heads": 2}"#.utf8), path: "m.json")
+        } throws: { error in
+            "\(error)".contains("m.json") && "\(error)".contains("'depth' appears twice")
+        }
+        #expect(throws: GraftError.self) {
+            _ = try GraftPlan.parse(Data(#"{"name": "a", "name": "b", "grafts": []}"#.utf8), source: "p.json")
+        }
+        #expect(throws: RegistryError.self) {
+            _ = try Registry.parse(Data(#"{"schema_version": 1, "plugins": [], "plugins": []}"#.utf8), path: "r.json")
+        }
+    }
 }

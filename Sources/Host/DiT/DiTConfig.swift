@@ -148,19 +148,16 @@ public struct DiTConfig: Equatable, Sendable, Codable {
         return try parse(data, path: path)
     }
 
-    /// Parses and validates configuration JSON. Missing keys take DiT's constructor defaults, except
+    /// Parses and validates configuration JSON, read strictly (``StrictJSON/foundationObject(_:)``: a repeated key
+    /// is refused, numbers are rounded correctly). Missing keys take DiT's constructor defaults, except
     /// `hidden_size`, `depth` and `num_heads`, which must be given.
     public static func parse(_ data: Data, path: String) throws(DiTError) -> DiTConfig {
-        let object: [String: Any]
-        do {
-            guard let o = try JSONSerialization.jsonObject(with: data) as? [String: Any] else {
-                throw DiTError.config(path: path, field: "(root)", expected: "a JSON object")
-            }
-            object = o
-        } catch let error as DiTError {
-            throw error
-        } catch {
-            throw .config(path: path, field: "(root)", expected: "valid JSON (\(error.localizedDescription))")
+        let parsed: Any
+        do { parsed = try StrictJSON.foundationObject(data) } catch {
+            throw .config(path: path, field: "(root)", expected: "valid JSON (\(error))")
+        }
+        guard let object = parsed as? [String: Any] else {
+            throw .config(path: path, field: "(root)", expected: "a JSON object")
         }
         let known = Set(CodingKeys.allCases.map(\.rawValue))
         if let extra = object.keys.sorted().first(where: { !known.contains($0) }) {

@@ -10,19 +10,16 @@ extension GraftPlan {
         return try parse(data, source: path)
     }
 
-    /// Parses and validates plan JSON; every error names `source` and the field. Unknown fields are refused.
+    /// Parses and validates plan JSON; every error names `source` and the field. Unknown fields and repeated keys
+    /// are refused; numbers are rounded correctly (``StrictJSON/foundationObject(_:)``).
     public static func parse(_ data: Data, source: String) throws(GraftError) -> GraftPlan {
         let reader = PlanReader(source: source)
-        let root: [String: Any]
-        do {
-            guard let object = try JSONSerialization.jsonObject(with: data) as? [String: Any] else {
-                throw GraftError.plan(source: source, field: "(root)", expected: "a JSON object")
-            }
-            root = object
-        } catch let error as GraftError {
-            throw error
-        } catch {
-            throw .plan(source: source, field: "(root)", expected: "valid JSON (\(error.localizedDescription))")
+        let parsed: Any
+        do { parsed = try StrictJSON.foundationObject(data) } catch {
+            throw .plan(source: source, field: "(root)", expected: "valid JSON (\(error))")
+        }
+        guard let root = parsed as? [String: Any] else {
+            throw .plan(source: source, field: "(root)", expected: "a JSON object")
         }
         try reader.onlyKeys(root, ["$schema", "name", "description", "model", "grafts", "restructure", "stage1", "stage2", "seed"], field: "")
         var plan = GraftPlan(name: try reader.string(root["name"], field: "name"), model: nil, grafts: [])

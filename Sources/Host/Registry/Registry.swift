@@ -111,14 +111,14 @@ extension Registry {
         return try parse(data, path: path)
     }
 
-    /// Parses and validates registry JSON; `path` is only used in messages.
+    /// Parses and validates registry JSON (strictly: a repeated key is refused); `path` is only used in messages.
     public static func parse(_ data: Data, path: String) throws(RegistryError) -> Registry {
         guard String(data: data, encoding: .utf8) != nil else {
             throw .invalidJSON(path: path, reason: "the file is not UTF-8 text")
         }
         let object: Any
-        do { object = try JSONSerialization.jsonObject(with: data) } catch {
-            throw .invalidJSON(path: path, reason: "\((error as NSError).userInfo[NSDebugDescriptionErrorKey] ?? error.localizedDescription)")
+        do { object = try StrictJSON.foundationObject(data) } catch {
+            throw .invalidJSON(path: path, reason: "\(error)")
         }
         let v = Validator(path: path)
         let root = try v.object(object, field: "(root)")
