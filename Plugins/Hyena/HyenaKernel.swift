@@ -132,9 +132,10 @@ final class HyenaKernel: OperatorKernel {
     /// Backward adds `d g`, two `d v` buffers and `d a` (`D` per token each), `d uc` (`P D`), the filter's float64
     /// gradients and gradient activations.
     func workspaceElements(backward: Bool, batch: Int, length requested: Int) -> Int {
-        // A call with L > l_max is refused with a shape error naming l_max; sizing it for l_max keeps FFT sizes bounded.
+        // A call with L > l_max is refused with a shape error naming l_max; the filter and FFT parts are sized for at
+        // most l_max (keeping FFT sizes bounded), the per-token buffers for the L asked (absurd B*L saturate).
         let length = min(requested, maxLength)
-        let rows = saturatingProduct(batch, length)
+        let rows = saturatingProduct(batch, requested)
         let p = order + 1
         var perToken = saturatingSum(2 * p * dim, 2 * (order - 1) * dim, dim)
         if backward { perToken = saturatingSum(perToken, 4 * dim, p * dim) }
