@@ -2,11 +2,12 @@
 import PackageDescription
 
 /// A plugin: target `<Name>` in `Plugins/<Name>`, product `OZ<Name>` (file `libOZ<Name>.so`).
-func plugin(_ name: String, swift: Bool) -> (Product, Target) {
+/// `extra`: further dependencies of a Swift plugin (a system library only it links).
+func plugin(_ name: String, swift: Bool, extra: [Target.Dependency] = []) -> (Product, Target) {
     let product = Product.library(name: "OZ\(name)", type: .dynamic, targets: [name])
     let target: Target =
         swift
-        ? .target(name: name, dependencies: ["OperatorABI", "COpenBLAS", "PluginKit"], path: "Plugins/\(name)")
+        ? .target(name: name, dependencies: ["OperatorABI", "COpenBLAS", "PluginKit"] + extra, path: "Plugins/\(name)")
         : .target(name: name, dependencies: ["OperatorABI"], path: "Plugins/\(name)", exclude: ["Makefile", "README.md"],
                   publicHeadersPath: ".")
     return (product, target)
@@ -14,7 +15,7 @@ func plugin(_ name: String, swift: Bool) -> (Product, Target) {
 
 let plugins = [
     plugin("MHA", swift: true), plugin("MLP", swift: true), plugin("LocalAttention", swift: true),
-    plugin("Hyena", swift: true), plugin("PoolFormerC", swift: false), plugin("Mamba2", swift: true),
+    plugin("Hyena", swift: true, extra: ["CKissFFT"]), plugin("PoolFormerC", swift: false), plugin("Mamba2", swift: true),
 ]
 // Loader and conformance fixtures (Tests/Fixtures/Plugins) are not products: the tests compile them with `cc`
 // into a temporary folder, so they never land beside `zoo` where the drop-in scan would list them.
@@ -39,6 +40,8 @@ let package = Package(
         .systemLibrary(name: "COpenBLAS", pkgConfig: "openblas", providers: [.apt(["libopenblas-dev"])]),
         .systemLibrary(name: "CPNG", pkgConfig: "libpng", providers: [.apt(["libpng-dev"])]),
         .systemLibrary(name: "CFFI", pkgConfig: "libffi", providers: [.apt(["libffi-dev"])]),
+        // KISS FFT for the `hyena` long convolution (float only on Debian; linked by OZHyena alone).
+        .systemLibrary(name: "CKissFFT", pkgConfig: "kissfft-float", providers: [.apt(["libkissfft-dev"])]),
 
         // MARK: Host library and CLI
         .target(

@@ -6,7 +6,7 @@ private let capabilities = UInt32(OZ_CAP_BACKWARD | OZ_CAP_DETERMINISTIC | OZ_CA
 
 nonisolated(unsafe) private let table = makePlugin(
     name: "OZHyena", version: "1.0.0", license: "MIT",
-    description: "The grafting Hyena gated convolutions (Hyena-X, Hyena-SE, Hyena-Y) and the Hyena-X convolutional MLP",
+    description: "The grafting Hyena gated convolutions (Hyena-X, Hyena-SE, Hyena-Y), the Hyena-X convolutional MLP, and the original Hyena operator (FFT long convolutions through KISS FFT)",
     operators: [
         OperatorDefinition(
             id: "hyena_x", version: "1.0.0",
@@ -28,6 +28,11 @@ nonisolated(unsafe) private let table = makePlugin(
             summary: "grafting MLP_Hyena_X (mlp_hyena_x.py): in_proj, causal conv along features per token, q*k*v, out_proj",
             role: .channelMixer, capabilities: capabilities, attributes: HyenaAttributes.mlpHyenaX,
             complexity: .linear, kernel: MLPHyenaXKernel.self),
+        OperatorDefinition(
+            id: "hyena", version: "1.0.0",
+            summary: "safari HyenaOperator (hyena.py): implicit long filters (pos. embedding -> Sin MLP -> exp. modulation), causal FFT long convs (KISS FFT), order-N gating",
+            role: .tokenMixer, capabilities: capabilities, attributes: HyenaOperatorAttributes.schema,
+            complexity: .linearithmic, kernel: HyenaKernel.self),
     ])
 
 /// The plugin's entry point (the ABI's one exported symbol).

@@ -104,7 +104,9 @@ struct BenchCommand: ParsableCommand {
                 let d = try host.resolveOperator(id)
                 guard d.role == .tokenMixer else { continue }
                 var attributes: [String: AttributeValue] = [:]
-                if d.attributes.contains(where: { $0.name == "num_heads" }) { attributes["num_heads"] = .int(6) }
+                if d.attributes.contains(where: { $0.name == "num_heads" && $0.intRange?.contains(6) ?? true }) {
+                    attributes["num_heads"] = .int(6)
+                }
                 ops.append((d, attributes))
             }
             entries += try BenchSuites.operators(ops, dim: 384, lengths: ls, repeats: repeats) { print($0) }

@@ -10,7 +10,7 @@ import Testing
 @Suite struct ReferenceOperatorsTests {
     @Test func knownIds() {
         #expect(ReferenceOperators.ids == [
-            "mha", "mlp", "swa", "swa2d", "linear_attn", "hyena_x", "hyena_se", "hyena_y", "mlp_hyena_x",
+            "mha", "mlp", "swa", "swa2d", "linear_attn", "hyena_x", "hyena_se", "hyena_y", "mlp_hyena_x", "hyena",
             "mamba2", "mamba2_bidir", "mamba2_2d",
         ])
         #expect(ReferenceOperators.evaluate(id: "no_such_op", Self.input(attributes: [:], parameters: [:])) == nil)

@@ -4,12 +4,16 @@ import Foundation
 public enum Grafting {
     /// The slot choice for a graft: the operator resolved through `host`, the plan's attributes parsed by
     /// its schema. Attributes the plan leaves out that the model determines are filled in: `num_heads`
-    /// (the model's heads) and `l_max` (the model's token count), when the operator has them.
+    /// (the model's heads, when the schema's range admits them) and `l_max` (the model's token count), when the operator has them.
     public static func choice(for graft: GraftPlan.Graft, config: DiTConfig, host: PluginHost) throws -> DiTSlotChoice {
         let descriptor = try host.resolveOperator(graft.operatorId)
         var assignments = graft.assignments
         let names = Set(descriptor.attributes.map(\.name))
-        if names.contains("num_heads"), graft.attributes["num_heads"] == nil { assignments.append("num_heads=\(config.numHeads)") }
+        // Only where the schema admits the model's heads (`hyena` implements num_heads = 1 alone).
+        let heads = descriptor.attributes.first { $0.name == "num_heads" }
+        if let heads, heads.intRange?.contains(Int64(config.numHeads)) ?? true, graft.attributes["num_heads"] == nil {
+            assignments.append("num_heads=\(config.numHeads)")
+        }
         if names.contains("l_max"), graft.attributes["l_max"] == nil { assignments.append("l_max=\(config.tokenCount)") }
         let attributes = try descriptor.parseAssignments(assignments)
         return DiTSlotChoice(descriptor, attributes: attributes)

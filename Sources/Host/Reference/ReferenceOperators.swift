@@ -67,7 +67,7 @@ public enum ReferenceOperators {
     static let table: [String: Evaluate] = [
         "mha": mha, "mlp": mlp,
         "swa": swa, "swa2d": swa2d, "linear_attn": linearAttention,
-        "hyena_x": hyenaX, "hyena_se": hyenaSE, "hyena_y": hyenaY, "mlp_hyena_x": mlpHyenaX,
+        "hyena_x": hyenaX, "hyena_se": hyenaSE, "hyena_y": hyenaY, "mlp_hyena_x": mlpHyenaX, "hyena": hyena,
         "mamba2": mamba2 { _ in ReferenceMamba2.causal },
         "mamba2_bidir": mamba2 { _ in ReferenceMamba2.bidirectional },
         "mamba2_2d": mamba2 { input in input.grid.map { ReferenceMamba2.grid(height: $0.height, width: $0.width) } },

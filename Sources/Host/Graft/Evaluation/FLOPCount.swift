@@ -32,6 +32,12 @@
 ///     The gates `q * k * v` are elementwise and not counted.
 ///   - `mlp_hyena_x` (`H = Int(D · expansion_ratio)`): in_proj `2 T D (3H)`, out_proj `2 T H D`, the per-token
 ///     convolution along the features `2 T (3H) k`.
+///   - `hyena` (safari's HyenaOperator, order `o`, `C = D (o-1)` filter channels, `F = filter_order`,
+///     `E = emb_dim`): in_proj `2 T D (o+1) D`, out_proj `2 T D D`, the short filter `2 T (o+1) D k`, the filter
+///     MLP `2 T (E F + num_inner_mlps F² + F C)` (its sines not counted), and per filter channel three real FFTs of
+///     size `N` (the smallest power of two `>= 2T`, the float64 engine's size; KISS FFT's is at most that) at
+///     `2.5 N log2 N` each (the usual real-transform count, half a complex FFT's `5 N log2 N`), the spectral
+///     product `6 (N/2 + 1)` and the skip term `2T`.
 ///   - `mamba2`, `mamba2_bidir`, `mamba2_2d` (`d_inner = expand D`, `H = d_inner / headdim` heads of width P,
 ///     `G` groups, state N, chunk `Q = min(chunk_size, T)`): in_proj `2 T D (2 d_inner + 2GN + H)`, out_proj
 ///     `2 T d_inner D`, and per scan (1, 2 or 4) the depthwise conv `2 T (d_inner + 2GN) d_conv` plus the chunked
@@ -77,7 +83,7 @@ public enum FLOPCount {
     /// is unknown or an attribute it depends on is missing or malformed (boolean flags default to false).
     /// - Parameters:
     ///   - id: the operator id (`mha`, `mlp`, `swa`, `swa2d`, `linear_attn`, `hyena_x`, `hyena_se`, `hyena_y`,
-    ///     `mlp_hyena_x`; others give `nil`).
+    ///     `mlp_hyena_x`, `hyena`; others give `nil`).
     ///   - attributes: the instance's attributes (``Operator/attributes`` has the defaults filled in).
     ///   - tokens: T.
     ///   - dim: D.
@@ -170,6 +176,23 @@ public enum FLOPCount {
                 guard let k = taps("inner_filter_len") else { return nil }
                 return projections + 2 * t * d * k
             }
+        case "hyena":
+            func int(_ name: String) -> Int? {
+                guard case .int(let v)? = attributes[name], v >= 0 else { return nil }
+                return Int(v)
+            }
+            guard let order = int("order"), order >= 2, let k = int("short_filter_order"), let f = int("filter_order"),
+                let e = int("emb_dim"), let inner = int("num_inner_mlps")
+            else { return nil }
+            let c = d * (order - 1)
+            let linears = 2 * t * d * (order + 1) * d + 2 * t * d * d + 2 * t * (order + 1) * d * k
+            let filter = 2 * t * (e * f + inner * f * f + f * c)
+            // Per channel and order step: three real FFTs of size N (the filter, the signal, the inverse), the
+            // spectral product and the skip term.
+            var n = 2
+            while n < 2 * t { n <<= 1 }
+            let fft = 5 * n * n.trailingZeroBitCount / 2
+            return linears + filter + c * (3 * fft + 6 * (n / 2 + 1) + 2 * t)
         case "mlp_hyena_x":
             guard let hidden = expandedWidth(), case .int(let k)? = attributes["short_filter_order"], k >= 1 else { return nil }
             return 2 * t * d * (3 * hidden) + 2 * t * hidden * d + 2 * t * (3 * hidden) * Int(k)
