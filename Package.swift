@@ -40,8 +40,10 @@ let package = Package(
         .systemLibrary(name: "COpenBLAS", pkgConfig: "openblas", providers: [.apt(["libopenblas-dev"])]),
         .systemLibrary(name: "CPNG", pkgConfig: "libpng", providers: [.apt(["libpng-dev"])]),
         .systemLibrary(name: "CFFI", pkgConfig: "libffi", providers: [.apt(["libffi-dev"])]),
-        // KISS FFT for the `hyena` long convolution (float only on Debian; linked by OZHyena alone).
-        .systemLibrary(name: "CKissFFT", pkgConfig: "kissfft-float", providers: [.apt(["libkissfft-dev"])]),
+        // KISS FFT for the `hyena` long convolution (float only on Debian; linked by OZHyena alone). No pkgConfig:
+        // kissfft-float.pc only adds -Dkiss_fft_scalar=float, which SwiftPM refuses with a warning on every build;
+        // the shim pins the scalar and the module map links the library.
+        .systemLibrary(name: "CKissFFT", providers: [.apt(["libkissfft-dev"])]),
 
         // MARK: Host library and CLI
         .target(
