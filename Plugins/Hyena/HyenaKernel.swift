@@ -73,12 +73,11 @@ final class HyenaKernel: OperatorKernel {
         ]
         return list
     }
-    /// Not declared causal, although the math is: the FFT mixes every position of the padded signal, so a change
-    /// to token s moves outputs t < s by rounding error (~1e-16 of the output's scale in float64, ~1e-7 in float32),
-    /// and the flag promises (and `zoo conform` checks) bitwise independence. Exact causality would need a
-    /// block-causal scheme (direct convolution inside blocks, FFTs only across earlier blocks).
-    var isCausal: Bool { false }
-    /// Undeclared: the long filter spans the whole sequence (and, by rounding, the FFT the future).
+    /// Causal, as the math is. The FFT mixes every position of the padded signal, so a change to token s still moves
+    /// outputs t < s by rounding (~1e-16 of the output's scale in float64, ~1e-7 in float32); `zoo conform`'s
+    /// `receptive_field` check allows 16 ulp of the output's scale for exactly this, and nothing more.
+    var isCausal: Bool { true }
+    /// Unbounded to the left (the long filter spans the whole sequence), none to the right (causal).
     var receptiveField: (left: Int64, right: Int64)? { nil }
 
     /// Upstream initialisation: `nn.Linear`/`nn.Conv1d` defaults `U(-1/sqrt(fan_in), 1/sqrt(fan_in))` (fan_in D for

@@ -328,6 +328,11 @@ struct Probe<S: TensorScalar> {
         let shape = [1, length, dim]
         let xv = input(shape, salt: 10)
         let base = try forwardValues(op, x: xv, shape: shape, params: params)
+        // Outputs outside the field may move by rounding only: 16 ulp of the output's scale. A convolution through
+        // FFTs (`hyena`) is causal in exact arithmetic, but every output of a transform depends on every input in
+        // floating point; a real leak moves an output by the order of the weights, many orders above this.
+        let scale = base.reduce(0.0) { max($0, abs(Double($1))) }
+        let rounding = 16 * Double(S.ulpOfOne) * scale
         var probes = 0
         // Every output token when L is small; an even spread of 16 (and 16 inputs each) when it is large.
         let stride = max(1, length / 16)
@@ -339,14 +344,15 @@ struct Probe<S: TensorScalar> {
                 for c in 0..<dim { xp[s * dim + c] += 1 }
                 let y = try forwardValues(op, x: xp, shape: shape, params: params)
                 probes += 1
-                if !bitwiseEqual(Array(y[t * dim..<(t + 1) * dim]), Array(base[t * dim..<(t + 1) * dim])) {
+                let moved = (t * dim..<(t + 1) * dim).reduce(0.0) { max($0, abs(Double(y[$1]) - Double(base[$1]))) }
+                if !(moved <= rounding) {
                     let declared = "[t - \(bound.left.map(String.init) ?? "inf"), t + \(bound.right.map(String.init) ?? "inf")]\(op.isCausal ? " (causal)" : "")"
-                    return .fail("output token \(t) changed when input token \(s) changed, outside the declared field \(declared)")
+                    return .fail("output token \(t) changed (by \(String(format: "%.3g", moved)), output scale \(String(format: "%.3g", scale))) when input token \(s) changed, outside the declared field \(declared)")
                 }
-                if quick && probes > 64 { return .pass("\(probes) perturbations outside the declared field had no effect") }
+                if quick && probes > 64 { return .pass("\(probes) perturbations outside the declared field had no effect beyond rounding") }
             }
         }
-        return .pass("\(probes) perturbations outside the declared field had no effect")
+        return .pass("\(probes) perturbations outside the declared field had no effect beyond rounding")
     }
 
     func finiteOutputs() throws -> ProbeOutcome {

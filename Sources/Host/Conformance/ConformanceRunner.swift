@@ -22,7 +22,7 @@ public struct ConformanceRunner: Sendable {
     public var strictTiming = false
 
     /// The harness version recorded in reports and registry entries.
-    public static let version = "1.1.0"
+    public static let version = "1.2.0"
 
     public init(executable: String) {
         self.executable = executable
