@@ -14,7 +14,7 @@ func plugin(_ name: String, swift: Bool) -> (Product, Target) {
 
 let plugins = [
     plugin("MHA", swift: true), plugin("MLP", swift: true), plugin("LocalAttention", swift: true),
-    plugin("Hyena", swift: true), plugin("PoolFormerC", swift: false),
+    plugin("Hyena", swift: true), plugin("PoolFormerC", swift: false), plugin("Mamba2", swift: true),
 ]
 // Loader and conformance fixtures (Tests/Fixtures/Plugins) are not products: the tests compile them with `cc`
 // into a temporary folder, so they never land beside `zoo` where the drop-in scan would list them.
@@ -38,12 +38,13 @@ let package = Package(
         .target(name: "OperatorABI"),
         .systemLibrary(name: "COpenBLAS", pkgConfig: "openblas", providers: [.apt(["libopenblas-dev"])]),
         .systemLibrary(name: "CPNG", pkgConfig: "libpng", providers: [.apt(["libpng-dev"])]),
+        .systemLibrary(name: "CFFI", pkgConfig: "libffi", providers: [.apt(["libffi-dev"])]),
 
         // MARK: Host library and CLI
         .target(
             name: "Host",
             dependencies: [
-                "OperatorABI", "COpenBLAS", "CPNG",
+                "OperatorABI", "COpenBLAS", "CPNG", "CFFI",
                 .product(name: "Numerics", package: "swift-numerics"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Crypto", package: "swift-crypto"),

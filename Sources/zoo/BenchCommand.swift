@@ -12,8 +12,9 @@ struct BenchCommand: ParsableCommand {
             share of a DiT forward), dit (forward and forward+backward of a DiT with random weights, GFLOP/s \
             against in-run sgemm), threads (the dit forward in child processes with ZOO_THREADS=1 and 2), \
             operators (each registered token mixer at D=384 with 6 heads over L, fitted exponent of time against \
-            L, speed relative to mha), train (images/s of a pretraining step and of a stage-1 step of one hyena_x \
-            slot), graft (forward of the interleave-50 hyena_x and swa models against the original at 256, 1024 \
+            L, speed relative to mha), train (images/s of a pretraining step on the synthetic shapes and of a \
+            stage-1 step of one hyena_x slot; a --config without 3 input channels trains the embedded model's \
+            architecture), graft (forward of the interleave-50 hyena_x and swa models against the original at 256, 1024 \
             and 4096 tokens), memory (peak resident memory of zoo dit forward, batch 1, in a fresh process on a \
             random float32 checkpoint of --memory-config, default DiT-XL/2: 2.7 GB on disk and in memory, against \
             the weights' size). 'all' runs every suite but threads and memory. Figures are medians over --repeats runs after a \
@@ -77,7 +78,7 @@ struct BenchCommand: ParsableCommand {
         let host = try plugins.makeHost()
         let c = try DiTConfig.preset(config) ?? DiTConfig.load(path: config)
         func standard(_ key: DiTSlotKey, _ config: DiTConfig) throws -> DiTSlotChoice { try DiTSlotChoice.standard(key, config: config, host: host) }
-        func randomModel() throws -> DiTModel {
+        func randomModel(_ c: DiTConfig = c) throws -> DiTModel {
             let model = try DiTModel(config: c) { key in try standard(key, c) }
             try model.initialize(seed: 0)
             // adaLN-Zero leaves the blocks inert; random modulations make every path do its real work.
@@ -109,8 +110,11 @@ struct BenchCommand: ParsableCommand {
             entries += try BenchSuites.operators(ops, dim: 384, lengths: ls, repeats: repeats) { print($0) }
         }
         if wants("train") {
+            // Pretraining draws the synthetic RGB shapes: a model with other input channels (DiT's latent presets
+            // take 4) trains the embedded default's architecture instead, the model `zoo pretrain` makes.
+            let trained = c.inChannels == 3 ? c : DiTConfig.embeddedDefault
             entries += try BenchSuites.training(
-                model: try randomModel(), slotOperator: try host.resolveOperator("hyena_x"), slotAttributes: [:], batch: batch, repeats: repeats)
+                model: try randomModel(trained), slotOperator: try host.resolveOperator("hyena_x"), slotAttributes: [:], batch: batch, repeats: repeats)
         }
         if wants("graft") {
             func replacement(_ id: String) -> (name: String, choice: (DiTConfig) throws -> DiTSlotChoice) {

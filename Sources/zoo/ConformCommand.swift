@@ -11,7 +11,7 @@ struct ConformCommand: ParsableCommand {
             + ConformanceCheckID.allCases.map { "\($0.rawValue) (\($0.summary))" }.joined(separator: "; ")
             + ". Exits non-zero when any check fails, crashes, times out or finds a claimed capability missing.")
 
-    @Argument(help: "A plugin library path, or a registry entry id or operator id.")
+    @Argument(help: "A plugin library path, a registry entry id or operator id (cfunction entries too), or cfunction:REGISTRY#ENTRY.")
     var target: String
 
     @Option(help: "Only this operator.")
@@ -69,12 +69,20 @@ struct ConformCommand: ParsableCommand {
         }
     }
 
-    /// A path is used as is (conformance is how an unpinned library earns its pin); an id goes through the registry.
+    /// A path is used as is (conformance is how an unpinned library earns its pin); an id goes through the registry,
+    /// and a `cfunction` entry becomes a `cfunction:REGISTRY#ENTRY` reference that the child processes load.
     private func resolveLibrary() throws -> String {
         if target.contains("/") || target.hasSuffix(".so") { return target }
         let host = try plugins.makeHost()
         if let entry = host.registry.entry(id: target) ?? host.registry.entries(providing: target).first {
-            return try host.libraryPath(for: entry)
+            let path = try host.libraryPath(for: entry)
+            guard entry.kind == "cfunction", let registry = host.search.registryPath else { return path }
+            // The children resolve the entry's library again: hand them --plugin-dir through the environment.
+            if let dir = plugins.pluginDir {
+                let inherited = ProcessInfo.processInfo.environment["ZOO_PLUGIN_PATH"].map { ":" + $0 } ?? ""
+                setenv("ZOO_PLUGIN_PATH", dir + inherited, 1)
+            }
+            return CFunctionReference(registry: registry, entry: entry.id).description
         }
         throw CLIError("'\(target)' is neither a library path nor a registry entry or operator id (known: \(host.registry.entries.map(\.id).joined(separator: ", ")))")
     }
@@ -84,6 +92,7 @@ struct ConformCommand: ParsableCommand {
 struct ProbeCommand: ParsableCommand {
     static let configuration = CommandConfiguration(commandName: "_probe", shouldDisplay: false)
 
+    /// A library path or a `cfunction:REGISTRY#ENTRY` reference.
     @Argument var library: String
     @Option var `operator`: String?
     @Option var check: String?
@@ -94,7 +103,7 @@ struct ProbeCommand: ParsableCommand {
 
     func run() throws {
         if list {
-            let plugin = try PluginLibrary(path: library)
+            let plugin = try PluginLibrary.open(library)
             let ids = String(decoding: try JSONEncoder().encode(plugin.operators.map(\.id)), as: UTF8.self)
             print("@@operators \(ids)")
             return

@@ -33,14 +33,49 @@ struct PluginsCommand: ParsableCommand {
                     continue
                 }
                 do {
-                    let plugin = try host.load(path: library.path)
-                    print("  \(plugin.name) \(plugin.version), ABI \(plugin.abiMajor).\(plugin.abiMinor), \(plugin.license)")
-                    for op in plugin.operators {
-                        print("  - \(op.id) [\(op.role)] v\(op.version): \(op.summary)")
+                    // A C function's library has no entry symbol: it loads through its registry entry.
+                    if let entry = cfunctionEntry(library.trust, host.registry) {
+                        printOperators(try host.loadEntry(entry), kind: "cfunction")
+                    } else {
+                        printOperators(try host.load(path: library.path), kind: "plugin")
                     }
                 } catch {
                     print("  error: \(error)")
                 }
+            }
+            // C functions whose libraries live outside the plugin directories (a path relative to the registry).
+            let shown = Set(found.map(\.path))
+            for entry in host.registry.entries where entry.kind == "cfunction" {
+                guard let path = try? host.libraryPath(for: entry) else {
+                    print("\n\(entry.library) (registry entry '\(entry.id)', kind cfunction)\n  error: library not found")
+                    continue
+                }
+                guard !shown.contains(URL(fileURLWithPath: path).standardized.path) else { continue }
+                let sha = (try? FileHash.sha256(path: path)) ?? "(unreadable)"
+                let pinned = sha == entry.sha256
+                print("\n\(path)\n  sha256 \(sha)\n  \(pinned ? "pinned (\(entry.id))" : "HASH MISMATCH with entry '\(entry.id)' (refused)")")
+                guard pinned || plugins.allowUnpinned else {
+                    print("  not loaded (pass --allow-unpinned to load it)")
+                    continue
+                }
+                do { printOperators(try host.loadEntry(entry), kind: "cfunction") } catch { print("  error: \(error)") }
+            }
+        }
+
+        /// The cfunction entry a discovered library is pinned by (or mismatches), if any.
+        private func cfunctionEntry(_ trust: DiscoveredLibrary.Trust, _ registry: Registry) -> RegistryEntry? {
+            switch trust {
+            case .pinned(let id), .hashMismatch(let id, _):
+                registry.entry(id: id).flatMap { $0.kind == "cfunction" ? $0 : nil }
+            case .unpinned: nil
+            }
+        }
+
+        private func printOperators(_ plugin: PluginLibrary, kind: String) {
+            let adapter = kind == "cfunction" ? " (cfunction through libffi)" : ""
+            print("  \(plugin.name) \(plugin.version), ABI \(plugin.abiMajor).\(plugin.abiMinor), \(plugin.license)\(adapter)")
+            for op in plugin.operators {
+                print("  - \(op.id) [\(op.role)] v\(op.version): \(op.summary)")
             }
         }
     }
@@ -66,7 +101,9 @@ struct PluginsCommand: ParsableCommand {
         func run() throws {
             let host = try plugins.makeHost()
             let descriptors: [OperatorDescriptor]
-            if target.contains("/") || target.hasSuffix(".so") {
+            if target.hasPrefix(CFunctionReference.prefix) {
+                descriptors = try PluginLibrary.open(target).operators
+            } else if target.contains("/") || target.hasSuffix(".so") {
                 descriptors = try host.load(path: target).operators
             } else {
                 descriptors = [try host.resolveOperator(target)]

@@ -5,7 +5,7 @@ import Host
 struct RegistryCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "registry", abstract: "Pin plugin libraries by sha256 and check the pins.",
-        subcommands: [Add.self, Verify.self])
+        subcommands: [Add.self, Pin.self, Verify.self])
 
     struct Add: ParsableCommand {
         static let configuration = CommandConfiguration(
@@ -64,6 +64,64 @@ struct RegistryCommand: ParsableCommand {
         }
     }
 
+    struct Pin: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Re-pin an existing entry to its library's current bytes (any kind; the way to pin a cfunction entry).",
+            discussion: """
+                Computes the sha256 of the entry's library and the ABI it speaks, runs the conformance harness (quick) on it unless told not \
+                to, and records both in the entry. A cfunction entry is written by hand (its signature cannot be read \
+                from the library); this is how its pin and conformance record are filled in after a build.
+                """)
+
+        @Argument(help: "The registry entry id.")
+        var id: String
+
+        @Flag(help: "Do not run the conformance harness (the entry then records no conformance result).")
+        var skipConformance = false
+
+        @OptionGroup var plugins: PluginOptions
+
+        func run() throws {
+            var search = plugins.searchPath
+            search.allowUnpinned = true
+            let host = try PluginHost(search: search)
+            guard let registryPath = search.registryPath else { throw CLIError("no registry file found (use --registry)") }
+            guard var entry = host.registry.entry(id: id) else {
+                throw CLIError("registry '\(registryPath)' has no entry '\(id)' (it has: \(host.registry.entries.map(\.id).joined(separator: ", ")))")
+            }
+            let path = try host.libraryPath(for: entry)
+            entry.sha256 = try FileHash.sha256(path: path)
+            let library = try host.loadEntry(entry)
+            guard library.operators.map(\.id) == entry.operators else {
+                throw CLIError("'\(path)' provides \(library.operators.map(\.id)), but entry '\(id)' lists \(entry.operators): use `zoo registry add` to rewrite a plugin entry")
+            }
+            // The ABI the bytes speak (for a cfunction entry: the adapter's, which is this host's).
+            entry.abi = "\(library.abiMajor).\(library.abiMinor)"
+            if skipConformance {
+                entry.conformance = nil
+            } else {
+                let target = entry.kind == "cfunction" ? CFunctionReference(registry: registryPath, entry: id).description : path
+                if let dir = plugins.pluginDir {
+                    setenv("ZOO_PLUGIN_PATH", dir + (ProcessInfo.processInfo.environment["ZOO_PLUGIN_PATH"].map { ":" + $0 } ?? ""), 1)
+                }
+                var runner = ConformanceRunner(executable: PluginSearchPath.executablePath)
+                runner.quick = true
+                let report = ConformanceReport(library: target, results: runner.run(library: target))
+                entry.conformance = ConformanceRecord(
+                    passed: report.passed, harnessVersion: report.harnessVersion, date: report.date, summary: report.summary)
+                print("conformance (quick): \(report.summary)")
+                if !report.passed {
+                    print(report.table)
+                    print("warning: '\(id)' fails conformance; it is pinned with that result recorded")
+                }
+            }
+            var catalogue = host.registry
+            catalogue.upsert(entry)
+            try catalogue.save(path: registryPath)
+            print("pinned '\(id)' (\(entry.operators.joined(separator: ", "))) sha256 \(entry.sha256) in \(registryPath)")
+        }
+    }
+
     struct Verify: ParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Check every entry: the library exists, its sha256 matches, and its metadata agrees.")
@@ -81,7 +139,7 @@ struct RegistryCommand: ParsableCommand {
                     guard sha == entry.sha256 else {
                         throw RegistryError.hashMismatch(library: path, entry: entry.id, expected: entry.sha256, found: sha)
                     }
-                    let plugin = try host.load(path: path)
+                    let plugin = try host.loadEntry(entry)
                     var problems: [String] = []
                     if plugin.operators.map(\.id) != entry.operators {
                         problems.append("operators are \(plugin.operators.map(\.id)), entry says \(entry.operators)")

@@ -13,8 +13,8 @@ struct Zoo: ParsableCommand {
         abstract: "Graft new operators into pretrained Diffusion Transformers, through a stable C plugin ABI.",
         subcommands: [
             PluginsCommand.self, PluginCommand.self, OpCommand.self, RegistryCommand.self, ConformCommand.self, DemoCommand.self,
-            DiTCommand.self, DataCommand.self, PretrainCommand.self, SampleCommand.self, GraftCommand.self, BenchCommand.self, ProbeCommand.self,
-            SoakCommand.self,
+            DiTCommand.self, DataCommand.self, PretrainCommand.self, SampleCommand.self, GraftCommand.self, GraftTableCommand.self, BenchCommand.self,
+            ProbeCommand.self, SoakCommand.self,
         ])
 
     /// Runs the command line with SIGXFSZ ignored: a write past the file size limit (`ulimit -f`) then fails with

@@ -27,6 +27,9 @@ import Testing
         let pool = try #require(report.entries.first { $0.name == "poolformer forward D=384 L=64" })
         #expect(pool.baseline == "mha forward D=384 L=64" && pool.ratio.map { $0 > 0 } == true)
         #expect(pool.notes["exponent_forward"].flatMap(Double.init) != nil)
+        let mha = try #require(report.entries.first { $0.name == "mha forward D=384 L=64" })
+        #expect(mha.gflops != nil && mha.notes["gflops_over_sgemm"].flatMap(Double.init) != nil && mha.notes["sgemm_baseline"] == "sgemm 64x1152x384")
+        #expect(pool.gflops == nil, "poolformer is not counted")
         #expect(report.entries.allSatisfy { $0.timing.median > 0 && $0.timing.min <= $0.timing.median && $0.timing.median <= $0.timing.max })
         #expect(r.stdout.contains("GFLOP/s"))
         // dispatch: per-call time and its share of the forward; train: throughput; graft: payoff per token count.

@@ -383,7 +383,14 @@ import Testing
         #expect(FLOPCount.slot(id: "hyena_y", attributes: ["inner_filter_len": .int(5)], tokens: t, dim: d) == proj + 2 * t * d * 5)
         #expect(FLOPCount.slot(id: "mlp_hyena_x", attributes: ["expansion_ratio": .int(2), "short_filter_order": .int(4)], tokens: t, dim: d)
             == 2 * t * d * 6 * d + 2 * t * 2 * d * d + 2 * t * 6 * d * 4)
-        for id in ["hyena_x", "hyena_se", "hyena_y", "mlp_hyena_x", "poolformer", "unknown"] {
+        // Mamba-2 with D = 64, expand 2 (d_inner 128), headdim 16 (8 heads), 1 group, N = 16, d_conv 4, chunk 64.
+        let mamba: [String: AttributeValue] = ["d_state": .int(16), "d_conv": .int(4), "expand": .int(2), "headdim": .int(16),
+                                               "ngroups": .int(1), "chunk_size": .int(64)]
+        let mambaProjections = 2 * t * d * (256 + 32 + 8) + 2 * t * 128 * d
+        let mambaScan = 2 * t * (128 + 32) * 4 + t * (8 * (2 * 64 * 16 + 4 * 16 * 16) + 2 * 64 * 16)  // Q = 64 < T
+        #expect(FLOPCount.slot(id: "mamba2", attributes: mamba, tokens: t, dim: d) == mambaProjections + mambaScan)
+        #expect(FLOPCount.slot(id: "mamba2_2d", attributes: mamba, tokens: t, dim: d) == mambaProjections + 4 * mambaScan)
+        for id in ["hyena_x", "hyena_se", "hyena_y", "mlp_hyena_x", "mamba2", "poolformer", "unknown"] {
             #expect(FLOPCount.slot(id: id, attributes: [:], tokens: t, dim: d) == nil)
         }
         #expect(FLOPCount.slot(id: "mlp", attributes: [:], tokens: t, dim: d) == nil)

@@ -38,6 +38,13 @@ import Testing
         #expect(report.stage2Losses.last?.step == 6)
         let markdown = try String(contentsOfFile: whole + "/report.md", encoding: .utf8)
         #expect(markdown.contains("blocks.1.attn") && markdown.contains(String(format: "%.4f", report.student.heldOutLoss)))
+        let table = try ws.zoo(["graft-table", whole, "--out", ws.path("table.md")])
+        #expect(table.status == 0, "\(table.stderr)")
+        let rows = try String(contentsOfFile: ws.path("table.md"), encoding: .utf8).split(separator: "\n")
+        #expect(rows.count == 4 && rows[2].hasPrefix("| teacher |") && rows[3].hasPrefix("| tiny-pool | 1 x poolformer | \(String(format: "%.4f", report.student.heldOutLoss)) |"),
+                "\(rows)")
+        let notReport = try ws.zoo(["graft-table", plan])
+        #expect(notReport.status != 0 && notReport.stderr.contains(plan) && notReport.stderr.contains("report.json"), "\(notReport.stderr)")
         let samples = try PNGImage.read(path: whole + "/samples.png")
         #expect(samples.height == 2 * 11 * 16 + (2 * 11 + 1) * 2, "one teacher and one grafted row per class")
 

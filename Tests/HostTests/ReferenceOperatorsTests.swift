@@ -11,6 +11,7 @@ import Testing
     @Test func knownIds() {
         #expect(ReferenceOperators.ids == [
             "mha", "mlp", "swa", "swa2d", "linear_attn", "hyena_x", "hyena_se", "hyena_y", "mlp_hyena_x",
+            "mamba2", "mamba2_bidir", "mamba2_2d",
         ])
         #expect(ReferenceOperators.evaluate(id: "no_such_op", Self.input(attributes: [:], parameters: [:])) == nil)
     }
@@ -33,9 +34,15 @@ import Testing
         let swa2d: [String: AttributeValue] = ["num_heads": .int(2), "kernel_size": .intList([3, 3]), "border": .string("clip")]
         #expect(ReferenceOperators.evaluate(id: "swa2d", Self.input(attributes: swa2d, parameters: timm)) == nil)
         #expect(ReferenceOperators.evaluate(id: "swa2d", Self.input(attributes: swa2d, parameters: timm, grid: (2, 2)))?.count == 32)
-        for id in ["hyena_x", "hyena_se", "hyena_y", "mlp_hyena_x", "linear_attn", "mha", "mlp"] {
+        for id in ["hyena_x", "hyena_se", "hyena_y", "mlp_hyena_x", "linear_attn", "mha", "mlp", "mamba2", "mamba2_bidir", "mamba2_2d"] {
             #expect(ReferenceOperators.evaluate(id: id, Self.input(attributes: [:], parameters: timm)) == nil, "\(id)")
         }
+        // Mamba-2 with every attribute but without its parameters, or a head width that does not divide d_inner.
+        let mamba: [String: AttributeValue] = ["d_state": .int(4), "d_conv": .int(4), "expand": .int(2), "headdim": .int(4),
+                                               "ngroups": .int(1), "eps": .float(1e-5), "norm_before_gate": .bool(false)]
+        #expect(ReferenceOperators.evaluate(id: "mamba2", Self.input(attributes: mamba, parameters: timm)) == nil)
+        #expect(ReferenceOperators.evaluate(id: "mamba2", Self.input(attributes: mamba.merging(["headdim": .int(3)]) { $1 }, parameters: timm)) == nil)
+        #expect(ReferenceOperators.evaluate(id: "mamba2_2d", Self.input(attributes: mamba, parameters: timm)) == nil, "no grid")
     }
 
     /// The window mask follows flash-attn: bounds included, -1 unbounded, causal adds j <= i.

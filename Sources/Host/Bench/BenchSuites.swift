@@ -52,14 +52,22 @@ public enum BenchSuites {
     }
 
     /// Forward and backward of each operator at width `dim` over `lengths` (batch 1), with the exponent of
-    /// time against L fitted by least squares on log-log axes, and each time relative to `mha` at the same L
-    /// when `mha` is among them.
+    /// time against L fitted by least squares on log-log axes, each time relative to `mha` at the same L when `mha`
+    /// is among them, and each forward's GFLOP/s (``FLOPCount``, when the operator is counted) over in-run sgemm on
+    /// that length's projection shape `L x 3D x D`.
     public static func operators(
         _ operators: [(descriptor: OperatorDescriptor, attributes: [String: AttributeValue])], dim: Int, lengths: [Int], repeats: Int,
         log: ((String) -> Void)? = nil
     ) throws -> [BenchEntry] {
         var entries: [BenchEntry] = []
         var mhaTimes: [Int: Double] = [:]
+        // In-run sgemm on each length's projection shape (L x 3D x D), the yardstick of each operator's GFLOP/s.
+        var sgemmGflops: [Int: Double] = [:]
+        for l in lengths {
+            let baseline = try sgemm(m: l, n: 3 * dim, k: dim, repeats: repeats)
+            sgemmGflops[l] = baseline.gflops
+            entries.append(baseline)
+        }
         for (descriptor, attributes) in operators {
             var forwardTimes: [(Int, Double)] = [], backwardTimes: [(Int, Double)] = []
             for l in lengths {
@@ -73,12 +81,26 @@ public enum BenchSuites {
                 }
                 let params = try op.initialParameters(seed: 1)
                 let x = Tensor<Float>.randomNormal([1, l, dim], seed: 2)
-                let fwd = try Timing.measure(repeats: repeats) { _ = try op.forward(x, parameters: params) }
-                let bwd = try Timing.measure(repeats: repeats) { _ = try op.backward(x, parameters: params, outputGradient: x) }
+                // A length the operator cannot run here (e.g. mha's L x L scores beyond memory) is skipped, said why.
+                let fwd: Timing, bwd: Timing
+                do {
+                    fwd = try Timing.measure(repeats: repeats) { _ = try op.forward(x, parameters: params) }
+                    bwd = try Timing.measure(repeats: repeats) { _ = try op.backward(x, parameters: params, outputGradient: x) }
+                } catch {
+                    log?("\(descriptor.id) at L=\(l): skipped (\(error))")
+                    continue
+                }
                 forwardTimes.append((l, fwd.median))
                 backwardTimes.append((l, bwd.median))
                 if descriptor.id == "mha" { mhaTimes[l] = fwd.median }
-                var e = BenchEntry(suite: "operators", name: "\(descriptor.id) forward D=\(dim) L=\(l)", timing: fwd)
+                let flops = FLOPCount.slot(
+                    id: descriptor.id, attributes: Dictionary(op.attributes.map { ($0.name, $0.value) }) { a, _ in a }, tokens: l, dim: dim,
+                    grid: grid)
+                var e = BenchEntry(suite: "operators", name: "\(descriptor.id) forward D=\(dim) L=\(l)", timing: fwd, flops: flops.map(Double.init))
+                if let g = e.gflops, let s = sgemmGflops[l] {
+                    e.notes["gflops_over_sgemm"] = String(format: "%.2f", g / s)
+                    e.notes["sgemm_baseline"] = "sgemm \(l)x\(3 * dim)x\(dim)"
+                }
                 if let m = mhaTimes[l], descriptor.id != "mha" {
                     e.baseline = "mha forward D=\(dim) L=\(l)"
                     e.ratio = m / fwd.median

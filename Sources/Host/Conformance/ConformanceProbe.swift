@@ -17,7 +17,7 @@ public enum ConformanceProbe {
             ConformanceResult(check: check, operatorId: operatorId, verdict: verdict, figure: figure, reason: reason, seed: seed)
         }
         do {
-            let library = try PluginLibrary(path: path)
+            let library = try PluginLibrary.open(path)
             guard let descriptor = library.operator(operatorId) else {
                 return result(.fail, "the library has no operator '\(operatorId)'")
             }

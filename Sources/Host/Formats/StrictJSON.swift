@@ -6,7 +6,7 @@
 /// The input must already be valid UTF-8.
 enum StrictJSON {
     /// A parsed JSON value.
-    indirect enum Value: Equatable {
+    indirect enum Value: Equatable, Sendable {
         case object([Member])
         case array([Value])
         case string(String)
@@ -47,7 +47,7 @@ enum StrictJSON {
     }
 
     /// One `"key": value` member of an object.
-    struct Member: Equatable {
+    struct Member: Equatable, Sendable {
         let key: String
         let value: Value
     }

@@ -20,6 +20,8 @@ public enum OperatorError: Error, Equatable, CustomStringConvertible {
     case attribute(AttributeError)
     /// The plugin returned an error status.
     case plugin(PluginCallError)
+    /// The workspace the plugin asked for could not be allocated.
+    case workspace(operatorId: String, bytes: Int)
 
     public var description: String {
         switch self {
@@ -29,6 +31,8 @@ public enum OperatorError: Error, Equatable, CustomStringConvertible {
         case .invalidInstance(let id, let reason): "operator '\(id)' instance is invalid: \(reason)"
         case .attribute(let e): e.description
         case .plugin(let e): e.description
+        case .workspace(let id, let bytes):
+            "operator '\(id)': its workspace of \(bytes) bytes (\(String(format: "%.1f", Double(bytes) / Double(1 << 30))) GiB) cannot be allocated"
         }
     }
 }
@@ -63,7 +67,7 @@ public final class Operator: @unchecked Sendable {
 
     let instance: OpaquePointer
     private let services: HostServices
-    var table: OperatorTable { descriptor.table }
+    var table: any OperatorBackend { descriptor.table }
     private let workspaceLock = NSLock()
     private var cachedWorkspace: (pointer: UnsafeMutableRawPointer, size: Int)?
 
@@ -137,7 +141,7 @@ public final class Operator: @unchecked Sendable {
 
     deinit {
         table.destroy(instance)
-        if let cachedWorkspace { cachedWorkspace.pointer.deallocate() }
+        if let cachedWorkspace { free(cachedWorkspace.pointer) }
     }
 
     /// The value of attribute `name`.
@@ -272,27 +276,35 @@ public final class Operator: @unchecked Sendable {
     }
 
     /// Lends the call a workspace of the size the plugin asks: the instance's cached buffer when it is free,
-    /// a fresh one when another thread holds it.
+    /// a fresh one when another thread holds it. A size that cannot be allocated is an error, not a crash.
     private func withWorkspace(
         pass: Int32, batch: Int, length: Int, _ body: (UnsafeMutableRawPointer?, Int) throws(PluginCallError) -> Void
     ) throws(OperatorError) {
-        do {
-            let size = try table.workspaceSize(instance, pass: pass, batch: batch, length: length)
-            guard size > 0 else { return try body(nil, 0) }
-            if workspaceLock.try() {
-                defer { workspaceLock.unlock() }
-                if let cached = cachedWorkspace, cached.size >= size {
-                    return try body(cached.pointer, cached.size)
-                }
-                cachedWorkspace?.pointer.deallocate()
-                cachedWorkspace = nil
-                let fresh = UnsafeMutableRawPointer.allocate(byteCount: size, alignment: 64)
-                cachedWorkspace = (fresh, size)
-                return try body(fresh, size)
+        let size: Int
+        do { size = try table.workspaceSize(instance, pass: pass, batch: batch, length: length) } catch { throw .plugin(error) }
+        guard size > 0 else {
+            do { return try body(nil, 0) } catch { throw .plugin(error) }
+        }
+        if workspaceLock.try() {
+            defer { workspaceLock.unlock() }
+            if let cached = cachedWorkspace, cached.size >= size {
+                do { return try body(cached.pointer, cached.size) } catch { throw .plugin(error) }
             }
-            let temporary = UnsafeMutableRawPointer.allocate(byteCount: size, alignment: 64)
-            defer { temporary.deallocate() }
-            try body(temporary, size)
-        } catch { throw .plugin(error) }
+            cachedWorkspace.map { free($0.pointer) }
+            cachedWorkspace = nil
+            guard let fresh = Self.allocateWorkspace(size) else { throw .workspace(operatorId: descriptor.id, bytes: size) }
+            cachedWorkspace = (fresh, size)
+            do { return try body(fresh, size) } catch { throw .plugin(error) }
+        }
+        guard let temporary = Self.allocateWorkspace(size) else { throw .workspace(operatorId: descriptor.id, bytes: size) }
+        defer { free(temporary) }
+        do { try body(temporary, size) } catch { throw .plugin(error) }
+    }
+
+    /// `size` bytes aligned to 64 (released with `free`), or nil when the system cannot provide them.
+    private static func allocateWorkspace(_ size: Int) -> UnsafeMutableRawPointer? {
+        var pointer: UnsafeMutableRawPointer?
+        guard posix_memalign(&pointer, 64, size) == 0 else { return nil }
+        return pointer
     }
 }

@@ -42,7 +42,8 @@ public struct OperatorDescriptor: Sendable {
     public let attributes: [AttributeSchema]
     /// The library that provides it.
     public let libraryPath: String
-    let table: OperatorTable
+    /// The implementation: a plugin's `oz_operator` table, or the libffi adapter of a `cfunction` entry.
+    let table: any OperatorBackend
 
     /// Every schema attribute with its value: `given` where present (validated), the default elsewhere.
     /// - Throws: ``AttributeError`` naming an unknown attribute or an invalid value.

@@ -74,6 +74,21 @@ public final class PluginLibrary: @unchecked Sendable {
         self.operators = operators
     }
 
+    /// A library whose operators the host implements itself over `library` (the libffi adapter of a
+    /// `cfunction` registry entry): it reports the host's own ABI version.
+    init(path: String, name: String, version: String, license: String, summary: String?, operators: [OperatorDescriptor],
+         library: DynamicLibrary) {
+        self.path = path
+        self.name = name
+        self.version = version
+        self.license = license
+        self.summary = summary
+        abiMajor = UInt32(OZ_ABI_MAJOR)
+        abiMinor = UInt32(OZ_ABI_MINOR)
+        self.operators = operators
+        self.library = library
+    }
+
     /// The operator with `id`, if this library provides it.
     public func `operator`(_ id: String) -> OperatorDescriptor? {
         operators.first { $0.id == id }

@@ -68,6 +68,9 @@ public enum ReferenceOperators {
         "mha": mha, "mlp": mlp,
         "swa": swa, "swa2d": swa2d, "linear_attn": linearAttention,
         "hyena_x": hyenaX, "hyena_se": hyenaSE, "hyena_y": hyenaY, "mlp_hyena_x": mlpHyenaX,
+        "mamba2": mamba2 { _ in ReferenceMamba2.causal },
+        "mamba2_bidir": mamba2 { _ in ReferenceMamba2.bidirectional },
+        "mamba2_2d": mamba2 { input in input.grid.map { ReferenceMamba2.grid(height: $0.height, width: $0.width) } },
     ]
 
     /// Operator ids with a built-in reference.

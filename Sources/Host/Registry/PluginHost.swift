@@ -136,6 +136,28 @@ public final class PluginHost: @unchecked Sendable {
         return library
     }
 
+    /// The library of a registry entry: a plugin library (``load(path:)``), or, for kind `cfunction`, the
+    /// libffi adapter over the entry's C library. Either is refused when its sha256 differs from the entry's
+    /// pin, unless unpinned libraries are allowed.
+    /// - Throws: ``RegistryError``, ``PluginError`` or ``CFunctionError``.
+    public func loadEntry(_ entry: RegistryEntry) throws -> PluginLibrary {
+        let path = try libraryPath(for: entry)
+        guard entry.kind == "cfunction" else { return try load(path: path) }
+        let key = "cfunction:\(entry.id)"
+        lock.lock()
+        defer { lock.unlock() }
+        if let library = loaded[key] { return library }
+        if !search.allowUnpinned {
+            let sha = try FileHash.sha256(path: path)
+            guard sha == entry.sha256 else {
+                throw RegistryError.hashMismatch(library: path, entry: entry.id, expected: entry.sha256, found: sha)
+            }
+        }
+        let library = try PluginLibrary.cfunction(entry: entry, path: path)
+        loaded[key] = library
+        return library
+    }
+
     /// The operator `id`: from the library at `pluginPath` when given, else from the registry entry providing it.
     public func resolveOperator(_ id: String, pluginPath: String? = nil) throws -> OperatorDescriptor {
         if let pluginPath {
@@ -153,7 +175,7 @@ public final class PluginHost: @unchecked Sendable {
                 entry: entry.id, operatorId: id, registry: search.registryPath ?? "(none)",
                 record: entry.conformance.map { "its conformance record says: failed (\($0.summary))" } ?? "it has no conformance record")
         }
-        let library = try load(path: try libraryPath(for: entry))
+        let library = try loadEntry(entry)
         guard let op = library.operator(id) else {
             throw RegistryError.unknownOperator(id: id, registry: library.path, known: library.operators.map(\.id))
         }

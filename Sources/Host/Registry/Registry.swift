@@ -60,10 +60,11 @@ public struct ConformanceRecord: Codable, Equatable, Sendable {
 }
 
 /// One plugin library in the registry.
-public struct RegistryEntry: Codable, Equatable, Sendable {
+public struct RegistryEntry: Encodable, Equatable, Sendable {
     /// Entry id, `[a-z][a-z0-9_-]*` (the plugin's own name, lower-cased, by default).
     public var id: String
-    /// `plugin` (speaks the operator ABI); `cfunction` (a plain C function called through libffi) is reserved.
+    /// `plugin` (speaks the operator ABI) or `cfunction` (a plain C function called through libffi, described by
+    /// ``cfunction``).
     public var kind: String
     /// Library file: a bare file name is searched in the plugin directories; a path is relative to the registry.
     public var library: String
@@ -76,10 +77,13 @@ public struct RegistryEntry: Codable, Equatable, Sendable {
     /// sha256 of the library file, 64 lower-case hex digits.
     public var sha256: String
     public var conformance: ConformanceRecord?
+    /// The C function's signature description; present exactly when `kind` is `cfunction`.
+    public var cfunction: CFunctionSpec?
 
     public init(
         id: String, kind: String = "plugin", library: String, name: String, version: String, abi: String,
-        license: String, operators: [String], sha256: String, conformance: ConformanceRecord? = nil
+        license: String, operators: [String], sha256: String, conformance: ConformanceRecord? = nil,
+        cfunction: CFunctionSpec? = nil
     ) {
         self.id = id
         self.kind = kind
@@ -91,6 +95,7 @@ public struct RegistryEntry: Codable, Equatable, Sendable {
         self.operators = operators
         self.sha256 = sha256
         self.conformance = conformance
+        self.cfunction = cfunction
     }
 }
 
@@ -125,13 +130,40 @@ extension Registry {
         guard let list = root["plugins"] as? [Any] else {
             throw .invalidField(path: path, field: "plugins", expected: "an array of plugin entries")
         }
+        // cfunction descriptions are read with StrictJSON (duplicate keys refused, numbers exact, order kept).
+        var strictEntries: [StrictJSON.Value]?
+        if list.contains(where: { ($0 as? [String: Any])?["kind"] as? String == "cfunction" }) {
+            strictEntries = try strictPluginList(data, path: path)
+        }
         var entries: [RegistryEntry] = []
         for (index, item) in list.enumerated() {
-            let entry = try v.entry(item, field: "plugins[\(index)]")
+            let strict = strictEntries.flatMap { $0.indices.contains(index) ? $0[index] : nil }
+            let entry = try v.entry(item, strict: strict, field: "plugins[\(index)]")
             if entries.contains(where: { $0.id == entry.id }) { throw .duplicateEntry(path: path, id: entry.id) }
             entries.append(entry)
         }
         return Registry(entries: entries)
+    }
+
+    /// The `plugins` array as ``StrictJSON`` values.
+    private static func strictPluginList(_ data: Data, path: String) throws(RegistryError) -> [StrictJSON.Value] {
+        let parsed = data.withUnsafeBytes { bytes in
+            Result { () throws(StrictJSON.ParseError) in try StrictJSON.parse(bytes) }
+        }
+        let root: StrictJSON.Value
+        switch parsed {
+        case .success(let v): root = v
+        case .failure(let error):
+            switch error {
+            case .syntax(let offset, let message): throw .invalidJSON(path: path, reason: "\(message) (byte \(offset))")
+            case .duplicateKey(let key, let context, _):
+                throw .invalidJSON(path: path, reason: "key '\(key)' appears twice in \(context)")
+            }
+        }
+        guard case .object(let members) = root, case .array(let items)? = members.first(where: { $0.key == "plugins" })?.value else {
+            throw .invalidField(path: path, field: "plugins", expected: "an array of plugin entries")
+        }
+        return items
     }
 
     /// The registry as pretty, key-sorted JSON (stable diffs).
@@ -196,9 +228,9 @@ private struct Validator {
         return s
     }
 
-    func entry(_ item: Any, field: String) throws(RegistryError) -> RegistryEntry {
+    func entry(_ item: Any, strict: StrictJSON.Value?, field: String) throws(RegistryError) -> RegistryEntry {
         let e = try object(item, field: field)
-        try onlyKeys(e, ["id", "kind", "library", "name", "version", "abi", "license", "operators", "sha256", "conformance"], field: field)
+        try onlyKeys(e, ["id", "kind", "library", "name", "version", "abi", "license", "operators", "sha256", "conformance", "cfunction"], field: field)
         let id = try string(e["id"], field: "\(field).id", pattern: "^[a-z][a-z0-9_-]{0,63}$", expected: "an id matching [a-z][a-z0-9_-]*")
         let kind = try string(e["kind"], field: "\(field).kind", pattern: "^(plugin|cfunction)$", expected: "\"plugin\" or \"cfunction\"")
         let library = try string(e["library"], field: "\(field).library")
@@ -224,8 +256,22 @@ private struct Validator {
                 passed: passed, harnessVersion: try string(dict["harness_version"], field: "\(cf).harness_version"),
                 date: try string(dict["date"], field: "\(cf).date"), summary: try string(dict["summary"], field: "\(cf).summary"))
         }
+        var cfunction: CFunctionSpec?
+        if kind == "cfunction" {
+            guard operators.count == 1 else {
+                throw .invalidField(path: path, field: "\(field).operators", expected: "exactly one operator id (a cfunction entry describes one C function)")
+            }
+            guard case .object(let members)? = strict, let description = members.first(where: { $0.key == "cfunction" })?.value else {
+                throw .invalidField(path: path, field: "\(field).cfunction", expected: "the C function's description (an entry of kind cfunction needs one)")
+            }
+            do { cfunction = try CFunctionSpec.parse(description, entry: id, field: "cfunction") } catch {
+                throw .cfunction(path: path, error)
+            }
+        } else if e["cfunction"] != nil {
+            throw .invalidField(path: path, field: "\(field).cfunction", expected: "no such field in an entry of kind \(kind) (only kind cfunction has one)")
+        }
         return RegistryEntry(
             id: id, kind: kind, library: library, name: name, version: version, abi: abi, license: license,
-            operators: operators, sha256: sha, conformance: conformance)
+            operators: operators, sha256: sha, conformance: conformance, cfunction: cfunction)
     }
 }

@@ -17,9 +17,13 @@ public enum RegistryError: Error, Equatable, CustomStringConvertible {
     case libraryNotFound(entry: String, library: String, searched: [String])
     /// The entry providing an operator has not passed conformance, and the caller requires it.
     case notConformant(entry: String, operatorId: String, registry: String, record: String)
+    /// A `cfunction` entry's description is invalid (the error names the entry and the field).
+    case cfunction(path: String, CFunctionSpecError)
 
     public var description: String {
         switch self {
+        case .cfunction(let path, let error):
+            "registry '\(path)': \(error)"
         case .notConformant(let entry, let operatorId, let registry, let record):
             "\(registry): entry '\(entry)' provides '\(operatorId)' but \(record); run `zoo registry add <library>` to check it, or pass --allow-unconformant"
         case .fileNotFound(let path):
@@ -35,7 +39,7 @@ public enum RegistryError: Error, Equatable, CustomStringConvertible {
         case .writeFailed(let path, let reason):
             "registry '\(path)' could not be written: \(reason)"
         case .hashMismatch(let library, let entry, let expected, let found):
-            "refusing '\(library)': its sha256 is \(found), but registry entry '\(entry)' pins \(expected) (rebuilt or replaced? run `zoo registry add` to re-pin it, or pass --allow-unpinned to load it anyway)"
+            "refusing '\(library)': its sha256 is \(found), but registry entry '\(entry)' pins \(expected) (rebuilt or replaced? run `zoo registry add` (a plugin) or `zoo registry pin \(entry)` (any entry) to re-pin it, or pass --allow-unpinned to load it anyway)"
         case .notPinned(let library, let sha256):
             "refusing '\(library)' (sha256 \(sha256)): it is not pinned in the registry (run `zoo registry add \(library)`, or pass --allow-unpinned)"
         case .unknownOperator(let id, let registry, let known):

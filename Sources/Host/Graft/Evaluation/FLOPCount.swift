@@ -32,6 +32,11 @@
 ///     The gates `q * k * v` are elementwise and not counted.
 ///   - `mlp_hyena_x` (`H = Int(D · expansion_ratio)`): in_proj `2 T D (3H)`, out_proj `2 T H D`, the per-token
 ///     convolution along the features `2 T (3H) k`.
+///   - `mamba2`, `mamba2_bidir`, `mamba2_2d` (`d_inner = expand D`, `H = d_inner / headdim` heads of width P,
+///     `G` groups, state N, chunk `Q = min(chunk_size, T)`): in_proj `2 T D (2 d_inner + 2GN + H)`, out_proj
+///     `2 T d_inner D`, and per scan (1, 2 or 4) the depthwise conv `2 T (d_inner + 2GN) d_conv` plus the chunked
+///     SSD's matrix products, per token `2QN` per group (`C Bᵀ` inside the chunk) and `2QP + 2NP + 2NP` per head
+///     (the masked scores times `x`, the chunk states and their read-out by `C`).
 ///   - any other id (`poolformer`, ...): `nil`, not counted.
 ///
 /// For DiT-XL/2 (T = 256, D = 1152, depth 28) this gives 237.243e9 FLOPs, i.e. 118.621e9 multiply-adds (0.02% above)
@@ -89,6 +94,17 @@ public enum FLOPCount {
             default: nil
             }
         }
+        /// `Int(D * expansion_ratio)` (timm's `int(dim * mlp_ratio)`), the ratio given as a float or an int.
+        func expandedWidth() -> Int? {
+            let ratio: Double
+            switch attributes["expansion_ratio"] {
+            case .float(let value)?: ratio = value
+            case .int(let value)?: ratio = Double(value)
+            default: return nil
+            }
+            guard ratio.isFinite, ratio > 0 else { return nil }
+            return Int(Double(d) * ratio)
+        }
         func pair(_ name: String) -> (Int, Int)? {
             guard case .intList(let values)? = attributes[name], values.count == 2 else { return nil }
             return (Int(values[0]), Int(values[1]))
@@ -99,14 +115,7 @@ public enum FLOPCount {
             let keys = causal ? t * (t + 1) / 2 : t * t
             return projections + 2 * 2 * keys * d
         case "mlp":
-            let ratio: Double
-            switch attributes["expansion_ratio"] {
-            case .float(let value)?: ratio = value
-            case .int(let value)?: ratio = Double(value)
-            default: return nil
-            }
-            guard ratio.isFinite, ratio > 0 else { return nil }
-            let hidden = Int(Double(d) * ratio)
+            guard let hidden = expandedWidth() else { return nil }
             return 2 * 2 * t * d * hidden
         case "swa":
             guard let (left, right) = pair("window_size"), let causal = flag("causal"), left >= -1, right >= -1 else { return nil }
@@ -162,15 +171,22 @@ public enum FLOPCount {
                 return projections + 2 * t * d * k
             }
         case "mlp_hyena_x":
-            let ratio: Double
-            switch attributes["expansion_ratio"] {
-            case .float(let value)?: ratio = value
-            case .int(let value)?: ratio = Double(value)
-            default: return nil
-            }
-            guard ratio.isFinite, ratio > 0, case .int(let k)? = attributes["short_filter_order"], k >= 1 else { return nil }
-            let hidden = Int(Double(d) * ratio)
+            guard let hidden = expandedWidth(), case .int(let k)? = attributes["short_filter_order"], k >= 1 else { return nil }
             return 2 * t * d * (3 * hidden) + 2 * t * hidden * d + 2 * t * (3 * hidden) * Int(k)
+        case "mamba2", "mamba2_bidir", "mamba2_2d":
+            func int(_ name: String) -> Int? {
+                guard case .int(let v)? = attributes[name], v >= 1 else { return nil }
+                return Int(v)
+            }
+            guard let n = int("d_state"), let k = int("d_conv"), let expand = int("expand"), let p = int("headdim"),
+                let g = int("ngroups"), let chunk = int("chunk_size"), (expand * d) % p == 0
+            else { return nil }
+            let inner = expand * d, heads = inner / p, q = min(chunk, t)
+            let scans = id == "mamba2" ? 1 : id == "mamba2_bidir" ? 2 : 4
+            let projections = 2 * t * d * (2 * inner + 2 * g * n + heads) + 2 * t * inner * d
+            let conv = 2 * t * (inner + 2 * g * n) * k
+            let ssd = t * (heads * (2 * q * p + 4 * n * p) + g * 2 * q * n)
+            return projections + scans * (conv + ssd)
         default:
             return nil
         }

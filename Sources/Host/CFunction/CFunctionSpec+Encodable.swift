@@ -1,0 +1,58 @@
+extension CFunctionSpec: Encodable {
+    /// Writes the description back as it was read (so saving the registry keeps it), through ``StrictJSON``'s
+    /// value: members by key, integers as integers, other numbers as doubles.
+    public func encode(to encoder: any Encoder) throws {
+        try source.encode(to: encoder)
+    }
+}
+
+extension StrictJSON.Value {
+    /// The value with every object's members sorted by key (JSON objects are unordered).
+    var keySorted: StrictJSON.Value {
+        switch self {
+        case .object(let members):
+            .object(members.map { StrictJSON.Member(key: $0.key, value: $0.value.keySorted) }.sorted { $0.key < $1.key })
+        case .array(let items): .array(items.map(\.keySorted))
+        default: self
+        }
+    }
+}
+
+extension StrictJSON.Value: Encodable {
+    func encode(to encoder: any Encoder) throws {
+        switch self {
+        case .object(let members):
+            var container = encoder.container(keyedBy: MemberKey.self)
+            for member in members { try container.encode(member.value, forKey: MemberKey(member.key)) }
+        case .array(let items):
+            var container = encoder.unkeyedContainer()
+            for item in items { try container.encode(item) }
+        case .string(let s):
+            var container = encoder.singleValueContainer()
+            try container.encode(s)
+        case .number(let text):
+            var container = encoder.singleValueContainer()
+            if let integer = Int64(text) {
+                try container.encode(integer)
+            } else {
+                // StrictJSON validated the number grammar, so Double parses it (rounding as JSON readers do).
+                try container.encode(Double(text) ?? 0)
+            }
+        case .bool(let b):
+            var container = encoder.singleValueContainer()
+            try container.encode(b)
+        case .null:
+            var container = encoder.singleValueContainer()
+            try container.encodeNil()
+        }
+    }
+
+    /// An object member's key.
+    private struct MemberKey: CodingKey {
+        let stringValue: String
+        init(_ key: String) { stringValue = key }
+        init?(stringValue: String) { self.stringValue = stringValue }
+        var intValue: Int? { nil }
+        init?(intValue: Int) { nil }
+    }
+}
