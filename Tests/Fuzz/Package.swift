@@ -8,7 +8,7 @@ import PackageDescription
 /// Each target is an executable whose `main.swift` defines `LLVMFuzzerTestOneInput` and hands it to libFuzzer's
 /// driver (`runFuzzer`); SwiftPM links an executable's `main` to its module's own entry point, so libFuzzer's
 /// `main` is not used. Seed corpora live in `corpus/<target>/`.
-let targets = ["FuzzNPY", "FuzzSafetensors", "FuzzRegistry", "FuzzDiTConfig", "FuzzGraftPlan", "FuzzPNG", "FuzzImageFolder"]
+let targets = ["FuzzNPY", "FuzzSafetensors", "FuzzRegistry", "FuzzDiTConfig", "FuzzGraftPlan", "FuzzPNG", "FuzzImageFolder", "FuzzCFunctionSpec"]
 
 let package = Package(
     name: "OperatorZooFuzz",

@@ -109,4 +109,20 @@ import Testing
             _ = try Registry.parse(Data(#"{"schema_version": 1, "plugins": [], "plugins": []}"#.utf8), path: "r.json")
         }
     }
+
+    /// FuzzCFunctionSpec, property: a description with `"constant": 4.0` did not equal itself after the registry
+    /// writer's round trip, which spells an integral double as `4`. Descriptions now compare by meaning: members in
+    /// any order, numbers by value (`4.0` is `4`, `1e2` is `100`), while different values still differ.
+    @Test func cfunctionDescriptionsCompareNumbersByValueAcrossTheWritersRoundTrip() throws {
+        let text = try [UInt8](Data(contentsOf: URL(fileURLWithPath: regression("cfunction", "roundtrip-integral-double.json"))))
+        let spec = try CFunctionSpec.parse(json: text, entry: "ts")
+        #expect(spec.parameters.first?.initializer == .constant(4))
+        let again = try CFunctionSpec.parse(json: [UInt8](JSONEncoder().encode(spec)), entry: "ts")
+        #expect(again == spec)
+        let source = String(decoding: text, as: UTF8.self)
+        for (spelling, same) in [("4", true), ("4e0", true), ("400e-2", true), ("4.5", false), ("-4.0", false)] {
+            let variant = try CFunctionSpec.parse(json: Array(source.replacingOccurrences(of: "4.0", with: spelling).utf8), entry: "ts")
+            #expect((variant == spec) == same, "\(spelling)")
+        }
+    }
 }

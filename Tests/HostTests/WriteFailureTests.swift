@@ -8,9 +8,11 @@ import Testing
 /// of writers that were killed are removed by the next writer in their folder.
 @Suite struct WriteFailureTests {
     /// A model checkpoint of about 185 KB (the tiny test DiT in float32).
-    private func tinyModelArguments(_ ws: CLITests.Workspace) throws -> String {
-        let config = ws.path("tiny.json")
-        try Data(TrainingTests.tinyConfig.jsonString().utf8).write(to: URL(fileURLWithPath: config))
+    private func tinyModelArguments(_ ws: CLITests.Workspace, hiddenSize: Int? = nil) throws -> String {
+        var model = TrainingTests.tinyConfig
+        if let hiddenSize { model.hiddenSize = hiddenSize }
+        let config = ws.path("tiny-\(model.hiddenSize).json")
+        try Data(model.jsonString().utf8).write(to: URL(fileURLWithPath: config))
         return config
     }
 
@@ -25,13 +27,16 @@ import Testing
     }
 
     @Test func fileSizeLimitGivesAnErrorNamingTheFileAndKeepsTheOldOne() throws {
+        // The limits stay at 1 MiB and the models are sized to pass it: ThreadSanitizer's runtime itself dies of
+        // SIGBUS before `main` under an RLIMIT_FSIZE below about 768 KiB, so smaller limits would fail under
+        // `scripts/sanitize thread` for a reason that is not ours.
         let ws = try CLITests.Workspace()
-        let config = try tinyModelArguments(ws)
+        let config = try tinyModelArguments(ws, hiddenSize: 128)  // about 2.4 MB of float32 weights
         let out = ws.path("model.safetensors")
         try SafetensorsFile.write(path: out, tensors: [("old", Tensor<Float>(shape: [4], repeating: 7))])
         let old = try Data(contentsOf: URL(fileURLWithPath: out))
 
-        let refused = try zooLimited(ws, fileSizeKiB: 16, ["dit", "init", "--config", config, "--out", out])
+        let refused = try zooLimited(ws, fileSizeKiB: 1024, ["dit", "init", "--config", config, "--out", out])
         // Not killed by SIGXFSZ (zoo ignores it): an exit status and a message naming the file and the cause.
         #expect(refused.status == 1, "status \(refused.status): \(refused.stderr)")
         #expect(refused.stderr.contains(out) && refused.stderr.contains("File too large"), "\(refused.stderr)")
@@ -40,9 +45,11 @@ import Testing
         #expect(left.isEmpty, "\(left)")
 
         // A training run stops at its first checkpoint with the checkpoint's name; nothing partial is left.
+        // 0.6 MB of weights, so the EMA export fits and the training state (weights, EMA, two moments) does not.
         let run = ws.path("run")
-        let training = try zooLimited(ws, fileSizeKiB: 256, [
-            "pretrain", "--allow-unconformant", "--out", run, "--config", config, "--steps", "2", "--batch-size", "2",
+        let trainingConfig = try tinyModelArguments(ws, hiddenSize: 64)
+        let training = try zooLimited(ws, fileSizeKiB: 1024, [
+            "pretrain", "--allow-unconformant", "--out", run, "--config", trainingConfig, "--steps", "2", "--batch-size", "2",
             "--checkpoint-every", "1", "--log-every", "1", "--held-out", "0", "--warmup", "1",
         ])
         #expect(training.status == 1, "status \(training.status): \(training.stderr)")

@@ -7,14 +7,26 @@ extension CFunctionSpec: Encodable {
 }
 
 extension StrictJSON.Value {
-    /// The value with every object's members sorted by key (JSON objects are unordered).
-    var keySorted: StrictJSON.Value {
+    /// The value in a canonical form, for comparing two descriptions by meaning: every object's members sorted by
+    /// key (JSON objects are unordered) and every number spelled as the writer above spells it once read back
+    /// (JSON does not tell `4.0` from `4` or `1e2` from `100`; the encoder writes an integral double as an integer).
+    var canonical: StrictJSON.Value {
         switch self {
         case .object(let members):
-            .object(members.map { StrictJSON.Member(key: $0.key, value: $0.value.keySorted) }.sorted { $0.key < $1.key })
-        case .array(let items): .array(items.map(\.keySorted))
+            .object(members.map { StrictJSON.Member(key: $0.key, value: $0.value.canonical) }.sorted { $0.key < $1.key })
+        case .array(let items): .array(items.map(\.canonical))
+        case .number(let text): .number(Self.canonicalNumber(text))
         default: self
         }
+    }
+
+    /// `text` (valid JSON number grammar) as an integer when it has an integral value within Int64, else as the
+    /// shortest spelling of its double.
+    private static func canonicalNumber(_ text: String) -> String {
+        if let integer = Int64(text) { return String(integer) }
+        guard let value = Double(text) else { return text }
+        if value == value.rounded(), let integer = Int64(exactly: value) { return String(integer) }
+        return String(value)
     }
 }
 

@@ -60,8 +60,9 @@ public struct CFunctionSpec: Sendable, Equatable {
     /// The attribute named `name`.
     public func attribute(_ name: String) -> CFunctionAttribute? { attributes.first { $0.name == name } }
 
-    /// Two descriptions are equal when their JSON is, whatever the order of object members.
-    public static func == (a: CFunctionSpec, b: CFunctionSpec) -> Bool { a.source.keySorted == b.source.keySorted }
+    /// Two descriptions are equal when their JSON means the same, whatever the order of object members and the
+    /// spelling of numbers (see `StrictJSON.Value.canonical`).
+    public static func == (a: CFunctionSpec, b: CFunctionSpec) -> Bool { a.source.canonical == b.source.canonical }
 }
 
 /// The element type of a C function's tensor pointers.

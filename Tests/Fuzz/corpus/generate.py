@@ -203,8 +203,49 @@ def imagefolder():
     out("image-folder", "no_classes", bytes([1]) + record(1, 0, "a.png", small))
 
 
+def cfunction():
+    """`cfunction` descriptions (the value of a registry entry's `cfunction` field): the shipped token_shift, a
+    double one with status, workspace and grid bindings, and broken ones (overflowing and dividing shape
+    expressions, deep parentheses, unknown kinds, pointer-to-pointer, a repeated key)."""
+    with open(os.path.join(ROOT, "registry.json")) as f:
+        shipped = next(p["cfunction"] for p in json.load(f)["plugins"] if p["kind"] == "cfunction")
+    out("cfunction", "token_shift.json", json.dumps(shipped, indent=1))
+    rich = {"role": "channel_mixer", "summary": "s", "complexity": "quadratic", "causal": False,
+            "receptive_field": {"left": "W * (k - 1) / 2", "right": "L % 3"},
+            "forward": {"symbol": "f", "returns": "int32_t", "arguments": [
+                {"kind": "input", "type": "double const*"}, {"kind": "output", "type": "double*"},
+                {"kind": "B", "type": "size_t"}, {"kind": "L", "type": "int"}, {"kind": "D", "type": "long"},
+                {"kind": "H", "type": "int"}, {"kind": "W", "type": "unsigned long"},
+                {"kind": "attribute", "name": "k", "type": "int", "default": 3, "min": 1, "max": 9},
+                {"kind": "attribute", "name": "gain", "type": "float", "default": 2},
+                {"kind": "attribute", "name": "on", "type": "_Bool", "default": False},
+                {"kind": "parameter", "name": "w", "type": "const double *", "shape": ["D", "k * k"],
+                 "init": {"normal": 0.02}},
+                {"kind": "workspace", "type": "void *", "count": "8 * (B*L + H)"},
+                {"kind": "workspace_bytes", "type": "size_t"}]},
+            "vjp": {"symbol": "g", "returns": "int", "arguments": [
+                {"kind": "input", "type": "const double *"}, {"kind": "output_grad", "type": "const double *"},
+                {"kind": "input_grad", "type": "double *"}, {"kind": "parameter_grad", "name": "w", "type": "double *"},
+                {"kind": "parameter", "name": "w", "type": "const double *"}, {"kind": "B", "type": "long"},
+                {"kind": "L", "type": "long"}, {"kind": "D", "type": "long"}, {"kind": "H", "type": "long"},
+                {"kind": "W", "type": "long"}, {"kind": "attribute", "name": "k", "type": "int"}]}}
+    out("cfunction", "rich.json", json.dumps(rich))
+    def variant(name, edit):
+        v = json.loads(json.dumps(rich))
+        edit(v)
+        out("cfunction", name, json.dumps(v))
+    variant("bad_overflow.json", lambda v: v["forward"]["arguments"][11].update(count="L*" * 40 + "9223372036854775807"))
+    variant("bad_divide.json", lambda v: v["receptive_field"].update(left="L / (k - k)"))
+    variant("bad_parentheses.json", lambda v: v["receptive_field"].update(right="(" * 500 + "L" + ")" * 500))
+    variant("bad_kind.json", lambda v: v["forward"]["arguments"][2].update(kind="batch"))
+    variant("bad_pointer.json", lambda v: v["forward"]["arguments"][1].update(type="double **"))
+    variant("bad_undeclared.json", lambda v: v["vjp"]["arguments"][3].update(name="nope"))
+    out("cfunction", "bad_repeated_key.json", '{"role": "token_mixer", "role": "channel_mixer", "summary": "s"}')
+    out("cfunction", "bad_not_object.json", '["token_mixer"]')
+
+
 if __name__ == "__main__":
-    for target in ["npy", "safetensors", "registry", "dit-config", "graft-plan", "png", "image-folder"]:
+    for target in ["npy", "safetensors", "registry", "dit-config", "graft-plan", "png", "image-folder", "cfunction"]:
         shutil.rmtree(os.path.join(HERE, target), ignore_errors=True)
         os.makedirs(os.path.join(HERE, target))
     npy()
@@ -214,3 +255,4 @@ if __name__ == "__main__":
     plans()
     pngs()
     imagefolder()
+    cfunction()
