@@ -356,7 +356,7 @@ import Testing
         #expect(abs(Double(total) / 2 - 118.6e9) <= 0.02 * 118.6e9)
     }
 
-    @Test func slotFormulas() {
+    @Test func slotFormulas() throws {
         let (t, d) = (256, 64)
         let proj = 2 * t * d * 3 * d + 2 * t * d * d
         #expect(FLOPCount.slot(id: "mha", attributes: ["causal": .bool(true)], tokens: t, dim: d) == proj + 2 * 2 * (t * (t + 1) / 2) * d)
@@ -390,7 +390,19 @@ import Testing
         let mambaScan = 2 * t * (128 + 32) * 4 + t * (8 * (2 * 64 * 16 + 4 * 16 * 16) + 2 * 64 * 16)  // Q = 64 < T
         #expect(FLOPCount.slot(id: "mamba2", attributes: mamba, tokens: t, dim: d) == mambaProjections + mambaScan)
         #expect(FLOPCount.slot(id: "mamba2_2d", attributes: mamba, tokens: t, dim: d) == mambaProjections + 4 * mambaScan)
-        for id in ["hyena_x", "hyena_se", "hyena_y", "mlp_hyena_x", "mamba2", "poolformer", "unknown"] {
+        // safari Hyena, order 2 (C = D filter channels), short filter 3, F = 64, E = 3, 2 inner MLPs. T = 256 gives
+        // FFTs of N = 512 (2T): 2.5 * 512 * 9 = 11,520 each, three per channel, a 257-bin product, the skip term.
+        let hyena: [String: AttributeValue] = ["order": .int(2), "short_filter_order": .int(3), "filter_order": .int(64),
+                                               "emb_dim": .int(3), "num_inner_mlps": .int(2)]
+        let hyenaLinears = 2 * t * d * 3 * d + 2 * t * d * d + 2 * t * 3 * d * 3
+        let hyenaFilter = 2 * t * (3 * 64 + 2 * 64 * 64 + 64 * d)
+        #expect(FLOPCount.slot(id: "hyena", attributes: hyena, tokens: t, dim: d)
+            == hyenaLinears + hyenaFilter + d * (3 * 11_520 + 6 * 257 + 2 * t))
+        // A length that is not a power of two rounds N up: T = 300 -> N = 1024 (2.5 * 1024 * 10 = 25,600).
+        let hyena300 = try #require(FLOPCount.slot(id: "hyena", attributes: hyena, tokens: 300, dim: d))
+        #expect(hyena300 == 2 * 300 * d * 3 * d + 2 * 300 * d * d + 2 * 300 * 3 * d * 3 + 2 * 300 * (3 * 64 + 2 * 64 * 64 + 64 * d)
+            + d * (3 * 25_600 + 6 * 513 + 2 * 300))
+        for id in ["hyena_x", "hyena_se", "hyena_y", "mlp_hyena_x", "hyena", "mamba2", "poolformer", "unknown"] {
             #expect(FLOPCount.slot(id: id, attributes: [:], tokens: t, dim: d) == nil)
         }
         #expect(FLOPCount.slot(id: "mlp", attributes: [:], tokens: t, dim: d) == nil)
