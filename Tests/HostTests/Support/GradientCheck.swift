@@ -69,3 +69,26 @@ func expectClose<S: TensorScalar>(
     }
     #expect(worst.index < 0, "\(what): element \(worst.index) = \(worst.index >= 0 ? Double(actual[flat: worst.index]) : 0), expected \(worst.index >= 0 ? expected[worst.index] : 0)", sourceLocation: sourceLocation)
 }
+
+/// The backward contract every plugin VJP keeps: repeated calls are bitwise equal, and each gradient computed
+/// alone (input only, or one parameter only, which skips different parts of the chain) equals the one computed
+/// with all the others, while the gradients not asked for stay NULL.
+func expectBackwardHonoursNullOutputsAndIsDeterministic(
+    _ op: Operator, x: Tensor<Float>, parameters params: [Tensor<Float>], outputGradient dy: Tensor<Float>, label: String,
+    sourceLocation: SourceLocation = #_sourceLocation
+) throws {
+    let all = try op.backward(x, parameters: params, outputGradient: dy)
+    let again = try op.backward(x, parameters: params, outputGradient: dy)
+    #expect(again.input?.scalars == all.input?.scalars, sourceLocation: sourceLocation)
+    #expect(again.parameters.map { $0?.scalars } == all.parameters.map { $0?.scalars }, sourceLocation: sourceLocation)
+    let onlyInput = try op.backward(x, parameters: params, outputGradient: dy, parameterGradients: [])
+    #expect(onlyInput.input?.scalars == all.input?.scalars && onlyInput.parameters.allSatisfy { $0 == nil },
+            sourceLocation: sourceLocation)
+    for i in params.indices {
+        let one = try op.backward(x, parameters: params, outputGradient: dy, needInputGradient: false, parameterGradients: [i])
+        #expect(one.input == nil, sourceLocation: sourceLocation)
+        #expect(one.parameters[i]?.scalars == all.parameters[i]?.scalars, "\(label) \(op.parameters[i].name)",
+                sourceLocation: sourceLocation)
+        #expect(one.parameters.indices.allSatisfy { $0 == i || one.parameters[$0] == nil }, sourceLocation: sourceLocation)
+    }
+}
