@@ -69,6 +69,9 @@ struct PretrainCommand: ParsableCommand {
             train = try ImageFolder(root: data, resolution: modelConfig.inputSize)
             heldOutData = nil
         } else {
+            guard modelConfig.inputSize >= 16, modelConfig.inChannels == 3 else {
+                throw CLIError("the synthetic shapes are 3-channel images of at least 16x16 pixels, but the model's input_size is \(modelConfig.inputSize) and in_channels \(modelConfig.inChannels); give --data, or another --config")
+            }
             train = SyntheticShapes(seed: dataSeed, split: .train, resolution: modelConfig.inputSize)
             heldOutData = SyntheticShapes(seed: dataSeed, split: .heldOut, resolution: modelConfig.inputSize)
         }
@@ -80,6 +83,11 @@ struct PretrainCommand: ParsableCommand {
                 throw CLIError("\(out) already holds a run (\(run.state)); pass --resume to continue it, or choose another --out")
             }
             try trainer.resume(from: run.state)
+            // The EMA export and loss files are written after the training state at each checkpoint; a kill between
+            // the writes leaves them one checkpoint behind. They derive from the state, so rewrite them now: a run
+            // resumed at its last step would otherwise keep the stale export.
+            try writeEMA(trainer, path: run.ema, dtype: .float32)
+            try run.writeLossFiles(trainer.history)
             print("resumed \(run.state) at step \(trainer.step) of \(settings.steps)")
         } else if resume {
             throw CLIError("--resume: \(run.state) does not exist")
