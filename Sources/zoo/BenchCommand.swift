@@ -104,7 +104,7 @@ struct BenchCommand: ParsableCommand {
                 let d = try host.resolveOperator(id)
                 guard d.role == .tokenMixer else { continue }
                 var attributes: [String: AttributeValue] = [:]
-                if d.attributes.contains(where: { $0.name == "num_heads" && $0.intRange?.contains(6) ?? true }) {
+                if d.admits("num_heads", .int(6)) {
                     attributes["num_heads"] = .int(6)
                 }
                 ops.append((d, attributes))

@@ -55,7 +55,7 @@ struct DemoCommand: ParsableCommand {
         // has one kernel per token position) set to the demo's L.
         let length = grid.height * grid.width
         var attributes: [String: AttributeValue] = [:]
-        if descriptor.attributes.contains(where: { $0.name == "num_heads" && $0.intRange?.contains(4) ?? true }) {
+        if descriptor.admits("num_heads", .int(4)) {
             attributes["num_heads"] = .int(4)
         }
         if descriptor.attributes.contains(where: { $0.name == "l_max" && $0.type == .int }) {

@@ -138,6 +138,27 @@ import Testing
         #expect(after < 0.3 * before, "distance to the teacher's output \(before) -> \(after)")
     }
 
+    /// The host fills in the model's `num_heads` only for operators whose schema admits it (`hyena` implements one
+    /// head), and never over a value the plan gives.
+    @Test func choiceFillsTheModelsHeadsOnlyWhereTheSchemaAdmitsThem() throws {
+        let ws = try CLITests.Workspace()
+        let added = try ws.zoo(["registry", "add", try pluginPath(product: "OZHyena"), "--registry", ws.registry, "--skip-conformance"])
+        #expect(added.status == 0, "\(added.stderr)")
+        let host = try PluginHost(search: .standard(registry: ws.registry, pluginDirectory: productsDirectory.path))
+        let config = DiTConfig.embeddedDefault
+        func choice(_ id: String, _ attributes: [String: String] = [:]) throws -> DiTSlotChoice {
+            try Grafting.choice(for: GraftPlan.Graft(kind: .attn, layers: .all, operatorId: id, attributes: attributes), config: config, host: host)
+        }
+        let mha = try host.resolveOperator("mha"), hyena = try host.resolveOperator("hyena")
+        #expect(mha.admits("num_heads", .int(Int64(config.numHeads))) && !mha.admits("num_heads", .float(4)))
+        #expect(!mha.admits("no_such_attribute", .int(1)))
+        #expect(hyena.admits("num_heads", .int(1)) && !hyena.admits("num_heads", .int(Int64(config.numHeads))))
+        #expect(try choice("mha").attributes["num_heads"] == .int(Int64(config.numHeads)))
+        #expect(try choice("mha", ["num_heads": "2"]).attributes["num_heads"] == .int(2))
+        #expect(try choice("hyena").attributes["num_heads"] == nil)
+        #expect(try choice("hyena").attributes["l_max"] == .int(Int64(config.tokenCount)))
+    }
+
     @Test func graftedCheckpointsRoundTripAndRefuseAChangedLibrary() throws {
         let ws = try CLITests.Workspace()
         let host = try PluginHost(search: .standard(registry: ws.registry, pluginDirectory: productsDirectory.path))

@@ -10,8 +10,7 @@ public enum Grafting {
         var assignments = graft.assignments
         let names = Set(descriptor.attributes.map(\.name))
         // Only where the schema admits the model's heads (`hyena` implements num_heads = 1 alone).
-        let heads = descriptor.attributes.first { $0.name == "num_heads" }
-        if let heads, heads.intRange?.contains(Int64(config.numHeads)) ?? true, graft.attributes["num_heads"] == nil {
+        if descriptor.admits("num_heads", .int(Int64(config.numHeads))), graft.attributes["num_heads"] == nil {
             assignments.append("num_heads=\(config.numHeads)")
         }
         if names.contains("l_max"), graft.attributes["l_max"] == nil { assignments.append("l_max=\(config.tokenCount)") }

@@ -63,6 +63,13 @@ public struct OperatorDescriptor: Sendable {
         return out
     }
 
+    /// Whether the schema has an attribute `name` that accepts `value` (its type and range). The host uses it to
+    /// fill in settings the model determines, such as `num_heads`, only for operators that can take them.
+    public func admits(_ name: String, _ value: AttributeValue) -> Bool {
+        guard let schema = attributes.first(where: { $0.name == name }) else { return false }
+        return (try? schema.validate(value)) != nil
+    }
+
     /// Parses `NAME=VALUE` assignments (the CLI's `--set`) against the schema.
     public func parseAssignments(_ assignments: [String]) throws(AttributeError) -> [String: AttributeValue] {
         var values: [String: AttributeValue] = [:]
