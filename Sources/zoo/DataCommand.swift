@@ -34,7 +34,7 @@ struct DataCommand: ParsableCommand {
         }
 
         func run() throws {
-            let data = SyntheticShapes(seed: seed, resolution: resolution, noise: !noNoise)
+            let data = try SyntheticShapes(seed: seed, resolution: resolution, noise: !noNoise)
             // Labels cycle with the index, so class c's k-th sample is index c + k * numClasses.
             let indices = (0..<data.numClasses).flatMap { c in (0..<perClass).map { k in c + k * data.numClasses } }
             guard let last = indices.max(), last < data.count else {
@@ -73,7 +73,7 @@ struct DataCommand: ParsableCommand {
         }
 
         func run() throws {
-            let data = SyntheticShapes(seed: seed, trainCount: max(count, 50_000), resolution: resolution)
+            let data = try SyntheticShapes(seed: seed, trainCount: max(count, 50_000), resolution: resolution)
             let perClass = try ImageFolder.export(data, count: count, to: out)
             print("wrote \(count) images to \(out): "
                 + zip(data.classNames, perClass).map { "\($0) \($1)" }.joined(separator: ", "))

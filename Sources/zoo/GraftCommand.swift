@@ -33,7 +33,12 @@ struct GraftCommand: ParsableCommand {
         }
         let host = try plugins.makeHost(requireConformance: true)
         let teacherModel = try DiTModel.open(checkpoint: teacherPath, configPath: nil, host: host)
-        let (train, heldOut) = EmbeddedModel.datasets(resolution: teacherModel.config.inputSize)
+        let train: SyntheticShapes, heldOut: SyntheticShapes
+        do {
+            (train, heldOut) = try EmbeddedModel.datasets(for: teacherModel.config)
+        } catch {
+            throw CLIError("teacher \(teacherPath): \(error); zoo graft trains on the synthetic shapes, so it needs a pixel-space teacher")
+        }
         let folder = out ?? "runs/graft-\(graftPlan.name)"
         let run = try GraftRun(plan: graftPlan, teacher: teacherModel, host: host, train: train, heldOut: heldOut, folder: folder)
         if run.student.config.parallelPairs {

@@ -69,11 +69,11 @@ struct PretrainCommand: ParsableCommand {
             train = try ImageFolder(root: data, resolution: modelConfig.inputSize)
             heldOutData = nil
         } else {
-            guard modelConfig.inputSize >= 16, modelConfig.inChannels == 3 else {
-                throw CLIError("the synthetic shapes are 3-channel images of at least 16x16 pixels, but the model's input_size is \(modelConfig.inputSize) and in_channels \(modelConfig.inChannels); give --data, or another --config")
+            do {
+                (train, heldOutData) = try SyntheticShapes.splits(seed: dataSeed, for: modelConfig)
+            } catch {
+                throw CLIError("\(error); give --data, or another --config")
             }
-            train = SyntheticShapes(seed: dataSeed, split: .train, resolution: modelConfig.inputSize)
-            heldOutData = SyntheticShapes(seed: dataSeed, split: .heldOut, resolution: modelConfig.inputSize)
         }
         let trainer = try DiffusionTrainer(model: model, data: train, heldOut: heldOutData, settings: settings)
         let run = RunFolder(path: out)

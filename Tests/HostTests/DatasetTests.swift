@@ -8,9 +8,9 @@ import Testing
 @Suite struct DatasetTests {
     typealias Shape = SyntheticShapes.ShapeClass
 
-    @Test func sameSeedAndIndexGiveTheSameImage() {
-        let a = SyntheticShapes(seed: 42)
-        let b = SyntheticShapes(seed: 42)
+    @Test func sameSeedAndIndexGiveTheSameImage() throws {
+        let a = try SyntheticShapes(seed: 42)
+        let b = try SyntheticShapes(seed: 42)
         for index in [0, 1, 10, 11, 999, 49_999] {
             #expect(a.sample(index) == b.sample(index), "index \(index)")
         }
@@ -19,17 +19,17 @@ import Testing
         #expect(later.reversed() == (0..<20).reversed().map { b.sample($0).image })
     }
 
-    @Test func differentIndicesOrSeedsGiveDifferentImages() {
-        let data = SyntheticShapes(seed: 1)
+    @Test func differentIndicesOrSeedsGiveDifferentImages() throws {
+        let data = try SyntheticShapes(seed: 1)
         let images = (0..<200).map { data.sample($0).image }
         #expect(Set(images.map(\.scalars)).count == 200)
         // The same class (index 0 and 11) still differs from one sample to the next.
         #expect(data.sample(0).image != data.sample(11).image)
-        #expect(SyntheticShapes(seed: 2).sample(0).image != data.sample(0).image)
+        #expect(try SyntheticShapes(seed: 2).sample(0).image != data.sample(0).image)
     }
 
-    @Test func classesAreBalanced() {
-        let data = SyntheticShapes(seed: 3, trainCount: 1100)
+    @Test func classesAreBalanced() throws {
+        let data = try SyntheticShapes(seed: 3, trainCount: 1100)
         #expect(data.numClasses == 11 && data.classNames.count == 11)
         var counts = [Int](repeating: 0, count: data.numClasses)
         for index in 0..<data.count {
@@ -42,8 +42,8 @@ import Testing
     }
 
     @Test(arguments: [16, 32, 48])
-    func valuesLieInRangeWithTheRequestedShape(resolution: Int) {
-        let data = SyntheticShapes(seed: 4, resolution: resolution)
+    func valuesLieInRangeWithTheRequestedShape(resolution: Int) throws {
+        let data = try SyntheticShapes(seed: 4, resolution: resolution)
         for index in 0..<110 {
             let (image, label) = data.sample(index)
             #expect(image.shape == [3, resolution, resolution])
@@ -52,9 +52,9 @@ import Testing
         }
     }
 
-    @Test func heldOutSplitIsDisjointAndContinuesTheIndexRange() {
-        let train = SyntheticShapes(seed: 5, split: .train, trainCount: 100, heldOutCount: 30)
-        let heldOut = SyntheticShapes(seed: 5, split: .heldOut, trainCount: 100, heldOutCount: 30)
+    @Test func heldOutSplitIsDisjointAndContinuesTheIndexRange() throws {
+        let train = try SyntheticShapes(seed: 5, split: .train, trainCount: 100, heldOutCount: 30)
+        let heldOut = try SyntheticShapes(seed: 5, split: .heldOut, trainCount: 100, heldOutCount: 30)
         #expect(train.count == 100 && heldOut.count == 30)
         #expect(Set((0..<100).map(train.globalIndex)).isDisjoint(with: (0..<30).map(heldOut.globalIndex)))
         #expect(heldOut.globalIndex(0) == 100)
@@ -63,17 +63,47 @@ import Testing
         #expect((0..<30).allSatisfy { !trainImages.contains(heldOut.sample($0).image.scalars) })
     }
 
+    @Test func argumentsOutOfRangeAreRefusedByName() {
+        #expect(throws: SyntheticShapesError.argument(name: "resolution", value: 8, expected: "at least 16")) {
+            try SyntheticShapes(resolution: 8)
+        }
+        #expect(throws: SyntheticShapesError.argument(name: "trainCount", value: -1, expected: "at least 0")) {
+            try SyntheticShapes(trainCount: -1)
+        }
+        #expect(throws: SyntheticShapesError.argument(name: "heldOutCount", value: -2, expected: "at least 0")) {
+            try SyntheticShapes(split: .heldOut, heldOutCount: -2)
+        }
+        #expect(SyntheticShapesError.argument(name: "resolution", value: 8, expected: "at least 16").description
+                == "synthetic shapes: 'resolution' is 8, expected at least 16")
+    }
+
+    @Test func splitsFollowTheModelOrRefuseIt() throws {
+        var config = TrainingTests.tinyConfig
+        let (train, heldOut) = try SyntheticShapes.splits(seed: 3, for: config)
+        #expect(train.resolution == 16 && heldOut.resolution == 16 && train.split == .train && heldOut.split == .heldOut)
+        #expect(train.seed == 3 && heldOut.seed == 3)
+        config.inChannels = 4
+        #expect(throws: SyntheticShapesError.incompatibleModel(inChannels: 4, inputSize: 16)) {
+            try SyntheticShapes.splits(seed: 3, for: config)
+        }
+        config.inChannels = 3
+        config.inputSize = 8
+        #expect(throws: SyntheticShapesError.incompatibleModel(inChannels: 3, inputSize: 8)) {
+            try SyntheticShapes.splits(seed: 3, for: config)
+        }
+    }
+
     @Test func batchStacksSamples() throws {
-        let data = SyntheticShapes(seed: 6)
+        let data = try SyntheticShapes(seed: 6)
         let (images, labels) = try data.batch([3, 0, 14])
         #expect(images.shape == [3, 3, 32, 32] && labels == [3, 0, 3])
         let size = 3 * 32 * 32
         #expect(Array(images.scalars[size..<2 * size]) == data.sample(0).image.scalars)
     }
 
-    @Test func noiseFreeRendersHaveTwoContrastingColoursAndNoiseIsMild() {
-        let clean = SyntheticShapes(seed: 7, noise: false)
-        let noisy = SyntheticShapes(seed: 7)
+    @Test func noiseFreeRendersHaveTwoContrastingColoursAndNoiseIsMild() throws {
+        let clean = try SyntheticShapes(seed: 7, noise: false)
+        let noisy = try SyntheticShapes(seed: 7)
         for index in 0..<110 {
             let image = clean.sample(index).image
             let colours = Set(pixels(image))
@@ -90,31 +120,31 @@ import Testing
 
     // MARK: Class structure, on noise-free renders
 
-    @Test func stripesSpanTheWholeImage() {
-        for sample in cleanSamples(of: .horizontalStripes) {
+    @Test func stripesSpanTheWholeImage() throws {
+        for sample in try cleanSamples(of: .horizontalStripes) {
             let rows = (0..<32).map { y in Set((0..<32).map { x in pixel(sample, x, y) }) }
             #expect(rows.allSatisfy { $0.count == 1 }, "every row is one colour")
         }
-        for sample in cleanSamples(of: .verticalStripes) {
+        for sample in try cleanSamples(of: .verticalStripes) {
             let columns = (0..<32).map { x in Set((0..<32).map { y in pixel(sample, x, y) }) }
             #expect(columns.allSatisfy { $0.count == 1 }, "every column is one colour")
         }
     }
 
-    @Test func checkerboardAlternatesAcrossTheWholeImage() {
-        for sample in cleanSamples(of: .checkerboard) {
+    @Test func checkerboardAlternatesAcrossTheWholeImage() throws {
+        for sample in try cleanSamples(of: .checkerboard) {
             // Every row and every column contains both colours.
             #expect((0..<32).allSatisfy { y in Set((0..<32).map { x in pixel(sample, x, y) }).count == 2 })
             #expect((0..<32).allSatisfy { x in Set((0..<32).map { y in pixel(sample, x, y) }).count == 2 })
         }
     }
 
-    @Test func mirrorBlobsAreExactlyLeftRightSymmetric() {
-        for sample in cleanSamples(of: .mirrorBlobs) {
+    @Test func mirrorBlobsAreExactlyLeftRightSymmetric() throws {
+        for sample in try cleanSamples(of: .mirrorBlobs) {
             #expect((0..<32).allSatisfy { y in (0..<16).allSatisfy { x in pixel(sample, x, y) == pixel(sample, 31 - x, y) } })
         }
         // No other class is mirror-symmetric by construction; most samples of the dot class are not.
-        let dots = cleanSamples(of: .threeDots)
+        let dots = try cleanSamples(of: .threeDots)
         let symmetric = dots.filter { s in
             (0..<32).allSatisfy { y in (0..<16).allSatisfy { x in pixel(s, x, y) == pixel(s, 31 - x, y) } }
         }
@@ -122,14 +152,14 @@ import Testing
     }
 
     @Test(arguments: [(Shape.twoDots, 2), (Shape.threeDots, 3), (Shape.disc, 1), (Shape.cross, 1)])
-    func countClassesHaveThatManyComponents(shape: Shape, components: Int) {
-        for (n, sample) in cleanSamples(of: shape, count: 40).enumerated() {
+    func countClassesHaveThatManyComponents(shape: Shape, components: Int) throws {
+        for (n, sample) in try cleanSamples(of: shape, count: 40).enumerated() {
             #expect(foregroundComponents(sample) == components, "\(shape.name) sample \(n)")
         }
     }
 
-    @Test func diagonalRunsCornerToCorner() {
-        for sample in cleanSamples(of: .diagonal) {
+    @Test func diagonalRunsCornerToCorner() throws {
+        for sample in try cleanSamples(of: .diagonal) {
             let foreground = foregroundColour(sample)
             let main = pixel(sample, 0, 0) == foreground && pixel(sample, 31, 31) == foreground
             let anti = pixel(sample, 31, 0) == foreground && pixel(sample, 0, 31) == foreground
@@ -140,17 +170,17 @@ import Testing
         }
     }
 
-    @Test func ringsAreConcentric() {
+    @Test func ringsAreConcentric() throws {
         // Several alternations between the colours along the middle row.
-        for sample in cleanSamples(of: .rings) {
+        for sample in try cleanSamples(of: .rings) {
             let row = (0..<32).map { pixel(sample, $0, 16) }
             let changes = zip(row, row.dropFirst()).filter { $0 != $1 }.count
             #expect(changes >= 4)
         }
     }
 
-    @Test func squareOutlineHasAHole() {
-        for sample in cleanSamples(of: .squareOutline) {
+    @Test func squareOutlineHasAHole() throws {
+        for sample in try cleanSamples(of: .squareOutline) {
             #expect(foregroundComponents(sample) == 1)
             #expect(backgroundComponents(sample) == 2, "outside and inside the square")
         }
@@ -166,7 +196,7 @@ import Testing
         let grid = try PNGImage.read(path: path)
         #expect(grid.width == 4 * 34 + 2 && grid.height == 11 * 34 + 2)
         // Row c, column k is sample c + 11 k.
-        let data = SyntheticShapes(seed: 3)
+        let data = try SyntheticShapes(seed: 3)
         let tile = try PNGImage(tensor: data.sample(2 + 11 * 3).image)
         #expect(grid.cropped(x: 2 + 3 * 34, y: 2 + 2 * 34, width: 32, height: 32) == tile)
     }
@@ -174,8 +204,8 @@ import Testing
     // MARK: Helpers
 
     /// The first `count` noise-free samples of class `shape`, seed 11.
-    private func cleanSamples(of shape: Shape, count: Int = 20) -> [Tensor<Float>] {
-        let data = SyntheticShapes(seed: 11, noise: false)
+    private func cleanSamples(of shape: Shape, count: Int = 20) throws -> [Tensor<Float>] {
+        let data = try SyntheticShapes(seed: 11, noise: false)
         return (0..<count).map { data.sample(shape.rawValue + $0 * data.numClasses).image }
     }
 }

@@ -75,4 +75,18 @@ import Testing
         let badClass = try zoo(ws, ["sample", "--allow-unconformant", "--checkpoint", whole + "/model.safetensors", "--classes", "11", "--out", grid1])
         #expect(badClass.status != 0 && badClass.stderr.contains("--classes"), "\(badClass.stderr)")
     }
+
+    /// Without `--data`, pretraining draws the synthetic shapes: a model they cannot feed is refused by name, and
+    /// no run folder is made.
+    @Test func pretrainRefusesAModelTheShapesCannotFeed() throws {
+        let ws = try CLITests.Workspace()
+        var latent = TrainingTests.tinyConfig
+        latent.inChannels = 4
+        let config = ws.path("latent.json")
+        try Data(latent.jsonString().utf8).write(to: URL(fileURLWithPath: config))
+        let out = ws.path("run")
+        let refused = try zoo(ws, ["pretrain", "--allow-unconformant", "--out", out, "--config", config, "--steps", "2"])
+        #expect(refused.status == 1 && refused.stderr.contains("in_channels is 4") && refused.stderr.contains("--data"), "\(refused.stderr)")
+        #expect(!FileManager.default.fileExists(atPath: out))
+    }
 }

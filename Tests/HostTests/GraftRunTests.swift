@@ -89,4 +89,30 @@ import Testing
         let bad = try ws.zoo(["graft", plan])
         #expect(bad.status != 0 && bad.stderr.contains("bad.json") && bad.stderr.contains("name"), "\(bad.stderr)")
     }
+
+    /// `zoo graft` trains on the synthetic shapes (3-channel, at least 16 pixels): a teacher they cannot feed (8 pixels
+    /// a side, which once stopped the process on a precondition; 4 latent channels) is refused with an error that
+    /// names its configuration, before the run folder is made.
+    @Test func graftRefusesTeachersTheShapesCannotFeed() throws {
+        let ws = try CLITests.Workspace()
+        let plan = ws.path("plan.json")
+        try Data(#"{"name": "x", "grafts": [{"slot": "mlp", "layers": [0], "operator": "mlp"}]}"#.utf8)
+            .write(to: URL(fileURLWithPath: plan))
+        var small = TrainingTests.tinyConfig
+        small.inputSize = 8
+        var latent = TrainingTests.tinyConfig
+        latent.inChannels = 4
+        for (name, config) in [("small", small), ("latent", latent)] {
+            try Data(config.jsonString().utf8).write(to: URL(fileURLWithPath: ws.path("\(name).json")))
+            let teacher = ws.path("\(name).safetensors")
+            let initialised = try ws.zoo(["dit", "init", "--config", ws.path("\(name).json"), "--out", teacher])
+            #expect(initialised.status == 0, "\(initialised.stderr)")
+            let run = ws.path("run-\(name)")
+            let refused = try ws.zoo(["graft", plan, "--allow-unconformant", "--teacher", teacher, "--out", run])
+            #expect(refused.status == 1 && refused.stderr.contains(teacher)
+                        && refused.stderr.contains("in_channels is \(config.inChannels) and its input_size \(config.inputSize)"),
+                    "\(name): \(refused.stderr)")
+            #expect(!FileManager.default.fileExists(atPath: run), "\(name): the refused run left \(run)")
+        }
+    }
 }

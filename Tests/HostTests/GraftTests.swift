@@ -93,7 +93,7 @@ import Testing
         let student = try Grafting.makeStudent(teacher: teacher, assignments: [key: graft], seed: 3) { _ in
             try TestOperators.standardSlot(key, teacher.config)
         }
-        let data = SyntheticShapes(seed: 2, trainCount: 256, heldOutCount: 16, resolution: 16)
+        let data = try SyntheticShapes(seed: 2, trainCount: 256, heldOutCount: 16, resolution: 16)
         // The golden teacher is 8x8: train it on 8x8 crops of the shapes (the distiller sees activations only).
         struct Crop: ImageDataset {
             let base: SyntheticShapes
@@ -194,6 +194,23 @@ import Testing
         }
         let lenient = try PluginHost(search: .standard(registry: ws.registry, pluginDirectory: productsDirectory.path, allowUnpinned: true))
         _ = try DiTModel.open(checkpoint: tampered, configPath: nil, host: lenient)
+    }
+
+    /// A run is refused, before it writes anything, when its data does not fit the teacher.
+    @Test func graftRunRefusesDataTheTeacherCannotTake() throws {
+        let ws = try CLITests.Workspace()
+        let host = try PluginHost(search: .standard(registry: ws.registry, pluginDirectory: productsDirectory.path))
+        let teacher = try makeDiT(TrainingTests.tinyConfig)
+        let plan = try parse(#"{"name": "x", "grafts": [{"slot": "mlp", "layers": [0], "operator": "mlp"}]}"#)
+        let small = try SyntheticShapes(resolution: 16), large = try SyntheticShapes(split: .heldOut, resolution: 32)
+        #expect(throws: GraftError.data(reason: "the held-out images are 3x32x32, but the teacher takes 3x16x16 (in_channels, input_size)")) {
+            try GraftRun(plan: plan, teacher: teacher, host: host, train: small, heldOut: large, folder: ws.path("run"))
+        }
+        #expect(!FileManager.default.fileExists(atPath: ws.path("run")))
+        let empty = try SyntheticShapes(trainCount: 0, resolution: 16)
+        #expect(throws: GraftError.data(reason: "the training data is empty")) {
+            try GraftRun(plan: plan, teacher: teacher, host: host, train: empty, heldOut: small, folder: ws.path("run"))
+        }
     }
 
     /// `restructure: parallel_pairs` in process: the student starts as the teacher's weights run in parallel

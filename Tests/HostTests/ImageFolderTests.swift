@@ -10,7 +10,7 @@ extension ImageFolderError: FileNamingError {}
     // MARK: Round trip
 
     @Test func exportThenOpenGivesBackTheSamples() throws {
-        let data = SyntheticShapes(seed: 9, trainCount: 33)
+        let data = try SyntheticShapes(seed: 9, trainCount: 33)
         let directory = try TestDirectory()
         let root = directory.file("shapes")
         let perClass = try ImageFolder.export(data, to: root)

@@ -151,7 +151,7 @@ import Testing
         let settings = try JSONDecoder().decode(
             TrainingSettings.self, from: Data(try #require(state.metadata["zoo.train.settings"]).utf8))
         let model = try makeDiT(TrainingTests.tinyConfig)
-        let data = SyntheticShapes(seed: 0, split: .train, resolution: 16)
+        let data = try SyntheticShapes(seed: 0, split: .train, resolution: 16)
         let trainer = try DiffusionTrainer(model: model, data: data, heldOut: nil, settings: settings)
         try trainer.resume(from: statePath)
         #expect(trainer.step == step && trainer.history.count == step, "resumed at \(trainer.step) with \(trainer.history.count) records")

@@ -15,7 +15,7 @@ extension BenchSuites {
         settings.batchSize = batch
         settings.steps = 1_000_000
         settings.heldOutSamples = 0
-        let data = SyntheticShapes(seed: 0, resolution: c.inputSize)
+        let data = try SyntheticShapes.splits(seed: 0, for: c).train
         let trainer = try DiffusionTrainer(model: model, data: data, heldOut: nil, settings: settings)
         let step = try Timing.measure(repeats: repeats) { try trainer.trainStep() }
         let flops = FLOPCount.forward(model: model).total.map { 3 * Double($0) * Double(batch) }

@@ -4,7 +4,7 @@
 /// class indices into ``classNames``. Sampling is random access by index, so a loader can shuffle and shard.
 ///
 /// ```swift
-/// let data = SyntheticShapes(seed: 1)
+/// let data = try SyntheticShapes(seed: 1)
 /// let (images, labels) = try data.batch(0..<16)    // [16, 3, 32, 32], 16 labels
 /// ```
 public protocol ImageDataset: Sendable {

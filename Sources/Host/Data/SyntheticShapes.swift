@@ -15,8 +15,8 @@
 /// disjoint from it (for the same `trainCount`).
 ///
 /// ```swift
-/// let train = SyntheticShapes(seed: 7)
-/// let test = SyntheticShapes(seed: 7, split: .heldOut)
+/// let train = try SyntheticShapes(seed: 7)
+/// let test = try SyntheticShapes(seed: 7, split: .heldOut)
 /// let (image, label) = train.sample(0)    // [3, 32, 32] in [-1, 1], label 0 ("horizontal-stripes")
 /// ```
 public struct SyntheticShapes: ImageDataset {
@@ -51,6 +51,20 @@ public struct SyntheticShapes: ImageDataset {
         }
     }
 
+    /// The smallest image side the shapes are drawn at.
+    public static let minimumResolution = 16
+
+    /// The training and held-out splits of the shapes for a model, at its input size.
+    /// - Throws: ``SyntheticShapesError/incompatibleModel(inChannels:inputSize:)`` unless the model takes 3-channel
+    ///   images of at least ``minimumResolution`` pixels a side.
+    public static func splits(seed: UInt64, for config: DiTConfig) throws(SyntheticShapesError) -> (train: Self, heldOut: Self) {
+        guard config.inChannels == 3, config.inputSize >= minimumResolution else {
+            throw .incompatibleModel(inChannels: config.inChannels, inputSize: config.inputSize)
+        }
+        return (try Self(seed: seed, split: .train, resolution: config.inputSize),
+                try Self(seed: seed, split: .heldOut, resolution: config.inputSize))
+    }
+
     /// The seed every sample is derived from.
     public let seed: UInt64
     /// Which split this value draws from.
@@ -71,12 +85,17 @@ public struct SyntheticShapes: ImageDataset {
     ///   - heldOutCount: size of the held-out split.
     ///   - resolution: image side in pixels, at least 16 (the shapes are designed at 32 and scale with it).
     ///   - noise: add mild Gaussian noise (on by default; off gives exact two-colour renders).
+    /// - Throws: ``SyntheticShapesError/argument(name:value:expected:)`` for a negative split size or a
+    ///   resolution below 16.
     public init(
         seed: UInt64 = 0, split: Split = .train, trainCount: Int = 50_000, heldOutCount: Int = 10_000,
         resolution: Int = 32, noise: Bool = true
-    ) {
-        precondition(trainCount >= 0 && heldOutCount >= 0, "split sizes must be non-negative")
-        precondition(resolution >= 16, "resolution \(resolution) is below the minimum of 16")
+    ) throws(SyntheticShapesError) {
+        guard trainCount >= 0 else { throw .argument(name: "trainCount", value: trainCount, expected: "at least 0") }
+        guard heldOutCount >= 0 else { throw .argument(name: "heldOutCount", value: heldOutCount, expected: "at least 0") }
+        guard resolution >= Self.minimumResolution else {
+            throw .argument(name: "resolution", value: resolution, expected: "at least \(Self.minimumResolution)")
+        }
         self.seed = seed
         self.split = split
         self.trainCount = trainCount

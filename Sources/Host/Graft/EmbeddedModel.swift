@@ -35,8 +35,11 @@ public enum EmbeddedModel {
         return nil
     }
 
-    /// The data the embedded model was trained on (the synthetic shapes, seed 0) and its held-out split.
-    public static func datasets(resolution: Int) -> (train: SyntheticShapes, heldOut: SyntheticShapes) {
-        (SyntheticShapes(seed: 0, split: .train, resolution: resolution), SyntheticShapes(seed: 0, split: .heldOut, resolution: resolution))
+    /// The data the embedded model was trained on (the synthetic shapes, seed 0) and its held-out split, at the
+    /// input size of `config`.
+    /// - Throws: ``SyntheticShapesError/incompatibleModel(inChannels:inputSize:)`` for a model that does not take
+    ///   3-channel images of at least 16 pixels a side (a latent-space DiT, for one).
+    public static func datasets(for config: DiTConfig) throws(SyntheticShapesError) -> (train: SyntheticShapes, heldOut: SyntheticShapes) {
+        try SyntheticShapes.splits(seed: 0, for: config)
     }
 }

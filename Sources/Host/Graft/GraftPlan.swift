@@ -147,12 +147,15 @@ public enum GraftError: Error, Equatable, CustomStringConvertible {
     case plan(source: String, field: String, expected: String)
     case checkpoint(path: String, reason: String)
     case stage(name: String, reason: String)
+    /// The data cannot train or evaluate the teacher (image size, channels or classes).
+    case data(reason: String)
 
     public var description: String {
         switch self {
         case .plan(let source, let field, let expected): "\(source): '\(field)': expected \(expected)"
         case .checkpoint(let path, let reason): "\(path): \(reason)"
         case .stage(let name, let reason): "\(name): \(reason)"
+        case .data(let reason): reason
         }
     }
 }

@@ -42,6 +42,8 @@ public final class GraftRun: @unchecked Sendable {
         self.train = train
         self.heldOut = heldOut
         self.folder = folder
+        try Self.checkData(train, role: "training", teacher: teacher.config)
+        try Self.checkData(heldOut, role: "held-out", teacher: teacher.config)
         if plan.restructure == "parallel_pairs" {
             assignments = [:]
             student = try Restructuring.parallelPairs(teacher: teacher)
@@ -51,6 +53,18 @@ public final class GraftRun: @unchecked Sendable {
         }
         try OutputDirectory.create(stage1Folder)
         try OutputDirectory.create(stage2Folder)
+    }
+
+    /// Refuses data the teacher cannot take, before the run writes anything: images are 3-channel, so the teacher
+    /// must be a pixel-space DiT of their size, with a label for each of their classes.
+    private static func checkData(_ data: any ImageDataset, role: String, teacher c: DiTConfig) throws(GraftError) {
+        guard c.inChannels == 3, data.resolution == c.inputSize else {
+            throw .data(reason: "the \(role) images are 3x\(data.resolution)x\(data.resolution), but the teacher takes \(c.inChannels)x\(c.inputSize)x\(c.inputSize) (in_channels, input_size)")
+        }
+        guard data.numClasses <= c.numClasses else {
+            throw .data(reason: "the \(role) data has \(data.numClasses) classes, but the teacher's num_classes is \(c.numClasses)")
+        }
+        guard data.count >= 1 else { throw .data(reason: "the \(role) data is empty") }
     }
 
     /// Grafted slots in model order.
