@@ -52,13 +52,13 @@ struct DemoCommand: ParsableCommand {
 
     private func check<S: TensorScalar>(_ descriptor: OperatorDescriptor, _: S.Type) throws -> (text: String, passed: Bool) {
         // Small-input settings: 4 heads, and a sequence-length attribute (`l_max`, e.g. mlp_hyena_x's, whose filter
-        // has one kernel per token position) set to the demo's L.
+        // has one kernel per token position) set to the demo's L, each only where the operator's schema admits it.
         let length = grid.height * grid.width
         var attributes: [String: AttributeValue] = [:]
         if descriptor.admits("num_heads", .int(4)) {
             attributes["num_heads"] = .int(4)
         }
-        if descriptor.attributes.contains(where: { $0.name == "l_max" && $0.type == .int }) {
+        if descriptor.admits("l_max", .int(Int64(length))) {
             attributes["l_max"] = .int(Int64(length))
         }
         let op = try Operator(descriptor, dim: dim, grid: (height: grid.height, width: grid.width), attributes: attributes)
