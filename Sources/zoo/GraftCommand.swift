@@ -37,7 +37,7 @@ struct GraftCommand: ParsableCommand {
         do {
             (train, heldOut) = try EmbeddedModel.datasets(for: teacherModel.config)
         } catch {
-            throw CLIError("teacher \(teacherPath): \(error); zoo graft trains on the synthetic shapes, so it needs a pixel-space teacher")
+            throw CLIError("teacher \(teacherPath): \(error); zoo graft trains on the synthetic shapes, so its teacher must take them")
         }
         let folder = out ?? "runs/graft-\(graftPlan.name)"
         let run = try GraftRun(plan: graftPlan, teacher: teacherModel, host: host, train: train, heldOut: heldOut, folder: folder)
