@@ -93,6 +93,17 @@ import Testing
         }
     }
 
+    @Test func identityChangesWithWhatDecidesTheSamples() throws {
+        let base = try SyntheticShapes(seed: 3)
+        #expect(try SyntheticShapes(seed: 3).identity == base.identity)
+        let variants = [
+            try SyntheticShapes(seed: 4), try SyntheticShapes(seed: 3, split: .heldOut), try SyntheticShapes(seed: 3, trainCount: 100),
+            try SyntheticShapes(seed: 3, resolution: 16), try SyntheticShapes(seed: 3, noise: false),
+        ]
+        #expect(Set(variants.map(\.identity) + [base.identity]).count == variants.count + 1)
+        #expect(base.identity.contains("generator \(SyntheticShapes.generatorVersion)"))
+    }
+
     @Test func batchStacksSamples() throws {
         let data = try SyntheticShapes(seed: 6)
         let (images, labels) = try data.batch([3, 0, 14])

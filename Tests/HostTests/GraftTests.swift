@@ -203,12 +203,12 @@ import Testing
         let teacher = try makeDiT(TrainingTests.tinyConfig)
         let plan = try parse(#"{"name": "x", "grafts": [{"slot": "mlp", "layers": [0], "operator": "mlp"}]}"#)
         let small = try SyntheticShapes(resolution: 16), large = try SyntheticShapes(split: .heldOut, resolution: 32)
-        #expect(throws: GraftError.data(reason: "the held-out images are 3x32x32, but the teacher takes 3x16x16 (in_channels, input_size)")) {
+        #expect(throws: GraftError.data(reason: "the held-out data does not fit the teacher: its images are 3x32x32, but the model takes 3x16x16 (in_channels, input_size)")) {
             try GraftRun(plan: plan, teacher: teacher, host: host, train: small, heldOut: large, folder: ws.path("run"))
         }
         #expect(!FileManager.default.fileExists(atPath: ws.path("run")))
         let empty = try SyntheticShapes(trainCount: 0, resolution: 16)
-        #expect(throws: GraftError.data(reason: "the training data is empty")) {
+        #expect(throws: GraftError.data(reason: "the training data does not fit the teacher: it is empty")) {
             try GraftRun(plan: plan, teacher: teacher, host: host, train: empty, heldOut: small, folder: ws.path("run"))
         }
     }

@@ -86,6 +86,41 @@ import Testing
         } catch { #expect("\(error)".contains(plain) && "\(error)".contains("not a zoo training checkpoint")) }
     }
 
+    @Test func resumeRefusesOtherTrainingData() throws {
+        let dir = try TestDirectory()
+        let a = try Self.trainer(steps: 6)
+        try a.trainStep()
+        try a.saveCheckpoint(path: dir.file("a.safetensors"))
+        // Same model, settings and size of data; only the data seed differs.
+        let other = try SyntheticShapes(seed: 2, split: .train, trainCount: 512, heldOutCount: 64, resolution: 16)
+        let b = try DiffusionTrainer(model: try makeDiT(Self.tinyConfig), data: other, heldOut: nil, settings: Self.settings(steps: 6))
+        do {
+            try b.resume(from: dir.file("a.safetensors"))
+            Issue.record("resumed on data with another seed")
+        } catch {
+            #expect("\(error)".contains(dir.file("a.safetensors")) && "\(error)".contains("trained on other data"))
+            #expect("\(error)".contains("seed 1") && "\(error)".contains("seed 2"), "both datasets named: \(error)")
+        }
+        #expect(b.step == 0, "nothing restored")
+    }
+
+    @Test func trainerRefusesDataTheModelCannotTake() throws {
+        let model = try makeDiT(Self.tinyConfig)
+        let fits = try SyntheticShapes(seed: 1, trainCount: 64, resolution: 16)
+        let large = try SyntheticShapes(seed: 1, split: .heldOut, resolution: 32)
+        #expect(throws: TrainingError.data(reason: "the held-out set: its images are 3x32x32, but the model takes 3x16x16 (in_channels, input_size)")) {
+            try DiffusionTrainer(model: model, data: fits, heldOut: large, settings: Self.settings(steps: 2))
+        }
+        #expect(throws: TrainingError.data(reason: "the training set: it is empty")) {
+            try DiffusionTrainer(model: model, data: SyntheticShapes(trainCount: 0, resolution: 16), heldOut: nil, settings: Self.settings(steps: 2))
+        }
+        var fewer = Self.tinyConfig
+        fewer.numClasses = 5
+        #expect(throws: TrainingError.data(reason: "the training set: it has 11 classes, but the model's num_classes is 5")) {
+            try DiffusionTrainer(model: try makeDiT(fewer), data: fits, heldOut: nil, settings: Self.settings(steps: 2))
+        }
+    }
+
     @Test func settingsAreValidatedByField() {
         var s = TrainingSettings()
         s.checkpointEvery = 30

@@ -20,9 +20,26 @@ public protocol ImageDataset: Sendable {
     /// - Precondition: `0 <= index < count`.
     /// - Throws: when a stored sample cannot be loaded (synthetic datasets never throw).
     func sample(_ index: Int) throws -> (image: Tensor<Float>, label: Int)
+    /// A one-line description that differs whenever the samples would: a training checkpoint records it, so a
+    /// run cannot be resumed on other data by mistake.
+    var identity: String { get }
 }
 
 extension ImageDataset {
+    /// By default: the count, size and class names (enough for a dataset defined by those alone).
+    public var identity: String { "\(count) images of \(resolution)x\(resolution) px, classes \(classNames)" }
+
+    /// Why a DiT of configuration `c` cannot train on these images, or nil when it can: the images are
+    /// 3-channel, so the model must be a pixel-space DiT of their size, with a label for each of their classes.
+    public func mismatch(with c: DiTConfig) -> String? {
+        guard c.inChannels == 3, resolution == c.inputSize else {
+            return "its images are 3x\(resolution)x\(resolution), but the model takes \(c.inChannels)x\(c.inputSize)x\(c.inputSize) (in_channels, input_size)"
+        }
+        guard numClasses <= c.numClasses else { return "it has \(numClasses) classes, but the model's num_classes is \(c.numClasses)" }
+        guard count >= 1 else { return "it is empty" }
+        return nil
+    }
+
     /// The samples at `indices`, stacked: images `[N, 3, R, R]` and their `N` labels, in the order given.
     /// - Throws: the first error ``sample(_:)`` throws.
     public func batch(_ indices: some Sequence<Int>) throws -> (images: Tensor<Float>, labels: [Int]) {

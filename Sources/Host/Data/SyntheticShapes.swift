@@ -105,6 +105,12 @@ public struct SyntheticShapes: ImageDataset {
     }
 
     public var count: Int { split == .train ? trainCount : heldOutCount }
+    /// The version of the drawing code (``ShapeScene``): raised whenever a seed's images change.
+    public static let generatorVersion = 1
+    public var identity: String {
+        "synthetic shapes (generator \(Self.generatorVersion)), seed \(seed), \(split.rawValue) split of \(count) (train \(trainCount)), "
+            + "\(resolution) px, noise \(noise ? "on" : "off")"
+    }
     public var numClasses: Int { ShapeClass.allCases.count }
     public var classNames: [String] { ShapeClass.allCases.map(\.name) }
 

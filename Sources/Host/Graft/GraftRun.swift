@@ -55,16 +55,9 @@ public final class GraftRun: @unchecked Sendable {
         try OutputDirectory.create(stage2Folder)
     }
 
-    /// Refuses data the teacher cannot take, before the run writes anything: images are 3-channel, so the teacher
-    /// must be a pixel-space DiT of their size, with a label for each of their classes.
+    /// Refuses data the teacher cannot take (``ImageDataset/mismatch(with:)``), before the run writes anything.
     private static func checkData(_ data: any ImageDataset, role: String, teacher c: DiTConfig) throws(GraftError) {
-        guard c.inChannels == 3, data.resolution == c.inputSize else {
-            throw .data(reason: "the \(role) images are 3x\(data.resolution)x\(data.resolution), but the teacher takes \(c.inChannels)x\(c.inputSize)x\(c.inputSize) (in_channels, input_size)")
-        }
-        guard data.numClasses <= c.numClasses else {
-            throw .data(reason: "the \(role) data has \(data.numClasses) classes, but the teacher's num_classes is \(c.numClasses)")
-        }
-        guard data.count >= 1 else { throw .data(reason: "the \(role) data is empty") }
+        if let reason = data.mismatch(with: c) { throw .data(reason: "the \(role) data does not fit the teacher: \(reason)") }
     }
 
     /// Grafted slots in model order.

@@ -24,13 +24,8 @@ public final class DiffusionTrainer {
     /// A trainer for `model` (already initialized or loaded), whose EMA starts at the current weights.
     public init(model: DiTModel, data: any ImageDataset, heldOut: (any ImageDataset)?, settings: TrainingSettings) throws {
         try settings.validate()
-        guard data.count >= 1 else { throw TrainingError.data(reason: "the training set is empty") }
-        guard data.resolution == model.config.inputSize, model.config.inChannels == 3 else {
-            throw TrainingError.data(
-                reason: "images are 3x\(data.resolution)x\(data.resolution) but the model takes \(model.config.inChannels)x\(model.config.inputSize)x\(model.config.inputSize)")
-        }
-        guard data.numClasses <= model.config.numClasses else {
-            throw TrainingError.data(reason: "\(data.numClasses) classes but the model's num_classes is \(model.config.numClasses)")
+        for (role, set) in [("the training set", data), ("the held-out set", heldOut)] {
+            if let set, let reason = set.mismatch(with: model.config) { throw TrainingError.data(reason: "\(role): \(reason)") }
         }
         self.model = model
         self.data = data
@@ -141,6 +136,7 @@ public final class DiffusionTrainer {
     private static let settingsKey = "zoo.train.settings"
     private static let stepKey = "zoo.train.step"
     private static let historyKey = "zoo.train.history"
+    private static let dataKey = "zoo.train.data"
 
     /// Writes the complete training state (weights, EMA, AdamW moments, step, history, settings,
     /// configuration) to `path` atomically.
@@ -154,6 +150,7 @@ public final class DiffusionTrainer {
         let metadata = [
             Self.formatKey: "1", DiTModel.configMetadataKey: model.config.jsonString(), Self.settingsKey: settings.jsonString(),
             Self.stepKey: "\(step)", Self.historyKey: String(decoding: try encoder.encode(history), as: UTF8.self),
+            Self.dataKey: data.identity,
         ]
         do { try SafetensorsFile.write(path: path, tensors: tensors, metadata: metadata) } catch {
             throw TrainingError.checkpoint(path: path, reason: error.description)
@@ -161,8 +158,9 @@ public final class DiffusionTrainer {
     }
 
     /// Restores the state written by ``saveCheckpoint(path:)``. The checkpoint's settings (except the total
-    /// step count, which may grow or shrink) and the model's configuration must equal this trainer's, so a
-    /// resumed run is the same run.
+    /// step count, which may grow or shrink), the model's configuration and the training data's
+    /// ``ImageDataset/identity`` must equal this trainer's, so a resumed run is the same run. (Checkpoints
+    /// written before the data was recorded carry no identity; they resume on whatever data is given.)
     public func resume(from path: String) throws {
         let file: SafetensorsFile
         do { file = try SafetensorsFile.read(path: path) } catch { throw TrainingError.checkpoint(path: path, reason: error.description) }
@@ -181,6 +179,10 @@ public final class DiffusionTrainer {
         }
         guard file.metadata[DiTModel.configMetadataKey] == model.config.jsonString() else {
             throw TrainingError.checkpoint(path: path, reason: "it holds another model configuration: \(file.metadata[DiTModel.configMetadataKey] ?? "none")")
+        }
+        if let trainedOn = file.metadata[Self.dataKey], trainedOn != data.identity {
+            throw TrainingError.checkpoint(
+                path: path, reason: "it was trained on other data (\(trainedOn)), not on \(data.identity); resume on the same data, or start a new run")
         }
         func read(_ prefix: String, into set: ParameterSet) throws -> ParameterSet {
             var out = set
