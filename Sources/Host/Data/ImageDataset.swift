@@ -26,7 +26,8 @@ public protocol ImageDataset: Sendable {
 }
 
 extension ImageDataset {
-    /// By default: the count, size and class names (enough for a dataset defined by those alone).
+    /// By default: the count, size and class names. ``ImageFolder`` uses it (not the folder's path, so a moved
+    /// folder still matches; file contents are not read).
     public var identity: String { "\(count) images of \(resolution)x\(resolution) px, classes \(classNames)" }
 
     /// Why a DiT of configuration `c` cannot train on these images, or nil when it can: the images are

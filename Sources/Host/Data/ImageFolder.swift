@@ -74,8 +74,6 @@ public struct ImageFolder: ImageDataset {
     }
 
     public var count: Int { entries.count }
-    /// The class names, image count and size (not the folder's path, so a moved folder still matches).
-    public var identity: String { "image folder: \(count) images of \(resolution)x\(resolution) px, classes \(classNames)" }
     public var numClasses: Int { classNames.count }
 
     /// Image `index`, decoded, center-cropped to ``resolution`` and scaled to [-1, 1], with its label.
