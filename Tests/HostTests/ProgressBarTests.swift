@@ -3,9 +3,9 @@ import Host
 import Testing
 
 @Suite struct ProgressBarTests {
-    @Test func timeLeftComesFromThisProcessesRateNotFromZero() {
+    @Test func timeLeftComesFromThisRunsRateNotFromZero() {
         // A run resumed at step 20,000 of 30,000 that then takes 100 s for 100 steps has 9,900 s to go; a rate
-        // measured from step 0 would say 50 s.
+        // measured from step 0 would say 49 s.
         let start = Date(timeIntervalSinceReferenceDate: 0)
         let bar = ProgressBar("pretrain", total: 30_000, start: start)
         #expect(bar.line(20_000, at: start).hasSuffix("20000/30000 0:00 eta --:-- "))
