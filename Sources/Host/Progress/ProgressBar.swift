@@ -26,20 +26,21 @@ public final class ProgressBar {
     public func update(_ done: Int, status: String = "") {
         let now = Date()
         let finished = done >= total
-        let due = finished || now.timeIntervalSince(lastPrint) >= (interactive ? 0.2 : 30)
-        let text = line(done, status: status, at: now)  // records the first update even when not printed
-        guard due else { return }
+        if first == nil { first = (done, now) }  // the rate is measured from the first update, printed or not
+        guard finished || now.timeIntervalSince(lastPrint) >= (interactive ? 0.2 : 30) else { return }
         lastPrint = now
+        let text = line(done, status: status, at: now)
         FileHandle.standardError.write(Data(((interactive ? "\r\u{1B}[K" : "") + text + (interactive && !finished ? "" : "\n")).utf8))
     }
 
     /// The bar's text for `done` units at time `now`: label, bar, count, time since `start`, and the time left, or
     /// `eta --:--` until a second update has measured a rate. The first call fixes where the rate is measured from.
     public func line(_ done: Int, status: String = "", at now: Date) -> String {
-        if first == nil { first = (done, now) }
+        let origin = first ?? (done, now)
+        first = origin
         let elapsed = now.timeIntervalSince(start)
-        let measured = done - first!.done
-        let span = now.timeIntervalSince(first!.time)
+        let measured = done - origin.done
+        let span = now.timeIntervalSince(origin.time)
         let eta: String =
             done >= total ? Self.clock(0)
             : measured > 0 && span > 0 ? Self.clock(Double(total - done) * span / Double(measured)) : "--:--"
