@@ -25,16 +25,22 @@ struct DataCommand: ParsableCommand {
         @Flag(help: "Render without noise (exactly two colours per image).")
         var noNoise = false
 
+        @Option(help: "Version of the drawing code: \(SyntheticShapes.generatorChoices).")
+        var generator = SyntheticShapes.defaultGenerator
+
         @Option(help: "Output PNG file.")
         var out: String
 
         func validate() throws {
             guard perClass >= 1 else { throw ValidationError("--per-class must be at least 1, got \(perClass)") }
             guard resolution >= 16 else { throw ValidationError("--resolution must be at least 16, got \(resolution)") }
+            guard SyntheticShapes.generators.contains(generator) else {
+                throw ValidationError("--generator must be \(SyntheticShapes.generatorChoices), got \(generator)")
+            }
         }
 
         func run() throws {
-            let data = try SyntheticShapes(seed: seed, resolution: resolution, noise: !noNoise)
+            let data = try SyntheticShapes(seed: seed, resolution: resolution, noise: !noNoise, generator: generator)
             // Labels cycle with the index, so class c's k-th sample is index c + k * numClasses.
             let indices = (0..<data.numClasses).flatMap { c in (0..<perClass).map { k in c + k * data.numClasses } }
             guard let last = indices.max(), last < data.count else {
@@ -42,7 +48,7 @@ struct DataCommand: ParsableCommand {
             }
             let (images, _) = try data.batch(indices)
             try ImageGrid.write(images, columns: perClass, path: out)
-            print("wrote \(out): \(data.numClasses) rows (\(data.classNames.joined(separator: ", "))) x \(perClass) samples, seed \(seed)")
+            print("wrote \(out): \(data.numClasses) rows (\(data.classNames.joined(separator: ", "))) x \(perClass) samples, seed \(seed), generator \(generator)")
         }
     }
 
@@ -64,16 +70,22 @@ struct DataCommand: ParsableCommand {
         @Option(help: "Image side in pixels (at least 16).")
         var resolution = 32
 
+        @Option(help: "Version of the drawing code: \(SyntheticShapes.generatorChoices).")
+        var generator = SyntheticShapes.defaultGenerator
+
         func validate() throws {
             let classes = SyntheticShapes.ShapeClass.allCases.count
             guard count >= classes else {
                 throw ValidationError("--count must be at least \(classes) (one image per class), got \(count)")
             }
             guard resolution >= 16 else { throw ValidationError("--resolution must be at least 16, got \(resolution)") }
+            guard SyntheticShapes.generators.contains(generator) else {
+                throw ValidationError("--generator must be \(SyntheticShapes.generatorChoices), got \(generator)")
+            }
         }
 
         func run() throws {
-            let data = try SyntheticShapes(seed: seed, trainCount: max(count, 50_000), resolution: resolution)
+            let data = try SyntheticShapes(seed: seed, trainCount: max(count, 50_000), resolution: resolution, generator: generator)
             let perClass = try ImageFolder.export(data, count: count, to: out)
             print("wrote \(count) images to \(out): "
                 + zip(data.classNames, perClass).map { "\($0) \($1)" }.joined(separator: ", "))

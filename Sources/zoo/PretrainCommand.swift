@@ -6,9 +6,11 @@ import Host
 struct PretrainCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "pretrain",
-        abstract: "Train a DiT from scratch on the synthetic shapes (or an ImageFolder of PNGs).",
+        abstract: "Train a DiT from scratch on the synthetic shapes (or an ImageFolder of PNGs), or fine-tune one (--init).",
         discussion: """
-            The run folder receives train-state.safetensors (weights, EMA, AdamW moments: resume with --resume \
+            With --init CK.safetensors the run starts from that DiT checkpoint's weights (its EMA starts there too) \
+            with fresh AdamW moments, instead of a random initialization; the checkpoint's sha256 is one of the \
+            run's settings, so --resume needs the same file. The run folder receives train-state.safetensors (weights, EMA, AdamW moments: resume with --resume \
             after a kill, bit for bit), ema.safetensors (the EMA weights as a DiT checkpoint, float32), \
             model.safetensors (the EMA weights in --dtype, at the end), loss.csv, loss.png, samples.png and \
             run.json. Every file is written to a temporary file and renamed.
@@ -26,6 +28,9 @@ struct PretrainCommand: ParsableCommand {
     @Option(help: "Seed of the synthetic dataset.")
     var dataSeed: UInt64 = 0
 
+    @Option(help: "Version of the synthetic dataset's drawing code: \(SyntheticShapes.generatorChoices).")
+    var dataGenerator = SyntheticShapes.defaultGenerator
+
     @Option(help: "Training steps.") var steps = TrainingSettings().steps
     @Option(help: "Images per step.") var batchSize = TrainingSettings().batchSize
     @Option(help: "Peak learning rate (AdamW).") var lr = TrainingSettings().learningRate
@@ -39,8 +44,18 @@ struct PretrainCommand: ParsableCommand {
     @Option(help: "Held-out images for the held-out loss (0 = none).") var heldOut = TrainingSettings().heldOutSamples
     @Option(help: "Storage dtype of model.safetensors: f32, f16 or bf16.") var dtype = "f16"
     @Flag(help: "Continue the run in --out from its last checkpoint.") var resume = false
+    @Option(
+        name: .customLong("init"),
+        help: "Start from the weights of this DiT checkpoint instead of a random initialization (its configuration is the model's unless --config is given).")
+    var initial: String?
 
     @OptionGroup var plugins: PluginOptions
+
+    func validate() throws {
+        guard SyntheticShapes.generators.contains(dataGenerator) else {
+            throw ValidationError("--data-generator must be \(SyntheticShapes.generatorChoices), got \(dataGenerator)")
+        }
+    }
 
     func run() throws {
         var settings = TrainingSettings()
@@ -59,10 +74,13 @@ struct PretrainCommand: ParsableCommand {
         guard let storage = ["f32": SafetensorsDType.float32, "f16": .float16, "bf16": .bfloat16][dtype] else {
             throw ValidationError("--dtype must be f32, f16 or bf16 (found '\(dtype)')")
         }
-        let modelConfig = try config.map { try DiTConfig.load(path: $0) } ?? .embeddedDefault
+        let start = try initial.map { try InitialWeights(path: $0) }
+        settings.initialWeightsSHA256 = start?.sha256
+        let modelConfig = try start?.config(given: config) ?? config.map { try DiTConfig.load(path: $0) } ?? .embeddedDefault
         let host = try plugins.makeHost(requireConformance: true)
         let model = try DiTModel(config: modelConfig) { key in try DiTSlotChoice.standard(key, config: modelConfig, host: host) }
         try model.initialize(seed: seed)
+        if let start { try model.load(start.file) }
 
         let train: any ImageDataset, heldOutData: (any ImageDataset)?
         if let data {
@@ -70,7 +88,7 @@ struct PretrainCommand: ParsableCommand {
             heldOutData = nil
         } else {
             do {
-                (train, heldOutData) = try SyntheticShapes.splits(seed: dataSeed, for: modelConfig)
+                (train, heldOutData) = try SyntheticShapes.splits(seed: dataSeed, generator: dataGenerator, for: modelConfig)
             } catch {
                 throw CLIError("\(error); give --data, or another --config")
             }
@@ -93,7 +111,8 @@ struct PretrainCommand: ParsableCommand {
             throw CLIError("--resume: \(run.state) does not exist")
         }
         print("model: \(modelConfig.jsonString()) (\(model.parameters.scalarCount) parameters)")
-        print("data: \(data ?? "synthetic shapes, seed \(dataSeed)") (\(train.count) images, \(train.numClasses) classes)")
+        print("data: \(data ?? "synthetic shapes, seed \(dataSeed), generator \(dataGenerator)") (\(train.count) images, \(train.numClasses) classes)")
+        if let start { print("weights: from \(start.file.path) (sha256 \(start.sha256))") }
 
         let started = Date()
         let bar = ProgressBar("pretrain", total: settings.steps)
@@ -133,6 +152,30 @@ struct PretrainCommand: ParsableCommand {
         model.parameters = trainer.ema
         defer { model.parameters = live }
         try model.save(path: path, metadata: ["zoo.train.step": "\(trainer.step)", "zoo.weights": "ema"], dtype: dtype)
+    }
+}
+
+/// The checkpoint a fine-tuning run (`--init`) starts from.
+struct InitialWeights {
+    let file: SafetensorsFile
+    let sha256: String
+
+    init(path: String) throws {
+        do { file = try SafetensorsFile.read(path: path) } catch { throw CLIError("--init: \(error)") }
+        sha256 = try FileHash.sha256(path: path)
+    }
+
+    /// The model's configuration: `--config` when given (it must agree with the checkpoint's own, when the
+    /// checkpoint records one), else the checkpoint's.
+    func config(given configPath: String?) throws -> DiTConfig? {
+        let key = DiTModel.configMetadataKey
+        let own = try file.metadata[key].map { try DiTConfig.parse(Data($0.utf8), path: "\(file.path) (metadata '\(key)')") }
+        guard let configPath else { return own }
+        let given = try DiTConfig.load(path: configPath)
+        if let own, own != given {
+            throw CLIError("--init \(file.path) holds the model \(own.jsonString()), but --config \(configPath) gives \(given.jsonString())")
+        }
+        return given
     }
 }
 

@@ -99,9 +99,24 @@ import Testing
         let variants = [
             try SyntheticShapes(seed: 4), try SyntheticShapes(seed: 3, split: .heldOut), try SyntheticShapes(seed: 3, trainCount: 100),
             try SyntheticShapes(seed: 3, resolution: 16), try SyntheticShapes(seed: 3, noise: false),
+            try SyntheticShapes(seed: 3, generator: 3),
         ]
         #expect(Set(variants.map(\.identity) + [base.identity]).count == variants.count + 1)
-        #expect(base.identity.contains("generator \(SyntheticShapes.generatorVersion)"))
+        #expect(base.identity.contains("generator \(SyntheticShapes.defaultGenerator)"))
+    }
+
+    /// Generator 3 redraws five classes and leaves the other six image for image as generator 1 draws them.
+    @Test func generatorsDifferOnlyInTheRedrawnClasses() throws {
+        let one = try SyntheticShapes(seed: 8), three = try SyntheticShapes(seed: 8, generator: 3)
+        let redrawn: Set<Shape> = [.checkerboard, .rings, .twoDots, .threeDots, .squareOutline, .cross]
+        for index in 0..<44 {
+            let (a, label) = one.sample(index)
+            let same = a == three.sample(index).image
+            #expect(same != redrawn.contains(Shape(rawValue: label)!), "\(Shape(rawValue: label)!.name), sample \(index)")
+        }
+        #expect(throws: SyntheticShapesError.argument(name: "generator", value: 2, expected: "1 or 3")) {
+            try SyntheticShapes(generator: 2)
+        }
     }
 
     @Test func batchStacksSamples() throws {
@@ -143,10 +158,28 @@ import Testing
     }
 
     @Test func checkerboardAlternatesAcrossTheWholeImage() throws {
-        for sample in try cleanSamples(of: .checkerboard) {
-            // Every row and every column contains both colours.
-            #expect((0..<32).allSatisfy { y in Set((0..<32).map { x in pixel(sample, x, y) }).count == 2 })
-            #expect((0..<32).allSatisfy { x in Set((0..<32).map { y in pixel(sample, x, y) }).count == 2 })
+        for generator in SyntheticShapes.generators {
+            for sample in try cleanSamples(of: .checkerboard, generator: generator) {
+                // Every row and every column contains both colours.
+                #expect((0..<32).allSatisfy { y in Set((0..<32).map { x in pixel(sample, x, y) }).count == 2 })
+                #expect((0..<32).allSatisfy { x in Set((0..<32).map { y in pixel(sample, x, y) }).count == 2 })
+            }
+        }
+    }
+
+    @Test func generator3CheckerboardIsTwoByTwo() throws {
+        for sample in try cleanSamples(of: .checkerboard, generator: 3) {
+            // The colour changes once along the top row and once down the left column, within 4 px of the
+            // middle, and every pixel is the top-left colour exactly when it is on the top-left's diagonal.
+            let top = (0..<32).map { pixel(sample, $0, 0) }
+            let left = (0..<32).map { pixel(sample, 0, $0) }
+            let splitX = try #require((1..<32).first { top[$0] != top[0] })
+            let splitY = try #require((1..<32).first { left[$0] != left[0] })
+            #expect((12...20).contains(splitX) && (12...20).contains(splitY))
+            let corner = pixel(sample, 0, 0)
+            #expect((0..<32).allSatisfy { y in
+                (0..<32).allSatisfy { x in (pixel(sample, x, y) == corner) == ((x < splitX) == (y < splitY)) }
+            })
         }
     }
 
@@ -164,8 +197,27 @@ import Testing
 
     @Test(arguments: [(Shape.twoDots, 2), (Shape.threeDots, 3), (Shape.disc, 1), (Shape.cross, 1)])
     func countClassesHaveThatManyComponents(shape: Shape, components: Int) throws {
-        for (n, sample) in try cleanSamples(of: shape, count: 40).enumerated() {
-            #expect(foregroundComponents(sample) == components, "\(shape.name) sample \(n)")
+        for generator in SyntheticShapes.generators {
+            for (n, sample) in try cleanSamples(of: shape, count: 40, generator: generator).enumerated() {
+                #expect(foregroundComponents(sample) == components, "\(shape.name) sample \(n), generator \(generator)")
+            }
+        }
+    }
+
+    @Test func generator3DotsLieOnADiagonalLikeADiesFace() throws {
+        // Two dots: the ends of a diagonal, nothing in the middle; three: the middle too.
+        for (shape, middle) in [(Shape.twoDots, false), (Shape.threeDots, true)] {
+            for sample in try cleanSamples(of: shape, generator: 3) {
+                let foreground = foregroundColour(sample)
+                let centre = [(15, 15), (16, 15), (15, 16), (16, 16)].contains { pixel(sample, $0.0, $0.1) == foreground }
+                #expect(centre == middle, "\(shape.name): the middle holds a dot only for three")
+                // Foreground pixels away from the middle lie in two diagonally opposite quadrants.
+                var quadrants = Set<Int>()
+                for y in 0..<32 { for x in 0..<32 where pixel(sample, x, y) == foreground && max(abs(2 * x - 31), abs(2 * y - 31)) > 14 {
+                    quadrants.insert((x < 16 ? 0 : 1) + (y < 16 ? 0 : 2))
+                } }
+                #expect(quadrants == [0, 3] || quadrants == [1, 2], "\(shape.name): dots on one diagonal, got \(quadrants)")
+            }
         }
     }
 
@@ -183,17 +235,21 @@ import Testing
 
     @Test func ringsAreConcentric() throws {
         // Several alternations between the colours along the middle row.
-        for sample in try cleanSamples(of: .rings) {
-            let row = (0..<32).map { pixel(sample, $0, 16) }
-            let changes = zip(row, row.dropFirst()).filter { $0 != $1 }.count
-            #expect(changes >= 4)
+        for generator in SyntheticShapes.generators {
+            for sample in try cleanSamples(of: .rings, generator: generator) {
+                let row = (0..<32).map { pixel(sample, $0, 16) }
+                let changes = zip(row, row.dropFirst()).filter { $0 != $1 }.count
+                #expect(changes >= 4, "generator \(generator)")
+            }
         }
     }
 
     @Test func squareOutlineHasAHole() throws {
-        for sample in try cleanSamples(of: .squareOutline) {
-            #expect(foregroundComponents(sample) == 1)
-            #expect(backgroundComponents(sample) == 2, "outside and inside the square")
+        for generator in SyntheticShapes.generators {
+            for sample in try cleanSamples(of: .squareOutline, generator: generator) {
+                #expect(foregroundComponents(sample) == 1)
+                #expect(backgroundComponents(sample) == 2, "outside and inside the square, generator \(generator)")
+            }
         }
     }
 
@@ -215,8 +271,8 @@ import Testing
     // MARK: Helpers
 
     /// The first `count` noise-free samples of class `shape`, seed 11.
-    private func cleanSamples(of shape: Shape, count: Int = 20) throws -> [Tensor<Float>] {
-        let data = try SyntheticShapes(seed: 11, noise: false)
+    private func cleanSamples(of shape: Shape, count: Int = 20, generator: Int = 1) throws -> [Tensor<Float>] {
+        let data = try SyntheticShapes(seed: 11, noise: false, generator: generator)
         return (0..<count).map { data.sample(shape.rawValue + $0 * data.numClasses).image }
     }
 }

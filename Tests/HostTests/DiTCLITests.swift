@@ -76,6 +76,47 @@ import Testing
         #expect(badClass.status != 0 && badClass.stderr.contains("--classes"), "\(badClass.stderr)")
     }
 
+    /// `--init` fine-tunes: the weights start at the checkpoint's (with EMA decay 1 the EMA never moves, so the
+    /// export equals it exactly), the model's configuration comes from its metadata, and its sha256 is a setting
+    /// that `--resume` checks.
+    @Test func pretrainInitStartsFromTheCheckpointsWeights() throws {
+        let ws = try CLITests.Workspace()
+        let teacher = ws.path("teacher")
+        let first = try zoo(ws, try pretrainArguments(ws, out: teacher, steps: 2) + ["--dtype", "f32"])
+        #expect(first.status == 0, "\(first.stderr)")
+        let start = teacher + "/model.safetensors"
+        let tune = ws.path("tune")
+        let tuneArguments = ["pretrain", "--allow-unconformant", "--out", tune, "--init", start, "--steps", "2", "--batch-size", "4",
+                             "--checkpoint-every", "1", "--log-every", "1", "--held-out", "4", "--ema", "1", "--dtype", "f32"]
+        let tuned = try zoo(ws, tuneArguments)
+        #expect(tuned.status == 0 && tuned.stdout.contains("weights: from \(start)"), "\(tuned.stderr)")
+        let a = try SafetensorsFile.read(path: start), b = try SafetensorsFile.read(path: tune + "/model.safetensors")
+        #expect(a.names.sorted() == b.names.sorted())
+        for name in a.names { #expect(try a.tensor(named: name) == (try b.tensor(named: name)), "\(name) is not the --init weight") }
+        let state = try SafetensorsFile.read(path: tune + "/train-state.safetensors")
+        #expect(try state.tensor(named: "model/final_layer.linear.weight") != (try a.tensor(named: "final_layer.linear.weight")), "no training happened")
+
+        // Resuming needs the same starting weights.
+        var longer = tuneArguments
+        longer[longer.firstIndex(of: "--steps")! + 1] = "3"
+        var noInit = longer
+        noInit.removeSubrange(noInit.firstIndex(of: "--init")!...noInit.firstIndex(of: start)!)
+        let withoutInit = try zoo(ws, noInit + ["--config", try writeTinyConfig(ws), "--resume"])
+        #expect(withoutInit.status != 0 && withoutInit.stderr.contains("initial_weights_sha256"), "\(withoutInit.stderr)")
+        let resumed = try zoo(ws, longer + ["--resume"])
+        #expect(resumed.status == 0 && resumed.stdout.contains("resumed"), "\(resumed.stderr)")
+
+        // A --config that disagrees with the checkpoint's own, or a file that is not there, is refused by name.
+        var other = TrainingTests.tinyConfig
+        other.numHeads = other.numHeads == 1 ? 2 : 1
+        let otherPath = ws.path("other.json")
+        try Data(other.jsonString().utf8).write(to: URL(fileURLWithPath: otherPath))
+        let clash = try zoo(ws, ["pretrain", "--allow-unconformant", "--out", ws.path("clash"), "--init", start, "--config", otherPath, "--steps", "1"])
+        #expect(clash.status != 0 && clash.stderr.contains("--config \(otherPath)"), "\(clash.stderr)")
+        let missing = try zoo(ws, ["pretrain", "--allow-unconformant", "--out", ws.path("missing"), "--init", ws.path("nope.safetensors"), "--steps", "1"])
+        #expect(missing.status != 0 && missing.stderr.contains("--init") && missing.stderr.contains("nope.safetensors"), "\(missing.stderr)")
+    }
+
     /// Without `--data`, pretraining draws the synthetic shapes: a model they cannot feed is refused by name, and
     /// no run folder is made.
     @Test func pretrainRefusesAModelTheShapesCannotFeed() throws {

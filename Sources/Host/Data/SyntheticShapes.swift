@@ -57,12 +57,14 @@ public struct SyntheticShapes: ImageDataset {
     /// The training and held-out splits of the shapes for a model, at its input size.
     /// - Throws: ``SyntheticShapesError/incompatibleModel(inChannels:inputSize:)`` unless the model takes 3-channel
     ///   images of at least ``minimumResolution`` pixels a side.
-    public static func splits(seed: UInt64, for config: DiTConfig) throws(SyntheticShapesError) -> (train: Self, heldOut: Self) {
+    public static func splits(
+        seed: UInt64, generator: Int = defaultGenerator, for config: DiTConfig
+    ) throws(SyntheticShapesError) -> (train: Self, heldOut: Self) {
         guard config.inChannels == 3, config.inputSize >= minimumResolution else {
             throw .incompatibleModel(inChannels: config.inChannels, inputSize: config.inputSize)
         }
-        return (try Self(seed: seed, split: .train, resolution: config.inputSize),
-                try Self(seed: seed, split: .heldOut, resolution: config.inputSize))
+        return (try Self(seed: seed, split: .train, resolution: config.inputSize, generator: generator),
+                try Self(seed: seed, split: .heldOut, resolution: config.inputSize, generator: generator))
     }
 
     /// The seed every sample is derived from.
@@ -76,6 +78,8 @@ public struct SyntheticShapes: ImageDataset {
     public let resolution: Int
     /// Whether samples carry Gaussian noise (σ = 0.04); without it every image has exactly two colours.
     public let noise: Bool
+    /// The version of the drawing code the images come from (one of ``generators``).
+    public let generator: Int
 
     /// A synthetic dataset.
     /// - Parameters:
@@ -85,16 +89,20 @@ public struct SyntheticShapes: ImageDataset {
     ///   - heldOutCount: size of the held-out split.
     ///   - resolution: image side in pixels, at least 16 (the shapes are designed at 32 and scale with it).
     ///   - noise: add mild Gaussian noise (on by default; off gives exact two-colour renders).
-    /// - Throws: ``SyntheticShapesError/argument(name:value:expected:)`` for a negative split size or a
-    ///   resolution below 16.
+    ///   - generator: the version of the drawing code, one of ``generators``.
+    /// - Throws: ``SyntheticShapesError/argument(name:value:expected:)`` for a negative split size, a
+    ///   resolution below 16 or an unknown generator.
     public init(
         seed: UInt64 = 0, split: Split = .train, trainCount: Int = 50_000, heldOutCount: Int = 10_000,
-        resolution: Int = 32, noise: Bool = true
+        resolution: Int = 32, noise: Bool = true, generator: Int = defaultGenerator
     ) throws(SyntheticShapesError) {
         guard trainCount >= 0 else { throw .argument(name: "trainCount", value: trainCount, expected: "at least 0") }
         guard heldOutCount >= 0 else { throw .argument(name: "heldOutCount", value: heldOutCount, expected: "at least 0") }
         guard resolution >= Self.minimumResolution else {
             throw .argument(name: "resolution", value: resolution, expected: "at least \(Self.minimumResolution)")
+        }
+        guard Self.generators.contains(generator) else {
+            throw .argument(name: "generator", value: generator, expected: Self.generatorChoices)
         }
         self.seed = seed
         self.split = split
@@ -102,13 +110,20 @@ public struct SyntheticShapes: ImageDataset {
         self.heldOutCount = heldOutCount
         self.resolution = resolution
         self.noise = noise
+        self.generator = generator
     }
 
     public var count: Int { split == .train ? trainCount : heldOutCount }
-    /// The version of the drawing code (``ShapeScene``): raised whenever a seed's images change.
-    public static let generatorVersion = 1
+    /// The versions of the drawing code (``ShapeScene``) that can be drawn. A new version is added whenever a
+    /// seed's images change, and the old ones stay, so that data a model was trained on can be drawn again.
+    /// (Generator 2 was an experiment that never shipped.)
+    public static let generators = [1, 3]
+    /// The generator of the data the shipped default model (`models/dit-shapes`) was trained on.
+    public static let defaultGenerator = 1
+    /// ``generators`` for messages and help: "1 or 3".
+    public static var generatorChoices: String { generators.map(String.init).joined(separator: " or ") }
     public var identity: String {
-        "synthetic shapes (generator \(Self.generatorVersion)), seed \(seed), \(split.rawValue) split of \(count) (train \(trainCount)), "
+        "synthetic shapes (generator \(generator)), seed \(seed), \(split.rawValue) split of \(count) (train \(trainCount)), "
             + "\(resolution) px, noise \(noise ? "on" : "off")"
     }
     public var numClasses: Int { ShapeClass.allCases.count }
@@ -133,7 +148,7 @@ public struct SyntheticShapes: ImageDataset {
         precondition(globalIndex >= 0, "negative global index \(globalIndex)")
         var rng = SplitMix64(seed: Self.sampleSeed(seed: seed, index: globalIndex))
         let shape = ShapeClass(rawValue: globalIndex % numClasses)!
-        let scene = ShapeScene.draw(shape, resolution: resolution, using: &rng)
+        let scene = ShapeScene.draw(shape, resolution: resolution, generator: generator, using: &rng)
         return (scene.tensor(noise: noise ? 0.04 : 0, using: &rng), shape.rawValue)
     }
 

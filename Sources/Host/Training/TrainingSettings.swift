@@ -27,6 +27,9 @@ public struct TrainingSettings: Codable, Equatable, Sendable {
     public var logEvery = 25
     /// Held-out images for the held-out loss at each checkpoint (0 = none).
     public var heldOutSamples = 256
+    /// The sha256 of the DiT checkpoint the run's weights started from (a fine-tune), or nil when they were
+    /// initialized from `seed`. Part of the settings, so a run resumes only with the same starting weights.
+    public var initialWeightsSHA256: String?
 
     public init() {}
 
@@ -34,6 +37,7 @@ public struct TrainingSettings: Codable, Equatable, Sendable {
         case steps, batchSize = "batch_size", learningRate = "learning_rate", warmupSteps = "warmup_steps"
         case weightDecay = "weight_decay", maxGradNorm = "max_grad_norm", emaDecay = "ema_decay", seed
         case checkpointEvery = "checkpoint_every", logEvery = "log_every", heldOutSamples = "held_out_samples"
+        case initialWeightsSHA256 = "initial_weights_sha256"
     }
 
     /// Checks every value; `source` names where they came from in the error.
@@ -52,6 +56,9 @@ public struct TrainingSettings: Codable, Equatable, Sendable {
             throw fail("checkpoint_every", "a multiple of log_every \(logEvery), so a resumed run logs as the uninterrupted one (found \(checkpointEvery))")
         }
         guard heldOutSamples >= 0 else { throw fail("held_out_samples", ">= 0 (found \(heldOutSamples))") }
+        if let hash = initialWeightsSHA256, hash.count != 64 || !hash.allSatisfy({ $0.isHexDigit && !$0.isUppercase }) {
+            throw fail("initial_weights_sha256", "64 lowercase hex digits (found '\(hash)')")
+        }
     }
 
     /// JSON with sorted keys.
