@@ -1,3 +1,4 @@
+import Foundation
 import ArgumentParser
 import Host
 
@@ -27,7 +28,10 @@ struct PluginOptions: ParsableArguments {
 
     /// A host; with `requireConformance`, operators resolve only from entries that passed conformance,
     /// unless `--allow-unconformant` was given.
+    /// Every command that runs operators makes its host here, so this is also where a slow OpenBLAS kernel
+    /// choice is reported (``BLAS/kernelAdvice``, on stderr).
     func makeHost(requireConformance: Bool = false) throws -> PluginHost {
+        if let advice = BLAS.kernelAdvice { FileHandle.standardError.write(Data((advice + "\n").utf8)) }
         var search = searchPath
         search.requireConformance = requireConformance && !allowUnconformant
         return try PluginHost(search: search)

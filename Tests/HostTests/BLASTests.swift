@@ -28,3 +28,16 @@ import Testing
         #expect(!BLAS.coreName.isEmpty)
     }
 }
+
+/// When to advise `OPENBLAS_CORETYPE`: only the generic kernel on a CPU that could run a faster one, and only when
+/// the user has not chosen the kernel.
+@Suite struct KernelAdviceTests {
+    @Test func advisesOnlyTheGenericKernelOnAFasterCPU() {
+        let avx512: Set<String> = ["sse3", "avx2", "avx512f", "avx512bw"]
+        #expect(BLAS.kernelAdvice(core: "Prescott", cpuFlags: avx512, coreTypeSet: false)?.contains("OPENBLAS_CORETYPE=SkylakeX") == true)
+        #expect(BLAS.kernelAdvice(core: "Prescott", cpuFlags: ["sse3", "avx2"], coreTypeSet: false)?.contains("OPENBLAS_CORETYPE=Haswell") == true)
+        #expect(BLAS.kernelAdvice(core: "Prescott", cpuFlags: avx512, coreTypeSet: true) == nil, "the user chose it")
+        #expect(BLAS.kernelAdvice(core: "Prescott", cpuFlags: ["sse3"], coreTypeSet: false) == nil, "nothing faster to run")
+        #expect(BLAS.kernelAdvice(core: "Cooperlake", cpuFlags: avx512, coreTypeSet: false) == nil)
+    }
+}
