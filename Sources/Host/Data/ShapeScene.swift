@@ -53,20 +53,12 @@ struct ShapeScene {
                 let mirrored = min(x, r - 1 - x)  // distance from the nearer side edge
                 return bits[(y * 8 / r) * 4 + min(3, mirrored * 8 / r)]
             }
-        case .rings where generator == 1:
-            let cx = rd / 2 + rng.uniform(-rd / 8, rd / 8)
-            let cy = rd / 2 + rng.uniform(-rd / 8, rd / 8)
-            let width = Double(rng.int(in: scaled(2)...scaled(4)))
-            let phase = rng.uniform(0, 2 * width)
-            scene.fill { x, y in
-                let d = ((Double(x) + 0.5 - cx) * (Double(x) + 0.5 - cx) + (Double(y) + 0.5 - cy) * (Double(y) + 0.5 - cy))
-                    .squareRoot()
-                return Int((d + phase) / width) % 2 == 0
-            }
         case .rings:
-            let cx = rd / 2 + rng.uniform(-rd / 16, rd / 16)
-            let cy = rd / 2 + rng.uniform(-rd / 16, rd / 16)
-            let width = Double(rng.int(in: scaled(4)...scaled(6)))
+            // Generator 3: wider bands round a centre nearer the middle.
+            let offset = generator == 1 ? rd / 8 : rd / 16
+            let cx = rd / 2 + rng.uniform(-offset, offset)
+            let cy = rd / 2 + rng.uniform(-offset, offset)
+            let width = Double(rng.int(in: generator == 1 ? scaled(2)...scaled(4) : scaled(4)...scaled(6)))
             let phase = rng.uniform(0, 2 * width)
             scene.fill { x, y in
                 let d = ((Double(x) + 0.5 - cx) * (Double(x) + 0.5 - cx) + (Double(y) + 0.5 - cy) * (Double(y) + 0.5 - cy))
