@@ -55,6 +55,9 @@ struct PretrainCommand: ParsableCommand {
         guard SyntheticShapes.generators.contains(dataGenerator) else {
             throw ValidationError("--data-generator must be \(SyntheticShapes.generatorChoices), got \(dataGenerator)")
         }
+        guard data == nil || dataGenerator == SyntheticShapes.defaultGenerator else {
+            throw ValidationError("--data-generator chooses the synthetic shapes; it cannot go with --data \(data!)")
+        }
     }
 
     func run() throws {
