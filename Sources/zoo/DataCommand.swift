@@ -34,9 +34,7 @@ struct DataCommand: ParsableCommand {
         func validate() throws {
             guard perClass >= 1 else { throw ValidationError("--per-class must be at least 1, got \(perClass)") }
             guard resolution >= 16 else { throw ValidationError("--resolution must be at least 16, got \(resolution)") }
-            guard SyntheticShapes.generators.contains(generator) else {
-                throw ValidationError("--generator must be \(SyntheticShapes.generatorChoices), got \(generator)")
-            }
+            try checkGenerator(generator, option: "--generator")
         }
 
         func run() throws {
@@ -79,9 +77,7 @@ struct DataCommand: ParsableCommand {
                 throw ValidationError("--count must be at least \(classes) (one image per class), got \(count)")
             }
             guard resolution >= 16 else { throw ValidationError("--resolution must be at least 16, got \(resolution)") }
-            guard SyntheticShapes.generators.contains(generator) else {
-                throw ValidationError("--generator must be \(SyntheticShapes.generatorChoices), got \(generator)")
-            }
+            try checkGenerator(generator, option: "--generator")
         }
 
         func run() throws {
@@ -90,5 +86,12 @@ struct DataCommand: ParsableCommand {
             print("wrote \(count) images to \(out): "
                 + zip(data.classNames, perClass).map { "\($0) \($1)" }.joined(separator: ", "))
         }
+    }
+}
+
+/// Refuses a synthetic-shapes generator that does not exist; `option` names the flag that gave it.
+func checkGenerator(_ generator: Int, option: String) throws {
+    guard SyntheticShapes.generators.contains(generator) else {
+        throw ValidationError("\(option) must be \(SyntheticShapes.generatorChoices), got \(generator)")
     }
 }

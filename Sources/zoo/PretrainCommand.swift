@@ -52,9 +52,7 @@ struct PretrainCommand: ParsableCommand {
     @OptionGroup var plugins: PluginOptions
 
     func validate() throws {
-        guard SyntheticShapes.generators.contains(dataGenerator) else {
-            throw ValidationError("--data-generator must be \(SyntheticShapes.generatorChoices), got \(dataGenerator)")
-        }
+        try checkGenerator(dataGenerator, option: "--data-generator")
         guard data == nil || dataGenerator == SyntheticShapes.defaultGenerator else {
             throw ValidationError("--data-generator chooses the synthetic shapes; it cannot go with --data \(data!)")
         }

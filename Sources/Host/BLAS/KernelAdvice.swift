@@ -17,9 +17,8 @@ extension BLAS {
     /// `OPENBLAS_CORETYPE` is set (then the choice was the user's).
     static func kernelAdvice(core: String, cpuFlags: Set<String>, coreTypeSet: Bool) -> String? {
         guard core.lowercased() == "prescott", !coreTypeSet, cpuFlags.contains("avx2") else { return nil }
-        let suggested = cpuFlags.contains("avx512f") && cpuFlags.contains("avx512bw") ? "SkylakeX" : "Haswell"
-        return "note: OpenBLAS did not recognise this CPU and runs its generic Prescott kernel, though the CPU has "
-            + (suggested == "SkylakeX" ? "AVX-512" : "AVX2")
-            + "; matrix products run several times faster with OPENBLAS_CORETYPE=\(suggested) in the environment"
+        let (isa, suggested) = cpuFlags.isSuperset(of: ["avx512f", "avx512bw"]) ? ("AVX-512", "SkylakeX") : ("AVX2", "Haswell")
+        return "note: OpenBLAS did not recognise this CPU and runs its generic Prescott kernel, though the CPU has \(isa); "
+            + "matrix products run several times faster with OPENBLAS_CORETYPE=\(suggested) in the environment"
     }
 }

@@ -40,9 +40,9 @@ struct ShapeScene {
         case .checkerboard:
             // 2 x 2: four quadrants meeting near the middle, diagonally opposite ones alike (a parity pattern
             // at the scale of the whole image; finer boards were not learnt by the default model, see its card).
-            let split = rng.int(in: (r / 2 - scaled(4))...(r / 2 + scaled(4)))
+            let splitX = rng.int(in: (r / 2 - scaled(4))...(r / 2 + scaled(4)))
             let splitY = rng.int(in: (r / 2 - scaled(4))...(r / 2 + scaled(4)))
-            scene.fill { x, y in (x < split) == (y < splitY) }
+            scene.fill { x, y in (x < splitX) == (y < splitY) }
         case .mirrorBlobs:
             // An 8 x 8 grid of cells; the left four columns are random, the right four mirror them exactly.
             var bits = [Bool](repeating: false, count: 32)
