@@ -4,7 +4,7 @@ import Host
 
 struct DiTCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "dit", abstract: "Run and inspect DiT models.", subcommands: [Forward.self, Info.self, Init.self])
+        commandName: "dit", abstract: "Run and inspect DiT models.", subcommands: [Forward.self, Info.self, Init.self, Probe.self])
 
     /// `zoo dit forward`: a firm contract that outside tools use to check this model against the original code.
     struct Forward: ParsableCommand {

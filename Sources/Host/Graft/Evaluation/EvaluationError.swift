@@ -10,6 +10,10 @@ public enum EvaluationError: Error, Equatable, Sendable, CustomStringConvertible
     case notSymmetric(argument: String, row: Int, column: Int, upper: Double, lower: Double)
     /// An input holds a NaN or an infinity.
     case nonFinite(argument: String, index: Int)
+    /// An integer argument is outside its range.
+    case outOfRange(argument: String, value: Int, expected: String)
+    /// A dataset does not fit the model it is evaluated with (the reason names the mismatch).
+    case incompatibleData(String)
 
     public var description: String {
         switch self {
@@ -23,6 +27,10 @@ public enum EvaluationError: Error, Equatable, Sendable, CustomStringConvertible
             "\(argument) is not symmetric: [\(row), \(column)] = \(upper) but [\(column), \(row)] = \(lower)"
         case .nonFinite(let argument, let index):
             "\(argument) holds a non-finite value at flat index \(index)"
+        case .outOfRange(let argument, let value, let expected):
+            "\(argument) is \(value), expected \(expected)"
+        case .incompatibleData(let why):
+            "the data do not fit the model: \(why)"
         }
     }
 }
