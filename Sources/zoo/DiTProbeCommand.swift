@@ -21,14 +21,7 @@ extension DiTCommand {
         @Option(help: "Model configuration JSON; default: the checkpoint's metadata.")
         var config: String?
 
-        @Option(help: "An ImageFolder (one sub-folder of PNGs per class) instead of the synthetic shapes.")
-        var data: String?
-
-        @Option(help: "Seed of the synthetic shapes (their held-out split is used).")
-        var dataSeed: UInt64 = 0
-
-        @Option(help: "Version of the synthetic shapes' drawing code: \(SyntheticShapes.generatorChoices).")
-        var dataGenerator = SyntheticShapes.defaultGenerator
+        @OptionGroup var images: DataOptions
 
         @Option(help: "Images per class.")
         var perClass = 16
@@ -47,28 +40,17 @@ extension DiTCommand {
         func validate() throws {
             guard perClass >= 1 else { throw ValidationError("--per-class must be at least 1, got \(perClass)") }
             guard (0..<1000).contains(timestep) else { throw ValidationError("--timestep must be in 0..<1000, got \(timestep)") }
-            try checkGenerator(dataGenerator, option: "--data-generator")
-            guard data == nil || dataGenerator == SyntheticShapes.defaultGenerator else {
-                throw ValidationError("--data-generator chooses the synthetic shapes; it cannot go with --data \(data!)")
-            }
         }
 
         func run() throws {
             let model = try DiTModel.open(checkpoint: checkpoint, configPath: config, host: try plugins.makeHost(requireConformance: true))
             let c = model.config
-            let images: any ImageDataset
-            if let data {
-                images = try ImageFolder(root: data, resolution: c.inputSize)
-            } else {
-                do {
-                    images = try SyntheticShapes.splits(seed: dataSeed, generator: dataGenerator, for: c).heldOut
-                } catch {
-                    throw CLIError("\(error); give --data with images the model takes")
-                }
-            }
-            if let why = images.mismatch(with: c) { throw CLIError("\(data ?? "the synthetic shapes") cannot be probed with \(checkpoint): \(why)") }
+            // The synthetic shapes' held-out split, never trained on; a folder is used whole.
+            let (train, heldOut) = try images.datasets(for: c)
+            let dataset = heldOut ?? train
+            if let why = dataset.mismatch(with: c) { throw CLIError("\(images.summary) cannot be probed with \(checkpoint): \(why)") }
             let probe = try LayoutProbe(timestep: timestep, samplesPerClass: perClass, noiseSeed: noiseSeed)
-            let scores = try probe.scores(model: model, data: images, diffusion: try GaussianDiffusion(learnSigma: c.learnSigma))
+            let scores = try probe.scores(model: model, data: dataset, diffusion: try GaussianDiffusion(learnSigma: c.learnSigma))
             let meanRatio = scores.map(\.ratio).reduce(0, +) / Double(scores.count)
             if json {
                 struct Report: Encodable {
@@ -76,12 +58,12 @@ extension DiTCommand {
                 }
                 let encoder = JSONEncoder()
                 encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
-                let report = Report(checkpoint: checkpoint, data: images.identity, timestep: timestep, noise_seed: noiseSeed,
+                let report = Report(checkpoint: checkpoint, data: dataset.identity, timestep: timestep, noise_seed: noiseSeed,
                                     classes: scores, mean_ratio: meanRatio)
                 print(String(decoding: try encoder.encode(report), as: UTF8.self))
                 return
             }
-            print("layout probe of \(checkpoint) at t = \(timestep), noise seed \(noiseSeed), on \(images.identity)")
+            print("layout probe of \(checkpoint) at t = \(timestep), noise seed \(noiseSeed), on \(dataset.identity)")
             let width = max(5, scores.map(\.name.count).max() ?? 0)
             print("class".padding(toLength: width, withPad: " ", startingAt: 0) + "  images  model error  mean-colour error  ratio")
             for s in scores {

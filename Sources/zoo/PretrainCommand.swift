@@ -22,14 +22,7 @@ struct PretrainCommand: ParsableCommand {
     @Option(help: "Model configuration JSON (default: the embedded default's architecture).")
     var config: String?
 
-    @Option(help: "An ImageFolder (one sub-folder of PNGs per class) instead of the synthetic shapes.")
-    var data: String?
-
-    @Option(help: "Seed of the synthetic dataset.")
-    var dataSeed: UInt64 = 0
-
-    @Option(help: "Version of the synthetic dataset's drawing code: \(SyntheticShapes.generatorChoices).")
-    var dataGenerator = SyntheticShapes.defaultGenerator
+    @OptionGroup var images: DataOptions
 
     @Option(help: "Training steps.") var steps = TrainingSettings().steps
     @Option(help: "Images per step.") var batchSize = TrainingSettings().batchSize
@@ -50,13 +43,6 @@ struct PretrainCommand: ParsableCommand {
     var initial: String?
 
     @OptionGroup var plugins: PluginOptions
-
-    func validate() throws {
-        try checkGenerator(dataGenerator, option: "--data-generator")
-        guard data == nil || dataGenerator == SyntheticShapes.defaultGenerator else {
-            throw ValidationError("--data-generator chooses the synthetic shapes; it cannot go with --data \(data!)")
-        }
-    }
 
     func run() throws {
         var settings = TrainingSettings()
@@ -83,17 +69,7 @@ struct PretrainCommand: ParsableCommand {
         try model.initialize(seed: seed)
         if let start { try model.load(start.file) }
 
-        let train: any ImageDataset, heldOutData: (any ImageDataset)?
-        if let data {
-            train = try ImageFolder(root: data, resolution: modelConfig.inputSize)
-            heldOutData = nil
-        } else {
-            do {
-                (train, heldOutData) = try SyntheticShapes.splits(seed: dataSeed, generator: dataGenerator, for: modelConfig)
-            } catch {
-                throw CLIError("\(error); give --data, or another --config")
-            }
-        }
+        let (train, heldOutData) = try images.datasets(for: modelConfig)
         let trainer = try DiffusionTrainer(model: model, data: train, heldOut: heldOutData, settings: settings)
         let run = RunFolder(path: out)
         try OutputDirectory.create(out)
@@ -112,7 +88,7 @@ struct PretrainCommand: ParsableCommand {
             throw CLIError("--resume: \(run.state) does not exist")
         }
         print("model: \(modelConfig.jsonString()) (\(model.parameters.scalarCount) parameters)")
-        print("data: \(data ?? "synthetic shapes, seed \(dataSeed), generator \(dataGenerator)") (\(train.count) images, \(train.numClasses) classes)")
+        print("data: \(images.summary) (\(train.count) images, \(train.numClasses) classes)")
         if let start { print("weights: from \(start.file.path) (sha256 \(start.sha256))") }
 
         let started = Date()

@@ -156,6 +156,8 @@ import Testing
 
         let bad = try ws.zoo(["dit", "probe", "--allow-unconformant", "--checkpoint", ck, "--config", config, "--timestep", "1000"])
         #expect(bad.status != 0 && bad.stderr.contains("--timestep"), "\(bad.stderr)")
+        let generator = try ws.zoo(["dit", "probe", "--allow-unconformant", "--checkpoint", ck, "--data-generator", "2"])
+        #expect(generator.status != 0 && generator.stderr.contains("--data-generator must be 1 or 3"), "\(generator.stderr)")
         let folder = try ws.zoo(["dit", "probe", "--allow-unconformant", "--checkpoint", ck, "--config", config, "--data", ws.path("missing")])
         #expect(folder.status != 0 && folder.stderr.contains("missing"), "\(folder.stderr)")
     }

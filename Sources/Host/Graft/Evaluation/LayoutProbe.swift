@@ -31,18 +31,16 @@ public struct LayoutProbe: Sendable {
         /// Mean squared error of the mean-colour predictor's ε.
         public let meanColourError: Double
         /// `modelError / meanColourError` (infinity when the images are flat and the model is not exact).
-        public var ratio: Double { modelError == 0 ? 0 : modelError / meanColourError }
+        public let ratio: Double
 
-        enum CodingKeys: String, CodingKey { case label, name, samples, modelError = "model_error", meanColourError = "mean_colour_error", ratio }
+        init(label: Int, name: String, samples: Int, modelError: Double, meanColourError: Double) {
+            (self.label, self.name, self.samples) = (label, name, samples)
+            (self.modelError, self.meanColourError) = (modelError, meanColourError)
+            ratio = modelError == 0 ? 0 : modelError / meanColourError
+        }
 
-        public func encode(to encoder: any Encoder) throws {
-            var c = encoder.container(keyedBy: CodingKeys.self)
-            try c.encode(label, forKey: .label)
-            try c.encode(name, forKey: .name)
-            try c.encode(samples, forKey: .samples)
-            try c.encode(modelError, forKey: .modelError)
-            try c.encode(meanColourError, forKey: .meanColourError)
-            try c.encode(ratio, forKey: .ratio)
+        enum CodingKeys: String, CodingKey {
+            case label, name, samples, ratio, modelError = "model_error", meanColourError = "mean_colour_error"
         }
     }
 
