@@ -58,6 +58,8 @@ extension DiTCommand {
                 }
                 let encoder = JSONEncoder()
                 encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+                // A class of flat images has no mean-colour error: its ratio is infinite unless the model is exact.
+                encoder.nonConformingFloatEncodingStrategy = .convertToString(positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
                 let report = Report(checkpoint: checkpoint, data: dataset.identity, timestep: timestep, noise_seed: noiseSeed,
                                     classes: scores, mean_ratio: meanRatio)
                 print(String(decoding: try encoder.encode(report), as: UTF8.self))

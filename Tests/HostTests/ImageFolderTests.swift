@@ -27,7 +27,7 @@ extension ImageFolderError: FileNamingError {}
         }
         for (i, (index, name)) in expected.enumerated() {
             let (image, label) = try folder.sample(i)
-            #expect(folder.classNames[label] == name)
+            #expect(folder.classNames[label] == name && folder.label(i) == label)
             #expect(folder.entries[i].path.hasSuffix("/\(name)/" + String(repeating: "0", count: 4) + String(format: "%02d", index) + ".png"))
             let original = data.sample(index).image
             #expect(try PNGImage(tensor: image) == PNGImage(tensor: original), "sample \(index)")

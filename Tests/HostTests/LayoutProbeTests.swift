@@ -154,6 +154,13 @@ import Testing
         }
         #expect((report["data"] as? String)?.contains("generator 3") == true)
 
+        // An ImageFolder is probed whole: 2 images per class there.
+        let exported = try ws.zoo(["data", "export", "--out", ws.path("folder"), "--count", "22", "--resolution", "16"])
+        #expect(exported.status == 0, "\(exported.stderr)")
+        let folder2 = try ws.zoo(["dit", "probe", "--allow-unconformant", "--checkpoint", ck, "--data", ws.path("folder"), "--per-class", "5"])
+        #expect(folder2.status == 0 && folder2.stdout.contains("22 images of 16x16 px"), "\(folder2.stdout) \(folder2.stderr)")
+        #expect(folder2.stdout.split(separator: "\n").filter { $0.hasPrefix("checkerboard ") && $0.contains("      2  ") }.count == 1, "\(folder2.stdout)")
+
         let bad = try ws.zoo(["dit", "probe", "--allow-unconformant", "--checkpoint", ck, "--config", config, "--timestep", "1000"])
         #expect(bad.status != 0 && bad.stderr.contains("--timestep"), "\(bad.stderr)")
         let generator = try ws.zoo(["dit", "probe", "--allow-unconformant", "--checkpoint", ck, "--data-generator", "2"])

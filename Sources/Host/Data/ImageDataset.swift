@@ -20,12 +20,18 @@ public protocol ImageDataset: Sendable {
     /// - Precondition: `0 <= index < count`.
     /// - Throws: when a stored sample cannot be loaded (synthetic datasets never throw).
     func sample(_ index: Int) throws -> (image: Tensor<Float>, label: Int)
+    /// The label of sample `index`, without loading or drawing its image where the dataset can (by default it
+    /// loads the sample).
+    /// - Precondition: `0 <= index < count`.
+    func label(_ index: Int) throws -> Int
     /// A one-line description that differs whenever the samples would: a training checkpoint records it, so a
     /// run cannot be resumed on other data by mistake.
     var identity: String { get }
 }
 
 extension ImageDataset {
+    public func label(_ index: Int) throws -> Int { try sample(index).label }
+
     /// By default: the count, size and class names. ``ImageFolder`` uses it (not the folder's path, so a moved
     /// folder still matches; file contents are not read).
     public var identity: String { "\(count) images of \(resolution)x\(resolution) px, classes \(classNames)" }

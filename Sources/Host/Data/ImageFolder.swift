@@ -74,6 +74,10 @@ public struct ImageFolder: ImageDataset {
     }
 
     public var count: Int { entries.count }
+
+    /// The label of image `index`, from its folder (the file is not read).
+    public func label(_ index: Int) -> Int { entries[index].label }
+
     public var numClasses: Int { classNames.count }
 
     /// Image `index`, decoded, center-cropped to ``resolution`` and scaled to [-1, 1], with its label.

@@ -75,7 +75,7 @@ public struct LayoutProbe: Sendable {
         var full = 0
         var index = 0
         while index < data.count && full < data.numClasses {
-            let label = try (data as? SyntheticShapes)?.label(index) ?? data.sample(index).label
+            let label = try data.label(index)
             if chosen[label].count < samplesPerClass {
                 chosen[label].append(index)
                 if chosen[label].count == samplesPerClass { full += 1 }
