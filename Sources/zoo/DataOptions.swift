@@ -10,13 +10,19 @@ struct DataOptions: ParsableArguments {
     @Option(help: "Seed of the synthetic dataset.")
     var dataSeed: UInt64 = 0
 
-    @Option(help: "Version of the synthetic dataset's drawing code: \(SyntheticShapes.generatorChoices).")
-    var dataGenerator = SyntheticShapes.defaultGenerator
+    @Option(help: """
+        Version of the synthetic dataset's drawing code: \(SyntheticShapes.generatorChoices) (default: \
+        \(SyntheticShapes.defaultGenerator), the embedded model's data).
+        """)
+    var dataGenerator: Int?
+
+    /// The synthetic shapes' generator: `--data-generator`, else the default.
+    var generator: Int { dataGenerator ?? SyntheticShapes.defaultGenerator }
 
     func validate() throws {
-        try checkGenerator(dataGenerator, option: "--data-generator")
-        guard data == nil || dataGenerator == SyntheticShapes.defaultGenerator else {
-            throw ValidationError("--data-generator chooses the synthetic shapes; it cannot go with --data \(data!)")
+        try checkGenerator(generator, option: "--data-generator")
+        if let data, dataGenerator != nil {
+            throw ValidationError("--data-generator chooses the synthetic shapes; it cannot go with --data \(data)")
         }
     }
 
@@ -26,12 +32,12 @@ struct DataOptions: ParsableArguments {
     func datasets(for config: DiTConfig) throws -> (train: any ImageDataset, heldOut: (any ImageDataset)?) {
         if let data { return (try ImageFolder(root: data, resolution: config.inputSize), nil) }
         do {
-            return try SyntheticShapes.splits(seed: dataSeed, generator: dataGenerator, for: config)
+            return try SyntheticShapes.splits(seed: dataSeed, generator: generator, for: config)
         } catch {
             throw CLIError("\(error); give --data, or another --config")
         }
     }
 
     /// The folder's path, or the shapes' seed and generator.
-    var summary: String { data ?? "synthetic shapes, seed \(dataSeed), generator \(dataGenerator)" }
+    var summary: String { data ?? "synthetic shapes, seed \(dataSeed), generator \(generator)" }
 }

@@ -118,8 +118,10 @@ public struct SyntheticShapes: ImageDataset {
     /// seed's images change, and the old ones stay, so that data a model was trained on can be drawn again.
     /// (Generator 2 was an experiment that never shipped.)
     public static let generators = [1, 3]
-    /// The generator of the data the shipped default model (`models/dit-shapes`) was trained on.
-    public static let defaultGenerator = 1
+    /// The generator of the data the shipped default model (`models/dit-shapes`) was trained on. (Generator 1
+    /// was the data of the previous default, whose samples never showed checkerboards, rings, dots or outlines:
+    /// see the model card.)
+    public static let defaultGenerator = 3
     /// ``generators`` for messages and help: "1 or 3".
     public static var generatorChoices: String { generators.map(String.init).joined(separator: " or ") }
     public var identity: String {
