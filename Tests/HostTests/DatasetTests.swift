@@ -105,7 +105,8 @@ import Testing
         #expect(base.identity.contains("generator \(SyntheticShapes.defaultGenerator)"))
     }
 
-    /// Generator 3 redraws five classes and leaves the other six image for image as generator 1 draws them.
+    /// Generator 3 redraws six classes (the two dot classes among them) and leaves the other five image for image
+    /// as generator 1 draws them.
     @Test func generatorsDifferOnlyInTheRedrawnClasses() throws {
         let one = try SyntheticShapes(seed: 8, generator: 1), three = try SyntheticShapes(seed: 8, generator: 3)
         let redrawn: Set<Shape> = [.checkerboard, .rings, .twoDots, .threeDots, .squareOutline, .cross]

@@ -13,10 +13,11 @@ struct ShapeScene {
 
     /// Draws a picture of class `shape` with the layouts of `generator` (one of ``SyntheticShapes/generators``).
     ///
-    /// Generator 3 differs from 1 in five classes, drawn at layouts the default model learns (see its card):
-    /// a 2 x 2 checkerboard (1: cells of 3 to 6 px), rings 4 to 6 px wide round a centre within 2 px of the
-    /// middle (1: 2 to 4 px, within 4 px), dots on a diagonal like a die's face (1: scattered, radius 1.6 to
-    /// 3.2 px), and square outlines and crosses centred within 2 px (1: anywhere), 3 to 5 px thick.
+    /// Generator 3 differs from 1 in six classes (both dot classes share one layout), drawn at layouts the
+    /// default model learns (see its card): a 2 x 2 checkerboard (1: cells of 3 to 6 px), rings 4 to 6 px wide
+    /// round a centre within 2 px of the middle (1: 2 to 4 px, within 4 px), dots on a diagonal like a die's face
+    /// (1: scattered, radius 1.6 to 3.2 px), and square outlines and crosses centred within 2 px (1: anywhere),
+    /// 3 to 5 px thick.
     static func draw(
         _ shape: SyntheticShapes.ShapeClass, resolution r: Int, generator: Int, using rng: inout SplitMix64
     ) -> ShapeScene {
