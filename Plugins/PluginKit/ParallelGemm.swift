@@ -3,7 +3,11 @@
 ///
 /// The host runs OpenBLAS with one thread and parallelises itself, so a plugin's large products should
 /// come here; products inside an already-parallel loop (per head, per chunk) call `S.gemm` directly.
-/// Splitting rows changes no arithmetic, so results are bitwise equal to one call.
+///
+/// The blocks (one per host thread) are fixed by `m` and the host's thread count, and a host of this package
+/// keeps them even when it runs the loop serially, so results are identical run to run. They are not bitwise
+/// equal to one call: OpenBLAS's kernels (Haswell's, for one) round differently with the number of rows, so a
+/// different thread count gives results that differ in the last bits.
 @_specialize(where S == Float)
 @_specialize(where S == Double)
 public func parallelGemm<S: KernelScalar>(

@@ -25,15 +25,23 @@ import Testing
             try runCommand(try zooPath(), arguments, environment: ["ZOO_REGISTRY": registry])
         }
 
-        /// Starts `zoo arguments`, waits (up to two minutes) until `file` exists, kills it with SIGKILL and
-        /// returns how it ended (`.uncaughtSignal` when the kill landed before the run finished).
-        func zooKilled(_ arguments: [String], onceExists file: String) throws -> Process.TerminationReason {
+        /// `zoo arguments`, not started, with this process's environment (OPENBLAS_CORETYPE and ZOO_THREADS
+        /// included, as for ``zoo(_:)``: a child with another BLAS kernel computes other bits) plus this
+        /// workspace's registry, and its output discarded.
+        func zooProcess(_ arguments: [String]) throws -> Process {
             let process = Process()
             process.executableURL = URL(fileURLWithPath: try zooPath())
             process.arguments = arguments
-            process.environment = ["ZOO_REGISTRY": registry]
+            process.environment = ProcessInfo.processInfo.environment.merging(["ZOO_REGISTRY": registry]) { $1 }
             process.standardOutput = FileHandle.nullDevice
             process.standardError = FileHandle.nullDevice
+            return process
+        }
+
+        /// Starts `zoo arguments`, waits (up to two minutes) until `file` exists, kills it with SIGKILL and
+        /// returns how it ended (`.uncaughtSignal` when the kill landed before the run finished).
+        func zooKilled(_ arguments: [String], onceExists file: String) throws -> Process.TerminationReason {
+            let process = try zooProcess(arguments)
             try process.run()
             let deadline = Date().addingTimeInterval(120)
             while !FileManager.default.fileExists(atPath: file) && Date() < deadline && process.isRunning { usleep(5_000) }

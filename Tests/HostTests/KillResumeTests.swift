@@ -214,11 +214,7 @@ extension CLITests.Workspace {
     /// Runs `zoo arguments` to completion (it must succeed) and returns the seconds from its start until each of
     /// `files` appeared.
     func zooTimed(_ arguments: [String], until files: [String]) throws -> [TimeInterval] {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: try zooPath())
-        process.arguments = arguments
-        process.environment = ["ZOO_REGISTRY": registry]
-        process.standardOutput = FileHandle.nullDevice
+        let process = try zooProcess(arguments)
         let errors = Pipe()
         process.standardError = errors
         let started = Date()
@@ -239,12 +235,7 @@ extension CLITests.Workspace {
     /// Starts `zoo arguments`, kills it with SIGKILL after `seconds` unless it has ended by then, and returns
     /// whether the kill landed (the run was still going).
     func zooKilled(_ arguments: [String], after seconds: TimeInterval) throws -> Bool {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: try zooPath())
-        process.arguments = arguments
-        process.environment = ["ZOO_REGISTRY": registry]
-        process.standardOutput = FileHandle.nullDevice
-        process.standardError = FileHandle.nullDevice
+        let process = try zooProcess(arguments)
         try process.run()
         let deadline = Date().addingTimeInterval(seconds)
         while process.isRunning && Date() < deadline { usleep(2_000) }
@@ -256,12 +247,7 @@ extension CLITests.Workspace {
     /// Starts `zoo arguments`, waits until `condition` holds (or the run ends), then `seconds` more, kills it with
     /// SIGKILL unless it has ended, and returns whether the kill landed.
     func zooKilled(_ arguments: [String], once condition: () -> Bool, after seconds: TimeInterval) throws -> Bool {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: try zooPath())
-        process.arguments = arguments
-        process.environment = ["ZOO_REGISTRY": registry]
-        process.standardOutput = FileHandle.nullDevice
-        process.standardError = FileHandle.nullDevice
+        let process = try zooProcess(arguments)
         try process.run()
         while process.isRunning && !condition() { usleep(1_000) }
         let deadline = Date().addingTimeInterval(seconds)

@@ -22,8 +22,68 @@ import Testing
                 let sorted = ranges.withLock { $0 }.sorted { $0.0 < $1.0 }
                 // Every range but the last holds at least `grain` indices.
                 #expect(sorted.dropLast().allSatisfy { $0.1 - $0.0 >= min(grain, n) })
+                // The ranges are the fixed partition, whatever the thread count.
+                #expect(sorted.map { $0.0..<$0.1 } == ThreadPool.chunks(n, grain: grain), "n \(n) grain \(grain)")
             }
         }
+    }
+
+    /// The ranges a loop's body sees when the loop runs in parallel, when it runs serially because it is nested in
+    /// another loop, and when it runs serially because other threads keep the pool busy: always the same
+    /// partition. The old pool called the body once with `0..<n` on its serial paths, so a body that combines
+    /// per-range partial sums (or a matrix product split by rows) computed other bits depending on which thread
+    /// won the pool.
+    @Test(arguments: [2, 3, 8])
+    func everyPathSeesTheSamePartition(threads: Int) async {
+        let pool = ThreadPool(threadCount: threads)
+        let cases = [(1000, 1), (1000, 16), (4097, 3), (130, 40), (64, 1)]
+        func ranges(_ n: Int, _ grain: Int) -> [Range<Int>] {
+            let seen = Mutex<[Range<Int>]>([])
+            pool.parallelFor(n, grain: grain) { b, e in seen.withLock { $0.append(b..<e) } }
+            return seen.withLock { $0 }.sorted { $0.lowerBound < $1.lowerBound }
+        }
+        for (n, grain) in cases {
+            let expected = ThreadPool.chunks(n, grain: grain)
+            #expect(expected.count > 1 && expected.count <= ThreadPool.maximumChunks)
+            #expect(ranges(n, grain) == expected, "parallel, n \(n) grain \(grain)")
+            // Nested: every inner loop runs serially on the outer loop's threads.
+            let nested = Mutex<[[Range<Int>]]>([])
+            pool.parallelFor(4, grain: 1) { b, e in
+                for _ in b..<e {
+                    let inner = ranges(n, grain)
+                    nested.withLock { $0.append(inner) }
+                }
+            }
+            #expect(nested.withLock { $0 }.count == 4)
+            #expect(nested.withLock { $0 }.allSatisfy { $0 == expected }, "nested, n \(n) grain \(grain)")
+            // Concurrent callers: one holds the pool, the others run serially, decided by timing.
+            let concurrent = await withTaskGroup(of: [[Range<Int>]].self) { group in
+                for _ in 0..<4 { group.addTask { (0..<20).map { _ in ranges(n, grain) } } }
+                return await group.reduce(into: []) { $0 += $1 }
+            }
+            #expect(concurrent.count == 80 && concurrent.allSatisfy { $0 == expected }, "concurrent, n \(n) grain \(grain)")
+        }
+    }
+
+    /// A float sum kept per range and combined in range order gives the same bits for every thread count and
+    /// every schedule (the pattern `parallel_for`'s contract asks plugins to follow).
+    @Test func rangeOrderedSumsAreIdenticalAcrossThreadCounts() {
+        let n = 10_000
+        let values = (0..<n).map { i in Float(sin(Double(i) * 0.37)) * Float(1 + i % 97) }
+        func sum(_ pool: ThreadPool) -> Float {
+            let chunks = ThreadPool.chunks(n, grain: 7)
+            let partials = UnsafeMutableBufferPointer<Float>.allocate(capacity: chunks.count)
+            defer { partials.deallocate() }
+            let size = ThreadPool.chunkSize(n, grain: 7)
+            pool.parallelFor(n, grain: 7) { b, e in
+                var s: Float = 0
+                for i in b..<e { s += values[i] }
+                partials[b / size] = s
+            }
+            return partials.reduce(0, +)
+        }
+        let sums = [1, 2, 3, 8].map { sum(ThreadPool(threadCount: $0)) }
+        #expect(sums.allSatisfy { $0.bitPattern == sums[0].bitPattern }, "\(sums)")
     }
 
     final class Counter: Sendable {

@@ -66,6 +66,33 @@ import Testing
         #expect(resumed.history[1].heldOut != nil)
     }
 
+    /// Three identical runs at once on the shared pool (each loop goes to whichever run holds the pool, the others'
+    /// run serially: a schedule decided by timing) end where a lone run ends, bit for bit.
+    @Test func concurrentRunsEqualALoneRun() async throws {
+        /// Where a 4-step run ends.
+        struct End: Sendable {
+            var weights, ema, secondMoments: [Tensor<Float>]
+            var losses: [Double]
+        }
+        @Sendable func run() throws -> End {
+            let t = try Self.trainer(steps: 4)
+            while !t.isFinished { try t.trainStep() }
+            return End(weights: t.model.parameters.tensors, ema: t.ema.tensors, secondMoments: t.optimizer.secondMoment.tensors,
+                       losses: t.history.map(\.loss))
+        }
+        let lone = try run()
+        let runs = try await withThrowingTaskGroup(of: End.self) { group in
+            for _ in 0..<3 { group.addTask { try run() } }
+            return try await group.reduce(into: []) { $0.append($1) }
+        }
+        #expect(runs.count == 3)
+        for end in runs {
+            let same = end.weights == lone.weights && end.ema == lone.ema && end.secondMoments == lone.secondMoments
+            #expect(same, "a concurrent run's weights, EMA or second moments differ from the lone run's")
+            #expect(end.losses == lone.losses)
+        }
+    }
+
     @Test func resumeRefusesAnotherRunsCheckpoint() throws {
         let dir = try TestDirectory()
         let a = try Self.trainer(steps: 6)

@@ -29,9 +29,12 @@ public enum BLAS {
                 CblasRowMajor, transA.cblas, transB.cblas, d[0], d[1], d[2], alpha, a, d[3], b, d[4], beta, c, d[5])
             return
         }
-        // Rows of C split over the host pool, one single-threaded OpenBLAS call per block (bitwise equal to one call).
+        // Rows of C split into one block per pool thread, one single-threaded OpenBLAS call per block. The blocks
+        // are fixed by (m, thread count): the pool keeps them on its serial path too. They are not bitwise equal
+        // to one call (OpenBLAS's kernels round differently with the number of rows, e.g. Haswell's), so
+        // results are identical run to run for one thread count, not across thread counts.
         let (aa, ba, ca) = (UInt(bitPattern: a), UInt(bitPattern: b), UInt(bitPattern: c))
-        pool.parallelFor(m, grain: (m + pool.threadCount - 1) / pool.threadCount) { begin, end in
+        pool.parallelFor(m, grain: rowBlock(m, threads: pool.threadCount)) { begin, end in
             let a = UnsafePointer<Float>(bitPattern: aa)!, b = UnsafePointer<Float>(bitPattern: ba)!
             let c = UnsafeMutablePointer<Float>(bitPattern: ca)!
             cblas_sgemm(
@@ -39,6 +42,10 @@ public enum BLAS {
                 transA == .none ? a + begin * lda : a + begin, d[3], b, d[4], beta, c + begin * ldc, d[5])
         }
     }
+
+    /// Rows of C per block of a split product: one block per thread. ``ThreadPool/chunkSize(_:grain:)`` keeps
+    /// this as the chunk length as long as the pool has at most ``ThreadPool/maximumChunks`` threads.
+    static func rowBlock(_ m: Int, threads: Int) -> Int { (m + threads - 1) / max(1, threads) }
 
     /// OpenBLAS runs single-threaded: the host pool (and plugins, through `parallel_for`) parallelise
     /// matrix products themselves, so two sets of threads never compete for the cores (OpenBLAS's

@@ -114,7 +114,8 @@ public final class GraftRun: @unchecked Sendable {
         if pending.count < units.count { log?("stage 1: \(units.count - pending.count) unit(s) already distilled, resuming") }
         final class Shared: @unchecked Sendable {
             let lock = NSLock()
-            var messages: [String] = []
+            /// Failed units' messages by their index in `pending`, so the error lists them in unit order.
+            var messages: [Int: String] = [:]
             var steps = 0
         }
         let failures = Shared()
@@ -147,11 +148,14 @@ public final class GraftRun: @unchecked Sendable {
                 try saveUnitResult(unit, distiller)
             } catch {
                 lock.lock()
-                failures.messages.append("\(unit.name): \(error)")
+                failures.messages[i] = "\(unit.name): \(error)"
                 lock.unlock()
             }
         }
-        guard failures.messages.isEmpty else { throw GraftError.stage(name: "stage 1", reason: failures.messages.joined(separator: "; ")) }
+        guard failures.messages.isEmpty else {
+            let reasons = failures.messages.sorted { $0.key < $1.key }.map(\.value)
+            throw GraftError.stage(name: "stage 1", reason: reasons.joined(separator: "; "))
+        }
         for unit in units { try loadUnitResult(unit) }
     }
 

@@ -1,26 +1,38 @@
 import Foundation
+import Synchronization
 
 /// A fixed pool of worker threads behind the ABI's `parallel_for` (the host controls the thread total).
 ///
 /// One loop runs on the pool at a time; the calling thread takes part in it. A call made while the pool is
 /// busy (another thread's loop, or a nested call from inside a loop body) runs serially on the caller, so
-/// the pool can never deadlock and results never depend on which path was taken.
+/// the pool can never deadlock.
+///
+/// **Fixed partition.** A loop over `0..<n` is always cut into the same chunks, ``chunks(_:grain:)``: a
+/// function of `n` and `grain` alone, not of the thread count nor of whether the loop ran in parallel or
+/// serially. The serial path calls the body once per chunk, in order. So a body whose results depend only on
+/// the range it is given (a per-chunk partial sum, a matrix product over a block of rows) computes the same
+/// bits whichever thread runs which chunk, whatever the timing, and for any thread count.
 public final class ThreadPool: @unchecked Sendable {
     /// Threads that work on a loop, the caller included (>= 1).
     public let threadCount: Int
 
     /// The pool shared by the host (sized by `ZOO_THREADS`, else the number of active processors).
     public static let shared: ThreadPool = {
-        _ = BLAS.singleThreaded
         let env = ProcessInfo.processInfo.environment["ZOO_THREADS"].flatMap { Int($0) }
         return ThreadPool(threadCount: env ?? ProcessInfo.processInfo.activeProcessorCount)
     }()
 
     private let core = Core()
     private let submission = NSLock()
+    private let parallelLoopCount = Atomic<Int>(0)
+
+    /// Loops that ran on the pool's threads (not serially on the caller) since the pool was made.
+    public var parallelLoops: Int { parallelLoopCount.load(ordering: .relaxed) }
 
     /// A pool with `threadCount` threads in all (the caller plus `threadCount - 1` workers).
     public init(threadCount: Int) {
+        // Any pool, not only the shared one: OpenBLAS's own threads would split products by their own rules.
+        _ = BLAS.singleThreaded
         self.threadCount = max(1, threadCount)
         for index in 1..<self.threadCount {
             let core = self.core
@@ -34,20 +46,42 @@ public final class ThreadPool: @unchecked Sendable {
         core.shutDown()
     }
 
-    /// Runs `body(begin, end)` over disjoint ranges that cover `0..<n`, each at least `grain` long (except
-    /// the last), and returns when all have run.
+    /// Most chunks a loop is cut into: enough for a dozen or so threads to balance uneven chunks, few enough
+    /// that claiming them costs nothing next to the work.
+    public static let maximumChunks = 64
+
+    /// The chunk length of a loop over `0..<n` with `grain`: at least `grain`, and at most
+    /// ``maximumChunks`` chunks. Depends on `n` and `grain` only.
+    public static func chunkSize(_ n: Int, grain: Int) -> Int {
+        max(max(1, grain), (n + maximumChunks - 1) / maximumChunks)
+    }
+
+    /// The ranges ``parallelFor(_:grain:_:)`` hands its body for `n` and `grain`, in order.
+    public static func chunks(_ n: Int, grain: Int) -> [Range<Int>] {
+        guard n > 0 else { return [] }
+        let size = chunkSize(n, grain: grain)
+        return stride(from: 0, to: n, by: size).map { $0..<min(n, $0 + size) }
+    }
+
+    /// Runs `body(begin, end)` once for every chunk of ``chunks(_:grain:)`` (disjoint ranges covering `0..<n`,
+    /// each at least `grain` long except the last) and returns when all have run. Chunks run concurrently in
+    /// any order; their boundaries never change.
     public func parallelFor(_ n: Int, grain: Int = 1, _ body: (Int, Int) -> Void) {
         guard n > 0 else { return }
-        let grain = max(1, grain)
-        // Serial when there is nothing to share, or when the pool is already running a loop.
-        guard threadCount > 1, n > grain, submission.try() else {
-            body(0, n)
+        let chunkSize = Self.chunkSize(n, grain: grain)
+        // Serial when there is nothing to share, or when the pool is already running a loop: the same chunks,
+        // in order, on the caller.
+        guard threadCount > 1, n > chunkSize, submission.try() else {
+            var begin = 0
+            while begin < n {
+                let end = min(n, begin + chunkSize)
+                body(begin, end)
+                begin = end
+            }
             return
         }
         defer { submission.unlock() }
-        // A few chunks per thread, so uneven chunks balance out.
-        let target = threadCount * 4
-        let chunkSize = max(grain, (n + target - 1) / target)
+        parallelLoopCount.add(1, ordering: .relaxed)
         withoutActuallyEscaping(body) { escapingBody in
             core.run(Job(n: n, chunkSize: chunkSize, body: escapingBody))
         }
