@@ -77,7 +77,7 @@ struct PretrainCommand: ParsableCommand {
             guard resume else {
                 throw CLIError("\(out) already holds a run (\(run.state)); pass --resume to continue it, or choose another --out")
             }
-            try trainer.resume(from: run.state)
+            if let note = try trainer.resume(from: run.state) { FileHandle.standardError.write(Data("note: \(note)\n".utf8)) }
             // The EMA export and loss files are written after the training state at each checkpoint; a kill between
             // the writes leaves them one checkpoint behind. They derive from the state, so rewrite them now: a run
             // resumed at its last step would otherwise keep the stale export.

@@ -22,8 +22,8 @@ import Testing
                 let sorted = ranges.withLock { $0 }.sorted { $0.0 < $1.0 }
                 // Every range but the last holds at least `grain` indices.
                 #expect(sorted.dropLast().allSatisfy { $0.1 - $0.0 >= min(grain, n) })
-                // The ranges are the fixed partition, whatever the thread count.
-                #expect(sorted.map { $0.0..<$0.1 } == ThreadPool.chunks(n, grain: grain), "n \(n) grain \(grain)")
+                // The ranges are the pool's fixed partition.
+                #expect(sorted.map { $0.0..<$0.1 } == pool.chunks(n, grain: grain), "n \(n) grain \(grain)")
             }
         }
     }
@@ -43,8 +43,8 @@ import Testing
             return seen.withLock { $0 }.sorted { $0.lowerBound < $1.lowerBound }
         }
         for (n, grain) in cases {
-            let expected = ThreadPool.chunks(n, grain: grain)
-            #expect(expected.count > 1 && expected.count <= ThreadPool.maximumChunks)
+            let expected = pool.chunks(n, grain: grain)
+            #expect(expected.count > 1 && expected.count <= threads * ThreadPool.chunksPerThread)
             #expect(ranges(n, grain) == expected, "parallel, n \(n) grain \(grain)")
             // Nested: every inner loop runs serially on the outer loop's threads.
             let nested = Mutex<[[Range<Int>]]>([])
@@ -65,65 +65,47 @@ import Testing
         }
     }
 
-    /// A float sum kept per range and combined in range order gives the same bits for every thread count and
-    /// every schedule (the pattern `parallel_for`'s contract asks plugins to follow).
-    @Test func rangeOrderedSumsAreIdenticalAcrossThreadCounts() {
+    /// A float sum kept per range and combined in range order gives the same bits on every path: in parallel, nested
+    /// in another loop, and with callers competing for the pool (the pattern `parallel_for`'s contract asks plugins
+    /// to follow).
+    @Test(arguments: [2, 3, 8])
+    func rangeOrderedSumsAreIdenticalOnEveryPath(threads: Int) async {
+        let pool = ThreadPool(threadCount: threads)
         let n = 10_000
         let values = (0..<n).map { i in Float(sin(Double(i) * 0.37)) * Float(1 + i % 97) }
-        func sum(_ pool: ThreadPool) -> Float {
-            let chunks = ThreadPool.chunks(n, grain: 7)
-            let partials = UnsafeMutableBufferPointer<Float>.allocate(capacity: chunks.count)
+        @Sendable func sum() -> UInt32 {
+            let size = pool.chunkSize(n, grain: 7)
+            let partials = UnsafeMutableBufferPointer<Float>.allocate(capacity: pool.chunks(n, grain: 7).count)
             defer { partials.deallocate() }
-            let size = ThreadPool.chunkSize(n, grain: 7)
             pool.parallelFor(n, grain: 7) { b, e in
                 var s: Float = 0
                 for i in b..<e { s += values[i] }
                 partials[b / size] = s
             }
-            return partials.reduce(0, +)
+            return partials.reduce(0, +).bitPattern
         }
-        let sums = [1, 2, 3, 8].map { sum(ThreadPool(threadCount: $0)) }
-        #expect(sums.allSatisfy { $0.bitPattern == sums[0].bitPattern }, "\(sums)")
-    }
-
-    final class Counter: Sendable {
-        let value = Mutex(0)
-    }
-
-    @Test func nestedAndConcurrentCallsRunAndFinish() async {
-        let pool = ThreadPool(threadCount: 3)
-        let counter = Counter()
-        await withTaskGroup(of: Void.self) { group in
-            for _ in 0..<4 {
-                group.addTask {
-                    pool.parallelFor(10) { b, e in
-                        for _ in b..<e {
-                            pool.parallelFor(10) { b2, e2 in counter.value.withLock { $0 += e2 - b2 } }
-                        }
-                    }
-                }
+        let alone = sum()
+        let nested = Mutex<[UInt32]>([])
+        pool.parallelFor(3, grain: 1) { b, e in
+            for _ in b..<e {
+                let s = sum()
+                nested.withLock { $0.append(s) }
             }
         }
-        #expect(counter.value.withLock { $0 } == 400)
-    }
-
-    /// Two chunks on a 2-thread pool: each chunk waits (up to 10 s) until two distinct threads have entered, so
-    /// the check depends on the worker taking part, not on how the machine happens to schedule it.
-    @Test func usesMoreThanOneThread() {
-        let pool = ThreadPool(threadCount: 2)
-        let threads = Mutex(Set<UInt>())
-        pool.parallelFor(2, grain: 1) { _, _ in
-            _ = threads.withLock { $0.insert(UInt(pthread_self())) }
-            let deadline = Date().addingTimeInterval(10)
-            while threads.withLock({ $0.count }) < 2 && Date() < deadline { usleep(1000) }
+        let concurrent = await withTaskGroup(of: UInt32.self) { group in
+            for _ in 0..<6 { group.addTask { sum() } }
+            return await group.reduce(into: []) { $0.append($1) }
         }
-        #expect(threads.withLock { $0.count } == 2)
+        #expect(nested.withLock { $0 }.allSatisfy { $0 == alone } && concurrent.allSatisfy { $0 == alone })
+        #expect(concurrent.count == 6 && nested.withLock { $0 }.count == 3)
     }
 
-    @Test func emptyLoopDoesNothing() {
-        let pool = ThreadPool(threadCount: 2)
-        var called = false
-        pool.parallelFor(0) { _, _ in called = true }
-        #expect(!called)
+    /// A one-thread pool runs each loop as one chunk, in one call: nothing to balance.
+    @Test func oneThreadRunsOneChunk() {
+        let pool = ThreadPool(threadCount: 1)
+        #expect(pool.chunks(1000, grain: 1) == [0..<1000])
+        var calls = 0
+        pool.parallelFor(1000, grain: 3) { _, _ in calls += 1 }
+        #expect(calls == 1 && pool.parallelLoops == 0)
     }
 }

@@ -55,7 +55,7 @@ import Testing
         if let h = try first.heldOutLoss() { first.recordHeldOut(h) }
         try first.saveCheckpoint(path: dir.file("state.safetensors"))
         let resumed = try Self.trainer(steps: 6)
-        try resumed.resume(from: dir.file("state.safetensors"))
+        #expect(try resumed.resume(from: dir.file("state.safetensors")) == nil, "same pool and kernel: no note")
         #expect(resumed.step == 4)
         while !resumed.isFinished { try resumed.trainStep() }
 
@@ -91,6 +91,25 @@ import Testing
             #expect(same, "a concurrent run's weights, EMA or second moments differ from the lone run's")
             #expect(end.losses == lone.losses)
         }
+    }
+
+    /// A checkpoint written with another pool size or OpenBLAS kernel resumes, with a note that its last bits will
+    /// differ from the uninterrupted run's.
+    @Test func resumeUnderAnotherArithmeticSaysSo() throws {
+        let dir = try TestDirectory()
+        let first = try Self.trainer(steps: 4)
+        try first.trainStep()
+        try first.saveCheckpoint(path: dir.file("state.safetensors"))
+        let file = try SafetensorsFile.read(path: dir.file("state.safetensors"))
+        #expect(file.metadata["zoo.train.arithmetic"] == DiffusionTrainer.arithmetic)
+        var metadata = file.metadata
+        metadata["zoo.train.arithmetic"] = "7 pool threads, OpenBLAS Prescott"
+        try SafetensorsFile.write(
+            path: dir.file("other.safetensors"), tensors: try file.names.map { ($0, try file.tensor(named: $0)) }, metadata: metadata)
+        let resumed = try Self.trainer(steps: 4)
+        let note = try #require(try resumed.resume(from: dir.file("other.safetensors")))
+        #expect(note.contains("7 pool threads, OpenBLAS Prescott") && note.contains(DiffusionTrainer.arithmetic) && note.contains("ZOO_THREADS"), "\(note)")
+        #expect(resumed.step == 1 && resumed.model.parameters.tensors == first.model.parameters.tensors)
     }
 
     @Test func resumeRefusesAnotherRunsCheckpoint() throws {

@@ -43,8 +43,8 @@ public enum BLAS {
         }
     }
 
-    /// Rows of C per block of a split product: one block per thread. ``ThreadPool/chunkSize(_:grain:)`` keeps
-    /// this as the chunk length as long as the pool has at most ``ThreadPool/maximumChunks`` threads.
+    /// Rows of C per block of a split product: one block per thread (``ThreadPool/chunkSize(_:grain:)`` keeps it as
+    /// the chunk length, since it is never shorter than the pool's own chunks).
     static func rowBlock(_ m: Int, threads: Int) -> Int { (m + threads - 1) / max(1, threads) }
 
     /// OpenBLAS runs single-threaded: the host pool (and plugins, through `parallel_for`) parallelise

@@ -244,7 +244,7 @@ public final class GraftRun: @unchecked Sendable {
         let trainer = try DiffusionTrainer(model: student, data: train, heldOut: nil, settings: settings)
         let state = stage2Folder + "/train-state.safetensors"
         if FileManager.default.fileExists(atPath: state) {
-            try trainer.resume(from: state)
+            if let note = try trainer.resume(from: state) { log?("stage 2: note: \(note)") }
             log?("stage 2: resumed at step \(trainer.step) of \(s2.steps)")
         }
         while !trainer.isFinished {

@@ -8,10 +8,13 @@ import Synchronization
 /// the pool can never deadlock.
 ///
 /// **Fixed partition.** A loop over `0..<n` is always cut into the same chunks, ``chunks(_:grain:)``: a
-/// function of `n` and `grain` alone, not of the thread count nor of whether the loop ran in parallel or
-/// serially. The serial path calls the body once per chunk, in order. So a body whose results depend only on
-/// the range it is given (a per-chunk partial sum, a matrix product over a block of rows) computes the same
-/// bits whichever thread runs which chunk, whatever the timing, and for any thread count.
+/// function of `n`, `grain` and the pool's thread count, not of whether the loop ran in parallel or serially
+/// (nested in another loop, or while another caller held the pool). The serial path calls the body once per
+/// chunk, in order. So a body whose results depend only on the range it is given (a per-chunk partial sum, a
+/// matrix product over a block of rows) computes the same bits whichever thread runs which chunk, whatever the
+/// timing. (A partition independent of the thread count needs chunks small enough for many threads, which
+/// shortens the vector loops inside each chunk: with at most 64 chunks a stage-1 step of `zoo bench train` took
+/// 45% longer on one thread and 12% longer on two; see docs/RELIABILITY.md, section 5.)
 public final class ThreadPool: @unchecked Sendable {
     /// Threads that work on a loop, the caller included (>= 1).
     public let threadCount: Int
@@ -46,18 +49,18 @@ public final class ThreadPool: @unchecked Sendable {
         core.shutDown()
     }
 
-    /// Most chunks a loop is cut into: enough for a dozen or so threads to balance uneven chunks, few enough
-    /// that claiming them costs nothing next to the work.
-    public static let maximumChunks = 64
+    /// Chunks per thread a loop is cut into (when `grain` allows): a few, so uneven chunks balance out.
+    public static let chunksPerThread = 4
 
     /// The chunk length of a loop over `0..<n` with `grain`: at least `grain`, and at most
-    /// ``maximumChunks`` chunks. Depends on `n` and `grain` only.
-    public static func chunkSize(_ n: Int, grain: Int) -> Int {
-        max(max(1, grain), (n + maximumChunks - 1) / maximumChunks)
+    /// `threadCount x` ``chunksPerThread`` chunks (one chunk on a one-thread pool).
+    public func chunkSize(_ n: Int, grain: Int) -> Int {
+        let target = threadCount == 1 ? 1 : threadCount * Self.chunksPerThread
+        return max(max(1, grain), (n + target - 1) / target)
     }
 
     /// The ranges ``parallelFor(_:grain:_:)`` hands its body for `n` and `grain`, in order.
-    public static func chunks(_ n: Int, grain: Int) -> [Range<Int>] {
+    public func chunks(_ n: Int, grain: Int) -> [Range<Int>] {
         guard n > 0 else { return [] }
         let size = chunkSize(n, grain: grain)
         return stride(from: 0, to: n, by: size).map { $0..<min(n, $0 + size) }
@@ -68,7 +71,7 @@ public final class ThreadPool: @unchecked Sendable {
     /// any order; their boundaries never change.
     public func parallelFor(_ n: Int, grain: Int = 1, _ body: (Int, Int) -> Void) {
         guard n > 0 else { return }
-        let chunkSize = Self.chunkSize(n, grain: grain)
+        let chunkSize = chunkSize(n, grain: grain)
         // Serial when there is nothing to share, or when the pool is already running a loop: the same chunks,
         // in order, on the caller.
         guard threadCount > 1, n > chunkSize, submission.try() else {

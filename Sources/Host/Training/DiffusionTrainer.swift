@@ -137,6 +137,12 @@ public final class DiffusionTrainer {
     private static let stepKey = "zoo.train.step"
     private static let historyKey = "zoo.train.history"
     private static let dataKey = "zoo.train.data"
+    private static let arithmeticKey = "zoo.train.arithmetic"
+
+    /// What decides the last bits of a step besides the run itself: the host pool's thread count (matrix products
+    /// are split into one row block per thread) and OpenBLAS's kernel. A run resumed under another arithmetic
+    /// continues correctly but not bit for bit as the uninterrupted run would.
+    public static var arithmetic: String { "\(ThreadPool.shared.threadCount) pool threads, OpenBLAS \(BLAS.coreName)" }
 
     /// Writes the complete training state (weights, EMA, AdamW moments, step, history, settings,
     /// configuration) to `path` atomically.
@@ -150,7 +156,7 @@ public final class DiffusionTrainer {
         let metadata = [
             Self.formatKey: "1", DiTModel.configMetadataKey: model.config.jsonString(), Self.settingsKey: settings.jsonString(),
             Self.stepKey: "\(step)", Self.historyKey: String(decoding: try encoder.encode(history), as: UTF8.self),
-            Self.dataKey: data.identity,
+            Self.dataKey: data.identity, Self.arithmeticKey: Self.arithmetic,
         ]
         do { try SafetensorsFile.write(path: path, tensors: tensors, metadata: metadata) } catch {
             throw TrainingError.checkpoint(path: path, reason: error.description)
@@ -161,7 +167,10 @@ public final class DiffusionTrainer {
     /// step count, which may grow or shrink), the model's configuration and the training data's
     /// ``ImageDataset/identity`` must equal this trainer's, so a resumed run is the same run. (Checkpoints
     /// written before the data was recorded carry no identity; they resume on whatever data is given.)
-    public func resume(from path: String) throws {
+    /// - Returns: a note when the checkpoint was written under another ``arithmetic`` (the run continues, but its
+    ///   last bits will differ from an uninterrupted run's), else nil.
+    @discardableResult
+    public func resume(from path: String) throws -> String? {
         let file: SafetensorsFile
         do { file = try SafetensorsFile.read(path: path) } catch { throw TrainingError.checkpoint(path: path, reason: error.description) }
         guard file.metadata[Self.formatKey] == "1", let stepText = file.metadata[Self.stepKey], let saved = Int(stepText),
@@ -209,5 +218,8 @@ public final class DiffusionTrainer {
         step = saved
         history = records
         window = (0, 0, 0)
+        guard let saved = file.metadata[Self.arithmeticKey], saved != Self.arithmetic else { return nil }
+        return "\(path) was written with \(saved) and resumes with \(Self.arithmetic): the run continues, but its results "
+            + "will differ in the last bits from an uninterrupted run's (set ZOO_THREADS to the first count to keep them equal)"
     }
 }

@@ -221,11 +221,10 @@ typedef struct oz_host_services {
     /**
      * Runs `body` over disjoint ranges covering [0, n) on the host's thread pool and returns when all are
      * done. Ranges hold at least `grain` indices (except the last). Nested calls run serially.
-     * The ranges are a function of `n` and `grain` alone: the same for any thread count, and the same when
-     * the host runs the loop serially (a nested call, a busy pool) as when it runs it in parallel; only the
-     * order in which ranges run varies. A body whose results depend only on its range is therefore
-     * deterministic: keep per-range partial results and combine them in range order, never in the order
-     * the ranges finish.
+     * The ranges are a function of `n`, `grain` and `num_threads` alone: the same when the host runs the
+     * loop serially (a nested call, a busy pool) as when it runs it in parallel; only the order in which
+     * ranges run varies. A body whose results depend only on its range is therefore deterministic: keep
+     * per-range partial results and combine them in range order, never in the order the ranges finish.
      */
     void (*OZ_NULLABLE parallel_for)(void *OZ_NULLABLE host_context, int64_t n, int64_t grain,
                                      oz_range_fn OZ_NONNULL body, void *OZ_NULLABLE context);
