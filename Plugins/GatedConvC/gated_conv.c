@@ -1,5 +1,5 @@
 /*
- * gated_conv.c -- the generic gated depthwise convolution `gated_conv` (OPERATORS.md section 10) as an
+ * gated_conv.c -- the generic gated depthwise convolution `gated_conv` (docs/OPERATORS.md section 10) as an
  * OperatorZoo plugin in plain C99, built by its own Makefile (not by SwiftPM) against OperatorABI.h alone.
  *
  *     [u, g] = split_D(x in_proj.weight^T + in_proj.bias)          u, g: [B, L, D]
@@ -14,7 +14,7 @@
  * `act` is identity | sigmoid | silu. `kernel_size` is k (1D) or kh,kw (2D; one value means square).
  *
  * Parameters, named as the natural PyTorch module names them (nn.Linear / depthwise nn.Conv1d or Conv2d),
- * with OPERATORS.md's short names in brackets:
+ * with docs/OPERATORS.md's short names in brackets:
  *   in_proj.weight [2D, D] (in_w)   in_proj.bias [2D] (in_b)
  *   conv.weight    [D, 1, k] or [D, 1, kh, kw] (conv_w)   conv.bias [D] (conv_b)
  *   out_proj.weight [D, D] (out_w)  out_proj.bias [D] (out_b)
@@ -668,7 +668,7 @@ static const oz_operator gc_operator = {
     .id = "gated_conv",
     .version = "1.0.0",
     .summary = "gated depthwise convolution y = Lin_out(conv(u) * act(g)), [u, g] = split(Lin_in(x)); causal1d, same1d "
-               "or same2d (OPERATORS.md section 10); O(B*L*D*(3D + K)) per forward",
+               "or same2d (docs/OPERATORS.md section 10); O(B*L*D*(3D + K)) per forward",
     .capabilities = OZ_CAP_BACKWARD | OZ_CAP_DETERMINISTIC | OZ_CAP_REENTRANT | OZ_CAP_FLOAT64,
     .num_attrs = (uint32_t)(sizeof gc_attrs / sizeof gc_attrs[0]),
     .attrs = gc_attrs,

@@ -1,7 +1,7 @@
 import Foundation
 import PluginKit
 
-/// safari's original `HyenaOperator` (`src/models/sequence/hyena.py`, OPERATORS.md section 7), with `o = order`,
+/// safari's original `HyenaOperator` (`src/models/sequence/hyena.py`, docs/OPERATORS.md section 7), with `o = order`,
 /// `P = o + 1` and the implicit filter `h = HyenaFilter.filter(L)` of ``ImplicitFilter`` (`C = D (o - 1)` channels):
 ///
 ///     [x_0, ..., x_{o-1}, v] = split_D(CC_ks(Lin_in(x); short_filter))

@@ -1,4 +1,4 @@
-/// Which of the three grafting Hyena token mixers a ``HyenaMixerKernel`` computes (OPERATORS.md section 6).
+/// Which of the three grafting Hyena token mixers a ``HyenaMixerKernel`` computes (docs/OPERATORS.md section 6).
 enum HyenaVariant: Sendable {
     /// Hyena-X: `[q,k,v] = split(CC(Lin_in(x); short))`, `y = Lin_out(q * (k * v))`.
     case x

@@ -11,7 +11,7 @@ import PluginKit
 ///     y   = sum_k y_k
 ///     out = Lin_out(gated_rmsnorm(y, z; norm.weight))                  no bias
 ///
-/// `mamba2` has one scan in token order with unprefixed names: exactly upstream `Mamba2` (OPERATORS.md section 5).
+/// `mamba2` has one scan in token order with unprefixed names: exactly upstream `Mamba2` (docs/OPERATORS.md section 5).
 /// `mamba2_bidir` adds a scan of the reversed sequence (`fwd.`, `bwd.`); `mamba2_2d` scans the `H x W` grid row-major
 /// and column-major, each forward and reversed (`row_fwd.`, `row_bwd.`, `col_fwd.`, `col_bwd.`, VMamba's cross-scan).
 /// The scans share `in_proj`, `z`, `dt_raw`, `norm` and `out_proj`; their outputs are summed before the gated norm.

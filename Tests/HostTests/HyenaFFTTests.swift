@@ -4,8 +4,8 @@ import Testing
 
 @testable import Host
 
-/// The `hyena` operator of `OZHyena` (safari's original HyenaOperator, OPERATORS.md section 7): forward against the
-/// naive float64 reference (direct O(L^2) convolution, filter MLP in plain loops: Host's
+/// The `hyena` operator of `OZHyena` (safari's original HyenaOperator, docs/OPERATORS.md section 7): forward against
+/// the naive float64 reference (direct O(L^2) convolution, filter MLP in plain loops: Host's
 /// Reference/ReferenceHyenaOperator.swift), backward against central finite differences for x and every parameter,
 /// causality by perturbation, the upstream initialisation, and the refusals.
 @Suite struct HyenaFFTTests {

@@ -5,8 +5,9 @@ import Testing
 @testable import Host
 
 /// The `OZHyena` plugin: `hyena_x`, `hyena_se`, `hyena_y` and `mlp_hyena_x` against the float64 references of
-/// Host's Reference/ReferenceHyena.swift (written from OPERATORS.md sections 6 and 9), their backward against central finite
-/// differences, their declared causality and receptive field against perturbations, and the grafting defaults.
+/// Host's Reference/ReferenceHyena.swift (written from docs/OPERATORS.md sections 6 and 9), their backward against
+/// central finite differences, their declared causality and receptive field against perturbations, and the grafting
+/// defaults.
 @Suite struct HyenaTests {
     static let mixerIds = ["hyena_x", "hyena_se", "hyena_y"]
 

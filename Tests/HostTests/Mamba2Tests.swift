@@ -4,10 +4,11 @@ import Testing
 
 @testable import Host
 
-/// The `OZMamba2` plugin: `mamba2` against the float64 recurrent-scan reference of Support/ReferenceMamba2.swift
-/// (written from OPERATORS.md section 5), `mamba2_bidir` and `mamba2_2d` against the same reference with their scan
-/// orders and against the symmetries their definitions imply, every backward against central finite differences,
-/// causality by perturbation, the grafting configuration, and the conformance harness.
+/// The `OZMamba2` plugin: `mamba2` against the float64 recurrent-scan reference of
+/// Sources/Host/Reference/ReferenceMamba2.swift (written from docs/OPERATORS.md section 5), `mamba2_bidir` and
+/// `mamba2_2d` against the same reference with their scan orders and against the symmetries their definitions imply,
+/// every backward against central finite differences, causality by perturbation, the grafting configuration, and the
+/// conformance harness.
 @Suite struct Mamba2Tests {
     static let ids = ["mamba2", "mamba2_bidir", "mamba2_2d"]
 
@@ -164,7 +165,7 @@ import Testing
         #expect(values["d_state"] == .int(64) && values["d_conv"] == .int(4) && values["expand"] == .int(2))
         #expect(values["headdim"] == .int(16) && values["ngroups"] == .int(1) && values["chunk_size"] == .int(256))
         #expect(values["norm_before_gate"] == .bool(false) && values["eps"] == .float(1e-5))
-        // OPERATORS.md: d_inner 2304, nheads 144, conv_dim 2432, d_in_proj 4880.
+        // docs/OPERATORS.md section 5: d_inner 2304, nheads 144, conv_dim 2432, d_in_proj 4880.
         #expect(op.parameters.map(\.shape) == [[4880, 1152], [2432, 1, 4], [2432], [144], [144], [144], [2304], [1152, 2304]])
     }
 

@@ -1,6 +1,6 @@
 import Foundation
 
-// A naive float64 reference for safari's original Hyena operator (OPERATORS.md section 7), with plain loops and a
+// A naive float64 reference for safari's original Hyena operator (docs/OPERATORS.md section 7), with plain loops and a
 // direct O(L^2) causal convolution (no FFT, no shared code with the plugin).
 
 /// `HyenaOperator` with order `o`: `[x_0..x_{o-1}, v] = split(CC_ks(Lin_in(x)))`; for `j = 0..o-2`

@@ -1,6 +1,6 @@
 import Foundation
 
-// Naive float64 references for `swa`, `swa2d` and `linear_attn`, written from the math in OPERATORS.md sections
+// Naive float64 references for `swa`, `swa2d` and `linear_attn`, written from the math in docs/OPERATORS.md sections
 // 2-4 (plain loops, no BLAS, no windows cut into blocks), independent of the plugin: the conformance harness's
 // `reference` check and the plugin's tests use them. Arrays are row-major; weights are PyTorch `(out, in)`.
 

@@ -1,6 +1,6 @@
 import Foundation
 
-// A naive float64 reference for the Mamba-2 operators, written from the math in OPERATORS.md section 5 with plain
+// A naive float64 reference for the Mamba-2 operators, written from the math in docs/OPERATORS.md section 5 with plain
 // loops (no BLAS, no chunking, no shared code with the plugin): the per-timestep recurrent scan
 // `S_t = exp(dt_t A) S_{t-1} + dt_t x_t B_t^T`, `y_t = S_t C_t + D x_t`. Arrays are row-major; Linear weights are
 // PyTorch `(out, in)`; `conv1d.weight` `(C, 1, k)` is read as `(C, k)`.

@@ -57,7 +57,7 @@ public struct ReferenceInput: Sendable {
     }
 }
 
-/// The built-in float64 references by operator id (OPERATORS.md), each written naively in its own file as an
+/// The built-in float64 references by operator id (docs/OPERATORS.md), each written naively in its own file as an
 /// extension of this type and evaluated on upstream-named parameters. Adding one is one entry in ``table``.
 public enum ReferenceOperators {
     /// A reference: the output `[B, L, D]`, or nil when a parameter or attribute it needs is missing.

@@ -1,6 +1,6 @@
 import Foundation
 
-/// `gated_conv` (OPERATORS.md section 10) in float64, written from the math with naive loops, independently of
+/// `gated_conv` (docs/OPERATORS.md section 10) in float64, written from the math with naive loops, independently of
 /// the C plugin: `[u, g] = split_D(x W_in^T + b_in)`, `v = conv(u) + b_conv`, `y = (v * act(g)) W_out^T + b_out`.
 struct ReferenceGatedConv {
     enum Mode: String { case causal1d, same1d, same2d }
