@@ -2,9 +2,9 @@ import Foundation
 
 // Naive float64 references for the Hyena operators, written from the math in docs/OPERATORS.md sections 6 and 9 with
 // plain loops (no BLAS, no shared code with the plugin), for the conformance harness's `reference` check and the
-// tests.
-// Arrays are row-major; Linear weights are PyTorch `(out, in)`; a conv weight `(C, 1, k)` is read as `(C, k)`. Outputs are computed one token at a time from that token's own
-// history, so a test can ask for a few tokens of a long sequence.
+// tests. Arrays are row-major; Linear weights are PyTorch `(out, in)`; a conv weight `(C, 1, k)` is read as `(C, k)`.
+// Outputs are computed one token at a time from that token's own history, so a test can ask for a few tokens of a
+// long sequence.
 
 /// The grafting Hyena token mixers (section 6):
 /// X: `y = Lin_out(q * k * v)` with `[q,k,v] = split(CC_ks(Lin_in(x); short))`;
