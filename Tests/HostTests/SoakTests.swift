@@ -8,7 +8,7 @@ import Testing
 /// left behind and every cycle computing what the first did; and the soak itself catches a leaking plugin and a
 /// drifting one. Memory is measured in a child `zoo _soak`, away from the other tests' allocations.
 @Suite struct SoakTests {
-    static let shipped = ["OZMHA", "OZMLP", "OZLocalAttention", "OZHyena", "OZPoolFormerC"]
+    static let shipped = ["OZMHA", "OZMLP", "OZLocalAttention", "OZHyena", "OZMamba2", "OZPoolFormerC"]
 
     private func soak(_ libraries: [String], _ options: [String]) throws -> (CommandResult, PluginSoak.Report?) {
         let directory = try TestDirectory()
@@ -24,7 +24,7 @@ import Testing
         // it) and on threads left behind.
         #expect(result.status == 0, "\(result.stdout)\(result.stderr)")
         let figures = try #require(report)
-        #expect(figures.operators.count >= 10 && figures.totalCycles == 100 * figures.operators.count)
+        #expect(figures.operators.count == 14 && figures.totalCycles == 100 * figures.operators.count)
         #expect(figures.failures.isEmpty && figures.threadsAfter <= figures.threadsBefore && figures.residentBytes.count == 11)
         #expect(result.stdout.contains("growth") && result.stdout.contains("threads:"), "\(result.stdout)")
     }
