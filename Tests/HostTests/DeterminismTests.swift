@@ -29,14 +29,14 @@ import Testing
         /// The parameters' names, in order.
         var names: [String]
 
-    /// Which output differs from `reference` (`"y"`, `"dx"` or a parameter's gradient), or nil.
-    func firstDifference(from reference: Outputs) -> String? {
-        if y != reference.y { return "y" }
-        for (k, g) in gradients.enumerated() where g != reference.gradients[k] {
-            return k == 0 ? "dx" : "d " + names[k - 1]
+        /// Which output differs from `reference` (`"y"`, `"dx"` or a parameter's gradient), or nil.
+        func firstDifference(from reference: Outputs) -> String? {
+            if y != reference.y { return "y" }
+            for (k, g) in gradients.enumerated() where g != reference.gradients[k] {
+                return k == 0 ? "dx" : "d " + names[k - 1]
+            }
+            return nil
         }
-        return nil
-    }
     }
 
     /// B = 2 and 256 tokens (a 16 x 16 grid) at D = 64: 512 rows, so the projections (512 x 192 x 64) and the
@@ -78,7 +78,7 @@ import Testing
             #expect(contended.count == 6)
             for (k, outputs) in contended.enumerated() {
                 let difference = outputs.firstDifference(from: reference)
-                #expect(difference == nil, "\(id), \(threads) threads: concurrent call \(k) differs from the lone call in \(difference ?? "")")
+                #expect(difference == nil, "\(id), \(threads) threads: concurrent call \(k) differs in \(difference ?? "-")")
             }
         }
     }
@@ -98,8 +98,9 @@ import Testing
                 for out in runs {
                     group.addTask {
                         try runCommand(try zooPath(), [
-                            "pretrain", "--allow-unconformant", "--out", out, "--config", config, "--steps", "6", "--batch-size", "8",
-                            "--checkpoint-every", "6", "--log-every", "1", "--held-out", "8", "--warmup", "2", "--seed", "3",
+                            "pretrain", "--allow-unconformant", "--out", out, "--config", config, "--steps", "6",
+                            "--batch-size", "8", "--checkpoint-every", "6", "--log-every", "1", "--held-out", "8",
+                            "--warmup", "2", "--seed", "3",
                         ], environment: ["ZOO_REGISTRY": ws.registry, "ZOO_THREADS": "\(threads)"])
                     }
                 }
@@ -110,7 +111,7 @@ import Testing
             let b = try SafetensorsFile.read(path: runs[1] + "/train-state.safetensors")
             #expect(a.names == b.names && a.names.contains { $0.hasPrefix("adam.v/") })
             let differing = try a.names.filter { try a.tensor(named: $0) != (try b.tensor(named: $0)) }
-            #expect(differing.isEmpty, "ZOO_THREADS=\(threads): \(differing.count) tensors differ, first \(differing.first ?? "")")
+            #expect(differing.isEmpty, "ZOO_THREADS=\(threads): \(differing.count) tensors differ: \(differing.prefix(3))")
             let losses = try runs.map { try String(contentsOfFile: $0 + "/loss.csv", encoding: .utf8) }
             #expect(losses[0] == losses[1], "ZOO_THREADS=\(threads): the losses differ")
         }

@@ -61,7 +61,8 @@ import Testing
                 for _ in 0..<4 { group.addTask { (0..<20).map { _ in ranges(n, grain) } } }
                 return await group.reduce(into: []) { $0 += $1 }
             }
-            #expect(concurrent.count == 80 && concurrent.allSatisfy { $0 == expected }, "concurrent, n \(n) grain \(grain)")
+            #expect(concurrent.count == 80, "concurrent, n \(n) grain \(grain)")
+            #expect(concurrent.allSatisfy { $0 == expected }, "concurrent, n \(n) grain \(grain)")
         }
     }
 

@@ -77,8 +77,9 @@ import Testing
         @Sendable func run() throws -> End {
             let t = try Self.trainer(steps: 4)
             while !t.isFinished { try t.trainStep() }
-            return End(weights: t.model.parameters.tensors, ema: t.ema.tensors, secondMoments: t.optimizer.secondMoment.tensors,
-                       losses: t.history.map(\.loss))
+            return End(
+                weights: t.model.parameters.tensors, ema: t.ema.tensors, secondMoments: t.optimizer.secondMoment.tensors,
+                losses: t.history.map(\.loss))
         }
         let lone = try run()
         let runs = try await withThrowingTaskGroup(of: End.self) { group in
