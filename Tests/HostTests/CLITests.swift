@@ -25,14 +25,13 @@ import Testing
             try runCommand(try zooPath(), arguments, environment: ["ZOO_REGISTRY": registry])
         }
 
-        /// `zoo arguments`, not started, with this process's environment (OPENBLAS_CORETYPE and ZOO_THREADS
-        /// included, as for ``zoo(_:)``: a child with another BLAS kernel computes other bits) plus this
-        /// workspace's registry, and its output discarded.
+        /// `zoo arguments`, not started, with ``childEnvironment(adding:)`` and this workspace's registry (as for
+        /// ``zoo(_:)``), and its output discarded.
         func zooProcess(_ arguments: [String]) throws -> Process {
             let process = Process()
             process.executableURL = URL(fileURLWithPath: try zooPath())
             process.arguments = arguments
-            process.environment = ProcessInfo.processInfo.environment.merging(["ZOO_REGISTRY": registry]) { $1 }
+            process.environment = childEnvironment(adding: ["ZOO_REGISTRY": registry])
             process.standardOutput = FileHandle.nullDevice
             process.standardError = FileHandle.nullDevice
             return process

@@ -218,8 +218,8 @@ public final class DiffusionTrainer {
         step = saved
         history = records
         window = (0, 0, 0)
-        guard let saved = file.metadata[Self.arithmeticKey], saved != Self.arithmetic else { return nil }
-        return "\(path) was written with \(saved) and resumes with \(Self.arithmetic): the run continues, but its "
+        guard let recorded = file.metadata[Self.arithmeticKey], recorded != Self.arithmetic else { return nil }
+        return "\(path) was written with \(recorded) and resumes with \(Self.arithmetic): the run continues, but its "
             + "results will differ in the last bits from an uninterrupted run's (set ZOO_THREADS to the first count to "
             + "keep them equal)"
     }

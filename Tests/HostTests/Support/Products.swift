@@ -51,6 +51,12 @@ struct CommandResult {
     let stderr: String
 }
 
+/// This process's environment (OPENBLAS_CORETYPE and ZOO_THREADS included: a child with another BLAS kernel or pool
+/// computes other bits) with `extra` set on top, for a child process.
+func childEnvironment(adding extra: [String: String]) -> [String: String] {
+    ProcessInfo.processInfo.environment.merging(extra) { $1 }
+}
+
 /// Runs `executable` with `arguments`, capturing its output.
 @discardableResult
 func runCommand(_ executable: String, _ arguments: [String], environment: [String: String]? = nil,
@@ -58,9 +64,7 @@ func runCommand(_ executable: String, _ arguments: [String], environment: [Strin
     let process = Process()
     process.executableURL = URL(fileURLWithPath: executable)
     process.arguments = arguments
-    if let environment {
-        process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
-    }
+    if let environment { process.environment = childEnvironment(adding: environment) }
     if let directory { process.currentDirectoryURL = directory }
     let out = Pipe()
     let err = Pipe()
