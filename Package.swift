@@ -20,11 +20,15 @@ let plugins = [
 // Loader and conformance fixtures (Tests/Fixtures/Plugins) are not products: the tests compile them with `cc`
 // into a temporary folder, so they never land beside `zoo` where the drop-in scan would list them.
 
+/// The host's targets, bottom layer first (see docs/ARCHITECTURE.md).
+let hostTargets = ["HostCore", "HostPlugins", "HostModel", "HostGraft", "HostConformance", "HostBench"]
+
 let package = Package(
     name: "OperatorZoo",
     products: [
         .executable(name: "zoo", targets: ["zoo"]),
-        .library(name: "Host", targets: ["Host"]),
+        // The host's layers as one library (the fuzz package links it).
+        .library(name: "Host", targets: hostTargets),
         // For Swift plugins outside this package (`zoo plugin new NAME --language swift` depends on it by path).
         .library(name: "PluginKit", targets: ["PluginKit"]),
     ] + plugins.map(\.0),
@@ -45,19 +49,40 @@ let package = Package(
         // the shim pins the scalar and the module map links the library.
         .systemLibrary(name: "CKissFFT", providers: [.apt(["libkissfft-dev"])]),
 
-        // MARK: Host library and CLI
+        // MARK: The host, in layers: each target imports only the ones above it in this list.
+        // Core: tensors, file formats, matrix products, the thread pool, progress and statistics.
+        .target(name: "HostCore", dependencies: ["COpenBLAS"], path: "Sources/Host/Core"),
+        // Plugins: loading operator libraries over the C ABI, the libffi adapter for plain C functions, the registry.
         .target(
-            name: "Host",
+            name: "HostPlugins",
             dependencies: [
-                "OperatorABI", "COpenBLAS", "CPNG", "CFFI",
-                .product(name: "Numerics", package: "swift-numerics"),
-                .product(name: "Logging", package: "swift-log"),
-                .product(name: "Crypto", package: "swift-crypto"),
-            ]
+                "HostCore", "OperatorABI", "CFFI",
+                .product(name: "Logging", package: "swift-log"), .product(name: "Crypto", package: "swift-crypto"),
+            ],
+            path: "Sources/Host/Plugins"
         ),
+        // Model: the DiT with operator slots, diffusion, training, datasets and images.
+        .target(name: "HostModel", dependencies: ["HostPlugins", "CPNG"], path: "Sources/Host/Model"),
+        // Grafting: plans, the two stages, restructuring, evaluation and reports.
+        .target(name: "HostGraft", dependencies: ["HostModel"], path: "Sources/Host/Graft"),
+        // For plugin authors: the conformance harness, soak, scaffold and float64 reference operators. Beside the
+        // model, not under it: the model and grafting never link it.
+        .target(
+            name: "HostConformance", dependencies: ["HostPlugins"], path: "Sources/Host/Conformance",
+            // `zoo plugin new`'s templates, real files compiled into the binary (no resource bundle to install).
+            resources: [
+                "c/plugin.c", "c/Makefile", "c/README-c.md", "swift/Package.swift", "swift/Plugin.swift",
+                "swift/ShiftMixerKernel.swift", "swift/build.sh", "swift/README-swift.md",
+            ].map { .embedInCode("Scaffold/Templates/\($0).template") }
+        ),
+        // Benchmarks of operators, the DiT, training and grafting payoff.
+        .target(name: "HostBench", dependencies: ["HostGraft"], path: "Sources/Host/Bench"),
+        // The CLI: parses arguments, calls the layers, prints.
         .executableTarget(
             name: "zoo",
-            dependencies: ["Host", .product(name: "ArgumentParser", package: "swift-argument-parser")]
+            dependencies: [
+                "HostBench", "HostConformance", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]
         ),
 
         // MARK: Helpers for Swift plugin authors (linked statically into each Swift plugin, never into Host)
@@ -66,7 +91,9 @@ let package = Package(
         // MARK: Tests
         .testTarget(
             name: "HostTests",
-            dependencies: ["Host", "OperatorABI", "PluginKit", .product(name: "Numerics", package: "swift-numerics")],
+            dependencies: hostTargets.map { .target(name: $0) } + [
+                "OperatorABI", "PluginKit", .product(name: "Numerics", package: "swift-numerics"),
+            ],
             exclude: ["Fixtures"]
         ),
     ] + plugins.map(\.1)

@@ -1,6 +1,6 @@
 /*
  * gated_conv.c -- the generic gated depthwise convolution `gated_conv` (docs/OPERATORS.md section 10) as an
- * OperatorZoo plugin in plain C99, built by its own Makefile (not by SwiftPM) against OperatorABI.h alone.
+ * OperatorZoo plugin in plain C99, built by its own Makefile (not by SwiftPM) against OperatorABI.h and its header-only helpers.
  *
  *     [u, g] = split_D(x in_proj.weight^T + in_proj.bias)          u, g: [B, L, D]
  *     v      = conv(u) + conv.bias                                 depthwise, per `mode`
@@ -21,24 +21,23 @@
  * initialised as PyTorch does by default: U(-1/sqrt(fan_in), 1/sqrt(fan_in)) for weights and biases
  * (fan_in = D for the projections, k or kh*kw for the depthwise conv).
  *
- * Cost per forward: B*L*(3*D*D + D*K) multiply-adds (K = conv taps): the projections dominate; the
- * backward is about twice that. Linear in L, as `describe` declares (OZ_COMPLEXITY_LINEAR). Receptive field: causal1d [t-(k-1), t] (causal); same1d
- * [t-(k-1)/2, t+k-1-(k-1)/2]; same2d [t-(ph*W+pw), t+(kh-1-ph)*W+(kw-1-pw)] in the 1D token order.
+ * Cost per forward: at most B*L*(3*D*D + D*K) multiply-adds (K = conv taps; the zero padding skips a few): the
+ * projections dominate; the backward's gradient products are twice that, and it first recomputes the forward
+ * (gc_cost has the exact counts, ABI 1.3 `cost`). Linear in L, as `describe` declares (OZ_COMPLEXITY_LINEAR).
+ * Receptive field: causal1d [t-(k-1), t] (causal); same1d [t-(k-1)/2, t+k-1-(k-1)/2]; same2d
+ * [t-(ph*W+pw), t+(kh-1-ph)*W+(kw-1-pw)] in the 1D token order.
  *
  * The VJP (dy -> dx, dparams) recomputes the forward in the workspace, then runs the chain rule
  * backwards: dh = dy W_out, dv = dh act(g), dg = dh v act'(g), du = conv^T(dv), dx = [du, dg] W_in. Every
  * gradient is a sum in a fixed order, so the operator is deterministic; float32 and float64 are supported.
  */
-#include "OperatorABI.h"
+#include "OperatorPluginHelpers.h"
 
 #include <math.h>
-#include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
-#include <string.h>
 
-#define GC_COVERS(type, field) (offsetof(type, field) + sizeof(((type *)0)->field))
 #define GC_MAX_KERNEL 64
 #define GC_NUM_PARAMS 6
 
@@ -46,23 +45,6 @@ enum { GC_MODE_CAUSAL1D = 0, GC_MODE_SAME1D = 1, GC_MODE_SAME2D = 2 };
 enum { GC_ACT_IDENTITY = 0, GC_ACT_SIGMOID = 1, GC_ACT_SILU = 2 };
 
 static const char *const gc_mode_names[] = {"causal1d", "same1d", "same2d"};
-static const char *const gc_act_names[] = {"identity", "sigmoid", "silu"};
-
-/* ------------------------------------------------------------------------------------------------ */
-/* Errors                                                                                           */
-/* ------------------------------------------------------------------------------------------------ */
-
-#if defined(__GNUC__)
-__attribute__((format(printf, 3, 4)))
-#endif
-static oz_status gc_fail(oz_error *err, oz_status status, const char *format, ...) {
-    char buffer[512];
-    va_list ap;
-    va_start(ap, format);
-    vsnprintf(buffer, sizeof buffer, format, ap);
-    va_end(ap);
-    return oz_error_set(err, status, buffer);
-}
 
 /* ------------------------------------------------------------------------------------------------ */
 /* Instance and job types (shared by both element types of the kernels)                             */
@@ -161,76 +143,24 @@ static const oz_attr_def gc_attr_act = {
 
 static const oz_attr_def *const gc_attrs[] = {&gc_attr_mode, &gc_attr_kernel_size, &gc_attr_act};
 
-/* The index of `value` in `names`, or -1. */
-static int gc_choice(const char *value, const char *const *names, int count) {
-    int i;
-    for (i = 0; i < count; i++)
-        if (strcmp(value, names[i]) == 0) return i;
-    return -1;
-}
+static const char *const gc_attr_names[] = {"mode", "kernel_size", "act"};
 
 /* Reads the attributes into `inst` (mode, act, kernel) and validates them. */
 static oz_status gc_read_attrs(const oz_create_args *args, oz_instance *inst, oz_error *err) {
-    const char *base = (const char *)args->attrs;
     int64_t kernel[2] = {gc_default_kernel[0], gc_default_kernel[0]};
-    uint32_t kernel_count = 1, i, k;
-    int seen[3] = {0, 0, 0};
-    size_t stride;
+    uint32_t kernel_count = 1;
+    oz_status status;
 
-    inst->mode = GC_MODE_CAUSAL1D;
-    inst->act = GC_ACT_SIGMOID;
-    if (args->num_attrs > 0 && args->attrs == NULL)
-        return gc_fail(err, OZ_ERR_INVALID_ARGUMENT, "create args: num_attrs is %u but attrs is NULL", (unsigned)args->num_attrs);
-    stride = args->num_attrs > 0 ? args->attrs[0].struct_size : sizeof(oz_attr);
-    if (stride < sizeof(oz_attr))
-        return gc_fail(err, OZ_ERR_INVALID_ARGUMENT, "oz_attr.struct_size is %u bytes, but ABI version 1 needs %u",
-                       (unsigned)stride, (unsigned)sizeof(oz_attr));
-    for (i = 0; i < args->num_attrs; i++) {
-        const oz_attr *attr = (const oz_attr *)(const void *)(base + (size_t)i * stride);
-        const oz_attr_value *value = &attr->value;
-        int which;
-        if (attr->name == NULL) return gc_fail(err, OZ_ERR_INVALID_ARGUMENT, "attrs[%u].name is NULL", (unsigned)i);
-        if (value->struct_size < GC_COVERS(oz_attr_value, string))
-            return gc_fail(err, OZ_ERR_INVALID_ARGUMENT, "attribute '%.64s': oz_attr_value.struct_size is %u bytes, too small",
-                           attr->name, (unsigned)value->struct_size);
-        if (strcmp(attr->name, "mode") == 0)
-            which = 0;
-        else if (strcmp(attr->name, "kernel_size") == 0)
-            which = 1;
-        else if (strcmp(attr->name, "act") == 0)
-            which = 2;
-        else
-            return gc_fail(err, OZ_ERR_INVALID_ARGUMENT,
-                           "unknown attribute '%.64s' (operator 'gated_conv' has mode, kernel_size, act)", attr->name);
-        if (seen[which]) return gc_fail(err, OZ_ERR_INVALID_ARGUMENT, "attribute '%s' is given more than once", attr->name);
-        seen[which] = 1;
-        if (which == 1) {
-            if (value->type != OZ_ATTR_INT_LIST || value->ints == NULL || value->count < 1 || value->count > 2)
-                return gc_fail(err, OZ_ERR_INVALID_ARGUMENT,
-                               "attribute 'kernel_size' must be a list of one or two ints (type %u, count %u)",
-                               (unsigned)value->type, (unsigned)value->count);
-            for (k = 0; k < value->count; k++) {
-                if (value->ints[k] < 1 || value->ints[k] > GC_MAX_KERNEL)
-                    return gc_fail(err, OZ_ERR_INVALID_ARGUMENT, "attribute 'kernel_size' = %lld is out of range 1...%d",
-                                   (long long)value->ints[k], GC_MAX_KERNEL);
-                kernel[k] = value->ints[k];
-            }
-            kernel_count = value->count;
-        } else {
-            int index;
-            if (value->type != OZ_ATTR_STRING || value->string == NULL)
-                return gc_fail(err, OZ_ERR_INVALID_ARGUMENT, "attribute '%s' must be a string (type %u given)", attr->name,
-                               (unsigned)value->type);
-            index = which == 0 ? gc_choice(value->string, gc_mode_names, 3) : gc_choice(value->string, gc_act_names, 3);
-            if (index < 0)
-                return gc_fail(err, OZ_ERR_INVALID_ARGUMENT, "attribute '%s' = '%.64s' is not one of %s", attr->name,
-                               value->string, which == 0 ? "causal1d, same1d, same2d" : "identity, sigmoid, silu");
-            if (which == 0)
-                inst->mode = index;
-            else
-                inst->act = index;
-        }
-    }
+    if ((status = oz_attrs_check_known(args, gc_attr_names, 3, "gated_conv", "mode, kernel_size, act", err)) != OZ_OK)
+        return status;
+    /* The choices are the schema's (gc_attr_mode.choices, gc_attr_act.choices), in GC_MODE_* and GC_ACT_* order. */
+    if ((status = oz_attr_get_choice(args, "mode", gc_attr_mode.choices, GC_MODE_CAUSAL1D, &inst->mode, err)) != OZ_OK)
+        return status;
+    if ((status = oz_attr_get_int_list(args, "kernel_size", gc_default_kernel, 1, 1, 2, 1, GC_MAX_KERNEL, kernel,
+                                       &kernel_count, err)) != OZ_OK)
+        return status;
+    if ((status = oz_attr_get_choice(args, "act", gc_attr_act.choices, GC_ACT_SIGMOID, &inst->act, err)) != OZ_OK)
+        return status;
     if (inst->mode == GC_MODE_SAME2D) {
         inst->kh = kernel[0];
         inst->kw = kernel_count == 2 ? kernel[1] : kernel[0];
@@ -238,7 +168,7 @@ static oz_status gc_read_attrs(const oz_create_args *args, oz_instance *inst, oz
         inst->pw = (inst->kw - 1) / 2;
     } else {
         if (kernel_count != 1)
-            return gc_fail(err, OZ_ERR_INVALID_ARGUMENT, "attribute 'kernel_size' has %u values, but mode '%s' takes one",
+            return oz_fail(err, OZ_ERR_INVALID_ARGUMENT, "attribute 'kernel_size' has %u values, but mode '%s' takes one",
                            (unsigned)kernel_count, gc_mode_names[inst->mode]);
         inst->kh = 1;
         inst->kw = kernel[0];
@@ -256,16 +186,16 @@ static oz_status gc_create(const oz_operator *op, const oz_create_args *args, oz
     oz_instance *inst;
     oz_status status;
 
-    if (out == NULL) return gc_fail(err, OZ_ERR_INVALID_ARGUMENT, "create: out is NULL");
+    if (out == NULL) return oz_fail(err, OZ_ERR_INVALID_ARGUMENT, "create: out is NULL");
     *out = NULL;
-    if (op == NULL || args == NULL) return gc_fail(err, OZ_ERR_INVALID_ARGUMENT, "create: op or args is NULL");
-    if (args->struct_size < GC_COVERS(oz_create_args, host))
-        return gc_fail(err, OZ_ERR_INVALID_ARGUMENT, "oz_create_args.struct_size is %u bytes, but ABI version 1 needs %u",
-                       (unsigned)args->struct_size, (unsigned)GC_COVERS(oz_create_args, host));
+    if (op == NULL || args == NULL) return oz_fail(err, OZ_ERR_INVALID_ARGUMENT, "create: op or args is NULL");
+    if (args->struct_size < OZ_COVERS(oz_create_args, host))
+        return oz_fail(err, OZ_ERR_INVALID_ARGUMENT, "oz_create_args.struct_size is %u bytes, but ABI version 1 needs %u",
+                       (unsigned)args->struct_size, (unsigned)OZ_COVERS(oz_create_args, host));
     if (args->dim < 1 || args->dim > (int64_t)1 << 20)
-        return gc_fail(err, OZ_ERR_INVALID_ARGUMENT, "model width D = %lld must be in 1...2^20", (long long)args->dim);
+        return oz_fail(err, OZ_ERR_INVALID_ARGUMENT, "model width D = %lld must be in 1...2^20", (long long)args->dim);
     inst = (oz_instance *)calloc(1, sizeof *inst);
-    if (inst == NULL) return gc_fail(err, OZ_ERR_OUT_OF_MEMORY, "could not allocate the instance");
+    if (inst == NULL) return oz_fail(err, OZ_ERR_OUT_OF_MEMORY, "could not allocate the instance");
     inst->dim = args->dim;
     if ((status = gc_read_attrs(args, inst, err)) != OZ_OK) {
         free(inst);
@@ -274,14 +204,14 @@ static oz_status gc_create(const oz_operator *op, const oz_create_args *args, oz
     if (inst->mode == GC_MODE_SAME2D) {
         if (args->grid_h < 1 || args->grid_w < 1 || args->grid_h > (int64_t)1 << 20 || args->grid_w > (int64_t)1 << 20) {
             free(inst);
-            return gc_fail(err, OZ_ERR_INVALID_ARGUMENT,
+            return oz_fail(err, OZ_ERR_INVALID_ARGUMENT,
                            "mode 'same2d' needs the token grid (--grid HxW), but H x W = %lld x %lld was given",
                            (long long)args->grid_h, (long long)args->grid_w);
         }
         inst->grid_h = args->grid_h;
         inst->grid_w = args->grid_w;
     }
-    if (args->host != NULL && args->host->struct_size >= GC_COVERS(oz_host_services, parallel_for)) {
+    if (args->host != NULL && args->host->struct_size >= OZ_COVERS(oz_host_services, parallel_for)) {
         inst->parallel_for = args->host->parallel_for;
         inst->host_context = args->host->host_context;
     }
@@ -294,10 +224,10 @@ static void gc_destroy(oz_instance *instance) { free(instance); }
 static oz_status gc_describe(const oz_instance *inst, oz_instance_info *info, oz_error *err) {
     uint32_t size;
     int64_t left, right;
-    if (inst == NULL || info == NULL) return gc_fail(err, OZ_ERR_INVALID_ARGUMENT, "describe: instance or info is NULL");
+    if (inst == NULL || info == NULL) return oz_fail(err, OZ_ERR_INVALID_ARGUMENT, "describe: instance or info is NULL");
     size = info->struct_size;
-    if (size < GC_COVERS(oz_instance_info, num_params))
-        return gc_fail(err, OZ_ERR_INVALID_ARGUMENT, "oz_instance_info.struct_size is %u bytes, too small", (unsigned)size);
+    if (size < OZ_COVERS(oz_instance_info, num_params))
+        return oz_fail(err, OZ_ERR_INVALID_ARGUMENT, "oz_instance_info.struct_size is %u bytes, too small", (unsigned)size);
     if (inst->mode == GC_MODE_SAME2D) {
         left = inst->ph * inst->grid_w + inst->pw;
         right = (inst->kh - 1 - inst->ph) * inst->grid_w + (inst->kw - 1 - inst->pw);
@@ -307,13 +237,13 @@ static oz_status gc_describe(const oz_instance *inst, oz_instance_info *info, oz
     }
     info->flags = OZ_INSTANCE_RECEPTIVE_FIELD | (inst->mode == GC_MODE_CAUSAL1D ? OZ_INSTANCE_CAUSAL : 0u);
     info->num_params = GC_NUM_PARAMS;
-    if (size >= GC_COVERS(oz_instance_info, reserved)) info->reserved = 0;
-    if (size >= GC_COVERS(oz_instance_info, receptive_left)) info->receptive_left = left;
-    if (size >= GC_COVERS(oz_instance_info, receptive_right)) info->receptive_right = right;
-    if (size >= GC_COVERS(oz_instance_info, fixed_length)) info->fixed_length = 0;
+    if (size >= OZ_COVERS(oz_instance_info, reserved)) info->reserved = 0;
+    if (size >= OZ_COVERS(oz_instance_info, receptive_left)) info->receptive_left = left;
+    if (size >= OZ_COVERS(oz_instance_info, receptive_right)) info->receptive_right = right;
+    if (size >= OZ_COVERS(oz_instance_info, fixed_length)) info->fixed_length = 0;
     /* Since ABI 1.2: linear in L in every mode (the projections are per token, the conv has K taps). */
-    if (size >= GC_COVERS(oz_instance_info, complexity)) info->complexity = OZ_COMPLEXITY_LINEAR;
-    if (size >= GC_COVERS(oz_instance_info, reserved2)) info->reserved2 = 0;
+    if (size >= OZ_COVERS(oz_instance_info, complexity)) info->complexity = OZ_COMPLEXITY_LINEAR;
+    if (size >= OZ_COVERS(oz_instance_info, reserved2)) info->reserved2 = 0;
     return OZ_OK;
 }
 
@@ -346,12 +276,12 @@ static uint32_t gc_param_shape(const oz_instance *inst, uint32_t index, int64_t 
 static oz_status gc_get_param(const oz_instance *inst, uint32_t index, oz_param_info *info, oz_error *err) {
     int64_t shape[4];
     uint32_t rank, d;
-    if (inst == NULL || info == NULL) return gc_fail(err, OZ_ERR_INVALID_ARGUMENT, "get_param: instance or info is NULL");
+    if (inst == NULL || info == NULL) return oz_fail(err, OZ_ERR_INVALID_ARGUMENT, "get_param: instance or info is NULL");
     if (index >= GC_NUM_PARAMS)
-        return gc_fail(err, OZ_ERR_INVALID_ARGUMENT, "parameter index %u is out of range ('gated_conv' has %d)",
+        return oz_fail(err, OZ_ERR_INVALID_ARGUMENT, "parameter index %u is out of range ('gated_conv' has %d)",
                        (unsigned)index, GC_NUM_PARAMS);
-    if (info->struct_size < GC_COVERS(oz_param_info, shape))
-        return gc_fail(err, OZ_ERR_INVALID_ARGUMENT, "oz_param_info.struct_size is %u bytes, too small", (unsigned)info->struct_size);
+    if (info->struct_size < OZ_COVERS(oz_param_info, shape))
+        return oz_fail(err, OZ_ERR_INVALID_ARGUMENT, "oz_param_info.struct_size is %u bytes, too small", (unsigned)info->struct_size);
     rank = gc_param_shape(inst, index, shape);
     info->ndim = rank;
     info->name = gc_param_names[index];
@@ -363,79 +293,37 @@ static oz_status gc_get_param(const oz_instance *inst, uint32_t index, oz_param_
 /* Tensor validation                                                                                */
 /* ------------------------------------------------------------------------------------------------ */
 
-/* Checks that `t` is a CPU float32/float64 C-contiguous tensor of rank `ndim` and extents `shape`
- * (shape[i] < 0: any extent >= 1, reported back). */
-static oz_status gc_check_tensor(const oz_tensor *t, const char *name, int32_t ndim, int64_t *shape, oz_error *err) {
-    int64_t stride = 1;
-    int32_t i;
-    if (t == NULL) return gc_fail(err, OZ_ERR_INVALID_ARGUMENT, "tensor '%s' is NULL", name);
-    if (t->device.device_type != OZ_DEVICE_CPU || t->device.device_id != 0)
-        return gc_fail(err, OZ_ERR_DTYPE, "tensor '%s' is on device (type %d, id %d); only CPU is supported", name,
-                       (int)t->device.device_type, (int)t->device.device_id);
-    if (t->dtype.code != OZ_DTYPE_CODE_FLOAT || (t->dtype.bits != 32 && t->dtype.bits != 64) || t->dtype.lanes != 1)
-        return gc_fail(err, OZ_ERR_DTYPE, "tensor '%s' has dtype (code %u, bits %u, lanes %u); only float32 and float64",
-                       name, (unsigned)t->dtype.code, (unsigned)t->dtype.bits, (unsigned)t->dtype.lanes);
-    if (t->ndim != ndim) return gc_fail(err, OZ_ERR_SHAPE, "tensor '%s' has rank %d; expected %d", name, (int)t->ndim, (int)ndim);
-    if (t->shape == NULL) return gc_fail(err, OZ_ERR_INVALID_ARGUMENT, "tensor '%s' has a NULL shape", name);
-    for (i = 0; i < ndim; i++) {
-        if (shape[i] >= 0 ? t->shape[i] != shape[i] : t->shape[i] < 1)
-            return gc_fail(err, OZ_ERR_SHAPE, "tensor '%s' has extent %lld on axis %d; expected %s%lld", name,
-                           (long long)t->shape[i], (int)i, shape[i] >= 0 ? "" : "at least ",
-                           (long long)(shape[i] >= 0 ? shape[i] : 1));
-        shape[i] = t->shape[i];
-    }
-    for (i = ndim - 1; i >= 0; i--) {
-        if (t->strides != NULL && t->shape[i] > 1 && t->strides[i] != stride)
-            return gc_fail(err, OZ_ERR_SHAPE, "tensor '%s' is not C-contiguous (stride %lld on axis %d, expected %lld)",
-                           name, (long long)t->strides[i], (int)i, (long long)stride);
-        if (t->shape[i] > INT64_MAX / stride / 8) return gc_fail(err, OZ_ERR_SHAPE, "tensor '%s' is too large", name);
-        stride *= t->shape[i];
-    }
-    if (t->byte_offset != 0)
-        return gc_fail(err, OZ_ERR_SHAPE, "tensor '%s' has byte_offset %llu; only 0 is supported", name,
-                       (unsigned long long)t->byte_offset);
-    if (t->data == NULL) return gc_fail(err, OZ_ERR_INVALID_ARGUMENT, "tensor '%s' has NULL data", name);
-    if ((uintptr_t)t->data % (t->dtype.bits / 8) != 0)
-        return gc_fail(err, OZ_ERR_INVALID_ARGUMENT, "tensor '%s' data is not aligned to its elements", name);
-    return OZ_OK;
-}
-
-/* Checks an activation [B, L, D] (`b`, `l` < 0: any; else must match) and its dtype against `bits` (0: any). */
-static oz_status gc_check_activation(const oz_instance *inst, const oz_tensor *t, const char *name, int64_t *b, int64_t *l,
-                                     unsigned *bits, oz_error *err) {
-    int64_t shape[3];
+/*
+ * Checks an activation [B, L, D]: alone when `ref` is NULL (x: any B, L >= 1), else against `ref` (x, already
+ * checked: the same B, L and dtype). In mode same2d, L must be the grid's H*W.
+ */
+static oz_status gc_check_activation(const oz_instance *inst, const oz_tensor *t, const char *name, const oz_tensor *ref,
+                                     oz_error *err) {
+    const int64_t b = ref != NULL ? ref->shape[0] : OZ_ANY_EXTENT, l = ref != NULL ? ref->shape[1] : OZ_ANY_EXTENT;
     oz_status status;
-    shape[0] = *b;
-    shape[1] = *l;
-    shape[2] = inst->dim;
-    if ((status = gc_check_tensor(t, name, 3, shape, err)) != OZ_OK) return status;
-    if (*bits != 0 && t->dtype.bits != *bits)
-        return gc_fail(err, OZ_ERR_DTYPE, "tensor '%s' is float%u, but x is float%u (all tensors must have one dtype)", name,
-                       (unsigned)t->dtype.bits, *bits);
-    if (inst->mode == GC_MODE_SAME2D && shape[1] != inst->grid_h * inst->grid_w)
-        return gc_fail(err, OZ_ERR_SHAPE, "tensor '%s' has L = %lld, but mode 'same2d' on the %lld x %lld grid needs L = %lld",
-                       name, (long long)shape[1], (long long)inst->grid_h, (long long)inst->grid_w,
+    if ((status = oz_check_activation(t, name, b, l, inst->dim, 1, err)) != OZ_OK) return status;
+    if (ref != NULL && (status = oz_check_same_dtype(ref, "x", t, name, err)) != OZ_OK) return status;
+    if (inst->mode == GC_MODE_SAME2D && t->shape[1] != inst->grid_h * inst->grid_w)
+        return oz_fail(err, OZ_ERR_SHAPE, "tensor '%s' has L = %lld, but mode 'same2d' on the %lld x %lld grid needs L = %lld",
+                       name, (long long)t->shape[1], (long long)inst->grid_h, (long long)inst->grid_w,
                        (long long)(inst->grid_h * inst->grid_w));
-    *b = shape[0];
-    *l = shape[1];
-    *bits = t->dtype.bits;
     return OZ_OK;
 }
 
-/* Checks parameter tensor `index` (`allow_null`: a NULL data pointer means "not wanted" and is skipped). */
-static oz_status gc_check_param(const oz_instance *inst, const oz_tensor *t, uint32_t index, unsigned bits, int allow_null,
-                                const char *what, oz_error *err) {
+/*
+ * Checks parameter tensor `index` (named `what` + its name) and that it has the dtype of `ref` (named `ref_name`).
+ * `allow_null`: a NULL data pointer means "not wanted" and is skipped.
+ */
+static oz_status gc_check_param(const oz_instance *inst, const oz_tensor *t, uint32_t index, const oz_tensor *ref,
+                                const char *ref_name, int allow_null, const char *what, oz_error *err) {
     int64_t shape[4];
     char name[64];
     const int32_t rank = (int32_t)gc_param_shape(inst, index, shape);
     oz_status status;
     if (allow_null && t->data == NULL) return OZ_OK;
     snprintf(name, sizeof name, "%s%s", what, gc_param_names[index]);
-    if ((status = gc_check_tensor(t, name, rank, shape, err)) != OZ_OK) return status;
-    if (t->dtype.bits != bits)
-        return gc_fail(err, OZ_ERR_DTYPE, "tensor '%s' is float%u, but x is float%u (all tensors must have one dtype)", name,
-                       (unsigned)t->dtype.bits, bits);
-    return OZ_OK;
+    if ((status = oz_check_tensor(t, name, rank, shape, 1, err)) != OZ_OK) return status;
+    return oz_check_same_dtype(ref, ref_name, t, name, err);
 }
 
 /* ------------------------------------------------------------------------------------------------ */
@@ -453,12 +341,13 @@ static oz_status gc_init_params(const oz_instance *inst, uint64_t seed, oz_tenso
     uint32_t p;
     oz_status status;
     if (inst == NULL || (params == NULL && num_params > 0))
-        return gc_fail(err, OZ_ERR_INVALID_ARGUMENT, "init_params: instance or params is NULL");
+        return oz_fail(err, OZ_ERR_INVALID_ARGUMENT, "init_params: instance or params is NULL");
     if (num_params != GC_NUM_PARAMS)
-        return gc_fail(err, OZ_ERR_INVALID_ARGUMENT, "init_params: num_params is %u, expected %d", (unsigned)num_params,
+        return oz_fail(err, OZ_ERR_INVALID_ARGUMENT, "init_params: num_params is %u, expected %d", (unsigned)num_params,
                        GC_NUM_PARAMS);
     for (p = 0; p < GC_NUM_PARAMS; p++)
-        if ((status = gc_check_param(inst, &params[p], p, params[0].dtype.bits, 0, "", err)) != OZ_OK) return status;
+        if ((status = gc_check_param(inst, &params[p], p, &params[0], gc_param_names[0], 0, "", err)) != OZ_OK)
+            return status;
     for (p = 0; p < GC_NUM_PARAMS; p++) {
         /* PyTorch's defaults: nn.Linear and nn.Conv draw weight and bias from U(-1/sqrt(fan_in), 1/sqrt(fan_in)). */
         const double fan_in = p >= 2 && p <= 3 ? (double)(inst->kh * inst->kw) : (double)inst->dim;
@@ -486,16 +375,94 @@ static int64_t gc_workspace_per_token(const oz_instance *inst, uint32_t pass) {
 static oz_status gc_workspace_size(const oz_instance *inst, uint32_t pass, int64_t batch, int64_t length, uint64_t *bytes,
                                    oz_error *err) {
     int64_t per;
-    if (inst == NULL || bytes == NULL) return gc_fail(err, OZ_ERR_INVALID_ARGUMENT, "workspace_size: instance or bytes is NULL");
+    if (inst == NULL || bytes == NULL) return oz_fail(err, OZ_ERR_INVALID_ARGUMENT, "workspace_size: instance or bytes is NULL");
     if (pass != OZ_PASS_FORWARD && pass != OZ_PASS_BACKWARD)
-        return gc_fail(err, OZ_ERR_INVALID_ARGUMENT, "workspace_size: unknown pass %u", (unsigned)pass);
+        return oz_fail(err, OZ_ERR_INVALID_ARGUMENT, "workspace_size: unknown pass %u", (unsigned)pass);
     if (batch < 0 || length < 0)
-        return gc_fail(err, OZ_ERR_SHAPE, "workspace_size: batch %lld and length %lld must not be negative", (long long)batch,
+        return oz_fail(err, OZ_ERR_SHAPE, "workspace_size: batch %lld and length %lld must not be negative", (long long)batch,
                        (long long)length);
     per = gc_workspace_per_token(inst, pass) * 8; /* sized for float64, which is the larger */
-    if (batch > 0 && length > INT64_MAX / per / batch) return gc_fail(err, OZ_ERR_SHAPE, "workspace_size: B * L is too large");
+    if (batch > 0 && length > INT64_MAX / per / batch) return oz_fail(err, OZ_ERR_SHAPE, "workspace_size: B * L is too large");
     *bytes = (uint64_t)(batch * length * per);
     return OZ_OK;
+}
+
+/*
+ * In-bounds (cell, tap) pairs along one axis of `extent` cells for `k` taps where tap j of cell r reads cell
+ * r + j - pad: sum_j max(0, extent - |j - pad|), the pairs the conv loops of gated_conv_kernels.h visit (they skip
+ * taps that fall outside the sequence or grid). Returns 0 on overflow.
+ */
+static int gc_axis_taps(int64_t extent, int64_t k, int64_t pad, uint64_t *taps) {
+    int64_t j;
+    *taps = 0;
+    for (j = 0; j < k; j++) {
+        const int64_t offset = j > pad ? j - pad : pad - j;
+        if (offset < extent && !oz_u64_add(*taps, (uint64_t)(extent - offset), taps)) return 0;
+    }
+    return 1;
+}
+
+/*
+ * ABI 1.3 cost of one call on B x L tokens (float32), under OperatorABI.h's convention: FLOPs of matrix products
+ * and convolutions only (a multiply-add = 2; act, the gate, biases and the bias-gradient sums are left out), bytes of
+ * the host buffers each pass reads and writes. With N = B L tokens, K = kh kw taps and T the in-bounds (cell, tap)
+ * pairs of one sample (gc_axis_taps: T = taps(L, k, pw) in the 1D modes, taps(H, kh, ph) taps(W, kw, pw) in
+ * same2d; T <= L K, short of it only by the taps the zero padding skips), the loops do these multiply-adds:
+ *
+ *   forward:  in_proj (gc_linear_range, D -> 2D)       2 N D^2
+ *             conv (gc_conv_range)                     B D T
+ *             out_proj (gc_linear_range, D -> D)       N D^2
+ *   backward: out_proj.weight grad (gc_linear_dw)      N D^2
+ *             dh = dy W_out (gc_linear_dx)             N D^2
+ *             du = conv^T(dv) (gc_conv_dx_range)       B D T
+ *             conv.weight grad (gc_conv_dw_range)      B D T
+ *             dx = [du, dg] W_in (gc_linear_dx)        2 N D^2
+ *             in_proj.weight grad (gc_linear_dw)       2 N D^2
+ *             (first it recomputes the forward's in_proj and conv, 2 N D^2 + B D T, which is not counted: like
+ *             every shipped operator's, backward_flops is the gradient products alone, here twice the forward)
+ *
+ *   forward_flops  = 2 (3 N D^2 + B D T)
+ *   backward_flops = 2 (6 N D^2 + 2 B D T)      with dx and every parameter gradient wanted (the call skips the
+ *                                               products whose outputs are not)
+ *   forward_bytes  = 4 (2 N D + P)              x, y and the parameters, P = 3 D^2 + 4 D + D K elements
+ *   backward_bytes = 4 (3 N D + 2 P)            x, dy, dx, the parameters and their gradients
+ *
+ * The workspace is scratch, not counted. As in forward, B and L must be at least 1 and, in same2d, L must be H*W
+ * (OZ_ERR_SHAPE otherwise); a count past 64 bits is OZ_ERR_UNSUPPORTED.
+ */
+static oz_status gc_cost(const oz_instance *inst, int64_t batch, int64_t length, oz_cost *cost, oz_error *err) {
+    uint64_t D, taps, rows, cols, tokens, products, conv, params, activations, t;
+    uint64_t forward_flops, backward_flops, forward_bytes, backward_bytes;
+    int ok;
+    if (inst == NULL) return oz_fail(err, OZ_ERR_INVALID_ARGUMENT, "cost: instance is NULL");
+    if (batch < 1 || length < 1) /* as forward, which takes B, L >= 1 */
+        return oz_fail(err, OZ_ERR_SHAPE, "cost: batch %lld and length %lld must be at least 1", (long long)batch,
+                       (long long)length);
+    if (inst->mode == GC_MODE_SAME2D && length != inst->grid_h * inst->grid_w)
+        return oz_fail(err, OZ_ERR_SHAPE, "cost: L = %lld, but mode 'same2d' on the %lld x %lld grid needs L = %lld",
+                       (long long)length, (long long)inst->grid_h, (long long)inst->grid_w,
+                       (long long)(inst->grid_h * inst->grid_w));
+    D = (uint64_t)inst->dim; /* <= 2^20, so D^2 and P fit easily */
+    params = 3 * D * D + 4 * D + D * (uint64_t)(inst->kh * inst->kw);
+    if (inst->mode == GC_MODE_SAME2D)
+        ok = gc_axis_taps(inst->grid_h, inst->kh, inst->ph, &rows) && gc_axis_taps(inst->grid_w, inst->kw, inst->pw, &cols) &&
+             oz_u64_mul(rows, cols, &taps);
+    else
+        ok = gc_axis_taps(length, inst->kw, inst->pw, &taps);
+    ok = ok && oz_u64_mul((uint64_t)batch, (uint64_t)length, &tokens) && oz_u64_mul(tokens, D * D, &products) &&
+         oz_u64_mul(tokens, D, &activations) && oz_u64_mul((uint64_t)batch, taps, &conv) && oz_u64_mul(conv, D, &conv);
+    ok = ok && oz_u64_mul(products, 2 * 3, &forward_flops) && oz_u64_mul(conv, 2 * 1, &t) &&
+         oz_u64_add(forward_flops, t, &forward_flops);
+    ok = ok && oz_u64_mul(products, 2 * 6, &backward_flops) && oz_u64_mul(conv, 2 * 2, &t) &&
+         oz_u64_add(backward_flops, t, &backward_flops);
+    ok = ok && oz_u64_mul(activations, 2, &forward_bytes) && oz_u64_add(forward_bytes, params, &forward_bytes) &&
+         oz_u64_mul(forward_bytes, 4, &forward_bytes);
+    ok = ok && oz_u64_mul(activations, 3, &backward_bytes) && oz_u64_add(backward_bytes, 2 * params, &backward_bytes) &&
+         oz_u64_mul(backward_bytes, 4, &backward_bytes);
+    if (!ok)
+        return oz_fail(err, OZ_ERR_UNSUPPORTED, "cost: the cost at B = %lld, L = %lld, D = %lld overflows 64 bits",
+                       (long long)batch, (long long)length, (long long)inst->dim);
+    return oz_cost_write(cost, forward_flops, backward_flops, forward_bytes, backward_bytes, err);
 }
 
 /* ------------------------------------------------------------------------------------------------ */
@@ -535,14 +502,14 @@ static oz_status gc_check_workspace(const oz_instance *inst, uint32_t pass, int6
     oz_status status = gc_workspace_size(inst, pass, batch, length, &needed, err);
     if (status != OZ_OK) return status;
     if (size < needed || (needed > 0 && workspace == NULL))
-        return gc_fail(err, OZ_ERR_INVALID_ARGUMENT, "the workspace has %llu bytes%s; this call needs %llu",
+        return oz_fail(err, OZ_ERR_INVALID_ARGUMENT, "the workspace has %llu bytes%s; this call needs %llu",
                        (unsigned long long)size, workspace == NULL ? " (NULL)" : "", (unsigned long long)needed);
     return OZ_OK;
 }
 
 static oz_status gc_forward(oz_instance *inst, const oz_forward_args *args, oz_error *err) {
-    int64_t batch = -1, length = -1, by, ly;
-    unsigned bits = 0;
+    int64_t batch, length;
+    unsigned bits;
     uint32_t p;
     size_t elem;
     oz_status status;
@@ -552,19 +519,20 @@ static oz_status gc_forward(oz_instance *inst, const oz_forward_args *args, oz_e
     void *z, *h;
     const int64_t D = inst != NULL ? inst->dim : 0;
 
-    if (inst == NULL || args == NULL) return gc_fail(err, OZ_ERR_INVALID_ARGUMENT, "forward: instance or args is NULL");
-    if (args->struct_size < GC_COVERS(oz_forward_args, workspace_size))
-        return gc_fail(err, OZ_ERR_INVALID_ARGUMENT, "oz_forward_args.struct_size is %u bytes, but ABI version 1 needs %u",
-                       (unsigned)args->struct_size, (unsigned)GC_COVERS(oz_forward_args, workspace_size));
-    if ((status = gc_check_activation(inst, args->x, "x", &batch, &length, &bits, err)) != OZ_OK) return status;
-    by = batch;
-    ly = length;
-    if ((status = gc_check_activation(inst, args->y, "y", &by, &ly, &bits, err)) != OZ_OK) return status;
+    if (inst == NULL || args == NULL) return oz_fail(err, OZ_ERR_INVALID_ARGUMENT, "forward: instance or args is NULL");
+    if (args->struct_size < OZ_COVERS(oz_forward_args, workspace_size))
+        return oz_fail(err, OZ_ERR_INVALID_ARGUMENT, "oz_forward_args.struct_size is %u bytes, but ABI version 1 needs %u",
+                       (unsigned)args->struct_size, (unsigned)OZ_COVERS(oz_forward_args, workspace_size));
+    if ((status = gc_check_activation(inst, args->x, "x", NULL, err)) != OZ_OK) return status;
+    if ((status = gc_check_activation(inst, args->y, "y", args->x, err)) != OZ_OK) return status;
+    batch = args->x->shape[0];
+    length = args->x->shape[1];
+    bits = args->x->dtype.bits;
     if (args->num_params != GC_NUM_PARAMS || args->params == NULL)
-        return gc_fail(err, OZ_ERR_INVALID_ARGUMENT, "forward: %u parameters given, expected %d", (unsigned)args->num_params,
+        return oz_fail(err, OZ_ERR_INVALID_ARGUMENT, "forward: %u parameters given, expected %d", (unsigned)args->num_params,
                        GC_NUM_PARAMS);
     for (p = 0; p < GC_NUM_PARAMS; p++)
-        if ((status = gc_check_param(inst, &args->params[p], p, bits, 0, "", err)) != OZ_OK) return status;
+        if ((status = gc_check_param(inst, &args->params[p], p, args->x, "x", 0, "", err)) != OZ_OK) return status;
     if ((status = gc_check_workspace(inst, OZ_PASS_FORWARD, batch, length, args->workspace, args->workspace_size, err)) != OZ_OK)
         return status;
 
@@ -586,8 +554,8 @@ static oz_status gc_forward(oz_instance *inst, const oz_forward_args *args, oz_e
 }
 
 static oz_status gc_backward(oz_instance *inst, const oz_backward_args *args, oz_error *err) {
-    int64_t batch = -1, length = -1, b2, l2;
-    unsigned bits = 0;
+    int64_t batch, length;
+    unsigned bits;
     uint32_t p;
     size_t elem;
     oz_status status;
@@ -599,22 +567,24 @@ static oz_status gc_backward(oz_instance *inst, const oz_backward_args *args, oz
     int need_dz;
     const int64_t D = inst != NULL ? inst->dim : 0;
 
-    if (inst == NULL || args == NULL) return gc_fail(err, OZ_ERR_INVALID_ARGUMENT, "backward: instance or args is NULL");
-    if (args->struct_size < GC_COVERS(oz_backward_args, workspace_size))
-        return gc_fail(err, OZ_ERR_INVALID_ARGUMENT, "oz_backward_args.struct_size is %u bytes, but ABI version 1 needs %u",
-                       (unsigned)args->struct_size, (unsigned)GC_COVERS(oz_backward_args, workspace_size));
-    if ((status = gc_check_activation(inst, args->x, "x", &batch, &length, &bits, err)) != OZ_OK) return status;
-    b2 = batch;
-    l2 = length;
-    if ((status = gc_check_activation(inst, args->dy, "dy", &b2, &l2, &bits, err)) != OZ_OK) return status;
-    if (args->dx != NULL && (status = gc_check_activation(inst, args->dx, "dx", &b2, &l2, &bits, err)) != OZ_OK) return status;
+    if (inst == NULL || args == NULL) return oz_fail(err, OZ_ERR_INVALID_ARGUMENT, "backward: instance or args is NULL");
+    if (args->struct_size < OZ_COVERS(oz_backward_args, workspace_size))
+        return oz_fail(err, OZ_ERR_INVALID_ARGUMENT, "oz_backward_args.struct_size is %u bytes, but ABI version 1 needs %u",
+                       (unsigned)args->struct_size, (unsigned)OZ_COVERS(oz_backward_args, workspace_size));
+    if ((status = gc_check_activation(inst, args->x, "x", NULL, err)) != OZ_OK) return status;
+    if ((status = gc_check_activation(inst, args->dy, "dy", args->x, err)) != OZ_OK) return status;
+    if (args->dx != NULL && (status = gc_check_activation(inst, args->dx, "dx", args->x, err)) != OZ_OK) return status;
+    batch = args->x->shape[0];
+    length = args->x->shape[1];
+    bits = args->x->dtype.bits;
     if (args->num_params != GC_NUM_PARAMS || args->params == NULL)
-        return gc_fail(err, OZ_ERR_INVALID_ARGUMENT, "backward: %u parameters given, expected %d", (unsigned)args->num_params,
+        return oz_fail(err, OZ_ERR_INVALID_ARGUMENT, "backward: %u parameters given, expected %d", (unsigned)args->num_params,
                        GC_NUM_PARAMS);
     for (p = 0; p < GC_NUM_PARAMS; p++) {
-        if ((status = gc_check_param(inst, &args->params[p], p, bits, 0, "", err)) != OZ_OK) return status;
+        if ((status = gc_check_param(inst, &args->params[p], p, args->x, "x", 0, "", err)) != OZ_OK) return status;
         if (args->dparams != NULL) {
-            if ((status = gc_check_param(inst, &args->dparams[p], p, bits, 1, "gradient of ", err)) != OZ_OK) return status;
+            if ((status = gc_check_param(inst, &args->dparams[p], p, args->x, "x", 1, "gradient of ", err)) != OZ_OK)
+                return status;
             grad[p] = args->dparams[p].data;
         }
     }
@@ -680,6 +650,7 @@ static const oz_operator gc_operator = {
     .workspace_size = gc_workspace_size,
     .forward = gc_forward,
     .backward = gc_backward,
+    .cost = gc_cost,
 };
 
 static const oz_operator *const gc_operators[] = {&gc_operator};
@@ -692,7 +663,7 @@ static const oz_plugin gc_plugin = {
     .name = "OZGatedConvC",
     .version = "1.0.0",
     .license = "MIT",
-    .description = "gated depthwise convolution mixer, plain C99 built by its own Makefile against OperatorABI.h alone",
+    .description = "gated depthwise convolution mixer, plain C99 built by its own Makefile against OperatorABI.h and its header-only helpers",
     .operators = gc_operators,
 };
 

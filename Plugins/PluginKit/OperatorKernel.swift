@@ -54,6 +54,15 @@ public protocol OperatorKernel: AnyObject {
     func initialize<S: KernelScalar>(_ params: [TensorView<S>], seed: UInt64)
     /// Scratch elements (sized for float64, 8 bytes each) one pass needs at batch B and length L.
     func workspaceElements(backward: Bool, batch: Int, length: Int) -> Int
+    /// The FLOPs (and optionally bytes) of one forward and one backward at batch B and length L, reported through ABI
+    /// 1.3's `oz_operator.cost` (see ``OperatorCost`` for the counting convention); `nil` (the default): not declared.
+    ///
+    /// PluginKit always sets the table's `cost` entry. Before calling this it refuses B or L outside `1 ... 2^31 - 1`,
+    /// an L other than H*W for a grid operator (`OZ_CAP_NEEDS_GRID`) and an L other than ``fixedLength`` with
+    /// `OZ_ERR_SHAPE`; a kernel throws ``PluginFailure/shape(_:)`` itself for any other L it can never take (e.g. one
+    /// above an `l_max`). A `nil` answer fails the call with `OZ_ERR_UNSUPPORTED` ("does not declare its cost"), as
+    /// does a count that saturates (``SaturatingCount``). Bytes left `nil` are PluginKit's minimum traffic.
+    func cost(batch: Int, length: Int) throws(PluginFailure) -> OperatorCost?
     /// y = op(x); `y` must be overwritten entirely.
     func forward<S: KernelScalar>(
         _ x: TensorView<S>, _ params: [TensorView<S>], _ y: TensorView<S>, _ workspace: Workspace
@@ -101,4 +110,6 @@ extension OperatorKernel {
     public var fixedLength: Int? { nil }
     /// The definition's complexity, unless a kernel says otherwise.
     public var complexity: ComplexityClass? { nil }
+    /// Not declared, unless a kernel says otherwise.
+    public func cost(batch: Int, length: Int) throws(PluginFailure) -> OperatorCost? { nil }
 }

@@ -112,6 +112,16 @@ private func operatorTable(_ d: OperatorDefinition) -> oz_operator {
     t.forward = { instance, args, err in
         guarded(err) { () throws(PluginFailure) in try box(instance).forward(args) }
     }
+    // Always set (ABI 1.3): a kernel that declares no cost answers OZ_ERR_UNSUPPORTED
+    // (``OperatorKernel/cost(batch:length:)``).
+    t.cost = { instance, batch, length, cost, err in
+        guarded(err) { () throws(PluginFailure) in
+            guard batch >= 1, length >= 1, batch <= Int64(Int32.max), length <= Int64(Int32.max) else {
+                throw .shape("cost query for B = \(batch), L = \(length): both must be 1 ... \(Int32.max)")
+            }
+            try box(instance).cost(batch: Int(batch), length: Int(length), into: cost)
+        }
+    }
     if d.capabilities & UInt32(OZ_CAP_BACKWARD) != 0 {
         t.backward = { instance, args, err in
             guarded(err) { () throws(PluginFailure) in try box(instance).backward(args) }
@@ -271,6 +281,49 @@ private final class InstanceBox {
         put(\.receptive_right, kernel.receptiveField?.right ?? -1)
         put(\.fixed_length, Int64(kernel.fixedLength ?? 0))
         put(\.complexity, (kernel.complexity ?? definition.complexity).code)
+    }
+
+    /// Fills the fields of `out` that its `struct_size` covers (at least `forward_flops`) with the kernel's declared
+    /// cost, the bytes PluginKit's minimum traffic where the kernel leaves them `nil` (see ``OperatorCost``).
+    func cost(batch: Int, length: Int, into out: UnsafeMutablePointer<oz_cost>) throws(PluginFailure) {
+        let size = Int(out.pointee.struct_size)
+        let minimum = MemoryLayout<oz_cost>.offset(of: \oz_cost.forward_flops)! + 8
+        guard size >= minimum else { throw .invalid("oz_cost.struct_size is \(size), expected at least \(minimum)") }
+        if let grid, length != grid.height * grid.width {
+            let (h, w) = grid
+            throw .shape("cost query for L = \(length), but the instance's grid is \(h) x \(w) = \(h * w) tokens")
+        }
+        if let fixed = kernel.fixedLength, length != fixed {
+            throw .shape("cost query for L = \(length), but operator '\(definition.id)' takes only L = \(fixed)")
+        }
+        guard let declared = try kernel.cost(batch: batch, length: length) else {
+            throw .unsupported("operator '\(definition.id)' does not declare its cost")
+        }
+        let hasBackward = definition.capabilities & UInt32(OZ_CAP_BACKWARD) != 0
+        // Minimum traffic at float32: x and y (and dy, dx) are B*L*D each, params (and dparams) P.
+        let activations = SaturatingCount(batch) * SaturatingCount(length) * SaturatingCount(dim)
+        let params = parameters.reduce(SaturatingCount(0)) { sum, p in
+            sum + p.shape.reduce(SaturatingCount(1)) { $0 * SaturatingCount($1) }
+        }
+        let element = SaturatingCount(MemoryLayout<Float>.size)
+        let values = (
+            forwardFLOPs: declared.forwardFLOPs,
+            backwardFLOPs: hasBackward ? declared.backwardFLOPs : 0,
+            forwardBytes: declared.forwardBytes ?? element * (2 * activations + params),
+            backwardBytes: hasBackward ? declared.backwardBytes ?? element * (3 * activations + 2 * params) : 0)
+        let counts = [values.forwardFLOPs, values.backwardFLOPs, values.forwardBytes, values.backwardBytes]
+        guard !counts.contains(where: \.isSaturated) else {
+            throw .unsupported("the cost of '\(definition.id)' at B = \(batch), L = \(length) overflows 64 bits")
+        }
+        let raw = UnsafeMutableRawPointer(out)
+        func put(_ key: KeyPath<oz_cost, UInt64>, _ value: SaturatingCount) {
+            let offset = MemoryLayout<oz_cost>.offset(of: key)!
+            if offset + 8 <= size { raw.storeBytes(of: UInt64(value.value), toByteOffset: offset, as: UInt64.self) }
+        }
+        put(\.forward_flops, values.forwardFLOPs)
+        put(\.backward_flops, values.backwardFLOPs)
+        put(\.forward_bytes, values.forwardBytes)
+        put(\.backward_bytes, values.backwardBytes)
     }
 
     func parameter(_ index: Int, into info: UnsafeMutablePointer<oz_param_info>) throws(PluginFailure) {

@@ -27,6 +27,7 @@ OZ_STATIC_ASSERT(offsetof(oz_forward_args, struct_size) == 0, forward_args_struc
 OZ_STATIC_ASSERT(offsetof(oz_backward_args, struct_size) == 0, backward_args_struct_size);
 OZ_STATIC_ASSERT(offsetof(oz_host_services, struct_size) == 0, host_services_struct_size);
 OZ_STATIC_ASSERT(offsetof(oz_error, struct_size) == 0, error_struct_size);
+OZ_STATIC_ASSERT(offsetof(oz_cost, struct_size) == 0, cost_struct_size);
 
 /* Appended fields stay where the minor version that added them put them. */
 OZ_STATIC_ASSERT(offsetof(oz_instance_info, fixed_length) == 32, instance_info_fixed_length_1_1);

@@ -1,6 +1,11 @@
 import ArgumentParser
 import Foundation
-import Host
+import HostCore
+import HostPlugins
+import HostModel
+import HostGraft
+import HostConformance
+import HostBench
 
 /// `zoo bench`: measured speed, as tables and JSON, with every figure also a ratio to an in-run baseline.
 struct BenchCommand: ParsableCommand {
@@ -49,6 +54,12 @@ struct BenchCommand: ParsableCommand {
     @Option(help: "Operators of the operators suite (comma-separated ids; default: every registered one).")
     var operators: String?
 
+    @Option(help: """
+        Replacement token mixers of the train suite (its stage-1 slot: the first) and the graft suite (comma-separated \
+        ids; default: every registered token mixer that declares linear complexity at the model's width).
+        """)
+    var replacements: String?
+
     @Option(help: "DiT configuration of the memory suite (JSON file or preset).")
     var memoryConfig = "DiT-XL/2"
 
@@ -73,6 +84,24 @@ struct BenchCommand: ParsableCommand {
         guard repeats >= 1, batch >= 1 else { throw ValidationError("--repeats and --batch must be at least 1") }
     }
 
+    /// `--replacements`, or every registered token mixer other than the model's attention that declares O(L) at the
+    /// model's width and heads: the operators a graft would swap in, taken from the registry, not from a list here.
+    private func replacementOperators(_ host: PluginHost, config c: DiTConfig) throws -> NonEmptyOperators {
+        if let replacements {
+            return try NonEmptyOperators(replacements.split(separator: ",").map { try host.resolveOperator(String($0)) }, option: "--replacements")
+        }
+        var found: [OperatorDescriptor] = []
+        for id in host.registry.operatorIds where id != c.attnOperator {
+            guard let d = try? host.resolveOperator(id), d.role == .tokenMixer else { continue }
+            let attributes = d.completing([:], heads: c.numHeads, tokens: c.tokenCount)
+            guard let op = try? Operator(d, dim: c.hiddenSize, grid: (c.gridSize, c.gridSize), attributes: attributes),
+                op.complexity == .linear
+            else { continue }
+            found.append(d)
+        }
+        return try NonEmptyOperators(found, option: "the registry's linear token mixers")
+    }
+
     func run() throws {
         if suite == "compare" { return try compare() }
         let host = try plugins.makeHost()
@@ -91,32 +120,27 @@ struct BenchCommand: ParsableCommand {
         var entries: [BenchEntry] = []
         if wants("blas") { entries += try BenchSuites.blas(repeats: repeats) }
         if wants("dispatch") {
-            entries += try BenchSuites.dispatch(mha: try host.resolveOperator("mha"), model: try randomModel(), batch: batch, repeats: repeats)
+            entries += try BenchSuites.dispatch(
+                attention: try host.resolveOperator(c.attnOperator), model: try randomModel(), batch: batch, repeats: repeats)
         }
         if wants("dit") { entries += try BenchSuites.dit(model: try randomModel(), batch: batch, repeats: repeats) }
         if wants("threads") { entries += try threads() }
         if wants("operators") {
             let ls = try integers(lengths, option: "--lengths")
-            // Token mixers only (the issue's comparison), mha first so the others can be given relative to it.
+            // Token mixers only, the model's own attention first so the others can be given relative to it.
             let ids = operators.map { $0.split(separator: ",").map(String.init) } ?? host.registry.operatorIds
-            var ops: [(descriptor: OperatorDescriptor, attributes: [String: AttributeValue])] = []
-            for id in ["mha"] + ids.filter({ $0 != "mha" }) where ids.contains(id) {
-                let d = try host.resolveOperator(id)
-                guard d.role == .tokenMixer else { continue }
-                var attributes: [String: AttributeValue] = [:]
-                if d.admits("num_heads", .int(6)) {
-                    attributes["num_heads"] = .int(6)
-                }
-                ops.append((d, attributes))
-            }
-            entries += try BenchSuites.operators(ops, dim: 384, lengths: ls, repeats: repeats) { print($0) }
+            let ordered = ids.filter { $0 == c.attnOperator } + ids.filter { $0 != c.attnOperator }
+            let ops = try ordered.map { try host.resolveOperator($0) }.filter { $0.role == .tokenMixer }
+            entries += try BenchSuites.operators(ops, dim: 384, heads: 6, lengths: ls, repeats: repeats, baseline: c.attnOperator) { print($0) }
         }
         if wants("train") {
             // Pretraining draws the synthetic RGB shapes: a model with other input channels (DiT's latent presets
             // take 4) trains the embedded default's architecture instead, the model `zoo pretrain` makes.
             let trained = c.inChannels == 3 ? c : DiTConfig.embeddedDefault
+            let slot = try replacementOperators(host, config: trained).first
             entries += try BenchSuites.training(
-                model: try randomModel(trained), slotOperator: try host.resolveOperator("hyena_x"), slotAttributes: [:], batch: batch, repeats: repeats)
+                model: try randomModel(trained), slotOperator: slot, slotAttributes: slot.completing([:], heads: trained.numHeads, tokens: trained.tokenCount),
+                batch: batch, repeats: repeats)
         }
         if wants("graft") {
             func replacement(_ id: String) -> (name: String, choice: (DiTConfig) throws -> DiTSlotChoice) {
@@ -125,7 +149,7 @@ struct BenchCommand: ParsableCommand {
                 })
             }
             entries += try BenchSuites.graftPayoff(
-                config: c, standard: standard, replacements: [replacement("hyena_x"), replacement("swa")],
+                config: c, standard: standard, replacements: try replacementOperators(host, config: c).map { replacement($0.id) },
                 tokens: try integers(tokens, option: "--tokens"), repeats: min(repeats, 3)) { print($0) }
         }
         if wants("memory") {
@@ -203,4 +227,18 @@ struct BenchCommand: ParsableCommand {
             throw ExitCode(1)
         }
     }
+}
+
+/// At least one operator, for the suites that need a replacement.
+private struct NonEmptyOperators {
+    let first: OperatorDescriptor
+    let all: [OperatorDescriptor]
+
+    init(_ operators: [OperatorDescriptor], option: String) throws {
+        guard let first = operators.first else { throw CLIError("\(option): no token mixer to benchmark") }
+        self.first = first
+        self.all = operators
+    }
+
+    func map<T>(_ transform: (OperatorDescriptor) throws -> T) rethrows -> [T] { try all.map(transform) }
 }

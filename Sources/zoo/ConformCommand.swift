@@ -1,6 +1,11 @@
 import ArgumentParser
 import Foundation
-import Host
+import HostCore
+import HostPlugins
+import HostModel
+import HostGraft
+import HostConformance
+import HostBench
 
 /// `zoo conform`: proves a plugin keeps the contract; every check runs in a child process.
 struct ConformCommand: ParsableCommand {

@@ -1,6 +1,11 @@
 import ArgumentParser
 import Foundation
-import Host
+import HostCore
+import HostPlugins
+import HostModel
+import HostGraft
+import HostConformance
+import HostBench
 
 /// `zoo data`: look at and export the synthetic shapes dataset.
 struct DataCommand: ParsableCommand {

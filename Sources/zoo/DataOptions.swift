@@ -1,5 +1,10 @@
 import ArgumentParser
-import Host
+import HostCore
+import HostPlugins
+import HostModel
+import HostGraft
+import HostConformance
+import HostBench
 
 /// The image options of `zoo pretrain` and `zoo dit probe`: an ImageFolder, or the synthetic shapes by seed and
 /// generator.

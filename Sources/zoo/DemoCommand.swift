@@ -1,6 +1,11 @@
 import ArgumentParser
 import Foundation
-import Host
+import HostCore
+import HostPlugins
+import HostModel
+import HostGraft
+import HostConformance
+import HostBench
 
 /// `zoo demo`: every registered operator through the ABI on a small DiT-like input, forward and backward,
 /// with a finite-difference check of each backward. The quick start's first command runs it until the DiT
@@ -54,13 +59,7 @@ struct DemoCommand: ParsableCommand {
         // Small-input settings: 4 heads, and a sequence-length attribute (`l_max`, e.g. mlp_hyena_x's, whose filter
         // has one kernel per token position) set to the demo's L, each only where the operator's schema admits it.
         let length = grid.height * grid.width
-        var attributes: [String: AttributeValue] = [:]
-        if descriptor.admits("num_heads", .int(4)) {
-            attributes["num_heads"] = .int(4)
-        }
-        if descriptor.admits("l_max", .int(Int64(length))) {
-            attributes["l_max"] = .int(Int64(length))
-        }
+        let attributes = descriptor.completing([:], heads: 4, tokens: length)
         let op = try Operator(descriptor, dim: dim, grid: (height: grid.height, width: grid.width), attributes: attributes)
         let shape = [batch, length, dim]
         let params: [Tensor<S>] = try op.initialParameters(seed: seed, as: S.self)

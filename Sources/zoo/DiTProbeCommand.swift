@@ -1,6 +1,11 @@
 import ArgumentParser
 import Foundation
-import Host
+import HostCore
+import HostPlugins
+import HostModel
+import HostGraft
+import HostConformance
+import HostBench
 
 extension DiTCommand {
     /// `zoo dit probe`: per class, how much of the layout a checkpoint has learnt (``LayoutProbe``).

@@ -1,6 +1,11 @@
 import ArgumentParser
 import Foundation
-import Host
+import HostCore
+import HostPlugins
+import HostModel
+import HostGraft
+import HostConformance
+import HostBench
 
 /// `zoo graft`: turn a pretrained DiT into a hybrid by a plan, and report what it cost and kept.
 struct GraftCommand: ParsableCommand {

@@ -1,6 +1,11 @@
 import ArgumentParser
 import Foundation
-import Host
+import HostCore
+import HostPlugins
+import HostModel
+import HostGraft
+import HostConformance
+import HostBench
 
 /// `zoo graft-table`: the hybrid table of several grafting runs, as Markdown.
 struct GraftTableCommand: ParsableCommand {

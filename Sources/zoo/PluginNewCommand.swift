@@ -1,5 +1,10 @@
 import ArgumentParser
-import Host
+import HostCore
+import HostPlugins
+import HostModel
+import HostGraft
+import HostConformance
+import HostBench
 
 /// `zoo plugin new`: scaffolds a plugin that builds and passes `zoo conform` as generated.
 struct PluginCommand: ParsableCommand {

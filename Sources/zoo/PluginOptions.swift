@@ -1,6 +1,11 @@
 import Foundation
 import ArgumentParser
-import Host
+import HostCore
+import HostPlugins
+import HostModel
+import HostGraft
+import HostConformance
+import HostBench
 
 /// Where to find plugins and how much to trust them; shared by every command that loads plugins.
 struct PluginOptions: ParsableArguments {

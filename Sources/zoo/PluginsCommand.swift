@@ -1,6 +1,11 @@
 import ArgumentParser
 import Foundation
-import Host
+import HostCore
+import HostPlugins
+import HostModel
+import HostGraft
+import HostConformance
+import HostBench
 
 struct PluginsCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -135,6 +140,15 @@ struct PluginsCommand: ParsableCommand {
                     for p in op.parameters { print("    \(p.name) \(p.shape)") }
                     let rf = op.receptiveField.map { "[t - \($0.left.map(String.init) ?? "inf"), t + \($0.right.map(String.init) ?? "inf")]" } ?? "not declared"
                     print("  causal: \(op.isCausal), receptive field: \(rf), time in L: \(op.complexity)")
+                    // The declared cost at the example's length (the grid's tokens, else 256), for one sequence.
+                    let length = g.map { $0.0 * $0.1 } ?? 256
+                    if let cost = try op.cost(batch: 1, length: length) {
+                        func giga(_ v: Int) -> String { String(format: "%.4g G", Double(v) / 1e9) }
+                        print("  cost at B = 1, L = \(length): forward \(giga(cost.forwardFLOPs))FLOP, \(giga(cost.forwardBytes))B; "
+                              + "backward \(giga(cost.backwardFLOPs))FLOP, \(giga(cost.backwardBytes))B")
+                    } else {
+                        print("  cost: not declared")
+                    }
                 } catch {
                     print("  parameters: cannot create an example instance with D = \(dim): \(error)")
                 }

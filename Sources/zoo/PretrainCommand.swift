@@ -1,6 +1,11 @@
 import ArgumentParser
 import Foundation
-import Host
+import HostCore
+import HostPlugins
+import HostModel
+import HostGraft
+import HostConformance
+import HostBench
 
 /// `zoo pretrain`: trains a DiT from scratch with DiT's diffusion objective, resumably.
 struct PretrainCommand: ParsableCommand {

@@ -1,6 +1,11 @@
 import ArgumentParser
 import Foundation
-import Host
+import HostCore
+import HostPlugins
+import HostModel
+import HostGraft
+import HostConformance
+import HostBench
 
 struct RegistryCommand: ParsableCommand {
     static let configuration = CommandConfiguration(

@@ -1,6 +1,11 @@
 import ArgumentParser
 import Foundation
-import Host
+import HostCore
+import HostPlugins
+import HostModel
+import HostGraft
+import HostConformance
+import HostBench
 
 /// `zoo sample`: class-conditional samples from a DiT checkpoint as a PNG grid.
 struct SampleCommand: ParsableCommand {

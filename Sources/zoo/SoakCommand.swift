@@ -1,6 +1,11 @@
 import ArgumentParser
 import Foundation
-import Host
+import HostCore
+import HostPlugins
+import HostModel
+import HostGraft
+import HostConformance
+import HostBench
 
 /// `zoo _soak` (hidden): the plugin load test. Every operator of the given libraries (default: every operator in
 /// the registry) through many create/forward/backward/destroy cycles, concurrently on the host thread pool, with

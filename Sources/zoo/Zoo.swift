@@ -1,5 +1,10 @@
 import ArgumentParser
-import Host
+import HostCore
+import HostPlugins
+import HostModel
+import HostGraft
+import HostConformance
+import HostBench
 
 #if canImport(Glibc)
     import Glibc

@@ -2,7 +2,12 @@ import Foundation
 import OperatorABI
 import Testing
 
-@testable import Host
+@testable import HostCore
+@testable import HostPlugins
+@testable import HostModel
+@testable import HostGraft
+@testable import HostConformance
+@testable import HostBench
 
 /// The header is the contract for plugin authors in any language: it must compile as C99 and C++ with
 /// strict warnings, and its layouts must match DLPack and the fixed version prefix.
@@ -73,12 +78,27 @@ import Testing
 
     /// ABI 1.2 appended `complexity` after 1.1's `fixed_length`, without moving anything.
     @Test func complexityWasAppended() {
-        #expect(OZ_ABI_MINOR == 2)
         #expect(MemoryLayout<oz_instance_info>.offset(of: \oz_instance_info.fixed_length) == 32)
         #expect(MemoryLayout<oz_instance_info>.offset(of: \oz_instance_info.complexity) == 40)
         #expect(MemoryLayout<oz_instance_info>.size == 48)
         #expect([OZ_COMPLEXITY_UNDECLARED, OZ_COMPLEXITY_LINEAR, OZ_COMPLEXITY_LINEARITHMIC, OZ_COMPLEXITY_QUADRATIC] == [0, 1, 2, 3])
         for c in OperatorComplexity.allCases { #expect(OperatorComplexity(code: c.code) == c) }
         #expect(OperatorComplexity(code: 99) == .undeclared, "a class this host does not know reads as undeclared")
+    }
+
+    /// ABI 1.3 appended `cost` to `oz_operator` (after 1.0's `backward`) and the host-owned `oz_cost`; an operator
+    /// table from 1.2 or older ends before `cost`, so it reads as NULL: "not declared".
+    @Test func costWasAppended() {
+        #expect(OZ_ABI_MINOR == 3)
+        let backward = MemoryLayout<oz_operator>.offset(of: \oz_operator.backward)!
+        #expect(MemoryLayout<oz_operator>.offset(of: \oz_operator.cost) == backward + 8)
+        #expect(MemoryLayout<oz_operator>.size == backward + 16)
+        #expect(MemoryLayout<oz_cost>.offset(of: \oz_cost.forward_flops) == 8)
+        #expect(MemoryLayout<oz_cost>.offset(of: \oz_cost.backward_bytes) == 32)
+        #expect(MemoryLayout<oz_cost>.size == 40)
+        var table = oz_operator()
+        table.cost = { _, _, _, _, _ in OZ_OK }
+        let old = withUnsafeBytes(of: &table) { ABIStruct.read($0.baseAddress!, declaredSize: backward + 8, as: oz_operator.self) }
+        #expect(old.cost == nil && old.backward == nil)
     }
 }

@@ -1,6 +1,11 @@
 import Testing
 
-@testable import Host
+@testable import HostCore
+@testable import HostPlugins
+@testable import HostModel
+@testable import HostGraft
+@testable import HostConformance
+@testable import HostBench
 
 @Suite struct BLASTests {
     @Test(arguments: [(false, false), (true, false), (false, true), (true, true)])

@@ -1,7 +1,12 @@
 import Foundation
 import Testing
 
-@testable import Host
+@testable import HostCore
+@testable import HostPlugins
+@testable import HostModel
+@testable import HostGraft
+@testable import HostConformance
+@testable import HostBench
 
 /// `zoo bench` writes a well-formed report (machine facts, medians, GFLOP/s, in-run ratios, fitted exponents).
 /// Speeds are never asserted: the figures are measurements on a shared machine.
@@ -16,7 +21,7 @@ import Testing
         }
         let out = ws.path("bench.json")
         let r = try ws.zoo(["bench", "all", "--config", config, "--batch", "2", "--lengths", "16,64", "--operators", "mha,poolformer",
-                            "--tokens", "16,64", "--repeats", "1", "--json", out])
+                            "--replacements", "hyena_x,swa", "--tokens", "16,64", "--repeats", "1", "--json", out])
         #expect(r.status == 0, "\(r.stderr)")
         let report = try JSONDecoder().decode(BenchReport.self, from: Data(contentsOf: URL(fileURLWithPath: out)))
         #expect(report.machine.cores >= 1 && !report.machine.openblasCore.isEmpty && report.machine.openblasThreads == 1)
@@ -29,7 +34,9 @@ import Testing
         #expect(pool.notes["exponent_forward"].flatMap(Double.init) != nil)
         let mha = try #require(report.entries.first { $0.name == "mha forward D=384 L=64" })
         #expect(mha.gflops != nil && mha.notes["gflops_over_sgemm"].flatMap(Double.init) != nil && mha.notes["sgemm_baseline"] == "sgemm 64x1152x384")
-        #expect(pool.gflops == nil, "poolformer is not counted")
+        #expect(pool.gflops == nil, "poolformer declares 0 FLOPs (pooling is additions only): no GFLOP/s")
+        let mhaBackward = try #require(report.entries.first { $0.name == "mha backward D=384 L=64" })
+        #expect(mhaBackward.gflops != nil, "the declared backward FLOPs give the backward's GFLOP/s")
         #expect(report.entries.allSatisfy { $0.timing.median > 0 && $0.timing.min <= $0.timing.median && $0.timing.median <= $0.timing.max })
         #expect(r.stdout.contains("GFLOP/s"))
         // dispatch: per-call time and its share of the forward; train: throughput; graft: payoff per token count.
@@ -45,6 +52,14 @@ import Testing
                 #expect(e?.ratio.map { $0 > 0 } == true && e?.baseline?.hasPrefix("original") == true, "\(id) at T=\(tokens)")
             }
         }
+        // Without --replacements the graft suite takes every registered token mixer other than the model's attention
+        // that declares O(L) at the model's width: from the registry, not from a list in the host.
+        let defaults = try ws.zoo(["bench", "graft", "--config", config, "--tokens", "16", "--repeats", "1", "--json", ws.path("graft.json")])
+        #expect(defaults.status == 0, "\(defaults.stderr)")
+        let graft = try JSONDecoder().decode(BenchReport.self, from: Data(contentsOf: URL(fileURLWithPath: ws.path("graft.json"))))
+        let grafted = Set(graft.entries.compactMap { $0.name.split(separator: " ").first.map(String.init) }.filter { $0.hasSuffix("-50") })
+        #expect(grafted.isSuperset(of: ["hyena_x-50", "poolformer-50"]), "\(grafted)")
+        #expect(!grafted.contains("mha-50") && !grafted.contains("mlp-50"), "\(grafted)")
         #expect(!report.entries.contains { $0.suite == "threads" }, "all leaves the threads suite out")
         let bad = try ws.zoo(["bench", "fast"])
         #expect(bad.status != 0 && bad.stderr.contains("suite must be one of"), "\(bad.stderr)")
@@ -111,8 +126,8 @@ import Testing
 
     @Test func exponentFitRecoversPowerLaws() {
         let quadratic = [256, 1024, 4096].map { ($0, 3e-9 * Double($0) * Double($0)) }
-        #expect(abs(BenchSuites.exponent(quadratic) - 2) < 1e-9)
+        #expect(abs(ScalingFit.exponent(quadratic) - 2) < 1e-9)
         let linear = [100, 1000].map { ($0, 0.5 * Double($0)) }
-        #expect(abs(BenchSuites.exponent(linear) - 1) < 1e-9)
+        #expect(abs(ScalingFit.exponent(linear) - 1) < 1e-9)
     }
 }

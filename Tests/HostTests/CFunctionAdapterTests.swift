@@ -2,7 +2,12 @@ import Foundation
 import OperatorABI
 import Testing
 
-@testable import Host
+@testable import HostCore
+@testable import HostPlugins
+@testable import HostModel
+@testable import HostGraft
+@testable import HostConformance
+@testable import HostBench
 
 /// The libffi adapter: plain C functions described by `cfunction` registry entries run as ordinary operators
 /// (`Operator`, `zoo op run`, `zoo conform`, `zoo plugins list`), checked against references written here.

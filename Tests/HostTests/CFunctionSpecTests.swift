@@ -1,7 +1,12 @@
 import Foundation
 import Testing
 
-@testable import Host
+@testable import HostCore
+@testable import HostPlugins
+@testable import HostModel
+@testable import HostGraft
+@testable import HostConformance
+@testable import HostBench
 
 /// The `cfunction` signature parser: the shipped description parses into what it says, and every malformed
 /// description is refused with a typed error naming the entry and the field.

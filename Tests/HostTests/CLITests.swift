@@ -1,7 +1,12 @@
 import Foundation
 import Testing
 
-@testable import Host
+@testable import HostCore
+@testable import HostPlugins
+@testable import HostModel
+@testable import HostGraft
+@testable import HostConformance
+@testable import HostBench
 
 /// The `zoo` executable end to end, on files the tests write.
 @Suite struct CLITests {

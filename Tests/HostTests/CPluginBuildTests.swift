@@ -1,7 +1,12 @@
 import Foundation
 import Testing
 
-@testable import Host
+@testable import HostCore
+@testable import HostPlugins
+@testable import HostModel
+@testable import HostGraft
+@testable import HostConformance
+@testable import HostBench
 
 /// The promise of the ABI: a plugin built by its own Makefile against nothing but the header loads and runs
 /// in the host, and needs no Swift runtime.

@@ -2,7 +2,12 @@ import Foundation
 import OperatorABI
 import Testing
 
-@testable import Host
+@testable import HostCore
+@testable import HostPlugins
+@testable import HostModel
+@testable import HostGraft
+@testable import HostConformance
+@testable import HostBench
 
 /// The complexity class instances declare (`oz_instance_info.complexity`, ABI 1.2): what every shipped operator
 /// declares, compatibility with 1.1 plugins and 1.1 hosts, and how the `complexity` check judges fitted exponents

@@ -1,7 +1,12 @@
 import Foundation
 import Testing
 
-@testable import Host
+@testable import HostCore
+@testable import HostPlugins
+@testable import HostModel
+@testable import HostGraft
+@testable import HostConformance
+@testable import HostBench
 
 /// The harness catches every broken fixture plugin, reporting exactly the check it breaks, and passes the good
 /// fixture and the shipped plugins. Runs through `zoo conform`, as a user would.

@@ -1,7 +1,12 @@
 import Foundation
 import Testing
 
-@testable import Host
+@testable import HostCore
+@testable import HostPlugins
+@testable import HostModel
+@testable import HostGraft
+@testable import HostConformance
+@testable import HostBench
 
 /// Results never depend on thread timing: every shipped operator's forward and backward, at sizes where its
 /// `parallel_for` loops and matrix products really split, computes the same bits on a pool of 2, 3 and 8 threads

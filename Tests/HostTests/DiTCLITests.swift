@@ -1,7 +1,12 @@
 import Foundation
 import Testing
 
-@testable import Host
+@testable import HostCore
+@testable import HostPlugins
+@testable import HostModel
+@testable import HostGraft
+@testable import HostConformance
+@testable import HostBench
 
 /// `zoo dit forward`, `zoo pretrain` (including a SIGKILL in the middle of a run and `--resume`) and
 /// `zoo sample`, end to end through the built executable.

@@ -1,7 +1,12 @@
 import Foundation
 import Testing
 
-@testable import Host
+@testable import HostCore
+@testable import HostPlugins
+@testable import HostModel
+@testable import HostGraft
+@testable import HostConformance
+@testable import HostBench
 
 /// The DiT against golden outputs of an independent float64 numpy implementation of `models.py`
 /// (`Fixtures/DiT/make_golden.py`), its backward against finite differences, and its checkpoint and

@@ -1,7 +1,12 @@
 import Foundation
 import Testing
 
-@testable import Host
+@testable import HostCore
+@testable import HostPlugins
+@testable import HostModel
+@testable import HostGraft
+@testable import HostConformance
+@testable import HostBench
 
 /// ``GaussianDiffusion`` against `Fixtures/Diffusion`, written by an independent float64 numpy port of DiT's
 /// `gaussian_diffusion.py` (`make_diffusion_golden.py`). Both sides compute in float64, so the tolerance is

@@ -1,7 +1,12 @@
 import Foundation
 import Testing
 
-@testable import Host
+@testable import HostCore
+@testable import HostPlugins
+@testable import HostModel
+@testable import HostGraft
+@testable import HostConformance
+@testable import HostBench
 
 /// The grafting report's metrics: ``SymmetricEigen`` against known spectra, ``FrechetDistance`` against
 /// closed forms, ``ImageFeatures``' definition, ``ImageAgreement`` PSNR against known MSEs and ``FLOPCount``
@@ -339,13 +344,24 @@ import Testing
     /// DiT-XL/2 at 256 px (T = 256, D = 1152, 28 blocks), by hand in multiply-adds: per block qkv
     /// T·D·3D + proj T·D² + attention 2·T²·D + MLP 2·T·D·4D + adaLN D·6D, plus patch embed T·(4·2·2)·D,
     /// timestep MLP 256·D + D², final adaLN D·2D and final linear T·D·(2·2·8).
+    /// The forward FLOPs shipped operator `id` (from `product`) declares through the ABI for one image of `tokens`
+    /// tokens at width `dim` (a square grid when `tokens` is a square).
+    private func declared(
+        _ id: String, _ product: String, _ attributes: [String: AttributeValue] = [:], tokens: Int, dim: Int, batch: Int = 1
+    ) throws -> Int? {
+        let side = Int(Double(tokens).squareRoot())
+        let grid = side * side == tokens ? (side, side) : (1, tokens)
+        let op = try Operator(try TestOperators.descriptor(id, product: product), dim: dim, grid: grid, attributes: attributes)
+        return try op.cost(batch: batch, length: tokens)?.forwardFLOPs
+    }
+
     @Test func ditXL2MatchesHandCountAndPaper() throws {
         let (t, d) = (256, 1152)
         #expect(xl2.tokenCount == t && xl2.hiddenSize == d && xl2.depth == 28)
         let block = t * d * 3 * d + t * d * d + 2 * t * t * d + 2 * t * d * 4 * d + d * 6 * d
         let handMACs = 28 * block + t * 16 * d + (256 * d + d * d) + d * 2 * d + t * d * 32
-        let mha = try #require(FLOPCount.slot(id: "mha", attributes: ["num_heads": .int(16), "qkv_bias": .bool(true)], tokens: t, dim: d))
-        let mlp = try #require(FLOPCount.slot(id: "mlp", attributes: ["expansion_ratio": .float(4)], tokens: t, dim: d))
+        let mha = try #require(try declared("mha", "OZMHA", ["num_heads": .int(16), "qkv_bias": .bool(true)], tokens: t, dim: d))
+        let mlp = try #require(try declared("mlp", "OZMLP", ["expansion_ratio": .float(4)], tokens: t, dim: d))
         #expect(mha == 2 * (t * d * 3 * d + t * d * d + 2 * t * t * d))
         #expect(mlp == 2 * (2 * t * d * 4 * d))
         let total = FLOPCount.builtIn(config: xl2) + 28 * (mha + mlp)
@@ -356,61 +372,72 @@ import Testing
         #expect(abs(Double(total) / 2 - 118.6e9) <= 0.02 * 118.6e9)
     }
 
-    @Test func slotFormulas() throws {
+    /// Each shipped operator's declared forward FLOPs (ABI 1.3 `cost`) against the formula written here from its
+    /// math (docs/OPERATORS.md), exactly: integer counts, no tolerance.
+    @Test func declaredSlotFormulas() throws {
         let (t, d) = (256, 64)
         let proj = 2 * t * d * 3 * d + 2 * t * d * d
-        #expect(FLOPCount.slot(id: "mha", attributes: ["causal": .bool(true)], tokens: t, dim: d) == proj + 2 * 2 * (t * (t + 1) / 2) * d)
-        #expect(FLOPCount.slot(id: "mlp", attributes: ["expansion_ratio": .float(2.5)], tokens: t, dim: d) == 2 * 2 * t * d * 160)
-        #expect(FLOPCount.slot(id: "mlp", attributes: ["expansion_ratio": .float(0.3)], tokens: t, dim: 10) == 2 * 2 * t * 10 * 3)
-        #expect(FLOPCount.slot(id: "swa", attributes: ["window_size": .intList([4, 4])], tokens: t, dim: d) == proj + 2 * 2 * t * 9 * d)
-        #expect(FLOPCount.slot(id: "swa", attributes: ["window_size": .intList([4, 4]), "causal": .bool(true)], tokens: t, dim: d)
+        #expect(try declared("mha", "OZMHA", ["causal": .bool(true)], tokens: t, dim: d) == proj + 2 * 2 * (t * (t + 1) / 2) * d)
+        #expect(try declared("mlp", "OZMLP", ["expansion_ratio": .float(2.5)], tokens: t, dim: d) == 2 * 2 * t * d * 160)
+        #expect(try declared("mlp", "OZMLP", ["expansion_ratio": .float(0.3)], tokens: t, dim: 10) == 2 * 2 * t * 10 * 3)
+        let local = "OZLocalAttention"
+        #expect(try declared("swa", local, ["window_size": .intList([4, 4])], tokens: t, dim: d) == proj + 2 * 2 * t * 9 * d)
+        #expect(try declared("swa", local, ["window_size": .intList([4, 4]), "causal": .bool(true)], tokens: t, dim: d)
             == proj + 2 * 2 * t * 5 * d)
-        #expect(FLOPCount.slot(id: "swa", attributes: ["window_size": .intList([-1, 2])], tokens: t, dim: d) == proj + 2 * 2 * t * t * d)
-        #expect(FLOPCount.slot(id: "swa", attributes: ["window_size": .intList([-1, -1])], tokens: t, dim: d)
-            == FLOPCount.slot(id: "mha", attributes: [:], tokens: t, dim: d))
-        #expect(FLOPCount.slot(id: "swa2d", attributes: ["kernel_size": .intList([7, 7])], tokens: t, dim: d) == proj + 2 * 2 * t * 49 * d)
-        #expect(FLOPCount.slot(id: "swa2d", attributes: ["kernel_size": .intList([31, 3])], tokens: t, dim: d) == proj + 2 * 2 * t * 48 * d)
+        #expect(try declared("swa", local, ["window_size": .intList([-1, 2])], tokens: t, dim: d) == proj + 2 * 2 * t * t * d)
+        #expect(try declared("swa", local, ["window_size": .intList([-1, -1])], tokens: t, dim: d)
+            == (try declared("mha", "OZMHA", tokens: t, dim: d)))
+        #expect(try declared("swa2d", local, ["kernel_size": .intList([7, 7])], tokens: t, dim: d) == proj + 2 * 2 * t * 49 * d)
+        #expect(try declared("swa2d", local, ["kernel_size": .intList([31, 3])], tokens: t, dim: d) == proj + 2 * 2 * t * 48 * d)
         // Clip on a 3 x 3 grid with a 3 x 3 kernel: 2 + 3 + 2 = 7 neighbours per axis, 49 query-key pairs.
-        #expect(FLOPCount.slot(id: "swa2d", attributes: ["kernel_size": .intList([3, 3]), "border": .string("clip")], tokens: 9, dim: d)
+        #expect(try declared("swa2d", local, ["kernel_size": .intList([3, 3]), "border": .string("clip")], tokens: 9, dim: d)
             == 2 * 9 * d * 4 * d + 2 * 2 * 49 * d)
-        #expect(FLOPCount.slot(id: "swa2d", attributes: ["kernel_size": .intList([3, 3])], tokens: 10, dim: d) == nil)
-        #expect(FLOPCount.slot(id: "linear_attn", attributes: ["num_heads": .int(4)], tokens: t, dim: d)
-            == proj + 2 * 2 * t * d * 16 + 2 * t * d)
+        #expect(try declared("linear_attn", local, ["num_heads": .int(4)], tokens: t, dim: d) == proj + 2 * 2 * t * d * 16 + 2 * t * d)
         // Hyena: the projections plus one multiply-add per conv tap (3D short-filter channels, D inner-filter channels).
-        #expect(FLOPCount.slot(id: "hyena_x", attributes: ["short_filter_order": .int(4)], tokens: t, dim: d) == proj + 2 * t * 3 * d * 4)
-        #expect(FLOPCount.slot(id: "hyena_se", attributes: ["short_filter_order": .int(3)], tokens: t, dim: d)
+        #expect(try declared("hyena_x", "OZHyena", ["short_filter_order": .int(4)], tokens: t, dim: d) == proj + 2 * t * 3 * d * 4)
+        #expect(try declared("hyena_se", "OZHyena", ["short_filter_order": .int(3)], tokens: t, dim: d)
             == proj + 2 * t * 3 * d * 3 + 2 * t * d * 3)
-        #expect(FLOPCount.slot(id: "hyena_y", attributes: ["inner_filter_len": .int(5)], tokens: t, dim: d) == proj + 2 * t * d * 5)
-        #expect(FLOPCount.slot(id: "mlp_hyena_x", attributes: ["expansion_ratio": .int(2), "short_filter_order": .int(4)], tokens: t, dim: d)
+        #expect(try declared("hyena_y", "OZHyena", ["inner_filter_len": .int(5)], tokens: t, dim: d) == proj + 2 * t * d * 5)
+        #expect(try declared(
+            "mlp_hyena_x", "OZHyena", ["expansion_ratio": .int(2), "short_filter_order": .int(4), "l_max": .int(Int64(t))], tokens: t, dim: d)
             == 2 * t * d * 6 * d + 2 * t * 2 * d * d + 2 * t * 6 * d * 4)
         // Mamba-2 with D = 64, expand 2 (d_inner 128), headdim 16 (8 heads), 1 group, N = 16, d_conv 4, chunk 64.
         let mamba: [String: AttributeValue] = ["d_state": .int(16), "d_conv": .int(4), "expand": .int(2), "headdim": .int(16),
                                                "ngroups": .int(1), "chunk_size": .int(64)]
         let mambaProjections = 2 * t * d * (256 + 32 + 8) + 2 * t * 128 * d
         let mambaScan = 2 * t * (128 + 32) * 4 + t * (8 * (2 * 64 * 16 + 4 * 16 * 16) + 2 * 64 * 16)  // Q = 64 < T
-        #expect(FLOPCount.slot(id: "mamba2", attributes: mamba, tokens: t, dim: d) == mambaProjections + mambaScan)
-        #expect(FLOPCount.slot(id: "mamba2_2d", attributes: mamba, tokens: t, dim: d) == mambaProjections + 4 * mambaScan)
+        #expect(try declared("mamba2", "OZMamba2", mamba, tokens: t, dim: d) == mambaProjections + mambaScan)
+        #expect(try declared("mamba2_2d", "OZMamba2", mamba, tokens: t, dim: d) == mambaProjections + 4 * mambaScan)
         // safari Hyena, order 2 (C = D filter channels), short filter 3, F = 64, E = 3, 2 inner MLPs. T = 256 gives
         // FFTs of N = 512 (2T): 2.5 * 512 * 9 = 11,520 each, three per channel, a 257-bin product, the skip term.
-        let hyena: [String: AttributeValue] = ["order": .int(2), "short_filter_order": .int(3), "filter_order": .int(64),
-                                               "emb_dim": .int(3), "num_inner_mlps": .int(2)]
+        var hyena: [String: AttributeValue] = ["order": .int(2), "short_filter_order": .int(3), "filter_order": .int(64),
+                                               "emb_dim": .int(3), "num_inner_mlps": .int(2), "l_max": .int(300)]
         let hyenaLinears = 2 * t * d * 3 * d + 2 * t * d * d + 2 * t * 3 * d * 3
         let hyenaFilter = 2 * t * (3 * 64 + 2 * 64 * 64 + 64 * d)
-        #expect(FLOPCount.slot(id: "hyena", attributes: hyena, tokens: t, dim: d)
-            == hyenaLinears + hyenaFilter + d * (3 * 11_520 + 6 * 257 + 2 * t))
+        #expect(try declared("hyena", "OZHyena", hyena, tokens: t, dim: d) == hyenaLinears + hyenaFilter + d * (3 * 11_520 + 6 * 257 + 2 * t))
         // A length that is not a power of two rounds N up: T = 300 -> N = 1024 (2.5 * 1024 * 10 = 25,600).
-        let hyena300 = try #require(FLOPCount.slot(id: "hyena", attributes: hyena, tokens: 300, dim: d))
+        let hyena300 = try #require(try declared("hyena", "OZHyena", hyena, tokens: 300, dim: d))
         #expect(hyena300 == 2 * 300 * d * 3 * d + 2 * 300 * d * d + 2 * 300 * 3 * d * 3 + 2 * 300 * (3 * 64 + 2 * 64 * 64 + 64 * d)
             + d * (3 * 25_600 + 6 * 513 + 2 * 300))
-        for id in ["hyena_x", "hyena_se", "hyena_y", "mlp_hyena_x", "hyena", "mamba2", "poolformer", "unknown"] {
-            #expect(FLOPCount.slot(id: id, attributes: [:], tokens: t, dim: d) == nil)
+        hyena["l_max"] = .int(128)
+        #expect(throws: OperatorError.self, "a length beyond l_max is refused, not counted") {
+            try declared("hyena", "OZHyena", hyena, tokens: t, dim: d)
         }
-        #expect(FLOPCount.slot(id: "mlp", attributes: [:], tokens: t, dim: d) == nil)
-        #expect(FLOPCount.slot(id: "swa", attributes: ["window_size": .int(4)], tokens: t, dim: d) == nil)
+        // A batch is B images: every shipped count is linear in B.
+        #expect(try declared("mha", "OZMHA", tokens: t, dim: d, batch: 3) == 3 * (try declared("mha", "OZMHA", tokens: t, dim: d))!)
     }
 
-    /// A built model: every standard slot counted from its operator's resolved attributes, the total their sum
-    /// plus the built-in layers; a Hyena slot is counted from its defaults, a slot of unknown cost makes the total unknown.
+    /// A plugin whose table has no `cost` (every fixture, like any 1.2 plugin) declares nothing: nil, not an error.
+    @Test func undeclaredCostIsNil() throws {
+        let library = try PluginLibrary(path: try FixturePlugins.path("ConformGood"))
+        let descriptor = try #require(library.operators.first)
+        let op = try Operator(descriptor, dim: 8, attributes: [:])
+        #expect(try op.cost(batch: 1, length: 4) == nil)
+    }
+
+    /// A built model: every standard slot counted by what its plugin declares, the total their sum plus the
+    /// built-in layers; a Hyena slot is counted from its defaults, a slot whose plugin declares no cost makes the
+    /// total unknown.
     @Test func forwardOfBuiltModels() throws {
         let config = try DiTConfig.load(path: ditFixture("config.json"))
         let model = try makeDiT(config)
@@ -424,15 +451,15 @@ import Testing
         #expect(count.total == count.builtIn + config.depth * (mha + mlp))
 
         let hyena = try TestOperators.descriptor("hyena_x", product: "OZHyena")
+        let fixture = try #require(try PluginLibrary(path: try FixturePlugins.path("ConformGood")).operators.first)
         let grafted = try DiTModel(config: config) { key in
             key == DiTSlotKey(block: 1, kind: .attn) ? DiTSlotChoice(hyena) : try TestOperators.standardSlot(key, config)
         }
         let hyenaCount = 2 * t * d * 4 * d + 2 * t * 3 * d * 4
         #expect(FLOPCount.forward(model: grafted).slots["blocks.1.attn"] == .some(hyenaCount))
         #expect(FLOPCount.forward(model: grafted).total == count.total! - mha + hyenaCount)
-        let pool = try TestOperators.descriptor("poolformer", product: "OZPoolFormerC")
         let pooled = try DiTModel(config: config) { key in
-            key == DiTSlotKey(block: 1, kind: .attn) ? DiTSlotChoice(pool) : try TestOperators.standardSlot(key, config)
+            key == DiTSlotKey(block: 1, kind: .attn) ? DiTSlotChoice(fixture) : try TestOperators.standardSlot(key, config)
         }
         let partial = FLOPCount.forward(model: pooled)
         #expect(partial.total == nil)

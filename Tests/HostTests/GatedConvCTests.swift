@@ -1,7 +1,12 @@
 import Foundation
 import Testing
 
-@testable import Host
+@testable import HostCore
+@testable import HostPlugins
+@testable import HostModel
+@testable import HostGraft
+@testable import HostConformance
+@testable import HostBench
 
 /// `Plugins/GatedConvC`: `gated_conv` in plain C, built by its own Makefile (never by SwiftPM) and loaded without
 /// rebuilding the host. Forward against the float64 reference of Support/ReferenceGatedConv.swift in every mode,

@@ -1,7 +1,12 @@
 import Foundation
 import Testing
 
-@testable import Host
+@testable import HostCore
+@testable import HostPlugins
+@testable import HostModel
+@testable import HostGraft
+@testable import HostConformance
+@testable import HostBench
 
 /// `zoo graft` end to end on a tiny teacher: the report files hold the measured figures, and a run killed
 /// with SIGKILL after stage 1 started and then rerun gives the same grafted checkpoint as an uninterrupted run.

@@ -1,7 +1,12 @@
 import Foundation
 import Testing
 
-@testable import Host
+@testable import HostCore
+@testable import HostPlugins
+@testable import HostModel
+@testable import HostGraft
+@testable import HostConformance
+@testable import HostBench
 
 /// Grafting: plan validation, slot assignment, stage 1 (activation distillation) with self-grafting, and
 /// grafted checkpoints (manifest, round trip, refusal of a changed library).

@@ -2,7 +2,12 @@ import Foundation
 import OperatorABI
 import Testing
 
-@testable import Host
+@testable import HostCore
+@testable import HostPlugins
+@testable import HostModel
+@testable import HostGraft
+@testable import HostConformance
+@testable import HostBench
 
 /// The `hyena` operator of `OZHyena` (safari's original HyenaOperator, docs/OPERATORS.md section 7): forward against
 /// the naive float64 reference (direct O(L^2) convolution, filter MLP in plain loops: Host's

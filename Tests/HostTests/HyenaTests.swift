@@ -2,7 +2,12 @@ import Foundation
 import OperatorABI
 import Testing
 
-@testable import Host
+@testable import HostCore
+@testable import HostPlugins
+@testable import HostModel
+@testable import HostGraft
+@testable import HostConformance
+@testable import HostBench
 
 /// The `OZHyena` plugin: `hyena_x`, `hyena_se`, `hyena_y` and `mlp_hyena_x` against the float64 references of
 /// Host's Reference/ReferenceHyena.swift (written from docs/OPERATORS.md sections 6 and 9), their backward against

@@ -1,7 +1,12 @@
 import Foundation
 import Testing
 
-@testable import Host
+@testable import HostCore
+@testable import HostPlugins
+@testable import HostModel
+@testable import HostGraft
+@testable import HostConformance
+@testable import HostBench
 
 /// Nothing is lost on a kill: `zoo pretrain` and `zoo graft` are killed with SIGKILL several times in a row at
 /// seeded random moments (not only once a checkpoint exists), each time restarted on the same folder. After

@@ -1,7 +1,12 @@
 import Foundation
 import Testing
 
-@testable import Host
+@testable import HostCore
+@testable import HostPlugins
+@testable import HostModel
+@testable import HostGraft
+@testable import HostConformance
+@testable import HostBench
 
 /// ``LayoutProbe``: its error sums against explicit predictors written from the definition, its choice of
 /// images, its scores against a float64 recomputation of the whole pipeline, and `zoo dit probe` end to end.

@@ -1,7 +1,12 @@
 import Foundation
 import Testing
 
-@testable import Host
+@testable import HostCore
+@testable import HostPlugins
+@testable import HostModel
+@testable import HostGraft
+@testable import HostConformance
+@testable import HostBench
 
 /// `swa`, `swa2d` and `linear_attn` (libOZLocalAttention.so) against float64 references written from the math
 /// (Host's Reference/ReferenceLocalAttention.swift: masked O(L^2) attention, the direct linear-attention formula), their

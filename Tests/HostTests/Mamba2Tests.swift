@@ -2,7 +2,12 @@ import Foundation
 import OperatorABI
 import Testing
 
-@testable import Host
+@testable import HostCore
+@testable import HostPlugins
+@testable import HostModel
+@testable import HostGraft
+@testable import HostConformance
+@testable import HostBench
 
 /// The `OZMamba2` plugin: `mamba2` against the float64 recurrent-scan reference of
 /// Sources/Host/Reference/ReferenceMamba2.swift (written from docs/OPERATORS.md section 5), `mamba2_bidir` and

@@ -1,7 +1,12 @@
 import Foundation
 import Testing
 
-@testable import Host
+@testable import HostCore
+@testable import HostPlugins
+@testable import HostModel
+@testable import HostGraft
+@testable import HostConformance
+@testable import HostBench
 
 /// Every loader error path, each triggered by a small fixture library, plus ABI compatibility both ways.
 @Suite struct PluginLoaderTests {

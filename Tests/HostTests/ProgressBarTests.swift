@@ -1,5 +1,5 @@
 import Foundation
-import Host
+import HostCore
 import Testing
 
 @Suite struct ProgressBarTests {

@@ -1,7 +1,12 @@
 import Foundation
 import Testing
 
-@testable import Host
+@testable import HostCore
+@testable import HostPlugins
+@testable import HostModel
+@testable import HostGraft
+@testable import HostConformance
+@testable import HostBench
 
 /// The dispatch of the built-in float64 references the conformance `reference` check uses: which ids have one, and
 /// that a reference refuses (nil) rather than traps when the parameters or attributes it reads are missing. Each

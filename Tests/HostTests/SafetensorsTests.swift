@@ -1,7 +1,12 @@
 import Foundation
 import Testing
 
-@testable import Host
+@testable import HostCore
+@testable import HostPlugins
+@testable import HostModel
+@testable import HostGraft
+@testable import HostConformance
+@testable import HostBench
 
 /// safetensors reading and writing: files written by the reference implementation (safetensors 0.8.0, see
 /// `Fixtures/Formats/generate.py`), exact half-precision conversions, round trips, byte-identical output, and

@@ -1,7 +1,12 @@
 import Foundation
 import Testing
 
-@testable import Host
+@testable import HostCore
+@testable import HostPlugins
+@testable import HostModel
+@testable import HostGraft
+@testable import HostConformance
+@testable import HostBench
 
 /// `mha` and `mlp` against float64 references written from the math (Support/ReferenceOperators.swift), and
 /// their backward against central finite differences; the C plugin `poolformer` likewise.

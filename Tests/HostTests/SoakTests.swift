@@ -1,7 +1,12 @@
 import Foundation
 import Testing
 
-@testable import Host
+@testable import HostCore
+@testable import HostPlugins
+@testable import HostModel
+@testable import HostGraft
+@testable import HostConformance
+@testable import HostBench
 
 /// The short plugin soak (the long one is `scripts/soak`): every operator of every shipped plugin through many
 /// create/forward/backward/destroy cycles, concurrently on the host thread pool, with flat memory, no threads

@@ -2,7 +2,12 @@ import Foundation
 import Synchronization
 import Testing
 
-@testable import Host
+@testable import HostCore
+@testable import HostPlugins
+@testable import HostModel
+@testable import HostGraft
+@testable import HostConformance
+@testable import HostBench
 
 @Suite struct ThreadPoolTests {
     @Test(arguments: [1, 2, 3, 8])

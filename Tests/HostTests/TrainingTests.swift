@@ -1,7 +1,12 @@
 import Foundation
 import Testing
 
-@testable import Host
+@testable import HostCore
+@testable import HostPlugins
+@testable import HostModel
+@testable import HostGraft
+@testable import HostConformance
+@testable import HostBench
 
 /// Training (AdamW, clipping, EMA, loss reduction, exact resume) and sampling (determinism) on a tiny DiT
 /// over the synthetic shapes at 16x16.

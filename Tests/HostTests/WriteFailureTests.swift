@@ -1,7 +1,12 @@
 import Foundation
 import Testing
 
-@testable import Host
+@testable import HostCore
+@testable import HostPlugins
+@testable import HostModel
+@testable import HostGraft
+@testable import HostConformance
+@testable import HostBench
 
 /// A full disk, a file size limit or an unwritable folder gives an error naming the file, never a truncated
 /// file: the destination keeps its old contents (or stays absent) and no temporary file is left. Temporary files

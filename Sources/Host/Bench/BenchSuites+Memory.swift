@@ -1,4 +1,6 @@
 import Foundation
+import HostCore
+import HostModel
 
 extension BenchSuites {
     /// Peak memory of loading a checkpoint and running one forward (batch 1) in a fresh process: `zoo` (at

@@ -1,4 +1,8 @@
 import Foundation
+import HostCore
+import HostPlugins
+import HostModel
+import HostGraft
 
 extension BenchSuites {
     /// Training throughput: images per second of one pretraining step of `model` (forward, backward, clip,
@@ -38,8 +42,8 @@ extension BenchSuites {
             key: DiTSlotKey(block: 0, kind: .attn), op: op, initial: try op.initialParameters(seed: 1), activations: activations,
             settings: stage1, seed: 2)
         let distill = try Timing.measure(repeats: repeats) { try distiller.trainStep() }
-        let slotFlops = FLOPCount.slot(id: slotOperator.id, attributes: Dictionary(op.attributes.map { ($0.name, $0.value) }) { a, _ in a },
-                                       tokens: c.tokenCount, dim: c.hiddenSize).map { 3 * Double($0) * Double(batch) }
+        // A stage-1 step is one forward and one backward of the slot: both as the plugin declares them.
+        let slotFlops = try op.cost(batch: batch, length: c.tokenCount).map { Double($0.forwardFLOPs + $0.backwardFLOPs) }
         var slot = BenchEntry(
             suite: "train", name: "stage-1 step, one \(slotOperator.id) slot D=\(c.hiddenSize) T=\(c.tokenCount) batch \(batch)",
             timing: distill, flops: slotFlops, baseline: baseline.name)

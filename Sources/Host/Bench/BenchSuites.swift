@@ -1,4 +1,8 @@
 import Foundation
+import HostCore
+import HostPlugins
+import HostModel
+import HostGraft
 
 /// The benchmark suites of `zoo bench`. Every speed is also given relative to a baseline measured in the same
 /// run (raw `sgemm` on matching shapes, or `mha` at the same length).
@@ -52,15 +56,16 @@ public enum BenchSuites {
     }
 
     /// Forward and backward of each operator at width `dim` over `lengths` (batch 1), with the exponent of
-    /// time against L fitted by least squares on log-log axes, each time relative to `mha` at the same L when `mha`
-    /// is among them, and each forward's GFLOP/s (``FLOPCount``, when the operator is counted) over in-run sgemm on
-    /// that length's projection shape `L x 3D x D`.
+    /// time against L fitted by least squares on log-log axes, each time relative to the operator `baseline` (the
+    /// model's own attention) at the same L when it is among them and measured first, and each pass's GFLOP/s (from
+    /// the plugin's declared ``OperatorCost``, when it declares one) over in-run sgemm on that length's projection
+    /// shape `L x 3D x D`.
     public static func operators(
-        _ operators: [(descriptor: OperatorDescriptor, attributes: [String: AttributeValue])], dim: Int, lengths: [Int], repeats: Int,
-        log: ((String) -> Void)? = nil
+        _ operators: [OperatorDescriptor], dim: Int, heads: Int, lengths: [Int], repeats: Int,
+        baseline baselineId: String? = nil, log: ((String) -> Void)? = nil
     ) throws -> [BenchEntry] {
         var entries: [BenchEntry] = []
-        var mhaTimes: [Int: Double] = [:]
+        var baselineTimes: [Int: Double] = [:]
         // In-run sgemm on each length's projection shape (L x 3D x D), the yardstick of each operator's GFLOP/s.
         var sgemmGflops: [Int: Double] = [:]
         for l in lengths {
@@ -68,14 +73,13 @@ public enum BenchSuites {
             sgemmGflops[l] = baseline.gflops
             entries.append(baseline)
         }
-        for (descriptor, attributes) in operators {
+        for descriptor in operators {
             var forwardTimes: [(Int, Double)] = [], backwardTimes: [(Int, Double)] = []
             for l in lengths {
                 let side = Int(Double(l).squareRoot())
                 let grid = side * side == l ? (side, side) : (1, l)
                 let op: Operator
-                do { op = try Operator(descriptor, dim: dim, grid: grid, attributes: attributes.merging(
-                    descriptor.attributes.contains { $0.name == "l_max" } ? ["l_max": .int(Int64(l))] : [:]) { a, _ in a }) } catch {
+                do { op = try Operator(descriptor, dim: dim, grid: grid, attributes: descriptor.completing([:], heads: heads, tokens: l)) } catch {
                     log?("\(descriptor.id) at L=\(l): skipped (\(error))")
                     continue
                 }
@@ -92,39 +96,32 @@ public enum BenchSuites {
                 }
                 forwardTimes.append((l, fwd.median))
                 backwardTimes.append((l, bwd.median))
-                if descriptor.id == "mha" { mhaTimes[l] = fwd.median }
-                let flops = FLOPCount.slot(
-                    id: descriptor.id, attributes: Dictionary(op.attributes.map { ($0.name, $0.value) }) { a, _ in a }, tokens: l, dim: dim,
-                    grid: grid)
-                var e = BenchEntry(suite: "operators", name: "\(descriptor.id) forward D=\(dim) L=\(l)", timing: fwd, flops: flops.map(Double.init))
+                if descriptor.id == baselineId { baselineTimes[l] = fwd.median }
+                let cost = try op.cost(batch: 1, length: l)
+                var e = BenchEntry(
+                    suite: "operators", name: "\(descriptor.id) forward D=\(dim) L=\(l)", timing: fwd, flops: cost.flatMap { $0.forwardFLOPs > 0 ? Double($0.forwardFLOPs) : nil })
                 if let g = e.gflops, let s = sgemmGflops[l] {
                     e.notes["gflops_over_sgemm"] = String(format: "%.2f", g / s)
                     e.notes["sgemm_baseline"] = "sgemm \(l)x\(3 * dim)x\(dim)"
                 }
-                if let m = mhaTimes[l], descriptor.id != "mha" {
-                    e.baseline = "mha forward D=\(dim) L=\(l)"
+                if let m = baselineTimes[l], let baselineId, descriptor.id != baselineId {
+                    e.baseline = "\(baselineId) forward D=\(dim) L=\(l)"
                     e.ratio = m / fwd.median
                 }
                 entries.append(e)
-                var b = BenchEntry(suite: "operators", name: "\(descriptor.id) backward D=\(dim) L=\(l)", timing: bwd)
+                var b = BenchEntry(
+                    suite: "operators", name: "\(descriptor.id) backward D=\(dim) L=\(l)", timing: bwd,
+                    flops: cost.flatMap { $0.backwardFLOPs > 0 ? Double($0.backwardFLOPs) : nil })
+                if let g = b.gflops, let s = sgemmGflops[l] { b.notes["gflops_over_sgemm"] = String(format: "%.2f", g / s) }
                 b.notes["backward_over_forward"] = String(format: "%.2f", bwd.median / fwd.median)
                 entries.append(b)
                 log?("\(descriptor.id) L=\(l): forward \(String(format: "%.2f", fwd.median * 1e3)) ms, backward \(String(format: "%.2f", bwd.median * 1e3)) ms")
             }
             if forwardTimes.count >= 2, let i = entries.lastIndex(where: { $0.name.hasPrefix("\(descriptor.id) forward") }) {
-                entries[i].notes["exponent_forward"] = String(format: "%.2f", exponent(forwardTimes))
-                entries[i].notes["exponent_backward"] = String(format: "%.2f", exponent(backwardTimes))
+                entries[i].notes["exponent_forward"] = String(format: "%.2f", ScalingFit.exponent(forwardTimes))
+                entries[i].notes["exponent_backward"] = String(format: "%.2f", ScalingFit.exponent(backwardTimes))
             }
         }
         return entries
-    }
-
-    /// The least-squares slope of log(time) against log(L).
-    public static func exponent(_ points: [(Int, Double)]) -> Double {
-        let xs = points.map { log(Double($0.0)) }, ys = points.map { log($0.1) }
-        let mx = xs.reduce(0, +) / Double(xs.count), my = ys.reduce(0, +) / Double(ys.count)
-        let num = zip(xs, ys).reduce(0) { $0 + ($1.0 - mx) * ($1.1 - my) }
-        let den = xs.reduce(0) { $0 + ($1 - mx) * ($1 - mx) }
-        return den > 0 ? num / den : .nan
     }
 }

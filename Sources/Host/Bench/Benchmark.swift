@@ -1,4 +1,5 @@
 import Foundation
+import HostCore
 
 /// Timing of a piece of work: repeated runs after a warm-up, summarised by median and spread.
 ///

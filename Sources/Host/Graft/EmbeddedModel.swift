@@ -1,4 +1,6 @@
 import Foundation
+import HostPlugins
+import HostModel
 
 /// The embedded default model shipped in the repository (`models/dit-shapes/`): a small DiT pretrained by
 /// this project on the synthetic shapes.

@@ -1,4 +1,6 @@
 import Foundation
+import HostCore
+import HostModel
 
 extension GraftPlan {
     /// Reads and validates a plan file.

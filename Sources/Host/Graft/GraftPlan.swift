@@ -1,4 +1,6 @@
 import Foundation
+import HostCore
+import HostModel
 
 /// A grafting plan: which slots of a pretrained DiT get which operator, and how the two stages run.
 ///
@@ -59,6 +61,9 @@ public struct GraftPlan: Equatable, Sendable {
         public var validateEvery = 50
         /// Bound on the activation cache on disk, in MiB (fewer samples are kept if it would be exceeded).
         public var cacheLimitMiB = 1024
+
+        /// The defaults above.
+        public init() {}
     }
 
     /// Stage 2 (end-to-end fine-tuning) settings.
@@ -68,6 +73,9 @@ public struct GraftPlan: Equatable, Sendable {
         public var learningRate = 1e-4
         public var warmupSteps = 20
         public var emaDecay = 0.99
+
+        /// The defaults above.
+        public init() {}
     }
 
     public var name: String

@@ -1,4 +1,6 @@
 import Foundation
+import HostCore
+import HostModel
 
 /// What a grafting run measured, for the original (teacher) and the grafted (student) model side by side.
 ///

@@ -1,4 +1,7 @@
 import Foundation
+import HostCore
+import HostPlugins
+import HostModel
 
 /// One grafting run: a plan applied to a teacher checkpoint, its two stages, and the files it leaves in
 /// its output folder. Every stage is resumable: stage 1 keeps the teacher activation cache and each slot's

@@ -1,21 +1,16 @@
 import Foundation
+import HostPlugins
+import HostModel
 
 /// Building grafted models: the teacher's architecture with some slots holding other operators.
 public enum Grafting {
     /// The slot choice for a graft: the operator resolved through `host`, the plan's attributes parsed by
-    /// its schema. Attributes the plan leaves out that the model determines are filled in: `num_heads`
-    /// (the model's heads, when the schema's range admits them) and `l_max` (the model's token count), when the operator has them.
+    /// its schema, completed with what the model determines (``OperatorDescriptor/completing(_:heads:tokens:)``:
+    /// its heads and token count, where the schema admits them).
     public static func choice(for graft: GraftPlan.Graft, config: DiTConfig, host: PluginHost) throws -> DiTSlotChoice {
         let descriptor = try host.resolveOperator(graft.operatorId)
-        var assignments = graft.assignments
-        let names = Set(descriptor.attributes.map(\.name))
-        // Only where the schema admits the model's heads (`hyena` implements num_heads = 1 alone).
-        if descriptor.admits("num_heads", .int(Int64(config.numHeads))), graft.attributes["num_heads"] == nil {
-            assignments.append("num_heads=\(config.numHeads)")
-        }
-        if names.contains("l_max"), graft.attributes["l_max"] == nil { assignments.append("l_max=\(config.tokenCount)") }
-        let attributes = try descriptor.parseAssignments(assignments)
-        return DiTSlotChoice(descriptor, attributes: attributes)
+        let attributes = try descriptor.parseAssignments(graft.assignments)
+        return DiTSlotChoice(descriptor, attributes: descriptor.completing(attributes, heads: config.numHeads, tokens: config.tokenCount))
     }
 
     /// The student: `teacher`'s configuration with the slots in `assignments` replaced. Every tensor outside

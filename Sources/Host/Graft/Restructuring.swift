@@ -1,4 +1,6 @@
 import Foundation
+import HostCore
+import HostModel
 
 /// Grafting's restructuring (`restructure: parallel_pairs`): every pair of sequential blocks `(2k, 2k+1)` of the
 /// teacher becomes one parallel block of the student (``DiTConfig/parallelPairs``), depth halved. The student

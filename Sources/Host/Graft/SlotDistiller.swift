@@ -1,4 +1,7 @@
 import Foundation
+import HostCore
+import HostPlugins
+import HostModel
 
 /// Stage 1 of grafting for one unit (a grafted slot, or a restructured pair of blocks): regress the teacher's
 /// output from the same input (activation distillation), training only the unit's parameters, keeping the

@@ -72,7 +72,7 @@ extern "C" {
 /** ABI major version: a plugin whose `abi_major` differs is refused. */
 #define OZ_ABI_MAJOR 1
 /** ABI minor version of this header: grows when fields or functions are appended. */
-#define OZ_ABI_MINOR 2
+#define OZ_ABI_MINOR 3
 /** The one exported symbol, of type `oz_plugin_entry_fn`. Never renamed. */
 #define OZ_ENTRY_SYMBOL "oz_plugin_entry"
 /** Longest tensor rank a parameter may have. */
@@ -297,6 +297,25 @@ typedef struct oz_instance_info {
     uint32_t reserved2;                 /**< 0 */
 } oz_instance_info;
 
+/**
+ * Since 1.3: the work one call does, as the operator counts it (`oz_operator.cost`). Host-owned; the plugin writes
+ * only the fields `struct_size` covers. The host uses it for FLOP counts in grafting reports, GFLOP/s in benchmarks
+ * and `zoo plugins inspect`, so a third-party operator is counted exactly like a shipped one.
+ *
+ * Counting convention (the DiT paper's and fvcore's): matrix products and convolutions only, a multiply-add counts
+ * as 2 FLOPs; elementwise work (activations, gates, softmax, norms, biases) is left out. FFTs count 2.5 N log2 N per
+ * real transform of size N. Bytes are the minimum traffic of the call: every element of the host-owned buffers it
+ * reads and writes (forward: x, params, y; backward: x, params, dy, dx, dparams), at the call's element size.
+ */
+typedef struct oz_cost {
+    uint32_t struct_size;               /**< sizeof(oz_cost) as the host compiled it (host-owned) */
+    uint32_t reserved;                  /**< 0 */
+    uint64_t forward_flops;             /**< FLOPs of one forward of the whole batch */
+    uint64_t backward_flops;            /**< FLOPs of one backward (dx and dparams), 0 when there is no backward */
+    uint64_t forward_bytes;             /**< bytes one forward reads and writes at least */
+    uint64_t backward_bytes;            /**< bytes one backward reads and writes at least, 0 when none */
+} oz_cost;
+
 /** Name and shape of one parameter tensor, as `get_param` reports it. */
 typedef struct oz_param_info {
     uint32_t struct_size;                          /**< sizeof(oz_param_info) as the host compiled it (host-owned) */
@@ -397,6 +416,15 @@ typedef struct oz_operator {
     /** Vector-Jacobian product (see oz_backward_args). NULL when OZ_CAP_BACKWARD is not set. */
     oz_status (*OZ_NULLABLE backward)(oz_instance *OZ_NONNULL instance, const oz_backward_args *OZ_NONNULL args,
                                       oz_error *OZ_NONNULL err);
+    /**
+     * Since 1.3, optional: fills `cost` (see `oz_cost`) for one call with batch B and length L, for float32
+     * tensors. NULL, or an operator table from 1.2 or older (its `struct_size` ends before this field), means "not
+     * declared", and so does OZ_ERR_UNSUPPORTED (the operator cannot count this configuration, or a count
+     * would overflow 64 bits). May refuse B and L the instance can never take with OZ_ERR_SHAPE, like
+     * `workspace_size`.
+     */
+    oz_status (*OZ_NULLABLE cost)(const oz_instance *OZ_NONNULL instance, int64_t batch, int64_t length,
+                                  oz_cost *OZ_NONNULL cost, oz_error *OZ_NONNULL err);
 } oz_operator;
 
 /* ------------------------------------------------------------------------------------------------ */

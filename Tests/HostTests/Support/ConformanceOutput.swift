@@ -1,7 +1,12 @@
 import Foundation
 import Testing
 
-@testable import Host
+@testable import HostCore
+@testable import HostPlugins
+@testable import HostModel
+@testable import HostGraft
+@testable import HostConformance
+@testable import HostBench
 
 /// Checks the table `zoo conform` printed: every check has a row; each passed, except `reference` (skipped for ids
 /// without a built-in reference) and `complexity` (skipped when the machine is too busy to time it fairly), which

@@ -1,6 +1,11 @@
 import Foundation
 
-@testable import Host
+@testable import HostCore
+@testable import HostPlugins
+@testable import HostModel
+@testable import HostGraft
+@testable import HostConformance
+@testable import HostBench
 
 /// A file of `Tests/HostTests/Fixtures/DiT` (made by its `make_golden.py`, a float64 numpy DiT).
 func ditFixture(_ name: String) -> String {

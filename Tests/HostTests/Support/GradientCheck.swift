@@ -1,7 +1,12 @@
 import Foundation
 import Testing
 
-@testable import Host
+@testable import HostCore
+@testable import HostPlugins
+@testable import HostModel
+@testable import HostGraft
+@testable import HostConformance
+@testable import HostBench
 
 /// Central finite differences of `<op(x; p), dy>` against the plugin's vector-Jacobian product, for the input
 /// and every parameter, on `samples` random coordinates of each tensor.

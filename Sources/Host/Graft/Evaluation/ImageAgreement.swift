@@ -1,4 +1,5 @@
 import Foundation
+import HostCore
 
 /// How closely two images (or batches) agree pixel for pixel: peak signal-to-noise ratio for images in
 /// [−1, 1] (data range 2).

@@ -1,3 +1,5 @@
+import HostCore
+
 /// A fixed, deterministic 118-value feature map for RGB images in [−1, 1], for Fréchet distances between
 /// image sets when no pretrained Inception network is available. It sees layout, colour, edges and tonal
 /// distribution, but unlike Inception features it knows nothing about object semantics, so its distances are

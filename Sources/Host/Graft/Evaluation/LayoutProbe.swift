@@ -1,3 +1,6 @@
+import HostCore
+import HostModel
+
 /// How much of each class's *layout* a DiT has learnt, measured at one noise level.
 ///
 /// For every class, a few images `x0` are noised to `x_t = sqrt(ᾱ_t) x0 + sqrt(1 − ᾱ_t) ε` at one timestep `t`

@@ -16,14 +16,15 @@
  * -fsanitize=address,undefined and requires the sanitizer to stop them): FX_BUG_HEAP_OVERFLOW writes one byte
  * past its own allocation in create, FX_BUG_SIGNED_OVERFLOW overflows a signed integer in forward.
  * The operator declares itself O(L) (`complexity`, ABI 1.2), which it is unless FX_BUG_QUADRATIC adds O(L^2 D)
- * work to forward.
+ * work to forward. Arguments are checked with OperatorPluginHelpers.h; every failing call returns through
+ * cf_result, which FX_BUG_SILENT_ERROR uses to blank the message.
  */
 #ifndef OZ_CONFORM_FIXTURE_H
 #define OZ_CONFORM_FIXTURE_H
 
 #define _POSIX_C_SOURCE 200809L /* nanosleep under -std=c99 */
 
-#include "OperatorABI.h"
+#include "OperatorPluginHelpers.h"
 
 #include <stdint.h>
 #include <stdlib.h>
@@ -33,23 +34,23 @@
 #include <time.h>
 #endif
 
-#define CF_COVERS(type, field) (offsetof(type, field) + sizeof(((type *)0)->field))
-
 struct oz_instance {
     int64_t dim;
     double gain;
 };
 
-static oz_status cf_fail(oz_error *err, oz_status status, const char *message) {
+/* Every failing call returns through here: `status` with the message a helper (or cf_fail) wrote, or, with
+ * FX_BUG_SILENT_ERROR, with the message blanked. */
+static oz_status cf_result(oz_error *err, oz_status status) {
 #ifdef FX_BUG_SILENT_ERROR
-    (void)message;
-    if (err != NULL && err->message != NULL && err->capacity > 0) err->message[0] = '\0';
-    return status;
+    if (status != OZ_OK && err != NULL && err->message != NULL && err->capacity > 0) err->message[0] = '\0';
 #else
-    if (err == NULL || err->struct_size < CF_COVERS(oz_error, message)) return status;
-    return oz_error_set(err, status, message);
+    (void)err;
 #endif
+    return status;
 }
+
+#define cf_fail(err, status, message) cf_result((err), oz_fail((err), (status), "%s", (message)))
 
 static const double cf_default_gain = 1.0;
 static const oz_attr_def cf_attr_gain = {
@@ -58,6 +59,7 @@ static const oz_attr_def cf_attr_gain = {
     .min_int = 0, .max_int = -1, .min_float = 0.1, .max_float = 10.0,
 };
 static const oz_attr_def *const cf_attrs[] = {&cf_attr_gain};
+static const char *const cf_attr_names[] = {"gain"};
 
 #ifdef FX_BUG_SPAWNS_THREAD
 static void *cf_sleeper(void *unused) {
@@ -74,24 +76,26 @@ static const oz_tensor *cf_shared_weight;
 #endif
 
 static oz_status cf_create(const oz_operator *op, const oz_create_args *args, oz_instance **out, oz_error *err) {
-    double gain = cf_default_gain;
-    uint32_t i;
+    double gain;
+    oz_status s;
     oz_instance *inst;
     (void)op;
     *out = NULL;
-    if (args->struct_size < CF_COVERS(oz_create_args, host)) return cf_fail(err, OZ_ERR_INVALID_ARGUMENT, "args too small");
+    if (args->struct_size < OZ_COVERS(oz_create_args, host)) return cf_fail(err, OZ_ERR_INVALID_ARGUMENT, "args too small");
     if (args->dim < 1) return cf_fail(err, OZ_ERR_INVALID_ARGUMENT, "D must be >= 1");
-    for (i = 0; i < args->num_attrs; i++) {
-        const oz_attr *a = (const oz_attr *)(const void *)((const char *)args->attrs + (size_t)i * args->attrs[0].struct_size);
-        if (a->name == NULL || strcmp(a->name, "gain") != 0) return cf_fail(err, OZ_ERR_INVALID_ARGUMENT, "unknown attribute");
+    if ((s = oz_attrs_check_known(args, cf_attr_names, 1, "conform_op", "only 'gain'", err)) != OZ_OK) return cf_result(err, s);
 #ifndef FX_BUG_NO_ATTR_CHECK
-        if (a->value.type != OZ_ATTR_FLOAT || a->value.count != 1 || a->value.floats == NULL)
-            return cf_fail(err, OZ_ERR_INVALID_ARGUMENT, "attribute 'gain' must be one float");
-        if (!(a->value.floats[0] >= 0.1 && a->value.floats[0] <= 10.0))
-            return cf_fail(err, OZ_ERR_INVALID_ARGUMENT, "attribute 'gain' must be in 0.1 ... 10");
-#endif
-        gain = a->value.floats != NULL ? a->value.floats[0] : (double)(a->value.ints != NULL ? a->value.ints[0] : 1);
+    if ((s = oz_attr_get_float(args, "gain", cf_default_gain, 0.1, 10.0, &gain, err)) != OZ_OK) return cf_result(err, s);
+#else
+    {
+        /* The bug: whatever value 'gain' holds is taken, of any type and out of range. */
+        const oz_attr *a;
+        if ((s = oz_attr_find(args, "gain", &a, err)) != OZ_OK) return cf_result(err, s);
+        gain = a == NULL ? cf_default_gain
+                         : a->value.floats != NULL ? a->value.floats[0]
+                                                   : (double)(a->value.ints != NULL ? a->value.ints[0] : 1);
     }
+#endif
     inst = (oz_instance *)calloc(1, sizeof *inst);
     if (inst == NULL) return cf_fail(err, OZ_ERR_OUT_OF_MEMORY, "out of memory");
 #ifdef FX_BUG_HEAP_OVERFLOW
@@ -139,7 +143,7 @@ static oz_status cf_describe(const oz_instance *inst, oz_instance_info *info, oz
     info->num_params = 1;
     info->receptive_left = 1;
     info->receptive_right = 0;
-    if (info->struct_size >= CF_COVERS(oz_instance_info, complexity)) info->complexity = OZ_COMPLEXITY_LINEAR;
+    if (info->struct_size >= OZ_COVERS(oz_instance_info, complexity)) info->complexity = OZ_COMPLEXITY_LINEAR;
     return OZ_OK;
 }
 
@@ -151,22 +155,24 @@ static oz_status cf_get_param(const oz_instance *inst, uint32_t index, oz_param_
     return OZ_OK;
 }
 
-/* Checks a [B, L, D] (or [D] when rank 1) tensor of the dtype of `ref` (NULL: any supported float). */
-static oz_status cf_check(const oz_instance *inst, const oz_tensor *t, const oz_tensor *ref, int rank, oz_error *err) {
+/* Checks tensor `name`: [B, L, D] (`rank` 3, B and L >= 1) or [D] (`rank` 1), CPU float32/float64, with the dtype of
+ * `ref` (x) and, for rank 3, its B and L (`ref` NULL: any). Strides and byte_offset are not checked (the host passes
+ * C-contiguous tensors at offset 0). */
+static oz_status cf_check(const oz_instance *inst, const oz_tensor *t, const char *name, const oz_tensor *ref, int rank,
+                          oz_error *err) {
+    int64_t expected[3];
+    oz_status s;
     if (t == NULL || t->data == NULL) return cf_fail(err, OZ_ERR_INVALID_ARGUMENT, "NULL tensor");
 #ifndef FX_BUG_NO_DTYPE_CHECK
-    if (t->device.device_type != OZ_DEVICE_CPU || t->dtype.code != OZ_DTYPE_CODE_FLOAT || t->dtype.lanes != 1 ||
-        (t->dtype.bits != 32 && t->dtype.bits != 64))
-        return cf_fail(err, OZ_ERR_DTYPE, "only CPU float32/float64 tensors are supported");
+    if ((s = oz_check_device(t, name, err)) != OZ_OK || (s = oz_check_float_dtype(t, name, 1, err)) != OZ_OK)
+        return cf_result(err, s);
 #endif
-    if (ref != NULL && t->dtype.bits != ref->dtype.bits) return cf_fail(err, OZ_ERR_DTYPE, "mixed dtypes");
-    if (t->ndim != rank) return cf_fail(err, OZ_ERR_SHAPE, "wrong rank");
-    if (rank == 1 && t->shape[0] != inst->dim) return cf_fail(err, OZ_ERR_SHAPE, "weight must be [D]");
-    if (rank == 3) {
-        if (t->shape[2] != inst->dim || t->shape[0] < 1 || t->shape[1] < 1) return cf_fail(err, OZ_ERR_SHAPE, "x must be [B, L, D]");
-        if (ref != NULL && (t->shape[0] != ref->shape[0] || t->shape[1] != ref->shape[1]))
-            return cf_fail(err, OZ_ERR_SHAPE, "shapes differ from x");
-    }
+    if (ref != NULL && (s = oz_check_same_dtype(ref, "x", t, name, err)) != OZ_OK) return cf_result(err, s);
+    expected[0] = rank == 1 ? inst->dim : ref != NULL ? ref->shape[0] : OZ_ANY_EXTENT;
+    expected[1] = ref != NULL ? ref->shape[1] : OZ_ANY_EXTENT;
+    expected[2] = inst->dim;
+    if ((s = oz_check_rank(t, name, rank, err)) != OZ_OK || (s = oz_check_extents(t, name, expected, err)) != OZ_OK)
+        return cf_result(err, s);
     return OZ_OK;
 }
 
@@ -175,7 +181,7 @@ static oz_status cf_init_params(const oz_instance *inst, uint64_t seed, oz_tenso
     oz_status s;
     (void)seed;
     if (n != 1) return cf_fail(err, OZ_ERR_INVALID_ARGUMENT, "one parameter");
-    if ((s = cf_check(inst, &params[0], NULL, 1, err)) != OZ_OK) return s;
+    if ((s = cf_check(inst, &params[0], "weight", NULL, 1, err)) != OZ_OK) return s;
     for (c = 0; c < inst->dim; c++) {
         if (params[0].dtype.bits == 64) ((double *)params[0].data)[c] = 1.0 + 0.01 * (double)c;
         else ((float *)params[0].data)[c] = 1.0f + 0.01f * (float)c;
@@ -195,8 +201,8 @@ static oz_status cf_forward(oz_instance *inst, const oz_forward_args *a, oz_erro
     const oz_tensor *weight;
     oz_status s;
     if (a->num_params != 1 || a->params == NULL) return cf_fail(err, OZ_ERR_INVALID_ARGUMENT, "one parameter");
-    if ((s = cf_check(inst, a->x, NULL, 3, err)) != OZ_OK || (s = cf_check(inst, a->y, a->x, 3, err)) != OZ_OK ||
-        (s = cf_check(inst, &a->params[0], a->x, 1, err)) != OZ_OK)
+    if ((s = cf_check(inst, a->x, "x", NULL, 3, err)) != OZ_OK || (s = cf_check(inst, a->y, "y", a->x, 3, err)) != OZ_OK ||
+        (s = cf_check(inst, &a->params[0], "weight", a->x, 1, err)) != OZ_OK)
         return s;
     B = a->x->shape[0];
     L = a->x->shape[1];
@@ -276,10 +282,10 @@ static oz_status cf_backward(oz_instance *inst, const oz_backward_args *a, oz_er
     int64_t B, L, D, b, t, c;
     oz_status s;
     if (a->num_params != 1 || a->params == NULL) return cf_fail(err, OZ_ERR_INVALID_ARGUMENT, "one parameter");
-    if ((s = cf_check(inst, a->x, NULL, 3, err)) != OZ_OK || (s = cf_check(inst, a->dy, a->x, 3, err)) != OZ_OK ||
-        (s = cf_check(inst, &a->params[0], a->x, 1, err)) != OZ_OK)
+    if ((s = cf_check(inst, a->x, "x", NULL, 3, err)) != OZ_OK || (s = cf_check(inst, a->dy, "dy", a->x, 3, err)) != OZ_OK ||
+        (s = cf_check(inst, &a->params[0], "weight", a->x, 1, err)) != OZ_OK)
         return s;
-    if (a->dx != NULL && (s = cf_check(inst, a->dx, a->x, 3, err)) != OZ_OK) return s;
+    if (a->dx != NULL && (s = cf_check(inst, a->dx, "dx", a->x, 3, err)) != OZ_OK) return s;
     B = a->x->shape[0];
     L = a->x->shape[1];
     D = a->x->shape[2];
@@ -299,7 +305,7 @@ static oz_status cf_backward(oz_instance *inst, const oz_backward_args *a, oz_er
                     CF_SET(a->dx, i, v);
                 }
     if (a->dparams != NULL && a->dparams[0].data != NULL) {
-        if ((s = cf_check(inst, &a->dparams[0], a->x, 1, err)) != OZ_OK) return s;
+        if ((s = cf_check(inst, &a->dparams[0], "gradient of weight", a->x, 1, err)) != OZ_OK) return s;
         for (c = 0; c < D; c++) {
             double g = 0.0;
             for (b = 0; b < B; b++)

@@ -2,7 +2,8 @@
  * fixture_common.h -- a small, VALID operator shared by the loader-test fixture plugins.
  *
  * Not a target: a header directory only. Each fixture is one .c file that includes this header by relative
- * path, so a fixture builds with one line and only the ABI include directory:
+ * path, so a fixture builds with one line and only the ABI include directory (OperatorABI.h and the
+ * OperatorPluginHelpers.h beside it, which does the argument checking here):
  *     cc -std=c99 -fPIC -shared -I Sources/OperatorABI/include -o libX.so Tests/Fixtures/Plugins/X/x.c
  * Each fixture changes only what it breaks.
  *
@@ -18,11 +19,10 @@
 #ifndef OZ_FIXTURE_COMMON_H
 #define OZ_FIXTURE_COMMON_H
 
-#include "OperatorABI.h"
+#include "OperatorPluginHelpers.h"
 
 #include <stdint.h>
 #include <stdlib.h>
-#include <string.h>
 
 #ifndef FIXTURE_OP_ID
 #define FIXTURE_OP_ID "fixture_op"
@@ -34,8 +34,9 @@
 #define FX_UNUSED
 #endif
 
-/* Bytes of a struct that cover `field`. */
-#define FX_COVERS(type, field) (offsetof(type, field) + sizeof(((type *)0)->field))
+/* Kept for the fixtures that use them: the helpers' OZ_COVERS and oz_fail. */
+#define FX_COVERS OZ_COVERS
+#define fx_fail oz_fail
 
 /* Capabilities of the full (v1) fixture operator. */
 #define FIXTURE_CAPS (OZ_CAP_BACKWARD | OZ_CAP_DETERMINISTIC | OZ_CAP_REENTRANT | OZ_CAP_FLOAT64)
@@ -44,11 +45,6 @@ struct oz_instance {
     int64_t dim;
     double scale;
 };
-
-FX_UNUSED static oz_status fx_fail(oz_error *err, oz_status status, const char *message) {
-    if (err == NULL || err->struct_size < FX_COVERS(oz_error, message)) return status;
-    return oz_error_set(err, status, message);
-}
 
 static const double fx_default_scale = 1.0;
 
@@ -66,11 +62,12 @@ FX_UNUSED static const oz_attr_def fx_attr_scale = {
 };
 
 FX_UNUSED static const oz_attr_def *const fx_attrs[] = {&fx_attr_scale};
+FX_UNUSED static const char *const fx_attr_names[] = {"scale"};
 
 FX_UNUSED static oz_status fx_create(const oz_operator *op, const oz_create_args *args, oz_instance **out,
                                      oz_error *err) {
-    double scale = fx_default_scale;
-    uint32_t i;
+    double scale;
+    oz_status status;
     oz_instance *inst;
     if (out == NULL) return fx_fail(err, OZ_ERR_INVALID_ARGUMENT, "create: out is NULL");
     *out = NULL;
@@ -78,23 +75,9 @@ FX_UNUSED static oz_status fx_create(const oz_operator *op, const oz_create_args
     if (args->struct_size < FX_COVERS(oz_create_args, host))
         return fx_fail(err, OZ_ERR_INVALID_ARGUMENT, "oz_create_args.struct_size is too small");
     if (args->dim < 1) return fx_fail(err, OZ_ERR_INVALID_ARGUMENT, "model width D must be at least 1");
-    if (args->num_attrs > 0 && args->attrs == NULL)
-        return fx_fail(err, OZ_ERR_INVALID_ARGUMENT, "create: num_attrs > 0 but attrs is NULL");
-    for (i = 0; i < args->num_attrs; i++) {
-        /* The host's array of oz_attr: stride by the element size it wrote. */
-        const char *base = (const char *)args->attrs;
-        const oz_attr *a = (const oz_attr *)(const void *)(base + (size_t)i * args->attrs[0].struct_size);
-        if (a->struct_size < sizeof(oz_attr) || a->name == NULL)
-            return fx_fail(err, OZ_ERR_INVALID_ARGUMENT, "malformed oz_attr");
-        if (strcmp(a->name, "scale") != 0)
-            return fx_fail(err, OZ_ERR_INVALID_ARGUMENT, "unknown attribute (only 'scale' exists)");
-        if (a->value.struct_size < FX_COVERS(oz_attr_value, floats) || a->value.type != OZ_ATTR_FLOAT ||
-            a->value.count != 1 || a->value.floats == NULL)
-            return fx_fail(err, OZ_ERR_INVALID_ARGUMENT, "attribute 'scale' must be one float");
-        scale = a->value.floats[0];
-        if (!(scale >= -1000.0 && scale <= 1000.0))
-            return fx_fail(err, OZ_ERR_INVALID_ARGUMENT, "attribute 'scale' must be in -1000...1000");
-    }
+    if ((status = oz_attrs_check_known(args, fx_attr_names, 1, FIXTURE_OP_ID, "only 'scale'", err)) != OZ_OK ||
+        (status = oz_attr_get_float(args, "scale", fx_default_scale, -1000.0, 1000.0, &scale, err)) != OZ_OK)
+        return status;
     inst = (oz_instance *)calloc(1, sizeof *inst);
     if (inst == NULL) return fx_fail(err, OZ_ERR_OUT_OF_MEMORY, "could not allocate the instance");
     inst->dim = args->dim;
@@ -134,49 +117,32 @@ FX_UNUSED static oz_status fx_init_params(const oz_instance *instance, uint64_t 
     return OZ_OK;
 }
 
-/* CPU, float32/float64, rank 3, [B, L, dim], C-contiguous, byte_offset 0, data set. Stores the element count. */
-FX_UNUSED static oz_status fx_check(const oz_instance *inst, const oz_tensor *t, int64_t *numel, oz_error *err) {
-    int64_t expected;
-    int i;
-    if (t == NULL) return fx_fail(err, OZ_ERR_INVALID_ARGUMENT, "a tensor is NULL");
-    if (t->device.device_type != OZ_DEVICE_CPU)
-        return fx_fail(err, OZ_ERR_DTYPE, "only CPU tensors are supported");
-    if (t->dtype.code != OZ_DTYPE_CODE_FLOAT || (t->dtype.bits != 32 && t->dtype.bits != 64) || t->dtype.lanes != 1)
-        return fx_fail(err, OZ_ERR_DTYPE, "only float32 and float64 tensors are supported");
-    if (t->ndim != 3 || t->shape == NULL) return fx_fail(err, OZ_ERR_SHAPE, "tensors must have rank 3 ([B, L, D])");
-    if (t->shape[0] < 0 || t->shape[1] < 0 || t->shape[2] != inst->dim)
-        return fx_fail(err, OZ_ERR_SHAPE, "tensor shape must be [B, L, D] with D of create");
-    for (i = 2, expected = 1; i >= 0; expected *= t->shape[i], i--)
-        if (t->strides != NULL && t->shape[i] > 1 && t->strides[i] != expected)
-            return fx_fail(err, OZ_ERR_SHAPE, "only C-contiguous tensors are supported");
-    if (t->byte_offset != 0) return fx_fail(err, OZ_ERR_SHAPE, "only byte_offset 0 is supported");
-    *numel = oz_tensor_numel(t);
-    if (*numel > 0 && t->data == NULL) return fx_fail(err, OZ_ERR_INVALID_ARGUMENT, "tensor data is NULL");
-    return OZ_OK;
-}
-
-/* out = scale * in, with `in` and `out` validated against `ref` (same dtype and shape). */
-FX_UNUSED static oz_status fx_scale(const oz_instance *inst, const oz_tensor *ref, const oz_tensor *in,
-                                    oz_tensor *out, oz_error *err) {
-    int64_t n_ref, n_in, n_out, i;
+/* out = scale * in, with `ref`, `in` and `out` each a CPU float32/float64 C-contiguous [B, L, D] (B, L >= 0) and
+ * `in` and `out` like `ref` (same dtype and shape). */
+FX_UNUSED static oz_status fx_scale(const oz_instance *inst, const oz_tensor *ref, const char *ref_name,
+                                    const oz_tensor *in, const char *in_name, oz_tensor *out, const char *out_name,
+                                    oz_error *err) {
+    int64_t n, i;
     oz_status s;
-    if ((s = fx_check(inst, ref, &n_ref, err)) != OZ_OK || (s = fx_check(inst, in, &n_in, err)) != OZ_OK ||
-        (s = fx_check(inst, out, &n_out, err)) != OZ_OK)
+    if ((s = oz_check_activation(ref, ref_name, OZ_ANY_EXTENT_OR_ZERO, OZ_ANY_EXTENT_OR_ZERO, inst->dim, 1, err)) != OZ_OK ||
+        (s = oz_check_activation(in, in_name, OZ_ANY_EXTENT_OR_ZERO, OZ_ANY_EXTENT_OR_ZERO, inst->dim, 1, err)) != OZ_OK ||
+        (s = oz_check_activation(out, out_name, OZ_ANY_EXTENT_OR_ZERO, OZ_ANY_EXTENT_OR_ZERO, inst->dim, 1, err)) != OZ_OK)
         return s;
-    if (ref->dtype.bits != in->dtype.bits || ref->dtype.bits != out->dtype.bits)
-        return fx_fail(err, OZ_ERR_DTYPE, "all tensors must have the same dtype");
-    if (ref->shape[0] != in->shape[0] || ref->shape[1] != in->shape[1] || ref->shape[0] != out->shape[0] ||
-        ref->shape[1] != out->shape[1])
-        return fx_fail(err, OZ_ERR_SHAPE, "all tensors must have the same shape");
+    if ((s = oz_check_same_dtype(ref, ref_name, in, in_name, err)) != OZ_OK ||
+        (s = oz_check_same_dtype(ref, ref_name, out, out_name, err)) != OZ_OK ||
+        (s = oz_check_same_shape(ref, ref_name, in, in_name, err)) != OZ_OK ||
+        (s = oz_check_same_shape(ref, ref_name, out, out_name, err)) != OZ_OK)
+        return s;
+    n = oz_tensor_numel(in);
     if (in->dtype.bits == 64) {
         const double *src = (const double *)in->data;
         double *dst = (double *)out->data;
-        for (i = 0; i < n_in; i++) dst[i] = inst->scale * src[i];
+        for (i = 0; i < n; i++) dst[i] = inst->scale * src[i];
     } else {
         const float *src = (const float *)in->data;
         float *dst = (float *)out->data;
         const float scale = (float)inst->scale;
-        for (i = 0; i < n_in; i++) dst[i] = scale * src[i];
+        for (i = 0; i < n; i++) dst[i] = scale * src[i];
     }
     return OZ_OK;
 }
@@ -186,7 +152,7 @@ FX_UNUSED static oz_status fx_forward(oz_instance *instance, const oz_forward_ar
     if (args->struct_size < FX_COVERS(oz_forward_args, y))
         return fx_fail(err, OZ_ERR_INVALID_ARGUMENT, "oz_forward_args.struct_size is too small");
     if (args->num_params != 0) return fx_fail(err, OZ_ERR_INVALID_ARGUMENT, "forward: the operator has no parameters");
-    return fx_scale(instance, args->x, args->x, args->y, err);
+    return fx_scale(instance, args->x, "x", args->x, "x", args->y, "y", err);
 }
 
 FX_UNUSED static oz_status fx_backward(oz_instance *instance, const oz_backward_args *args, oz_error *err) {
@@ -195,12 +161,11 @@ FX_UNUSED static oz_status fx_backward(oz_instance *instance, const oz_backward_
         return fx_fail(err, OZ_ERR_INVALID_ARGUMENT, "oz_backward_args.struct_size is too small");
     if (args->num_params != 0) return fx_fail(err, OZ_ERR_INVALID_ARGUMENT, "backward: the operator has no parameters");
     if (args->dx == NULL) {
-        int64_t n;
-        oz_status s;
-        if ((s = fx_check(instance, args->x, &n, err)) != OZ_OK) return s;
-        return fx_check(instance, args->dy, &n, err);
+        oz_status s = oz_check_activation(args->x, "x", OZ_ANY_EXTENT_OR_ZERO, OZ_ANY_EXTENT_OR_ZERO, instance->dim, 1, err);
+        if (s != OZ_OK) return s;
+        return oz_check_activation(args->dy, "dy", OZ_ANY_EXTENT_OR_ZERO, OZ_ANY_EXTENT_OR_ZERO, instance->dim, 1, err);
     }
-    return fx_scale(instance, args->x, args->dy, args->dx, err);
+    return fx_scale(instance, args->x, "x", args->dy, "dy", args->dx, "dx", err);
 }
 
 /* Every v1 field but struct_size, capabilities and backward, for a designated initializer. */

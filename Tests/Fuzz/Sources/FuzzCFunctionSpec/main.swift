@@ -1,6 +1,9 @@
 import Foundation
 import FuzzSupport
-import Host
+import HostCore
+import HostPlugins
+import HostModel
+import HostGraft
 
 /// The `cfunction` signature descriptions of `registry.json` (libffi adapter): every input parses or throws a
 /// `CFunctionSpecError` naming the registry entry; a description that parsed is written back by its `Encodable`

@@ -1,6 +1,9 @@
 import Foundation
 import FuzzSupport
-import Host
+import HostCore
+import HostPlugins
+import HostModel
+import HostGraft
 
 /// Graft plan reader: every input parses or throws a `GraftError` naming the file; a plan that parsed places
 /// its grafts on models of every depth from 1 to 12 or says why not, again naming the file.

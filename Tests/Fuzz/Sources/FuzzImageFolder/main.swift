@@ -1,6 +1,9 @@
 import Foundation
 import FuzzSupport
-import Host
+import HostCore
+import HostPlugins
+import HostModel
+import HostGraft
 
 #if canImport(Glibc)
     import Glibc

@@ -1,6 +1,9 @@
 import Foundation
 import FuzzSupport
-import Host
+import HostCore
+import HostPlugins
+import HostModel
+import HostGraft
 
 /// PNG reader (libpng's simplified API behind `PNGImage.decode`): every input decodes or throws an `ImageError`
 /// naming the file; a decoded image re-encodes to a PNG that decodes to the same pixels, and center-crops to

@@ -1,6 +1,9 @@
 import Foundation
 import FuzzSupport
-import Host
+import HostCore
+import HostPlugins
+import HostModel
+import HostGraft
 
 /// safetensors reader (header, dtypes, shapes and data offsets): every input opens or throws a
 /// `SafetensorsError` naming the file; every tensor of a file that opened decodes in each type it converts to,

@@ -1,0 +1,112 @@
+import COpenBLAS
+
+/// Matrix products over OpenBLAS (with `OpenBLASThreads.swift`, the only files in the host that import `COpenBLAS`).
+///
+/// Debian's OpenBLAS uses 32-bit `blasint`; every extent is checked before the conversion so a huge
+/// matrix is an error, not a trap.
+public enum BLAS {
+    /// Whether a matrix operand is used as stored or transposed.
+    public enum Transpose: Sendable { case none, transposed }
+
+    /// The failure of a BLAS call's argument checks.
+    public struct DimensionError: Error, CustomStringConvertible, Equatable {
+        public let message: String
+        public var description: String { message }
+    }
+
+    /// `C = alpha * op(A) * op(B) + beta * C` in row-major order, where `op(A)` is `m x k`, `op(B)` is
+    /// `k x n` and `C` is `m x n`. The corresponding C function is `cblas_sgemm`.
+    public static func gemm(
+        _ transA: Transpose, _ transB: Transpose, m: Int, n: Int, k: Int, alpha: Float = 1,
+        a: UnsafePointer<Float>, lda: Int, b: UnsafePointer<Float>, ldb: Int, beta: Float = 0,
+        c: UnsafeMutablePointer<Float>, ldc: Int
+    ) throws(DimensionError) {
+        let d = try dims(m, n, k, lda, ldb, ldc)
+        _ = ThreadPool.openBLASSingleThreaded
+        let pool = ThreadPool.shared
+        guard pool.threadCount > 1, m >= 16, m.multipliedReportingOverflow(by: n).partialValue.multipliedReportingOverflow(by: k).partialValue >= 1 << 18 else {
+            cblas_sgemm(
+                CblasRowMajor, transA.cblas, transB.cblas, d[0], d[1], d[2], alpha, a, d[3], b, d[4], beta, c, d[5])
+            return
+        }
+        // Rows of C split into one block per pool thread, one single-threaded OpenBLAS call per block. The blocks
+        // are fixed by (m, thread count): the pool keeps them on its serial path too. They are not bitwise equal
+        // to one call (OpenBLAS's kernels round differently with the number of rows, e.g. Haswell's), so
+        // results are identical run to run for one thread count, not across thread counts.
+        let (aa, ba, ca) = (UInt(bitPattern: a), UInt(bitPattern: b), UInt(bitPattern: c))
+        pool.parallelFor(m, grain: rowBlock(m, threads: pool.threadCount)) { begin, end in
+            let a = UnsafePointer<Float>(bitPattern: aa)!, b = UnsafePointer<Float>(bitPattern: ba)!
+            let c = UnsafeMutablePointer<Float>(bitPattern: ca)!
+            cblas_sgemm(
+                CblasRowMajor, transA.cblas, transB.cblas, Int32(end - begin), d[1], d[2], alpha,
+                transA == .none ? a + begin * lda : a + begin, d[3], b, d[4], beta, c + begin * ldc, d[5])
+        }
+    }
+
+    /// Rows of C per block of a split product: one block per thread (``ThreadPool/chunkSize(_:grain:)`` keeps it as
+    /// the chunk length, since it is never shorter than the pool's own chunks).
+    static func rowBlock(_ m: Int, threads: Int) -> Int { (m + threads - 1) / max(1, threads) }
+
+
+    /// Double-precision ``gemm(_:_:m:n:k:alpha:a:lda:b:ldb:beta:c:ldc:)``; the C function is `cblas_dgemm`.
+    public static func gemm(
+        _ transA: Transpose, _ transB: Transpose, m: Int, n: Int, k: Int, alpha: Double = 1,
+        a: UnsafePointer<Double>, lda: Int, b: UnsafePointer<Double>, ldb: Int, beta: Double = 0,
+        c: UnsafeMutablePointer<Double>, ldc: Int
+    ) throws(DimensionError) {
+        let d = try dims(m, n, k, lda, ldb, ldc)
+        cblas_dgemm(
+            CblasRowMajor, transA.cblas, transB.cblas, d[0], d[1], d[2], alpha, a, d[3], b, d[4], beta, c, d[5])
+    }
+
+    /// `C = A x B` for row-major tensors `A [m, k]` and `B [k, n]` (or their transposes).
+    public static func matmul(
+        _ a: Tensor<Float>, _ b: Tensor<Float>, transposeA: Bool = false, transposeB: Bool = false
+    ) throws(DimensionError) -> Tensor<Float> {
+        guard a.rank == 2, b.rank == 2 else {
+            throw DimensionError(message: "matmul needs rank-2 operands, got \(a.shape) and \(b.shape)")
+        }
+        let (m, k) = transposeA ? (a.shape[1], a.shape[0]) : (a.shape[0], a.shape[1])
+        let (k2, n) = transposeB ? (b.shape[1], b.shape[0]) : (b.shape[0], b.shape[1])
+        guard k == k2 else {
+            throw DimensionError(message: "matmul inner extents differ: \(a.shape) x \(b.shape)")
+        }
+        var c = Tensor<Float>(zeros: [m, n])
+        try c.withUnsafeMutableBufferPointer { (cp) throws(DimensionError) in
+            try a.withUnsafeBufferPointer { (ap) throws(DimensionError) in
+                try b.withUnsafeBufferPointer { (bp) throws(DimensionError) in
+                    try gemm(
+                        transposeA ? .transposed : .none, transposeB ? .transposed : .none, m: m, n: n, k: k,
+                        a: ap.baseAddress!, lda: a.shape[1], b: bp.baseAddress!, ldb: b.shape[1],
+                        c: cp.baseAddress!, ldc: n)
+                }
+            }
+        }
+        return c
+    }
+
+    /// The OpenBLAS kernel chosen for this CPU (e.g. `"Haswell"`, `"SkylakeX"`).
+    public static var coreName: String { String(cString: openblas_get_corename()) }
+
+    /// Threads OpenBLAS uses.
+    public static var threadCount: Int {
+        get { Int(openblas_get_num_threads()) }
+        set { openblas_set_num_threads(Int32(clamping: newValue)) }
+    }
+
+    private static func dims(_ values: Int...) throws(DimensionError) -> [Int32] {
+        var out: [Int32] = []
+        out.reserveCapacity(values.count)
+        for v in values {
+            guard v >= 0, let narrow = Int32(exactly: v) else {
+                throw DimensionError(message: "matrix extent \(v) does not fit OpenBLAS's 32-bit integer")
+            }
+            out.append(narrow)
+        }
+        return out
+    }
+}
+
+extension BLAS.Transpose {
+    fileprivate var cblas: CBLAS_TRANSPOSE { self == .none ? CblasNoTrans : CblasTrans }
+}
