@@ -28,10 +28,16 @@ struct BenchCommand: ParsableCommand {
             more than --tolerance (judged by its in-run ratio when it has one, else by its median time).
             """)
 
-    static let suites = ["all", "blas", "dispatch", "dit", "threads", "operators", "train", "graft", "memory"]
+    /// What `zoo bench` runs: one suite, every default suite, or a comparison of two reports.
+    enum Suite: String, CaseIterable, ExpressibleByArgument {
+        case all, blas, dispatch, dit, threads, operators, train, graft, memory, compare
+
+        /// Whether `all` includes the suite: every one but threads and memory (child processes, a large file).
+        var inAll: Bool { ![.all, .threads, .memory, .compare].contains(self) }
+    }
 
     @Argument(help: "Suite: all, blas, dispatch, dit, threads, operators, train, graft, memory; or compare.")
-    var suite = "all"
+    var suite = Suite.all
 
     @Argument(help: "With compare: the old and the new JSON report.")
     var files: [String] = []
@@ -72,13 +78,10 @@ struct BenchCommand: ParsableCommand {
     @OptionGroup var plugins: PluginOptions
 
     func validate() throws {
-        if suite == "compare" {
+        if suite == .compare {
             guard files.count == 2 else { throw ValidationError("compare takes two reports: zoo bench compare OLD.json NEW.json") }
             guard tolerance >= 0, tolerance < 1 else { throw ValidationError("--tolerance must be in [0, 1) (found \(tolerance))") }
             return
-        }
-        guard Self.suites.contains(suite) else {
-            throw ValidationError("suite must be one of \(Self.suites.joined(separator: ", ")) or compare (found '\(suite)')")
         }
         guard files.isEmpty else { throw ValidationError("unexpected arguments \(files): only compare takes files") }
         guard repeats >= 1, batch >= 1 else { throw ValidationError("--repeats and --batch must be at least 1") }
@@ -103,7 +106,7 @@ struct BenchCommand: ParsableCommand {
     }
 
     func run() throws {
-        if suite == "compare" { return try compare() }
+        if suite == .compare { return try compare() }
         let host = try plugins.makeHost()
         let c = try DiTConfig.preset(config) ?? DiTConfig.load(path: config)
         func standard(_ key: DiTSlotKey, _ config: DiTConfig) throws -> DiTSlotChoice { try DiTSlotChoice.standard(key, config: config, host: host) }
@@ -116,16 +119,16 @@ struct BenchCommand: ParsableCommand {
             }
             return model
         }
-        func wants(_ name: String) -> Bool { suite == name || (suite == "all" && name != "threads" && name != "memory") }
+        func wants(_ s: Suite) -> Bool { suite == s || (suite == .all && s.inAll) }
         var entries: [BenchEntry] = []
-        if wants("blas") { entries += try BenchSuites.blas(repeats: repeats) }
-        if wants("dispatch") {
+        if wants(.blas) { entries += try BenchSuites.blas(repeats: repeats) }
+        if wants(.dispatch) {
             entries += try BenchSuites.dispatch(
                 attention: try host.resolveOperator(c.attnOperator), model: try randomModel(), batch: batch, repeats: repeats)
         }
-        if wants("dit") { entries += try BenchSuites.dit(model: try randomModel(), batch: batch, repeats: repeats) }
-        if wants("threads") { entries += try threads() }
-        if wants("operators") {
+        if wants(.dit) { entries += try BenchSuites.dit(model: try randomModel(), batch: batch, repeats: repeats) }
+        if wants(.threads) { entries += try threads() }
+        if wants(.operators) {
             let ls = try integers(lengths, option: "--lengths")
             // Token mixers only, the model's own attention first so the others can be given relative to it.
             let ids = operators.map { $0.split(separator: ",").map(String.init) } ?? host.registry.operatorIds
@@ -133,7 +136,7 @@ struct BenchCommand: ParsableCommand {
             let ops = try ordered.map { try host.resolveOperator($0) }.filter { $0.role == .tokenMixer }
             entries += try BenchSuites.operators(ops, dim: 384, heads: 6, lengths: ls, repeats: repeats, baseline: c.attnOperator) { print($0) }
         }
-        if wants("train") {
+        if wants(.train) {
             // Pretraining draws the synthetic RGB shapes: a model with other input channels (DiT's latent presets
             // take 4) trains the embedded default's architecture instead, the model `zoo pretrain` makes.
             let trained = c.inChannels == 3 ? c : DiTConfig.embeddedDefault
@@ -142,7 +145,7 @@ struct BenchCommand: ParsableCommand {
                 model: try randomModel(trained), slotOperator: slot, slotAttributes: slot.completing([:], heads: trained.numHeads, tokens: trained.tokenCount),
                 batch: batch, repeats: repeats)
         }
-        if wants("graft") {
+        if wants(.graft) {
             func replacement(_ id: String) -> (name: String, choice: (DiTConfig) throws -> DiTSlotChoice) {
                 ("\(id)-50", { config in
                     try Grafting.choice(for: GraftPlan.Graft(kind: .attn, layers: .interleave50, operatorId: id, attributes: [:]), config: config, host: host)
@@ -152,7 +155,7 @@ struct BenchCommand: ParsableCommand {
                 config: c, standard: standard, replacements: try replacementOperators(host, config: c).map { replacement($0.id) },
                 tokens: try integers(tokens, option: "--tokens"), repeats: min(repeats, 3)) { print($0) }
         }
-        if wants("memory") {
+        if wants(.memory) {
             let folder = FileManager.default.temporaryDirectory.appendingPathComponent("zoo-bench-memory-\(getpid())").path
             try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
             defer { try? FileManager.default.removeItem(atPath: folder) }

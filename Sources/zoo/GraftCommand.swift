@@ -46,13 +46,9 @@ struct GraftCommand: ParsableCommand {
         }
         let folder = out ?? "runs/graft-\(graftPlan.name)"
         let run = try GraftRun(plan: graftPlan, teacher: teacherModel, host: host, train: train, heldOut: heldOut, folder: folder)
-        if run.student.config.parallelPairs {
-            print("plan \(graftPlan.name) (\(planPath)): restructured into parallel pairs: "
-                  + run.units.map(\.name).joined(separator: ", "))
-        } else {
-            print("plan \(graftPlan.name) (\(planPath)): \(run.keys.count) slot(s) grafted: "
-                  + run.keys.map { "\($0)=\(run.assignments[$0]!.operatorId)" }.joined(separator: ", "))
-        }
+        let units = run.units
+        print("plan \(graftPlan.name) (\(planPath)): \(units.count) \(run.strategy.unitNoun)(s) to distil: "
+              + units.map { "\($0.name)=\($0.holds)" }.joined(separator: ", "))
         print("teacher \(teacherPath); run folder \(folder)")
         var bars: [String: ProgressBar] = [:]
         run.progress = { label, done, total in

@@ -39,7 +39,7 @@ import Testing
         for file in files {
             let plan = try GraftPlan.load(path: folder.appendingPathComponent(file).path)
             #expect(plan.name + ".json" == file, "\(file): name '\(plan.name)'")
-            #expect(!(try plan.assignments(depth: 6)).isEmpty || plan.restructure == "parallel_pairs", "\(file) grafts nothing")
+            #expect(!(try plan.assignments(depth: 6)).isEmpty || plan.restructure == .parallelPairs, "\(file) grafts nothing")
             for graft in plan.grafts { #expect(registry.operatorIds.contains(graft.operatorId), "\(file): \(graft.operatorId)") }
         }
     }

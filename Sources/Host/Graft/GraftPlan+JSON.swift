@@ -29,8 +29,11 @@ extension GraftPlan {
         if let seed = root["seed"] { plan.seed = UInt64(try reader.integer(seed, field: "seed", range: 0...Int(Int64.max))) }
         if let r = root["restructure"], !(r is NSNull) {
             let value = try reader.string(r, field: "restructure")
-            guard value == "parallel_pairs" else { throw .plan(source: source, field: "restructure", expected: "\"parallel_pairs\" or null (found '\(value)')") }
-            plan.restructure = value
+            guard let restructure = GraftPlan.Restructure(rawValue: value) else {
+                let known = GraftPlan.Restructure.allCases.map { "\"\($0.rawValue)\"" }.joined(separator: ", ")
+                throw .plan(source: source, field: "restructure", expected: "\(known) or null (found '\(value)')")
+            }
+            plan.restructure = restructure
         }
         // A restructuring plan changes the block layout and grafts nothing (combining both is not supported:
         // stage 1 would have to distil slots inside parallel pairs); any other plan grafts something.

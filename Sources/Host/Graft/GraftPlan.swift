@@ -83,7 +83,13 @@ public struct GraftPlan: Equatable, Sendable {
     public var model: String?
     public var grafts: [Graft]
     /// `parallel_pairs` turns each pair of sequential blocks into one parallel block.
-    public var restructure: String?
+    public var restructure: Restructure?
+
+    /// A structural edit of the teacher instead of operator grafts (JSON `restructure`).
+    public enum Restructure: String, Sendable, Equatable, CaseIterable {
+        /// Each pair of sequential blocks `(2k, 2k+1)` becomes one parallel block (``Restructuring``).
+        case parallelPairs = "parallel_pairs"
+    }
     public var stage1 = Stage1()
     public var stage2 = Stage2()
     public var seed: UInt64 = 0

@@ -154,8 +154,10 @@ public struct GraftReport: Codable, Sendable {
         let bigTeacher = try? DiTModel(config: big) { key in run.teacher.slot(key).choice }
         let bigStudent = try? DiTModel(config: bigStudentConfig) { key in
             var choice = run.student.slot(key).choice
-            if let graft = run.assignments[key], graft.attributes["l_max"] == nil, choice.attributes["l_max"] != nil {
-                choice.attributes["l_max"] = .int(Int64(big.tokenCount))
+            // An l_max the model determined (its token count, ``OperatorDescriptor/completing(_:heads:tokens:)``)
+            // grows with the model; one a plan set stays.
+            if choice.attributes["l_max"] == .int(Int64(run.student.config.tokenCount)) {
+                choice.attributes["l_max"] = .int(Int64(bigStudentConfig.tokenCount))
             }
             return choice
         }

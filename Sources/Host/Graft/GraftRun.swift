@@ -11,7 +11,8 @@ public final class GraftRun: @unchecked Sendable {
     public let plan: GraftPlan
     public let teacher: DiTModel
     public let student: DiTModel
-    public let assignments: [DiTSlotKey: GraftPlan.Graft]
+    /// How the plan makes the student and what stage 1 distils.
+    public let strategy: any GraftStrategy
     public let train: any ImageDataset
     public let heldOut: any ImageDataset
     public let folder: String
@@ -22,14 +23,6 @@ public final class GraftRun: @unchecked Sendable {
     /// Stage 1's finished units by name (``Stage1Unit/name``).
     public private(set) var stage1Results: [String: Stage1Result] = [:]
     public private(set) var stage2History: [LossRecord] = []
-
-    /// A finished slot of stage 1.
-    public struct Stage1Result: Sendable {
-        public var initialValidationLoss: Double
-        public var bestValidationLoss: Double
-        public var bestStep: Int
-        public var history: [SlotDistiller.Record]
-    }
 
     /// Files in the run folder.
     public var checkpointPath: String { folder + "/grafted.safetensors" }
@@ -47,13 +40,8 @@ public final class GraftRun: @unchecked Sendable {
         self.folder = folder
         try Self.checkData(train, role: "training", teacher: teacher.config)
         try Self.checkData(heldOut, role: "held-out", teacher: teacher.config)
-        if plan.restructure == "parallel_pairs" {
-            assignments = [:]
-            student = try Restructuring.parallelPairs(teacher: teacher)
-        } else {
-            assignments = try plan.assignments(depth: teacher.config.depth, source: "plan '\(plan.name)'")
-            student = try Grafting.makeStudent(teacher: teacher, assignments: assignments, host: host, seed: plan.seed)
-        }
+        strategy = try plan.strategy(depth: teacher.config.depth, source: "plan '\(plan.name)'")
+        student = try strategy.makeStudent(teacher: teacher, host: host, seed: plan.seed)
         try OutputDirectory.create(stage1Folder)
         try OutputDirectory.create(stage2Folder)
     }
@@ -63,37 +51,8 @@ public final class GraftRun: @unchecked Sendable {
         if let reason = data.mismatch(with: c) { throw .data(reason: "the \(role) data does not fit the teacher: \(reason)") }
     }
 
-    /// Grafted slots in model order.
-    public var keys: [DiTSlotKey] { assignments.keys.sorted { ($0.block, $0.kind == .attn ? 0 : 1) < ($1.block, $1.kind == .attn ? 0 : 1) } }
-
-    /// What stage 1 distils, in model order: each grafted slot, or each restructured pair of blocks.
-    public struct Stage1Unit: Sendable {
-        /// `blocks.3.attn` for a slot, `blocks.0+1` for a pair.
-        public var name: String
-        /// What the unit holds: the slot's operator id, or `parallel pair`.
-        public var holds: String
-        /// The first block of a restructured pair; nil for a slot.
-        var pairBlock: Int?
-        /// The student's parameters the unit trains, and the names its result file stores them under.
-        var positions: [Int]
-        var tensorNames: [String]
-    }
-
-    /// The units of stage 1.
-    public var units: [Stage1Unit] {
-        if student.config.parallelPairs {
-            return Restructuring.pairs(depth: student.config.depth).map { b in
-                let names = Restructuring.parameterNames(ofPairAt: b, in: student)
-                return Stage1Unit(name: Restructuring.name(ofPairAt: b), holds: "parallel pair", pairBlock: b,
-                                  positions: names.map { student.parameters.position(of: $0)! }, tensorNames: names)
-            }
-        }
-        return keys.map { key in
-            let slot = student.slot(key)
-            return Stage1Unit(name: key.description, holds: assignments[key]!.operatorId, pairBlock: nil,
-                              positions: slot.parameterPositions, tensorNames: slot.op.parameters.map(\.name))
-        }
-    }
+    /// The units of stage 1, in model order.
+    public var units: [Stage1Unit] { strategy.units(of: student) }
 
     // MARK: Stage 1
 
@@ -113,6 +72,7 @@ public final class GraftRun: @unchecked Sendable {
             log?("stage 1: the activation cache is limited to \(s.cacheLimitMiB) MiB: \(samples) samples instead of \(s.samples)")
         }
         let activations = try loadOrCollectActivations(units: units, samples: samples)
+        let byName = Dictionary(uniqueKeysWithValues: zip(units.map(\.name), activations))
         let pending = units.filter { !FileManager.default.fileExists(atPath: unitResultPath($0.name)) }
         if pending.count < units.count { log?("stage 1: \(units.count - pending.count) unit(s) already distilled, resuming") }
         final class Shared: @unchecked Sendable {
@@ -124,24 +84,18 @@ public final class GraftRun: @unchecked Sendable {
         let failures = Shared()
         let lock = failures.lock
         let total = pending.count * s.steps
-        let what = student.config.parallelPairs ? "pair" : "slot"
+        let what = strategy.unitNoun
         let label = "stage 1 (\(pending.count) \(what)\(pending.count == 1 ? "" : "s") in parallel)"
         DispatchQueue.concurrentPerform(iterations: pending.count) { i in
             let unit = pending[i]
             do {
-                let module: SlotDistiller.Module
-                let seedOffset: Int
-                if let b = unit.pairBlock {
-                    module = try Restructuring.module(forPairAt: b, of: student)
-                    seedOffset = b * 2
-                } else {
-                    let key = keys.first { $0.description == unit.name }!
-                    module = .slot(student.slot(key).op)
-                    seedOffset = key.block * 2 + (key.kind == .attn ? 0 : 1)
+                guard let unitActivations = byName[unit.name] else {
+                    throw GraftError.stage(name: "stage 1", reason: "no teacher activations for \(unit.name)")
                 }
                 let distiller = try SlotDistiller(
-                    name: unit.name, module: module, initial: unit.positions.map { student.parameters.tensors[$0] },
-                    activations: activations[unit.name]!, settings: s, seed: plan.seed &+ UInt64(seedOffset))
+                    name: unit.name, module: try strategy.module(for: unit, of: student),
+                    initial: unit.positions.map { student.parameters.tensors[$0] }, activations: unitActivations, settings: s,
+                    seed: plan.seed &+ UInt64(unit.seedOffset))
                 try distiller.run { _, _ in
                     lock.lock()
                     failures.steps += 1
@@ -162,34 +116,25 @@ public final class GraftRun: @unchecked Sendable {
         for unit in units { try loadUnitResult(unit) }
     }
 
-    private func loadOrCollectActivations(units: [Stage1Unit], samples: Int) throws -> [String: SlotDistiller.Activations] {
+    /// The teacher activations of every unit, in the order of `units`: from the cache when it was made for this
+    /// seed, sample count and units, else collected and cached.
+    private func loadOrCollectActivations(units: [Stage1Unit], samples: Int) throws -> [SlotDistiller.Activations] {
         let signature = "seed=\(plan.seed) samples=\(samples) units=\(units.map(\.name).joined(separator: ","))"
         if let file = try? SafetensorsFile.read(path: cachePath), file.metadata["zoo.graft.cache"] == signature {
-            var out: [String: SlotDistiller.Activations] = [:]
-            for unit in units {
-                out[unit.name] = SlotDistiller.Activations(
+            let out = try units.map { unit in
+                SlotDistiller.Activations(
                     inputs: try file.tensor(named: "\(unit.name).input"), outputs: try file.tensor(named: "\(unit.name).output"),
-                    conditioning: unit.pairBlock == nil ? nil : try file.tensor(named: "\(unit.name).conditioning"))
+                    conditioning: file.entry(named: "\(unit.name).conditioning") == nil ? nil : try file.tensor(named: "\(unit.name).conditioning"))
             }
             log?("stage 1: reusing the teacher activations in \(cachePath)")
             return out
         }
         let batchSize = max(1, plan.stage1.batchSize * 2), seed = plan.seed ^ 0xC0FFEE
-        let report: (Int, Int) -> Void = { done, total in self.progress?("stage 1 teacher activations", done, total) }
-        var collected: [String: SlotDistiller.Activations] = [:]
-        if student.config.parallelPairs {
-            let byBlock = try SlotDistiller.collectPairs(
-                teacher: teacher, firstBlocks: units.compactMap(\.pairBlock), data: train, samples: samples, batchSize: batchSize,
-                seed: seed, progress: report)
-            for unit in units { collected[unit.name] = byBlock[unit.pairBlock!] }
-        } else {
-            let byKey = try SlotDistiller.collect(
-                teacher: teacher, keys: keys, data: train, samples: samples, batchSize: batchSize, seed: seed, progress: report)
-            for (key, a) in byKey { collected[key.description] = a }
-        }
+        let collected = try strategy.collectActivations(
+            teacher: teacher, units: units, data: train, samples: samples, batchSize: batchSize, seed: seed
+        ) { done, total in self.progress?("stage 1 teacher activations", done, total) }
         var tensors: [(name: String, tensor: Tensor<Float>)] = []
-        for unit in units {
-            let a = collected[unit.name]!
+        for (unit, a) in zip(units, collected) {
             tensors.append((name: "\(unit.name).input", tensor: a.inputs))
             tensors.append((name: "\(unit.name).output", tensor: a.outputs))
             if let c = a.conditioning { tensors.append((name: "\(unit.name).conditioning", tensor: c)) }
@@ -200,12 +145,7 @@ public final class GraftRun: @unchecked Sendable {
 
     private func saveUnitResult(_ unit: Stage1Unit, _ distiller: SlotDistiller) throws {
         let tensors = zip(unit.tensorNames, distiller.best.parameters).map { (name: $0, tensor: $1) }
-        let encoder = JSONEncoder()
-        let history = String(decoding: try encoder.encode(distiller.history), as: UTF8.self)
-        try SafetensorsFile.write(path: unitResultPath(unit.name), tensors: tensors, metadata: [
-            "zoo.stage1.best_step": "\(distiller.best.step)", "zoo.stage1.best_loss": "\(distiller.best.loss)",
-            "zoo.stage1.initial_loss": "\(distiller.initialValidationLoss)", "zoo.stage1.history": history,
-        ])
+        try SafetensorsFile.write(path: unitResultPath(unit.name), tensors: tensors, metadata: try Stage1Result(distiller).metadata())
     }
 
     private func loadUnitResult(_ unit: Stage1Unit) throws {
@@ -217,11 +157,7 @@ public final class GraftRun: @unchecked Sendable {
             guard t.shape == expected else { throw GraftError.checkpoint(path: path, reason: "'\(name)' has shape \(t.shape), expected \(expected)") }
             student.parameters.tensors[position] = t
         }
-        let history = try JSONDecoder().decode([SlotDistiller.Record].self, from: Data((file.metadata["zoo.stage1.history"] ?? "[]").utf8))
-        stage1Results[unit.name] = Stage1Result(
-            initialValidationLoss: Double(file.metadata["zoo.stage1.initial_loss"] ?? "") ?? .nan,
-            bestValidationLoss: Double(file.metadata["zoo.stage1.best_loss"] ?? "") ?? .nan,
-            bestStep: Int(file.metadata["zoo.stage1.best_step"] ?? "") ?? 0, history: history)
+        stage1Results[unit.name] = try Stage1Result(metadata: file.metadata, path: path)
     }
 
     // MARK: Stage 2
@@ -245,16 +181,11 @@ public final class GraftRun: @unchecked Sendable {
         settings.checkpointEvery = settings.logEvery * max(1, 50 / settings.logEvery)
         settings.heldOutSamples = 0
         let trainer = try DiffusionTrainer(model: student, data: train, heldOut: nil, settings: settings)
-        let state = stage2Folder + "/train-state.safetensors"
-        if FileManager.default.fileExists(atPath: state) {
-            if let note = try trainer.resume(from: state) { log?("stage 2: note: \(note)") }
-            log?("stage 2: resumed at step \(trainer.step) of \(s2.steps)")
-        }
-        while !trainer.isFinished {
-            try trainer.trainStep()
-            progress?("stage 2", trainer.step, s2.steps)
-            if trainer.step % settings.checkpointEvery == 0 || trainer.isFinished { try trainer.saveCheckpoint(path: state) }
-        }
+        let run = TrainingRun(trainer: trainer, folder: RunFolder(path: stage2Folder), exports: [])
+        run.log = { self.log?("stage 2: \($0)") }
+        run.onStep = { step, total, _ in self.progress?("stage 2", step, total) }
+        try run.start(.ifPresent)
+        try run.run()
         student.parameters = trainer.ema
         stage2History = trainer.history
     }

@@ -30,9 +30,10 @@ public enum Restructuring {
     /// The name of the pair starting at `block`: `blocks.4+5`.
     public static func name(ofPairAt block: Int) -> String { "blocks.\(block)+\(block + 1)" }
 
-    /// The parameter names of the pair starting at `block` in `model` (both blocks' modulations and slots).
-    public static func parameterNames(ofPairAt block: Int, in model: DiTModel) -> [String] {
-        model.parameters.names.filter { $0.hasPrefix("blocks.\(block).") || $0.hasPrefix("blocks.\(block + 1).") }
+    /// The parameter positions of the pair starting at `block` in `model` (both blocks' slots and modulations, in
+    /// ``DiTModel/blockParameterPositions(_:)`` order).
+    public static func parameterPositions(ofPairAt block: Int, in model: DiTModel) -> [Int] {
+        model.blockParameterPositions(block) + model.blockParameterPositions(block + 1)
     }
 
     /// A distillation module for the pair starting at `block` of `student`: a two-block parallel DiT holding
@@ -42,15 +43,15 @@ public enum Restructuring {
         config.depth = 2
         config.parallelPairs = true
         let pair = try DiTModel(config: config) { key in student.slot(DiTSlotKey(block: block + key.block, kind: key.kind)).choice }
-        let names = parameterNames(ofPairAt: block, in: student)
-        // Student name `blocks.{block+k}.rest` is the pair model's `blocks.{k}.rest`.
-        let positions = try names.map { name in
-            let rest = name.split(separator: ".", maxSplits: 2)
-            let local = "blocks.\(Int(rest[1])! - block).\(rest[2])"
-            guard let position = pair.parameters.position(of: local) else {
-                throw GraftError.stage(name: "stage 1 \(self.name(ofPairAt: block))", reason: "no parameter '\(local)' in the pair model")
-            }
-            return position
+        // The pair model's blocks 0 and 1 hold the student's blocks `block` and `block + 1`'s operators, so their
+        // tensors correspond place by place.
+        let studentPositions = parameterPositions(ofPairAt: block, in: student)
+        let positions = parameterPositions(ofPairAt: 0, in: pair)
+        let names = studentPositions.map { student.parameters.names[$0] }
+        for (s, p) in zip(studentPositions, positions) where student.parameters.tensors[s].shape != pair.parameters.tensors[p].shape {
+            throw GraftError.stage(
+                name: "stage 1 \(self.name(ofPairAt: block))",
+                reason: "'\(student.parameters.names[s])' has shape \(student.parameters.tensors[s].shape) in the student, \(pair.parameters.tensors[p].shape) in the pair model")
         }
         let lock = NSLock()
         func load(_ parameters: [Tensor<Float>]) {

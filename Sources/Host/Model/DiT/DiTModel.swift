@@ -92,6 +92,14 @@ public final class DiTModel: @unchecked Sendable {
     /// The slot at `key`.
     public func slot(_ key: DiTSlotKey) -> DiTSlot { slots[2 * key.block + (key.kind == .attn ? 0 : 1)] }
 
+    /// Positions in ``parameters`` of everything block `block` owns, in a fixed structural order: its attention
+    /// slot's parameters, its MLP slot's, then its adaLN modulation weight and bias. Two models whose blocks hold
+    /// the same operators list corresponding tensors at corresponding places, whatever the blocks' numbers.
+    public func blockParameterPositions(_ block: Int) -> [Int] {
+        slot(DiTSlotKey(block: block, kind: .attn)).parameterPositions + slot(DiTSlotKey(block: block, kind: .mlp)).parameterPositions
+            + [layout.blockModWeight[block], layout.blockModBias[block]]
+    }
+
     /// DiT's `initialize_weights`: Xavier-uniform linear weights (the patch embedding's viewed as
     /// `[D, C p p]`) with zero biases, label table and timestep-MLP weights normal(0, 0.02), adaLN modulations
     /// and the final linear zero. Slots holding `mha`/`mlp` get DiT's Xavier init too; any other operator
