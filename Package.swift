@@ -8,14 +8,16 @@ func plugin(_ name: String, swift: Bool, extra: [Target.Dependency] = []) -> (Pr
     let target: Target =
         swift
         ? .target(name: name, dependencies: ["OperatorABI", "COpenBLAS", "PluginKit"] + extra, path: "Plugins/\(name)")
-        : .target(name: name, dependencies: ["OperatorABI"], path: "Plugins/\(name)", exclude: ["Makefile", "README.md"],
-                  publicHeadersPath: ".")
+        : .target(
+            name: name, dependencies: ["OperatorABI"], path: "Plugins/\(name)", exclude: ["Makefile", "README.md"],
+            publicHeadersPath: ".")
     return (product, target)
 }
 
 let plugins = [
     plugin("MHA", swift: true), plugin("MLP", swift: true), plugin("LocalAttention", swift: true),
-    plugin("Hyena", swift: true, extra: ["CKissFFT"]), plugin("PoolFormerC", swift: false), plugin("Mamba2", swift: true),
+    plugin("Hyena", swift: true, extra: ["CKissFFT"]), plugin("PoolFormerC", swift: false),
+    plugin("Mamba2", swift: true),
 ]
 // Loader and conformance fixtures (Tests/Fixtures/Plugins) are not products: the tests compile them with `cc`
 // into a temporary folder, so they never land beside `zoo` where the drop-in scan would list them.

@@ -25,7 +25,8 @@ enum HyenaAttributes {
     /// Hyena-SE: accepted, but upstream builds the inner filter with short_filter_order taps.
     static let innerFilterLengthUnused = AttributeSpec(
         "inner_filter_len", default: .int(4),
-        doc: "no effect: upstream Hyena_SE builds inner_filter with short_filter_order taps and uses this only for an unused padding",
+        doc:
+            "no effect: upstream Hyena_SE builds inner_filter with short_filter_order taps and uses this only for an unused padding",
         intRange: 1...maxTaps)
 
     /// Token mixers: upstream cuts longer sequences to `l_max` tokens, which would change the output's shape.
@@ -37,7 +38,8 @@ enum HyenaAttributes {
     /// `mlp_hyena_x`: the short filter has one kernel per token position.
     static let maxLengthChannelMixer = AttributeSpec(
         "l_max", default: .int(256),
-        doc: "the sequence length L (the short filter has one kernel per token position); other L are refused (DiT-XL/2 256 px: 256)",
+        doc:
+            "the sequence length L (the short filter has one kernel per token position); other L are refused (DiT-XL/2 256 px: 256)",
         intRange: 1...Int64(Int32.max))
 
     /// Token mixers: `[q, k, v]` is unpacked from `order + 1` chunks, so only 2 runs upstream.
@@ -69,18 +71,23 @@ enum HyenaAttributes {
 
     /// `mlp_hyena_x`: integer, as upstream multiplies it into `nn.Linear` widths.
     static let expansionRatio = AttributeSpec(
-        "expansion_ratio", default: .int(2), doc: "hidden width r*D of q, k and v; in_proj has 3*r*D outputs (grafting: 2)",
+        "expansion_ratio", default: .int(2),
+        doc: "hidden width r*D of q, k and v; in_proj has 3*r*D outputs (grafting: 2)",
         intRange: 1...64)
 
     /// The schema of `hyena_x`.
-    static let hyenaX = [shortFilterOrder, maxLengthTokenMixer, orderTokenMixer, innerFactorTokenMixer, numHeads, numBlocks]
+    static let hyenaX = [
+        shortFilterOrder, maxLengthTokenMixer, orderTokenMixer, innerFactorTokenMixer, numHeads, numBlocks,
+    ]
     /// The schema of `hyena_se`.
     static let hyenaSE = [
         shortFilterOrder, innerFilterLengthUnused, maxLengthTokenMixer, orderTokenMixer, innerFactorTokenMixer,
         numHeads, numBlocks,
     ]
     /// The schema of `hyena_y`.
-    static let hyenaY = [innerFilterLength, maxLengthTokenMixer, orderTokenMixer, innerFactorTokenMixer, numHeads, numBlocks]
+    static let hyenaY = [
+        innerFilterLength, maxLengthTokenMixer, orderTokenMixer, innerFactorTokenMixer, numHeads, numBlocks,
+    ]
     /// The schema of `mlp_hyena_x`.
     static let mlpHyenaX = [
         expansionRatio, shortFilterOrder, maxLengthChannelMixer, orderChannelMixer, innerFactorChannelMixer, numHeads,

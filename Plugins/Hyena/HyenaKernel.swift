@@ -35,7 +35,8 @@ final class HyenaKernel: OperatorKernel {
         filter = ImplicitFilter(
             embedding: Int(config.int("emb_dim")), width: Int(config.int("filter_order")),
             inner: Int(config.int("num_inner_mlps")), channels: (order - 1) * dim, maxLength: maxLength,
-            modulate: config.bool("modulate"), shift: config.double("shift"), fastDecay: config.double("fast_decay_pct"),
+            modulate: config.bool("modulate"), shift: config.double("shift"),
+            fastDecay: config.double("fast_decay_pct"),
             slowDecay: config.double("slow_decay_pct"), target: config.double("target"))
         parallel = config.parallel
     }
@@ -65,7 +66,10 @@ final class HyenaKernel: OperatorKernel {
             .init("filter_fn.implicit_filter.1.freq", [1, f]),
         ]
         for i in stride(from: 1, through: filter.inner, by: 1) {
-            list += [.init("filter_fn.implicit_filter.\(2 * i).weight", [f, f]), .init("filter_fn.implicit_filter.\(2 * i).bias", [f])]
+            list += [
+                .init("filter_fn.implicit_filter.\(2 * i).weight", [f, f]),
+                .init("filter_fn.implicit_filter.\(2 * i).bias", [f]),
+            ]
         }
         list += [
             .init("filter_fn.implicit_filter.\(2 * (filter.inner + 1)).weight", [c, f]), .init("filter_fn.bias", [c]),
@@ -99,7 +103,8 @@ final class HyenaKernel: OperatorKernel {
             Initializer.linearUniform(params[idx.layer(i).weight], fanIn: fanIn, seed: seed, index: first + 2 * i)
             Initializer.linearUniform(params[idx.layer(i).bias], fanIn: fanIn, seed: seed, index: first + 2 * i + 1)
         }
-        Initializer.linearUniform(params[idx.filterOut], fanIn: filter.width, seed: seed, index: first + 2 * (filter.inner + 1))
+        Initializer.linearUniform(
+            params[idx.filterOut], fanIn: filter.width, seed: seed, index: first + 2 * (filter.inner + 1))
         Initializer.constant(params[idx.freq], initialFrequency)
         // torch.randn: Box-Muller on the parameter's own stream.
         var rng = Initializer.generator(seed: seed, index: HyenaOperatorAttributes.Stream.filterBias)
@@ -150,7 +155,9 @@ final class HyenaKernel: OperatorKernel {
     // MARK: Forward
 
     /// The filter's float64 parameters, copied from the call's tensors into `memory`.
-    private func weights<S: KernelScalar>(_ p: [TensorView<S>], length l: Int, into memory: UnsafeMutablePointer<Double>)
+    private func weights<S: KernelScalar>(
+        _ p: [TensorView<S>], length l: Int, into memory: UnsafeMutablePointer<Double>
+    )
         -> ImplicitFilter.Weights
     {
         let idx = index
@@ -163,8 +170,10 @@ final class HyenaKernel: OperatorKernel {
         }
         let z = copy(p[idx.z], count: l * filter.embedding)
         let layers = (0...filter.inner).map { i in
-            (weight: copy(p[idx.layer(i).weight], count: p[idx.layer(i).weight].count),
-             bias: copy(p[idx.layer(i).bias], count: filter.width))
+            (
+                weight: copy(p[idx.layer(i).weight], count: p[idx.layer(i).weight].count),
+                bias: copy(p[idx.layer(i).bias], count: filter.width)
+            )
         }
         let freq = copy(p[idx.freq], count: filter.width)
         let output = copy(p[idx.filterOut], count: p[idx.filterOut].count)
@@ -188,7 +197,9 @@ final class HyenaKernel: OperatorKernel {
 
     private func checkShapes(batch: Int, length: Int) throws(PluginFailure) {
         guard length <= maxLength else {
-            throw .shape("x has L = \(length) tokens, more than attribute 'l_max' = \(maxLength) (pos_emb.z has l_max positions; upstream would cut the sequence)")
+            throw .shape(
+                "x has L = \(length) tokens, more than attribute 'l_max' = \(maxLength) (pos_emb.z has l_max positions; upstream would cut the sequence)"
+            )
         }
         try checkBLASExtents(batch * length, (order + 1) * dim)
     }
@@ -203,7 +214,9 @@ final class HyenaKernel: OperatorKernel {
         j == 0 ? slice(a.uc, order) : .init(base: UnsafePointer(a.outputs + (j - 1) * rows * dim), stride: dim)
     }
 
-    private func activations<S: KernelScalar>(_ x: TensorView<S>, _ p: [TensorView<S>], _ ws: Workspace)
+    private func activations<S: KernelScalar>(
+        _ x: TensorView<S>, _ p: [TensorView<S>], _ ws: Workspace
+    )
         throws(PluginFailure) -> Activations<S>
     {
         let (b, l, d) = (x.shape[0], x.shape[1], dim)
@@ -218,39 +231,50 @@ final class HyenaKernel: OperatorKernel {
         let filterActivations: UnsafeMutablePointer<Double> = try ws.take(filter.activationCount(length: l))
         let scratch = UnsafeMutableRawPointer(try ws.take(tasks * fftBytes(length: l) / 8 + 8, as: Double.self))
 
-        linear(x.base, rows: rows, inFeatures: d, weight: p[idx.inW].base, bias: p[idx.inB].base, outFeatures: width,
-               into: u, parallel: parallel)
+        linear(
+            x.base, rows: rows, inFeatures: d, weight: p[idx.inW].base, bias: p[idx.inB].base, outFeatures: width,
+            into: u, parallel: parallel)
         CausalDepthwiseConv.channelsLast(batch: b, length: l, channels: width, taps: shortTaps)
             .forward(u, weight: p[idx.shortW].base, bias: p[idx.shortB].base, into: uc, parallel: parallel)
         let w = weights(p, length: l, into: memory)
         let h = filter.forward(w, length: l, activations: filterActivations, parallel: parallel)
-        let a = Activations(u: u, uc: uc, products: products, outputs: outputs, gated: gated, weights: w,
-                            filterActivations: filterActivations, h: h, scratch: scratch)
+        let a = Activations(
+            u: u, uc: uc, products: products, outputs: outputs, gated: gated, weights: w,
+            filterActivations: filterActivations, h: h, scratch: scratch)
         for j in 0..<order - 1 {
             let product = a.products + j * rows * d
-            ChannelProduct.multiply(state(a, j, rows: rows), slice(uc, order - 1 - j), into: .init(base: product, stride: d),
-                                    rows: rows, width: d, parallel: parallel)
+            ChannelProduct.multiply(
+                state(a, j, rows: rows), slice(uc, order - 1 - j), into: .init(base: product, stride: d),
+                rows: rows, width: d, parallel: parallel)
             try convolve(b, l, as: S.self) { (conv) throws(PluginFailure) in
-                conv.forward(product, filter: longFilter(h, p, order: j), into: a.outputs + j * rows * d, scratch: scratch)
+                conv.forward(
+                    product, filter: longFilter(h, p, order: j), into: a.outputs + j * rows * d, scratch: scratch)
             }
         }
-        ChannelProduct.multiply(state(a, order - 1, rows: rows), slice(uc, 0), into: .init(base: gated, stride: d),
-                                rows: rows, width: d, parallel: parallel)
+        ChannelProduct.multiply(
+            state(a, order - 1, rows: rows), slice(uc, 0), into: .init(base: gated, stride: d),
+            rows: rows, width: d, parallel: parallel)
         return a
     }
 
     /// Order `j`'s long filter and bias: channel `c` at `c (o - 1) + j`.
-    private func longFilter<S>(_ h: UnsafePointer<Double>, _ p: [TensorView<S>], order j: Int) -> LongConvolution<KissRealFFT>.Filter<S> {
-        .init(taps: h + j, timeStride: filter.channels, channelStride: order - 1,
-              bias: UnsafePointer(p[index.filterBias].base + j), biasStride: order - 1)
+    private func longFilter<S>(
+        _ h: UnsafePointer<Double>, _ p: [TensorView<S>], order j: Int
+    ) -> LongConvolution<KissRealFFT>.Filter<S> {
+        .init(
+            taps: h + j, timeStride: filter.channels, channelStride: order - 1,
+            bias: UnsafePointer(p[index.filterBias].base + j), biasStride: order - 1)
     }
 
-    func forward<S: KernelScalar>(_ x: TensorView<S>, _ p: [TensorView<S>], _ y: TensorView<S>, _ ws: Workspace) throws(PluginFailure) {
+    func forward<S: KernelScalar>(
+        _ x: TensorView<S>, _ p: [TensorView<S>], _ y: TensorView<S>, _ ws: Workspace
+    ) throws(PluginFailure) {
         try checkShapes(batch: x.shape[0], length: x.shape[1])
         let a = try activations(x, p, ws)
         let idx = index
-        linear(a.gated, rows: x.shape[0] * x.shape[1], inFeatures: dim, weight: p[idx.outW].base, bias: p[idx.outB].base,
-               outFeatures: dim, into: y.base, parallel: parallel)
+        linear(
+            a.gated, rows: x.shape[0] * x.shape[1], inFeatures: dim, weight: p[idx.outW].base, bias: p[idx.outB].base,
+            outFeatures: dim, into: y.base, parallel: parallel)
     }
 
     // MARK: Backward
@@ -267,8 +291,9 @@ final class HyenaKernel: OperatorKernel {
 
         // out_proj: dW = dy^T g, db = sum dy, dg = dy W.
         if let dW = dparams[idx.outW] {
-            parallelGemm(transA: true, transB: false, m: d, n: d, k: rows, alpha: 1, a: dy.base, lda: d, b: a.gated, ldb: d,
-                         beta: 0, c: dW.base, ldc: d, parallel: parallel)
+            parallelGemm(
+                transA: true, transB: false, m: d, n: d, k: rows, alpha: 1, a: dy.base, lda: d, b: a.gated, ldb: d,
+                beta: 0, c: dW.base, ldc: d, parallel: parallel)
         }
         if let db = dparams[idx.outB] { columnSums(dy.base, rows: rows, columns: d, into: db.base) }
         let dg: UnsafeMutablePointer<S> = try ws.take(rows * d)
@@ -277,31 +302,38 @@ final class HyenaKernel: OperatorKernel {
         let duc: UnsafeMutablePointer<S> = try ws.take(rows * width)
         let dh: UnsafeMutablePointer<Double> = try ws.take(filter.gradientCount(length: l))
         let filterGradients: UnsafeMutablePointer<Double> = try ws.take(weightCount(length: l))
-        parallelGemm(transA: false, transB: false, m: rows, n: d, k: d, alpha: 1, a: dy.base, lda: d, b: p[idx.outW].base,
-                     ldb: d, beta: 0, c: dg, ldc: d, parallel: parallel)
+        parallelGemm(
+            transA: false, transB: false, m: rows, n: d, k: d, alpha: 1, a: dy.base, lda: d, b: p[idx.outW].base,
+            ldb: d, beta: 0, c: dg, ldc: d, parallel: parallel)
 
         // g = v_{o-1} * x_0.
         let gate = ChannelProduct.Rows<UnsafePointer<S>>(base: UnsafePointer(dg), stride: d)
-        ChannelProduct.multiply(gate, state(a, order - 1, rows: rows), into: .init(base: duc, stride: width), rows: rows,
-                                width: d, parallel: parallel)
+        ChannelProduct.multiply(
+            gate, state(a, order - 1, rows: rows), into: .init(base: duc, stride: width), rows: rows,
+            width: d, parallel: parallel)
         var current = dv
-        ChannelProduct.multiply(gate, slice(a.uc, 0), into: .init(base: current, stride: d), rows: rows, width: d,
-                                parallel: parallel)
+        ChannelProduct.multiply(
+            gate, slice(a.uc, 0), into: .init(base: current, stride: d), rows: rows, width: d,
+            parallel: parallel)
         for j in (0..<order - 1).reversed() {
             // v_{j+1} = LC(a_j; k_j) + bias_j a_j.
             let i = order - 1 - j
             let product = a.products + j * rows * d
             let upstream = current
             try convolve(b, l, as: S.self) { (conv) throws(PluginFailure) in
-                conv.backward(product, filter: longFilter(a.h, p, order: j), outputGradient: upstream, inputGradient: da,
-                              filterGradient: dh + j, biasGradient: dparams[idx.filterBias].map { $0.base + j },
-                              scratch: a.scratch)
+                conv.backward(
+                    product, filter: longFilter(a.h, p, order: j), outputGradient: upstream, inputGradient: da,
+                    filterGradient: dh + j, biasGradient: dparams[idx.filterBias].map { $0.base + j },
+                    scratch: a.scratch)
             }
             // a_j = v_j * x_i.
             let dProduct = ChannelProduct.Rows<UnsafePointer<S>>(base: UnsafePointer(da), stride: d)
-            ChannelProduct.multiply(dProduct, state(a, j, rows: rows), into: .init(base: duc + i * d, stride: width),
-                                    rows: rows, width: d, parallel: parallel)
-            let next = j == 0 ? ChannelProduct.Rows(base: duc + order * d, stride: width)
+            ChannelProduct.multiply(
+                dProduct, state(a, j, rows: rows), into: .init(base: duc + i * d, stride: width),
+                rows: rows, width: d, parallel: parallel)
+            let next =
+                j == 0
+                ? ChannelProduct.Rows(base: duc + order * d, stride: width)
                 : ChannelProduct.Rows(base: current == dv ? dv + rows * d : dv, stride: d)
             ChannelProduct.multiply(dProduct, slice(a.uc, i), into: next, rows: rows, width: d, parallel: parallel)
             current = next.base
@@ -316,13 +348,15 @@ final class HyenaKernel: OperatorKernel {
             input: a.u, weight: p[idx.shortW].base, outputGradient: duc, inputGradient: du,
             weightGradient: dparams[idx.shortW]?.base, biasGradient: dparams[idx.shortB]?.base, parallel: parallel)
         if let dW = dparams[idx.inW] {
-            parallelGemm(transA: true, transB: false, m: width, n: d, k: rows, alpha: 1, a: du, lda: width, b: x.base, ldb: d,
-                         beta: 0, c: dW.base, ldc: d, parallel: parallel)
+            parallelGemm(
+                transA: true, transB: false, m: width, n: d, k: rows, alpha: 1, a: du, lda: width, b: x.base, ldb: d,
+                beta: 0, c: dW.base, ldc: d, parallel: parallel)
         }
         if let db = dparams[idx.inB] { columnSums(du, rows: rows, columns: width, into: db.base) }
         if let dx {
-            parallelGemm(transA: false, transB: false, m: rows, n: d, k: width, alpha: 1, a: du, lda: width,
-                         b: p[idx.inW].base, ldb: d, beta: 0, c: dx.base, ldc: d, parallel: parallel)
+            parallelGemm(
+                transA: false, transB: false, m: rows, n: d, k: width, alpha: 1, a: du, lda: width,
+                b: p[idx.inW].base, ldb: d, beta: 0, c: dx.base, ldc: d, parallel: parallel)
         }
     }
 
@@ -341,8 +375,9 @@ final class HyenaKernel: OperatorKernel {
         let gz = take(l * e)
         let layers = (0...filter.inner).map { i in (weight: take(p[idx.layer(i).weight].count), bias: take(f)) }
         let g = ImplicitFilter.Gradients(z: gz, layers: layers, freq: take(f), output: take(p[idx.filterOut].count))
-        filter.backward(a.weights, length: l, activations: a.filterActivations, dh: dh,
-                        scratch: dh + l * filter.channels, into: g, parallel: parallel)
+        filter.backward(
+            a.weights, length: l, activations: a.filterActivations, dh: dh,
+            scratch: dh + l * filter.channels, into: g, parallel: parallel)
         func store(_ index: Int, _ values: UnsafePointer<Double>, count: Int) {
             guard let out = dparams[index] else { return }
             for i in 0..<count { out.base[i] = S(values[i]) }
@@ -366,10 +401,14 @@ final class HyenaKernel: OperatorKernel {
         let radix: LongConvolution<RadixTwoRealFFT>?
         let parallel: ParallelFor
 
-        func forward(_ a: UnsafePointer<S>, filter: LongConvolution<KissRealFFT>.Filter<S>, into out: UnsafeMutablePointer<S>,
-                     scratch: UnsafeMutableRawPointer) {
+        func forward(
+            _ a: UnsafePointer<S>, filter: LongConvolution<KissRealFFT>.Filter<S>, into out: UnsafeMutablePointer<S>,
+            scratch: UnsafeMutableRawPointer
+        ) {
             if let kiss { kiss.forward(a, filter: filter, into: out, scratch: scratch, parallel: parallel) }
-            if let radix { radix.forward(a, filter: Self.rebind(filter), into: out, scratch: scratch, parallel: parallel) }
+            if let radix {
+                radix.forward(a, filter: Self.rebind(filter), into: out, scratch: scratch, parallel: parallel)
+            }
         }
 
         func backward(
@@ -378,17 +417,21 @@ final class HyenaKernel: OperatorKernel {
             biasGradient: UnsafeMutablePointer<S>?, scratch: UnsafeMutableRawPointer
         ) {
             if let kiss {
-                kiss.backward(a, filter: filter, outputGradient: outputGradient, inputGradient: inputGradient,
-                              filterGradient: filterGradient, biasGradient: biasGradient, scratch: scratch, parallel: parallel)
+                kiss.backward(
+                    a, filter: filter, outputGradient: outputGradient, inputGradient: inputGradient,
+                    filterGradient: filterGradient, biasGradient: biasGradient, scratch: scratch, parallel: parallel)
             }
             if let radix {
-                radix.backward(a, filter: Self.rebind(filter), outputGradient: outputGradient, inputGradient: inputGradient,
-                               filterGradient: filterGradient, biasGradient: biasGradient, scratch: scratch, parallel: parallel)
+                radix.backward(
+                    a, filter: Self.rebind(filter), outputGradient: outputGradient, inputGradient: inputGradient,
+                    filterGradient: filterGradient, biasGradient: biasGradient, scratch: scratch, parallel: parallel)
             }
         }
 
         static func rebind(_ f: LongConvolution<KissRealFFT>.Filter<S>) -> LongConvolution<RadixTwoRealFFT>.Filter<S> {
-            .init(taps: f.taps, timeStride: f.timeStride, channelStride: f.channelStride, bias: f.bias, biasStride: f.biasStride)
+            .init(
+                taps: f.taps, timeStride: f.timeStride, channelStride: f.channelStride, bias: f.bias,
+                biasStride: f.biasStride)
         }
     }
 
@@ -397,13 +440,15 @@ final class HyenaKernel: OperatorKernel {
     ) throws(PluginFailure) {
         let channels = dim
         if S.self == Float.self {
-            try body(BoundConvolution(
-                kiss: LongConvolution(batch: batch, length: length, channels: channels, tasks: tasks), radix: nil,
-                parallel: parallel))
+            try body(
+                BoundConvolution(
+                    kiss: LongConvolution(batch: batch, length: length, channels: channels, tasks: tasks), radix: nil,
+                    parallel: parallel))
         } else {
-            try body(BoundConvolution(
-                kiss: nil, radix: LongConvolution(batch: batch, length: length, channels: channels, tasks: tasks),
-                parallel: parallel))
+            try body(
+                BoundConvolution(
+                    kiss: nil, radix: LongConvolution(batch: batch, length: length, channels: channels, tasks: tasks),
+                    parallel: parallel))
         }
     }
 }

@@ -48,7 +48,9 @@ final class HyenaMixerKernel<Tag: HyenaVariantTag>: OperatorKernel {
     }
 
     /// Positions of each parameter in ``parameters`` (nil: the variant has no such filter).
-    private var index: (inW: Int, inB: Int, shortW: Int?, shortB: Int?, innerW: Int?, innerB: Int?, outW: Int, outB: Int) {
+    private var index:
+        (inW: Int, inB: Int, shortW: Int?, shortB: Int?, innerW: Int?, innerB: Int?, outW: Int, outB: Int)
+    {
         switch variant {
         case .x: (0, 1, 2, 3, nil, nil, 4, 5)
         case .se: (0, 1, 2, 3, 4, 5, 6, 7)
@@ -85,7 +87,8 @@ final class HyenaMixerKernel<Tag: HyenaVariantTag>: OperatorKernel {
         Initializer.linearUniform(params[idx.outW], fanIn: dim, seed: seed, index: HyenaAttributes.Stream.outWeight)
         Initializer.linearUniform(params[idx.outB], fanIn: dim, seed: seed, index: HyenaAttributes.Stream.outBias)
         if let w = idx.shortW, let b = idx.shortB {
-            Initializer.linearUniform(params[w], fanIn: shortTaps, seed: seed, index: HyenaAttributes.Stream.shortWeight)
+            Initializer.linearUniform(
+                params[w], fanIn: shortTaps, seed: seed, index: HyenaAttributes.Stream.shortWeight)
             Initializer.linearUniform(params[b], fanIn: shortTaps, seed: seed, index: HyenaAttributes.Stream.shortBias)
         }
         if let w = idx.innerW, let b = idx.innerB {
@@ -131,25 +134,31 @@ final class HyenaMixerKernel<Tag: HyenaVariantTag>: OperatorKernel {
 
     private func checkShapes(batch: Int, length: Int) throws(PluginFailure) {
         guard length <= maxLength else {
-            throw .shape("x has L = \(length) tokens, more than attribute 'l_max' = \(maxLength) (upstream cuts the sequence to l_max)")
+            throw .shape(
+                "x has L = \(length) tokens, more than attribute 'l_max' = \(maxLength) (upstream cuts the sequence to l_max)"
+            )
         }
         try checkBLASExtents(batch * length, 3 * dim)
     }
 
     /// Everything up to (and including) the gated product.
-    private func activations<S: KernelScalar>(_ x: TensorView<S>, _ p: [TensorView<S>], _ ws: Workspace)
+    private func activations<S: KernelScalar>(
+        _ x: TensorView<S>, _ p: [TensorView<S>], _ ws: Workspace
+    )
         throws(PluginFailure) -> Activations<S>
     {
         let (b, l, d) = (x.shape[0], x.shape[1], dim)
         let rows = b * l
         let idx = index
         let u: UnsafeMutablePointer<S> = try ws.take(rows * 3 * d)
-        linear(x.base, rows: rows, inFeatures: d, weight: p[idx.inW].base, bias: p[idx.inB].base, outFeatures: 3 * d,
-               into: u, parallel: parallel)
+        linear(
+            x.base, rows: rows, inFeatures: d, weight: p[idx.inW].base, bias: p[idx.inB].base, outFeatures: 3 * d,
+            into: u, parallel: parallel)
         var qkv = u
         if let w = idx.shortW, let bias = idx.shortB {
             qkv = try ws.take(rows * 3 * d)
-            shortConv(batch: b, length: l).forward(u, weight: p[w].base, bias: p[bias].base, into: qkv, parallel: parallel)
+            shortConv(batch: b, length: l).forward(
+                u, weight: p[w].base, bias: p[bias].base, into: qkv, parallel: parallel)
         }
         let gated: UnsafeMutablePointer<S> = try ws.take(rows * d)
         guard let w = idx.innerW, let bias = idx.innerB else {
@@ -159,17 +168,21 @@ final class HyenaMixerKernel<Tag: HyenaVariantTag>: OperatorKernel {
         let kv: UnsafeMutablePointer<S> = try ws.take(rows * d)
         let filtered: UnsafeMutablePointer<S> = try ws.take(rows * d)
         Gates.keyValue(qkv, rows: rows, width: d, into: kv, parallel: parallel)
-        innerConv(batch: b, length: l).forward(kv, weight: p[w].base, bias: p[bias].base, into: filtered, parallel: parallel)
+        innerConv(batch: b, length: l).forward(
+            kv, weight: p[w].base, bias: p[bias].base, into: filtered, parallel: parallel)
         Gates.query(qkv, filtered, rows: rows, width: d, into: gated, parallel: parallel)
         return Activations(u: u, qkv: qkv, kv: kv, filtered: filtered, gated: gated)
     }
 
-    func forward<S: KernelScalar>(_ x: TensorView<S>, _ p: [TensorView<S>], _ y: TensorView<S>, _ ws: Workspace) throws(PluginFailure) {
+    func forward<S: KernelScalar>(
+        _ x: TensorView<S>, _ p: [TensorView<S>], _ y: TensorView<S>, _ ws: Workspace
+    ) throws(PluginFailure) {
         try checkShapes(batch: x.shape[0], length: x.shape[1])
         let a = try activations(x, p, ws)
         let idx = index
-        linear(a.gated, rows: x.shape[0] * x.shape[1], inFeatures: dim, weight: p[idx.outW].base, bias: p[idx.outB].base,
-               outFeatures: dim, into: y.base, parallel: parallel)
+        linear(
+            a.gated, rows: x.shape[0] * x.shape[1], inFeatures: dim, weight: p[idx.outW].base, bias: p[idx.outB].base,
+            outFeatures: dim, into: y.base, parallel: parallel)
     }
 
     func backward<S: KernelScalar>(
@@ -184,8 +197,9 @@ final class HyenaMixerKernel<Tag: HyenaVariantTag>: OperatorKernel {
 
         // out_proj: dW = dy^T g, db = sum dy, dg = dy W.
         if let dW = dparams[idx.outW] {
-            parallelGemm(transA: true, transB: false, m: d, n: d, k: rows, alpha: 1, a: dy.base, lda: d, b: a.gated, ldb: d,
-                   beta: 0, c: dW.base, ldc: d, parallel: parallel)
+            parallelGemm(
+                transA: true, transB: false, m: d, n: d, k: rows, alpha: 1, a: dy.base, lda: d, b: a.gated, ldb: d,
+                beta: 0, c: dW.base, ldc: d, parallel: parallel)
         }
         if let db = dparams[idx.outB] { columnSums(dy.base, rows: rows, columns: d, into: db.base) }
         let needInProj = dx != nil || dparams[idx.inW] != nil || dparams[idx.inB] != nil
@@ -194,15 +208,18 @@ final class HyenaMixerKernel<Tag: HyenaVariantTag>: OperatorKernel {
         let needQKV = needInProj || needShort
         guard needQKV || needInner else { return }
         let dg: UnsafeMutablePointer<S> = try ws.take(rows * d)
-        parallelGemm(transA: false, transB: false, m: rows, n: d, k: d, alpha: 1, a: dy.base, lda: d, b: p[idx.outW].base, ldb: d,
-               beta: 0, c: dg, ldc: d, parallel: parallel)
+        parallelGemm(
+            transA: false, transB: false, m: rows, n: d, k: d, alpha: 1, a: dy.base, lda: d, b: p[idx.outW].base,
+            ldb: d,
+            beta: 0, c: dg, ldc: d, parallel: parallel)
 
         // Gates (and the inner filter): d[q, k, v].
         let dqkv: UnsafeMutablePointer<S> = try ws.take(rows * 3 * d)
         if let w = idx.innerW, let bias = idx.innerB, let kv = a.kv, let filtered = a.filtered {
             let dFiltered: UnsafeMutablePointer<S> = try ws.take(rows * d)
             let dkv: UnsafeMutablePointer<S> = try ws.take(rows * d)
-            Gates.queryBackward(a.qkv, filtered, dg, rows: rows, width: d, dqkv: dqkv, df: dFiltered, parallel: parallel)
+            Gates.queryBackward(
+                a.qkv, filtered, dg, rows: rows, width: d, dqkv: dqkv, df: dFiltered, parallel: parallel)
             innerConv(batch: b, length: l).backward(
                 input: kv, weight: p[w].base, outputGradient: dFiltered, inputGradient: needQKV ? dkv : nil,
                 weightGradient: dparams[w]?.base, biasGradient: dparams[bias]?.base, parallel: parallel)
@@ -224,13 +241,15 @@ final class HyenaMixerKernel<Tag: HyenaVariantTag>: OperatorKernel {
 
         // in_proj: dW = du^T x, db = sum du, dx = du W.
         if let dW = dparams[idx.inW] {
-            parallelGemm(transA: true, transB: false, m: 3 * d, n: d, k: rows, alpha: 1, a: du, lda: 3 * d, b: x.base, ldb: d,
-                   beta: 0, c: dW.base, ldc: d, parallel: parallel)
+            parallelGemm(
+                transA: true, transB: false, m: 3 * d, n: d, k: rows, alpha: 1, a: du, lda: 3 * d, b: x.base, ldb: d,
+                beta: 0, c: dW.base, ldc: d, parallel: parallel)
         }
         if let db = dparams[idx.inB] { columnSums(du, rows: rows, columns: 3 * d, into: db.base) }
         if let dx {
-            parallelGemm(transA: false, transB: false, m: rows, n: d, k: 3 * d, alpha: 1, a: du, lda: 3 * d, b: p[idx.inW].base,
-                   ldb: d, beta: 0, c: dx.base, ldc: d, parallel: parallel)
+            parallelGemm(
+                transA: false, transB: false, m: rows, n: d, k: 3 * d, alpha: 1, a: du, lda: 3 * d, b: p[idx.inW].base,
+                ldb: d, beta: 0, c: dx.base, ldc: d, parallel: parallel)
         }
     }
 }

@@ -27,9 +27,13 @@ struct ImplicitFilter {
     /// `|delta_c|`, per channel.
     let decay: [Double]
 
-    init(embedding: Int, width: Int, inner: Int, channels: Int, maxLength: Int, modulate: Bool, shift: Double,
-         fastDecay: Double, slowDecay: Double, target: Double) {
-        (self.embedding, self.width, self.inner, self.channels, self.maxLength) = (embedding, width, inner, channels, maxLength)
+    init(
+        embedding: Int, width: Int, inner: Int, channels: Int, maxLength: Int, modulate: Bool, shift: Double,
+        fastDecay: Double, slowDecay: Double, target: Double
+    ) {
+        (self.embedding, self.width, self.inner, self.channels, self.maxLength) = (
+            embedding, width, inner, channels, maxLength
+        )
         (self.modulate, self.shift) = (modulate, shift)
         let (lo, hi) = (log(target) / slowDecay, log(target) / fastDecay)
         decay = (0..<channels).map { abs(Self.linspace(lo, hi, count: channels, at: $0)) }
@@ -84,7 +88,9 @@ struct ImplicitFilter {
     /// Computes `h` (`(L, C)`, at `activations + 2 (inner + 1) L F`) and keeps each layer's pre-activation and
     /// sine in `activations` (layer `i`: `pre` at `2 i L F`, `sin` at `(2 i + 1) L F`). Returns `h`.
     @discardableResult
-    func forward(_ w: Weights, length l: Int, activations: UnsafeMutablePointer<Double>, parallel: ParallelFor)
+    func forward(
+        _ w: Weights, length l: Int, activations: UnsafeMutablePointer<Double>, parallel: ParallelFor
+    )
         -> UnsafeMutablePointer<Double>
     {
         let f = width
@@ -93,8 +99,9 @@ struct ImplicitFilter {
         for (i, layer) in w.layers.enumerated() {
             let pre = activations + 2 * i * l * f
             let out = pre + l * f
-            linear(input, rows: l, inFeatures: inFeatures, weight: layer.weight, bias: layer.bias, outFeatures: f,
-                   into: pre, parallel: parallel)
+            linear(
+                input, rows: l, inFeatures: inFeatures, weight: layer.weight, bias: layer.bias, outFeatures: f,
+                into: pre, parallel: parallel)
             for r in 0..<l {
                 for j in 0..<f { out[r * f + j] = sin(w.freq[j] * pre[r * f + j]) }
             }
@@ -102,7 +109,9 @@ struct ImplicitFilter {
             inFeatures = f
         }
         let h = activations + 2 * w.layers.count * l * f
-        linear(input, rows: l, inFeatures: f, weight: w.output, bias: nil, outFeatures: channels, into: h, parallel: parallel)
+        linear(
+            input, rows: l, inFeatures: f, weight: w.output, bias: nil, outFeatures: channels, into: h,
+            parallel: parallel)
         if modulate {
             for r in 0..<l {
                 for c in 0..<channels { h[r * channels + c] *= modulation(r, c) }
@@ -133,12 +142,14 @@ struct ImplicitFilter {
         let depth = w.layers.count
         let last = activations + (2 * (depth - 1) + 1) * l * f
         // W_out: d W = dh^T s_last, d s_last = dh W_out.
-        parallelGemm(transA: true, transB: false, m: channels, n: f, k: l, alpha: 1, a: dh, lda: channels, b: last, ldb: f,
-                     beta: 0, c: g.output, ldc: f, parallel: parallel)
+        parallelGemm(
+            transA: true, transB: false, m: channels, n: f, k: l, alpha: 1, a: dh, lda: channels, b: last, ldb: f,
+            beta: 0, c: g.output, ldc: f, parallel: parallel)
         let ds = scratch
         let dpre = scratch + l * f
-        parallelGemm(transA: false, transB: false, m: l, n: f, k: channels, alpha: 1, a: dh, lda: channels, b: w.output,
-                     ldb: f, beta: 0, c: ds, ldc: f, parallel: parallel)
+        parallelGemm(
+            transA: false, transB: false, m: l, n: f, k: channels, alpha: 1, a: dh, lda: channels, b: w.output,
+            ldb: f, beta: 0, c: ds, ldc: f, parallel: parallel)
         g.freq.update(repeating: 0, count: f)
         for i in (0..<depth).reversed() {
             let pre = activations + 2 * i * l * f
@@ -153,13 +164,15 @@ struct ImplicitFilter {
             }
             let inFeatures = i == 0 ? embedding : f
             let input = i == 0 ? w.z : activations + (2 * (i - 1) + 1) * l * f
-            Double.gemm(transA: true, transB: false, m: f, n: inFeatures, k: l, alpha: 1, a: dpre, lda: f, b: input,
-                        ldb: inFeatures, beta: 0, c: g.layers[i].weight, ldc: inFeatures)
+            Double.gemm(
+                transA: true, transB: false, m: f, n: inFeatures, k: l, alpha: 1, a: dpre, lda: f, b: input,
+                ldb: inFeatures, beta: 0, c: g.layers[i].weight, ldc: inFeatures)
             columnSums(dpre, rows: l, columns: f, into: g.layers[i].bias)
             // The input's gradient (the previous layer's sine, into ds, which is read no more; or z).
             let target = i == 0 ? g.z : ds
-            Double.gemm(transA: false, transB: false, m: l, n: inFeatures, k: f, alpha: 1, a: dpre, lda: f,
-                        b: w.layers[i].weight, ldb: inFeatures, beta: 0, c: target, ldc: inFeatures)
+            Double.gemm(
+                transA: false, transB: false, m: l, n: inFeatures, k: f, alpha: 1, a: dpre, lda: f,
+                b: w.layers[i].weight, ldb: inFeatures, beta: 0, c: target, ldc: inFeatures)
         }
     }
 }

@@ -49,14 +49,16 @@ struct LongConvolution<Engine: RealFFT> {
     private struct Slot {
         let fft: Engine
         let signal: UnsafeMutablePointer<T>
-        let spectra: (UnsafeMutablePointer<T>, UnsafeMutablePointer<T>, UnsafeMutablePointer<T>, UnsafeMutablePointer<T>)
+        let spectra:
+            (UnsafeMutablePointer<T>, UnsafeMutablePointer<T>, UnsafeMutablePointer<T>, UnsafeMutablePointer<T>)
     }
 
     private func slot(_ scratch: UnsafeMutableRawPointer, task: Int) -> Slot {
         let base = scratch + task * Self.taskBytes(length: length)
         let fft = Engine(size: fftSize, state: base)
         let n = fftSize
-        let signal = (base + (Engine.stateBytes(size: n) + 63) / 64 * 64).bindMemory(to: T.self, capacity: n + 4 * (n + 2))
+        let signal = (base + (Engine.stateBytes(size: n) + 63) / 64 * 64).bindMemory(
+            to: T.self, capacity: n + 4 * (n + 2))
         let s = signal + n
         return Slot(fft: fft, signal: signal, spectra: (s, s + (n + 2), s + 2 * (n + 2), s + 3 * (n + 2)))
     }

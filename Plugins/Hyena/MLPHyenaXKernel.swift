@@ -31,7 +31,9 @@ final class MLPHyenaXKernel: OperatorKernel {
         let ratio = Int(config.int("expansion_ratio"))
         let (h, overflow) = dim.multipliedReportingOverflow(by: ratio)
         guard !overflow, h >= 1, h <= Int(Int32.max) / 3 else {
-            throw .invalid("attribute 'expansion_ratio' = \(ratio) gives in_proj width 3 * \(ratio) * \(dim), beyond OpenBLAS's 32-bit range")
+            throw .invalid(
+                "attribute 'expansion_ratio' = \(ratio) gives in_proj width 3 * \(ratio) * \(dim), beyond OpenBLAS's 32-bit range"
+            )
         }
         hidden = h
         length = Int(config.int("l_max"))
@@ -42,9 +44,11 @@ final class MLPHyenaXKernel: OperatorKernel {
 
     /// In data-flow order; names and shapes are the upstream `state_dict`'s.
     var parameters: [ParameterDecl] {
-        [.init("in_proj.weight", [3 * hidden, dim]), .init("in_proj.bias", [3 * hidden]),
-         .init("short_filter.weight", [length, 1, taps]), .init("short_filter.bias", [length]),
-         .init("out_proj.weight", [dim, hidden]), .init("out_proj.bias", [dim])]
+        [
+            .init("in_proj.weight", [3 * hidden, dim]), .init("in_proj.bias", [3 * hidden]),
+            .init("short_filter.weight", [length, 1, taps]), .init("short_filter.bias", [length]),
+            .init("out_proj.weight", [dim, hidden]), .init("out_proj.bias", [dim]),
+        ]
     }
     var isCausal: Bool { true }
     var receptiveField: (left: Int64, right: Int64)? { (0, 0) }
@@ -53,8 +57,10 @@ final class MLPHyenaXKernel: OperatorKernel {
     /// `k` (the depthwise short_filter), `H` (out_proj).
     func initialize<S: KernelScalar>(_ params: [TensorView<S>], seed: UInt64) {
         typealias Stream = HyenaAttributes.Stream
-        let plan = [(dim, Stream.inWeight), (dim, Stream.inBias), (taps, Stream.shortWeight), (taps, Stream.shortBias),
-                    (hidden, Stream.outWeight), (hidden, Stream.outBias)]
+        let plan = [
+            (dim, Stream.inWeight), (dim, Stream.inBias), (taps, Stream.shortWeight), (taps, Stream.shortBias),
+            (hidden, Stream.outWeight), (hidden, Stream.outBias),
+        ]
         for (i, (fanIn, stream)) in plan.enumerated() {
             Initializer.linearUniform(params[i], fanIn: fanIn, seed: seed, index: stream)
         }
@@ -71,7 +77,9 @@ final class MLPHyenaXKernel: OperatorKernel {
 
     private func checkShapes(batch: Int, length l: Int) throws(PluginFailure) {
         guard l == length else {
-            throw .shape("mlp_hyena_x needs L == l_max = \(length) tokens (its short filter has one kernel per token position), but x has L = \(l)")
+            throw .shape(
+                "mlp_hyena_x needs L == l_max = \(length) tokens (its short filter has one kernel per token position), but x has L = \(l)"
+            )
         }
         try checkBLASExtents(batch * l, 3 * hidden)
     }
@@ -81,26 +89,35 @@ final class MLPHyenaXKernel: OperatorKernel {
     }
 
     /// `u = Lin_in(x)`, `uc = conv(u)`, `g = q * (k * v)`.
-    private func activations<S: KernelScalar>(_ x: TensorView<S>, _ p: [TensorView<S>], _ ws: Workspace)
-        throws(PluginFailure) -> (u: UnsafeMutablePointer<S>, uc: UnsafeMutablePointer<S>, gated: UnsafeMutablePointer<S>)
+    private func activations<S: KernelScalar>(
+        _ x: TensorView<S>, _ p: [TensorView<S>], _ ws: Workspace
+    )
+        throws(PluginFailure) -> (
+            u: UnsafeMutablePointer<S>, uc: UnsafeMutablePointer<S>, gated: UnsafeMutablePointer<S>
+        )
     {
         let b = x.shape[0]
         let rows = b * length
         let u: UnsafeMutablePointer<S> = try ws.take(rows * 3 * hidden)
         let uc: UnsafeMutablePointer<S> = try ws.take(rows * 3 * hidden)
         let gated: UnsafeMutablePointer<S> = try ws.take(rows * hidden)
-        linear(x.base, rows: rows, inFeatures: dim, weight: p[0].base, bias: p[1].base, outFeatures: 3 * hidden, into: u,
-               parallel: parallel)
+        linear(
+            x.base, rows: rows, inFeatures: dim, weight: p[0].base, bias: p[1].base, outFeatures: 3 * hidden, into: u,
+            parallel: parallel)
         conv(batch: b).forward(u, weight: p[2].base, bias: p[3].base, into: uc, parallel: parallel)
         Gates.product(uc, rows: rows, width: hidden, into: gated, parallel: parallel)
         return (u, uc, gated)
     }
 
-    func forward<S: KernelScalar>(_ x: TensorView<S>, _ p: [TensorView<S>], _ y: TensorView<S>, _ ws: Workspace) throws(PluginFailure) {
+    func forward<S: KernelScalar>(
+        _ x: TensorView<S>, _ p: [TensorView<S>], _ y: TensorView<S>, _ ws: Workspace
+    ) throws(PluginFailure) {
         try checkShapes(batch: x.shape[0], length: x.shape[1])
         let a = try activations(x, p, ws)
-        linear(a.gated, rows: x.shape[0] * length, inFeatures: hidden, weight: p[4].base, bias: p[5].base, outFeatures: dim,
-               into: y.base, parallel: parallel)
+        linear(
+            a.gated, rows: x.shape[0] * length, inFeatures: hidden, weight: p[4].base, bias: p[5].base,
+            outFeatures: dim,
+            into: y.base, parallel: parallel)
     }
 
     func backward<S: KernelScalar>(
@@ -114,16 +131,18 @@ final class MLPHyenaXKernel: OperatorKernel {
 
         // out_proj: dW = dy^T g, db = sum dy, dg = dy W.
         if let dW = dparams[4] {
-            parallelGemm(transA: true, transB: false, m: d, n: h, k: rows, alpha: 1, a: dy.base, lda: d, b: a.gated, ldb: h,
-                   beta: 0, c: dW.base, ldc: h, parallel: parallel)
+            parallelGemm(
+                transA: true, transB: false, m: d, n: h, k: rows, alpha: 1, a: dy.base, lda: d, b: a.gated, ldb: h,
+                beta: 0, c: dW.base, ldc: h, parallel: parallel)
         }
         if let db = dparams[5] { columnSums(dy.base, rows: rows, columns: d, into: db.base) }
         let needInProj = dx != nil || dparams[0] != nil || dparams[1] != nil
         guard needInProj || dparams[2] != nil || dparams[3] != nil else { return }
         let dg: UnsafeMutablePointer<S> = try ws.take(rows * h)
         let duc: UnsafeMutablePointer<S> = try ws.take(rows * 3 * h)
-        parallelGemm(transA: false, transB: false, m: rows, n: h, k: d, alpha: 1, a: dy.base, lda: d, b: p[4].base, ldb: h,
-               beta: 0, c: dg, ldc: h, parallel: parallel)
+        parallelGemm(
+            transA: false, transB: false, m: rows, n: h, k: d, alpha: 1, a: dy.base, lda: d, b: p[4].base, ldb: h,
+            beta: 0, c: dg, ldc: h, parallel: parallel)
         Gates.productBackward(a.uc, dg, rows: rows, width: h, into: duc, parallel: parallel)
 
         // short_filter: du goes into the uc buffer, which is no longer read.
@@ -135,13 +154,15 @@ final class MLPHyenaXKernel: OperatorKernel {
 
         // in_proj: dW = du^T x, db = sum du, dx = du W.
         if let dW = dparams[0] {
-            parallelGemm(transA: true, transB: false, m: 3 * h, n: d, k: rows, alpha: 1, a: du, lda: 3 * h, b: x.base, ldb: d,
-                   beta: 0, c: dW.base, ldc: d, parallel: parallel)
+            parallelGemm(
+                transA: true, transB: false, m: 3 * h, n: d, k: rows, alpha: 1, a: du, lda: 3 * h, b: x.base, ldb: d,
+                beta: 0, c: dW.base, ldc: d, parallel: parallel)
         }
         if let db = dparams[1] { columnSums(du, rows: rows, columns: 3 * h, into: db.base) }
         if let dx {
-            parallelGemm(transA: false, transB: false, m: rows, n: d, k: 3 * h, alpha: 1, a: du, lda: 3 * h, b: p[0].base,
-                   ldb: d, beta: 0, c: dx.base, ldc: d, parallel: parallel)
+            parallelGemm(
+                transA: false, transB: false, m: rows, n: d, k: 3 * h, alpha: 1, a: du, lda: 3 * h, b: p[0].base,
+                ldb: d, beta: 0, c: dx.base, ldc: d, parallel: parallel)
         }
     }
 }

@@ -6,11 +6,13 @@ private let capabilities = UInt32(OZ_CAP_BACKWARD | OZ_CAP_DETERMINISTIC | OZ_CA
 
 nonisolated(unsafe) private let table = makePlugin(
     name: "OZHyena", version: "1.0.0", license: "MIT",
-    description: "The grafting Hyena gated convolutions (Hyena-X, Hyena-SE, Hyena-Y), the Hyena-X convolutional MLP, and the original Hyena operator (FFT long convolutions through KISS FFT)",
+    description:
+        "The grafting Hyena gated convolutions (Hyena-X, Hyena-SE, Hyena-Y), the Hyena-X convolutional MLP, and the original Hyena operator (FFT long convolutions through KISS FFT)",
     operators: [
         OperatorDefinition(
             id: "hyena_x", version: "1.0.0",
-            summary: "grafting Hyena_X (hyena_x.py): y = out_proj(q * k * v), [q,k,v] = causal short conv of in_proj(x)",
+            summary:
+                "grafting Hyena_X (hyena_x.py): y = out_proj(q * k * v), [q,k,v] = causal short conv of in_proj(x)",
             role: .tokenMixer, capabilities: capabilities, attributes: HyenaAttributes.hyenaX,
             complexity: .linear, kernel: HyenaMixerKernel<HyenaXTag>.self),
         OperatorDefinition(
@@ -25,12 +27,14 @@ nonisolated(unsafe) private let table = makePlugin(
             complexity: .linear, kernel: HyenaMixerKernel<HyenaYTag>.self),
         OperatorDefinition(
             id: "mlp_hyena_x", version: "1.0.0",
-            summary: "grafting MLP_Hyena_X (mlp_hyena_x.py): in_proj, causal conv along features per token, q*k*v, out_proj",
+            summary:
+                "grafting MLP_Hyena_X (mlp_hyena_x.py): in_proj, causal conv along features per token, q*k*v, out_proj",
             role: .channelMixer, capabilities: capabilities, attributes: HyenaAttributes.mlpHyenaX,
             complexity: .linear, kernel: MLPHyenaXKernel.self),
         OperatorDefinition(
             id: "hyena", version: "1.0.0",
-            summary: "safari HyenaOperator (hyena.py): implicit long filters (pos. embedding -> Sin MLP -> exp. modulation), causal FFT long convs (KISS FFT), order-N gating",
+            summary:
+                "safari HyenaOperator (hyena.py): implicit long filters (pos. embedding -> Sin MLP -> exp. modulation), causal FFT long convs (KISS FFT), order-N gating",
             role: .tokenMixer, capabilities: capabilities, attributes: HyenaOperatorAttributes.schema,
             complexity: .linearithmic, kernel: HyenaKernel.self),
     ])

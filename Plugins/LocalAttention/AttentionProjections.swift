@@ -9,7 +9,8 @@ struct ProjectionNames {
     let outBias: String?
 
     /// timm `Attention` (and `mha`): `qkv.weight`, `qkv.bias`, `proj.weight`, `proj.bias`.
-    static let timm = ProjectionNames(qkvWeight: "qkv.weight", qkvBias: "qkv.bias", outWeight: "proj.weight", outBias: "proj.bias")
+    static let timm = ProjectionNames(
+        qkvWeight: "qkv.weight", qkvBias: "qkv.bias", outWeight: "proj.weight", outBias: "proj.bias")
 }
 
 /// One (batch, head) pair's slices of the shared buffers. Row `t` of `q`, `k`, `v`, `dq`, `dk`, `dv` starts at
@@ -93,7 +94,8 @@ struct AttentionProjections {
     /// The slices of (batch, head) pair `task`; the gradient pointers are `qkv`/`out` when there are none.
     private func slices<S: KernelScalar>(
         task: Int, length l: Int, qkv: UnsafeMutablePointer<S>, out: UnsafeMutablePointer<S>,
-        dout: UnsafeMutablePointer<S>?, dqkv: UnsafeMutablePointer<S>?, scratch: UnsafeMutablePointer<S>, scratchPerHead: Int
+        dout: UnsafeMutablePointer<S>?, dqkv: UnsafeMutablePointer<S>?, scratch: UnsafeMutablePointer<S>,
+        scratchPerHead: Int
     ) -> HeadSlices<S> {
         let (bi, h) = (task / heads, task % heads)
         let (d, dh) = (dim, headDim)
@@ -117,16 +119,21 @@ struct AttentionProjections {
         let out: UnsafeMutablePointer<S> = try ws.take(b * l * d)
         let scratch: UnsafeMutablePointer<S> = try ws.take(b * heads * scratchPerHead)
         let idx = index
-        linear(x.base, rows: b * l, inFeatures: d, weight: p[idx.qkvW].base, bias: idx.qkvB.map { UnsafePointer(p[$0].base) },
-               outFeatures: 3 * d, into: qkv, parallel: parallel)
+        linear(
+            x.base, rows: b * l, inFeatures: d, weight: p[idx.qkvW].base,
+            bias: idx.qkvB.map { UnsafePointer(p[$0].base) },
+            outFeatures: 3 * d, into: qkv, parallel: parallel)
         parallel(b * heads) { begin, end in
             for task in begin..<end {
-                head(slices(task: task, length: l, qkv: qkv, out: out, dout: nil, dqkv: nil, scratch: scratch,
-                            scratchPerHead: scratchPerHead))
+                head(
+                    slices(
+                        task: task, length: l, qkv: qkv, out: out, dout: nil, dqkv: nil, scratch: scratch,
+                        scratchPerHead: scratchPerHead))
             }
         }
-        linear(out, rows: b * l, inFeatures: d, weight: p[idx.outW].base, bias: idx.outB.map { UnsafePointer(p[$0].base) },
-               outFeatures: d, into: y.base, parallel: parallel)
+        linear(
+            out, rows: b * l, inFeatures: d, weight: p[idx.outW].base, bias: idx.outB.map { UnsafePointer(p[$0].base) },
+            outFeatures: d, into: y.base, parallel: parallel)
     }
 
     /// The vector-Jacobian product. `backwardHead` fills its pair's `out` rows (for the out-projection's weight
@@ -134,7 +141,8 @@ struct AttentionProjections {
     /// that wants no gradient below the attention.
     func backward<S: KernelScalar>(
         _ x: TensorView<S>, _ p: [TensorView<S>], _ dy: TensorView<S>, dx: TensorView<S>?, dparams: [TensorView<S>?],
-        _ ws: Workspace, scratchPerHead: Int, forwardHead: (HeadSlices<S>) -> Void, backwardHead: (HeadSlices<S>) -> Void
+        _ ws: Workspace, scratchPerHead: Int, forwardHead: (HeadSlices<S>) -> Void,
+        backwardHead: (HeadSlices<S>) -> Void
     ) throws(PluginFailure) {
         let (b, l, d) = (x.shape[0], x.shape[1], dim)
         let rows = b * l
@@ -145,39 +153,49 @@ struct AttentionProjections {
         let dout: UnsafeMutablePointer<S> = try ws.take(rows * d)
         let dqkv: UnsafeMutablePointer<S> = try ws.take(rows * 3 * d)
         let scratch: UnsafeMutablePointer<S> = try ws.take(b * heads * scratchPerHead)
-        linear(x.base, rows: rows, inFeatures: d, weight: p[idx.qkvW].base, bias: idx.qkvB.map { UnsafePointer(p[$0].base) },
-               outFeatures: 3 * d, into: qkv, parallel: parallel)
+        linear(
+            x.base, rows: rows, inFeatures: d, weight: p[idx.qkvW].base,
+            bias: idx.qkvB.map { UnsafePointer(p[$0].base) },
+            outFeatures: 3 * d, into: qkv, parallel: parallel)
         let needQKV = dx != nil || dparams[idx.qkvW] != nil || (idx.qkvB.map { dparams[$0] != nil } ?? false)
         let needOut = dparams[idx.outW] != nil
         if needQKV {
             // dO = dy Wout.
-            parallelGemm(transA: false, transB: false, m: rows, n: d, k: d, alpha: 1, a: dy.base, lda: d, b: p[idx.outW].base, ldb: d,
-                   beta: 0, c: dout, ldc: d, parallel: parallel)
+            parallelGemm(
+                transA: false, transB: false, m: rows, n: d, k: d, alpha: 1, a: dy.base, lda: d, b: p[idx.outW].base,
+                ldb: d,
+                beta: 0, c: dout, ldc: d, parallel: parallel)
         }
         if needQKV || needOut {
             parallel(b * heads) { begin, end in
                 for task in begin..<end {
-                    let head = slices(task: task, length: l, qkv: qkv, out: out, dout: dout, dqkv: dqkv, scratch: scratch,
-                                      scratchPerHead: scratchPerHead)
+                    let head = slices(
+                        task: task, length: l, qkv: qkv, out: out, dout: dout, dqkv: dqkv, scratch: scratch,
+                        scratchPerHead: scratchPerHead)
                     if needQKV { backwardHead(head) } else { forwardHead(head) }
                 }
             }
         }
         // out: dWout = dy^T O, dbout = sum dy.
         if let dW = dparams[idx.outW] {
-            parallelGemm(transA: true, transB: false, m: d, n: d, k: rows, alpha: 1, a: dy.base, lda: d, b: out, ldb: d, beta: 0, c: dW.base, ldc: d, parallel: parallel)
+            parallelGemm(
+                transA: true, transB: false, m: d, n: d, k: rows, alpha: 1, a: dy.base, lda: d, b: out, ldb: d, beta: 0,
+                c: dW.base, ldc: d, parallel: parallel)
         }
         if let bi = idx.outB, let db = dparams[bi] { columnSums(dy.base, rows: rows, columns: d, into: db.base) }
         guard needQKV else { return }
         // qkv: dW = dqkv^T x, db = sum dqkv, dx = dqkv Wqkv.
         if let dW = dparams[idx.qkvW] {
-            parallelGemm(transA: true, transB: false, m: 3 * d, n: d, k: rows, alpha: 1, a: dqkv, lda: 3 * d, b: x.base, ldb: d,
-                   beta: 0, c: dW.base, ldc: d, parallel: parallel)
+            parallelGemm(
+                transA: true, transB: false, m: 3 * d, n: d, k: rows, alpha: 1, a: dqkv, lda: 3 * d, b: x.base, ldb: d,
+                beta: 0, c: dW.base, ldc: d, parallel: parallel)
         }
         if let bi = idx.qkvB, let db = dparams[bi] { columnSums(dqkv, rows: rows, columns: 3 * d, into: db.base) }
         if let dx {
-            parallelGemm(transA: false, transB: false, m: rows, n: d, k: 3 * d, alpha: 1, a: dqkv, lda: 3 * d, b: p[idx.qkvW].base,
-                   ldb: d, beta: 0, c: dx.base, ldc: d, parallel: parallel)
+            parallelGemm(
+                transA: false, transB: false, m: rows, n: d, k: 3 * d, alpha: 1, a: dqkv, lda: 3 * d,
+                b: p[idx.qkvW].base,
+                ldb: d, beta: 0, c: dx.base, ldc: d, parallel: parallel)
         }
     }
 }

@@ -36,7 +36,9 @@ final class LinearAttentionKernel: OperatorKernel {
 
     @_specialize(where S == Float)
     @_specialize(where S == Double)
-    func forward<S: KernelScalar>(_ x: TensorView<S>, _ p: [TensorView<S>], _ y: TensorView<S>, _ ws: Workspace) throws(PluginFailure) {
+    func forward<S: KernelScalar>(
+        _ x: TensorView<S>, _ p: [TensorView<S>], _ y: TensorView<S>, _ ws: Workspace
+    ) throws(PluginFailure) {
         let scratch = core.scratchElements(backward: false, length: x.shape[1])
         try projections.forward(x, p, y, ws, scratchPerHead: scratch) { head in core.forward(head) }
     }
@@ -48,7 +50,8 @@ final class LinearAttentionKernel: OperatorKernel {
         _ ws: Workspace
     ) throws(PluginFailure) {
         try projections.backward(
-            x, p, dy, dx: dx, dparams: dparams, ws, scratchPerHead: core.scratchElements(backward: true, length: x.shape[1]),
+            x, p, dy, dx: dx, dparams: dparams, ws,
+            scratchPerHead: core.scratchElements(backward: true, length: x.shape[1]),
             forwardHead: { core.forward($0) }, backwardHead: { core.backward($0) })
     }
 }

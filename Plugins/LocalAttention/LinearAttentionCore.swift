@@ -43,30 +43,40 @@ struct LinearAttentionCore {
             }
             dden[t] = -z[t] * dot
         }
-        S.gemm(transA: true, transB: false, m: dh, n: dh, k: l, alpha: 1, a: h.q, lda: ld, b: dnum, ldb: dh, beta: 0, c: dkv, ldc: dh)
+        S.gemm(
+            transA: true, transB: false, m: dh, n: dh, k: l, alpha: 1, a: h.q, lda: ld, b: dnum, ldb: dh, beta: 0,
+            c: dkv, ldc: dh)
         dksum.update(repeating: 0, count: dh)
         for t in 0..<l {
             let phiQ = h.q + t * ld
             for d in 0..<dh { dksum[d] += dden[t] * phiQ[d] }
         }
         // dq = (dnum KV^T + dden ksum) * phi'(q).
-        S.gemm(transA: false, transB: true, m: l, n: dh, k: dh, alpha: 1, a: dnum, lda: dh, b: kv, ldb: dh, beta: 0, c: h.dq, ldc: ld)
+        S.gemm(
+            transA: false, transB: true, m: l, n: dh, k: dh, alpha: 1, a: dnum, lda: dh, b: kv, ldb: dh, beta: 0,
+            c: h.dq, ldc: ld)
         for t in 0..<l {
             let (dq, phiQ) = (h.dq + t * ld, h.q + t * ld)
             for d in 0..<dh { dq[d] = (dq[d] + dden[t] * ksum[d]) * min(phiQ[d], 1) }
         }
         // dk = (v dKV^T + dksum) * phi'(k), dv = phi(K) dKV.
-        S.gemm(transA: false, transB: true, m: l, n: dh, k: dh, alpha: 1, a: h.v, lda: ld, b: dkv, ldb: dh, beta: 0, c: h.dk, ldc: ld)
+        S.gemm(
+            transA: false, transB: true, m: l, n: dh, k: dh, alpha: 1, a: h.v, lda: ld, b: dkv, ldb: dh, beta: 0,
+            c: h.dk, ldc: ld)
         for t in 0..<l {
             let (dk, phiK) = (h.dk + t * ld, h.k + t * ld)
             for d in 0..<dh { dk[d] = (dk[d] + dksum[d]) * min(phiK[d], 1) }
         }
-        S.gemm(transA: false, transB: false, m: l, n: dh, k: dh, alpha: 1, a: h.k, lda: ld, b: dkv, ldb: dh, beta: 0, c: h.dv, ldc: ld)
+        S.gemm(
+            transA: false, transB: false, m: l, n: dh, k: dh, alpha: 1, a: h.k, lda: ld, b: dkv, ldb: dh, beta: 0,
+            c: h.dv, ldc: ld)
     }
 
     /// The feature map (in place on q and k), `KV`, `ksum`, `z` and the output rows; returns the scratch pieces.
     @discardableResult
-    private func attend<S: KernelScalar>(_ h: HeadSlices<S>) -> (
+    private func attend<S: KernelScalar>(
+        _ h: HeadSlices<S>
+    ) -> (
         kv: UnsafeMutablePointer<S>, ksum: UnsafeMutablePointer<S>, z: UnsafeMutablePointer<S>
     ) {
         let (l, dh, ld, ldo) = (h.length, h.headDim, h.qkvStride, h.outStride)
@@ -80,13 +90,17 @@ struct LinearAttentionCore {
                 k[d] = featureMap(k[d])
             }
         }
-        S.gemm(transA: true, transB: false, m: dh, n: dh, k: l, alpha: 1, a: h.k, lda: ld, b: h.v, ldb: ld, beta: 0, c: kv, ldc: dh)
+        S.gemm(
+            transA: true, transB: false, m: dh, n: dh, k: l, alpha: 1, a: h.k, lda: ld, b: h.v, ldb: ld, beta: 0, c: kv,
+            ldc: dh)
         ksum.update(repeating: 0, count: dh)
         for t in 0..<l {
             let phiK = h.k + t * ld
             for d in 0..<dh { ksum[d] += phiK[d] }
         }
-        S.gemm(transA: false, transB: false, m: l, n: dh, k: dh, alpha: 1, a: h.q, lda: ld, b: kv, ldb: dh, beta: 0, c: h.out, ldc: ldo)
+        S.gemm(
+            transA: false, transB: false, m: l, n: dh, k: dh, alpha: 1, a: h.q, lda: ld, b: kv, ldb: dh, beta: 0,
+            c: h.out, ldc: ldo)
         let eps = S(Self.eps)
         for t in 0..<l {
             let (phiQ, o) = (h.q + t * ld, h.out + t * ldo)

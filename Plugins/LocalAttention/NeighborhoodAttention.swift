@@ -56,12 +56,15 @@ final class NeighborhoodAttentionKernel: OperatorKernel {
 
     func workspaceElements(backward: Bool, batch: Int, length: Int) -> Int {
         projections.workspaceElements(
-            backward: backward, batch: batch, length: length, scratchPerHead: attention.scratchElements(backward: backward))
+            backward: backward, batch: batch, length: length,
+            scratchPerHead: attention.scratchElements(backward: backward))
     }
 
     @_specialize(where S == Float)
     @_specialize(where S == Double)
-    func forward<S: KernelScalar>(_ x: TensorView<S>, _ p: [TensorView<S>], _ y: TensorView<S>, _ ws: Workspace) throws(PluginFailure) {
+    func forward<S: KernelScalar>(
+        _ x: TensorView<S>, _ p: [TensorView<S>], _ y: TensorView<S>, _ ws: Workspace
+    ) throws(PluginFailure) {
         try projections.forward(x, p, y, ws, scratchPerHead: attention.scratchElements(backward: false)) { head in
             attention.forward(head)
         }

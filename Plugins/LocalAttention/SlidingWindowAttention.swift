@@ -38,9 +38,11 @@ final class SlidingWindowAttentionKernel: OperatorKernel {
 
     /// The window over L tokens, as the grid `1 x L`.
     private func attention(length: Int) -> WindowedAttention {
-        WindowedAttention(plan: WindowPlan(WindowGeometry(
-            height: 1, width: length, rows: AxisWindow(rule: .offsets(before: 0, after: 0)),
-            cols: AxisWindow(rule: .offsets(before: left, after: right)))))
+        WindowedAttention(
+            plan: WindowPlan(
+                WindowGeometry(
+                    height: 1, width: length, rows: AxisWindow(rule: .offsets(before: 0, after: 0)),
+                    cols: AxisWindow(rule: .offsets(before: left, after: right)))))
     }
 
     func initialize<S: KernelScalar>(_ params: [TensorView<S>], seed: UInt64) {
@@ -55,7 +57,9 @@ final class SlidingWindowAttentionKernel: OperatorKernel {
 
     @_specialize(where S == Float)
     @_specialize(where S == Double)
-    func forward<S: KernelScalar>(_ x: TensorView<S>, _ p: [TensorView<S>], _ y: TensorView<S>, _ ws: Workspace) throws(PluginFailure) {
+    func forward<S: KernelScalar>(
+        _ x: TensorView<S>, _ p: [TensorView<S>], _ y: TensorView<S>, _ ws: Workspace
+    ) throws(PluginFailure) {
         let attention = attention(length: x.shape[1])
         try projections.forward(x, p, y, ws, scratchPerHead: attention.scratchElements(backward: false)) { head in
             attention.forward(head)

@@ -124,9 +124,10 @@ struct WindowPlan {
                 let c1 = min(g.width, c0 + tile)
                 let first = g.cols.keys(of: c0, extent: g.width)
                 let last = g.cols.keys(of: c1 - 1, extent: g.width)
-                body(AttentionBlock(
-                    queries: r * g.width + c0..<r * g.width + c1, keyRows: g.rows.keys(of: r, extent: g.height),
-                    keyCols: first.lowerBound..<last.upperBound))
+                body(
+                    AttentionBlock(
+                        queries: r * g.width + c0..<r * g.width + c1, keyRows: g.rows.keys(of: r, extent: g.height),
+                        keyCols: first.lowerBound..<last.upperBound))
             }
         }
     }

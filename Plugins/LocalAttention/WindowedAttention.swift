@@ -35,8 +35,9 @@ struct WindowedAttention {
             let q0 = block.queries.lowerBound
             let dO = h.dOut + q0 * ldo
             plan.forEachRun(of: block) { _, token, count, offset in
-                S.gemm(transA: false, transB: true, m: nq, n: count, k: dh, alpha: 1, a: dO, lda: ldo, b: h.v + token * ld,
-                       ldb: ld, beta: 0, c: dprobs + offset, ldc: nk)
+                S.gemm(
+                    transA: false, transB: true, m: nq, n: count, k: dh, alpha: 1, a: dO, lda: ldo, b: h.v + token * ld,
+                    ldb: ld, beta: 0, c: dprobs + offset, ldc: nk)
             }
             for t in 0..<nq {
                 let prow = probs + t * nk
@@ -46,33 +47,40 @@ struct WindowedAttention {
                 for j in 0..<nk { drow[j] = prow[j] * (drow[j] - dot) }
             }
             plan.forEachRun(of: block) { run, token, count, offset in
-                S.gemm(transA: false, transB: false, m: nq, n: dh, k: count, alpha: scale, a: dprobs + offset, lda: nk,
-                       b: h.k + token * ld, ldb: ld, beta: run == 0 ? 0 : 1, c: h.dq + q0 * ld, ldc: ld)
-                S.gemm(transA: true, transB: false, m: count, n: dh, k: nq, alpha: scale, a: dprobs + offset, lda: nk,
-                       b: h.q + q0 * ld, ldb: ld, beta: 1, c: h.dk + token * ld, ldc: ld)
-                S.gemm(transA: true, transB: false, m: count, n: dh, k: nq, alpha: 1, a: probs + offset, lda: nk, b: dO,
-                       ldb: ldo, beta: 1, c: h.dv + token * ld, ldc: ld)
+                S.gemm(
+                    transA: false, transB: false, m: nq, n: dh, k: count, alpha: scale, a: dprobs + offset, lda: nk,
+                    b: h.k + token * ld, ldb: ld, beta: run == 0 ? 0 : 1, c: h.dq + q0 * ld, ldc: ld)
+                S.gemm(
+                    transA: true, transB: false, m: count, n: dh, k: nq, alpha: scale, a: dprobs + offset, lda: nk,
+                    b: h.q + q0 * ld, ldb: ld, beta: 1, c: h.dk + token * ld, ldc: ld)
+                S.gemm(
+                    transA: true, transB: false, m: count, n: dh, k: nq, alpha: 1, a: probs + offset, lda: nk, b: dO,
+                    ldb: ldo, beta: 1, c: h.dv + token * ld, ldc: ld)
             }
         }
     }
 
     /// One block's scores, window softmax (left in `probs`, rows of `keyCount`) and output rows.
-    private func attend<S: KernelScalar>(_ h: HeadSlices<S>, _ block: AttentionBlock, scale: S, probs: UnsafeMutablePointer<S>) {
+    private func attend<S: KernelScalar>(
+        _ h: HeadSlices<S>, _ block: AttentionBlock, scale: S, probs: UnsafeMutablePointer<S>
+    ) {
         let (ld, dh) = (h.qkvStride, h.headDim)
         let (nq, nk) = (block.queries.count, block.keyCount)
         let q = h.q + block.queries.lowerBound * ld
         plan.forEachRun(of: block) { _, token, count, offset in
-            S.gemm(transA: false, transB: true, m: nq, n: count, k: dh, alpha: scale, a: q, lda: ld, b: h.k + token * ld,
-                   ldb: ld, beta: 0, c: probs + offset, ldc: nk)
+            S.gemm(
+                transA: false, transB: true, m: nq, n: count, k: dh, alpha: scale, a: q, lda: ld, b: h.k + token * ld,
+                ldb: ld, beta: 0, c: probs + offset, ldc: nk)
         }
         for (t, i) in block.queries.enumerated() {
             let window = plan.geometry.keys(of: i)
             softmaxInWindow(probs + t * nk, block: block, rows: window.rows, cols: window.cols)
         }
         plan.forEachRun(of: block) { run, token, count, offset in
-            S.gemm(transA: false, transB: false, m: nq, n: dh, k: count, alpha: 1, a: probs + offset, lda: nk,
-                   b: h.v + token * ld, ldb: ld, beta: run == 0 ? 0 : 1, c: h.out + block.queries.lowerBound * h.outStride,
-                   ldc: h.outStride)
+            S.gemm(
+                transA: false, transB: false, m: nq, n: dh, k: count, alpha: 1, a: probs + offset, lda: nk,
+                b: h.v + token * ld, ldb: ld, beta: run == 0 ? 0 : 1, c: h.out + block.queries.lowerBound * h.outStride,
+                ldc: h.outStride)
         }
     }
 }

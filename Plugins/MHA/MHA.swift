@@ -65,8 +65,10 @@ final class MHAKernel: OperatorKernel {
     ) {
         let (b, l, d, dh) = (x.shape[0], x.shape[1], dim, headDim)
         let idx = index
-        linear(x.base, rows: b * l, inFeatures: d, weight: p[idx.qkvW].base, bias: idx.qkvB.map { UnsafePointer(p[$0].base) },
-               outFeatures: 3 * d, into: qkv, parallel: parallel)
+        linear(
+            x.base, rows: b * l, inFeatures: d, weight: p[idx.qkvW].base,
+            bias: idx.qkvB.map { UnsafePointer(p[$0].base) },
+            outFeatures: 3 * d, into: qkv, parallel: parallel)
         let scale = 1 / S(dh).squareRoot()
         let causal = self.causal
         let heads = self.heads
@@ -75,8 +77,10 @@ final class MHAKernel: OperatorKernel {
                 let (bi, h) = (task / heads, task % heads)
                 let q = qkv + bi * l * 3 * d + h * dh
                 let pm = probs + task * l * l
-                S.gemm(transA: false, transB: true, m: l, n: l, k: dh, alpha: scale, a: q, lda: 3 * d, b: q + d, ldb: 3 * d,
-                       beta: 0, c: pm, ldc: l)
+                S.gemm(
+                    transA: false, transB: true, m: l, n: l, k: dh, alpha: scale, a: q, lda: 3 * d, b: q + d,
+                    ldb: 3 * d,
+                    beta: 0, c: pm, ldc: l)
                 for i in 0..<l {
                     let row = pm + i * l
                     let visible = causal ? i + 1 : l
@@ -90,15 +94,18 @@ final class MHAKernel: OperatorKernel {
                     for j in 0..<visible { row[j] *= inv }
                     for j in visible..<l { row[j] = 0 }
                 }
-                S.gemm(transA: false, transB: false, m: l, n: dh, k: l, alpha: 1, a: pm, lda: l, b: q + 2 * d, ldb: 3 * d,
-                       beta: 0, c: out + bi * l * d + h * dh, ldc: d)
+                S.gemm(
+                    transA: false, transB: false, m: l, n: dh, k: l, alpha: 1, a: pm, lda: l, b: q + 2 * d, ldb: 3 * d,
+                    beta: 0, c: out + bi * l * d + h * dh, ldc: d)
             }
         }
     }
 
     @_specialize(where S == Float)
     @_specialize(where S == Double)
-    func forward<S: KernelScalar>(_ x: TensorView<S>, _ p: [TensorView<S>], _ y: TensorView<S>, _ ws: Workspace) throws(PluginFailure) {
+    func forward<S: KernelScalar>(
+        _ x: TensorView<S>, _ p: [TensorView<S>], _ y: TensorView<S>, _ ws: Workspace
+    ) throws(PluginFailure) {
         let (b, l) = (x.shape[0], x.shape[1])
         try checkBLASExtents(b * l, 3 * dim, l * l)
         let qkv: UnsafeMutablePointer<S> = try ws.take(b * l * 3 * dim)
@@ -106,8 +113,9 @@ final class MHAKernel: OperatorKernel {
         let probs: UnsafeMutablePointer<S> = try ws.take(b * heads * l * l)
         attention(x, p, qkv: qkv, probs: probs, out: out)
         let idx = index
-        linear(out, rows: b * l, inFeatures: dim, weight: p[idx.projW].base, bias: p[idx.projB].base, outFeatures: dim,
-               into: y.base, parallel: parallel)
+        linear(
+            out, rows: b * l, inFeatures: dim, weight: p[idx.projW].base, bias: p[idx.projB].base, outFeatures: dim,
+            into: y.base, parallel: parallel)
     }
 
     @_specialize(where S == Float)
@@ -130,13 +138,17 @@ final class MHAKernel: OperatorKernel {
 
         // proj: dWp = dy^T O, dbp = sum dy, dO = dy Wp.
         if let dWp = dparams[idx.projW] {
-            parallelGemm(transA: true, transB: false, m: d, n: d, k: rows, alpha: 1, a: dy.base, lda: d, b: out, ldb: d, beta: 0, c: dWp.base, ldc: d, parallel: parallel)
+            parallelGemm(
+                transA: true, transB: false, m: d, n: d, k: rows, alpha: 1, a: dy.base, lda: d, b: out, ldb: d, beta: 0,
+                c: dWp.base, ldc: d, parallel: parallel)
         }
         if let dbp = dparams[idx.projB] { columnSums(dy.base, rows: rows, columns: d, into: dbp.base) }
         let needQKV = dx != nil || dparams[idx.qkvW] != nil || (idx.qkvB.map { dparams[$0] != nil } ?? false)
         guard needQKV else { return }
-        parallelGemm(transA: false, transB: false, m: rows, n: d, k: d, alpha: 1, a: dy.base, lda: d, b: p[idx.projW].base, ldb: d,
-               beta: 0, c: dout, ldc: d, parallel: parallel)
+        parallelGemm(
+            transA: false, transB: false, m: rows, n: d, k: d, alpha: 1, a: dy.base, lda: d, b: p[idx.projW].base,
+            ldb: d,
+            beta: 0, c: dout, ldc: d, parallel: parallel)
 
         // Per head: dP = dO V^T, dV = P^T dO, dS = P * (dP - rowsum(dP * P)), dQ = s dS K, dK = s dS^T Q.
         let scale = 1 / S(dh).squareRoot()
@@ -149,10 +161,12 @@ final class MHAKernel: OperatorKernel {
                 let pm = probs + task * l * l
                 let dpm = dprobs + task * l * l
                 let dO = dout + bi * l * d + h * dh
-                S.gemm(transA: false, transB: true, m: l, n: l, k: dh, alpha: 1, a: dO, lda: d, b: q + 2 * d, ldb: 3 * d,
-                       beta: 0, c: dpm, ldc: l)
-                S.gemm(transA: true, transB: false, m: l, n: dh, k: l, alpha: 1, a: pm, lda: l, b: dO, ldb: d, beta: 0,
-                       c: dq + 2 * d, ldc: 3 * d)
+                S.gemm(
+                    transA: false, transB: true, m: l, n: l, k: dh, alpha: 1, a: dO, lda: d, b: q + 2 * d, ldb: 3 * d,
+                    beta: 0, c: dpm, ldc: l)
+                S.gemm(
+                    transA: true, transB: false, m: l, n: dh, k: l, alpha: 1, a: pm, lda: l, b: dO, ldb: d, beta: 0,
+                    c: dq + 2 * d, ldc: 3 * d)
                 for i in 0..<l {
                     let prow = pm + i * l
                     let drow = dpm + i * l
@@ -160,21 +174,26 @@ final class MHAKernel: OperatorKernel {
                     for j in 0..<l { dot += prow[j] * drow[j] }
                     for j in 0..<l { drow[j] = prow[j] * (drow[j] - dot) }
                 }
-                S.gemm(transA: false, transB: false, m: l, n: dh, k: l, alpha: scale, a: dpm, lda: l, b: q + d, ldb: 3 * d,
-                       beta: 0, c: dq, ldc: 3 * d)
-                S.gemm(transA: true, transB: false, m: l, n: dh, k: l, alpha: scale, a: dpm, lda: l, b: q, ldb: 3 * d,
-                       beta: 0, c: dq + d, ldc: 3 * d)
+                S.gemm(
+                    transA: false, transB: false, m: l, n: dh, k: l, alpha: scale, a: dpm, lda: l, b: q + d, ldb: 3 * d,
+                    beta: 0, c: dq, ldc: 3 * d)
+                S.gemm(
+                    transA: true, transB: false, m: l, n: dh, k: l, alpha: scale, a: dpm, lda: l, b: q, ldb: 3 * d,
+                    beta: 0, c: dq + d, ldc: 3 * d)
             }
         }
         // qkv: dW = dqkv^T x, db = sum dqkv, dx = dqkv Wqkv.
         if let dW = dparams[idx.qkvW] {
-            parallelGemm(transA: true, transB: false, m: 3 * d, n: d, k: rows, alpha: 1, a: dqkv, lda: 3 * d, b: x.base, ldb: d,
-                   beta: 0, c: dW.base, ldc: d, parallel: parallel)
+            parallelGemm(
+                transA: true, transB: false, m: 3 * d, n: d, k: rows, alpha: 1, a: dqkv, lda: 3 * d, b: x.base, ldb: d,
+                beta: 0, c: dW.base, ldc: d, parallel: parallel)
         }
         if let bi = idx.qkvB, let db = dparams[bi] { columnSums(dqkv, rows: rows, columns: 3 * d, into: db.base) }
         if let dx {
-            parallelGemm(transA: false, transB: false, m: rows, n: d, k: 3 * d, alpha: 1, a: dqkv, lda: 3 * d, b: p[idx.qkvW].base,
-                   ldb: d, beta: 0, c: dx.base, ldc: d, parallel: parallel)
+            parallelGemm(
+                transA: false, transB: false, m: rows, n: d, k: 3 * d, alpha: 1, a: dqkv, lda: 3 * d,
+                b: p[idx.qkvW].base,
+                ldb: d, beta: 0, c: dx.base, ldc: d, parallel: parallel)
         }
     }
 }
@@ -189,7 +208,9 @@ nonisolated(unsafe) private let table = makePlugin(
             role: .tokenMixer,
             capabilities: UInt32(OZ_CAP_BACKWARD | OZ_CAP_DETERMINISTIC | OZ_CAP_REENTRANT | OZ_CAP_FLOAT64),
             attributes: [
-                AttributeSpec("num_heads", default: .int(16), doc: "attention heads; must divide D (DiT-XL: 16)", intRange: 1...4096),
+                AttributeSpec(
+                    "num_heads", default: .int(16), doc: "attention heads; must divide D (DiT-XL: 16)",
+                    intRange: 1...4096),
                 AttributeSpec("qkv_bias", default: .bool(true), doc: "bias on the qkv projection (DiT: true)"),
                 AttributeSpec("causal", default: .bool(false), doc: "mask keys after the query (not used by DiT)"),
             ],

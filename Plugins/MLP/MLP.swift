@@ -16,15 +16,19 @@ final class MLPKernel: OperatorKernel {
         let ratio = config.double("expansion_ratio")
         let h = (Double(dim) * ratio).rounded(.towardZero)
         guard h >= 1, h <= Double(1 << 24) else {
-            throw .invalid("attribute 'expansion_ratio' = \(ratio) gives hidden width int(\(dim) * \(ratio)) = \(Int(max(0, min(h, 1e18)))); it must be >= 1")
+            throw .invalid(
+                "attribute 'expansion_ratio' = \(ratio) gives hidden width int(\(dim) * \(ratio)) = \(Int(max(0, min(h, 1e18)))); it must be >= 1"
+            )
         }
         hidden = Int(h)
         parallel = config.parallel
     }
 
     var parameters: [ParameterDecl] {
-        [.init("fc1.weight", [hidden, dim]), .init("fc1.bias", [hidden]), .init("fc2.weight", [dim, hidden]),
-         .init("fc2.bias", [dim])]
+        [
+            .init("fc1.weight", [hidden, dim]), .init("fc1.bias", [hidden]), .init("fc2.weight", [dim, hidden]),
+            .init("fc2.bias", [dim]),
+        ]
     }
     var isCausal: Bool { true }
     var receptiveField: (left: Int64, right: Int64)? { (0, 0) }
@@ -42,9 +46,13 @@ final class MLPKernel: OperatorKernel {
     /// `pre = x W1^T + b1`, `act = gelu(pre)`.
     @_specialize(where S == Float)
     @_specialize(where S == Double)
-    private func hiddenActivations<S: KernelScalar>(_ x: TensorView<S>, _ p: [TensorView<S>], rows: Int, pre: UnsafeMutablePointer<S>, act: UnsafeMutablePointer<S>) {
+    private func hiddenActivations<S: KernelScalar>(
+        _ x: TensorView<S>, _ p: [TensorView<S>], rows: Int, pre: UnsafeMutablePointer<S>, act: UnsafeMutablePointer<S>
+    ) {
         let h = hidden
-        linear(x.base, rows: rows, inFeatures: dim, weight: p[0].base, bias: p[1].base, outFeatures: h, into: pre, parallel: parallel)
+        linear(
+            x.base, rows: rows, inFeatures: dim, weight: p[0].base, bias: p[1].base, outFeatures: h, into: pre,
+            parallel: parallel)
         parallel(rows, grain: max(1, 16384 / h)) { begin, end in
             for i in begin * h..<end * h { act[i] = gelu(pre[i]) }
         }
@@ -52,13 +60,17 @@ final class MLPKernel: OperatorKernel {
 
     @_specialize(where S == Float)
     @_specialize(where S == Double)
-    func forward<S: KernelScalar>(_ x: TensorView<S>, _ p: [TensorView<S>], _ y: TensorView<S>, _ ws: Workspace) throws(PluginFailure) {
+    func forward<S: KernelScalar>(
+        _ x: TensorView<S>, _ p: [TensorView<S>], _ y: TensorView<S>, _ ws: Workspace
+    ) throws(PluginFailure) {
         let rows = x.shape[0] * x.shape[1]
         try checkBLASExtents(rows, hidden, dim)
         let pre: UnsafeMutablePointer<S> = try ws.take(rows * hidden)
         let act: UnsafeMutablePointer<S> = try ws.take(rows * hidden)
         hiddenActivations(x, p, rows: rows, pre: pre, act: act)
-        linear(act, rows: rows, inFeatures: hidden, weight: p[2].base, bias: p[3].base, outFeatures: dim, into: y.base, parallel: parallel)
+        linear(
+            act, rows: rows, inFeatures: hidden, weight: p[2].base, bias: p[3].base, outFeatures: dim, into: y.base,
+            parallel: parallel)
     }
 
     @_specialize(where S == Float)
@@ -76,22 +88,30 @@ final class MLPKernel: OperatorKernel {
         hiddenActivations(x, p, rows: rows, pre: pre, act: act)
         // fc2: dW2 = dy^T act, db2 = sum dy, dact = dy W2.
         if let dW2 = dparams[2] {
-            parallelGemm(transA: true, transB: false, m: dim, n: h, k: rows, alpha: 1, a: dy.base, lda: dim, b: act, ldb: h, beta: 0, c: dW2.base, ldc: h, parallel: parallel)
+            parallelGemm(
+                transA: true, transB: false, m: dim, n: h, k: rows, alpha: 1, a: dy.base, lda: dim, b: act, ldb: h,
+                beta: 0, c: dW2.base, ldc: h, parallel: parallel)
         }
         if let db2 = dparams[3] { columnSums(dy.base, rows: rows, columns: dim, into: db2.base) }
         let needFirst = dx != nil || dparams[0] != nil || dparams[1] != nil
         guard needFirst else { return }
-        parallelGemm(transA: false, transB: false, m: rows, n: h, k: dim, alpha: 1, a: dy.base, lda: dim, b: p[2].base, ldb: h, beta: 0, c: dpre, ldc: h, parallel: parallel)
+        parallelGemm(
+            transA: false, transB: false, m: rows, n: h, k: dim, alpha: 1, a: dy.base, lda: dim, b: p[2].base, ldb: h,
+            beta: 0, c: dpre, ldc: h, parallel: parallel)
         parallel(rows, grain: max(1, 16384 / h)) { begin, end in
             for i in begin * h..<end * h { dpre[i] *= geluDerivative(pre[i]) }
         }
         // fc1: dW1 = dpre^T x, db1 = sum dpre, dx = dpre W1.
         if let dW1 = dparams[0] {
-            parallelGemm(transA: true, transB: false, m: h, n: dim, k: rows, alpha: 1, a: dpre, lda: h, b: x.base, ldb: dim, beta: 0, c: dW1.base, ldc: dim, parallel: parallel)
+            parallelGemm(
+                transA: true, transB: false, m: h, n: dim, k: rows, alpha: 1, a: dpre, lda: h, b: x.base, ldb: dim,
+                beta: 0, c: dW1.base, ldc: dim, parallel: parallel)
         }
         if let db1 = dparams[1] { columnSums(dpre, rows: rows, columns: h, into: db1.base) }
         if let dx {
-            parallelGemm(transA: false, transB: false, m: rows, n: dim, k: h, alpha: 1, a: dpre, lda: h, b: p[0].base, ldb: dim, beta: 0, c: dx.base, ldc: dim, parallel: parallel)
+            parallelGemm(
+                transA: false, transB: false, m: rows, n: dim, k: h, alpha: 1, a: dpre, lda: h, b: p[0].base, ldb: dim,
+                beta: 0, c: dx.base, ldc: dim, parallel: parallel)
         }
     }
 }
@@ -117,12 +137,15 @@ nonisolated(unsafe) private let table = makePlugin(
     operators: [
         OperatorDefinition(
             id: "mlp", version: "1.0.0",
-            summary: "timm Mlp: fc2(gelu_tanh(fc1(x))), hidden = int(D * expansion_ratio) (DiT; grafting mlp_ratio_{3,4,6})",
+            summary:
+                "timm Mlp: fc2(gelu_tanh(fc1(x))), hidden = int(D * expansion_ratio) (DiT; grafting mlp_ratio_{3,4,6})",
             role: .channelMixer,
             capabilities: UInt32(OZ_CAP_BACKWARD | OZ_CAP_DETERMINISTIC | OZ_CAP_REENTRANT | OZ_CAP_FLOAT64),
             attributes: [
-                AttributeSpec("expansion_ratio", default: .float(4), doc: "hidden width = int(D * expansion_ratio) (timm mlp_ratio)",
-                              floatRange: 0.001...64)
+                AttributeSpec(
+                    "expansion_ratio", default: .float(4),
+                    doc: "hidden width = int(D * expansion_ratio) (timm mlp_ratio)",
+                    floatRange: 0.001...64)
             ],
             complexity: .linear, kernel: MLPKernel.self)
     ])

@@ -136,12 +136,15 @@ struct ChunkedSSD {
 
     /// `C_c B_c^T` (q x q, row stride q) of group g.
     @inline(__always)
-    private func product<S: KernelScalar>(_ u: UnsafePointer<S>, batch b: Int, group g: Int, chunk c: Int, into cb: UnsafeMutablePointer<S>) {
+    private func product<S: KernelScalar>(
+        _ u: UnsafePointer<S>, batch b: Int, group g: Int, chunk c: Int, into cb: UnsafeMutablePointer<S>
+    ) {
         let (row0, q) = rows(batch: b, chunk: c)
         let n = dState
         let bc = u + row0 * uStride + heads * headDim + g * n
-        S.gemm(transA: false, transB: true, m: q, n: q, k: n, alpha: 1, a: bc + groups * n, lda: uStride, b: bc,
-               ldb: uStride, beta: 0, c: cb, ldc: q)
+        S.gemm(
+            transA: false, transB: true, m: q, n: q, k: n, alpha: 1, a: bc + groups * n, lda: uStride, b: bc,
+            ldb: uStride, beta: 0, c: cb, ldc: q)
     }
 
     /// The shared `C B^T` of every (batch, group, chunk), when ``sharesProducts``; `into` holds ``productElements``.
@@ -171,7 +174,8 @@ struct ChunkedSSD {
     /// `dt[i]` of head h over one chunk, contiguous, and `cs[i] = sum_{r<=i} dt_r A`.
     @inline(__always)
     private func decay<S: KernelScalar>(
-        _ dt: UnsafePointer<S>, head h: Int, a: S, count q: Int, dtc: UnsafeMutablePointer<S>, cs: UnsafeMutablePointer<S>
+        _ dt: UnsafePointer<S>, head h: Int, a: S, count q: Int, dtc: UnsafeMutablePointer<S>,
+        cs: UnsafeMutablePointer<S>
     ) {
         var sum: S = 0
         for i in 0..<q {
@@ -194,7 +198,8 @@ struct ChunkedSSD {
         let slotSize = forwardSlotElements
         forEachTask { task, slot in
             forwardTask(
-                batch: task / blocks, block: task % blocks, inputs, y: y, shared: shared, scratch: scratch + slot * slotSize)
+                batch: task / blocks, block: task % blocks, inputs, y: y, shared: shared,
+                scratch: scratch + slot * slotSize)
         }
     }
 
@@ -226,8 +231,9 @@ struct ChunkedSSD {
                 }
                 let x = inputs.u + row0 * uStride + h * p
                 let yh = y + row0 * yStride + h * p
-                S.gemm(transA: false, transB: false, m: q, n: p, k: q, alpha: 1, a: m, lda: q, b: x, ldb: uStride,
-                       beta: 0, c: yh, ldc: yStride)
+                S.gemm(
+                    transA: false, transB: false, m: q, n: p, k: q, alpha: 1, a: m, lda: q, b: x, ldb: uStride,
+                    beta: 0, c: yh, ldc: yStride)
                 let state = states + k * p * n
                 if c > 0 {
                     // y += diag(exp(cs)) C S^T.
@@ -235,8 +241,9 @@ struct ChunkedSSD {
                         let (e, out, row) = (S.exp(cs[i]), bw + i * n, cc + i * uStride)
                         for j in 0..<n { out[j] = e * row[j] }
                     }
-                    S.gemm(transA: false, transB: true, m: q, n: p, k: n, alpha: 1, a: bw, lda: n, b: state, ldb: n,
-                           beta: 1, c: yh, ldc: yStride)
+                    S.gemm(
+                        transA: false, transB: true, m: q, n: p, k: n, alpha: 1, a: bw, lda: n, b: state, ldb: n,
+                        beta: 1, c: yh, ldc: yStride)
                 }
                 let skip = inputs.d[h]
                 for i in 0..<q {
@@ -264,8 +271,9 @@ struct ChunkedSSD {
             let (w, out, row) = (S.exp(last - cs[j]) * dt[j], bw + j * n, b + j * uStride)
             for i in 0..<n { out[i] = w * row[i] }
         }
-        S.gemm(transA: true, transB: false, m: p, n: n, k: q, alpha: 1, a: x, lda: uStride, b: bw, ldb: n, beta: 1,
-               c: next, ldc: n)
+        S.gemm(
+            transA: true, transB: false, m: p, n: n, k: q, alpha: 1, a: x, lda: uStride, b: bw, ldb: n, beta: 1,
+            c: next, ldc: n)
     }
 
     // MARK: Backward
@@ -282,7 +290,8 @@ struct ChunkedSSD {
     @_specialize(where S == Double)
     func backward<S: KernelScalar>(
         _ inputs: Inputs<S>, y: UnsafePointer<S>, dy: UnsafePointer<S>, du: UnsafeMutablePointer<S>,
-        ddt: UnsafeMutablePointer<S>, dD: UnsafeMutablePointer<S>, dA: UnsafeMutablePointer<S>, shared: UnsafePointer<S>,
+        ddt: UnsafeMutablePointer<S>, dD: UnsafeMutablePointer<S>, dA: UnsafeMutablePointer<S>,
+        shared: UnsafePointer<S>,
         accumulators: UnsafeMutablePointer<S>, scratch: UnsafeMutablePointer<S>
     ) {
         let slotSize = backwardSlotElements
@@ -386,8 +395,9 @@ struct ChunkedSSD {
                 let dSk = dS + k * p * n
                 decay(inputs.dt + row0 * heads, head: h, a: inputs.a[h], count: q, dtc: dtc, cs: cs)
                 // E = dY X^T; K = (C B^T) o decay and V = decay o dt_j o E, both masked to j <= i.
-                S.gemm(transA: false, transB: true, m: q, n: q, k: p, alpha: 1, a: dyh, lda: yStride, b: x, ldb: uStride,
-                       beta: 0, c: vm, ldc: q)
+                S.gemm(
+                    transA: false, transB: true, m: q, n: q, k: p, alpha: 1, a: dyh, lda: yStride, b: x, ldb: uStride,
+                    beta: 0, c: vm, ldc: q)
                 for i in 0..<q {
                     let (ci, kr, vr, sr, cbRow) = (cs[i], km + i * q, vm + i * q, vsum + i * q, cb + i * q)
                     for j in 0..<(i + 1) {
@@ -398,20 +408,25 @@ struct ChunkedSSD {
                     for j in (i + 1)..<q { kr[j] = 0 }
                 }
                 // dX~ = K^T dY (+ the state path: diag(exp(cs_last - cs_j)) B dS^T).
-                S.gemm(transA: true, transB: false, m: q, n: p, k: q, alpha: 1, a: km, lda: q, b: dyh, ldb: yStride,
-                       beta: 0, c: dxdt, ldc: p)
+                S.gemm(
+                    transA: true, transB: false, m: q, n: p, k: q, alpha: 1, a: km, lda: q, b: dyh, ldb: yStride,
+                    beta: 0, c: dxdt, ldc: p)
                 let last = cs[q - 1]
                 if c + 1 < chunks {
                     for j in 0..<q {
                         let w = S.exp(last - cs[j])
-                        let (bOut, bRow, xOut, xRow, wx) = (bw + j * n, bc + j * uStride, xs + j * p, x + j * uStride, w * dtc[j])
+                        let (bOut, bRow, xOut, xRow, wx) = (
+                            bw + j * n, bc + j * uStride, xs + j * p, x + j * uStride, w * dtc[j]
+                        )
                         for i in 0..<n { bOut[i] = w * bRow[i] }
                         for i in 0..<p { xOut[i] = wx * xRow[i] }
                     }
-                    S.gemm(transA: false, transB: true, m: q, n: p, k: n, alpha: 1, a: bw, lda: n, b: dSk, ldb: n,
-                           beta: 1, c: dxdt, ldc: p)
-                    S.gemm(transA: false, transB: false, m: q, n: n, k: p, alpha: 1, a: xs, lda: p, b: dSk, ldb: n,
-                           beta: 1, c: dBc, ldc: n)
+                    S.gemm(
+                        transA: false, transB: true, m: q, n: p, k: n, alpha: 1, a: bw, lda: n, b: dSk, ldb: n,
+                        beta: 1, c: dxdt, ldc: p)
+                    S.gemm(
+                        transA: false, transB: false, m: q, n: n, k: p, alpha: 1, a: xs, lda: p, b: dSk, ldb: n,
+                        beta: 1, c: dBc, ldc: n)
                 }
                 if c > 0 {
                     // The state entering the chunk: dC += diag(exp(cs)) dY S, dS <- exp(cs_last) dS + (..)^T C.
@@ -419,19 +434,23 @@ struct ChunkedSSD {
                         let (e, out, row) = (S.exp(cs[i]), ys + i * p, dyh + i * yStride)
                         for j in 0..<p { out[j] = e * row[j] }
                     }
-                    S.gemm(transA: false, transB: false, m: q, n: n, k: p, alpha: 1, a: ys, lda: p, b: state(c, k),
-                           ldb: n, beta: 1, c: dCc, ldc: n)
+                    S.gemm(
+                        transA: false, transB: false, m: q, n: n, k: p, alpha: 1, a: ys, lda: p, b: state(c, k),
+                        ldb: n, beta: 1, c: dCc, ldc: n)
                     let decay = S.exp(last)
                     for e in 0..<(p * n) { dSk[e] *= decay }
-                    S.gemm(transA: true, transB: false, m: p, n: n, k: q, alpha: 1, a: ys, lda: p, b: cc, ldb: uStride,
-                           beta: 1, c: dSk, ldc: n)
+                    S.gemm(
+                        transA: true, transB: false, m: p, n: n, k: q, alpha: 1, a: ys, lda: p, b: cc, ldb: uStride,
+                        beta: 1, c: dSk, ldc: n)
                 }
                 let skip = inputs.d[h]
                 let dxh = du + row0 * uStride + h * p
                 let ddth = ddt + row0 * heads + h
                 var dDChunk: S = 0
                 for j in 0..<q {
-                    let (xr, gr, dr, out, dtj) = (x + j * uStride, dyh + j * yStride, dxdt + j * p, dxh + j * uStride, dtc[j])
+                    let (xr, gr, dr, out, dtj) = (
+                        x + j * uStride, dyh + j * yStride, dxdt + j * p, dxh + j * uStride, dtc[j]
+                    )
                     var xd: S = 0
                     var yx: S = 0
                     for i in 0..<p {
@@ -446,10 +465,12 @@ struct ChunkedSSD {
                 dDSum[k] += dDChunk
             }
             // Intra-chunk dC = V B, dB = V^T C with V summed over the block's heads (V is 0 above the diagonal).
-            S.gemm(transA: false, transB: false, m: q, n: n, k: q, alpha: 1, a: vsum, lda: q, b: bc, ldb: uStride,
-                   beta: 1, c: dCc, ldc: n)
-            S.gemm(transA: true, transB: false, m: q, n: n, k: q, alpha: 1, a: vsum, lda: q, b: cc, ldb: uStride,
-                   beta: 1, c: dBc, ldc: n)
+            S.gemm(
+                transA: false, transB: false, m: q, n: n, k: q, alpha: 1, a: vsum, lda: q, b: bc, ldb: uStride,
+                beta: 1, c: dCc, ldc: n)
+            S.gemm(
+                transA: true, transB: false, m: q, n: n, k: q, alpha: 1, a: vsum, lda: q, b: cc, ldb: uStride,
+                beta: 1, c: dBc, ldc: n)
         }
 
         // da_r = sum_{k>=r} dcs_k over the whole sequence; d dt += A da, dA = sum dt da.

@@ -10,7 +10,8 @@ import PluginKit
 /// `rmsnorm True`, `dt_limit (0, inf)`, `bias False`, `conv_bias True`) are fixed.
 enum Mamba2Attributes {
     static let all: [AttributeSpec] = [
-        AttributeSpec("d_state", default: .int(64), doc: "SSM state size N per group (grafting: 64)", intRange: 1...4096),
+        AttributeSpec(
+            "d_state", default: .int(64), doc: "SSM state size N per group (grafting: 64)", intRange: 1...4096),
         AttributeSpec(
             "d_conv", default: .int(4), doc: "taps of the causal depthwise conv1d over x, B, C (grafting: 4)",
             intRange: 1...1024),
@@ -77,7 +78,8 @@ struct Mamba2Dimensions: Sendable {
         eps = config.double("eps")
         let (inner, overflow) = expand.multipliedReportingOverflow(by: dim)
         guard !overflow, inner <= Int(Int32.max) else {
-            throw .invalid("attribute 'expand' = \(expand) gives d_inner = expand * D beyond \(Int32.max) at D = \(dim)")
+            throw .invalid(
+                "attribute 'expand' = \(expand) gives d_inner = expand * D beyond \(Int32.max) at D = \(dim)")
         }
         dInner = inner
         guard dInner % headDim == 0 else {
@@ -87,13 +89,15 @@ struct Mamba2Dimensions: Sendable {
         heads = dInner / headDim
         guard heads % groups == 0 else {
             throw .invalid(
-                "attribute 'ngroups' = \(groups) must divide nheads = d_inner / headdim = \(dInner) / \(headDim) = \(heads)")
+                "attribute 'ngroups' = \(groups) must divide nheads = d_inner / headdim = \(dInner) / \(headDim) = \(heads)"
+            )
         }
         // Every parameter, and each projection's extents, must stay within OpenBLAS's 32-bit integers.
         let projection = saturatingProduct(saturatingSum(2 * dInner, 2 * groups * dState, heads), dim)
         guard projection <= Int(Int32.max) else {
             throw .invalid(
-                "in_proj.weight would have \(projection) elements (d_in_proj x D), more than \(Int32.max); reduce 'expand' or 'd_state'")
+                "in_proj.weight would have \(projection) elements (d_in_proj x D), more than \(Int32.max); reduce 'expand' or 'd_state'"
+            )
         }
     }
 }

@@ -139,7 +139,9 @@ final class Mamba2Kernel<Tag: Mamba2VariantTag>: OperatorKernel {
         }
     }
 
-    private func takeScanBuffers<S: KernelScalar>(_ ws: Workspace, _ sizes: BufferSizes, backward: Bool, rows: Int)
+    private func takeScanBuffers<S: KernelScalar>(
+        _ ws: Workspace, _ sizes: BufferSizes, backward: Bool, rows: Int
+    )
         throws(PluginFailure) -> ScanBuffers<S>
     {
         let d = dimensions
@@ -184,7 +186,9 @@ final class Mamba2Kernel<Tag: Mamba2VariantTag>: OperatorKernel {
         ssd.products(buffers.u, into: buffers.products)
     }
 
-    private func inputs<S: KernelScalar>(_ k: Int, _ p: [TensorView<S>], _ buffers: ScanBuffers<S>) -> ChunkedSSD.Inputs<S> {
+    private func inputs<S: KernelScalar>(
+        _ k: Int, _ p: [TensorView<S>], _ buffers: ScanBuffers<S>
+    ) -> ChunkedSSD.Inputs<S> {
         ChunkedSSD.Inputs(u: buffers.u, dt: buffers.dt, a: buffers.a, d: p[layout.scan(k).d].base)
     }
 
@@ -196,8 +200,9 @@ final class Mamba2Kernel<Tag: Mamba2VariantTag>: OperatorKernel {
     ) {
         let d = dimensions
         let rows = x.shape[0] * x.shape[1]
-        linear(x.base, rows: rows, inFeatures: d.dim, weight: p[Mamba2Parameters.inProj].base, bias: nil,
-               outFeatures: d.inProjDim, into: buffers.zx, parallel: parallel)
+        linear(
+            x.base, rows: rows, inFeatures: d.dim, weight: p[Mamba2Parameters.inProj].base, bias: nil,
+            outFeatures: d.inProjDim, into: buffers.zx, parallel: parallel)
         for (k, order) in orders.enumerated() {
             prepareScan(k, order: order, p, buffers, ssd: ssd)
             let output = buffers.output(k, rows: rows, width: d.dInner, keepAll: keepAll)
@@ -209,12 +214,16 @@ final class Mamba2Kernel<Tag: Mamba2VariantTag>: OperatorKernel {
     }
 
     private func orders(batch: Int, length: Int) -> [TokenOrder] {
-        directions.map { TokenOrder(batch: batch, length: length, tokens: $0.tokens(length: length), parallel: parallel) }
+        directions.map {
+            TokenOrder(batch: batch, length: length, tokens: $0.tokens(length: length), parallel: parallel)
+        }
     }
 
     // MARK: Passes
 
-    func forward<S: KernelScalar>(_ x: TensorView<S>, _ p: [TensorView<S>], _ y: TensorView<S>, _ ws: Workspace)
+    func forward<S: KernelScalar>(
+        _ x: TensorView<S>, _ p: [TensorView<S>], _ y: TensorView<S>, _ ws: Workspace
+    )
         throws(PluginFailure)
     {
         let (b, l, d) = (x.shape[0], x.shape[1], dimensions)
@@ -224,9 +233,11 @@ final class Mamba2Kernel<Tag: Mamba2VariantTag>: OperatorKernel {
         let buffers: ScanBuffers<S> = try takeScanBuffers(ws, sizes, backward: false, rows: b * l)
         runScans(x, p, buffers, orders: orders(batch: b, length: l), ssd: ssd, keepAll: false)
         norm.forward(
-            buffers.ys, z: buffers.zx, zStride: d.inProjDim, weight: p[layout.norm].base, rows: b * l, into: buffers.normed)
-        linear(buffers.normed, rows: b * l, inFeatures: d.dInner, weight: p[layout.outProj].base, bias: nil,
-               outFeatures: d.dim, into: y.base, parallel: parallel)
+            buffers.ys, z: buffers.zx, zStride: d.inProjDim, weight: p[layout.norm].base, rows: b * l,
+            into: buffers.normed)
+        linear(
+            buffers.normed, rows: b * l, inFeatures: d.dInner, weight: p[layout.outProj].base, bias: nil,
+            outFeatures: d.dim, into: y.base, parallel: parallel)
     }
 
     func backward<S: KernelScalar>(
@@ -242,12 +253,14 @@ final class Mamba2Kernel<Tag: Mamba2VariantTag>: OperatorKernel {
         let orders = orders(batch: b, length: l)
         runScans(x, p, buffers, orders: orders, ssd: ssd, keepAll: true)
         let normed = buffers.normed
-        norm.forward(buffers.ys, z: buffers.zx, zStride: d.inProjDim, weight: p[layout.norm].base, rows: rows, into: normed)
+        norm.forward(
+            buffers.ys, z: buffers.zx, zStride: d.inProjDim, weight: p[layout.norm].base, rows: rows, into: normed)
 
         // out_proj: dW = dy^T normed; d(normed) = dy W (into the same buffer).
         if let dW = dparams[layout.outProj] {
-            parallelGemm(transA: true, transB: false, m: d.dim, n: d.dInner, k: rows, alpha: 1, a: dy.base, lda: d.dim,
-                         b: normed, ldb: d.dInner, beta: 0, c: dW.base, ldc: d.dInner, parallel: parallel)
+            parallelGemm(
+                transA: true, transB: false, m: d.dim, n: d.dInner, k: rows, alpha: 1, a: dy.base, lda: d.dim,
+                b: normed, ldb: d.dInner, beta: 0, c: dW.base, ldc: d.dInner, parallel: parallel)
         }
         let needInProj = dx != nil || dparams[Mamba2Parameters.inProj] != nil
         let needScan = directions.indices.map { k in
@@ -255,8 +268,9 @@ final class Mamba2Kernel<Tag: Mamba2VariantTag>: OperatorKernel {
             return needInProj || [i.convWeight, i.convBias, i.dtBias, i.aLog, i.d].contains { dparams[$0] != nil }
         }
         guard needScan.contains(true) || dparams[layout.norm] != nil else { return }
-        parallelGemm(transA: false, transB: false, m: rows, n: d.dInner, k: d.dim, alpha: 1, a: dy.base, lda: d.dim,
-                     b: p[layout.outProj].base, ldb: d.dInner, beta: 0, c: normed, ldc: d.dInner, parallel: parallel)
+        parallelGemm(
+            transA: false, transB: false, m: rows, n: d.dInner, k: d.dim, alpha: 1, a: dy.base, lda: d.dim,
+            b: p[layout.outProj].base, ldb: d.dInner, beta: 0, c: normed, ldc: d.dInner, parallel: parallel)
 
         // Gated norm: dys, dz (into dzx) and the norm weight.
         let dys = normed + rows * d.dInner
@@ -286,30 +300,36 @@ final class Mamba2Kernel<Tag: Mamba2VariantTag>: OperatorKernel {
                 inputs(k, p, buffers), y: buffers.output(k, rows: rows, width: d.dInner, keepAll: true), dy: scanDy,
                 du: du, ddt: ddt, dD: dDPartial, dA: dAPartial, shared: buffers.products, accumulators: accumulators,
                 scratch: buffers.scratch)
-            scanParameterGradients(k, p, buffers, ddt: ddt, dD: dDPartial, dA: dAPartial, batch: b, rows: rows, dparams: dparams)
+            scanParameterGradients(
+                k, p, buffers, ddt: ddt, dD: dDPartial, dA: dAPartial, batch: b, rows: rows, dparams: dparams)
 
             // silu, then the conv (its input gradient into u, which is no longer read).
-            Activations.siluBackward(buffers.preActivation!, rows: rows, width: d.convDim, gradient: du, parallel: parallel)
+            Activations.siluBackward(
+                buffers.preActivation!, rows: rows, width: d.convDim, gradient: du, parallel: parallel)
             conv(batch: b, length: l).backward(
                 input: buffers.xbc, weight: p[i.convWeight].base, outputGradient: du,
                 inputGradient: needInProj ? buffers.u : nil, weightGradient: dparams[i.convWeight]?.base,
                 biasGradient: dparams[i.convBias]?.base, parallel: parallel)
             if needInProj {
-                order.scatter(buffers.u, width: d.convDim, into: dzx, stride: d.inProjDim, column: d.xBCOffset, accumulate: k > 0)
-                order.scatter(ddt, width: d.heads, into: dzx, stride: d.inProjDim, column: d.dtOffset, accumulate: k > 0)
+                order.scatter(
+                    buffers.u, width: d.convDim, into: dzx, stride: d.inProjDim, column: d.xBCOffset, accumulate: k > 0)
+                order.scatter(
+                    ddt, width: d.heads, into: dzx, stride: d.inProjDim, column: d.dtOffset, accumulate: k > 0)
             }
         }
         guard needInProj else { return }
 
         // in_proj: dW = dzx^T x, dx = dzx W.
         if let dW = dparams[Mamba2Parameters.inProj] {
-            parallelGemm(transA: true, transB: false, m: d.inProjDim, n: d.dim, k: rows, alpha: 1, a: dzx, lda: d.inProjDim,
-                         b: x.base, ldb: d.dim, beta: 0, c: dW.base, ldc: d.dim, parallel: parallel)
+            parallelGemm(
+                transA: true, transB: false, m: d.inProjDim, n: d.dim, k: rows, alpha: 1, a: dzx, lda: d.inProjDim,
+                b: x.base, ldb: d.dim, beta: 0, c: dW.base, ldc: d.dim, parallel: parallel)
         }
         if let dx {
-            parallelGemm(transA: false, transB: false, m: rows, n: d.dim, k: d.inProjDim, alpha: 1, a: dzx,
-                         lda: d.inProjDim, b: p[Mamba2Parameters.inProj].base, ldb: d.dim, beta: 0, c: dx.base,
-                         ldc: d.dim, parallel: parallel)
+            parallelGemm(
+                transA: false, transB: false, m: rows, n: d.dim, k: d.inProjDim, alpha: 1, a: dzx,
+                lda: d.inProjDim, b: p[Mamba2Parameters.inProj].base, ldb: d.dim, beta: 0, c: dx.base,
+                ldc: d.dim, parallel: parallel)
         }
     }
 

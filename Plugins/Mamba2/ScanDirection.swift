@@ -53,7 +53,8 @@ enum Mamba2Variant: Sendable {
     func directions(height: Int, width: Int) -> [ScanDirection] {
         switch self {
         case .causal: [ScanDirection(order: .forward, prefix: "")]
-        case .bidirectional: [ScanDirection(order: .forward, prefix: "fwd."), ScanDirection(order: .reversed, prefix: "bwd.")]
+        case .bidirectional:
+            [ScanDirection(order: .forward, prefix: "fwd."), ScanDirection(order: .reversed, prefix: "bwd.")]
         case .grid:
             [
                 ScanDirection(order: .forward, prefix: "row_fwd."),

@@ -62,7 +62,8 @@ public struct AttributeSpec: Sendable {
         }
         func checkFloats(_ values: [Double]) throws(PluginFailure) {
             if let bad = values.first(where: { !$0.isFinite || !(floatRange?.contains($0) ?? true) }) {
-                throw .invalid("attribute '\(name)' = \(bad) is out of range \(floatRange.map { "\($0)" } ?? "(finite)")")
+                throw .invalid(
+                    "attribute '\(name)' = \(bad) is out of range \(floatRange.map { "\($0)" } ?? "(finite)")")
             }
         }
         func checkLength(_ n: Int) throws(PluginFailure) {

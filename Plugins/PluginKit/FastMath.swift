@@ -44,7 +44,9 @@ public enum FastMath {
         let a2 = a * a
         // tanh(a) = a - a^3/3 + 2a^5/15 - 17a^7/315 + 62a^9/2835 - 1382a^11/155925 for |a| < 0.25
         // (the next term is below 3e-10 relative there).
-        let small = a * (1 + a2 * (-1.0 / 3 + a2 * (2.0 / 15 + a2 * (-17.0 / 315 + a2 * (62.0 / 2835 + a2 * (-1382.0 / 155925))))))
+        let small =
+            a
+            * (1 + a2 * (-1.0 / 3 + a2 * (2.0 / 15 + a2 * (-17.0 / 315 + a2 * (62.0 / 2835 + a2 * (-1382.0 / 155925))))))
         let magnitude = a < 0.25 ? small : big
         return x.isNaN ? x : (x < 0 ? -magnitude : magnitude)
     }

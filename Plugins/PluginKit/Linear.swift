@@ -19,7 +19,9 @@ public func linear<S: KernelScalar>(
 /// `out[c] = sum_r m[r, c]`, overwriting `out` (a bias gradient); summed in a fixed order, so deterministic.
 @_specialize(where S == Float)
 @_specialize(where S == Double)
-public func columnSums<S: KernelScalar>(_ m: UnsafePointer<S>, rows: Int, columns: Int, into out: UnsafeMutablePointer<S>) {
+public func columnSums<S: KernelScalar>(
+    _ m: UnsafePointer<S>, rows: Int, columns: Int, into out: UnsafeMutablePointer<S>
+) {
     out.update(repeating: 0, count: columns)
     for r in 0..<rows {
         let row = m + r * columns

@@ -23,7 +23,9 @@ public final class Workspace {
 
     /// `count` elements of `S`; the kernel's ``OperatorKernel/workspaceElements(backward:batch:length:)``
     /// must have asked for them (PluginKit adds the alignment slack).
-    public func take<S: KernelScalar>(_ count: Int, as _: S.Type = S.self) throws(PluginFailure) -> UnsafeMutablePointer<S> {
+    public func take<S: KernelScalar>(
+        _ count: Int, as _: S.Type = S.self
+    ) throws(PluginFailure) -> UnsafeMutablePointer<S> {
         let start = (used + 63) / 64 * 64
         let bytes = count * MemoryLayout<S>.stride
         guard let base, start + bytes <= size else {

@@ -2,7 +2,8 @@ import OperatorABI
 
 /// The host's `parallel_for` (from `oz_host_services`), or a serial loop when the host offers none.
 public struct ParallelFor: @unchecked Sendable {
-    let function: (@convention(c) (UnsafeMutableRawPointer?, Int64, Int64, oz_range_fn, UnsafeMutableRawPointer?) -> Void)?
+    let function:
+        (@convention(c) (UnsafeMutableRawPointer?, Int64, Int64, oz_range_fn, UnsafeMutableRawPointer?) -> Void)?
     let hostContext: UnsafeMutableRawPointer?
     /// Threads the host runs loops on (1 when serial).
     public let threads: Int

@@ -15,14 +15,19 @@ public func parallelGemm<S: KernelScalar>(
     b: UnsafePointer<S>, ldb: Int, beta: S, c: UnsafeMutablePointer<S>, ldc: Int, parallel: ParallelFor
 ) {
     let threads = parallel.threads
-    guard threads > 1, m >= 2 * 8, m.multipliedReportingOverflow(by: n).partialValue.multipliedReportingOverflow(by: k).partialValue >= 1 << 18 else {
-        S.gemm(transA: transA, transB: transB, m: m, n: n, k: k, alpha: alpha, a: a, lda: lda, b: b, ldb: ldb, beta: beta, c: c, ldc: ldc)
+    guard threads > 1, m >= 2 * 8,
+        m.multipliedReportingOverflow(by: n).partialValue.multipliedReportingOverflow(by: k).partialValue >= 1 << 18
+    else {
+        S.gemm(
+            transA: transA, transB: transB, m: m, n: n, k: k, alpha: alpha, a: a, lda: lda, b: b, ldb: ldb, beta: beta,
+            c: c, ldc: ldc)
         return
     }
     let block = (m + threads - 1) / threads
     parallel(m, grain: block) { begin, end in
         S.gemm(
-            transA: transA, transB: transB, m: end - begin, n: n, k: k, alpha: alpha, a: transA ? a + begin : a + begin * lda,
+            transA: transA, transB: transB, m: end - begin, n: n, k: k, alpha: alpha,
+            a: transA ? a + begin : a + begin * lda,
             lda: lda, b: b, ldb: ldb, beta: beta, c: c + begin * ldc, ldc: ldc)
     }
 }

@@ -20,11 +20,12 @@ public func makePlugin(
         Registry.definitions[UnsafeRawPointer(table)] = definition
     }
     let plugin = UnsafeMutablePointer<oz_plugin>.allocate(capacity: 1)
-    plugin.initialize(to: oz_plugin(
-        struct_size: UInt32(MemoryLayout<oz_plugin>.stride), abi_major: UInt32(OZ_ABI_MAJOR),
-        abi_minor: UInt32(OZ_ABI_MINOR), num_operators: UInt32(operators.count), name: cString(name),
-        version: cString(version), license: cString(license), description: description.map(cString),
-        operators: UnsafePointer(list)))
+    plugin.initialize(
+        to: oz_plugin(
+            struct_size: UInt32(MemoryLayout<oz_plugin>.stride), abi_major: UInt32(OZ_ABI_MAJOR),
+            abi_minor: UInt32(OZ_ABI_MINOR), num_operators: UInt32(operators.count), name: cString(name),
+            version: cString(version), license: cString(license), description: description.map(cString),
+            operators: UnsafePointer(list)))
     return UnsafePointer(plugin)
 }
 
@@ -99,14 +100,18 @@ private func operatorTable(_ d: OperatorDefinition) -> oz_operator {
         guarded(err) { () throws(PluginFailure) in try box(instance).parameter(Int(index), into: info) }
     }
     t.init_params = { instance, seed, params, count, err in
-        guarded(err) { () throws(PluginFailure) in try box(instance).initialize(seed: seed, params: params, count: Int(count)) }
+        guarded(err) { () throws(PluginFailure) in
+            try box(instance).initialize(seed: seed, params: params, count: Int(count))
+        }
     }
     t.workspace_size = { instance, pass, batch, length, bytes, err in
         guarded(err) { () throws(PluginFailure) in
             guard batch >= 1, length >= 1, batch <= Int64(Int32.max), length <= Int64(Int32.max) else {
                 throw .shape("workspace query for B = \(batch), L = \(length): both must be >= 1")
             }
-            bytes.pointee = UInt64(try box(instance).workspaceBytes(backward: pass == OZ_PASS_BACKWARD, batch: Int(batch), length: Int(length)))
+            bytes.pointee = UInt64(
+                try box(instance).workspaceBytes(
+                    backward: pass == OZ_PASS_BACKWARD, batch: Int(batch), length: Int(length)))
         }
     }
     t.forward = { instance, args, err in
@@ -153,8 +158,10 @@ private func box(_ instance: OpaquePointer?) throws(PluginFailure) -> InstanceBo
 }
 
 private let createTrampoline:
-    @convention(c) (UnsafePointer<oz_operator>, UnsafePointer<oz_create_args>, UnsafeMutablePointer<OpaquePointer?>,
-        UnsafeMutablePointer<oz_error>) -> oz_status = { op, args, out, err in
+    @convention(c) (
+        UnsafePointer<oz_operator>, UnsafePointer<oz_create_args>, UnsafeMutablePointer<OpaquePointer?>,
+        UnsafeMutablePointer<oz_error>
+    ) -> oz_status = { op, args, out, err in
         out.pointee = nil
         return guarded(err) { () throws(PluginFailure) in
             guard let definition = Registry.definitions[UnsafeRawPointer(op)] else {
@@ -189,14 +196,17 @@ private final class InstanceBox {
         }
         var given: [String: AttributeValue] = [:]
         if a.num_attrs > 0 {
-            guard let attrs = a.attrs, a.num_attrs <= 1024 else { throw .invalid("attrs is NULL with num_attrs = \(a.num_attrs)") }
+            guard let attrs = a.attrs, a.num_attrs <= 1024 else {
+                throw .invalid("attrs is NULL with num_attrs = \(a.num_attrs)")
+            }
             // Elements are `attrs[0].struct_size` apart (a newer host's oz_attr may be larger than ours).
             let stride = Int(attrs.pointee.struct_size)
             guard stride >= MemoryLayout<oz_attr>.stride else {
                 throw .invalid("oz_attr.struct_size is \(stride), expected at least \(MemoryLayout<oz_attr>.stride)")
             }
             for i in 0..<Int(a.num_attrs) {
-                let attr = UnsafeRawPointer(attrs).advanced(by: i * stride).assumingMemoryBound(to: oz_attr.self).pointee
+                let attr = UnsafeRawPointer(attrs).advanced(by: i * stride).assumingMemoryBound(to: oz_attr.self)
+                    .pointee
                 guard let cName = attr.name, let name = String(validatingCString: cName) else {
                     throw .invalid("attribute \(i) has no valid name")
                 }
@@ -217,7 +227,8 @@ private final class InstanceBox {
             Int(host.struct_size) >= MemoryLayout<oz_host_services>.offset(of: \oz_host_services.parallel_for)! + 8,
             host.parallel_for != nil
         {
-            parallel = ParallelFor(function: host.parallel_for, hostContext: host.host_context, threads: max(1, Int(host.num_threads)))
+            parallel = ParallelFor(
+                function: host.parallel_for, hostContext: host.host_context, threads: max(1, Int(host.num_threads)))
         }
         let config = KernelConfig(
             dim: Int(a.dim), gridHeight: Int(max(0, a.grid_h)), gridWidth: Int(max(0, a.grid_w)), attributes: values,
@@ -242,11 +253,15 @@ private final class InstanceBox {
         }
         let n = Int(v.count)
         func ints() throws(PluginFailure) -> [Int64] {
-            guard let p = v.ints, n >= 1, n <= 64 else { throw .invalid("attribute '\(spec.name)' has \(n) ints or a NULL pointer") }
+            guard let p = v.ints, n >= 1, n <= 64 else {
+                throw .invalid("attribute '\(spec.name)' has \(n) ints or a NULL pointer")
+            }
             return Array(UnsafeBufferPointer(start: p, count: n))
         }
         func floats() throws(PluginFailure) -> [Double] {
-            guard let p = v.floats, n >= 1, n <= 64 else { throw .invalid("attribute '\(spec.name)' has \(n) floats or a NULL pointer") }
+            guard let p = v.floats, n >= 1, n <= 64 else {
+                throw .invalid("attribute '\(spec.name)' has \(n) floats or a NULL pointer")
+            }
             return Array(UnsafeBufferPointer(start: p, count: n))
         }
         switch spec.defaultValue {
@@ -310,7 +325,8 @@ private final class InstanceBox {
             forwardFLOPs: declared.forwardFLOPs,
             backwardFLOPs: hasBackward ? declared.backwardFLOPs : 0,
             forwardBytes: declared.forwardBytes ?? element * (2 * activations + params),
-            backwardBytes: hasBackward ? declared.backwardBytes ?? element * (3 * activations + 2 * params) : 0)
+            backwardBytes: hasBackward ? declared.backwardBytes ?? element * (3 * activations + 2 * params) : 0
+        )
         let counts = [values.forwardFLOPs, values.backwardFLOPs, values.forwardBytes, values.backwardBytes]
         guard !counts.contains(where: \.isSaturated) else {
             throw .unsupported("the cost of '\(definition.id)' at B = \(batch), L = \(length) overflows 64 bits")
@@ -332,7 +348,8 @@ private final class InstanceBox {
         }
         let size = Int(info.pointee.struct_size)
         guard size >= MemoryLayout<oz_param_info>.stride else {
-            throw .invalid("oz_param_info.struct_size is \(size), expected at least \(MemoryLayout<oz_param_info>.stride)")
+            throw .invalid(
+                "oz_param_info.struct_size is \(size), expected at least \(MemoryLayout<oz_param_info>.stride)")
         }
         let p = parameters[index]
         info.pointee.ndim = UInt32(p.shape.count)
@@ -347,7 +364,9 @@ private final class InstanceBox {
         let elements = kernel.workspaceElements(backward: backward, batch: batch, length: length)
         guard elements >= 0 else { throw .unsupported("workspace size overflows") }
         let (bytes, overflow) = elements.multipliedReportingOverflow(by: 8)
-        guard !overflow, bytes < Int.max - 4096 else { throw .unsupported("workspace for B = \(batch), L = \(length) is too large") }
+        guard !overflow, bytes < Int.max - 4096 else {
+            throw .unsupported("workspace for B = \(batch), L = \(length) is too large")
+        }
         return elements == 0 ? 0 : bytes + 64 * 32  // alignment slack for up to 32 pieces
     }
 
@@ -360,7 +379,9 @@ private final class InstanceBox {
         return bits
     }
 
-    private func views<S: KernelScalar>(_ params: UnsafePointer<oz_tensor>?, count: Int, as _: S.Type, name: String)
+    private func views<S: KernelScalar>(
+        _ params: UnsafePointer<oz_tensor>?, count: Int, as _: S.Type, name: String
+    )
         throws(PluginFailure) -> [TensorView<S>]
     {
         guard count == parameters.count else {
@@ -369,7 +390,8 @@ private final class InstanceBox {
         guard count == 0 || params != nil else { throw .invalid("\(name) is NULL") }
         var out: [TensorView<S>] = []
         for (i, p) in parameters.enumerated() {
-            out.append(try TensorReader.view(params! + i, as: S.self, shape: p.shape, name: "\(name)[\(i)] ('\(p.name)')"))
+            out.append(
+                try TensorReader.view(params! + i, as: S.self, shape: p.shape, name: "\(name)[\(i)] ('\(p.name)')"))
         }
         return out
     }
@@ -422,12 +444,15 @@ private final class InstanceBox {
         try checkGrid(l)
         let x = try TensorReader.view(a.x, as: S.self, shape: shape, name: "x")
         let dy = try TensorReader.view(a.dy, as: S.self, shape: shape, name: "dy")
-        let dx = try a.dx.map { (p) throws(PluginFailure) in try TensorReader.view(UnsafePointer(p), as: S.self, shape: shape, name: "dx") }
+        let dx = try a.dx.map { (p) throws(PluginFailure) in
+            try TensorReader.view(UnsafePointer(p), as: S.self, shape: shape, name: "dx")
+        }
         let params = try views(a.params, count: Int(a.num_params), as: S.self, name: "params")
         var dparams = [TensorView<S>?](repeating: nil, count: parameters.count)
         if let d = a.dparams {
             for (i, p) in parameters.enumerated() where d[i].data != nil {
-                dparams[i] = try TensorReader.view(UnsafePointer(d + i), as: S.self, shape: p.shape, name: "dparams[\(i)] ('\(p.name)')")
+                dparams[i] = try TensorReader.view(
+                    UnsafePointer(d + i), as: S.self, shape: p.shape, name: "dparams[\(i)] ('\(p.name)')")
             }
         }
         let workspace = try lend(a.workspace, Int(a.workspace_size), backward: true, batch: b, length: l)
@@ -436,16 +461,22 @@ private final class InstanceBox {
 
     private func checkGrid(_ length: Int) throws(PluginFailure) {
         if let grid, length != grid.height * grid.width {
-            throw .shape("x has L = \(length) tokens, but the instance's grid is \(grid.height) x \(grid.width) = \(grid.height * grid.width)")
+            throw .shape(
+                "x has L = \(length) tokens, but the instance's grid is \(grid.height) x \(grid.width) = \(grid.height * grid.width)"
+            )
         }
     }
 
-    private func lend(_ base: UnsafeMutableRawPointer?, _ size: Int, backward: Bool, batch: Int, length: Int)
+    private func lend(
+        _ base: UnsafeMutableRawPointer?, _ size: Int, backward: Bool, batch: Int, length: Int
+    )
         throws(PluginFailure) -> Workspace
     {
         let needed = try workspaceBytes(backward: backward, batch: batch, length: length)
         guard size >= needed, needed == 0 || base != nil else {
-            throw .invalid("workspace is \(size) bytes, but \(backward ? "backward" : "forward") at B = \(batch), L = \(length) needs \(needed)")
+            throw .invalid(
+                "workspace is \(size) bytes, but \(backward ? "backward" : "forward") at B = \(batch), L = \(length) needs \(needed)"
+            )
         }
         return Workspace(base: base, size: size)
     }

@@ -24,19 +24,26 @@ enum TensorReader {
         guard d.device.device_type == OZ_DEVICE_CPU else {
             throw .dtype("\(name) is on device type \(d.device.device_type); only CPU (1) is supported")
         }
-        guard d.dtype.code == UInt8(OZ_DTYPE_CODE_FLOAT), d.dtype.lanes == 1, d.dtype.bits == 32 || d.dtype.bits == 64 else {
-            throw .dtype("\(name) has dtype code \(d.dtype.code), \(d.dtype.bits) bits, \(d.dtype.lanes) lanes; expected float32 or float64")
+        guard d.dtype.code == UInt8(OZ_DTYPE_CODE_FLOAT), d.dtype.lanes == 1, d.dtype.bits == 32 || d.dtype.bits == 64
+        else {
+            throw .dtype(
+                "\(name) has dtype code \(d.dtype.code), \(d.dtype.bits) bits, \(d.dtype.lanes) lanes; expected float32 or float64"
+            )
         }
         return d.dtype.bits
     }
 
     /// A view of `t` after checking it is `S`, has exactly `shape`, is C-contiguous and non-null.
-    static func view<S: KernelScalar>(_ t: UnsafePointer<oz_tensor>?, as _: S.Type, shape expected: [Int], name: String)
+    static func view<S: KernelScalar>(
+        _ t: UnsafePointer<oz_tensor>?, as _: S.Type, shape expected: [Int], name: String
+    )
         throws(PluginFailure) -> TensorView<S>
     {
         guard let t else { throw .invalid("\(name) is NULL") }
         guard try bits(t, name: name) == S.bits else {
-            throw .dtype("\(name) is float\(t.pointee.dtype.bits), but the input x is float\(S.bits); all tensors of a call share one dtype")
+            throw .dtype(
+                "\(name) is float\(t.pointee.dtype.bits), but the input x is float\(S.bits); all tensors of a call share one dtype"
+            )
         }
         let d = t.pointee
         guard Int(d.ndim) == expected.count else {
@@ -52,7 +59,8 @@ enum TensorReader {
                 throw .shape("\(name) has shape \(found), expected \(expected)")
             }
             guard d.strides![axis] == stride || expected[axis] == 1 else {
-                throw .shape("\(name) is not C-contiguous (stride \(d.strides![axis]) on axis \(axis), expected \(stride))")
+                throw .shape(
+                    "\(name) is not C-contiguous (stride \(d.strides![axis]) on axis \(axis), expected \(stride))")
             }
             stride *= Int64(expected[axis])
         }

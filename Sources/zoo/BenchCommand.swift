@@ -1,17 +1,18 @@
 import ArgumentParser
 import Foundation
-import HostCore
-import HostPlugins
-import HostModel
-import HostGraft
-import HostConformance
 import HostBench
+import HostConformance
+import HostCore
+import HostGraft
+import HostModel
+import HostPlugins
 
 /// `zoo bench`: measured speed, as tables and JSON, with every figure also a ratio to an in-run baseline.
 struct BenchCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "bench",
-        abstract: "Benchmark BLAS, dispatch, the operators, the DiT, training and grafting; print a table and write JSON.",
+        abstract:
+            "Benchmark BLAS, dispatch, the operators, the DiT, training and grafting; print a table and write JSON.",
         discussion: """
             Suites: blas (sgemm on DiT-S/2 linear shapes), dispatch (one operator call through the ABI, and its \
             share of a DiT forward), dit (forward and forward+backward of a DiT with random weights, GFLOP/s \
@@ -60,10 +61,11 @@ struct BenchCommand: ParsableCommand {
     @Option(help: "Operators of the operators suite (comma-separated ids; default: every registered one).")
     var operators: String?
 
-    @Option(help: """
-        Replacement token mixers of the train suite (its stage-1 slot: the first) and the graft suite (comma-separated \
-        ids; default: every registered token mixer that declares linear complexity at the model's width).
-        """)
+    @Option(
+        help: """
+            Replacement token mixers of the train suite (its stage-1 slot: the first) and the graft suite (comma-separated \
+            ids; default: every registered token mixer that declares linear complexity at the model's width).
+            """)
     var replacements: String?
 
     @Option(help: "DiT configuration of the memory suite (JSON file or preset).")
@@ -79,8 +81,12 @@ struct BenchCommand: ParsableCommand {
 
     func validate() throws {
         if suite == .compare {
-            guard files.count == 2 else { throw ValidationError("compare takes two reports: zoo bench compare OLD.json NEW.json") }
-            guard tolerance >= 0, tolerance < 1 else { throw ValidationError("--tolerance must be in [0, 1) (found \(tolerance))") }
+            guard files.count == 2 else {
+                throw ValidationError("compare takes two reports: zoo bench compare OLD.json NEW.json")
+            }
+            guard tolerance >= 0, tolerance < 1 else {
+                throw ValidationError("--tolerance must be in [0, 1) (found \(tolerance))")
+            }
             return
         }
         guard files.isEmpty else { throw ValidationError("unexpected arguments \(files): only compare takes files") }
@@ -91,7 +97,9 @@ struct BenchCommand: ParsableCommand {
     /// model's width and heads: the operators a graft would swap in, taken from the registry, not from a list here.
     private func replacementOperators(_ host: PluginHost, config c: DiTConfig) throws -> NonEmptyOperators {
         if let replacements {
-            return try NonEmptyOperators(replacements.split(separator: ",").map { try host.resolveOperator(String($0)) }, option: "--replacements")
+            return try NonEmptyOperators(
+                replacements.split(separator: ",").map { try host.resolveOperator(String($0)) },
+                option: "--replacements")
         }
         var found: [OperatorDescriptor] = []
         for id in host.registry.operatorIds where id != c.attnOperator {
@@ -109,13 +117,17 @@ struct BenchCommand: ParsableCommand {
         if suite == .compare { return try compare() }
         let host = try plugins.makeHost()
         let c = try DiTConfig.preset(config) ?? DiTConfig.load(path: config)
-        func standard(_ key: DiTSlotKey, _ config: DiTConfig) throws -> DiTSlotChoice { try DiTSlotChoice.standard(key, config: config, host: host) }
+        func standard(_ key: DiTSlotKey, _ config: DiTConfig) throws -> DiTSlotChoice {
+            try DiTSlotChoice.standard(key, config: config, host: host)
+        }
         func randomModel(_ c: DiTConfig = c) throws -> DiTModel {
             let model = try DiTModel(config: c) { key in try standard(key, c) }
             try model.initialize(seed: 0)
             // adaLN-Zero leaves the blocks inert; random modulations make every path do its real work.
-            for (i, name) in model.parameters.names.enumerated() where name.contains("adaLN") || name.contains("final_layer") {
-                model.parameters.tensors[i] = Tensor.randomNormal(model.parameters.tensors[i].shape, seed: UInt64(i), scale: 0.02)
+            for (i, name) in model.parameters.names.enumerated()
+            where name.contains("adaLN") || name.contains("final_layer") {
+                model.parameters.tensors[i] = Tensor.randomNormal(
+                    model.parameters.tensors[i].shape, seed: UInt64(i), scale: 0.02)
             }
             return model
         }
@@ -124,7 +136,8 @@ struct BenchCommand: ParsableCommand {
         if wants(.blas) { entries += try BenchSuites.blas(repeats: repeats) }
         if wants(.dispatch) {
             entries += try BenchSuites.dispatch(
-                attention: try host.resolveOperator(c.attnOperator), model: try randomModel(), batch: batch, repeats: repeats)
+                attention: try host.resolveOperator(c.attnOperator), model: try randomModel(), batch: batch,
+                repeats: repeats)
         }
         if wants(.dit) { entries += try BenchSuites.dit(model: try randomModel(), batch: batch, repeats: repeats) }
         if wants(.threads) { entries += try threads() }
@@ -134,7 +147,9 @@ struct BenchCommand: ParsableCommand {
             let ids = operators.map { $0.split(separator: ",").map(String.init) } ?? host.registry.operatorIds
             let ordered = ids.filter { $0 == c.attnOperator } + ids.filter { $0 != c.attnOperator }
             let ops = try ordered.map { try host.resolveOperator($0) }.filter { $0.role == .tokenMixer }
-            entries += try BenchSuites.operators(ops, dim: 384, heads: 6, lengths: ls, repeats: repeats, baseline: c.attnOperator) { print($0) }
+            entries += try BenchSuites.operators(
+                ops, dim: 384, heads: 6, lengths: ls, repeats: repeats, baseline: c.attnOperator
+            ) { print($0) }
         }
         if wants(.train) {
             // Pretraining draws the synthetic RGB shapes: a model with other input channels (DiT's latent presets
@@ -142,21 +157,30 @@ struct BenchCommand: ParsableCommand {
             let trained = c.inChannels == 3 ? c : DiTConfig.embeddedDefault
             let slot = try replacementOperators(host, config: trained).first
             entries += try BenchSuites.training(
-                model: try randomModel(trained), slotOperator: slot, slotAttributes: slot.completing([:], heads: trained.numHeads, tokens: trained.tokenCount),
+                model: try randomModel(trained), slotOperator: slot,
+                slotAttributes: slot.completing([:], heads: trained.numHeads, tokens: trained.tokenCount),
                 batch: batch, repeats: repeats)
         }
         if wants(.graft) {
             func replacement(_ id: String) -> (name: String, choice: (DiTConfig) throws -> DiTSlotChoice) {
-                ("\(id)-50", { config in
-                    try Grafting.choice(for: GraftPlan.Graft(kind: .attn, layers: .interleave50, operatorId: id, attributes: [:]), config: config, host: host)
-                })
+                (
+                    "\(id)-50",
+                    { config in
+                        try Grafting.choice(
+                            for: GraftPlan.Graft(kind: .attn, layers: .interleave50, operatorId: id, attributes: [:]),
+                            config: config, host: host)
+                    }
+                )
             }
             entries += try BenchSuites.graftPayoff(
-                config: c, standard: standard, replacements: try replacementOperators(host, config: c).map { replacement($0.id) },
-                tokens: try integers(tokens, option: "--tokens"), repeats: min(repeats, 3)) { print($0) }
+                config: c, standard: standard,
+                replacements: try replacementOperators(host, config: c).map { replacement($0.id) },
+                tokens: try integers(tokens, option: "--tokens"), repeats: min(repeats, 3)
+            ) { print($0) }
         }
         if wants(.memory) {
-            let folder = FileManager.default.temporaryDirectory.appendingPathComponent("zoo-bench-memory-\(getpid())").path
+            let folder = FileManager.default.temporaryDirectory.appendingPathComponent("zoo-bench-memory-\(getpid())")
+                .path
             try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
             defer { try? FileManager.default.removeItem(atPath: folder) }
             let mc = try DiTConfig.preset(memoryConfig) ?? DiTConfig.load(path: memoryConfig)
@@ -174,7 +198,9 @@ struct BenchCommand: ParsableCommand {
 
     private func integers(_ text: String, option: String) throws -> [Int] {
         try text.split(separator: ",").map { item in
-            guard let value = Int(item), value >= 1 else { throw ValidationError("\(option): '\(item)' is not a positive integer") }
+            guard let value = Int(item), value >= 1 else {
+                throw ValidationError("\(option): '\(item)' is not a positive integer")
+            }
             return value
         }
     }
@@ -184,11 +210,14 @@ struct BenchCommand: ParsableCommand {
     private func threads() throws -> [BenchEntry] {
         var forwards: [Int: BenchEntry] = [:]
         for count in [1, 2] {
-            let file = FileManager.default.temporaryDirectory.appendingPathComponent("zoo-bench-threads-\(getpid())-\(count).json").path
+            let file = FileManager.default.temporaryDirectory.appendingPathComponent(
+                "zoo-bench-threads-\(getpid())-\(count).json"
+            ).path
             defer { try? FileManager.default.removeItem(atPath: file) }
             let process = Process()
             process.executableURL = URL(fileURLWithPath: PluginSearchPath.executablePath)
-            process.arguments = ["bench", "dit", "--config", config, "--batch", "\(batch)", "--repeats", "\(repeats)", "--json", file]
+            process.arguments =
+                ["bench", "dit", "--config", config, "--batch", "\(batch)", "--repeats", "\(repeats)", "--json", file]
                 + plugins.forwardedArguments
             var environment = ProcessInfo.processInfo.environment
             environment["ZOO_THREADS"] = "\(count)"
@@ -196,9 +225,14 @@ struct BenchCommand: ParsableCommand {
             process.standardOutput = FileHandle.nullDevice
             try process.run()
             process.waitUntilExit()
-            guard process.terminationStatus == 0 else { throw CLIError("bench threads: the child with ZOO_THREADS=\(count) failed (status \(process.terminationStatus))") }
+            guard process.terminationStatus == 0 else {
+                throw CLIError(
+                    "bench threads: the child with ZOO_THREADS=\(count) failed (status \(process.terminationStatus))")
+            }
             let report = try JSONDecoder().decode(BenchReport.self, from: Data(contentsOf: URL(fileURLWithPath: file)))
-            guard let forward = report.entries.first(where: { $0.name.hasPrefix("forward ") }) else { throw CLIError("bench threads: no forward figure") }
+            guard let forward = report.entries.first(where: { $0.name.hasPrefix("forward ") }) else {
+                throw CLIError("bench threads: no forward figure")
+            }
             forwards[count] = forward
         }
         var one = forwards[1]!, two = forwards[2]!
@@ -216,7 +250,9 @@ struct BenchCommand: ParsableCommand {
 
     private func compare() throws {
         func load(_ path: String) throws -> BenchReport {
-            do { return try JSONDecoder().decode(BenchReport.self, from: Data(contentsOf: URL(fileURLWithPath: path))) } catch {
+            do {
+                return try JSONDecoder().decode(BenchReport.self, from: Data(contentsOf: URL(fileURLWithPath: path)))
+            } catch {
                 throw CLIError("\(path): not a zoo bench JSON report (\(error))")
             }
         }

@@ -1,11 +1,11 @@
 import ArgumentParser
 import Foundation
-import HostCore
-import HostPlugins
-import HostModel
-import HostGraft
-import HostConformance
 import HostBench
+import HostConformance
+import HostCore
+import HostGraft
+import HostModel
+import HostPlugins
 
 /// `zoo conform`: proves a plugin keeps the contract; every check runs in a child process.
 struct ConformCommand: ParsableCommand {
@@ -16,7 +16,10 @@ struct ConformCommand: ParsableCommand {
             + ConformanceCheckID.allCases.map { "\($0.rawValue) (\($0.summary))" }.joined(separator: "; ")
             + ". Exits non-zero when any check fails, crashes, times out or finds a claimed capability missing.")
 
-    @Argument(help: "A plugin library path, a registry entry id or operator id (cfunction entries too), or cfunction:REGISTRY#ENTRY.")
+    @Argument(
+        help:
+            "A plugin library path, a registry entry id or operator id (cfunction entries too), or cfunction:REGISTRY#ENTRY."
+    )
     var target: String
 
     @Option(help: "Only this operator.")
@@ -28,7 +31,10 @@ struct ConformCommand: ParsableCommand {
     @Flag(help: "Smaller shapes and fewer repeats.")
     var quick = false
 
-    @Flag(help: "Fail the complexity check when time grows faster with L than the operator declares (otherwise reported only: timings on a shared machine are noisy).")
+    @Flag(
+        help:
+            "Fail the complexity check when time grows faster with L than the operator declares (otherwise reported only: timings on a shared machine are noisy)."
+    )
     var strictTiming = false
 
     @Option(help: "Seed of every input.")
@@ -51,7 +57,9 @@ struct ConformCommand: ParsableCommand {
     func run() throws {
         let selected = try checks.map { name in
             guard let check = ConformanceCheckID(rawValue: name) else {
-                throw CLIError("--check '\(name)' is not a check (known: \(ConformanceCheckID.allCases.map(\.rawValue).joined(separator: ", ")))")
+                throw CLIError(
+                    "--check '\(name)' is not a check (known: \(ConformanceCheckID.allCases.map(\.rawValue).joined(separator: ", ")))"
+                )
             }
             return check
         }
@@ -63,7 +71,10 @@ struct ConformCommand: ParsableCommand {
         runner.quick = quick
         runner.strictTiming = strictTiming
         let report = ConformanceReport(
-            library: library, results: runner.run(library: library, operatorId: `operator`, checks: selected.isEmpty ? ConformanceCheckID.allCases : selected))
+            library: library,
+            results: runner.run(
+                library: library, operatorId: `operator`,
+                checks: selected.isEmpty ? ConformanceCheckID.allCases : selected))
         print(report.table)
         print("\n\(library): \(report.summary)")
         if let json { try ConformanceReport.write(report.json(), to: json) }
@@ -89,7 +100,9 @@ struct ConformCommand: ParsableCommand {
             }
             return CFunctionReference(registry: registry, entry: entry.id).description
         }
-        throw CLIError("'\(target)' is neither a library path nor a registry entry or operator id (known: \(host.registry.entries.map(\.id).joined(separator: ", ")))")
+        throw CLIError(
+            "'\(target)' is neither a library path nor a registry entry or operator id (known: \(host.registry.entries.map(\.id).joined(separator: ", ")))"
+        )
     }
 }
 

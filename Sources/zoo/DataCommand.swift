@@ -1,11 +1,11 @@
 import ArgumentParser
 import Foundation
-import HostCore
-import HostPlugins
-import HostModel
-import HostGraft
-import HostConformance
 import HostBench
+import HostConformance
+import HostCore
+import HostGraft
+import HostModel
+import HostPlugins
 
 /// `zoo data`: look at and export the synthetic shapes dataset.
 struct DataCommand: ParsableCommand {
@@ -51,7 +51,9 @@ struct DataCommand: ParsableCommand {
             }
             let (images, _) = try data.batch(indices)
             try ImageGrid.write(images, columns: perClass, path: out)
-            print("wrote \(out): \(data.numClasses) rows (\(data.classNames.joined(separator: ", "))) x \(perClass) samples, seed \(seed), generator \(generator)")
+            print(
+                "wrote \(out): \(data.numClasses) rows (\(data.classNames.joined(separator: ", "))) x \(perClass) samples, seed \(seed), generator \(generator)"
+            )
         }
     }
 
@@ -86,10 +88,12 @@ struct DataCommand: ParsableCommand {
         }
 
         func run() throws {
-            let data = try SyntheticShapes(seed: seed, trainCount: max(count, 50_000), resolution: resolution, generator: generator)
+            let data = try SyntheticShapes(
+                seed: seed, trainCount: max(count, 50_000), resolution: resolution, generator: generator)
             let perClass = try ImageFolder.export(data, count: count, to: out)
-            print("wrote \(count) images to \(out): "
-                + zip(data.classNames, perClass).map { "\($0) \($1)" }.joined(separator: ", "))
+            print(
+                "wrote \(count) images to \(out): "
+                    + zip(data.classNames, perClass).map { "\($0) \($1)" }.joined(separator: ", "))
         }
     }
 }

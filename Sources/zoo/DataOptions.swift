@@ -1,10 +1,10 @@
 import ArgumentParser
-import HostCore
-import HostPlugins
-import HostModel
-import HostGraft
-import HostConformance
 import HostBench
+import HostConformance
+import HostCore
+import HostGraft
+import HostModel
+import HostPlugins
 
 /// The image options of `zoo pretrain` and `zoo dit probe`: an ImageFolder, or the synthetic shapes by seed and
 /// generator.
@@ -15,10 +15,11 @@ struct DataOptions: ParsableArguments {
     @Option(help: "Seed of the synthetic dataset.")
     var dataSeed: UInt64 = 0
 
-    @Option(help: """
-        Version of the synthetic dataset's drawing code: \(SyntheticShapes.generatorChoices) (default: \
-        \(SyntheticShapes.defaultGenerator), the embedded model's data).
-        """)
+    @Option(
+        help: """
+            Version of the synthetic dataset's drawing code: \(SyntheticShapes.generatorChoices) (default: \
+            \(SyntheticShapes.defaultGenerator), the embedded model's data).
+            """)
     var dataGenerator: Int?
 
     /// The synthetic shapes' generator: `--data-generator`, else the default.

@@ -1,11 +1,11 @@
 import ArgumentParser
 import Foundation
-import HostCore
-import HostPlugins
-import HostModel
-import HostGraft
-import HostConformance
 import HostBench
+import HostConformance
+import HostCore
+import HostGraft
+import HostModel
+import HostPlugins
 
 /// `zoo demo`: every registered operator through the ABI on a small DiT-like input, forward and backward,
 /// with a finite-difference check of each backward. The quick start's first command runs it until the DiT
@@ -34,14 +34,18 @@ struct DemoCommand: ParsableCommand {
         let ids = host.registry.operatorIds
         guard !ids.isEmpty else { throw CLIError("the registry lists no operators") }
         let length = grid.height * grid.width
-        print("registry: \(host.search.registryPath ?? "(none)"); x = [\(batch), \(length), \(dim)] (grid \(grid.height)x\(grid.width)), seed \(seed)\n")
-        print(pad("operator", 12) + pad("role", 15) + pad("params", 10) + pad("forward ms", 12) + pad("backward ms", 13)
-              + pad("rms(y)", 10) + "gradient check (directional, central differences, float64 where offered)")
+        print(
+            "registry: \(host.search.registryPath ?? "(none)"); x = [\(batch), \(length), \(dim)] (grid \(grid.height)x\(grid.width)), seed \(seed)\n"
+        )
+        print(
+            pad("operator", 12) + pad("role", 15) + pad("params", 10) + pad("forward ms", 12) + pad("backward ms", 13)
+                + pad("rms(y)", 10) + "gradient check (directional, central differences, float64 where offered)")
         var failures = 0
         for id in ids {
             do {
                 let descriptor = try host.resolveOperator(id)
-                let line = try descriptor.capabilities.contains(.float64)
+                let line =
+                    try descriptor.capabilities.contains(.float64)
                     ? check(descriptor, Double.self) : check(descriptor, Float.self)
                 print(line.text)
                 if !line.passed { failures += 1 }
@@ -52,15 +56,20 @@ struct DemoCommand: ParsableCommand {
         }
         print("")
         if failures > 0 { throw CLIError("\(failures) operator(s) failed") }
-        print("all \(ids.count) operators ran forward and backward through the plugin ABI; gradients agree with finite differences")
+        print(
+            "all \(ids.count) operators ran forward and backward through the plugin ABI; gradients agree with finite differences"
+        )
     }
 
-    private func check<S: TensorScalar>(_ descriptor: OperatorDescriptor, _: S.Type) throws -> (text: String, passed: Bool) {
+    private func check<S: TensorScalar>(
+        _ descriptor: OperatorDescriptor, _: S.Type
+    ) throws -> (text: String, passed: Bool) {
         // Small-input settings: 4 heads, and a sequence-length attribute (`l_max`, e.g. mlp_hyena_x's, whose filter
         // has one kernel per token position) set to the demo's L, each only where the operator's schema admits it.
         let length = grid.height * grid.width
         let attributes = descriptor.completing([:], heads: 4, tokens: length)
-        let op = try Operator(descriptor, dim: dim, grid: (height: grid.height, width: grid.width), attributes: attributes)
+        let op = try Operator(
+            descriptor, dim: dim, grid: (height: grid.height, width: grid.width), attributes: attributes)
         let shape = [batch, length, dim]
         let params: [Tensor<S>] = try op.initialParameters(seed: seed, as: S.self)
         let x = Tensor<S>.randomNormal(shape, seed: seed &+ 1)
@@ -86,11 +95,15 @@ struct DemoCommand: ParsableCommand {
             let rel = abs(numeric - analytic) / max(abs(numeric), abs(analytic), 1e-12)
             let tolerance = S.bits == 64 ? 1e-6 : 2e-2
             passed = rel <= tolerance
-            checkText = String(format: "%@ rel. error %.1e (tolerance %.0e, %@)", passed ? "ok" : "FAILED", rel, tolerance, S.dtypeName)
+            checkText = String(
+                format: "%@ rel. error %.1e (tolerance %.0e, %@)", passed ? "ok" : "FAILED", rel, tolerance, S.dtypeName
+            )
         }
         let count = op.parameters.reduce(0) { $0 + $1.shape.reduce(1, *) }
-        let text = pad(descriptor.id, 12) + pad(descriptor.role.rawValue, 15) + pad("\(count)", 10)
-            + pad(String(format: "%.2f", forwardMs), 12) + pad(backwardText, 13) + pad(String(format: "%.3f", rms), 10) + checkText
+        let text =
+            pad(descriptor.id, 12) + pad(descriptor.role.rawValue, 15) + pad("\(count)", 10)
+            + pad(String(format: "%.2f", forwardMs), 12) + pad(backwardText, 13) + pad(String(format: "%.3f", rms), 10)
+            + checkText
         return (text, passed)
     }
 

@@ -1,15 +1,16 @@
 import ArgumentParser
 import Foundation
-import HostCore
-import HostPlugins
-import HostModel
-import HostGraft
-import HostConformance
 import HostBench
+import HostConformance
+import HostCore
+import HostGraft
+import HostModel
+import HostPlugins
 
 struct DiTCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "dit", abstract: "Run and inspect DiT models.", subcommands: [Forward.self, Info.self, Init.self, Probe.self])
+        commandName: "dit", abstract: "Run and inspect DiT models.",
+        subcommands: [Forward.self, Info.self, Init.self, Probe.self])
 
     /// `zoo dit forward`: a firm contract that outside tools use to check this model against the original code.
     struct Forward: ParsableCommand {
@@ -42,7 +43,8 @@ struct DiTCommand: ParsableCommand {
         @OptionGroup var plugins: PluginOptions
 
         func run() throws {
-            let model = try DiTModel.open(checkpoint: checkpoint, configPath: config, host: try plugins.makeHost(requireConformance: true))
+            let model = try DiTModel.open(
+                checkpoint: checkpoint, configPath: config, host: try plugins.makeHost(requireConformance: true))
             let xArray = try NPY.read(path: input)
             if case .int64 = xArray { throw CLIError("--input '\(input)' is int64; expected float32") }
             let t = try readVector(timesteps, option: "--timesteps")
@@ -52,12 +54,16 @@ struct DiTCommand: ParsableCommand {
             }
             let out = try model.forward(xArray.tensor(as: Float.self), timesteps: t, labels: yInts.map { $0! })
             try NPY.write(out, path: output)
-            print("dit forward: [\(xArray.shape.map(String.init).joined(separator: ", "))] -> \(output) [\(out.shape.map(String.init).joined(separator: ", "))]")
+            print(
+                "dit forward: [\(xArray.shape.map(String.init).joined(separator: ", "))] -> \(output) [\(out.shape.map(String.init).joined(separator: ", "))]"
+            )
         }
 
         private func readVector(_ path: String, option: String) throws -> [Double] {
             let array = try NPY.read(path: path)
-            guard array.shape.count == 1 else { throw CLIError("\(option) '\(path)' has shape \(array.shape); expected [N]") }
+            guard array.shape.count == 1 else {
+                throw CLIError("\(option) '\(path)' has shape \(array.shape); expected [N]")
+            }
             if let ints = array.int64 { return ints.scalars.map(Double.init) }
             return array.tensor(as: Double.self).scalars
         }
@@ -65,7 +71,8 @@ struct DiTCommand: ParsableCommand {
 
     /// `zoo dit info`: the configuration, slot operators and parameter count of a checkpoint or preset.
     struct Info: ParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Show a DiT's configuration, slots and parameter count.")
+        static let configuration = CommandConfiguration(
+            abstract: "Show a DiT's configuration, slots and parameter count.")
 
         @Option(help: "A checkpoint (safetensors) to describe.")
         var checkpoint: String?
@@ -91,7 +98,9 @@ struct DiTCommand: ParsableCommand {
             }
             let c = model.config
             print("config: \(c.jsonString())")
-            print("tokens: \(c.tokenCount) (\(c.gridSize)x\(c.gridSize) patches of \(c.patchSize)), out_channels \(c.outChannels)")
+            print(
+                "tokens: \(c.tokenCount) (\(c.gridSize)x\(c.gridSize) patches of \(c.patchSize)), out_channels \(c.outChannels)"
+            )
             print("parameters: \(model.parameters.scalarCount) in \(model.parameters.count) tensors")
             var counts: [String: Int] = [:]
             for slot in model.slots { counts["\(slot.key.kind.rawValue): \(slot.op.descriptor.id)", default: 0] += 1 }

@@ -1,11 +1,11 @@
 import ArgumentParser
 import Foundation
-import HostCore
-import HostPlugins
-import HostModel
-import HostGraft
-import HostConformance
 import HostBench
+import HostConformance
+import HostCore
+import HostGraft
+import HostModel
+import HostPlugins
 
 /// `zoo graft`: turn a pretrained DiT into a hybrid by a plan, and report what it cost and kept.
 struct GraftCommand: ParsableCommand {
@@ -34,7 +34,9 @@ struct GraftCommand: ParsableCommand {
         let planPath = try plan ?? Self.defaultPlanPath()
         let graftPlan = try GraftPlan.load(path: planPath)
         guard let teacherPath = teacher ?? graftPlan.model ?? EmbeddedModel.checkpointPath() else {
-            throw CLIError("no teacher checkpoint: give --teacher, a 'model' in the plan, or set ZOO_MODEL (models/dit-shapes/model.safetensors was not found)")
+            throw CLIError(
+                "no teacher checkpoint: give --teacher, a 'model' in the plan, or set ZOO_MODEL (models/dit-shapes/model.safetensors was not found)"
+            )
         }
         let host = try plugins.makeHost(requireConformance: true)
         let teacherModel = try DiTModel.open(checkpoint: teacherPath, configPath: nil, host: host)
@@ -42,13 +44,17 @@ struct GraftCommand: ParsableCommand {
         do {
             (train, heldOut) = try EmbeddedModel.datasets(for: teacherModel.config)
         } catch {
-            throw CLIError("teacher \(teacherPath): \(error); zoo graft trains on the synthetic shapes, so its teacher must take them")
+            throw CLIError(
+                "teacher \(teacherPath): \(error); zoo graft trains on the synthetic shapes, so its teacher must take them"
+            )
         }
         let folder = out ?? "runs/graft-\(graftPlan.name)"
-        let run = try GraftRun(plan: graftPlan, teacher: teacherModel, host: host, train: train, heldOut: heldOut, folder: folder)
+        let run = try GraftRun(
+            plan: graftPlan, teacher: teacherModel, host: host, train: train, heldOut: heldOut, folder: folder)
         let units = run.units
-        print("plan \(graftPlan.name) (\(planPath)): \(units.count) \(run.strategy.unitNoun)(s) to distil: "
-              + units.map { "\($0.name)=\($0.holds)" }.joined(separator: ", "))
+        print(
+            "plan \(graftPlan.name) (\(planPath)): \(units.count) \(run.strategy.unitNoun)(s) to distil: "
+                + units.map { "\($0.name)=\($0.holds)" }.joined(separator: ", "))
         print("teacher \(teacherPath); run folder \(folder)")
         var bars: [String: ProgressBar] = [:]
         run.progress = { label, done, total in
@@ -61,7 +67,10 @@ struct GraftCommand: ParsableCommand {
         try run.runStage1()
         for unit in run.units {
             if let r = run.stage1Results[unit.name] {
-                print(String(format: "stage 1 %@: validation loss %.4f -> %.4f (best at step %d)", unit.name, r.initialValidationLoss, r.bestValidationLoss, r.bestStep))
+                print(
+                    String(
+                        format: "stage 1 %@: validation loss %.4f -> %.4f (best at step %d)", unit.name,
+                        r.initialValidationLoss, r.bestValidationLoss, r.bestStep))
             }
         }
         try run.runStage2()
@@ -77,7 +86,8 @@ struct GraftCommand: ParsableCommand {
     /// plans/quick.json beside the repository the executable was built in, or under the current folder.
     static func defaultPlanPath() throws -> String {
         guard let path = EmbeddedModel.findInRepository("plans/quick.json") else {
-            throw CLIError("plans/quick.json was not found beside the zoo executable or the current folder; give a plan file")
+            throw CLIError(
+                "plans/quick.json was not found beside the zoo executable or the current folder; give a plan file")
         }
         return path
     }

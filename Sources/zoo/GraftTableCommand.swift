@@ -1,11 +1,11 @@
 import ArgumentParser
 import Foundation
-import HostCore
-import HostPlugins
-import HostModel
-import HostGraft
-import HostConformance
 import HostBench
+import HostConformance
+import HostCore
+import HostGraft
+import HostModel
+import HostPlugins
 
 /// `zoo graft-table`: the hybrid table of several grafting runs, as Markdown.
 struct GraftTableCommand: ParsableCommand {
@@ -26,7 +26,8 @@ struct GraftTableCommand: ParsableCommand {
     func run() throws {
         let paths = reports.map { path in
             var isDirectory: ObjCBool = false
-            return FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) && isDirectory.boolValue ? path + "/report.json" : path
+            return FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) && isDirectory.boolValue
+                ? path + "/report.json" : path
         }
         let table = try GraftResultsTable(paths: paths)
         if let out {

@@ -1,11 +1,11 @@
 import ArgumentParser
 import Foundation
-import HostCore
-import HostPlugins
-import HostModel
-import HostGraft
-import HostConformance
 import HostBench
+import HostConformance
+import HostCore
+import HostGraft
+import HostModel
+import HostPlugins
 
 struct OpCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -45,7 +45,9 @@ struct OpCommand: ParsableCommand {
         @Option(help: "Token grid HxW (L must equal H*W), for operators that need it.")
         var grid: GridSize?
 
-        @Option(name: .customLong("set"), help: "Attribute NAME=VALUE (repeatable); tuples comma-separated, booleans true/false.")
+        @Option(
+            name: .customLong("set"),
+            help: "Attribute NAME=VALUE (repeatable); tuples comma-separated, booleans true/false.")
         var assignments: [String] = []
 
         @Option(help: "Gradient of the output DY.npy, [B, L, D]: runs the vector-Jacobian product.")
@@ -62,7 +64,8 @@ struct OpCommand: ParsableCommand {
         func validate() throws {
             if params != nil && seed != nil { throw ValidationError("give --params or --seed, not both") }
             if params != nil && saveParams != nil {
-                throw ValidationError("--save-params goes with --seed (the parameters given by --params are already in a file)")
+                throw ValidationError(
+                    "--save-params goes with --seed (the parameters given by --params are already in a file)")
             }
             if gradOutput != nil && gradInput == nil && gradParams == nil {
                 throw ValidationError("--grad-output needs --grad-input and/or --grad-params to say what to write")
@@ -82,7 +85,9 @@ struct OpCommand: ParsableCommand {
             if case .int64 = x { throw CLIError("--input '\(input)' is int64; expected float32 or float64") }
             let attributes = try descriptor.parseAssignments(assignments)
             if let grid, grid.height * grid.width != x.shape[1] {
-                throw CLIError("--grid \(grid.height)x\(grid.width) has \(grid.height * grid.width) cells, but the input has L = \(x.shape[1]) tokens")
+                throw CLIError(
+                    "--grid \(grid.height)x\(grid.width) has \(grid.height * grid.width) cells, but the input has L = \(x.shape[1]) tokens"
+                )
             }
             let op = try Operator(
                 descriptor, dim: x.shape[2], grid: grid.map { (height: $0.height, width: $0.width) },
@@ -110,7 +115,9 @@ struct OpCommand: ParsableCommand {
             if let gradOutput {
                 let dyArray = try NPY.read(path: gradOutput)
                 guard dyArray.shape == x.shape else {
-                    throw CLIError("--grad-output '\(gradOutput)' has shape \(dyArray.shape); expected \(x.shape) (the shape of X)")
+                    throw CLIError(
+                        "--grad-output '\(gradOutput)' has shape \(dyArray.shape); expected \(x.shape) (the shape of X)"
+                    )
                 }
                 let dy: Tensor<S> = dyArray.tensor(as: S.self)
                 let grads = try op.backward(
@@ -121,11 +128,14 @@ struct OpCommand: ParsableCommand {
                     written.append(gradInput)
                 }
                 if let gradParams {
-                    try ParameterFile.save(grads.parameters.map { $0!.converted(to: Float.self) }, for: op, path: gradParams)
+                    try ParameterFile.save(
+                        grads.parameters.map { $0!.converted(to: Float.self) }, for: op, path: gradParams)
                     written.append(gradParams)
                 }
             }
-            print("\(op.descriptor.id): [\(x.shape.map(String.init).joined(separator: ", "))] \(S.dtypeName) -> wrote \(written.joined(separator: ", "))")
+            print(
+                "\(op.descriptor.id): [\(x.shape.map(String.init).joined(separator: ", "))] \(S.dtypeName) -> wrote \(written.joined(separator: ", "))"
+            )
         }
     }
 }

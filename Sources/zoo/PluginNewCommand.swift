@@ -1,10 +1,10 @@
 import ArgumentParser
-import HostCore
-import HostPlugins
-import HostModel
-import HostGraft
-import HostConformance
 import HostBench
+import HostConformance
+import HostCore
+import HostGraft
+import HostModel
+import HostPlugins
 
 /// `zoo plugin new`: scaffolds a plugin that builds and passes `zoo conform` as generated.
 struct PluginCommand: ParsableCommand {
@@ -13,7 +13,8 @@ struct PluginCommand: ParsableCommand {
 
     struct New: ParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Write a plugin folder (source, build script, a working example operator with forward and backward).")
+            abstract:
+                "Write a plugin folder (source, build script, a working example operator with forward and backward).")
 
         @Argument(help: "Plugin and operator name, [a-z][a-z0-9_]*.")
         var name: String
@@ -27,12 +28,17 @@ struct PluginCommand: ParsableCommand {
         @Option(help: "C: the folder holding OperatorABI.h (default: found above the zoo executable).")
         var abiInclude: String?
 
-        @Option(help: "Swift: the OperatorZoo checkout the plugin package depends on for PluginKit (default: found above the zoo executable).")
+        @Option(
+            help:
+                "Swift: the OperatorZoo checkout the plugin package depends on for PluginKit (default: found above the zoo executable)."
+        )
         var packagePath: String?
 
         func run() throws {
             guard let lang = PluginScaffold.Language(rawValue: language) else {
-                throw CLIError("--language '\(language)' is not supported (available: \(PluginScaffold.Language.allCases.map(\.rawValue).joined(separator: ", ")))")
+                throw CLIError(
+                    "--language '\(language)' is not supported (available: \(PluginScaffold.Language.allCases.map(\.rawValue).joined(separator: ", ")))"
+                )
             }
             let directory = output ?? name
             let files = try PluginScaffold.create(

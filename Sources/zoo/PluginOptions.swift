@@ -1,11 +1,11 @@
-import Foundation
 import ArgumentParser
-import HostCore
-import HostPlugins
-import HostModel
-import HostGraft
-import HostConformance
+import Foundation
 import HostBench
+import HostConformance
+import HostCore
+import HostGraft
+import HostModel
+import HostPlugins
 
 /// Where to find plugins and how much to trust them; shared by every command that loads plugins.
 struct PluginOptions: ParsableArguments {
@@ -18,7 +18,10 @@ struct PluginOptions: ParsableArguments {
     @Flag(help: "Load libraries that are not pinned in the registry, or whose sha256 differs from their pin.")
     var allowUnpinned = false
 
-    @Flag(help: "Commands that run models (graft, sample, pretrain, dit forward): also use operators whose registry entry has not passed conformance.")
+    @Flag(
+        help:
+            "Commands that run models (graft, sample, pretrain, dit forward): also use operators whose registry entry has not passed conformance."
+    )
     var allowUnconformant = false
 
     var searchPath: PluginSearchPath {

@@ -1,11 +1,11 @@
 import ArgumentParser
 import Foundation
-import HostCore
-import HostPlugins
-import HostModel
-import HostGraft
-import HostConformance
 import HostBench
+import HostConformance
+import HostCore
+import HostGraft
+import HostModel
+import HostPlugins
 
 struct PluginsCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -52,13 +52,16 @@ struct PluginsCommand: ParsableCommand {
             let shown = Set(found.map(\.path))
             for entry in host.registry.entries where entry.kind == "cfunction" {
                 guard let path = try? host.libraryPath(for: entry) else {
-                    print("\n\(entry.library) (registry entry '\(entry.id)', kind cfunction)\n  error: library not found")
+                    print(
+                        "\n\(entry.library) (registry entry '\(entry.id)', kind cfunction)\n  error: library not found")
                     continue
                 }
                 guard !shown.contains(URL(fileURLWithPath: path).standardized.path) else { continue }
                 let sha = (try? FileHash.sha256(path: path)) ?? "(unreadable)"
                 let pinned = sha == entry.sha256
-                print("\n\(path)\n  sha256 \(sha)\n  \(pinned ? "pinned (\(entry.id))" : "HASH MISMATCH with entry '\(entry.id)' (refused)")")
+                print(
+                    "\n\(path)\n  sha256 \(sha)\n  \(pinned ? "pinned (\(entry.id))" : "HASH MISMATCH with entry '\(entry.id)' (refused)")"
+                )
                 guard pinned || plugins.allowUnpinned else {
                     print("  not loaded (pass --allow-unpinned to load it)")
                     continue
@@ -78,7 +81,9 @@ struct PluginsCommand: ParsableCommand {
 
         private func printOperators(_ plugin: PluginLibrary, kind: String) {
             let adapter = kind == "cfunction" ? " (cfunction through libffi)" : ""
-            print("  \(plugin.name) \(plugin.version), ABI \(plugin.abiMajor).\(plugin.abiMinor), \(plugin.license)\(adapter)")
+            print(
+                "  \(plugin.name) \(plugin.version), ABI \(plugin.abiMajor).\(plugin.abiMinor), \(plugin.license)\(adapter)"
+            )
             for op in plugin.operators {
                 print("  - \(op.id) [\(op.role)] v\(op.version): \(op.summary)")
             }
@@ -87,7 +92,8 @@ struct PluginsCommand: ParsableCommand {
 
     struct Inspect: ParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "An operator's metadata: attributes with defaults and docs, parameters with shapes, capabilities.")
+            abstract: "An operator's metadata: attributes with defaults and docs, parameters with shapes, capabilities."
+        )
 
         @Argument(help: "An operator id (found through the registry), or a library path (every operator in it).")
         var target: String
@@ -133,19 +139,24 @@ struct PluginsCommand: ParsableCommand {
                     let values = try descriptor.parseAssignments(assignments)
                     let needsGrid = descriptor.capabilities.contains(.needsGrid)
                     let g = grid.map { ($0.height, $0.width) } ?? (needsGrid ? (16, 16) : nil)
-                    let op = try Operator(descriptor, dim: dim, grid: g.map { (height: $0.0, width: $0.1) }, attributes: values)
+                    let op = try Operator(
+                        descriptor, dim: dim, grid: g.map { (height: $0.0, width: $0.1) }, attributes: values)
                     let gridText = g.map { ", grid \($0.0)x\($0.1)" } ?? ""
                     print("  parameters (D = \(dim)\(gridText)):")
                     if op.parameters.isEmpty { print("    (none)") }
                     for p in op.parameters { print("    \(p.name) \(p.shape)") }
-                    let rf = op.receptiveField.map { "[t - \($0.left.map(String.init) ?? "inf"), t + \($0.right.map(String.init) ?? "inf")]" } ?? "not declared"
+                    let rf =
+                        op.receptiveField.map {
+                            "[t - \($0.left.map(String.init) ?? "inf"), t + \($0.right.map(String.init) ?? "inf")]"
+                        } ?? "not declared"
                     print("  causal: \(op.isCausal), receptive field: \(rf), time in L: \(op.complexity)")
                     // The declared cost at the example's length (the grid's tokens, else 256), for one sequence.
                     let length = g.map { $0.0 * $0.1 } ?? 256
                     if let cost = try op.cost(batch: 1, length: length) {
                         func giga(_ v: Int) -> String { String(format: "%.4g G", Double(v) / 1e9) }
-                        print("  cost at B = 1, L = \(length): forward \(giga(cost.forwardFLOPs))FLOP, \(giga(cost.forwardBytes))B; "
-                              + "backward \(giga(cost.backwardFLOPs))FLOP, \(giga(cost.backwardBytes))B")
+                        print(
+                            "  cost at B = 1, L = \(length): forward \(giga(cost.forwardFLOPs))FLOP, \(giga(cost.forwardBytes))B; "
+                                + "backward \(giga(cost.backwardFLOPs))FLOP, \(giga(cost.backwardBytes))B")
                     } else {
                         print("  cost: not declared")
                     }

@@ -1,17 +1,18 @@
 import ArgumentParser
 import Foundation
-import HostCore
-import HostPlugins
-import HostModel
-import HostGraft
-import HostConformance
 import HostBench
+import HostConformance
+import HostCore
+import HostGraft
+import HostModel
+import HostPlugins
 
 /// `zoo pretrain`: trains a DiT from scratch with DiT's diffusion objective, resumably.
 struct PretrainCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "pretrain",
-        abstract: "Train a DiT from scratch on the synthetic shapes (or an ImageFolder of PNGs), or fine-tune one (--init).",
+        abstract:
+            "Train a DiT from scratch on the synthetic shapes (or an ImageFolder of PNGs), or fine-tune one (--init).",
         discussion: """
             With --init CK.safetensors the run starts from that DiT checkpoint's weights (its EMA starts there too) \
             with fresh AdamW moments, instead of a random initialization; the checkpoint's sha256 is one of the \
@@ -37,14 +38,17 @@ struct PretrainCommand: ParsableCommand {
     @Option(help: "Gradient-norm clip (0 = off).") var clip = TrainingSettings().maxGradNorm
     @Option(help: "EMA decay.") var ema = TrainingSettings().emaDecay
     @Option(help: "Seed of initialization, batches, timesteps and noise.") var seed: UInt64 = 0
-    @Option(help: "Steps between checkpoints (a multiple of --log-every).") var checkpointEvery = TrainingSettings().checkpointEvery
+    @Option(help: "Steps between checkpoints (a multiple of --log-every).") var checkpointEvery = TrainingSettings()
+        .checkpointEvery
     @Option(help: "Steps per logged loss point.") var logEvery = TrainingSettings().logEvery
     @Option(help: "Held-out images for the held-out loss (0 = none).") var heldOut = TrainingSettings().heldOutSamples
     @Option(help: "Storage dtype of model.safetensors: f32, f16 or bf16.") var dtype = "f16"
     @Flag(help: "Continue the run in --out from its last checkpoint.") var resume = false
     @Option(
         name: .customLong("init"),
-        help: "Start from the weights of this DiT checkpoint instead of a random initialization (its configuration is the model's unless --config is given).")
+        help:
+            "Start from the weights of this DiT checkpoint instead of a random initialization (its configuration is the model's unless --config is given)."
+    )
     var initial: String?
 
     @OptionGroup var plugins: PluginOptions
@@ -76,7 +80,9 @@ struct PretrainCommand: ParsableCommand {
         }
         let modelConfig = try fromStart ?? config.map { try DiTConfig.load(path: $0) } ?? .embeddedDefault
         let host = try plugins.makeHost(requireConformance: true)
-        let model = try DiTModel(config: modelConfig) { key in try DiTSlotChoice.standard(key, config: modelConfig, host: host) }
+        let model = try DiTModel(config: modelConfig) { key in
+            try DiTSlotChoice.standard(key, config: modelConfig, host: host)
+        }
         try model.initialize(seed: seed)
         if let start { try model.load(start.file) }
 
@@ -107,11 +113,15 @@ struct PretrainCommand: ParsableCommand {
         let images = try sampler.sample(model, labels: labels) { done, _ in sampleBar.update(done) }
         try ImageGrid.write(images, columns: 8, path: folder.samples)
         let summary: [String: Any] = [
-            "steps": trainer.step, "seconds_this_session": seconds, "final_train_loss": trainer.history.last?.loss ?? lastLoss,
+            "steps": trainer.step, "seconds_this_session": seconds,
+            "final_train_loss": trainer.history.last?.loss ?? lastLoss,
             "final_held_out_loss": trainer.history.last(where: { $0.heldOut != nil })?.heldOut ?? NSNull(),
-            "parameters": model.parameters.scalarCount, "config": modelConfig.jsonString(), "settings": settings.jsonString(),
+            "parameters": model.parameters.scalarCount, "config": modelConfig.jsonString(),
+            "settings": settings.jsonString(),
         ]
         try folder.writeJSON(summary, name: "run.json")
-        print("done: \(trainer.step) steps; held-out loss \(summary["final_held_out_loss"]!); \(folder.model), \(folder.samples), \(folder.lossPNG)")
+        print(
+            "done: \(trainer.step) steps; held-out loss \(summary["final_held_out_loss"]!); \(folder.model), \(folder.samples), \(folder.lossPNG)"
+        )
     }
 }

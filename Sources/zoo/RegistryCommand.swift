@@ -1,11 +1,11 @@
 import ArgumentParser
 import Foundation
-import HostCore
-import HostPlugins
-import HostModel
-import HostGraft
-import HostConformance
 import HostBench
+import HostConformance
+import HostCore
+import HostGraft
+import HostModel
+import HostPlugins
 
 struct RegistryCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -46,7 +46,8 @@ struct RegistryCommand: ParsableCommand {
                 runner.quick = true
                 let report = ConformanceReport(library: library, results: runner.run(library: library))
                 conformance = ConformanceRecord(
-                    passed: report.passed, harnessVersion: report.harnessVersion, date: report.date, summary: report.summary)
+                    passed: report.passed, harnessVersion: report.harnessVersion, date: report.date,
+                    summary: report.summary)
                 print("conformance (quick): \(report.summary)")
                 if !report.passed {
                     print(report.table)
@@ -59,7 +60,8 @@ struct RegistryCommand: ParsableCommand {
                 operators: plugin.operators.map(\.id), sha256: sha, conformance: conformance)
             catalogue.upsert(entry)
             try catalogue.save(path: path)
-            print("pinned '\(entryId)' (\(plugin.operators.map(\.id).joined(separator: ", "))) sha256 \(sha) in \(path)")
+            print(
+                "pinned '\(entryId)' (\(plugin.operators.map(\.id).joined(separator: ", "))) sha256 \(sha) in \(path)")
         }
 
         private func relativePath(_ url: URL, to registry: String) -> String {
@@ -71,7 +73,8 @@ struct RegistryCommand: ParsableCommand {
 
     struct Pin: ParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Re-pin an existing entry to its library's current bytes (any kind; the way to pin a cfunction entry).",
+            abstract:
+                "Re-pin an existing entry to its library's current bytes (any kind; the way to pin a cfunction entry).",
             discussion: """
                 Computes the sha256 of the entry's library and the ABI it speaks, runs the conformance harness (quick) on it unless told not \
                 to, and records both in the entry. A cfunction entry is written by hand (its signature cannot be read \
@@ -90,30 +93,40 @@ struct RegistryCommand: ParsableCommand {
             var search = plugins.searchPath
             search.allowUnpinned = true
             let host = try PluginHost(search: search)
-            guard let registryPath = search.registryPath else { throw CLIError("no registry file found (use --registry)") }
+            guard let registryPath = search.registryPath else {
+                throw CLIError("no registry file found (use --registry)")
+            }
             guard var entry = host.registry.entry(id: id) else {
-                throw CLIError("registry '\(registryPath)' has no entry '\(id)' (it has: \(host.registry.entries.map(\.id).joined(separator: ", ")))")
+                throw CLIError(
+                    "registry '\(registryPath)' has no entry '\(id)' (it has: \(host.registry.entries.map(\.id).joined(separator: ", ")))"
+                )
             }
             let path = try host.libraryPath(for: entry)
             entry.sha256 = try FileHash.sha256(path: path)
             let library = try host.loadEntry(entry)
             guard library.operators.map(\.id) == entry.operators else {
-                throw CLIError("'\(path)' provides \(library.operators.map(\.id)), but entry '\(id)' lists \(entry.operators): use `zoo registry add` to rewrite a plugin entry")
+                throw CLIError(
+                    "'\(path)' provides \(library.operators.map(\.id)), but entry '\(id)' lists \(entry.operators): use `zoo registry add` to rewrite a plugin entry"
+                )
             }
             // The ABI the bytes speak (for a cfunction entry: the adapter's, which is this host's).
             entry.abi = "\(library.abiMajor).\(library.abiMinor)"
             if skipConformance {
                 entry.conformance = nil
             } else {
-                let target = entry.kind == "cfunction" ? CFunctionReference(registry: registryPath, entry: id).description : path
+                let target =
+                    entry.kind == "cfunction" ? CFunctionReference(registry: registryPath, entry: id).description : path
                 if let dir = plugins.pluginDir {
-                    setenv("ZOO_PLUGIN_PATH", dir + (ProcessInfo.processInfo.environment["ZOO_PLUGIN_PATH"].map { ":" + $0 } ?? ""), 1)
+                    setenv(
+                        "ZOO_PLUGIN_PATH",
+                        dir + (ProcessInfo.processInfo.environment["ZOO_PLUGIN_PATH"].map { ":" + $0 } ?? ""), 1)
                 }
                 var runner = ConformanceRunner(executable: PluginSearchPath.executablePath)
                 runner.quick = true
                 let report = ConformanceReport(library: target, results: runner.run(library: target))
                 entry.conformance = ConformanceRecord(
-                    passed: report.passed, harnessVersion: report.harnessVersion, date: report.date, summary: report.summary)
+                    passed: report.passed, harnessVersion: report.harnessVersion, date: report.date,
+                    summary: report.summary)
                 print("conformance (quick): \(report.summary)")
                 if !report.passed {
                     print(report.table)
@@ -123,7 +136,8 @@ struct RegistryCommand: ParsableCommand {
             var catalogue = host.registry
             catalogue.upsert(entry)
             try catalogue.save(path: registryPath)
-            print("pinned '\(id)' (\(entry.operators.joined(separator: ", "))) sha256 \(entry.sha256) in \(registryPath)")
+            print(
+                "pinned '\(id)' (\(entry.operators.joined(separator: ", "))) sha256 \(entry.sha256) in \(registryPath)")
         }
     }
 
@@ -142,14 +156,17 @@ struct RegistryCommand: ParsableCommand {
                     let path = try host.libraryPath(for: entry)
                     let sha = try FileHash.sha256(path: path)
                     guard sha == entry.sha256 else {
-                        throw RegistryError.hashMismatch(library: path, entry: entry.id, expected: entry.sha256, found: sha)
+                        throw RegistryError.hashMismatch(
+                            library: path, entry: entry.id, expected: entry.sha256, found: sha)
                     }
                     let plugin = try host.loadEntry(entry)
                     var problems: [String] = []
                     if plugin.operators.map(\.id) != entry.operators {
                         problems.append("operators are \(plugin.operators.map(\.id)), entry says \(entry.operators)")
                     }
-                    if plugin.version != entry.version { problems.append("version \(plugin.version), entry says \(entry.version)") }
+                    if plugin.version != entry.version {
+                        problems.append("version \(plugin.version), entry says \(entry.version)")
+                    }
                     if plugin.name != entry.name { problems.append("name \(plugin.name), entry says \(entry.name)") }
                     guard problems.isEmpty else { throw CLIError(problems.joined(separator: "; ")) }
                     print("ok      \(entry.id): \(path)")

@@ -1,11 +1,11 @@
 import ArgumentParser
 import Foundation
-import HostCore
-import HostPlugins
-import HostModel
-import HostGraft
-import HostConformance
 import HostBench
+import HostConformance
+import HostCore
+import HostGraft
+import HostModel
+import HostPlugins
 
 /// `zoo sample`: class-conditional samples from a DiT checkpoint as a PNG grid.
 struct SampleCommand: ParsableCommand {
@@ -45,7 +45,10 @@ struct SampleCommand: ParsableCommand {
     @Option(help: "Seed of the initial noise.")
     var seed: UInt64 = 0
 
-    @Option(help: "Clip each step's predicted x0 to [-1, 1]: on or off (default: on for 3-channel pixel models, off for latents).")
+    @Option(
+        help:
+            "Clip each step's predicted x0 to [-1, 1]: on or off (default: on for 3-channel pixel models, off for latents)."
+    )
     var clipDenoised: String?
 
     @Option(help: "Output PNG grid.")
@@ -58,17 +61,21 @@ struct SampleCommand: ParsableCommand {
 
     func validate() throws {
         guard perClass >= 1, perClass <= 1024 else { throw ValidationError("--per-class must be in 1...1024") }
-        guard DiTSampler.Kind(rawValue: sampler) != nil else { throw ValidationError("--sampler must be ddim or ddpm (found '\(sampler)')") }
+        guard DiTSampler.Kind(rawValue: sampler) != nil else {
+            throw ValidationError("--sampler must be ddim or ddpm (found '\(sampler)')")
+        }
     }
 
     func run() throws {
-        let model = try DiTModel.open(checkpoint: checkpoint, configPath: config, host: try plugins.makeHost(requireConformance: true))
+        let model = try DiTModel.open(
+            checkpoint: checkpoint, configPath: config, host: try plugins.makeHost(requireConformance: true))
         let ids: [Int]
         if classes == "all" {
             ids = Array(0..<model.config.numClasses)
         } else {
             ids = try classes.split(separator: ",").map { text in
-                guard let id = Int(text.trimmingCharacters(in: .whitespaces)), id >= 0, id < model.config.numClasses else {
+                guard let id = Int(text.trimmingCharacters(in: .whitespaces)), id >= 0, id < model.config.numClasses
+                else {
                     throw ValidationError("--classes: '\(text)' is not a class id in 0..<\(model.config.numClasses)")
                 }
                 return id
@@ -83,15 +90,20 @@ struct SampleCommand: ParsableCommand {
         default: throw ValidationError("--clip-denoised must be on or off (found '\(clipDenoised!)')")
         }
         let s = DiTSampler(
-            kind: DiTSampler.Kind(rawValue: sampler)!, steps: steps, cfgScale: cfg, guidedChannels: guidedChannels, seed: seed, clipDenoised: clip)
+            kind: DiTSampler.Kind(rawValue: sampler)!, steps: steps, cfgScale: cfg, guidedChannels: guidedChannels,
+            seed: seed, clipDenoised: clip)
         let bar = ProgressBar("sample", total: steps)
         let images = try s.sample(model, labels: labels) { done, _ in bar.update(done) }
         guard model.config.inChannels == 3 else {
             if let npy { try NPY.write(images, path: npy) }
-            throw CLIError("the model makes \(model.config.inChannels)-channel latents, not RGB images; \(npy.map { "wrote \($0); " } ?? "")use --npy and decode them with the matching VAE")
+            throw CLIError(
+                "the model makes \(model.config.inChannels)-channel latents, not RGB images; \(npy.map { "wrote \($0); " } ?? "")use --npy and decode them with the matching VAE"
+            )
         }
         try ImageGrid.write(images, columns: perClass, path: out)
         if let npy { try NPY.write(images, path: npy) }
-        print("wrote \(out): \(ids.count) classes x \(perClass) images, \(sampler) \(steps) steps, cfg \(cfg), seed \(seed)")
+        print(
+            "wrote \(out): \(ids.count) classes x \(perClass) images, \(sampler) \(steps) steps, cfg \(cfg), seed \(seed)"
+        )
     }
 }

@@ -1,11 +1,11 @@
 import ArgumentParser
 import Foundation
-import HostCore
-import HostPlugins
-import HostModel
-import HostGraft
-import HostConformance
 import HostBench
+import HostConformance
+import HostCore
+import HostGraft
+import HostModel
+import HostPlugins
 
 /// `zoo _soak` (hidden): the plugin load test. Every operator of the given libraries (default: every operator in
 /// the registry) through many create/forward/backward/destroy cycles, concurrently on the host thread pool, with
@@ -35,7 +35,9 @@ struct SoakCommand: ParsableCommand {
     @OptionGroup var plugins: PluginOptions
 
     func validate() throws {
-        guard cycles >= 1, warmup >= 0 else { throw ValidationError("--cycles must be at least 1 and --warmup at least 0") }
+        guard cycles >= 1, warmup >= 0 else {
+            throw ValidationError("--cycles must be at least 1 and --warmup at least 0")
+        }
     }
 
     func run() throws {
@@ -45,8 +47,11 @@ struct SoakCommand: ParsableCommand {
             ? try host.registry.operatorIds.map { try host.resolveOperator($0) }
             : try libraries.flatMap { try host.load(path: $0).operators }
         guard !descriptors.isEmpty else { throw CLIError("no operators to soak (the registry lists none)") }
-        print("soak: \(descriptors.count) operators, \(cycles) cycles each after \(warmup) warm-up, on \(ThreadPool.shared.threadCount) pool threads")
-        let report = try PluginSoak.run(operators: descriptors, cyclesPerOperator: cycles, warmupCycles: warmup) { done, total in
+        print(
+            "soak: \(descriptors.count) operators, \(cycles) cycles each after \(warmup) warm-up, on \(ThreadPool.shared.threadCount) pool threads"
+        )
+        let report = try PluginSoak.run(operators: descriptors, cyclesPerOperator: cycles, warmupCycles: warmup) {
+            done, total in
             print("soak: \(done)/\(total) cycles")
         }
         print(report.summary)
@@ -58,7 +63,10 @@ struct SoakCommand: ParsableCommand {
         var problems: [String] = []
         if !report.failures.isEmpty { problems.append("\(report.failures.count) cycle(s) failed") }
         if Double(report.growthBytes) > maxGrowthMib * 1_048_576 {
-            problems.append(String(format: "resident memory grew by %.1f MiB (limit %.1f)", Double(report.growthBytes) / 1_048_576, maxGrowthMib))
+            problems.append(
+                String(
+                    format: "resident memory grew by %.1f MiB (limit %.1f)", Double(report.growthBytes) / 1_048_576,
+                    maxGrowthMib))
         }
         if report.threadsAfter > report.threadsBefore {
             problems.append("\(report.threadsAfter - report.threadsBefore) thread(s) left behind")

@@ -1,10 +1,10 @@
 import ArgumentParser
-import HostCore
-import HostPlugins
-import HostModel
-import HostGraft
-import HostConformance
 import HostBench
+import HostConformance
+import HostCore
+import HostGraft
+import HostModel
+import HostPlugins
 
 #if canImport(Glibc)
     import Glibc
@@ -17,8 +17,10 @@ struct Zoo: ParsableCommand {
         commandName: "zoo",
         abstract: "Graft new operators into pretrained Diffusion Transformers, through a stable C plugin ABI.",
         subcommands: [
-            PluginsCommand.self, PluginCommand.self, OpCommand.self, RegistryCommand.self, ConformCommand.self, DemoCommand.self,
-            DiTCommand.self, DataCommand.self, PretrainCommand.self, SampleCommand.self, GraftCommand.self, GraftTableCommand.self, BenchCommand.self,
+            PluginsCommand.self, PluginCommand.self, OpCommand.self, RegistryCommand.self, ConformCommand.self,
+            DemoCommand.self,
+            DiTCommand.self, DataCommand.self, PretrainCommand.self, SampleCommand.self, GraftCommand.self,
+            GraftTableCommand.self, BenchCommand.self,
             ProbeCommand.self, SoakCommand.self,
         ])
 

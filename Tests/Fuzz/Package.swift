@@ -8,7 +8,10 @@ import PackageDescription
 /// Each target is an executable whose `main.swift` defines `LLVMFuzzerTestOneInput` and hands it to libFuzzer's
 /// driver (`runFuzzer`); SwiftPM links an executable's `main` to its module's own entry point, so libFuzzer's
 /// `main` is not used. Seed corpora live in `corpus/<target>/`.
-let targets = ["FuzzNPY", "FuzzSafetensors", "FuzzRegistry", "FuzzDiTConfig", "FuzzGraftPlan", "FuzzPNG", "FuzzImageFolder", "FuzzCFunctionSpec"]
+let targets = [
+    "FuzzNPY", "FuzzSafetensors", "FuzzRegistry", "FuzzDiTConfig", "FuzzGraftPlan", "FuzzPNG", "FuzzImageFolder",
+    "FuzzCFunctionSpec",
+]
 
 let package = Package(
     name: "OperatorZooFuzz",
@@ -16,10 +19,11 @@ let package = Package(
     targets: [
         .target(name: "CFuzzerDriver"),
         .target(name: "FuzzSupport", dependencies: ["CFuzzerDriver"]),
-    ] + targets.map { name in
-        .executableTarget(
-            name: name,
-            dependencies: ["FuzzSupport", .product(name: "Host", package: "OperatorZoo")]
-        )
-    }
+    ]
+        + targets.map { name in
+            .executableTarget(
+                name: name,
+                dependencies: ["FuzzSupport", .product(name: "Host", package: "OperatorZoo")]
+            )
+        }
 )

@@ -2,12 +2,12 @@ import Foundation
 import OperatorABI
 import Testing
 
-@testable import HostCore
-@testable import HostPlugins
-@testable import HostModel
-@testable import HostGraft
-@testable import HostConformance
 @testable import HostBench
+@testable import HostConformance
+@testable import HostCore
+@testable import HostGraft
+@testable import HostModel
+@testable import HostPlugins
 
 /// The header is the contract for plugin authors in any language: it must compile as C99 and C++ with
 /// strict warnings, and its layouts must match DLPack and the fixed version prefix.
@@ -22,19 +22,21 @@ import Testing
         let dir = try makeTemporaryDirectory()
         let source = dir.appendingPathComponent("probe.txt").path
         try """
-            #include "OperatorABI.h"
-            int probe(void);
-            int probe(void) {
-                oz_error e = {0, 0, 0};
-                oz_tensor t;
-                t.ndim = 0;
-                return (int)oz_error_set(&e, OZ_ERR_SHAPE, "x") + t.ndim + (int)sizeof(oz_plugin);
-            }
-            """.write(toFile: source, atomically: true, encoding: .utf8)
-        let result = try runCommand("/usr/bin/env", compiler + [
-            "-Wall", "-Wextra", "-pedantic", "-Werror", "-I", Self.include, "-c", source, "-o",
-            dir.appendingPathComponent("probe.o").path,
-        ])
+        #include "OperatorABI.h"
+        int probe(void);
+        int probe(void) {
+            oz_error e = {0, 0, 0};
+            oz_tensor t;
+            t.ndim = 0;
+            return (int)oz_error_set(&e, OZ_ERR_SHAPE, "x") + t.ndim + (int)sizeof(oz_plugin);
+        }
+        """.write(toFile: source, atomically: true, encoding: .utf8)
+        let result = try runCommand(
+            "/usr/bin/env",
+            compiler + [
+                "-Wall", "-Wextra", "-pedantic", "-Werror", "-I", Self.include, "-c", source, "-o",
+                dir.appendingPathComponent("probe.o").path,
+            ])
         #expect(result.status == 0, "\(compiler.joined(separator: " ")): \(result.stderr)")
     }
 
@@ -60,18 +62,25 @@ import Testing
     @Test func readsOnlyTheDeclaredPrefix() {
         // A struct whose writer declared 16 bytes: everything past them reads as zero.
         var source = oz_instance_info(
-            struct_size: 16, flags: 3, num_params: 7, reserved: 9, receptive_left: 5, receptive_right: 6, fixed_length: 7,
+            struct_size: 16, flags: 3, num_params: 7, reserved: 9, receptive_left: 5, receptive_right: 6,
+            fixed_length: 7,
             complexity: OZ_COMPLEXITY_QUADRATIC, reserved2: 0)
-        let copy = withUnsafeBytes(of: &source) { ABIStruct.read($0.baseAddress!, declaredSize: 16, as: oz_instance_info.self) }
+        let copy = withUnsafeBytes(of: &source) {
+            ABIStruct.read($0.baseAddress!, declaredSize: 16, as: oz_instance_info.self)
+        }
         #expect(copy.flags == 3 && copy.num_params == 7 && copy.reserved == 9)
         #expect(copy.receptive_left == 0 && copy.receptive_right == 0)
         // A larger (newer) declared size reads only the host's own fields.
-        let full = withUnsafeBytes(of: &source) { ABIStruct.read($0.baseAddress!, declaredSize: 4096, as: oz_instance_info.self) }
+        let full = withUnsafeBytes(of: &source) {
+            ABIStruct.read($0.baseAddress!, declaredSize: 4096, as: oz_instance_info.self)
+        }
         #expect(full.receptive_left == 5 && full.receptive_right == 6 && full.fixed_length == 7)
         #expect(copy.fixed_length == 0, "a 1.0 plugin leaves fixed_length unwritten: it reads as \"any length\"")
         #expect(full.complexity == OZ_COMPLEXITY_QUADRATIC)
         // A 1.1 writer's struct ends with fixed_length (40 bytes): complexity reads as undeclared.
-        let v11 = withUnsafeBytes(of: &source) { ABIStruct.read($0.baseAddress!, declaredSize: 40, as: oz_instance_info.self) }
+        let v11 = withUnsafeBytes(of: &source) {
+            ABIStruct.read($0.baseAddress!, declaredSize: 40, as: oz_instance_info.self)
+        }
         #expect(v11.fixed_length == 7 && v11.complexity == OZ_COMPLEXITY_UNDECLARED)
         #expect(OperatorComplexity(code: v11.complexity) == .undeclared)
     }
@@ -81,7 +90,10 @@ import Testing
         #expect(MemoryLayout<oz_instance_info>.offset(of: \oz_instance_info.fixed_length) == 32)
         #expect(MemoryLayout<oz_instance_info>.offset(of: \oz_instance_info.complexity) == 40)
         #expect(MemoryLayout<oz_instance_info>.size == 48)
-        #expect([OZ_COMPLEXITY_UNDECLARED, OZ_COMPLEXITY_LINEAR, OZ_COMPLEXITY_LINEARITHMIC, OZ_COMPLEXITY_QUADRATIC] == [0, 1, 2, 3])
+        #expect(
+            [OZ_COMPLEXITY_UNDECLARED, OZ_COMPLEXITY_LINEAR, OZ_COMPLEXITY_LINEARITHMIC, OZ_COMPLEXITY_QUADRATIC] == [
+                0, 1, 2, 3,
+            ])
         for c in OperatorComplexity.allCases { #expect(OperatorComplexity(code: c.code) == c) }
         #expect(OperatorComplexity(code: 99) == .undeclared, "a class this host does not know reads as undeclared")
     }
@@ -98,7 +110,9 @@ import Testing
         #expect(MemoryLayout<oz_cost>.size == 40)
         var table = oz_operator()
         table.cost = { _, _, _, _, _ in OZ_OK }
-        let old = withUnsafeBytes(of: &table) { ABIStruct.read($0.baseAddress!, declaredSize: backward + 8, as: oz_operator.self) }
+        let old = withUnsafeBytes(of: &table) {
+            ABIStruct.read($0.baseAddress!, declaredSize: backward + 8, as: oz_operator.self)
+        }
         #expect(old.cost == nil && old.backward == nil)
     }
 }

@@ -1,20 +1,22 @@
 import Testing
 
-@testable import HostCore
-@testable import HostPlugins
-@testable import HostModel
-@testable import HostGraft
-@testable import HostConformance
 @testable import HostBench
+@testable import HostConformance
+@testable import HostCore
+@testable import HostGraft
+@testable import HostModel
+@testable import HostPlugins
 
 @Suite struct AttributeTests {
     let window = AttributeSchema(
         name: "window_size", type: .intList, doc: "", defaultValue: .intList([4, 4]), intRange: -1...1_000_000,
         listLength: 2)
     let heads = AttributeSchema(name: "num_heads", type: .int, doc: "", defaultValue: .int(16), intRange: 1...4096)
-    let ratio = AttributeSchema(name: "expansion_ratio", type: .float, doc: "", defaultValue: .float(4), floatRange: 0.01...64)
+    let ratio = AttributeSchema(
+        name: "expansion_ratio", type: .float, doc: "", defaultValue: .float(4), floatRange: 0.01...64)
     let flag = AttributeSchema(name: "causal", type: .bool, doc: "", defaultValue: .bool(false))
-    let border = AttributeSchema(name: "border", type: .string, doc: "", defaultValue: .string("shift"), choices: ["shift", "clip"])
+    let border = AttributeSchema(
+        name: "border", type: .string, doc: "", defaultValue: .string("shift"), choices: ["shift", "clip"])
 
     @Test func parsesTheCLISyntax() throws {
         #expect(try window.parse("4,4") == .intList([4, 4]))
@@ -27,13 +29,24 @@ import Testing
     }
 
     @Test func refusesBadValuesWithTheAttributeName() {
-        #expect(throws: AttributeError.wrongLength(name: "window_size", expected: 2, found: 3)) { try window.parse("1,2,3") }
-        #expect(throws: AttributeError.unparsable(name: "window_size", text: "4,x", expected: "comma-separated integers (2 of them)")) {
+        #expect(throws: AttributeError.wrongLength(name: "window_size", expected: 2, found: 3)) {
+            try window.parse("1,2,3")
+        }
+        #expect(
+            throws: AttributeError.unparsable(
+                name: "window_size", text: "4,x", expected: "comma-separated integers (2 of them)")
+        ) {
             try window.parse("4,x")
         }
-        #expect(throws: AttributeError.outOfRange(name: "num_heads", value: "0", range: "1...4096")) { try heads.parse("0") }
-        #expect(throws: AttributeError.unparsable(name: "causal", text: "yes", expected: "true or false")) { try flag.parse("yes") }
-        #expect(throws: AttributeError.notAChoice(name: "border", value: "wrap", choices: ["shift", "clip"])) { try border.parse("wrap") }
+        #expect(throws: AttributeError.outOfRange(name: "num_heads", value: "0", range: "1...4096")) {
+            try heads.parse("0")
+        }
+        #expect(throws: AttributeError.unparsable(name: "causal", text: "yes", expected: "true or false")) {
+            try flag.parse("yes")
+        }
+        #expect(throws: AttributeError.notAChoice(name: "border", value: "wrap", choices: ["shift", "clip"])) {
+            try border.parse("wrap")
+        }
         #expect(throws: AttributeError.outOfRange(name: "expansion_ratio", value: "inf", range: "finite numbers")) {
             try ratio.parse("inf")
         }

@@ -1,11 +1,11 @@
 import Testing
 
-@testable import HostCore
-@testable import HostPlugins
-@testable import HostModel
-@testable import HostGraft
-@testable import HostConformance
 @testable import HostBench
+@testable import HostConformance
+@testable import HostCore
+@testable import HostGraft
+@testable import HostModel
+@testable import HostPlugins
 
 @Suite struct BLASTests {
     @Test(arguments: [(false, false), (true, false), (false, true), (true, true)])
@@ -39,10 +39,15 @@ import Testing
 @Suite struct KernelAdviceTests {
     @Test func advisesOnlyTheGenericKernelOnAFasterCPU() {
         let avx512: Set<String> = ["sse3", "avx2", "avx512f", "avx512bw"]
-        #expect(BLAS.kernelAdvice(core: "Prescott", cpuFlags: avx512, coreTypeSet: false)?.contains("OPENBLAS_CORETYPE=SkylakeX") == true)
-        #expect(BLAS.kernelAdvice(core: "Prescott", cpuFlags: ["sse3", "avx2"], coreTypeSet: false)?.contains("OPENBLAS_CORETYPE=Haswell") == true)
+        #expect(
+            BLAS.kernelAdvice(core: "Prescott", cpuFlags: avx512, coreTypeSet: false)?.contains(
+                "OPENBLAS_CORETYPE=SkylakeX") == true)
+        #expect(
+            BLAS.kernelAdvice(core: "Prescott", cpuFlags: ["sse3", "avx2"], coreTypeSet: false)?.contains(
+                "OPENBLAS_CORETYPE=Haswell") == true)
         #expect(BLAS.kernelAdvice(core: "Prescott", cpuFlags: avx512, coreTypeSet: true) == nil, "the user chose it")
-        #expect(BLAS.kernelAdvice(core: "Prescott", cpuFlags: ["sse3"], coreTypeSet: false) == nil, "nothing faster to run")
+        #expect(
+            BLAS.kernelAdvice(core: "Prescott", cpuFlags: ["sse3"], coreTypeSet: false) == nil, "nothing faster to run")
         #expect(BLAS.kernelAdvice(core: "Cooperlake", cpuFlags: avx512, coreTypeSet: false) == nil)
     }
 }

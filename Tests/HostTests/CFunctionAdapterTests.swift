@@ -2,12 +2,12 @@ import Foundation
 import OperatorABI
 import Testing
 
-@testable import HostCore
-@testable import HostPlugins
-@testable import HostModel
-@testable import HostGraft
-@testable import HostConformance
 @testable import HostBench
+@testable import HostConformance
+@testable import HostCore
+@testable import HostGraft
+@testable import HostModel
+@testable import HostPlugins
 
 /// The libffi adapter: plain C functions described by `cfunction` registry entries run as ordinary operators
 /// (`Operator`, `zoo op run`, `zoo conform`, `zoo plugins list`), checked against references written here.
@@ -23,11 +23,13 @@ import Testing
             dir = try makeTemporaryDirectory("zoo-cfunction")
             registry = dir.appendingPathComponent("registry.json").path
             let root: [String: Any] = ["schema_version": 1, "plugins": entries]
-            try JSONSerialization.data(withJSONObject: root, options: [.prettyPrinted, .sortedKeys]).write(to: URL(fileURLWithPath: registry))
+            try JSONSerialization.data(withJSONObject: root, options: [.prettyPrinted, .sortedKeys]).write(
+                to: URL(fileURLWithPath: registry))
         }
 
         func host(allowUnpinned: Bool = false) throws -> PluginHost {
-            try PluginHost(search: PluginSearchPath(registryPath: registry, directories: [], allowUnpinned: allowUnpinned))
+            try PluginHost(
+                search: PluginSearchPath(registryPath: registry, directories: [], allowUnpinned: allowUnpinned))
         }
 
         func zoo(_ arguments: [String]) throws -> CommandResult {
@@ -106,7 +108,9 @@ import Testing
         return y
     }
 
-    static func referenceBoxMean(_ x: [Double], scale: [Double], B: Int, L: Int, D: Int, radius: Int, normalize: Bool, offset: Double) -> [Double] {
+    static func referenceBoxMean(
+        _ x: [Double], scale: [Double], B: Int, L: Int, D: Int, radius: Int, normalize: Bool, offset: Double
+    ) -> [Double] {
         var y = [Double](repeating: 0, count: x.count)
         for b in 0..<B {
             for t in 0..<L {
@@ -122,7 +126,9 @@ import Testing
 
     // MARK: token_shift (the shipped example)
 
-    static let shapes: [(b: Int, l: Int, d: Int, shift: Int)] = [(1, 1, 3, 1), (2, 7, 5, 1), (1, 9, 4, 3), (3, 4, 2, 6)]
+    static let shapes: [(b: Int, l: Int, d: Int, shift: Int)] = [
+        (1, 1, 3, 1), (2, 7, 5, 1), (1, 9, 4, 3), (3, 4, 2, 6),
+    ]
 
     @Test(arguments: shapes.indices)
     func tokenShiftForwardAndBackwardMatchTheMath(index: Int) throws {
@@ -147,7 +153,8 @@ import Testing
     @Test func tokenShiftIsCausalWithTheDeclaredField() throws {
         let ws = try Workspace([try Self.tokenShiftEntry()])
         let op = try Operator(try ws.host().resolveOperator("token_shift"), dim: 3, attributes: ["shift": .int(2)])
-        #expect(op.isCausal && op.receptiveField?.left == 2 && op.receptiveField?.right == 0 && op.complexity == .linear)
+        #expect(
+            op.isCausal && op.receptiveField?.left == 2 && op.receptiveField?.right == 0 && op.complexity == .linear)
         let params = [Tensor<Float>.randomNormal([3], seed: 1)]
         let x = Tensor<Float>.randomNormal([2, 8, 3], seed: 2)
         let y = try op.forward(x, parameters: params)
@@ -167,24 +174,35 @@ import Testing
         let ws = try Workspace([try Self.tokenShiftEntry()])
         let op = try Operator(try ws.host().resolveOperator("token_shift"), dim: 2)
         // The host refuses float64 before calling (no float64 capability) ...
-        #expect(throws: OperatorError.unsupported(operatorId: "token_shift", reason: "float64 tensors need the float64 capability, which it does not declare")) {
+        #expect(
+            throws: OperatorError.unsupported(
+                operatorId: "token_shift",
+                reason: "float64 tensors need the float64 capability, which it does not declare")
+        ) {
             _ = try op.forward(Tensor<Double>(zeros: [1, 2, 2]), parameters: [Tensor<Double>(zeros: [2])])
         }
         // ... and the adapter refuses any dtype but float32 on its own, as a plugin must.
         for bits: UInt8 in [64, 16] {
             let t = TensorArgument(data: UnsafeMutableRawPointer(bitPattern: 64), shape: [1, 2, 2], bits: bits)
             let p = TensorArgument(data: UnsafeMutableRawPointer(bitPattern: 64), shape: [2], bits: bits)
-            #expect(throws: PluginCallError(
-                operatorId: "token_shift", function: "forward", status: OZ_ERR_DTYPE,
-                message: "tensor 'x' has \(bits)-bit floats; token_shift_mix takes float32")) {
+            #expect(
+                throws: PluginCallError(
+                    operatorId: "token_shift", function: "forward", status: OZ_ERR_DTYPE,
+                    message: "tensor 'x' has \(bits)-bit floats; token_shift_mix takes float32")
+            ) {
                 try op.table.forward(op.instance, x: t, params: [p], y: t, workspace: nil, workspaceSize: 0)
             }
         }
         // Wrong shapes are refused with a status too.
         let x = TensorArgument(data: UnsafeMutableRawPointer(bitPattern: 64), shape: [1, 2, 2], bits: 32)
-        #expect(throws: PluginCallError(
-            operatorId: "token_shift", function: "forward", status: OZ_ERR_SHAPE, message: "parameter 'time_mix' has shape [3]; expected [2]")) {
-            try op.table.forward(op.instance, x: x, params: [TensorArgument(data: x.data, shape: [3], bits: 32)], y: x, workspace: nil, workspaceSize: 0)
+        #expect(
+            throws: PluginCallError(
+                operatorId: "token_shift", function: "forward", status: OZ_ERR_SHAPE,
+                message: "parameter 'time_mix' has shape [3]; expected [2]")
+        ) {
+            try op.table.forward(
+                op.instance, x: x, params: [TensorArgument(data: x.data, shape: [3], bits: 32)], y: x, workspace: nil,
+                workspaceSize: 0)
         }
     }
 
@@ -210,19 +228,30 @@ import Testing
         let y32 = try op.forward(x.converted(to: Float.self), parameters: params.map { $0.converted(to: Float.self) })
         expectClose(y32, expected, rtol: 1e-6, atol: 1e-6, "box_mean float32")
         try expectGradientsMatch(op, x: x, parameters: params, seed: 6)
-        try expectGradientsMatch(op, x: x.converted(to: Float.self), parameters: params.map { $0.converted(to: Float.self) }, seed: 7, samples: 4)
+        try expectGradientsMatch(
+            op, x: x.converted(to: Float.self), parameters: params.map { $0.converted(to: Float.self) }, seed: 7,
+            samples: 4)
     }
 
     @Test func aFailingStatusReachesTheCallerWithTheSymbolNamed() throws {
         let ws = try Workspace([try Self.fixtureEntry(id: "refuser", description: Self.refuseEverything)])
         let op = try Operator(try ws.host().resolveOperator("refuser"), dim: 2)
-        #expect(throws: OperatorError.plugin(PluginCallError(
-            operatorId: "refuser", function: "forward", status: OZ_ERR_INTERNAL,
-            message: "the C function refuse_everything returned status 7 (the cfunction entry 'refuser' treats non-zero as failure)"))) {
+        #expect(
+            throws: OperatorError.plugin(
+                PluginCallError(
+                    operatorId: "refuser", function: "forward", status: OZ_ERR_INTERNAL,
+                    message:
+                        "the C function refuse_everything returned status 7 (the cfunction entry 'refuser' treats non-zero as failure)"
+                ))
+        ) {
             _ = try op.forward(Tensor<Float>(zeros: [1, 3, 2]), parameters: [])
         }
-        #expect(throws: OperatorError.unsupported(operatorId: "refuser", reason: "the operator has no backward (vector-Jacobian product)")) {
-            _ = try op.backward(Tensor<Float>(zeros: [1, 3, 2]), parameters: [], outputGradient: Tensor<Float>(zeros: [1, 3, 2]))
+        #expect(
+            throws: OperatorError.unsupported(
+                operatorId: "refuser", reason: "the operator has no backward (vector-Jacobian product)")
+        ) {
+            _ = try op.backward(
+                Tensor<Float>(zeros: [1, 3, 2]), parameters: [], outputGradient: Tensor<Float>(zeros: [1, 3, 2]))
         }
     }
 
@@ -230,7 +259,8 @@ import Testing
         let ws = try Workspace([try Self.fixtureEntry(id: "row_mean", description: Self.rowMean)])
         let descriptor = try ws.host().resolveOperator("row_mean")
         #expect(descriptor.capabilities == [.needsGrid, .float64])
-        #expect(throws: OperatorError.unsupported(operatorId: "row_mean", reason: "needs the token grid (--grid HxW)")) {
+        #expect(throws: OperatorError.unsupported(operatorId: "row_mean", reason: "needs the token grid (--grid HxW)"))
+        {
             _ = try Operator(descriptor, dim: 2)
         }
         let op = try Operator(descriptor, dim: 2, grid: (3, 4))
@@ -254,8 +284,11 @@ import Testing
         let library = entry["library"] as! String
         entry["sha256"] = String(repeating: "0", count: 64)
         let ws = try Workspace([entry])
-        #expect(throws: RegistryError.hashMismatch(
-            library: library, entry: "token_shift", expected: String(repeating: "0", count: 64), found: try FileHash.sha256(path: library))) {
+        #expect(
+            throws: RegistryError.hashMismatch(
+                library: library, entry: "token_shift", expected: String(repeating: "0", count: 64),
+                found: try FileHash.sha256(path: library))
+        ) {
             _ = try ws.host().resolveOperator("token_shift")
         }
         _ = try ws.host(allowUnpinned: true).resolveOperator("token_shift")
@@ -267,14 +300,19 @@ import Testing
         description["vjp"] = vjp
         renamed["cfunction"] = description
         let ws2 = try Workspace([renamed])
-        #expect(throws: CFunctionError.missingSymbol(
-            entry: "token_shift", library: library, field: "cfunction.vjp.symbol", symbol: "token_shift_mix_backward")) {
+        #expect(
+            throws: CFunctionError.missingSymbol(
+                entry: "token_shift", library: library, field: "cfunction.vjp.symbol",
+                symbol: "token_shift_mix_backward")
+        ) {
             _ = try ws2.host().resolveOperator("token_shift")
         }
     }
 
     @Test func registryRoundTripsDescriptionsAndRefusesMisplacedOnes() throws {
-        let ws = try Workspace([try Self.tokenShiftEntry(), try Self.fixtureEntry(id: "box_mean", description: Self.boxMean)])
+        let ws = try Workspace([
+            try Self.tokenShiftEntry(), try Self.fixtureEntry(id: "box_mean", description: Self.boxMean),
+        ])
         let registry = try Registry.load(path: ws.registry)
         #expect(registry.entries.map(\.kind) == ["cfunction", "cfunction"])
         let again = try Registry.parse(registry.encoded(), path: "again")
@@ -284,18 +322,28 @@ import Testing
         func refused(_ mutate: (inout [String: Any]) -> Void) throws -> RegistryError? {
             var entry = try Self.tokenShiftEntry()
             mutate(&entry)
-            let data = try JSONSerialization.data(withJSONObject: ["schema_version": 1, "plugins": [entry]] as [String: Any])
+            let data = try JSONSerialization.data(
+                withJSONObject: ["schema_version": 1, "plugins": [entry]] as [String: Any])
             do {
                 _ = try Registry.parse(data, path: "r.json")
                 return nil
             } catch { return error }
         }
-        #expect(try refused { $0["cfunction"] = nil } == .invalidField(
-            path: "r.json", field: "plugins[0].cfunction", expected: "the C function's description (an entry of kind cfunction needs one)"))
-        #expect(try refused { $0["kind"] = "plugin" } == .invalidField(
-            path: "r.json", field: "plugins[0].cfunction", expected: "no such field in an entry of kind plugin (only kind cfunction has one)"))
-        #expect(try refused { $0["operators"] = ["a", "b"] } == .invalidField(
-            path: "r.json", field: "plugins[0].operators", expected: "exactly one operator id (a cfunction entry describes one C function)"))
+        #expect(
+            try refused { $0["cfunction"] = nil }
+                == .invalidField(
+                    path: "r.json", field: "plugins[0].cfunction",
+                    expected: "the C function's description (an entry of kind cfunction needs one)"))
+        #expect(
+            try refused { $0["kind"] = "plugin" }
+                == .invalidField(
+                    path: "r.json", field: "plugins[0].cfunction",
+                    expected: "no such field in an entry of kind plugin (only kind cfunction has one)"))
+        #expect(
+            try refused { $0["operators"] = ["a", "b"] }
+                == .invalidField(
+                    path: "r.json", field: "plugins[0].operators",
+                    expected: "exactly one operator id (a cfunction entry describes one C function)"))
         let badType = try refused { entry in
             var description = entry["cfunction"] as! [String: Any]
             var forward = description["forward"] as! [String: Any]
@@ -305,11 +353,16 @@ import Testing
             description["forward"] = forward
             entry["cfunction"] = description
         }
-        guard case .cfunction("r.json", .unsupportedType("token_shift", "cfunction.forward.arguments[2].type", "char", _))? = badType else {
+        guard
+            case .cfunction(
+                "r.json", .unsupportedType("token_shift", "cfunction.forward.arguments[2].type", "char", _))? = badType
+        else {
             Issue.record("a bad C type was not refused naming the entry and the field: \(String(describing: badType))")
             return
         }
-        #expect(badType!.description.hasPrefix("registry 'r.json': cfunction entry 'token_shift': field 'cfunction.forward.arguments[2].type'"))
+        #expect(
+            badType!.description.hasPrefix(
+                "registry 'r.json': cfunction entry 'token_shift': field 'cfunction.forward.arguments[2].type'"))
     }
 
     @Test func committedRegistryDescribesTheExample() throws {
@@ -324,11 +377,16 @@ import Testing
         let reference = try CFunctionReference(parsing: "cfunction:/tmp/a#b/registry.json#token_shift")
         #expect(reference.registry == "/tmp/a#b/registry.json" && reference.entry == "token_shift")
         #expect(reference.description == "cfunction:/tmp/a#b/registry.json#token_shift")
-        #expect(throws: CFunctionError.invalidReference(text: "cfunction:/tmp/registry.json", reason: "it needs a registry path and an entry id separated by '#'")) {
+        #expect(
+            throws: CFunctionError.invalidReference(
+                text: "cfunction:/tmp/registry.json",
+                reason: "it needs a registry path and an entry id separated by '#'")
+        ) {
             _ = try CFunctionReference(parsing: "cfunction:/tmp/registry.json")
         }
         let ws = try Workspace([try Self.tokenShiftEntry()])
-        let library = try PluginLibrary.open(CFunctionReference(registry: ws.registry, entry: "token_shift").description)
+        let library = try PluginLibrary.open(
+            CFunctionReference(registry: ws.registry, entry: "token_shift").description)
         #expect(library.operators.map(\.id) == ["token_shift"] && library.abiMajor == UInt32(OZ_ABI_MAJOR))
         #expect(throws: CFunctionError.self) { _ = try PluginLibrary.open("cfunction:\(ws.registry)#nothing") }
     }
@@ -352,7 +410,9 @@ import Testing
         #expect(run.stdout.contains("token_shift: [2, 6, 4] float32"))
         let (xd, md, dyd) = (x.scalars.map(Double.init), mix.scalars.map(Double.init), dy.scalars.map(Double.init))
         let y = try NPY.read(path: ws.path("y.npy")).tensor(as: Float.self)
-        expectClose(y, Self.referenceTokenShift(xd, mix: md, B: 2, L: 6, D: 4, shift: 2), rtol: 1e-6, atol: 1e-6, "zoo op run y")
+        expectClose(
+            y, Self.referenceTokenShift(xd, mix: md, B: 2, L: 6, D: 4, shift: 2), rtol: 1e-6, atol: 1e-6, "zoo op run y"
+        )
         // dx[s] = mix * dy[s] + (1 - mix) * dy[s + 2]; dmix = sum dy * (x - x shifted).
         var dx = [Double](repeating: 0, count: xd.count)
         var dmix = [Double](repeating: 0, count: 4)
@@ -365,12 +425,17 @@ import Testing
                 }
             }
         }
-        expectClose(try NPY.read(path: ws.path("dx.npy")).tensor(as: Float.self), dx, rtol: 1e-6, atol: 1e-6, "zoo op run dx")
-        expectClose(try SafetensorsFile.read(path: ws.path("dp.safetensors")).tensor(named: "time_mix"), dmix, rtol: 1e-5, atol: 1e-5, "zoo op run dtime_mix")
+        expectClose(
+            try NPY.read(path: ws.path("dx.npy")).tensor(as: Float.self), dx, rtol: 1e-6, atol: 1e-6, "zoo op run dx")
+        expectClose(
+            try SafetensorsFile.read(path: ws.path("dp.safetensors")).tensor(named: "time_mix"), dmix, rtol: 1e-5,
+            atol: 1e-5, "zoo op run dtime_mix")
     }
 
     @Test func conformPassesEveryCheckOnCFunctionEntries() throws {
-        let ws = try Workspace([try Self.tokenShiftEntry(), try Self.fixtureEntry(id: "box_mean", description: Self.boxMean)])
+        let ws = try Workspace([
+            try Self.tokenShiftEntry(), try Self.fixtureEntry(id: "box_mean", description: Self.boxMean),
+        ])
         let tokenShift = try ws.zoo(["conform", "token_shift", "--registry", ws.registry])
         #expect(tokenShift.status == 0, "\(tokenShift.stdout)\(tokenShift.stderr)")
         #expect(tokenShift.stdout.contains("cfunction:\(ws.registry)#token_shift: "), "\(tokenShift.stdout)")
@@ -390,23 +455,33 @@ import Testing
         var entry = try Self.tokenShiftEntry()
         entry["sha256"] = String(repeating: "0", count: 64)
         let ws = try Workspace([entry])
-        let refused = try ws.zoo(["op", "run", "token_shift", "--input", ws.path("x.npy"), "--output", ws.path("y.npy")])
+        let refused = try ws.zoo([
+            "op", "run", "token_shift", "--input", ws.path("x.npy"), "--output", ws.path("y.npy"),
+        ])
         #expect(refused.status != 0 && refused.stderr.contains("zoo registry pin token_shift"), "\(refused.stderr)")
         let pin = try ws.zoo(["registry", "pin", "token_shift", "--registry", ws.registry])
         #expect(pin.status == 0 && pin.stdout.contains("conformance (quick): "), "\(pin.stdout)\(pin.stderr)")
         let pinned = try #require(try Registry.load(path: ws.registry).entry(id: "token_shift"))
-        #expect(pinned.sha256 == (try FileHash.sha256(path: entry["library"] as! String)) && pinned.conformance?.passed == true)
+        #expect(
+            pinned.sha256 == (try FileHash.sha256(path: entry["library"] as! String))
+                && pinned.conformance?.passed == true)
         #expect(pinned.cfunction == (try Self.parsedTokenShift()))
         #expect(pinned.abi == "\(OZ_ABI_MAJOR).\(OZ_ABI_MINOR)", "the adapter speaks the host's ABI")
 
         let list = try ws.zoo(["plugins", "list", "--registry", ws.registry])
         #expect(list.status == 0)
-        #expect(list.stdout.contains("pinned (token_shift)") && list.stdout.contains("(cfunction through libffi)"), "\(list.stdout)")
+        #expect(
+            list.stdout.contains("pinned (token_shift)") && list.stdout.contains("(cfunction through libffi)"),
+            "\(list.stdout)")
         #expect(list.stdout.contains("- token_shift [token_mixer] v1.0.0: RWKV token shift"), "\(list.stdout)")
-        let inspect = try ws.zoo(["plugins", "inspect", "token_shift", "--registry", ws.registry, "--dim", "8", "--set", "shift=3"])
+        let inspect = try ws.zoo([
+            "plugins", "inspect", "token_shift", "--registry", ws.registry, "--dim", "8", "--set", "shift=3",
+        ])
         #expect(inspect.status == 0, "\(inspect.stderr)")
-        for line in ["capabilities: backward, deterministic, reentrant", "shift: int = 1, range 1...65536", "time_mix [8]",
-                     "causal: true, receptive field: [t - 3, t + 0], time in L: O(L)"] {
+        for line in [
+            "capabilities: backward, deterministic, reentrant", "shift: int = 1, range 1...65536", "time_mix [8]",
+            "causal: true, receptive field: [t - 3, t + 0], time in L: O(L)",
+        ] {
             #expect(inspect.stdout.contains(line), "\(line) in \(inspect.stdout)")
         }
         let verify = try ws.zoo(["registry", "verify", "--registry", ws.registry])

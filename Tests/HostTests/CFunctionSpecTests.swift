@@ -1,12 +1,12 @@
 import Foundation
 import Testing
 
-@testable import HostCore
-@testable import HostPlugins
-@testable import HostModel
-@testable import HostGraft
-@testable import HostConformance
 @testable import HostBench
+@testable import HostConformance
+@testable import HostCore
+@testable import HostGraft
+@testable import HostModel
+@testable import HostPlugins
 
 /// The `cfunction` signature parser: the shipped description parses into what it says, and every malformed
 /// description is refused with a typed error naming the entry and the field.
@@ -67,12 +67,15 @@ import Testing
 
     /// The shipped description with `old` replaced by `new` (which must occur exactly once).
     static func variant(_ old: String, _ new: String, sourceLocation: SourceLocation = #_sourceLocation) -> String {
-        #expect(tokenShift.components(separatedBy: old).count == 2, "'\(old)' must occur once", sourceLocation: sourceLocation)
+        #expect(
+            tokenShift.components(separatedBy: old).count == 2, "'\(old)' must occur once",
+            sourceLocation: sourceLocation)
         return tokenShift.replacingOccurrences(of: old, with: new)
     }
 
     /// The shipped description with the first occurrence of `old` (in the forward signature) replaced by `new`.
-    static func variantFirst(_ old: String, _ new: String, sourceLocation: SourceLocation = #_sourceLocation) -> String {
+    static func variantFirst(_ old: String, _ new: String, sourceLocation: SourceLocation = #_sourceLocation) -> String
+    {
         guard let range = tokenShift.range(of: old) else {
             Issue.record("'\(old)' does not occur", sourceLocation: sourceLocation)
             return tokenShift
@@ -91,22 +94,30 @@ import Testing
         #expect(spec.capabilities == [.backward, .deterministic, .reentrant])
         #expect(spec.attributes.map(\.name) == ["shift"])
         let shift = try #require(spec.attribute("shift")).schema
-        #expect(shift.type == .int && shift.defaultValue == .int(1) && shift.intRange == 1...65536 && shift.doc == "tokens back")
-        #expect(spec.parameters == [CFunctionParameter(name: "time_mix", shape: [.variable("D")], initializer: .constant(0.5))])
+        #expect(
+            shift.type == .int && shift.defaultValue == .int(1) && shift.intRange == 1...65536
+                && shift.doc == "tokens back")
+        #expect(
+            spec.parameters == [
+                CFunctionParameter(name: "time_mix", shape: [.variable("D")], initializer: .constant(0.5))
+            ])
         #expect(spec.receptiveField == CFunctionReceptiveField(left: .variable("shift"), right: .constant(0)))
         #expect(spec.forward.symbol == "token_shift_mix" && spec.forward.status == nil)
-        #expect(spec.forward.arguments.map(\.binding) == [
-            .input, .output, .batch, .length, .dim, .parameter("time_mix"), .attribute("shift"),
-        ])
-        #expect(spec.forward.arguments.map(\.type) == [
-            .pointer(pointee: .float, isConst: true), .pointer(pointee: .float, isConst: false), .integer(.long),
-            .integer(.long), .integer(.long), .pointer(pointee: .float, isConst: true), .integer(.long),
-        ])
+        #expect(
+            spec.forward.arguments.map(\.binding) == [
+                .input, .output, .batch, .length, .dim, .parameter("time_mix"), .attribute("shift"),
+            ])
+        #expect(
+            spec.forward.arguments.map(\.type) == [
+                .pointer(pointee: .float, isConst: true), .pointer(pointee: .float, isConst: false), .integer(.long),
+                .integer(.long), .integer(.long), .pointer(pointee: .float, isConst: true), .integer(.long),
+            ])
         let vjp = try #require(spec.vjp)
-        #expect(vjp.arguments.map(\.binding) == [
-            .input, .outputGradient, .inputGradient, .parameterGradient("time_mix"), .batch, .length, .dim,
-            .parameter("time_mix"), .attribute("shift"),
-        ])
+        #expect(
+            vjp.arguments.map(\.binding) == [
+                .input, .outputGradient, .inputGradient, .parameterGradient("time_mix"), .batch, .length, .dim,
+                .parameter("time_mix"), .attribute("shift"),
+            ])
         #expect(!spec.needsGrid)
     }
 
@@ -120,11 +131,15 @@ import Testing
               {"kind": "workspace", "type": "void *", "count": "8 * (B*L + H)"}, {"kind": "workspace_bytes", "type": "size_t"}]}}
             """
         let spec = try Self.parse(text)
-        #expect(spec.scalar == .double && spec.forward.status == .int32 && spec.vjp == nil && spec.complexity == .undeclared)
+        #expect(
+            spec.scalar == .double && spec.forward.status == .int32 && spec.vjp == nil && spec.complexity == .undeclared
+        )
         #expect(spec.capabilities == [.float64, .needsGrid])
         #expect(spec.attributes.map(\.schema.type) == [.float, .bool])
         #expect(spec.attribute("gain")?.schema.defaultValue == .float(2))
-        #expect(spec.attribute("gain")?.schema.floatRange == -Double(Float.greatestFiniteMagnitude)...Double(Float.greatestFiniteMagnitude))
+        #expect(
+            spec.attribute("gain")?.schema.floatRange == -Double(
+                Float.greatestFiniteMagnitude)...Double(Float.greatestFiniteMagnitude))
         let workspace = try #require(spec.forward.workspace)
         #expect(workspace.type == .pointer(pointee: nil, isConst: false))
         #expect(try workspace.count.evaluate(["B": 2, "L": 3, "H": 4]) == 80)
@@ -138,25 +153,37 @@ import Testing
         for bad in ["float **", "char *", "struct x", "int[4]", "signed int", "volatile float *", ""] {
             #expect(CType(parsing: bad) == nil, "'\(bad)'")
         }
-        #expect(CInteger.int.range == Int64(Int32.min)...Int64(Int32.max) && CInteger.uint32.range == 0...Int64(UInt32.max))
+        #expect(
+            CInteger.int.range == Int64(Int32.min)...Int64(Int32.max) && CInteger.uint32.range == 0...Int64(UInt32.max))
     }
 
     // MARK: Refused, with the entry and the field named
 
     @Test func unknownArgumentKindIsNamed() {
-        let e = Self.error(Self.variantFirst(#"{"kind": "L", "type": "long"},"#, #"{"kind": "length", "type": "long"},"#))
-        #expect(e == .unknownArgumentKind(entry: "ts", field: "\(Self.forwardArguments)[3].kind", kind: "length", known: CFunctionSpec.argumentKinds))
+        let e = Self.error(
+            Self.variantFirst(#"{"kind": "L", "type": "long"},"#, #"{"kind": "length", "type": "long"},"#))
+        #expect(
+            e
+                == .unknownArgumentKind(
+                    entry: "ts", field: "\(Self.forwardArguments)[3].kind", kind: "length",
+                    known: CFunctionSpec.argumentKinds))
     }
 
     @Test func duplicateBindingsAreNamed() {
         let twiceL = Self.variantFirst(#"{"kind": "D", "type": "long"},"#, #"{"kind": "L", "type": "int"},"#)
-        #expect(Self.error(twiceL) == .duplicateBinding(
-            entry: "ts", field: "\(Self.forwardArguments)[4]", binding: "L", first: "\(Self.forwardArguments)[3]"))
+        #expect(
+            Self.error(twiceL)
+                == .duplicateBinding(
+                    entry: "ts", field: "\(Self.forwardArguments)[4]", binding: "L",
+                    first: "\(Self.forwardArguments)[3]"))
         let twiceGrad = Self.variant(
             #"{"kind": "parameter", "name": "time_mix", "type": "const float *"},"#,
             #"{"kind": "parameter_grad", "name": "time_mix", "type": "float *"},"#)
-        #expect(Self.error(twiceGrad) == .duplicateBinding(
-            entry: "ts", field: "\(Self.vjpArguments)[7]", binding: "parameter_grad 'time_mix'", first: "\(Self.vjpArguments)[3]"))
+        #expect(
+            Self.error(twiceGrad)
+                == .duplicateBinding(
+                    entry: "ts", field: "\(Self.vjpArguments)[7]", binding: "parameter_grad 'time_mix'",
+                    first: "\(Self.vjpArguments)[3]"))
     }
 
     @Test func missingInputOutputAndGradientsAreNamed() {
@@ -167,11 +194,14 @@ import Testing
         let noDx = Self.variant(#"{"kind": "input_grad", "type": "float *"},"#, "")
         #expect(Self.error(noDx) == .missingBinding(entry: "ts", field: Self.vjpArguments, binding: "input_grad"))
         let noParameterGrad = Self.variant(#"{"kind": "parameter_grad", "name": "time_mix", "type": "float *"},"#, "")
-        #expect(Self.error(noParameterGrad) == .missingBinding(entry: "ts", field: Self.vjpArguments, binding: "parameter_grad 'time_mix'"))
+        #expect(
+            Self.error(noParameterGrad)
+                == .missingBinding(entry: "ts", field: Self.vjpArguments, binding: "parameter_grad 'time_mix'"))
     }
 
     @Test func unsupportedAndMismatchedCTypesAreNamed() throws {
-        let pointerToPointer = Self.variant(#"{"kind": "output", "type": "float *"}"#, #"{"kind": "output", "type": "float **"}"#)
+        let pointerToPointer = Self.variant(
+            #"{"kind": "output", "type": "float *"}"#, #"{"kind": "output", "type": "float **"}"#)
         guard case .unsupportedType(let entry, let field, let type, let expected)? = Self.error(pointerToPointer) else {
             Issue.record("float ** was not refused as an unsupported type")
             return
@@ -179,11 +209,15 @@ import Testing
         #expect(entry == "ts" && field == "\(Self.forwardArguments)[1].type" && type == "float **")
         #expect(expected.contains("const float *") && expected.contains("uint64_t"))
         // Constness decides which way a buffer goes.
-        let writableInput = Self.variantFirst(#"{"kind": "input", "type": "const float *"},"#, #"{"kind": "input", "type": "float *"},"#)
-        let constOutput = Self.variant(#"{"kind": "output", "type": "float *"}"#, #"{"kind": "output", "type": "const float *"}"#)
+        let writableInput = Self.variantFirst(
+            #"{"kind": "input", "type": "const float *"},"#, #"{"kind": "input", "type": "float *"},"#)
+        let constOutput = Self.variant(
+            #"{"kind": "output", "type": "float *"}"#, #"{"kind": "output", "type": "const float *"}"#)
         let floatLength = Self.variantFirst(#"{"kind": "L", "type": "long"},"#, #"{"kind": "L", "type": "double"},"#)
-        let pointerAttribute = Self.variant(#""name": "shift", "type": "long", "default""#, #""name": "shift", "type": "long *", "default""#)
-        let mixedElements = Self.variant(#"{"kind": "input_grad", "type": "float *"}"#, #"{"kind": "input_grad", "type": "double *"}"#)
+        let pointerAttribute = Self.variant(
+            #""name": "shift", "type": "long", "default""#, #""name": "shift", "type": "long *", "default""#)
+        let mixedElements = Self.variant(
+            #"{"kind": "input_grad", "type": "float *"}"#, #"{"kind": "input_grad", "type": "double *"}"#)
         let floatReturn = Self.variant(#""returns": "void""#, #""returns": "float""#)
         for (text, field, type) in [
             (writableInput, "\(Self.forwardArguments)[0].type", "float *"),
@@ -201,30 +235,51 @@ import Testing
     }
 
     @Test func bindingsInTheWrongSignatureAreNamed() {
-        let outputInVJP = Self.variant(#"{"kind": "input_grad", "type": "float *"}"#, #"{"kind": "output", "type": "float *"}"#)
-        #expect(Self.error(outputInVJP) == .misplacedBinding(
-            entry: "ts", field: "\(Self.vjpArguments)[2].kind", binding: "output",
-            reason: "is not available to the VJP (the host passes x and dy; recompute y from x)"))
-        let gradientInForward = Self.variant(#"{"kind": "output", "type": "float *"}"#, #"{"kind": "input_grad", "type": "float *"}"#)
-        #expect(Self.error(gradientInForward) == .misplacedBinding(
-            entry: "ts", field: "\(Self.forwardArguments)[1].kind", binding: "input_grad", reason: "belongs in the vjp signature"))
+        let outputInVJP = Self.variant(
+            #"{"kind": "input_grad", "type": "float *"}"#, #"{"kind": "output", "type": "float *"}"#)
+        #expect(
+            Self.error(outputInVJP)
+                == .misplacedBinding(
+                    entry: "ts", field: "\(Self.vjpArguments)[2].kind", binding: "output",
+                    reason: "is not available to the VJP (the host passes x and dy; recompute y from x)"))
+        let gradientInForward = Self.variant(
+            #"{"kind": "output", "type": "float *"}"#, #"{"kind": "input_grad", "type": "float *"}"#)
+        #expect(
+            Self.error(gradientInForward)
+                == .misplacedBinding(
+                    entry: "ts", field: "\(Self.forwardArguments)[1].kind", binding: "input_grad",
+                    reason: "belongs in the vjp signature"))
     }
 
     @Test func undeclaredNamesAreNamed() {
-        let text = Self.variant(#"{"kind": "attribute", "name": "shift", "type": "long"}"#, #"{"kind": "attribute", "name": "lag", "type": "long"}"#)
-        #expect(Self.error(text) == .undeclaredName(entry: "ts", field: "\(Self.vjpArguments)[8].name", name: "lag", declared: ["shift"]))
-        let grad = Self.variant(#"{"kind": "parameter_grad", "name": "time_mix""#, #"{"kind": "parameter_grad", "name": "mix""#)
-        #expect(Self.error(grad) == .undeclaredName(entry: "ts", field: "\(Self.vjpArguments)[3].name", name: "mix", declared: ["time_mix"]))
+        let text = Self.variant(
+            #"{"kind": "attribute", "name": "shift", "type": "long"}"#,
+            #"{"kind": "attribute", "name": "lag", "type": "long"}"#)
+        #expect(
+            Self.error(text)
+                == .undeclaredName(entry: "ts", field: "\(Self.vjpArguments)[8].name", name: "lag", declared: ["shift"])
+        )
+        let grad = Self.variant(
+            #"{"kind": "parameter_grad", "name": "time_mix""#, #"{"kind": "parameter_grad", "name": "mix""#)
+        #expect(
+            Self.error(grad)
+                == .undeclaredName(
+                    entry: "ts", field: "\(Self.vjpArguments)[3].name", name: "mix", declared: ["time_mix"]))
     }
 
     @Test func expressionsAreCheckedWhereTheyStand() {
         let unbalanced = Self.variant(#""shape": ["D"]"#, #""shape": ["2*(D"]"#)
-        #expect(Self.error(unbalanced) == .invalidExpression(
-            entry: "ts", field: "\(Self.forwardArguments)[5].shape[0]", expression: "2*(D",
-            reason: "expected ')' at character 5, found end of text"))
+        #expect(
+            Self.error(unbalanced)
+                == .invalidExpression(
+                    entry: "ts", field: "\(Self.forwardArguments)[5].shape[0]", expression: "2*(D",
+                    reason: "expected ')' at character 5, found end of text"))
         // L changes from call to call, so a parameter's shape may not use it.
         let byLength = Self.variant(#""shape": ["D"]"#, #""shape": ["L"]"#)
-        guard case .invalidExpression("ts", "\(Self.forwardArguments)[5].shape[0]", "L", let reason)? = Self.error(byLength) else {
+        guard
+            case .invalidExpression("ts", "\(Self.forwardArguments)[5].shape[0]", "L", let reason)? = Self.error(
+                byLength)
+        else {
             Issue.record("a parameter shaped by L was not refused")
             return
         }
@@ -235,36 +290,73 @@ import Testing
             return
         }
         let zeroExtent = Self.variant(#""shape": ["D"]"#, #""shape": [0]"#)
-        #expect(Self.error(zeroExtent) == .invalidField(entry: "ts", field: "\(Self.forwardArguments)[5].shape[0]", expected: "a positive extent (found 0)"))
+        #expect(
+            Self.error(zeroExtent)
+                == .invalidField(
+                    entry: "ts", field: "\(Self.forwardArguments)[5].shape[0]", expected: "a positive extent (found 0)")
+        )
     }
 
     @Test func unknownFieldsAndBadValuesAreNamed() {
-        #expect(Self.error(Self.variant(#""causal": true,"#, #""causal": true, "fast": true,"#)) == .unknownField(
-            entry: "ts", field: "cfunction.fast", allowed: ["capabilities", "causal", "complexity", "forward", "receptive_field", "role", "summary", "vjp"]))
-        #expect(Self.error(Self.variant(#""complexity": "linear""#, #""complexity": "cubic""#)) == .invalidField(
-            entry: "ts", field: "cfunction.complexity",
-            expected: "\"linear\", \"linearithmic\" or \"quadratic\" (how the time grows with L) (found \"cubic\")"))
-        #expect(Self.error(Self.variant(#""name": "shift", "type": "long"}"#, #""name": "shift", "type": "long", "default": 2}"#))
-            == .unknownField(entry: "ts", field: "\(Self.vjpArguments)[8].default", allowed: ["kind", "name", "type"]))
-        #expect(Self.error(Self.variant(#""default": 1, "min": 1"#, #""default": 0, "min": 1"#)) == .invalidField(
-            entry: "ts", field: "\(Self.forwardArguments)[6].default",
-            expected: "a value the attribute accepts (attribute 'shift' = 0 is out of range (allowed: 1...65536))"))
-        #expect(Self.error(Self.variant(#""reentrant"]"#, #""fast"]"#)) == .invalidField(
-            entry: "ts", field: "cfunction.capabilities[1]",
-            expected: "\"deterministic\" or \"reentrant\" (found \"fast\"; backward, float64 and needs_grid follow from the signatures)"))
-        #expect(Self.error(Self.variant(#""role": "token_mixer""#, #""role": "mixer""#)) == .invalidField(
-            entry: "ts", field: "cfunction.role", expected: "\"token_mixer\" or \"channel_mixer\" (found \"mixer\")"))
-        #expect(Self.error(Self.variant(#""symbol": "token_shift_mix","#, #""symbol": "token-shift","#)) == .invalidField(
-            entry: "ts", field: "cfunction.forward.symbol", expected: "a C identifier (found \"token-shift\")"))
-        #expect(Self.error(Self.variant(#""init": {"constant": 0.5}"#, #""init": {"xavier": 1}"#)) == .unknownField(
-            entry: "ts", field: "\(Self.forwardArguments)[5].init.xavier", allowed: ["constant", "normal", "uniform"]))
-        let workspaceBytesAlone = Self.variantFirst(#"{"kind": "D", "type": "long"},"#, #"{"kind": "D", "type": "long"}, {"kind": "workspace_bytes", "type": "size_t"},"#)
-        #expect(Self.error(workspaceBytesAlone) == .missingBinding(
-            entry: "ts", field: Self.forwardArguments, binding: "workspace (workspace_bytes gives its size)"))
+        #expect(
+            Self.error(Self.variant(#""causal": true,"#, #""causal": true, "fast": true,"#))
+                == .unknownField(
+                    entry: "ts", field: "cfunction.fast",
+                    allowed: [
+                        "capabilities", "causal", "complexity", "forward", "receptive_field", "role", "summary", "vjp",
+                    ]))
+        #expect(
+            Self.error(Self.variant(#""complexity": "linear""#, #""complexity": "cubic""#))
+                == .invalidField(
+                    entry: "ts", field: "cfunction.complexity",
+                    expected:
+                        "\"linear\", \"linearithmic\" or \"quadratic\" (how the time grows with L) (found \"cubic\")"))
+        #expect(
+            Self.error(
+                Self.variant(#""name": "shift", "type": "long"}"#, #""name": "shift", "type": "long", "default": 2}"#))
+                == .unknownField(
+                    entry: "ts", field: "\(Self.vjpArguments)[8].default", allowed: ["kind", "name", "type"]))
+        #expect(
+            Self.error(Self.variant(#""default": 1, "min": 1"#, #""default": 0, "min": 1"#))
+                == .invalidField(
+                    entry: "ts", field: "\(Self.forwardArguments)[6].default",
+                    expected:
+                        "a value the attribute accepts (attribute 'shift' = 0 is out of range (allowed: 1...65536))"))
+        #expect(
+            Self.error(Self.variant(#""reentrant"]"#, #""fast"]"#))
+                == .invalidField(
+                    entry: "ts", field: "cfunction.capabilities[1]",
+                    expected:
+                        "\"deterministic\" or \"reentrant\" (found \"fast\"; backward, float64 and needs_grid follow from the signatures)"
+                ))
+        #expect(
+            Self.error(Self.variant(#""role": "token_mixer""#, #""role": "mixer""#))
+                == .invalidField(
+                    entry: "ts", field: "cfunction.role",
+                    expected: "\"token_mixer\" or \"channel_mixer\" (found \"mixer\")"))
+        #expect(
+            Self.error(Self.variant(#""symbol": "token_shift_mix","#, #""symbol": "token-shift","#))
+                == .invalidField(
+                    entry: "ts", field: "cfunction.forward.symbol", expected: "a C identifier (found \"token-shift\")"))
+        #expect(
+            Self.error(Self.variant(#""init": {"constant": 0.5}"#, #""init": {"xavier": 1}"#))
+                == .unknownField(
+                    entry: "ts", field: "\(Self.forwardArguments)[5].init.xavier",
+                    allowed: ["constant", "normal", "uniform"]))
+        let workspaceBytesAlone = Self.variantFirst(
+            #"{"kind": "D", "type": "long"},"#,
+            #"{"kind": "D", "type": "long"}, {"kind": "workspace_bytes", "type": "size_t"},"#)
+        #expect(
+            Self.error(workspaceBytesAlone)
+                == .missingBinding(
+                    entry: "ts", field: Self.forwardArguments, binding: "workspace (workspace_bytes gives its size)"))
     }
 
     @Test func textThatIsNotJSONOrRepeatsAKeyIsRefused() {
-        guard case .invalidJSON("ts", let reason)? = Self.error(Self.variant(#""causal": true,"#, #""causal": true, "causal": false,"#)) else {
+        guard
+            case .invalidJSON("ts", let reason)? = Self.error(
+                Self.variant(#""causal": true,"#, #""causal": true, "causal": false,"#))
+        else {
             Issue.record("a repeated key was not refused")
             return
         }
@@ -273,7 +365,9 @@ import Testing
             Issue.record("truncated JSON was not refused")
             return
         }
-        #expect(Self.error("[1, 2]") == .invalidField(entry: "ts", field: "cfunction", expected: "an object (found an array)"))
+        #expect(
+            Self.error("[1, 2]")
+                == .invalidField(entry: "ts", field: "cfunction", expected: "an object (found an array)"))
     }
 
     /// Every mutation of a valid description parses or is refused with a typed error: never a trap (the property
@@ -319,14 +413,19 @@ import Testing
             ("D D", "unexpected 'D' at character 3"), ("3k", "a number runs into a name at character 2"),
             ("99999999999999999999", "the number 99999999999999999999 does not fit in 64 bits"),
             ("-1", "expected a number, a name or '(' at character 1, found '-'"),
-            (String(repeating: "(", count: 17) + "1" + String(repeating: ")", count: 17), "parentheses nested deeper than 16"),
+            (
+                String(repeating: "(", count: 17) + "1" + String(repeating: ")", count: 17),
+                "parentheses nested deeper than 16"
+            ),
         ] {
             #expect(throws: ShapeExpression.Failure(reason: reason)) { try ShapeExpression.parse(text) }
         }
         #expect(throws: ShapeExpression.Failure(reason: "division by zero in '(D / (k - 5))'")) {
             try ShapeExpression.parse("D / (k - 5)").evaluate(sizes)
         }
-        #expect(throws: ShapeExpression.Failure(reason: "'q' has no value here")) { try ShapeExpression.parse("q").evaluate(sizes) }
+        #expect(throws: ShapeExpression.Failure(reason: "'q' has no value here")) {
+            try ShapeExpression.parse("q").evaluate(sizes)
+        }
         #expect(throws: ShapeExpression.Failure(reason: "'(4611686018427387904 * 2)' overflows 64-bit integers")) {
             try ShapeExpression.parse("4611686018427387904 * 2").evaluate([:])
         }

@@ -1,12 +1,12 @@
 import Foundation
 import Testing
 
-@testable import HostCore
-@testable import HostPlugins
-@testable import HostModel
-@testable import HostGraft
-@testable import HostConformance
 @testable import HostBench
+@testable import HostConformance
+@testable import HostCore
+@testable import HostGraft
+@testable import HostModel
+@testable import HostPlugins
 
 /// The `zoo` executable end to end, on files the tests write.
 @Suite struct CLITests {
@@ -21,7 +21,8 @@ import Testing
             registry = dir.appendingPathComponent("registry.json").path
             for product in ["OZMHA", "OZMLP", "OZPoolFormerC"] {
                 let result = try runCommand(
-                    try zooPath(), ["registry", "add", try pluginPath(product: product), "--registry", registry, "--skip-conformance"])
+                    try zooPath(),
+                    ["registry", "add", try pluginPath(product: product), "--registry", registry, "--skip-conformance"])
                 #expect(result.status == 0, "\(result.stderr)")
             }
         }
@@ -48,7 +49,9 @@ import Testing
             let process = try zooProcess(arguments)
             try process.run()
             let deadline = Date().addingTimeInterval(120)
-            while !FileManager.default.fileExists(atPath: file) && Date() < deadline && process.isRunning { usleep(5_000) }
+            while !FileManager.default.fileExists(atPath: file) && Date() < deadline && process.isRunning {
+                usleep(5_000)
+            }
             kill(process.processIdentifier, SIGKILL)
             process.waitUntilExit()
             return process.terminationReason
@@ -73,7 +76,8 @@ import Testing
         #expect(params.metadata["operator"] == "mlp" && params.metadata["attr.expansion_ratio"] == "2.0")
         let p = try params.names.map { try params.tensor(named: $0).scalars.map(Double.init) }
         let y = try NPY.read(path: ws.path("y.npy")).tensor(as: Float.self)
-        let expected = referenceMLP(x: x.scalars.map(Double.init), B: 2, L: 5, D: 8, hidden: 16, fc1W: p[0], fc1B: p[1], fc2W: p[2], fc2B: p[3])
+        let expected = referenceMLP(
+            x: x.scalars.map(Double.init), B: 2, L: 5, D: 8, hidden: 16, fc1W: p[0], fc1B: p[1], fc2W: p[2], fc2B: p[3])
         expectClose(y, expected, rtol: 1e-4, atol: 1e-5, "zoo op run mlp")
         // Gradients equal the in-process VJP on the same parameters.
         let op = try Operator(
@@ -91,7 +95,9 @@ import Testing
             ws.path("p.safetensors"), "--set", "expansion_ratio=2",
         ])
         #expect(again.status == 0, "\(again.stderr)")
-        expectClose(try NPY.read(path: ws.path("y2.npy")).tensor(as: Float.self), expected, rtol: 1e-4, atol: 1e-5, "float64 input")
+        expectClose(
+            try NPY.read(path: ws.path("y2.npy")).tensor(as: Float.self), expected, rtol: 1e-4, atol: 1e-5,
+            "float64 input")
     }
 
     @Test func opRunErrorsNameTheirCause() throws {
@@ -102,14 +108,35 @@ import Testing
         // allocation fails on every overcommit setting; the host reports it instead of aborting.
         try NPY.write(Tensor<Float>(zeros: [1, 1 << 23, 1]), path: ws.path("long.npy"))
         let cases: [([String], String)] = [
-            (["op", "run", "mha", "--input", ws.path("long.npy"), "--output", ws.path("y.npy"), "--set", "num_heads=1"], "workspace of"),
+            (
+                [
+                    "op", "run", "mha", "--input", ws.path("long.npy"), "--output", ws.path("y.npy"), "--set",
+                    "num_heads=1",
+                ], "workspace of"
+            ),
             (["op", "run", "mlp", "--input", ws.path("missing.npy"), "--output", ws.path("y.npy")], "missing.npy"),
             (["op", "run", "mlp", "--input", ws.path("x2d.npy"), "--output", ws.path("y.npy")], "[B, L, D]"),
-            (["op", "run", "mlp", "--input", ws.path("x.npy"), "--output", ws.path("y.npy"), "--set", "ratio=2"], "'ratio'"),
-            (["op", "run", "mha", "--input", ws.path("x.npy"), "--output", ws.path("y.npy"), "--set", "num_heads=3"], "num_heads"),
+            (
+                ["op", "run", "mlp", "--input", ws.path("x.npy"), "--output", ws.path("y.npy"), "--set", "ratio=2"],
+                "'ratio'"
+            ),
+            (
+                [
+                    "op", "run", "mha", "--input", ws.path("x.npy"), "--output", ws.path("y.npy"), "--set",
+                    "num_heads=3",
+                ], "num_heads"
+            ),
             (["op", "run", "nope", "--input", ws.path("x.npy"), "--output", ws.path("y.npy")], "'nope'"),
-            (["op", "run", "mlp", "--input", ws.path("x.npy"), "--output", ws.path("y.npy"), "--params", ws.path("x.npy")], "x.npy"),
-            (["op", "run", "mlp", "--input", ws.path("x.npy"), "--output", "/nonexistent-dir/y.npy"], "/nonexistent-dir/y.npy"),
+            (
+                [
+                    "op", "run", "mlp", "--input", ws.path("x.npy"), "--output", ws.path("y.npy"), "--params",
+                    ws.path("x.npy"),
+                ], "x.npy"
+            ),
+            (
+                ["op", "run", "mlp", "--input", ws.path("x.npy"), "--output", "/nonexistent-dir/y.npy"],
+                "/nonexistent-dir/y.npy"
+            ),
             (["op", "run", "poolformer", "--input", ws.path("x.npy"), "--output", ws.path("y.npy")], "grid"),
         ]
         for (arguments, needle) in cases {
@@ -132,7 +159,10 @@ import Testing
         bytes.append(0)  // still a valid ELF file, but not the one that was pinned
         try bytes.write(to: URL(fileURLWithPath: library))
         try NPY.write(Tensor<Float>.randomNormal([1, 4, 3], seed: 1), path: ws.path("x.npy"))
-        let arguments = ["op", "run", "poolformer", "--plugin", library, "--grid", "2x2", "--input", ws.path("x.npy"), "--output", ws.path("y.npy")]
+        let arguments = [
+            "op", "run", "poolformer", "--plugin", library, "--grid", "2x2", "--input", ws.path("x.npy"), "--output",
+            ws.path("y.npy"),
+        ]
         let refused = try ws.zoo(arguments)
         #expect(refused.status != 0)
         #expect(refused.stderr.contains("refusing") && refused.stderr.contains("pool-copy"), "\(refused.stderr)")
@@ -146,10 +176,14 @@ import Testing
         let ws = try Workspace()
         let list = try ws.zoo(["plugins", "list"])
         #expect(list.status == 0)
-        #expect(list.stdout.contains("- mha [token_mixer]") && list.stdout.contains("- mlp [channel_mixer]"), "\(list.stdout)")
+        #expect(
+            list.stdout.contains("- mha [token_mixer]") && list.stdout.contains("- mlp [channel_mixer]"),
+            "\(list.stdout)")
         let inspect = try ws.zoo(["plugins", "inspect", "mha", "--dim", "1152"])
         #expect(inspect.status == 0)
-        #expect(inspect.stdout.contains("qkv.weight [3456, 1152]") && inspect.stdout.contains("num_heads: int = 16"), "\(inspect.stdout)")
+        #expect(
+            inspect.stdout.contains("qkv.weight [3456, 1152]") && inspect.stdout.contains("num_heads: int = 16"),
+            "\(inspect.stdout)")
         let verify = try ws.zoo(["registry", "verify"])
         #expect(verify.status == 0, "\(verify.stdout)\(verify.stderr)")
         let demo = try ws.zoo(["demo", "--dim", "16", "--grid", "3x3"])
@@ -160,11 +194,16 @@ import Testing
     @Test func dropInUnpinnedLibraryIsListedButNotLoaded() throws {
         let ws = try Workspace()
         let drop = try makeTemporaryDirectory("zoo-dropin")
-        try FileManager.default.copyItem(atPath: try FixturePlugins.path("NewerMinor"), toPath: drop.appendingPathComponent("libNewer.so").path)
+        try FileManager.default.copyItem(
+            atPath: try FixturePlugins.path("NewerMinor"), toPath: drop.appendingPathComponent("libNewer.so").path)
         let list = try ws.zoo(["plugins", "list", "--plugin-dir", drop.path])
-        #expect(list.stdout.contains("libNewer.so") && list.stdout.contains("unpinned") && list.stdout.contains("not loaded"), "\(list.stdout)")
+        #expect(
+            list.stdout.contains("libNewer.so") && list.stdout.contains("unpinned")
+                && list.stdout.contains("not loaded"), "\(list.stdout)")
         // After `zoo registry add`, the same library is pinned and its operator resolves by id.
-        let add = try ws.zoo(["registry", "add", drop.appendingPathComponent("libNewer.so").path, "--registry", ws.registry])
+        let add = try ws.zoo([
+            "registry", "add", drop.appendingPathComponent("libNewer.so").path, "--registry", ws.registry,
+        ])
         #expect(add.status == 0, "\(add.stderr)")
         // `registry add` ran the harness and recorded its verdict in the entry.
         let entry = try #require(try Registry.load(path: ws.registry).entries.first { $0.operators == ["newer_op"] })
@@ -180,11 +219,15 @@ import Testing
         let start = try #require(readme.range(of: "```c\n"))
         let end = try #require(readme.range(of: "```", range: start.upperBound..<readme.endIndex))
         let ws = try Workspace()
-        try String(readme[start.upperBound..<end.lowerBound]).write(toFile: ws.path("double_it.c"), atomically: true, encoding: .utf8)
-        let cc = try runCommand("/usr/bin/env", TestCCompiler.invocation([
-            "-std=c99", "-O2", "-fPIC", "-shared", "-Wall", "-Werror", "-I",
-            packageRoot.appendingPathComponent("Sources/OperatorABI/include").path, ws.path("double_it.c"), "-o", ws.path("libDoubleIt.so"),
-        ]))
+        try String(readme[start.upperBound..<end.lowerBound]).write(
+            toFile: ws.path("double_it.c"), atomically: true, encoding: .utf8)
+        let cc = try runCommand(
+            "/usr/bin/env",
+            TestCCompiler.invocation([
+                "-std=c99", "-O2", "-fPIC", "-shared", "-Wall", "-Werror", "-I",
+                packageRoot.appendingPathComponent("Sources/OperatorABI/include").path, ws.path("double_it.c"), "-o",
+                ws.path("libDoubleIt.so"),
+            ]))
         #expect(cc.status == 0, "\(cc.stderr)")
         #expect(try ws.zoo(["registry", "add", ws.path("libDoubleIt.so"), "--registry", ws.registry]).status == 0)
         let x = Tensor<Float>.randomNormal([1, 3, 4], seed: 5)

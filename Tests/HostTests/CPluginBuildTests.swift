@@ -1,12 +1,12 @@
 import Foundation
 import Testing
 
-@testable import HostCore
-@testable import HostPlugins
-@testable import HostModel
-@testable import HostGraft
-@testable import HostConformance
 @testable import HostBench
+@testable import HostConformance
+@testable import HostCore
+@testable import HostGraft
+@testable import HostModel
+@testable import HostPlugins
 
 /// The promise of the ABI: a plugin built by its own Makefile against nothing but the header loads and runs
 /// in the host, and needs no Swift runtime.
@@ -15,11 +15,15 @@ import Testing
         let dir = try makeTemporaryDirectory("zoo-make")
         let source = packageRoot.appendingPathComponent("Plugins/PoolFormerC")
         for file in ["poolformer.c", "Makefile"] {
-            try FileManager.default.copyItem(at: source.appendingPathComponent(file), to: dir.appendingPathComponent(file))
+            try FileManager.default.copyItem(
+                at: source.appendingPathComponent(file), to: dir.appendingPathComponent(file))
         }
-        let make = try runCommand("/usr/bin/env", [
-            "make", "-C", dir.path, "ABI_INCLUDE=\(packageRoot.appendingPathComponent("Sources/OperatorABI/include").path)",
-        ])
+        let make = try runCommand(
+            "/usr/bin/env",
+            [
+                "make", "-C", dir.path,
+                "ABI_INCLUDE=\(packageRoot.appendingPathComponent("Sources/OperatorABI/include").path)",
+            ])
         #expect(make.status == 0, "\(make.stdout)\(make.stderr)")
         let library = dir.appendingPathComponent("build/libOZPoolFormerC.so").path
         // Nothing from Swift is linked in: the dynamic section names only the C library (and the math library).

@@ -1,12 +1,12 @@
 import Foundation
 import Testing
 
-@testable import HostCore
-@testable import HostPlugins
-@testable import HostModel
-@testable import HostGraft
-@testable import HostConformance
 @testable import HostBench
+@testable import HostConformance
+@testable import HostCore
+@testable import HostGraft
+@testable import HostModel
+@testable import HostPlugins
 
 /// The harness catches every broken fixture plugin, reporting exactly the check it breaks, and passes the good
 /// fixture and the shipped plugins. Runs through `zoo conform`, as a user would.
@@ -16,8 +16,10 @@ import Testing
         let dir = try makeTemporaryDirectory("zoo-conform")
         let json = dir.appendingPathComponent("report.json").path
         let junit = dir.appendingPathComponent("report.xml").path
-        let result = try runCommand(try zooPath(), ["conform", library, "--quick", "--json", json, "--junit", junit] + extra)
-        let report = try JSONDecoder().decode(ConformanceReport.self, from: Data(contentsOf: URL(fileURLWithPath: json)))
+        let result = try runCommand(
+            try zooPath(), ["conform", library, "--quick", "--json", json, "--junit", junit] + extra)
+        let report = try JSONDecoder().decode(
+            ConformanceReport.self, from: Data(contentsOf: URL(fileURLWithPath: json)))
         let xml = try String(contentsOfFile: junit, encoding: .utf8)
         #expect(xml.contains("<testsuites") && xml.contains("tests=\"\(report.results.count)\""))
         #expect(result.stdout.contains("check") && result.stdout.contains("verdict"), "the table is printed")
@@ -47,30 +49,40 @@ import Testing
     }
 
     /// Fixture, the check it must fail, and the verdict; every check not listed under `alsoAffected` must pass.
-    static let broken: [(fixture: String, check: ConformanceCheckID, verdict: ConformanceVerdict, alsoAffected: Set<ConformanceCheckID>)] = [
-        ("ConformWritePast", .guardRegions, .fail, []),
-        ("ConformModifyInput", .inputsUnmodified, .fail, []),
-        ("ConformWrongGradient", .backward, .fail, []),
-        ("ConformAccumulates", .backward, .fail, []),
-        ("ConformWritesNullDx", .backward, .crashed, []),
-        ("ConformNan", .finiteOutputs, .fail, []),
-        ("ConformNoAttrCheck", .attributes, .fail, []),
-        ("ConformNoDtypeCheck", .shapes, .fail, []),
-        ("ConformSilentError", .errorPath, .fail, []),
-        ("ConformSharedState", .concurrency, .fail, []),
-        ("ConformWrongMlp", .reference, .fail, []),
-        // An off-by-one window (i + right + 1): declared honestly, so only the swa reference can tell.
-        ("ConformWrongSwa", .reference, .fail, []),
-        ("ConformLeaks", .resources, .fail, []),
-        ("ConformSpawnsThread", .resources, .fail, []),
-        // A wrong forward also makes its (correct-for-the-declared-function) gradient disagree.
-        ("ConformLiesCausal", .receptiveField, .fail, [.backward]),
-        ("ConformMixesBatch", .batchIndependence, .fail, [.backward]),
-        // Noise breaks every bitwise comparison, not only the determinism check.
-        ("ConformNondeterministic", .determinism, .fail, [.batchIndependence, .receptiveField, .backward, .errorPath, .concurrency]),
-        // A crash in forward fails every check that calls it, and the host survives.
-        ("ConformCrash", .shapes, .crashed, Set(ConformanceCheckID.allCases).subtracting([.metadata, .attributes])),
-    ]
+    static let broken:
+        [(
+            fixture: String, check: ConformanceCheckID, verdict: ConformanceVerdict,
+            alsoAffected: Set<ConformanceCheckID>
+        )] = [
+            ("ConformWritePast", .guardRegions, .fail, []),
+            ("ConformModifyInput", .inputsUnmodified, .fail, []),
+            ("ConformWrongGradient", .backward, .fail, []),
+            ("ConformAccumulates", .backward, .fail, []),
+            ("ConformWritesNullDx", .backward, .crashed, []),
+            ("ConformNan", .finiteOutputs, .fail, []),
+            ("ConformNoAttrCheck", .attributes, .fail, []),
+            ("ConformNoDtypeCheck", .shapes, .fail, []),
+            ("ConformSilentError", .errorPath, .fail, []),
+            ("ConformSharedState", .concurrency, .fail, []),
+            ("ConformWrongMlp", .reference, .fail, []),
+            // An off-by-one window (i + right + 1): declared honestly, so only the swa reference can tell.
+            ("ConformWrongSwa", .reference, .fail, []),
+            ("ConformLeaks", .resources, .fail, []),
+            ("ConformSpawnsThread", .resources, .fail, []),
+            // A wrong forward also makes its (correct-for-the-declared-function) gradient disagree.
+            ("ConformLiesCausal", .receptiveField, .fail, [.backward]),
+            ("ConformMixesBatch", .batchIndependence, .fail, [.backward]),
+            // Noise breaks every bitwise comparison, not only the determinism check.
+            (
+                "ConformNondeterministic", .determinism, .fail,
+                [.batchIndependence, .receptiveField, .backward, .errorPath, .concurrency]
+            ),
+            // A crash in forward fails every check that calls it, and the host survives.
+            (
+                "ConformCrash", .shapes, .crashed,
+                Set(ConformanceCheckID.allCases).subtracting([.metadata, .attributes])
+            ),
+        ]
 
     @Test(arguments: broken.indices)
     func brokenFixtureFailsExactlyItsCheck(index: Int) throws {
@@ -82,7 +94,9 @@ import Testing
         // The rest pass (or are skipped: ConformWrongMlp and ConformWrongSwa declare no backward; the conform_op
         // fixtures have no built-in reference; the complexity check reports only on a noisy machine).
         for check in ConformanceCheckID.allCases where check != c.check && !c.alsoAffected.contains(check) {
-            #expect(v[check] == .pass || v[check] == .skipped, "\(c.fixture): \(check.rawValue) should pass\n\(report.table)")
+            #expect(
+                v[check] == .pass || v[check] == .skipped,
+                "\(c.fixture): \(check.rawValue) should pass\n\(report.table)")
         }
         if c.verdict == .crashed {
             #expect(report.results.first { $0.check == c.check }?.reason.contains("SIGSEGV") == true)
@@ -106,11 +120,14 @@ import Testing
         #expect(plain == 0, "\(full.table)")
         let reported = try #require(full.results.first { $0.check == .complexity })
         #expect(reported.verdict == .skipped, "\(full.table)")
-        #expect(full.results.allSatisfy { $0.check == .complexity || Self.expected($0, skipped: [.reference]) }, "\(full.table)")
+        #expect(
+            full.results.allSatisfy { $0.check == .complexity || Self.expected($0, skipped: [.reference]) },
+            "\(full.table)")
     }
 
     @Test func hangingPluginTimesOut() throws {
-        let (status, report) = try conform(try FixturePlugins.path("ConformHang"), ["--check", "attributes", "--check", "shapes", "--timeout", "2"])
+        let (status, report) = try conform(
+            try FixturePlugins.path("ConformHang"), ["--check", "attributes", "--check", "shapes", "--timeout", "2"])
         #expect(status != 0)
         let v = verdicts(report)
         #expect(v[.attributes] == .pass)
@@ -130,9 +147,10 @@ import Testing
         let (status, report) = try conform(try pluginPath(product: product))
         #expect(status == 0, "\(report.table)")
         // Everything passes; the reference check is skipped only for ids without a built-in reference.
-        #expect(report.results.allSatisfy {
-            Self.expected($0, skipped: ReferenceOperators.ids.contains($0.operatorId) ? [] : [.reference])
-        }, "\(report.table)")
+        #expect(
+            report.results.allSatisfy {
+                Self.expected($0, skipped: ReferenceOperators.ids.contains($0.operatorId) ? [] : [.reference])
+            }, "\(report.table)")
     }
 
     /// An instance that takes one length only says so (`fixed_length`, ABI 1.1); the host refuses other lengths
@@ -142,8 +160,11 @@ import Testing
         let op = try Operator(try #require(plugin.operator("mlp_hyena_x")), dim: 8, attributes: ["l_max": .int(12)])
         #expect(op.fixedLength == 12)
         let params: [Tensor<Float>] = try op.initialParameters(seed: 0)
-        #expect(try op.forward(Tensor<Float>.randomNormal([1, 12, 8], seed: 1), parameters: params).shape == [1, 12, 8])
-        let error = #expect(throws: OperatorError.self) { _ = try op.forward(Tensor<Float>(zeros: [1, 11, 8]), parameters: params) }
+        #expect(
+            try op.forward(Tensor<Float>.randomNormal([1, 12, 8], seed: 1), parameters: params).shape == [1, 12, 8])
+        let error = #expect(throws: OperatorError.self) {
+            _ = try op.forward(Tensor<Float>(zeros: [1, 11, 8]), parameters: params)
+        }
         #expect(error?.description.contains("L = 12 only") == true)
         #expect(try Operator(try #require(plugin.operator("hyena_x")), dim: 8).fixedLength == nil)
     }
@@ -153,7 +174,8 @@ import Testing
         let dir = try makeTemporaryDirectory("zoo-scaffold").appendingPathComponent("my_mixer").path
         let new = try runCommand(try zooPath(), ["plugin", "new", "my_mixer", "--language", "c", "--output", dir])
         #expect(new.status == 0, "\(new.stderr)")
-        let make = try runCommand("/usr/bin/env", ["make", "-C", dir, "CFLAGS=-std=c99 -O2 -fPIC -Wall -Wextra -Werror"])
+        let make = try runCommand(
+            "/usr/bin/env", ["make", "-C", dir, "CFLAGS=-std=c99 -O2 -fPIC -Wall -Wextra -Werror"])
         #expect(make.status == 0, "\(make.stdout)\(make.stderr)")
         let (status, report) = try conform(dir + "/build/libmy_mixer.so")
         #expect(status == 0)
@@ -175,7 +197,8 @@ import Testing
         let root = try makeTemporaryDirectory("zoo-swift-scaffold")
         defer { try? FileManager.default.removeItem(at: root) }
         let dir = root.appendingPathComponent("my_swift_mixer").path
-        let new = try runCommand(try zooPath(), ["plugin", "new", "my_swift_mixer", "--language", "swift", "--output", dir])
+        let new = try runCommand(
+            try zooPath(), ["plugin", "new", "my_swift_mixer", "--language", "swift", "--output", dir])
         try #require(new.status == 0, "\(new.stderr)")
         let manifest = try String(contentsOfFile: dir + "/Package.swift", encoding: .utf8)
         #expect(manifest.contains(".package(path: \"\(packageRoot.standardizedFileURL.path)\")"), "\(manifest)")
@@ -195,7 +218,8 @@ import Testing
         #expect(try Operator(descriptor, dim: 4).complexity == .linear)
         // A --package-path that is not an OperatorZoo checkout is refused with a message.
         let bad = try runCommand(
-            try zooPath(), ["plugin", "new", "other", "--language", "swift", "--output", dir + "2", "--package-path", root.path])
+            try zooPath(),
+            ["plugin", "new", "other", "--language", "swift", "--output", dir + "2", "--package-path", root.path])
         #expect(bad.status != 0 && bad.stderr.contains("--package-path"), "\(bad.stderr)")
     }
 }

@@ -1,12 +1,12 @@
 import Foundation
 import Testing
 
-@testable import HostCore
-@testable import HostPlugins
-@testable import HostModel
-@testable import HostGraft
-@testable import HostConformance
 @testable import HostBench
+@testable import HostConformance
+@testable import HostCore
+@testable import HostGraft
+@testable import HostModel
+@testable import HostPlugins
 
 /// The synthetic shapes dataset: determinism, balance, value range, splits, and the structure each class
 /// promises (checked on noise-free renders, which have exactly two colours).
@@ -78,14 +78,16 @@ import Testing
         #expect(throws: SyntheticShapesError.argument(name: "heldOutCount", value: -2, expected: "at least 0")) {
             try SyntheticShapes(split: .heldOut, heldOutCount: -2)
         }
-        #expect(SyntheticShapesError.argument(name: "resolution", value: 8, expected: "at least 16").description
+        #expect(
+            SyntheticShapesError.argument(name: "resolution", value: 8, expected: "at least 16").description
                 == "synthetic shapes: 'resolution' is 8, expected at least 16")
     }
 
     @Test func splitsFollowTheModelOrRefuseIt() throws {
         var config = TrainingTests.tinyConfig
         let (train, heldOut) = try SyntheticShapes.splits(seed: 3, for: config)
-        #expect(train.resolution == 16 && heldOut.resolution == 16 && train.split == .train && heldOut.split == .heldOut)
+        #expect(
+            train.resolution == 16 && heldOut.resolution == 16 && train.split == .train && heldOut.split == .heldOut)
         #expect(train.seed == 3 && heldOut.seed == 3)
         config.inChannels = 4
         #expect(throws: SyntheticShapesError.incompatibleModel(inChannels: 4, inputSize: 16)) {
@@ -102,9 +104,11 @@ import Testing
         let base = try SyntheticShapes(seed: 3)
         #expect(try SyntheticShapes(seed: 3).identity == base.identity)
         let variants = [
-            try SyntheticShapes(seed: 4), try SyntheticShapes(seed: 3, split: .heldOut), try SyntheticShapes(seed: 3, trainCount: 100),
+            try SyntheticShapes(seed: 4), try SyntheticShapes(seed: 3, split: .heldOut),
+            try SyntheticShapes(seed: 3, trainCount: 100),
             try SyntheticShapes(seed: 3, resolution: 16), try SyntheticShapes(seed: 3, noise: false),
-            try SyntheticShapes(seed: 3, generator: SyntheticShapes.generators.first { $0 != SyntheticShapes.defaultGenerator }!),
+            try SyntheticShapes(
+                seed: 3, generator: SyntheticShapes.generators.first { $0 != SyntheticShapes.defaultGenerator }!),
         ]
         #expect(Set(variants.map(\.identity) + [base.identity]).count == variants.count + 1)
         #expect(base.identity.contains("generator \(SyntheticShapes.defaultGenerator)"))
@@ -118,7 +122,8 @@ import Testing
         for index in 0..<44 {
             let (a, label) = one.sample(index)
             let same = a == three.sample(index).image
-            #expect(same != redrawn.contains(Shape(rawValue: label)!), "\(Shape(rawValue: label)!.name), sample \(index)")
+            #expect(
+                same != redrawn.contains(Shape(rawValue: label)!), "\(Shape(rawValue: label)!.name), sample \(index)")
         }
         #expect(throws: SyntheticShapesError.argument(name: "generator", value: 2, expected: "1 or 3")) {
             try SyntheticShapes(generator: 2)
@@ -183,15 +188,18 @@ import Testing
             let splitY = try #require((1..<32).first { left[$0] != left[0] })
             #expect((12...20).contains(splitX) && (12...20).contains(splitY))
             let corner = pixel(sample, 0, 0)
-            #expect((0..<32).allSatisfy { y in
-                (0..<32).allSatisfy { x in (pixel(sample, x, y) == corner) == ((x < splitX) == (y < splitY)) }
-            })
+            #expect(
+                (0..<32).allSatisfy { y in
+                    (0..<32).allSatisfy { x in (pixel(sample, x, y) == corner) == ((x < splitX) == (y < splitY)) }
+                })
         }
     }
 
     @Test func mirrorBlobsAreExactlyLeftRightSymmetric() throws {
         for sample in try cleanSamples(of: .mirrorBlobs) {
-            #expect((0..<32).allSatisfy { y in (0..<16).allSatisfy { x in pixel(sample, x, y) == pixel(sample, 31 - x, y) } })
+            #expect(
+                (0..<32).allSatisfy { y in (0..<16).allSatisfy { x in pixel(sample, x, y) == pixel(sample, 31 - x, y) }
+                })
         }
         // No other class is mirror-symmetric by construction; most samples of the dot class are not.
         let dots = try cleanSamples(of: .threeDots)
@@ -215,14 +223,20 @@ import Testing
         for (shape, middle) in [(Shape.twoDots, false), (Shape.threeDots, true)] {
             for sample in try cleanSamples(of: shape, generator: 3) {
                 let foreground = foregroundColour(sample)
-                let centre = [(15, 15), (16, 15), (15, 16), (16, 16)].contains { pixel(sample, $0.0, $0.1) == foreground }
+                let centre = [(15, 15), (16, 15), (15, 16), (16, 16)].contains {
+                    pixel(sample, $0.0, $0.1) == foreground
+                }
                 #expect(centre == middle, "\(shape.name): the middle holds a dot only for three")
                 // Foreground pixels away from the middle lie in two diagonally opposite quadrants.
                 var quadrants = Set<Int>()
-                for y in 0..<32 { for x in 0..<32 where pixel(sample, x, y) == foreground && max(abs(2 * x - 31), abs(2 * y - 31)) > 14 {
-                    quadrants.insert((x < 16 ? 0 : 1) + (y < 16 ? 0 : 2))
-                } }
-                #expect(quadrants == [0, 3] || quadrants == [1, 2], "\(shape.name): dots on one diagonal, got \(quadrants)")
+                for y in 0..<32 {
+                    for x in 0..<32
+                    where pixel(sample, x, y) == foreground && max(abs(2 * x - 31), abs(2 * y - 31)) > 14 {
+                        quadrants.insert((x < 16 ? 0 : 1) + (y < 16 ? 0 : 2))
+                    }
+                }
+                #expect(
+                    quadrants == [0, 3] || quadrants == [1, 2], "\(shape.name): dots on one diagonal, got \(quadrants)")
             }
         }
     }
@@ -264,7 +278,8 @@ import Testing
     @Test func previewWritesOneRowPerClass() throws {
         let directory = try TestDirectory()
         let path = directory.file("grid.png")
-        let result = try runCommand(try zooPath(), ["data", "preview", "--seed", "3", "--per-class", "4", "--out", path])
+        let result = try runCommand(
+            try zooPath(), ["data", "preview", "--seed", "3", "--per-class", "4", "--out", path])
         #expect(result.status == 0, "\(result.stderr)")
         let grid = try PNGImage.read(path: path)
         #expect(grid.width == 4 * 34 + 2 && grid.height == 11 * 34 + 2)

@@ -1,12 +1,12 @@
 import Foundation
 import Testing
 
-@testable import HostCore
-@testable import HostPlugins
-@testable import HostModel
-@testable import HostGraft
-@testable import HostConformance
 @testable import HostBench
+@testable import HostConformance
+@testable import HostCore
+@testable import HostGraft
+@testable import HostModel
+@testable import HostPlugins
 
 /// Results never depend on thread timing: every shipped operator's forward and backward, at sizes where its
 /// `parallel_for` loops and matrix products really split, computes the same bits on a pool of 2, 3 and 8 threads
@@ -83,7 +83,9 @@ import Testing
             #expect(contended.count == 6)
             for (k, outputs) in contended.enumerated() {
                 let difference = outputs.firstDifference(from: reference)
-                #expect(difference == nil, "\(id), \(threads) threads: concurrent call \(k) differs in \(difference ?? "-")")
+                #expect(
+                    difference == nil, "\(id), \(threads) threads: concurrent call \(k) differs in \(difference ?? "-")"
+                )
             }
         }
     }
@@ -102,11 +104,13 @@ import Testing
             let results = try await withThrowingTaskGroup(of: CommandResult.self) { group in
                 for out in runs {
                     group.addTask {
-                        try runCommand(try zooPath(), [
-                            "pretrain", "--allow-unconformant", "--out", out, "--config", config, "--steps", "6",
-                            "--batch-size", "8", "--checkpoint-every", "6", "--log-every", "1", "--held-out", "8",
-                            "--warmup", "2", "--seed", "3",
-                        ], environment: ["ZOO_REGISTRY": ws.registry, "ZOO_THREADS": "\(threads)"])
+                        try runCommand(
+                            try zooPath(),
+                            [
+                                "pretrain", "--allow-unconformant", "--out", out, "--config", config, "--steps", "6",
+                                "--batch-size", "8", "--checkpoint-every", "6", "--log-every", "1", "--held-out", "8",
+                                "--warmup", "2", "--seed", "3",
+                            ], environment: ["ZOO_REGISTRY": ws.registry, "ZOO_THREADS": "\(threads)"])
                     }
                 }
                 return try await group.reduce(into: []) { $0.append($1) }
@@ -116,7 +120,8 @@ import Testing
             let b = try SafetensorsFile.read(path: runs[1] + "/train-state.safetensors")
             #expect(a.names == b.names && a.names.contains { $0.hasPrefix("adam.v/") })
             let differing = try a.names.filter { try a.tensor(named: $0) != (try b.tensor(named: $0)) }
-            #expect(differing.isEmpty, "ZOO_THREADS=\(threads): \(differing.count) tensors differ: \(differing.prefix(3))")
+            #expect(
+                differing.isEmpty, "ZOO_THREADS=\(threads): \(differing.count) tensors differ: \(differing.prefix(3))")
             let losses = try runs.map { try String(contentsOfFile: $0 + "/loss.csv", encoding: .utf8) }
             #expect(losses[0] == losses[1], "ZOO_THREADS=\(threads): the losses differ")
         }

@@ -1,12 +1,12 @@
 import Foundation
 import Testing
 
-@testable import HostCore
-@testable import HostPlugins
-@testable import HostModel
-@testable import HostGraft
-@testable import HostConformance
 @testable import HostBench
+@testable import HostConformance
+@testable import HostCore
+@testable import HostGraft
+@testable import HostModel
+@testable import HostPlugins
 
 /// The DiT against golden outputs of an independent float64 numpy implementation of `models.py`
 /// (`Fixtures/DiT/make_golden.py`), its backward against finite differences, and its checkpoint and
@@ -100,7 +100,9 @@ import Testing
     /// analytic gradient of every parameter tensor, three coordinates each (label-table rows of the batch's
     /// labels). LayerNorm and softmax keep the model smooth, so 3% relative with an absolute floor of 1e-3 of
     /// the gradient's scale holds; a wrong layer gives errors of order one.
-    private func expectGradientsMatchFiniteDifferences(_ model: DiTModel, x: Tensor<Float>, t: [Double], y: [Int]) throws {
+    private func expectGradientsMatchFiniteDifferences(
+        _ model: DiTModel, x: Tensor<Float>, t: [Double], y: [Int]
+    ) throws {
         let c = model.config
         let dy = Tensor<Float>.randomNormal([x.shape[0], c.outChannels, c.inputSize, c.inputSize], seed: 5)
         let (_, trace) = try model.tracedForward(x, timesteps: t, labels: y)
@@ -128,8 +130,9 @@ import Testing
                 model.parameters.tensors[index][flat: i] = original
                 let numeric = (plus - minus) / Double(2 * h)
                 let a = Double(analytic[flat: i])
-                #expect(abs(numeric - a) <= 1e-3 * scale + 3e-2 * max(abs(numeric), abs(a)),
-                        "d\(name)[\(i)]: analytic \(a), numeric \(numeric)")
+                #expect(
+                    abs(numeric - a) <= 1e-3 * scale + 3e-2 * max(abs(numeric), abs(a)),
+                    "d\(name)[\(i)]: analytic \(a), numeric \(numeric)")
             }
         }
     }
@@ -142,7 +145,8 @@ import Testing
         #expect(try again.load(checkpoint: dir.file("ck.safetensors")) == .original)
         #expect(again.parameters.tensors == model.parameters.tensors)
         let file = try SafetensorsFile.read(path: dir.file("ck.safetensors"))
-        #expect(try DiTConfig.parse(Data(file.metadata[DiTModel.configMetadataKey]!.utf8), path: "meta") == model.config)
+        #expect(
+            try DiTConfig.parse(Data(file.metadata[DiTModel.configMetadataKey]!.utf8), path: "meta") == model.config)
         // bfloat16 storage keeps 8 significant bits.
         try model.save(path: dir.file("bf16.safetensors"), dtype: .bfloat16)
         let narrow = try makeDiT(model.config)
@@ -153,10 +157,13 @@ import Testing
     }
 
     @Test func initializationFollowsDiT() throws {
-        let model = try makeDiT(DiTConfig(inputSize: 8, patchSize: 2, inChannels: 3, hiddenSize: 32, depth: 2, numHeads: 4, numClasses: 5))
+        let model = try makeDiT(
+            DiTConfig(inputSize: 8, patchSize: 2, inChannels: 3, hiddenSize: 32, depth: 2, numHeads: 4, numClasses: 5))
         try model.initialize(seed: 3)
         let p = model.parameters
-        for name in ["blocks.0.adaLN_modulation.1.weight", "final_layer.linear.weight", "final_layer.adaLN_modulation.1.bias"] {
+        for name in [
+            "blocks.0.adaLN_modulation.1.weight", "final_layer.linear.weight", "final_layer.adaLN_modulation.1.bias",
+        ] {
             #expect(p[name]!.scalars.allSatisfy { $0 == 0 }, "\(name) must start at zero (adaLN-Zero)")
         }
         let qkv = p["blocks.1.attn.qkv.weight"]!.scalars
@@ -169,13 +176,16 @@ import Testing
 
     // MARK: Errors
 
-    private func expectDiTError(_ mentions: [String], sourceLocation: SourceLocation = #_sourceLocation, _ body: () throws -> Void) {
+    private func expectDiTError(
+        _ mentions: [String], sourceLocation: SourceLocation = #_sourceLocation, _ body: () throws -> Void
+    ) {
         do {
             try body()
             Issue.record("expected a DiTError mentioning \(mentions)", sourceLocation: sourceLocation)
         } catch let error as DiTError {
             for m in mentions {
-                #expect(error.description.contains(m), "'\(error)' should mention '\(m)'", sourceLocation: sourceLocation)
+                #expect(
+                    error.description.contains(m), "'\(error)' should mention '\(m)'", sourceLocation: sourceLocation)
             }
         } catch {
             Issue.record("unexpected error \(error)", sourceLocation: sourceLocation)
@@ -188,17 +198,26 @@ import Testing
         let tensors = zip(model.parameters.names, model.parameters.tensors).map { (name: $0, tensor: $1) }
         let missing = dir.file("missing.safetensors")
         try SafetensorsFile.write(path: missing, tensors: tensors.filter { $0.name != "blocks.1.mlp.fc2.bias" })
-        expectDiTError([missing, "missing tensor 'blocks.1.mlp.fc2.bias'", "[32]"]) { try makeDiT(model.config).load(checkpoint: missing) }
+        expectDiTError([missing, "missing tensor 'blocks.1.mlp.fc2.bias'", "[32]"]) {
+            try makeDiT(model.config).load(checkpoint: missing)
+        }
         let extra = dir.file("extra.safetensors")
-        try SafetensorsFile.write(path: extra, tensors: tensors + [(name: "blocks.7.attn.qkv.weight", tensor: Tensor(zeros: [1]))])
+        try SafetensorsFile.write(
+            path: extra, tensors: tensors + [(name: "blocks.7.attn.qkv.weight", tensor: Tensor(zeros: [1]))])
         expectDiTError([extra, "blocks.7.attn.qkv.weight"]) { try makeDiT(model.config).load(checkpoint: extra) }
         let shape = dir.file("shape.safetensors")
-        try SafetensorsFile.write(path: shape, tensors: tensors.map {
-            $0.name == "blocks.0.attn.proj.weight" ? (name: $0.name, tensor: Tensor(zeros: [32, 31])) : $0
-        })
+        try SafetensorsFile.write(
+            path: shape,
+            tensors: tensors.map {
+                $0.name == "blocks.0.attn.proj.weight" ? (name: $0.name, tensor: Tensor(zeros: [32, 31])) : $0
+            })
         let victim = try makeDiT(model.config)
-        expectDiTError([shape, "blocks.0.attn.proj.weight", "[32, 31]", "[32, 32]"]) { try victim.load(checkpoint: shape) }
-        #expect(victim.parameters.tensors.allSatisfy { $0.scalars.allSatisfy { $0 == 0 } }, "a refused load must leave the model as it was")
+        expectDiTError([shape, "blocks.0.attn.proj.weight", "[32, 31]", "[32, 32]"]) {
+            try victim.load(checkpoint: shape)
+        }
+        #expect(
+            victim.parameters.tensors.allSatisfy { $0.scalars.allSatisfy { $0 == 0 } },
+            "a refused load must leave the model as it was")
         let foreign = dir.file("foreign.safetensors")
         try SafetensorsFile.write(path: foreign, tensors: [(name: "weight", tensor: Tensor(zeros: [2]))])
         expectDiTError([foreign, "not a DiT checkpoint"]) { try makeDiT(model.config).load(checkpoint: foreign) }
@@ -210,11 +229,15 @@ import Testing
     @Test func malformedConfigsAreRefusedByField() throws {
         func parse(_ json: String) throws { _ = try DiTConfig.parse(Data(json.utf8), path: "model.json") }
         let base = #""hidden_size": 32, "depth": 2, "num_heads": 4"#
-        expectDiTError(["model.json", "num_heads", "divisor"]) { try parse(#"{"hidden_size": 32, "depth": 2, "num_heads": 5}"#) }
+        expectDiTError(["model.json", "num_heads", "divisor"]) {
+            try parse(#"{"hidden_size": 32, "depth": 2, "num_heads": 5}"#)
+        }
         expectDiTError(["model.json", "hiden_size", "no such field"]) { try parse("{\(base), \"hiden_size\": 3}") }
         expectDiTError(["model.json", "depth", "required"]) { try parse(#"{"hidden_size": 32, "num_heads": 4}"#) }
         expectDiTError(["model.json", "learn_sigma", "true or false"]) { try parse("{\(base), \"learn_sigma\": 1}") }
-        expectDiTError(["model.json", "input_size", "multiple of patch_size"]) { try parse("{\(base), \"input_size\": 7}") }
+        expectDiTError(["model.json", "input_size", "multiple of patch_size"]) {
+            try parse("{\(base), \"input_size\": 7}")
+        }
         expectDiTError(["model.json", "patch_size", "integer"]) { try parse("{\(base), \"patch_size\": 2.5}") }
         expectDiTError(["model.json", "class_dropout_prob"]) { try parse("{\(base), \"class_dropout_prob\": 1.5}") }
         expectDiTError(["model.json", "valid JSON"]) { try parse("{\(base)") }
@@ -223,7 +246,9 @@ import Testing
         #expect(DiTConfig.preset("DiT-XL/2") == DiTConfig(hiddenSize: 1152, depth: 28, numHeads: 16))
         #expect(DiTConfig.preset("DiT-S/8")?.patchSize == 8 && DiTConfig.presetNames.count == 12)
         // The restructuring flag: optional, boolean, and written only when set.
-        expectDiTError(["model.json", "parallel_pairs", "true or false"]) { try parse("{\(base), \"parallel_pairs\": \"yes\"}") }
+        expectDiTError(["model.json", "parallel_pairs", "true or false"]) {
+            try parse("{\(base), \"parallel_pairs\": \"yes\"}")
+        }
         let plain = try DiTConfig.parse(Data("{\(base)}".utf8), path: "m")
         #expect(!plain.parallelPairs && !plain.jsonString().contains("parallel_pairs"))
         let pairs = try DiTConfig.parse(Data("{\(base), \"parallel_pairs\": true}".utf8), path: "m")
@@ -235,7 +260,9 @@ import Testing
     @Test func badForwardArgumentsAreRefused() throws {
         let model = try goldenDiT()
         let x = Tensor<Float>(zeros: [2, 3, 8, 8])
-        expectDiTError(["'x'", "[N, 3, 8, 8]"]) { _ = try model.forward(Tensor(zeros: [2, 3, 8, 9]), timesteps: [1, 2], labels: [0, 0]) }
+        expectDiTError(["'x'", "[N, 3, 8, 8]"]) {
+            _ = try model.forward(Tensor(zeros: [2, 3, 8, 9]), timesteps: [1, 2], labels: [0, 0])
+        }
         expectDiTError(["'timesteps'", "2 values"]) { _ = try model.forward(x, timesteps: [1], labels: [0, 0]) }
         expectDiTError(["'labels'", "0...5", "6"]) { _ = try model.forward(x, timesteps: [1, 2], labels: [0, 6]) }
         expectDiTError(["'timesteps'", "finite"]) { _ = try model.forward(x, timesteps: [1, .nan], labels: [0, 0]) }

@@ -1,12 +1,12 @@
 import Foundation
 import Testing
 
-@testable import HostCore
-@testable import HostPlugins
-@testable import HostModel
-@testable import HostGraft
-@testable import HostConformance
 @testable import HostBench
+@testable import HostConformance
+@testable import HostCore
+@testable import HostGraft
+@testable import HostModel
+@testable import HostPlugins
 
 /// The grafting report's metrics: ``SymmetricEigen`` against known spectra, ``FrechetDistance`` against
 /// closed forms, ``ImageFeatures``' definition, ``ImageAgreement`` PSNR against known MSEs and ``FLOPCount``
@@ -92,7 +92,11 @@ import Testing
     func rotatedDiagonalRecoversSpectrum(n: Int) throws {
         var rng = SplitMix64(seed: UInt64(n))
         var d = (0..<n).map { _ in rng.nextNormal() * 5 }
-        if n >= 10 { d[1] = d[0]; d[2] = d[0]; d[3] = 0 }  // a repeated eigenvalue and a zero one
+        if n >= 10 {
+            d[1] = d[0]
+            d[2] = d[0]
+            d[3] = 0
+        }  // a repeated eigenvalue and a zero one
         let a = rotatedDiagonal(d, seed: UInt64(100 + n))
         let e = try SymmetricEigen(a, order: n)
         let norm = d.reduce(0) { max($0, abs($1)) }
@@ -208,7 +212,10 @@ import Testing
     @Test func symmetricInItsArguments() throws {
         let a = normalRows(200, 12, seed: 5, scale: (0..<12).map { 0.5 + Double($0) / 4 })
         var b = normalRows(150, 12, seed: 6, shift: 0.3)
-        for i in b.indices { b[i][3] += 0.8 * b[i][7]; b[i][0] -= 0.5 * b[i][11] }  // correlated features
+        for i in b.indices {
+            b[i][3] += 0.8 * b[i][7]
+            b[i][0] -= 0.5 * b[i][11]
+        }  // correlated features
         let ab = try FrechetDistance.between(a, b), ba = try FrechetDistance.between(b, a)
         #expect(ab > 1)
         #expect(abs(ab - ba) <= 1e-9 * ab, "\(ab) vs \(ba)")
@@ -219,12 +226,16 @@ import Testing
     /// of the same noise are far closer than noise and smooth gradients (found: 1.34 against 9.29; the former is
     /// the small-sample bias of Fréchet distances with 40 samples in 118 dimensions, so 3x is the bound).
     @Test func imageFeatureSetsAreOrderedByDistribution() throws {
-        func noise(_ seed: UInt64) -> Tensor<Float> { Tensor<Float>.randomNormal([40, 3, 8, 8], seed: seed, scale: 0.3) }
+        func noise(_ seed: UInt64) -> Tensor<Float> {
+            Tensor<Float>.randomNormal([40, 3, 8, 8], seed: seed, scale: 0.3)
+        }
         var smooth = Tensor<Float>(zeros: [40, 3, 8, 8])
         var rng = SplitMix64(seed: 3)
         for i in 0..<40 {
             let (slope, offset) = (rng.nextUnit() * 0.2, rng.nextUnit() - 0.5)
-            for c in 0..<3 { for y in 0..<8 { for x in 0..<8 { smooth[i, c, y, x] = Float(offset + slope * Double(x + y) / 8) } } }
+            for c in 0..<3 {
+                for y in 0..<8 { for x in 0..<8 { smooth[i, c, y, x] = Float(offset + slope * Double(x + y) / 8) } }
+            }
         }
         let a = try ImageFeatures.extract(noise(1)), b = try ImageFeatures.extract(noise(2))
         let c = try ImageFeatures.extract(smooth)
@@ -307,10 +318,16 @@ import Testing
     }
 
     @Test func featuresRefuseBadShapes() {
-        #expect(throws: EvaluationError.shape(argument: "images", expected: "[N, 3, R, R] with R >= 4", found: [2, 1, 8, 8])) {
+        #expect(
+            throws: EvaluationError.shape(
+                argument: "images", expected: "[N, 3, R, R] with R >= 4", found: [2, 1, 8, 8])
+        ) {
             _ = try ImageFeatures.extract(Tensor<Float>(zeros: [2, 1, 8, 8]))
         }
-        #expect(throws: EvaluationError.shape(argument: "images", expected: "[N, 3, R, R] with R >= 4", found: [1, 3, 2, 2])) {
+        #expect(
+            throws: EvaluationError.shape(
+                argument: "images", expected: "[N, 3, R, R] with R >= 4", found: [1, 3, 2, 2])
+        ) {
             _ = try ImageFeatures.extract(Tensor<Float>(zeros: [1, 3, 2, 2]))
         }
     }
@@ -347,11 +364,13 @@ import Testing
     /// The forward FLOPs shipped operator `id` (from `product`) declares through the ABI for one image of `tokens`
     /// tokens at width `dim` (a square grid when `tokens` is a square).
     private func declared(
-        _ id: String, _ product: String, _ attributes: [String: AttributeValue] = [:], tokens: Int, dim: Int, batch: Int = 1
+        _ id: String, _ product: String, _ attributes: [String: AttributeValue] = [:], tokens: Int, dim: Int,
+        batch: Int = 1
     ) throws -> Int? {
         let side = Int(Double(tokens).squareRoot())
         let grid = side * side == tokens ? (side, side) : (1, tokens)
-        let op = try Operator(try TestOperators.descriptor(id, product: product), dim: dim, grid: grid, attributes: attributes)
+        let op = try Operator(
+            try TestOperators.descriptor(id, product: product), dim: dim, grid: grid, attributes: attributes)
         return try op.cost(batch: batch, length: tokens)?.forwardFLOPs
     }
 
@@ -360,7 +379,8 @@ import Testing
         #expect(xl2.tokenCount == t && xl2.hiddenSize == d && xl2.depth == 28)
         let block = t * d * 3 * d + t * d * d + 2 * t * t * d + 2 * t * d * 4 * d + d * 6 * d
         let handMACs = 28 * block + t * 16 * d + (256 * d + d * d) + d * 2 * d + t * d * 32
-        let mha = try #require(try declared("mha", "OZMHA", ["num_heads": .int(16), "qkv_bias": .bool(true)], tokens: t, dim: d))
+        let mha = try #require(
+            try declared("mha", "OZMHA", ["num_heads": .int(16), "qkv_bias": .bool(true)], tokens: t, dim: d))
         let mlp = try #require(try declared("mlp", "OZMLP", ["expansion_ratio": .float(4)], tokens: t, dim: d))
         #expect(mha == 2 * (t * d * 3 * d + t * d * d + 2 * t * t * d))
         #expect(mlp == 2 * (2 * t * d * 4 * d))
@@ -377,54 +397,89 @@ import Testing
     @Test func declaredSlotFormulas() throws {
         let (t, d) = (256, 64)
         let proj = 2 * t * d * 3 * d + 2 * t * d * d
-        #expect(try declared("mha", "OZMHA", ["causal": .bool(true)], tokens: t, dim: d) == proj + 2 * 2 * (t * (t + 1) / 2) * d)
-        #expect(try declared("mlp", "OZMLP", ["expansion_ratio": .float(2.5)], tokens: t, dim: d) == 2 * 2 * t * d * 160)
-        #expect(try declared("mlp", "OZMLP", ["expansion_ratio": .float(0.3)], tokens: t, dim: 10) == 2 * 2 * t * 10 * 3)
+        #expect(
+            try declared("mha", "OZMHA", ["causal": .bool(true)], tokens: t, dim: d) == proj + 2 * 2 * (t * (t + 1) / 2)
+                * d)
+        #expect(
+            try declared("mlp", "OZMLP", ["expansion_ratio": .float(2.5)], tokens: t, dim: d) == 2 * 2 * t * d * 160)
+        #expect(
+            try declared("mlp", "OZMLP", ["expansion_ratio": .float(0.3)], tokens: t, dim: 10) == 2 * 2 * t * 10 * 3)
         let local = "OZLocalAttention"
-        #expect(try declared("swa", local, ["window_size": .intList([4, 4])], tokens: t, dim: d) == proj + 2 * 2 * t * 9 * d)
-        #expect(try declared("swa", local, ["window_size": .intList([4, 4]), "causal": .bool(true)], tokens: t, dim: d)
-            == proj + 2 * 2 * t * 5 * d)
-        #expect(try declared("swa", local, ["window_size": .intList([-1, 2])], tokens: t, dim: d) == proj + 2 * 2 * t * t * d)
-        #expect(try declared("swa", local, ["window_size": .intList([-1, -1])], tokens: t, dim: d)
-            == (try declared("mha", "OZMHA", tokens: t, dim: d)))
-        #expect(try declared("swa2d", local, ["kernel_size": .intList([7, 7])], tokens: t, dim: d) == proj + 2 * 2 * t * 49 * d)
-        #expect(try declared("swa2d", local, ["kernel_size": .intList([31, 3])], tokens: t, dim: d) == proj + 2 * 2 * t * 48 * d)
+        #expect(
+            try declared("swa", local, ["window_size": .intList([4, 4])], tokens: t, dim: d) == proj + 2 * 2 * t * 9 * d
+        )
+        #expect(
+            try declared("swa", local, ["window_size": .intList([4, 4]), "causal": .bool(true)], tokens: t, dim: d)
+                == proj + 2 * 2 * t * 5 * d)
+        #expect(
+            try declared("swa", local, ["window_size": .intList([-1, 2])], tokens: t, dim: d) == proj + 2 * 2 * t * t
+                * d)
+        #expect(
+            try declared("swa", local, ["window_size": .intList([-1, -1])], tokens: t, dim: d)
+                == (try declared("mha", "OZMHA", tokens: t, dim: d)))
+        #expect(
+            try declared("swa2d", local, ["kernel_size": .intList([7, 7])], tokens: t, dim: d) == proj + 2 * 2 * t * 49
+                * d)
+        #expect(
+            try declared("swa2d", local, ["kernel_size": .intList([31, 3])], tokens: t, dim: d) == proj + 2 * 2 * t * 48
+                * d)
         // Clip on a 3 x 3 grid with a 3 x 3 kernel: 2 + 3 + 2 = 7 neighbours per axis, 49 query-key pairs.
-        #expect(try declared("swa2d", local, ["kernel_size": .intList([3, 3]), "border": .string("clip")], tokens: 9, dim: d)
-            == 2 * 9 * d * 4 * d + 2 * 2 * 49 * d)
-        #expect(try declared("linear_attn", local, ["num_heads": .int(4)], tokens: t, dim: d) == proj + 2 * 2 * t * d * 16 + 2 * t * d)
+        #expect(
+            try declared(
+                "swa2d", local, ["kernel_size": .intList([3, 3]), "border": .string("clip")], tokens: 9, dim: d)
+                == 2 * 9 * d * 4 * d + 2 * 2 * 49 * d)
+        #expect(
+            try declared("linear_attn", local, ["num_heads": .int(4)], tokens: t, dim: d) == proj + 2 * 2 * t * d * 16
+                + 2 * t * d)
         // Hyena: the projections plus one multiply-add per conv tap (3D short-filter channels, D inner-filter channels).
-        #expect(try declared("hyena_x", "OZHyena", ["short_filter_order": .int(4)], tokens: t, dim: d) == proj + 2 * t * 3 * d * 4)
-        #expect(try declared("hyena_se", "OZHyena", ["short_filter_order": .int(3)], tokens: t, dim: d)
-            == proj + 2 * t * 3 * d * 3 + 2 * t * d * 3)
-        #expect(try declared("hyena_y", "OZHyena", ["inner_filter_len": .int(5)], tokens: t, dim: d) == proj + 2 * t * d * 5)
-        #expect(try declared(
-            "mlp_hyena_x", "OZHyena", ["expansion_ratio": .int(2), "short_filter_order": .int(4), "l_max": .int(Int64(t))], tokens: t, dim: d)
-            == 2 * t * d * 6 * d + 2 * t * 2 * d * d + 2 * t * 6 * d * 4)
+        #expect(
+            try declared("hyena_x", "OZHyena", ["short_filter_order": .int(4)], tokens: t, dim: d) == proj + 2 * t * 3
+                * d * 4)
+        #expect(
+            try declared("hyena_se", "OZHyena", ["short_filter_order": .int(3)], tokens: t, dim: d)
+                == proj + 2 * t * 3 * d * 3 + 2 * t * d * 3)
+        #expect(
+            try declared("hyena_y", "OZHyena", ["inner_filter_len": .int(5)], tokens: t, dim: d) == proj + 2 * t * d * 5
+        )
+        #expect(
+            try declared(
+                "mlp_hyena_x", "OZHyena",
+                ["expansion_ratio": .int(2), "short_filter_order": .int(4), "l_max": .int(Int64(t))], tokens: t, dim: d)
+                == 2 * t * d * 6 * d + 2 * t * 2 * d * d + 2 * t * 6 * d * 4)
         // Mamba-2 with D = 64, expand 2 (d_inner 128), headdim 16 (8 heads), 1 group, N = 16, d_conv 4, chunk 64.
-        let mamba: [String: AttributeValue] = ["d_state": .int(16), "d_conv": .int(4), "expand": .int(2), "headdim": .int(16),
-                                               "ngroups": .int(1), "chunk_size": .int(64)]
+        let mamba: [String: AttributeValue] = [
+            "d_state": .int(16), "d_conv": .int(4), "expand": .int(2), "headdim": .int(16),
+            "ngroups": .int(1), "chunk_size": .int(64),
+        ]
         let mambaProjections = 2 * t * d * (256 + 32 + 8) + 2 * t * 128 * d
         let mambaScan = 2 * t * (128 + 32) * 4 + t * (8 * (2 * 64 * 16 + 4 * 16 * 16) + 2 * 64 * 16)  // Q = 64 < T
         #expect(try declared("mamba2", "OZMamba2", mamba, tokens: t, dim: d) == mambaProjections + mambaScan)
         #expect(try declared("mamba2_2d", "OZMamba2", mamba, tokens: t, dim: d) == mambaProjections + 4 * mambaScan)
         // safari Hyena, order 2 (C = D filter channels), short filter 3, F = 64, E = 3, 2 inner MLPs. T = 256 gives
         // FFTs of N = 512 (2T): 2.5 * 512 * 9 = 11,520 each, three per channel, a 257-bin product, the skip term.
-        var hyena: [String: AttributeValue] = ["order": .int(2), "short_filter_order": .int(3), "filter_order": .int(64),
-                                               "emb_dim": .int(3), "num_inner_mlps": .int(2), "l_max": .int(300)]
+        var hyena: [String: AttributeValue] = [
+            "order": .int(2), "short_filter_order": .int(3), "filter_order": .int(64),
+            "emb_dim": .int(3), "num_inner_mlps": .int(2), "l_max": .int(300),
+        ]
         let hyenaLinears = 2 * t * d * 3 * d + 2 * t * d * d + 2 * t * 3 * d * 3
         let hyenaFilter = 2 * t * (3 * 64 + 2 * 64 * 64 + 64 * d)
-        #expect(try declared("hyena", "OZHyena", hyena, tokens: t, dim: d) == hyenaLinears + hyenaFilter + d * (3 * 11_520 + 6 * 257 + 2 * t))
+        #expect(
+            try declared("hyena", "OZHyena", hyena, tokens: t, dim: d) == hyenaLinears + hyenaFilter + d
+                * (3 * 11_520 + 6 * 257 + 2 * t))
         // A length that is not a power of two rounds N up: T = 300 -> N = 1024 (2.5 * 1024 * 10 = 25,600).
         let hyena300 = try #require(try declared("hyena", "OZHyena", hyena, tokens: 300, dim: d))
-        #expect(hyena300 == 2 * 300 * d * 3 * d + 2 * 300 * d * d + 2 * 300 * 3 * d * 3 + 2 * 300 * (3 * 64 + 2 * 64 * 64 + 64 * d)
-            + d * (3 * 25_600 + 6 * 513 + 2 * 300))
+        #expect(
+            hyena300 == 2 * 300 * d * 3 * d + 2 * 300 * d * d + 2 * 300 * 3 * d * 3 + 2 * 300
+                * (3 * 64 + 2 * 64 * 64 + 64 * d)
+                + d * (3 * 25_600 + 6 * 513 + 2 * 300))
         hyena["l_max"] = .int(128)
         #expect(throws: OperatorError.self, "a length beyond l_max is refused, not counted") {
             try declared("hyena", "OZHyena", hyena, tokens: t, dim: d)
         }
         // A batch is B images: every shipped count is linear in B.
-        #expect(try declared("mha", "OZMHA", tokens: t, dim: d, batch: 3) == 3 * (try declared("mha", "OZMHA", tokens: t, dim: d))!)
+        #expect(
+            try declared("mha", "OZMHA", tokens: t, dim: d, batch: 3) == 3
+                * (try declared("mha", "OZMHA", tokens: t, dim: d))!)
     }
 
     /// A plugin whose table has no `cost` (every fixture, like any 1.2 plugin) declares nothing: nil, not an error.
@@ -453,13 +508,15 @@ import Testing
         let hyena = try TestOperators.descriptor("hyena_x", product: "OZHyena")
         let fixture = try #require(try PluginLibrary(path: try FixturePlugins.path("ConformGood")).operators.first)
         let grafted = try DiTModel(config: config) { key in
-            key == DiTSlotKey(block: 1, kind: .attn) ? DiTSlotChoice(hyena) : try TestOperators.standardSlot(key, config)
+            key == DiTSlotKey(block: 1, kind: .attn)
+                ? DiTSlotChoice(hyena) : try TestOperators.standardSlot(key, config)
         }
         let hyenaCount = 2 * t * d * 4 * d + 2 * t * 3 * d * 4
         #expect(FLOPCount.forward(model: grafted).slots["blocks.1.attn"] == .some(hyenaCount))
         #expect(FLOPCount.forward(model: grafted).total == count.total! - mha + hyenaCount)
         let pooled = try DiTModel(config: config) { key in
-            key == DiTSlotKey(block: 1, kind: .attn) ? DiTSlotChoice(fixture) : try TestOperators.standardSlot(key, config)
+            key == DiTSlotKey(block: 1, kind: .attn)
+                ? DiTSlotChoice(fixture) : try TestOperators.standardSlot(key, config)
         }
         let partial = FLOPCount.forward(model: pooled)
         #expect(partial.total == nil)

@@ -1,12 +1,12 @@
 import Foundation
 import Testing
 
-@testable import HostCore
-@testable import HostPlugins
-@testable import HostModel
-@testable import HostGraft
-@testable import HostConformance
 @testable import HostBench
+@testable import HostConformance
+@testable import HostCore
+@testable import HostGraft
+@testable import HostModel
+@testable import HostPlugins
 
 #if canImport(Glibc)
     import Glibc
@@ -23,7 +23,10 @@ import Testing
     /// 1 GiB for pixels before libpng found the data missing. Now refused from the header and the file size.
     @Test func pngClaimingMorePixelsThanItsBytesCanHoldIsRefusedBeforeAllocating() throws {
         let path = regression("png", "oom-claims-16384x16384")
-        expectImageError(path, "imageLargerThanData", mentioning: ["16384x16384", "\(try Data(contentsOf: URL(fileURLWithPath: path)).count) bytes"]) {
+        expectImageError(
+            path, "imageLargerThanData",
+            mentioning: ["16384x16384", "\(try Data(contentsOf: URL(fileURLWithPath: path)).count) bytes"]
+        ) {
             _ = try PNGImage.read(path: path)
         }
         // The bound never refuses a real file: the most compressible image there is, 16384 x 16384 at one bit per
@@ -48,13 +51,18 @@ import Testing
         let dataset = try ImageFolder(root: root, resolution: 4)
         #expect(dataset.entries.map(\.path) == [root + "/k/a.png", root + "/k/pipe.png"])
         _ = try dataset.sample(0)
-        #expect(throws: ImageFolderError.unreadableImage(.readFailed(path: root + "/k/pipe.png", reason: "it is not a regular file"))) {
+        #expect(
+            throws: ImageFolderError.unreadableImage(
+                .readFailed(path: root + "/k/pipe.png", reason: "it is not a regular file"))
+        ) {
             _ = try dataset.sample(1)
         }
         #expect(throws: NPYError.readFailed(path: root + "/k/pipe.npy", reason: "it is not a regular file")) {
             _ = try NPY.read(path: root + "/k/pipe.npy")
         }
-        #expect(throws: SafetensorsError.readFailed(path: root + "/k/pipe.safetensors", reason: "it is not a regular file")) {
+        #expect(
+            throws: SafetensorsError.readFailed(path: root + "/k/pipe.safetensors", reason: "it is not a regular file")
+        ) {
             _ = try SafetensorsFile.read(path: root + "/k/pipe.safetensors")
         }
     }
@@ -69,19 +77,25 @@ import Testing
         #expect(square.width == 256 && square.height == 256)
         // The same pixels as resizing whole and cropping (the previous implementation), on shapes small enough.
         var random = SplitMix64(seed: 12)
-        for (width, height, resolution) in [(64, 1, 16), (5, 3, 4), (33, 47, 16), (100, 7, 9), (3, 90, 32), (20, 20, 20)] {
+        for (width, height, resolution) in [
+            (64, 1, 16), (5, 3, 4), (33, 47, 16), (100, 7, 9), (3, 90, 32), (20, 20, 20),
+        ] {
             let pixels = (0..<width * height * 3).map { _ in UInt8(truncatingIfNeeded: random.next()) }
             var source = PNGImage(width: width, height: height, pixels: pixels)
             while min(source.width, source.height) >= 2 * resolution { source = source.boxDownsampled() }
             let short = min(source.width, source.height)
             func side(_ n: Int) -> Int {
-                n == short ? resolution : max(resolution, Int((Double(n) * Double(resolution) / Double(short)).rounded(.toNearestOrEven)))
+                n == short
+                    ? resolution
+                    : max(resolution, Int((Double(n) * Double(resolution) / Double(short)).rounded(.toNearestOrEven)))
             }
             let whole = source.resizedBilinear(width: side(source.width), height: side(source.height))
             let expected = whole.cropped(
-                x: (whole.width - resolution) / 2, y: (whole.height - resolution) / 2, width: resolution, height: resolution)
-            #expect(PNGImage(width: width, height: height, pixels: pixels).centerCropped(to: resolution) == expected,
-                    "\(width)x\(height) to \(resolution)")
+                x: (whole.width - resolution) / 2, y: (whole.height - resolution) / 2, width: resolution,
+                height: resolution)
+            #expect(
+                PNGImage(width: width, height: height, pixels: pixels).centerCropped(to: resolution) == expected,
+                "\(width)x\(height) to \(resolution)")
         }
     }
 
@@ -92,18 +106,24 @@ import Testing
     @Test func configNumbersReadBackAsWritten() throws {
         let path = regression("dit-config", "roundtrip-long-decimal.json")
         let config = try DiTConfig.parse(Data(contentsOf: URL(fileURLWithPath: path)), path: path)
-        #expect(config.classDropoutProb == Double("0.1888888888888888888888888888888888888888888888888888888888888888888"))
+        #expect(
+            config.classDropoutProb == Double("0.1888888888888888888888888888888888888888888888888888888888888888888"))
         #expect(try DiTConfig.parse(Data(config.jsonString().utf8), path: path) == config)
         for text in ["0.18888888888888897", "0.00030000000000000003", "0.18888888888888888"] {
             let written = try DiTConfig.parse(
-                Data(#"{"hidden_size": 8, "depth": 1, "num_heads": 2, "class_dropout_prob": \#(text)}"#.utf8), path: "m.json")
+                Data(#"{"hidden_size": 8, "depth": 1, "num_heads": 2, "class_dropout_prob": \#(text)}"#.utf8),
+                path: "m.json")
             #expect(written.classDropoutProb == Double(text), "\(text)")
         }
-        let plan = try GraftPlan.parse(Data(#"{"name": "p", "grafts": [{"slot": "attn", "layers": "all", "operator": "mha"}], "stage1": {"learning_rate": 0.00030000000000000003}}"#.utf8), source: "p.json")
+        let plan = try GraftPlan.parse(
+            Data(
+                #"{"name": "p", "grafts": [{"slot": "attn", "layers": "all", "operator": "mha"}], "stage1": {"learning_rate": 0.00030000000000000003}}"#
+                    .utf8), source: "p.json")
         #expect(plan.stage1.learningRate == 0.00030000000000000003)
         // Repeated keys were silently resolved (the last one won); now each reader refuses them by name.
         #expect {
-            _ = try DiTConfig.parse(Data(#"{"hidden_size": 8, "depth": 1, "depth": 2, "num_heads": 2}"#.utf8), path: "m.json")
+            _ = try DiTConfig.parse(
+                Data(#"{"hidden_size": 8, "depth": 1, "depth": 2, "num_heads": 2}"#.utf8), path: "m.json")
         } throws: { error in
             "\(error)".contains("m.json") && "\(error)".contains("'depth' appears twice")
         }
@@ -119,14 +139,16 @@ import Testing
     /// writer's round trip, which spells an integral double as `4`. Descriptions now compare by meaning: members in
     /// any order, numbers by value (`4.0` is `4`, `1e2` is `100`), while different values still differ.
     @Test func cfunctionDescriptionsCompareNumbersByValueAcrossTheWritersRoundTrip() throws {
-        let text = try [UInt8](Data(contentsOf: URL(fileURLWithPath: regression("cfunction", "roundtrip-integral-double.json"))))
+        let text = try [UInt8](
+            Data(contentsOf: URL(fileURLWithPath: regression("cfunction", "roundtrip-integral-double.json"))))
         let spec = try CFunctionSpec.parse(json: text, entry: "ts")
         #expect(spec.parameters.first?.initializer == .constant(4))
         let again = try CFunctionSpec.parse(json: [UInt8](JSONEncoder().encode(spec)), entry: "ts")
         #expect(again == spec)
         let source = String(decoding: text, as: UTF8.self)
         for (spelling, same) in [("4", true), ("4e0", true), ("400e-2", true), ("4.5", false), ("-4.0", false)] {
-            let variant = try CFunctionSpec.parse(json: Array(source.replacingOccurrences(of: "4.0", with: spelling).utf8), entry: "ts")
+            let variant = try CFunctionSpec.parse(
+                json: Array(source.replacingOccurrences(of: "4.0", with: spelling).utf8), entry: "ts")
             #expect((variant == spec) == same, "\(spelling)")
         }
     }

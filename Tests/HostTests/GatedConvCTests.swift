@@ -1,12 +1,12 @@
 import Foundation
 import Testing
 
-@testable import HostCore
-@testable import HostPlugins
-@testable import HostModel
-@testable import HostGraft
-@testable import HostConformance
 @testable import HostBench
+@testable import HostConformance
+@testable import HostCore
+@testable import HostGraft
+@testable import HostModel
+@testable import HostPlugins
 
 /// `Plugins/GatedConvC`: `gated_conv` in plain C, built by its own Makefile (never by SwiftPM) and loaded without
 /// rebuilding the host. Forward against the float64 reference of Support/ReferenceGatedConv.swift in every mode,
@@ -48,7 +48,8 @@ import Testing
         return ReferenceGatedConv(
             mode: ReferenceGatedConv.Mode(rawValue: c.mode)!, act: c.act, kh: kh, kw: kw, D: c.d,
             grid: c.grid.map { ($0.height, $0.width) },
-            p: Dictionary(uniqueKeysWithValues: zip(op.parameters.map(\.name), params.map { $0.scalars.map(Double.init) })))
+            p: Dictionary(
+                uniqueKeysWithValues: zip(op.parameters.map(\.name), params.map { $0.scalars.map(Double.init) })))
     }
 
     /// The declared field: (left, right) in the 1D token order.
@@ -88,7 +89,10 @@ import Testing
         #expect(descriptor.attributes.map(\.name) == ["mode", "kernel_size", "act"])
         let op = try Self.instance(c)
         let conv = c.mode == "same2d" ? [c.d, 1, Int(c.kernel[0]), Int(c.kernel.last!)] : [c.d, 1, Int(c.kernel[0])]
-        #expect(op.parameters.map(\.name) == ["in_proj.weight", "in_proj.bias", "conv.weight", "conv.bias", "out_proj.weight", "out_proj.bias"])
+        #expect(
+            op.parameters.map(\.name) == [
+                "in_proj.weight", "in_proj.bias", "conv.weight", "conv.bias", "out_proj.weight", "out_proj.bias",
+            ])
         #expect(op.parameters.map(\.shape) == [[2 * c.d, c.d], [2 * c.d], conv, [c.d], [c.d, c.d], [c.d]])
         #expect(op.isCausal == (c.mode == "causal1d"))
         let field = Self.declaredField(c)
@@ -142,9 +146,11 @@ import Testing
         let c = Self.cases[index]
         let op = try Self.instance(c)
         let params: [Tensor<Double>] = try op.initialParameters(seed: 20 + UInt64(index), as: Double.self)
-        try expectGradientsMatch(op, x: .randomNormal([c.b, c.l, c.d], seed: 30 + UInt64(index)), parameters: params, seed: 40, samples: 12)
+        try expectGradientsMatch(
+            op, x: .randomNormal([c.b, c.l, c.d], seed: 30 + UInt64(index)), parameters: params, seed: 40, samples: 12)
         let params32: [Tensor<Float>] = try op.initialParameters(seed: 20 + UInt64(index))
-        try expectGradientsMatch(op, x: .randomNormal([c.b, c.l, c.d], seed: 30 + UInt64(index)), parameters: params32, seed: 41, samples: 6)
+        try expectGradientsMatch(
+            op, x: .randomNormal([c.b, c.l, c.d], seed: 30 + UInt64(index)), parameters: params32, seed: 41, samples: 6)
     }
 
     @Test func backwardOverwritesAndSkipsWhatIsNotWanted() throws {
@@ -155,7 +161,8 @@ import Testing
         let dy = Tensor<Double>.randomNormal([c.b, c.l, c.d], seed: 3)
         let all = try op.backward(x, parameters: params, outputGradient: dy)
         // Only conv.weight, and only dx: the same values as computing everything.
-        let some = try op.backward(x, parameters: params, outputGradient: dy, needInputGradient: false, parameterGradients: [2])
+        let some = try op.backward(
+            x, parameters: params, outputGradient: dy, needInputGradient: false, parameterGradients: [2])
         #expect(some.input == nil && some.parameters.enumerated().allSatisfy { $0.offset == 2 || $0.element == nil })
         #expect(some.parameters[2]?.scalars == all.parameters[2]?.scalars)
         let dxOnly = try op.backward(x, parameters: params, outputGradient: dy, parameterGradients: [])
@@ -183,12 +190,21 @@ import Testing
                 if let grid = c.grid {
                     let (kh, kw) = (Int(c.kernel[0]), Int(c.kernel.last!))
                     let (dr, dc) = (s / grid.width - t / grid.width, s % grid.width - t % grid.width)
-                    inside = (-(kh - 1) / 2...(kh - 1 - (kh - 1) / 2)).contains(dr) && (-(kw - 1) / 2...(kw - 1 - (kw - 1) / 2)).contains(dc)
-                    if inside { #expect((t - field.left...t + field.right).contains(s), "\(c): window cell \(s) of \(t) is outside the declared field") }
+                    inside =
+                        (-(kh - 1) / 2...(kh - 1 - (kh - 1) / 2)).contains(dr)
+                        && (-(kw - 1) / 2...(kw - 1 - (kw - 1) / 2)).contains(dc)
+                    if inside {
+                        #expect(
+                            (t - field.left...t + field.right).contains(s),
+                            "\(c): window cell \(s) of \(t) is outside the declared field")
+                    }
                 } else {
                     inside = (t - field.left...t + field.right).contains(s)
                 }
-                #expect(changed == inside, "\(c): token \(s) \(inside ? "inside" : "outside") the field of \(t) \(changed ? "changes" : "does not change") it")
+                #expect(
+                    changed == inside,
+                    "\(c): token \(s) \(inside ? "inside" : "outside") the field of \(t) \(changed ? "changes" : "does not change") it"
+                )
                 #expect((0..<d).allSatisfy { y[0, t, $0] == yp[0, t, $0] }, "\(c): batches mix")
             }
         }
@@ -204,16 +220,21 @@ import Testing
                 return "accepted"
             } catch { return "\(error)" }
         }
-        #expect(refusal { _ = try Operator(descriptor, dim: 4, attributes: ["mode": .string("same2d")]) }
-            .contains("mode 'same2d' needs the token grid"))
-        #expect(refusal { _ = try Operator(descriptor, dim: 4, attributes: ["kernel_size": .intList([3, 3])]) }
-            .contains("'kernel_size' has 2 values, but mode 'causal1d' takes one"))
-        #expect(refusal { _ = try Operator(descriptor, dim: 4, attributes: ["act": .string("relu")]) }
-            .contains("'relu' is not one of"))
+        #expect(
+            refusal { _ = try Operator(descriptor, dim: 4, attributes: ["mode": .string("same2d")]) }
+                .contains("mode 'same2d' needs the token grid"))
+        #expect(
+            refusal { _ = try Operator(descriptor, dim: 4, attributes: ["kernel_size": .intList([3, 3])]) }
+                .contains("'kernel_size' has 2 values, but mode 'causal1d' takes one"))
+        #expect(
+            refusal { _ = try Operator(descriptor, dim: 4, attributes: ["act": .string("relu")]) }
+                .contains("'relu' is not one of"))
         let grid = try Operator(descriptor, dim: 4, grid: (2, 3), attributes: ["mode": .string("same2d")])
         let params: [Tensor<Float>] = try grid.initialParameters(seed: 0)
         // The host checks L against the grid only for operators declaring needs_grid; this one checks it itself.
-        let message = refusal { _ = try grid.forward(Tensor<Float>.randomNormal([1, 5, 4], seed: 1), parameters: params) }
+        let message = refusal {
+            _ = try grid.forward(Tensor<Float>.randomNormal([1, 5, 4], seed: 1), parameters: params)
+        }
         #expect(message.contains("mode 'same2d' on the 2 x 3 grid needs L = 6"), "\(message)")
     }
 
@@ -233,22 +254,29 @@ import Testing
         try FileManager.default.copyItem(atPath: try MadeLibraries.gatedConv(), toPath: library)
         let registry = dir.appendingPathComponent("registry.json").path
         let env = ["ZOO_PLUGIN_PATH": pluginDir.path]
-        let add = try runCommand(try zooPath(), ["registry", "add", library, "--registry", registry, "--skip-conformance"], environment: env)
+        let add = try runCommand(
+            try zooPath(), ["registry", "add", library, "--registry", registry, "--skip-conformance"], environment: env)
         #expect(add.status == 0, "\(add.stderr)")
         // Recorded by file name: found in the plugin directory wherever zoo runs from.
         #expect(try Registry.load(path: registry).entry(id: "ozgatedconvc")?.library == "libOZGatedConvC.so")
         let x = Tensor<Float>.randomNormal([2, 6, 5], seed: 9)
         try NPY.write(x, path: dir.appendingPathComponent("x.npy").path)
-        let run = try runCommand(try zooPath(), [
-            "op", "run", "gated_conv", "--registry", registry, "--input", dir.appendingPathComponent("x.npy").path,
-            "--output", dir.appendingPathComponent("y.npy").path, "--seed", "2", "--save-params",
-            dir.appendingPathComponent("p.safetensors").path, "--set", "mode=same1d", "--set", "kernel_size=3", "--set", "act=silu",
-        ], environment: env)
+        let run = try runCommand(
+            try zooPath(),
+            [
+                "op", "run", "gated_conv", "--registry", registry, "--input", dir.appendingPathComponent("x.npy").path,
+                "--output", dir.appendingPathComponent("y.npy").path, "--seed", "2", "--save-params",
+                dir.appendingPathComponent("p.safetensors").path, "--set", "mode=same1d", "--set", "kernel_size=3",
+                "--set", "act=silu",
+            ], environment: env)
         #expect(run.status == 0, "\(run.stderr)")
         let file = try SafetensorsFile.read(path: dir.appendingPathComponent("p.safetensors").path)
-        let p = Dictionary(uniqueKeysWithValues: try file.names.map { ($0, try file.tensor(named: $0).scalars.map(Double.init)) })
+        let p = Dictionary(
+            uniqueKeysWithValues: try file.names.map { ($0, try file.tensor(named: $0).scalars.map(Double.init)) })
         let expected = ReferenceGatedConv(mode: .same1d, act: "silu", kh: 1, kw: 3, D: 5, grid: nil, p: p)
             .forward(x.scalars.map(Double.init), B: 2, L: 6)
-        expectClose(try NPY.read(path: dir.appendingPathComponent("y.npy").path).tensor(as: Float.self), expected, rtol: 1e-4, atol: 1e-5, "zoo op run gated_conv")
+        expectClose(
+            try NPY.read(path: dir.appendingPathComponent("y.npy").path).tensor(as: Float.self), expected, rtol: 1e-4,
+            atol: 1e-5, "zoo op run gated_conv")
     }
 }

@@ -1,12 +1,12 @@
 import Foundation
 import Testing
 
-@testable import HostCore
-@testable import HostPlugins
-@testable import HostModel
-@testable import HostGraft
-@testable import HostConformance
 @testable import HostBench
+@testable import HostConformance
+@testable import HostCore
+@testable import HostGraft
+@testable import HostModel
+@testable import HostPlugins
 
 /// Grafting: plan validation, slot assignment, stage 1 (activation distillation) with self-grafting, and
 /// grafted checkpoints (manifest, round trip, refusal of a changed library).
@@ -14,7 +14,8 @@ import Testing
     private func parse(_ json: String) throws -> GraftPlan { try GraftPlan.parse(Data(json.utf8), source: "plan.json") }
 
     @Test func plansParseWithDefaults() throws {
-        let plan = try parse(#"""
+        let plan = try parse(
+            #"""
             {"name": "swa-50", "grafts": [{"slot": "attn", "layers": "interleave-50", "operator": "swa",
               "attributes": {"window_size": [2, 2], "num_heads": 4}},
               {"slot": "mlp", "layers": [0, 2], "operator": "mlp", "attributes": {"expansion_ratio": 6}}],
@@ -33,14 +34,20 @@ import Testing
     /// Every shipped plan parses, fits the embedded model's 6 blocks, and names operators the registry provides.
     @Test func shippedPlansAreValid() throws {
         let folder = packageRoot.appendingPathComponent("plans")
-        let files = try FileManager.default.contentsOfDirectory(atPath: folder.path).filter { $0.hasSuffix(".json") && $0 != "plan.schema.json" }
+        let files = try FileManager.default.contentsOfDirectory(atPath: folder.path).filter {
+            $0.hasSuffix(".json") && $0 != "plan.schema.json"
+        }
         #expect(files.count >= 20 && files.contains("quick.json"))
         let registry = try Registry.load(path: packageRoot.appendingPathComponent("registry.json").path)
         for file in files {
             let plan = try GraftPlan.load(path: folder.appendingPathComponent(file).path)
             #expect(plan.name + ".json" == file, "\(file): name '\(plan.name)'")
-            #expect(!(try plan.assignments(depth: 6)).isEmpty || plan.restructure == .parallelPairs, "\(file) grafts nothing")
-            for graft in plan.grafts { #expect(registry.operatorIds.contains(graft.operatorId), "\(file): \(graft.operatorId)") }
+            #expect(
+                !(try plan.assignments(depth: 6)).isEmpty || plan.restructure == .parallelPairs,
+                "\(file) grafts nothing")
+            for graft in plan.grafts {
+                #expect(registry.operatorIds.contains(graft.operatorId), "\(file): \(graft.operatorId)")
+            }
         }
     }
 
@@ -60,22 +67,30 @@ import Testing
         expectRefusal(#"{"grafts": [\#(g)]}"#, ["'name'"])
         expectRefusal(#"{"name": "x", "grafts": []}"#, ["grafts", "non-empty"])
         expectRefusal(#"{"name": "x", "grafts": [\#(g)], "stage3": {}}"#, ["stage3", "no such field"])
-        expectRefusal(#"{"name": "x", "grafts": [{"slot": "norm", "layers": "all", "operator": "swa"}]}"#, ["grafts[0].slot", "attn"])
-        expectRefusal(#"{"name": "x", "grafts": [{"slot": "attn", "layers": "every-other", "operator": "swa"}]}"#, ["grafts[0].layers", "every-other"])
-        expectRefusal(#"{"name": "x", "grafts": [{"slot": "attn", "layers": [1, 1], "operator": "swa"}]}"#, ["distinct"])
-        expectRefusal(#"{"name": "x", "grafts": [{"slot": "attn", "layers": [7], "operator": "swa"}]}"#, ["0..<4", "7"])
+        expectRefusal(
+            #"{"name": "x", "grafts": [{"slot": "norm", "layers": "all", "operator": "swa"}]}"#,
+            ["grafts[0].slot", "attn"])
+        expectRefusal(
+            #"{"name": "x", "grafts": [{"slot": "attn", "layers": "every-other", "operator": "swa"}]}"#,
+            ["grafts[0].layers", "every-other"])
+        expectRefusal(
+            #"{"name": "x", "grafts": [{"slot": "attn", "layers": [1, 1], "operator": "swa"}]}"#, ["distinct"])
+        expectRefusal(
+            #"{"name": "x", "grafts": [{"slot": "attn", "layers": [7], "operator": "swa"}]}"#, ["0..<4", "7"])
         expectRefusal(#"{"name": "x", "grafts": [\#(g), \#(g)]}"#, ["claimed twice"])
         expectRefusal(#"{"name": "x", "grafts": [\#(g)], "stage1": {"loss": "l3"}}"#, ["stage1.loss", "huber"])
         expectRefusal(#"{"name": "x", "grafts": [\#(g)], "stage1": {"steps": -1}}"#, ["stage1.steps"])
         expectRefusal(#"{"name": "x", "grafts": [\#(g)], "stage2": {"ema_decay": 2}}"#, ["stage2.ema_decay"])
         expectRefusal(#"{"name": "x", "grafts": [\#(g)], "restructure": "serial"}"#, ["restructure", "parallel_pairs"])
-        expectRefusal(#"{"name": "x", "grafts": [\#(g)], "restructure": "parallel_pairs"}"#, ["grafts", "not supported"])
+        expectRefusal(
+            #"{"name": "x", "grafts": [\#(g)], "restructure": "parallel_pairs"}"#, ["grafts", "not supported"])
         #expect(try parse(#"{"name": "x", "restructure": "parallel_pairs"}"#).grafts.isEmpty)
         expectRefusal(#"{"name": "x", "grafts": [\#(g)], "#, ["valid JSON"])
     }
 
     @Test func regressionLossGradientsMatchFiniteDifferences() throws {
-        let p = Tensor<Float>.randomNormal([2, 3, 4], seed: 1, scale: 2), t = Tensor<Float>.randomNormal([2, 3, 4], seed: 2)
+        let p = Tensor<Float>.randomNormal([2, 3, 4], seed: 1, scale: 2),
+            t = Tensor<Float>.randomNormal([2, 3, 4], seed: 2)
         for loss in RegressionLoss.allCases {
             let (_, g) = loss.evaluate(p, t)
             for i in [0, 5, 17] {
@@ -94,7 +109,8 @@ import Testing
     @Test func selfGraftingRecoversTheTeacher() throws {
         let teacher = try goldenDiT()
         let key = DiTSlotKey(block: 1, kind: .attn)
-        let graft = GraftPlan.Graft(kind: .attn, layers: .explicit([1]), operatorId: "mha", attributes: ["num_heads": "4"])
+        let graft = GraftPlan.Graft(
+            kind: .attn, layers: .explicit([1]), operatorId: "mha", attributes: ["num_heads": "4"])
         let student = try Grafting.makeStudent(teacher: teacher, assignments: [key: graft], seed: 3) { _ in
             try TestOperators.standardSlot(key, teacher.config)
         }
@@ -114,7 +130,8 @@ import Testing
                 return (out, label % 5)
             }
         }
-        let activations = try SlotDistiller.collect(teacher: teacher, keys: [key], data: Crop(base: data), samples: 96, batchSize: 16, seed: 1)
+        let activations = try SlotDistiller.collect(
+            teacher: teacher, keys: [key], data: Crop(base: data), samples: 96, batchSize: 16, seed: 1)
         var settings = GraftPlan.Stage1()
         settings.steps = 600
         settings.batchSize = 16
@@ -136,10 +153,13 @@ import Testing
         let reference = try teacher.forward(x, timesteps: t.map(Double.init), labels: y)
         func distance(_ m: DiTModel) throws -> Double {
             let out = try m.forward(x, timesteps: t.map(Double.init), labels: y)
-            return zip(out.scalars, reference.scalars).reduce(0) { $0 + Double($1.0 - $1.1) * Double($1.0 - $1.1) }.squareRoot()
+            return zip(out.scalars, reference.scalars).reduce(0) { $0 + Double($1.0 - $1.1) * Double($1.0 - $1.1) }
+                .squareRoot()
         }
         let before = try distance(student)
-        for (tensor, position) in zip(distiller.best.parameters, slot.parameterPositions) { student.parameters.tensors[position] = tensor }
+        for (tensor, position) in zip(distiller.best.parameters, slot.parameterPositions) {
+            student.parameters.tensors[position] = tensor
+        }
         let after = try distance(student)
         #expect(after < 0.3 * before, "distance to the teacher's output \(before) -> \(after)")
     }
@@ -148,12 +168,16 @@ import Testing
     /// head), and never over a value the plan gives.
     @Test func choiceFillsTheModelsHeadsOnlyWhereTheSchemaAdmitsThem() throws {
         let ws = try CLITests.Workspace()
-        let added = try ws.zoo(["registry", "add", try pluginPath(product: "OZHyena"), "--registry", ws.registry, "--skip-conformance"])
+        let added = try ws.zoo([
+            "registry", "add", try pluginPath(product: "OZHyena"), "--registry", ws.registry, "--skip-conformance",
+        ])
         #expect(added.status == 0, "\(added.stderr)")
         let host = try PluginHost(search: .standard(registry: ws.registry, pluginDirectory: productsDirectory.path))
         let config = DiTConfig.embeddedDefault
         func choice(_ id: String, _ attributes: [String: String] = [:]) throws -> DiTSlotChoice {
-            try Grafting.choice(for: GraftPlan.Graft(kind: .attn, layers: .all, operatorId: id, attributes: attributes), config: config, host: host)
+            try Grafting.choice(
+                for: GraftPlan.Graft(kind: .attn, layers: .all, operatorId: id, attributes: attributes), config: config,
+                host: host)
         }
         let mha = try host.resolveOperator("mha"), hyena = try host.resolveOperator("hyena")
         #expect(mha.admits("num_heads", .int(Int64(config.numHeads))) && !mha.admits("num_heads", .float(4)))
@@ -169,20 +193,25 @@ import Testing
         let ws = try CLITests.Workspace()
         let host = try PluginHost(search: .standard(registry: ws.registry, pluginDirectory: productsDirectory.path))
         let teacher = try goldenDiT()
-        let graft = GraftPlan.Graft(kind: .attn, layers: .interleave50, operatorId: "poolformer", attributes: ["pool_size": "3"])
+        let graft = GraftPlan.Graft(
+            kind: .attn, layers: .interleave50, operatorId: "poolformer", attributes: ["pool_size": "3"])
         let plan = GraftPlan(name: "pool", grafts: [graft])
-        let student = try Grafting.makeStudent(teacher: teacher, assignments: try plan.assignments(depth: 2), host: host, seed: 1)
+        let student = try Grafting.makeStudent(
+            teacher: teacher, assignments: try plan.assignments(depth: 2), host: host, seed: 1)
         #expect(student.slot(DiTSlotKey(block: 1, kind: .attn)).op.descriptor.id == "poolformer")
         #expect(student.parameters["blocks.0.attn.qkv.weight"] == teacher.parameters["blocks.0.attn.qkv.weight"])
         #expect(student.parameters["blocks.1.attn.qkv.weight"] == nil)
         let path = ws.path("grafted.safetensors")
         try student.save(path: path)
-        let manifest = try SlotManifest.parse(try #require(SafetensorsFile.read(path: path).metadata[SlotManifest.metadataKey]), path: path)
+        let manifest = try SlotManifest.parse(
+            try #require(SafetensorsFile.read(path: path).metadata[SlotManifest.metadataKey]), path: path)
         #expect(manifest.slots.keys.sorted() == ["blocks.1.attn"])
         #expect(manifest.slots["blocks.1.attn"]?.attributes["pool_size"] == "3")
         let reopened = try DiTModel.open(checkpoint: path, configPath: nil, host: host)
         let x = try NPY.readTensor(path: ditFixture("x.npy"), as: Float.self)
-        #expect(try reopened.forward(x, timesteps: [1, 2, 3], labels: [0, 1, 2]) == (try student.forward(x, timesteps: [1, 2, 3], labels: [0, 1, 2])))
+        #expect(
+            try reopened.forward(x, timesteps: [1, 2, 3], labels: [0, 1, 2])
+                == (try student.forward(x, timesteps: [1, 2, 3], labels: [0, 1, 2])))
 
         // A manifest naming another library hash is refused, unless unpinned libraries are allowed.
         let file = try SafetensorsFile.read(path: path)
@@ -191,14 +220,19 @@ import Testing
         var metadata = file.metadata
         metadata[SlotManifest.metadataKey] = edited.jsonString()
         let tampered = ws.path("tampered.safetensors")
-        try SafetensorsFile.write(path: tampered, tensors: try file.names.map { (name: $0, tensor: try file.tensor(named: $0)) }, metadata: metadata)
+        try SafetensorsFile.write(
+            path: tampered, tensors: try file.names.map { (name: $0, tensor: try file.tensor(named: $0)) },
+            metadata: metadata)
         do {
             _ = try DiTModel.open(checkpoint: tampered, configPath: nil, host: host)
             Issue.record("a changed library hash must be refused")
         } catch {
-            #expect("\(error)".contains(tampered) && "\(error)".contains("--allow-unpinned") && "\(error)".contains("blocks.1.attn"))
+            #expect(
+                "\(error)".contains(tampered) && "\(error)".contains("--allow-unpinned")
+                    && "\(error)".contains("blocks.1.attn"))
         }
-        let lenient = try PluginHost(search: .standard(registry: ws.registry, pluginDirectory: productsDirectory.path, allowUnpinned: true))
+        let lenient = try PluginHost(
+            search: .standard(registry: ws.registry, pluginDirectory: productsDirectory.path, allowUnpinned: true))
         _ = try DiTModel.open(checkpoint: tampered, configPath: nil, host: lenient)
     }
 
@@ -209,7 +243,12 @@ import Testing
         let teacher = try makeDiT(TrainingTests.tinyConfig)
         let plan = try parse(#"{"name": "x", "grafts": [{"slot": "mlp", "layers": [0], "operator": "mlp"}]}"#)
         let small = try SyntheticShapes(resolution: 16), large = try SyntheticShapes(split: .heldOut, resolution: 32)
-        #expect(throws: GraftError.data(reason: "the held-out data does not fit the teacher: its images are 3x32x32, but the model takes 3x16x16 (in_channels, input_size)")) {
+        #expect(
+            throws: GraftError.data(
+                reason:
+                    "the held-out data does not fit the teacher: its images are 3x32x32, but the model takes 3x16x16 (in_channels, input_size)"
+            )
+        ) {
             try GraftRun(plan: plan, teacher: teacher, host: host, train: small, heldOut: large, folder: ws.path("run"))
         }
         #expect(!FileManager.default.fileExists(atPath: ws.path("run")))
@@ -234,20 +273,25 @@ import Testing
                 for i in 0..<p.count { p[i] = Float(rng.nextNormal() * 0.15) }
             }
         }
-        let plan = try parse(#"""
+        let plan = try parse(
+            #"""
             {"name": "pairs", "restructure": "parallel_pairs", "seed": 2,
              "stage1": {"samples": 64, "steps": 150, "batch_size": 4, "learning_rate": 0.0003, "validate_every": 25, "loss": "l2"},
              "stage2": {"steps": 2, "batch_size": 2, "warmup_steps": 1}}
             """#)
-        let run = try GraftRun(plan: plan, teacher: teacher, host: host, train: SyntheticShapes(seed: 0, resolution: 16),
-                               heldOut: SyntheticShapes(seed: 0, split: .heldOut, resolution: 16), folder: ws.path("run"))
+        let run = try GraftRun(
+            plan: plan, teacher: teacher, host: host, train: SyntheticShapes(seed: 0, resolution: 16),
+            heldOut: SyntheticShapes(seed: 0, split: .heldOut, resolution: 16), folder: ws.path("run"))
         #expect(run.student.config.parallelPairs && run.student.config.blockStages == [[0, 1], [2]])
-        #expect(run.student.parameters.tensors == teacher.parameters.tensors, "the student starts from the teacher's weights")
+        #expect(
+            run.student.parameters.tensors == teacher.parameters.tensors,
+            "the student starts from the teacher's weights")
         #expect(run.units.map(\.name) == ["blocks.0+1"], "an odd last block stays alone and is not distilled")
         try run.runStage1()
         let result = try #require(run.stage1Results["blocks.0+1"])
-        #expect(result.bestValidationLoss < 0.7 * result.initialValidationLoss,
-                "pair validation loss \(result.initialValidationLoss) -> \(result.bestValidationLoss)")
+        #expect(
+            result.bestValidationLoss < 0.7 * result.initialValidationLoss,
+            "pair validation loss \(result.initialValidationLoss) -> \(result.bestValidationLoss)")
         #expect(run.student.parameters["blocks.0.attn.qkv.weight"] != teacher.parameters["blocks.0.attn.qkv.weight"])
         #expect(run.student.parameters["blocks.2.attn.qkv.weight"] == teacher.parameters["blocks.2.attn.qkv.weight"])
         try run.runStage2()
@@ -255,6 +299,8 @@ import Testing
         let reopened = try DiTModel.open(checkpoint: run.checkpointPath, configPath: nil, host: host)
         #expect(reopened.config.parallelPairs)
         let x = Tensor<Float>.randomNormal([2, 3, 16, 16], seed: 3)
-        #expect(try reopened.forward(x, timesteps: [5, 700], labels: [1, 2]) == (try run.student.forward(x, timesteps: [5, 700], labels: [1, 2])))
+        #expect(
+            try reopened.forward(x, timesteps: [5, 700], labels: [1, 2])
+                == (try run.student.forward(x, timesteps: [5, 700], labels: [1, 2])))
     }
 }

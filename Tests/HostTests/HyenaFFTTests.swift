@@ -2,12 +2,12 @@ import Foundation
 import OperatorABI
 import Testing
 
-@testable import HostCore
-@testable import HostPlugins
-@testable import HostModel
-@testable import HostGraft
-@testable import HostConformance
 @testable import HostBench
+@testable import HostConformance
+@testable import HostCore
+@testable import HostGraft
+@testable import HostModel
+@testable import HostPlugins
 
 /// The `hyena` operator of `OZHyena` (safari's original HyenaOperator, docs/OPERATORS.md section 7): forward against
 /// the naive float64 reference (direct O(L^2) convolution, filter MLP in plain loops: Host's
@@ -32,10 +32,13 @@ import Testing
         }
     }
 
-    static func reference<S: TensorScalar>(_ op: Operator, _ params: [Tensor<S>], x: Tensor<Double>) throws -> [Double] {
-        let named = Dictionary(uniqueKeysWithValues: zip(op.parameters.map(\.name), params.map { $0.scalars.map(Double.init) }))
+    static func reference<S: TensorScalar>(_ op: Operator, _ params: [Tensor<S>], x: Tensor<Double>) throws -> [Double]
+    {
+        let named = Dictionary(
+            uniqueKeysWithValues: zip(op.parameters.map(\.name), params.map { $0.scalars.map(Double.init) }))
         let input = ReferenceInput(
-            x: x.scalars, shape: x.shape, attributes: Dictionary(uniqueKeysWithValues: op.attributes.map { ($0.name, $0.value) }),
+            x: x.scalars, shape: x.shape,
+            attributes: Dictionary(uniqueKeysWithValues: op.attributes.map { ($0.name, $0.value) }),
             parameters: named)
         return try #require(ReferenceOperators.evaluate(id: "hyena", input))
     }
@@ -45,11 +48,15 @@ import Testing
     @Test func parametersAttributesAndFlags() throws {
         let descriptor = try Self.descriptor()
         #expect(descriptor.role == .tokenMixer)
-        for cap: OperatorCapabilities in [.backward, .float64, .deterministic, .reentrant] { #expect(descriptor.capabilities.contains(cap)) }
+        for cap: OperatorCapabilities in [.backward, .float64, .deterministic, .reentrant] {
+            #expect(descriptor.capabilities.contains(cap))
+        }
         let names = descriptor.attributes.map(\.name)
-        for name in ["l_max", "order", "filter_order", "short_filter_order", "emb_dim", "num_inner_mlps", "w", "modulate",
-                     "fast_decay_pct", "slow_decay_pct", "target", "shift", "num_heads", "num_blocks", "inner_factor",
-                     "outer_mixing", "post_order_ffn"] {
+        for name in [
+            "l_max", "order", "filter_order", "short_filter_order", "emb_dim", "num_inner_mlps", "w", "modulate",
+            "fast_decay_pct", "slow_decay_pct", "target", "shift", "num_heads", "num_blocks", "inner_factor",
+            "outer_mixing", "post_order_ffn",
+        ] {
             #expect(names.contains(name), "\(name)")
         }
         let (d, lMax) = (6, 20)
@@ -70,10 +77,13 @@ import Testing
         #expect(op.isCausal && op.receptiveField == nil)
         #expect(op.complexity == .linearithmic)
         // Order 3: in_proj 4D, filter channels 2D.
-        let third = try Self.hyena(d: d, lMax: lMax, ["order": .int(3), "num_inner_mlps": .int(1), "filter_order": .int(8)])
+        let third = try Self.hyena(
+            d: d, lMax: lMax, ["order": .int(3), "num_inner_mlps": .int(1), "filter_order": .int(8)])
         let shapes = Dictionary(uniqueKeysWithValues: third.parameters.map { ($0.name, $0.shape) })
         #expect(shapes["in_proj.weight"] == [4 * d, d] && shapes["filter_fn.bias"] == [2 * d])
-        #expect(shapes["filter_fn.implicit_filter.4.weight"] == [2 * d, 8] && shapes["filter_fn.implicit_filter.2.weight"] == [8, 8])
+        #expect(
+            shapes["filter_fn.implicit_filter.4.weight"] == [2 * d, 8]
+                && shapes["filter_fn.implicit_filter.2.weight"] == [8, 8])
     }
 
     @Test func initialisationFollowsUpstream() throws {
@@ -91,13 +101,17 @@ import Testing
         #expect(byName["filter_fn.implicit_filter.1.freq"]!.allSatisfy { $0 == 1.5 })
         // torch.randn: mean ~0, spread ~1 (64 draws over D = 8 would be too few; use a wider instance).
         let wide = try Self.hyena(d: 256, lMax: 4)
-        let bias = try wide.initialParameters(seed: 1, as: Double.self)[wide.parameters.firstIndex { $0.name == "filter_fn.bias" }!].scalars
+        let bias = try wide.initialParameters(seed: 1, as: Double.self)[
+            wide.parameters.firstIndex { $0.name == "filter_fn.bias" }!
+        ].scalars
         let mean = bias.reduce(0, +) / Double(bias.count)
         let variance = bias.map { ($0 - mean) * ($0 - mean) }.reduce(0, +) / Double(bias.count)
         #expect(abs(mean) < 0.25 && abs(variance - 1) < 0.3, "filter_fn.bias mean \(mean), variance \(variance)")
         // nn.Linear / nn.Conv1d defaults: U(-1/sqrt(fan_in), 1/sqrt(fan_in)).
-        let fanIn = ["in_proj.weight": d, "short_filter.weight": 3, "filter_fn.implicit_filter.0.weight": 5,
-                     "filter_fn.implicit_filter.2.weight": 64, "filter_fn.implicit_filter.6.weight": 64, "out_proj.weight": d]
+        let fanIn = [
+            "in_proj.weight": d, "short_filter.weight": 3, "filter_fn.implicit_filter.0.weight": 5,
+            "filter_fn.implicit_filter.2.weight": 64, "filter_fn.implicit_filter.6.weight": 64, "out_proj.weight": d,
+        ]
         for (name, fan) in fanIn {
             let bound = 1 / Double(fan).squareRoot()
             let values = try #require(byName[name])
@@ -110,7 +124,10 @@ import Testing
     /// B = 1 and 2, L = 1, odd and prime L, L not a power of two, orders 2 and 3, with and without modulation.
     static let cases: [(b: Int, l: Int, d: Int, attributes: [String: AttributeValue])] = [
         (1, 1, 4, [:]), (2, 7, 6, [:]), (1, 13, 5, ["order": .int(3)]), (2, 12, 3, ["modulate": .bool(false)]),
-        (2, 9, 4, ["short_filter_order": .int(4), "num_inner_mlps": .int(0), "filter_order": .int(16), "shift": .float(0.2)]),
+        (
+            2, 9, 4,
+            ["short_filter_order": .int(4), "num_inner_mlps": .int(0), "filter_order": .int(16), "shift": .float(0.2)]
+        ),
         (1, 24, 4, ["order": .int(4), "emb_dim": .int(5), "filter_order": .int(12)]),
     ]
 
@@ -153,9 +170,11 @@ import Testing
         let op = try Self.hyena(d: c.d, lMax: c.l + 2, c.attributes)
         // Tolerances: see expectGradientsMatch (float64 relative 1e-6 with step 1e-6; float32 relative 2e-2 with step 1e-2).
         let p64: [Tensor<Double>] = try Self.testParameters(op, seed: 11 + UInt64(index), as: Double.self)
-        try expectGradientsMatch(op, x: .randomNormal([c.b, c.l, c.d], seed: 12), parameters: p64, seed: 13, samples: 12)
+        try expectGradientsMatch(
+            op, x: .randomNormal([c.b, c.l, c.d], seed: 12), parameters: p64, seed: 13, samples: 12)
         let p32: [Tensor<Float>] = try Self.testParameters(op, seed: 11 + UInt64(index), as: Float.self)
-        try expectGradientsMatch(op, x: .randomNormal([c.b, c.l, c.d], seed: 12), parameters: p32, seed: 13, samples: 12)
+        try expectGradientsMatch(
+            op, x: .randomNormal([c.b, c.l, c.d], seed: 12), parameters: p32, seed: 13, samples: 12)
     }
 
     @Test func zRowsBeyondLHaveZeroGradient() throws {
@@ -188,7 +207,8 @@ import Testing
             for t in 0..<l {
                 let change = (0..<d).map { abs(y[1, t, $0] - yp[1, t, $0]) }.max()!
                 if t < s {
-                    #expect(change <= 16 * Double.ulpOfOne * scale, "token \(s) -> earlier output \(t): change \(change)")
+                    #expect(
+                        change <= 16 * Double.ulpOfOne * scale, "token \(s) -> earlier output \(t): change \(change)")
                 } else {
                     #expect(change > 1e-6 * scale, "token \(s) -> output \(t): change \(change)")
                 }
@@ -216,10 +236,13 @@ import Testing
     @Test(arguments: [
         ("order", AttributeValue.int(1)), ("emb_dim", .int(4)), ("num_heads", .int(2)), ("num_blocks", .int(2)),
         ("inner_factor", .int(2)), ("outer_mixing", .bool(true)), ("post_order_ffn", .bool(true)), ("l_max", .int(0)),
-        ("filter_order", .int(0)), ("short_filter_order", .int(0)), ("target", .float(0)), ("fast_decay_pct", .float(-1)),
+        ("filter_order", .int(0)), ("short_filter_order", .int(0)), ("target", .float(0)),
+        ("fast_decay_pct", .float(-1)),
     ])
     func badAttributesAreRefusedByName(name: String, value: AttributeValue) throws {
-        let error = #expect(throws: OperatorError.self) { _ = try Operator(try Self.descriptor(), dim: 4, attributes: [name: value]) }
+        let error = #expect(throws: OperatorError.self) {
+            _ = try Operator(try Self.descriptor(), dim: 4, attributes: [name: value])
+        }
         #expect(String(describing: error).contains("'\(name)'"), "\(String(describing: error))")
     }
 }

@@ -2,12 +2,12 @@ import Foundation
 import OperatorABI
 import Testing
 
-@testable import HostCore
-@testable import HostPlugins
-@testable import HostModel
-@testable import HostGraft
-@testable import HostConformance
 @testable import HostBench
+@testable import HostConformance
+@testable import HostCore
+@testable import HostGraft
+@testable import HostModel
+@testable import HostPlugins
 
 /// The `OZHyena` plugin: `hyena_x`, `hyena_se`, `hyena_y` and `mlp_hyena_x` against the float64 references of
 /// Host's Reference/ReferenceHyena.swift (written from docs/OPERATORS.md sections 6 and 9), their backward against
@@ -33,8 +33,10 @@ import Testing
     static func mlp(d: Int, length: Int, ratio: Int = 2, taps: Int = 4) throws -> Operator {
         try Operator(
             try descriptor("mlp_hyena_x"), dim: d,
-            attributes: ["l_max": .int(Int64(length)), "expansion_ratio": .int(Int64(ratio)),
-                         "short_filter_order": .int(Int64(taps))])
+            attributes: [
+                "l_max": .int(Int64(length)), "expansion_ratio": .int(Int64(ratio)),
+                "short_filter_order": .int(Int64(taps)),
+            ])
     }
 
     /// The plugin's initialisation, with the inner filter (the identity at init) replaced by random values, so that
@@ -51,12 +53,16 @@ import Testing
         Dictionary(uniqueKeysWithValues: zip(op.parameters.map(\.name), params.map { $0.scalars.map(Double.init) }))
     }
 
-    static func reference<S: TensorScalar>(_ id: String, _ op: Operator, _ params: [Tensor<S>], taps: Int) throws -> ReferenceHyenaMixer {
+    static func reference<S: TensorScalar>(
+        _ id: String, _ op: Operator, _ params: [Tensor<S>], taps: Int
+    ) throws -> ReferenceHyenaMixer {
         let p = named(op, params)
         switch id {
-        case "hyena_x": return try #require(ReferenceHyenaMixer(.x, D: op.dim, parameters: p, shortTaps: taps, innerTaps: 0))
+        case "hyena_x":
+            return try #require(ReferenceHyenaMixer(.x, D: op.dim, parameters: p, shortTaps: taps, innerTaps: 0))
         // Upstream Hyena_SE builds its inner filter with kernel_size = short_filter_order.
-        case "hyena_se": return try #require(ReferenceHyenaMixer(.se, D: op.dim, parameters: p, shortTaps: taps, innerTaps: taps))
+        case "hyena_se":
+            return try #require(ReferenceHyenaMixer(.se, D: op.dim, parameters: p, shortTaps: taps, innerTaps: taps))
         default: return try #require(ReferenceHyenaMixer(.y, D: op.dim, parameters: p, shortTaps: 0, innerTaps: taps))
         }
     }
@@ -97,7 +103,8 @@ import Testing
     @Test func hyenaSEInnerFilterLengthDoesNotChangeTheFilter() throws {
         // Upstream quirk: Hyena_SE's inner filter has short_filter_order taps; inner_filter_len sets only a padding.
         let op = try Operator(
-            try Self.descriptor("hyena_se"), dim: 6, attributes: ["short_filter_order": .int(3), "inner_filter_len": .int(7)])
+            try Self.descriptor("hyena_se"), dim: 6,
+            attributes: ["short_filter_order": .int(3), "inner_filter_len": .int(7)])
         #expect(op.parameters.first { $0.name == "inner_filter.weight" }?.shape == [6, 1, 3])
         #expect(op.receptiveField?.left == 4)
     }
@@ -106,7 +113,8 @@ import Testing
         let x = try Self.descriptor("hyena_x")
         // num_heads must divide D; num_blocks must divide l_max; only order 2 and inner_factor 1 run upstream.
         for attributes: [String: AttributeValue] in [
-            ["num_heads": .int(5)], ["num_blocks": .int(3), "l_max": .int(256)], ["order": .int(3)], ["inner_factor": .int(2)],
+            ["num_heads": .int(5)], ["num_blocks": .int(3), "l_max": .int(256)], ["order": .int(3)],
+            ["inner_factor": .int(2)],
         ] {
             #expect(throws: OperatorError.self) { _ = try Operator(x, dim: 12, attributes: attributes) }
         }
@@ -123,8 +131,10 @@ import Testing
                 if spec.name.hasPrefix("inner_filter.") {
                     // The identity: weight[:, 0, k-1] = 1, every other tap and the bias 0.
                     let k = spec.shape.last!
-                    let expected = spec.name.hasSuffix("weight")
-                        ? (0..<values.count).map { $0 % k == k - 1 ? 1.0 : 0.0 } : [Double](repeating: 0, count: values.count)
+                    let expected =
+                        spec.name.hasSuffix("weight")
+                        ? (0..<values.count).map { $0 % k == k - 1 ? 1.0 : 0.0 }
+                        : [Double](repeating: 0, count: values.count)
                     #expect(values == expected, "\(id) \(spec.name)")
                     continue
                 }
@@ -194,11 +204,14 @@ import Testing
         // outputs are bitwise equal, in float64 and float32 alike.
         #expect(try se.forward(input, parameters: pse).scalars == x.forward(input, parameters: px).scalars)
         let input32 = input.converted(to: Float.self)
-        #expect(try se.forward(input32, parameters: pse.map { $0.converted(to: Float.self) }).scalars
-            == x.forward(input32, parameters: px.map { $0.converted(to: Float.self) }).scalars)
+        #expect(
+            try se.forward(input32, parameters: pse.map { $0.converted(to: Float.self) }).scalars
+                == x.forward(input32, parameters: px.map { $0.converted(to: Float.self) }).scalars)
 
         // 2. Arbitrary in/short/out parameters of Hyena-X, with Hyena-SE's identity inner filter.
-        let random: [Tensor<Double>] = x.parameters.enumerated().map { .randomNormal($1.shape, seed: 40 + UInt64($0), scale: 0.4) }
+        let random: [Tensor<Double>] = x.parameters.enumerated().map {
+            .randomNormal($1.shape, seed: 40 + UInt64($0), scale: 0.4)
+        }
         let byName = Dictionary(uniqueKeysWithValues: zip(x.parameters.map(\.name), random))
         let seParams = se.parameters.indices.map { i in byName[se.parameters[i].name] ?? pse[i] }
         #expect(try se.forward(input, parameters: seParams).scalars == x.forward(input, parameters: random).scalars)
@@ -208,7 +221,8 @@ import Testing
 
     /// Perturbs token `s` of batch 1 and checks output token `t`: bitwise unchanged outside `[t - left, t]`, changed
     /// inside; batch 0 never changes.
-    static func checkReceptiveField(_ op: Operator, params: [Tensor<Double>], b: Int, l: Int, d: Int, left: Int) throws {
+    static func checkReceptiveField(_ op: Operator, params: [Tensor<Double>], b: Int, l: Int, d: Int, left: Int) throws
+    {
         let x = Tensor<Double>.randomNormal([b, l, d], seed: 21)
         let y = try op.forward(x, parameters: params)
         for s in 0..<l {
@@ -219,9 +233,12 @@ import Testing
                 let before = (0..<d).map { y[1, t, $0] }
                 let after = (0..<d).map { yp[1, t, $0] }
                 if (t - left...t).contains(s) {
-                    #expect(before != after, "\(op.descriptor.id): token \(s) is inside the field of \(t) but changes nothing")
+                    #expect(
+                        before != after,
+                        "\(op.descriptor.id): token \(s) is inside the field of \(t) but changes nothing")
                 } else {
-                    #expect(before == after, "\(op.descriptor.id): token \(s) is outside the field of \(t) but changes it")
+                    #expect(
+                        before == after, "\(op.descriptor.id): token \(s) is outside the field of \(t) but changes it")
                 }
                 #expect((0..<d).allSatisfy { y[0, t, $0] == yp[0, t, $0] }, "\(op.descriptor.id): batches mix")
             }
@@ -244,7 +261,8 @@ import Testing
         let (b, l, d) = (2, 10, 6)
         let op = try Self.mlp(d: d, length: l)
         #expect(op.isCausal && op.receptiveField?.left == 0 && op.receptiveField?.right == 0)
-        try Self.checkReceptiveField(op, params: try op.initialParameters(seed: 4, as: Double.self), b: b, l: l, d: d, left: 0)
+        try Self.checkReceptiveField(
+            op, params: try op.initialParameters(seed: 4, as: Double.self), b: b, l: l, d: d, left: 0)
     }
 
     // MARK: mlp_hyena_x
@@ -253,9 +271,11 @@ import Testing
         let descriptor = try Self.descriptor("mlp_hyena_x")
         #expect(descriptor.role == .channelMixer)
         let op = try Self.mlp(d: 10, length: 7, ratio: 3, taps: 4)
-        #expect(op.parameters.map(\.name) == [
-            "in_proj.weight", "in_proj.bias", "short_filter.weight", "short_filter.bias", "out_proj.weight", "out_proj.bias",
-        ])
+        #expect(
+            op.parameters.map(\.name) == [
+                "in_proj.weight", "in_proj.bias", "short_filter.weight", "short_filter.bias", "out_proj.weight",
+                "out_proj.bias",
+            ])
         #expect(op.parameters.map(\.shape) == [[90, 10], [90], [7, 1, 4], [7], [10, 30], [10]])
         // Grafting defaults: expansion_ratio 2, short_filter_order 4, l_max 256.
         let defaults = try Operator(descriptor, dim: 8)
@@ -273,7 +293,8 @@ import Testing
         let op = try Self.mlp(d: c.d, length: c.l, ratio: c.ratio, taps: c.taps)
         let params: [Tensor<Double>] = try op.initialParameters(seed: UInt64(index), as: Double.self)
         let x = Tensor<Double>.randomNormal([c.b, c.l, c.d], seed: 400 + UInt64(index))
-        let reference = try #require(ReferenceMLPHyenaX(D: c.d, H: c.ratio * c.d, parameters: Self.named(op, params), taps: c.taps))
+        let reference = try #require(
+            ReferenceMLPHyenaX(D: c.d, H: c.ratio * c.d, parameters: Self.named(op, params), taps: c.taps))
         let expected = reference.forward(x.scalars, B: c.b, L: c.l)
         // As for the token mixers: float64 differs only in summation order; float32 sums of O(D) products.
         expectClose(try op.forward(x, parameters: params), expected, rtol: 1e-11, atol: 1e-12, "mlp_hyena_x f64 \(c)")
@@ -310,7 +331,8 @@ import Testing
                     Issue.record("expected a shape error, got \(String(describing: error))")
                     continue
                 }
-                #expect(argument == "x" && expected.contains("L = 8 only") && found == [2, l, 6], "\(pass): \(expected)")
+                #expect(
+                    argument == "x" && expected.contains("L = 8 only") && found == [2, l, 6], "\(pass): \(expected)")
             }
         }
         _ = try op.forward(Tensor<Float>.randomNormal([2, 8, 6], seed: 1), parameters: params)
@@ -345,7 +367,8 @@ import Testing
         let params: [Tensor<Float>] = try Self.testParameters(op, seed: 1, as: Float.self)
         let x = Tensor<Float>.randomNormal([2, 5, 6], seed: 2)
         let dy = Tensor<Float>.randomNormal([2, 5, 6], seed: 3)
-        try expectBackwardHonoursNullOutputsAndIsDeterministic(op, x: x, parameters: params, outputGradient: dy, label: id)
+        try expectBackwardHonoursNullOutputsAndIsDeterministic(
+            op, x: x, parameters: params, outputGradient: dy, label: id)
         #expect(try op.forward(x, parameters: params).scalars == op.forward(x, parameters: params).scalars)
     }
 
@@ -359,8 +382,10 @@ import Testing
         let results = try await withThrowingTaskGroup(of: ([Float], [Float]?).self) { group in
             for _ in 0..<8 {
                 group.addTask {
-                    (try op.forward(x, parameters: params).scalars,
-                     try op.backward(x, parameters: params, outputGradient: x).input?.scalars)
+                    (
+                        try op.forward(x, parameters: params).scalars,
+                        try op.backward(x, parameters: params, outputGradient: x).input?.scalars
+                    )
                 }
             }
             var all: [([Float], [Float]?)] = []
@@ -377,9 +402,11 @@ import Testing
         let dir = try makeTemporaryDirectory("zoo-hyena")
         defer { try? FileManager.default.removeItem(at: dir) }
         let registry = dir.appendingPathComponent("registry.json").path
-        let add = try runCommand(try zooPath(), ["registry", "add", try pluginPath(product: "OZHyena"), "--registry", registry])
+        let add = try runCommand(
+            try zooPath(), ["registry", "add", try pluginPath(product: "OZHyena"), "--registry", registry])
         #expect(add.status == 0, "\(add.stderr)")
-        let demo = try runCommand(try zooPath(), ["demo", "--dim", "16", "--grid", "3x3"], environment: ["ZOO_REGISTRY": registry])
+        let demo = try runCommand(
+            try zooPath(), ["demo", "--dim", "16", "--grid", "3x3"], environment: ["ZOO_REGISTRY": registry])
         #expect(demo.status == 0, "\(demo.stdout)\(demo.stderr)")
         for id in Self.allIds { #expect(demo.stdout.contains(id), "\(demo.stdout)") }
         #expect(!demo.stdout.contains("FAILED") && !demo.stdout.contains("error:"), "\(demo.stdout)")

@@ -1,12 +1,12 @@
 import Foundation
 import Testing
 
-@testable import HostCore
-@testable import HostPlugins
-@testable import HostModel
-@testable import HostGraft
-@testable import HostConformance
 @testable import HostBench
+@testable import HostConformance
+@testable import HostCore
+@testable import HostGraft
+@testable import HostModel
+@testable import HostPlugins
 
 extension ImageFolderError: FileNamingError {}
 
@@ -33,7 +33,9 @@ extension ImageFolderError: FileNamingError {}
         for (i, (index, name)) in expected.enumerated() {
             let (image, label) = try folder.sample(i)
             #expect(folder.classNames[label] == name && folder.label(i) == label)
-            #expect(folder.entries[i].path.hasSuffix("/\(name)/" + String(repeating: "0", count: 4) + String(format: "%02d", index) + ".png"))
+            #expect(
+                folder.entries[i].path.hasSuffix(
+                    "/\(name)/" + String(repeating: "0", count: 4) + String(format: "%02d", index) + ".png"))
             let original = data.sample(index).image
             #expect(try PNGImage(tensor: image) == PNGImage(tensor: original), "sample \(index)")
             let error = zip(image.scalars, original.scalars).map { abs($0 - $1) }.max()!
@@ -73,10 +75,11 @@ extension ImageFolderError: FileNamingError {}
         try Data("top".utf8).write(to: URL(fileURLWithPath: "\(root)/top.png"))
         let folder = try ImageFolder(root: root, resolution: 2)
         #expect(folder.classNames == ["a", "b"])
-        #expect(folder.entries == [
-            .init(path: "\(root)/a/x.png", label: 0), .init(path: "\(root)/b/1.PNG", label: 1),
-            .init(path: "\(root)/b/2.png", label: 1),
-        ])
+        #expect(
+            folder.entries == [
+                .init(path: "\(root)/a/x.png", label: 0), .init(path: "\(root)/b/1.PNG", label: 1),
+                .init(path: "\(root)/b/2.png", label: 1),
+            ])
         let (image, label) = try folder.sample(2)
         #expect(label == 1 && image.shape == [3, 2, 2])
         #expect(image.scalars == [1, 1, 1, 1, -1, -1, -1, -1, -1, -1, -1, -1])
@@ -181,5 +184,6 @@ private func expectFolderError(
     _ path: String, _ expectedCase: String, mentioning mentions: [String],
     sourceLocation: SourceLocation = #_sourceLocation, _ body: () throws -> Void
 ) {
-    expectFileError(ImageFolderError.self, path, expectedCase, mentioning: mentions, sourceLocation: sourceLocation, body)
+    expectFileError(
+        ImageFolderError.self, path, expectedCase, mentioning: mentions, sourceLocation: sourceLocation, body)
 }

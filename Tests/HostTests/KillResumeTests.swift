@@ -1,12 +1,12 @@
 import Foundation
 import Testing
 
-@testable import HostCore
-@testable import HostPlugins
-@testable import HostModel
-@testable import HostGraft
-@testable import HostConformance
 @testable import HostBench
+@testable import HostConformance
+@testable import HostCore
+@testable import HostGraft
+@testable import HostModel
+@testable import HostPlugins
 
 /// Nothing is lost on a kill: `zoo pretrain` and `zoo graft` are killed with SIGKILL several times in a row at
 /// seeded random moments (not only once a checkpoint exists), each time restarted on the same folder. After
@@ -22,11 +22,15 @@ import Testing
         try Data(TrainingTests.tinyConfig.jsonString().utf8).write(to: URL(fileURLWithPath: config))
         let (steps, every) = (32, 2)
         func arguments(_ out: String) -> [String] {
-            ["pretrain", "--allow-unconformant", "--out", out, "--config", config, "--steps", "\(steps)", "--batch-size", "4",
-             "--checkpoint-every", "\(every)", "--log-every", "1", "--held-out", "8", "--warmup", "2", "--seed", "5"]
+            [
+                "pretrain", "--allow-unconformant", "--out", out, "--config", config, "--steps", "\(steps)",
+                "--batch-size", "4",
+                "--checkpoint-every", "\(every)", "--log-every", "1", "--held-out", "8", "--warmup", "2", "--seed", "5",
+            ]
         }
         let whole = ws.path("whole")
-        let marks = try ws.zooTimed(arguments(whole), until: [whole + "/train-state.safetensors", whole + "/model.safetensors"])
+        let marks = try ws.zooTimed(
+            arguments(whole), until: [whole + "/train-state.safetensors", whole + "/model.safetensors"])
         let interval = (marks[1] - marks[0]) / Double(steps - every) * Double(every)
 
         // Each kill waits until the run has checkpointed a seeded random step it had not reached, then a seeded
@@ -40,8 +44,12 @@ import Testing
             let target = min(steps, done + 1 + Int(random.next() % UInt64(max(1, steps - done - every))))
             let extra = interval * random.nextUnit()
             let reached = { (try? checkpointStep(killed + "/train-state.safetensors")).map { $0 >= target } ?? false }
-            if try ws.zooKilled(arguments(killed) + (resume ? ["--resume"] : []), once: reached, after: extra) { landed += 1 }
-            print("pretrain kill \(kill): from step \(done), once step \(target) was saved + \(String(format: "%.3f", extra)) s; left: \(try files(killed))")
+            if try ws.zooKilled(arguments(killed) + (resume ? ["--resume"] : []), once: reached, after: extra) {
+                landed += 1
+            }
+            print(
+                "pretrain kill \(kill): from step \(done), once step \(target) was saved + \(String(format: "%.3f", extra)) s; left: \(try files(killed))"
+            )
             try expectIntactPretrainRun(killed, steps: steps, every: every)
         }
         #expect(landed >= 2, "only \(landed) of \(Self.kills) kills landed before the run ended")
@@ -50,12 +58,17 @@ import Testing
         try #require(finished.status == 0, "\(finished.stderr)")
 
         for name in ["ema.safetensors", "model.safetensors", "train-state.safetensors"] {
-            let a = try SafetensorsFile.read(path: whole + "/" + name), b = try SafetensorsFile.read(path: killed + "/" + name)
+            let a = try SafetensorsFile.read(path: whole + "/" + name),
+                b = try SafetensorsFile.read(path: killed + "/" + name)
             #expect(a.names == b.names, "\(name)")
-            for tensor in a.names { #expect(try a.tensor(named: tensor) == (try b.tensor(named: tensor)), "\(name): \(tensor)") }
+            for tensor in a.names {
+                #expect(try a.tensor(named: tensor) == (try b.tensor(named: tensor)), "\(name): \(tensor)")
+            }
         }
         for name in ["loss.csv", "samples.png"] {
-            #expect(try Data(contentsOf: URL(fileURLWithPath: whole + "/" + name)) == Data(contentsOf: URL(fileURLWithPath: killed + "/" + name)), "\(name)")
+            #expect(
+                try Data(contentsOf: URL(fileURLWithPath: whole + "/" + name))
+                    == Data(contentsOf: URL(fileURLWithPath: killed + "/" + name)), "\(name)")
         }
         let stale = try FileManager.default.contentsOfDirectory(atPath: killed).filter { $0.hasSuffix(".tmp") }
         #expect(stale.isEmpty, "temporary files of killed writers were left behind: \(stale)")
@@ -69,16 +82,20 @@ import Testing
         let initialised = try ws.zoo(["dit", "init", "--config", config, "--out", teacher, "--seed", "4"])
         try #require(initialised.status == 0, "\(initialised.stderr)")
         let plan = ws.path("plan.json")
-        try Data(#"""
+        try Data(
+            #"""
             {"name": "kill-mlp", "grafts": [{"slot": "mlp", "layers": "all", "operator": "mlp", "attributes": {"expansion_ratio": 1}}],
              "stage1": {"samples": 64, "steps": 400, "batch_size": 8, "validate_every": 50, "loss": "l2"},
              "stage2": {"steps": 8, "batch_size": 4, "warmup_steps": 1}, "seed": 11}
-            """#.utf8).write(to: URL(fileURLWithPath: plan))
+            """#.utf8
+        ).write(to: URL(fileURLWithPath: plan))
         func arguments(_ out: String) -> [String] {
             ["graft", plan, "--allow-unconformant", "--teacher", teacher, "--out", out]
         }
         let whole = ws.path("whole")
-        let (cache, unit, state) = ("/stage1/activations.safetensors", "/stage1/blocks.1.mlp.safetensors", "/stage2/train-state.safetensors")
+        let (cache, unit, state) = (
+            "/stage1/activations.safetensors", "/stage1/blocks.1.mlp.safetensors", "/stage2/train-state.safetensors"
+        )
         let marks = try ws.zooTimed(arguments(whole), until: [whole + cache, whole + unit, whole + state])
 
         // Each kill picks a seeded random phase (collecting teacher activations, distilling the slots, stage 2 and
@@ -92,12 +109,16 @@ import Testing
         var landed = 0
         for attempt in 1...(3 * Self.kills) where landed < Self.kills {
             let phase = Int(random.next() % 3)
-            let (marker, span): (String?, TimeInterval) = [(nil, marks[0]), (cache, marks[1] - marks[0]), (unit, marks[2] - marks[1])][phase]
+            let (marker, span): (String?, TimeInterval) = [
+                (nil, marks[0]), (cache, marks[1] - marks[0]), (unit, marks[2] - marks[1]),
+            ][phase]
             let extra = span * random.nextUnit()
             let started = { marker.map { FileManager.default.fileExists(atPath: killed + $0) } ?? true }
             let interrupted = try ws.zooKilled(arguments(killed), once: started, after: extra)
             let finished = FileManager.default.fileExists(atPath: killed + "/grafted.safetensors")
-            print("graft kill \(attempt): \(String(format: "%.3f", extra)) s after \(marker ?? "the start"); \(finished ? "too late, the run had finished" : "landed"); left: \(try files(killed))")
+            print(
+                "graft kill \(attempt): \(String(format: "%.3f", extra)) s after \(marker ?? "the start"); \(finished ? "too late, the run had finished" : "landed"); left: \(try files(killed))"
+            )
             try expectIntactGraftRun(killed, units: ["blocks.0.mlp", "blocks.1.mlp"])
             if interrupted && !finished { landed += 1 }
             if finished { try FileManager.default.removeItem(atPath: killed) }
@@ -111,7 +132,8 @@ import Testing
         #expect(a.names == b.names && a.metadata == b.metadata)
         for name in a.names { #expect(try a.tensor(named: name) == (try b.tensor(named: name)), "\(name)") }
         var stale: [String] = []
-        for folder in [killed, killed + "/stage1", killed + "/stage2"] where FileManager.default.fileExists(atPath: folder) {
+        for folder in [killed, killed + "/stage1", killed + "/stage2"]
+        where FileManager.default.fileExists(atPath: folder) {
             stale += try FileManager.default.contentsOfDirectory(atPath: folder).filter { $0.hasSuffix(".tmp") }
         }
         #expect(stale.isEmpty, "temporary files of killed writers were left behind: \(stale)")
@@ -126,10 +148,14 @@ import Testing
 
     /// The files under `folder` with the step each checkpoint holds, for the log: `train-state.safetensors@6 ...`.
     private func files(_ folder: String) throws -> String {
-        guard let names = FileManager.default.enumerator(atPath: folder)?.allObjects as? [String] else { return "nothing" }
+        guard let names = FileManager.default.enumerator(atPath: folder)?.allObjects as? [String] else {
+            return "nothing"
+        }
         return names.sorted().filter { !$0.hasSuffix("stage1") && !$0.hasSuffix("stage2") }.map { name in
-            let step = name.hasSuffix(".safetensors")
-                ? (try? SafetensorsFile.read(path: folder + "/" + name))?.metadata["zoo.train.step"].map { "@" + $0 } ?? "" : ""
+            let step =
+                name.hasSuffix(".safetensors")
+                ? (try? SafetensorsFile.read(path: folder + "/" + name))?.metadata["zoo.train.step"].map { "@" + $0 }
+                    ?? "" : ""
             return name + step
         }.joined(separator: " ")
     }
@@ -140,14 +166,17 @@ import Testing
     private func expectIntactPretrainRun(_ folder: String, steps: Int, every: Int) throws {
         guard FileManager.default.fileExists(atPath: folder) else { return }
         let known: Set<String> = [
-            "train-state.safetensors", "ema.safetensors", "model.safetensors", "loss.csv", "loss.png", "samples.png", "run.json",
+            "train-state.safetensors", "ema.safetensors", "model.safetensors", "loss.csv", "loss.png", "samples.png",
+            "run.json",
         ]
         for name in try FileManager.default.contentsOfDirectory(atPath: folder) {
             #expect(known.contains(name) || (name.hasPrefix(".") && name.hasSuffix(".tmp")), "unexpected file \(name)")
         }
         let statePath = folder + "/train-state.safetensors"
         guard FileManager.default.fileExists(atPath: statePath) else {
-            #expect(!FileManager.default.fileExists(atPath: folder + "/ema.safetensors"), "an EMA export without a training state")
+            #expect(
+                !FileManager.default.fileExists(atPath: folder + "/ema.safetensors"),
+                "an EMA export without a training state")
             return
         }
         let state = try SafetensorsFile.read(path: statePath)
@@ -159,12 +188,15 @@ import Testing
         let data = try SyntheticShapes(seed: 0, split: .train, resolution: 16)
         let trainer = try DiffusionTrainer(model: model, data: data, heldOut: nil, settings: settings)
         try trainer.resume(from: statePath)
-        #expect(trainer.step == step && trainer.history.count == step, "resumed at \(trainer.step) with \(trainer.history.count) records")
+        #expect(
+            trainer.step == step && trainer.history.count == step,
+            "resumed at \(trainer.step) with \(trainer.history.count) records")
 
         if FileManager.default.fileExists(atPath: folder + "/ema.safetensors") {
             let ema = try SafetensorsFile.read(path: folder + "/ema.safetensors")
             let emaStep = try #require(ema.metadata["zoo.train.step"].flatMap(Int.init))
-            #expect(emaStep == step || emaStep == step - every, "EMA export at step \(emaStep), training state at \(step)")
+            #expect(
+                emaStep == step || emaStep == step - every, "EMA export at step \(emaStep), training state at \(step)")
             #expect(Set(ema.names).isSuperset(of: model.parameters.names))
         }
         if FileManager.default.fileExists(atPath: folder + "/loss.csv") {
@@ -172,7 +204,9 @@ import Testing
             #expect(lines.first == "step,loss,grad_norm,held_out_loss")
             for (i, line) in lines.dropFirst().enumerated() {
                 let fields = line.split(separator: ",", omittingEmptySubsequences: false)
-                #expect(fields.count == 4 && fields[0] == "\(i + 1)" && Double(fields[1]) != nil, "loss.csv row \(i + 1): \(line)")
+                #expect(
+                    fields.count == 4 && fields[0] == "\(i + 1)" && Double(fields[1]) != nil,
+                    "loss.csv row \(i + 1): \(line)")
             }
             #expect(lines.count - 1 <= step, "loss.csv has \(lines.count - 1) rows, the state only \(step)")
         }
@@ -191,19 +225,26 @@ import Testing
         if FileManager.default.fileExists(atPath: cache) {
             let file = try SafetensorsFile.read(path: cache)
             #expect(file.metadata["zoo.graft.cache"]?.hasPrefix("seed=11 ") == true, "\(file.metadata)")
-            for unit in units { #expect(file.entry(named: unit + ".input") != nil && file.entry(named: unit + ".output") != nil) }
+            for unit in units {
+                #expect(file.entry(named: unit + ".input") != nil && file.entry(named: unit + ".output") != nil)
+            }
         }
         for unit in units where FileManager.default.fileExists(atPath: folder + "/stage1/\(unit).safetensors") {
-            #expect(FileManager.default.fileExists(atPath: cache), "a distilled unit without the activations it was distilled on")
+            #expect(
+                FileManager.default.fileExists(atPath: cache),
+                "a distilled unit without the activations it was distilled on")
             let file = try SafetensorsFile.read(path: folder + "/stage1/\(unit).safetensors")
             let best = try #require(file.metadata["zoo.stage1.best_step"].flatMap(Int.init))
             let history = try JSONDecoder().decode(
                 [SlotDistiller.Record].self, from: Data(try #require(file.metadata["zoo.stage1.history"]).utf8))
-            #expect(best >= 0 && best <= 400 && !history.isEmpty, "\(unit): best step \(best), \(history.count) records")
+            #expect(
+                best >= 0 && best <= 400 && !history.isEmpty, "\(unit): best step \(best), \(history.count) records")
         }
         let state = folder + "/stage2/train-state.safetensors"
         if FileManager.default.fileExists(atPath: state) {
-            for unit in units { #expect(FileManager.default.fileExists(atPath: folder + "/stage1/\(unit).safetensors")) }
+            for unit in units {
+                #expect(FileManager.default.fileExists(atPath: folder + "/stage1/\(unit).safetensors"))
+            }
             let file = try SafetensorsFile.read(path: state)
             let step = try #require(file.metadata["zoo.train.step"].flatMap(Int.init))
             #expect(step >= 1 && step <= 8, "stage 2 state at step \(step)")
@@ -233,7 +274,8 @@ extension CLITests.Workspace {
         }
         process.waitUntilExit()
         let message = String(decoding: errors.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        try #require(process.terminationReason == .exit && process.terminationStatus == 0, "\(arguments[0]) failed: \(message)")
+        try #require(
+            process.terminationReason == .exit && process.terminationStatus == 0, "\(arguments[0]) failed: \(message)")
         return try zip(files, seen).map { file, time in try #require(time, "\(file) never appeared") }
     }
 

@@ -1,12 +1,12 @@
 import Foundation
 import Testing
 
-@testable import HostCore
-@testable import HostPlugins
-@testable import HostModel
-@testable import HostGraft
-@testable import HostConformance
 @testable import HostBench
+@testable import HostConformance
+@testable import HostCore
+@testable import HostGraft
+@testable import HostModel
+@testable import HostPlugins
 
 /// `swa`, `swa2d` and `linear_attn` (libOZLocalAttention.so) against float64 references written from the math
 /// (Host's Reference/ReferenceLocalAttention.swift: masked O(L^2) attention, the direct linear-attention formula), their
@@ -54,17 +54,27 @@ import Testing
         var reached = (left: false, right: false)
         for t in 0..<l {
             for j in 0..<l {
-                #expect(changed[t][j] == mask(t, j), "\(what): y[\(t)] depends on x[\(j)]: \(changed[t][j])", sourceLocation: sourceLocation)
+                #expect(
+                    changed[t][j] == mask(t, j), "\(what): y[\(t)] depends on x[\(j)]: \(changed[t][j])",
+                    sourceLocation: sourceLocation)
                 guard changed[t][j] else { continue }
                 let inside = (field.left.map { j >= t - $0 } ?? true) && (field.right.map { j <= t + $0 } ?? true)
-                #expect(inside, "\(what): y[\(t)] depends on x[\(j)], outside the declared field \(field)", sourceLocation: sourceLocation)
-                #expect(!op.isCausal || j <= t, "\(what): declared causal, but y[\(t)] depends on x[\(j)]", sourceLocation: sourceLocation)
+                #expect(
+                    inside, "\(what): y[\(t)] depends on x[\(j)], outside the declared field \(field)",
+                    sourceLocation: sourceLocation)
+                #expect(
+                    !op.isCausal || j <= t, "\(what): declared causal, but y[\(t)] depends on x[\(j)]",
+                    sourceLocation: sourceLocation)
                 if let left = field.left, t - j == left { reached.left = true }
                 if let right = field.right, j - t == right { reached.right = true }
             }
         }
-        if let left = field.left, left < l { #expect(reached.left, "\(what): left bound \(left) is not tight", sourceLocation: sourceLocation) }
-        if let right = field.right, right < l { #expect(reached.right, "\(what): right bound \(right) is not tight", sourceLocation: sourceLocation) }
+        if let left = field.left, left < l {
+            #expect(reached.left, "\(what): left bound \(left) is not tight", sourceLocation: sourceLocation)
+        }
+        if let right = field.right, right < l {
+            #expect(reached.right, "\(what): right bound \(right) is not tight", sourceLocation: sourceLocation)
+        }
     }
 
     // MARK: swa
@@ -74,7 +84,8 @@ import Testing
     /// (4, 4) are cut into blocks, with a partial last block.
     static let swaCases: [(b: Int, l: Int, d: Int, heads: Int, left: Int, right: Int, causal: Bool)] = [
         (1, 1, 8, 2, 4, 4, false), (2, 17, 12, 3, 2, 3, false), (1, 31, 16, 4, 4, 4, false), (2, 13, 8, 1, 0, 5, false),
-        (1, 23, 6, 2, 3, -1, false), (2, 19, 8, 2, 4, 4, true), (1, 29, 10, 5, -1, 0, false), (3, 10, 8, 4, 1, 1, false),
+        (1, 23, 6, 2, 3, -1, false), (2, 19, 8, 2, 4, 4, true), (1, 29, 10, 5, -1, 0, false),
+        (3, 10, 8, 4, 1, 1, false),
     ]
 
     static func swa(_ c: (b: Int, l: Int, d: Int, heads: Int, left: Int, right: Int, causal: Bool)) throws -> Operator {
@@ -96,14 +107,16 @@ import Testing
         let params: [Tensor<Float>] = try op.initialParameters(seed: UInt64(index))
         let x = Tensor<Float>.randomNormal([c.b, c.l, c.d], seed: 300 + UInt64(index))
         let expected = referenceMaskedAttention(
-            x: x.scalars.map(Double.init), B: c.b, L: c.l, D: c.d, heads: c.heads, ReferenceProjections(Self.doubles(params)),
+            x: x.scalars.map(Double.init), B: c.b, L: c.l, D: c.d, heads: c.heads,
+            ReferenceProjections(Self.doubles(params)),
             mask: mask)
         expectClose(try op.forward(x, parameters: params), expected, rtol: 1e-4, atol: 1e-5, "swa float32 \(c)")
 
         let params64: [Tensor<Double>] = try op.initialParameters(seed: UInt64(index), as: Double.self)
         let x64 = x.converted(to: Double.self)
         let expected64 = referenceMaskedAttention(
-            x: x64.scalars, B: c.b, L: c.l, D: c.d, heads: c.heads, ReferenceProjections(Self.doubles(params64)), mask: mask)
+            x: x64.scalars, B: c.b, L: c.l, D: c.d, heads: c.heads, ReferenceProjections(Self.doubles(params64)),
+            mask: mask)
         expectClose(try op.forward(x64, parameters: params64), expected64, rtol: 1e-10, atol: 1e-12, "swa float64 \(c)")
     }
 
@@ -127,18 +140,23 @@ import Testing
         #expect(op.isCausal == (right == 0))
         let params: [Tensor<Double>] = try op.initialParameters(seed: 21, as: Double.self)
         let changed = try Self.dependencies(op, x: .randomNormal([c.b, c.l, c.d], seed: 22), params: params)
-        try Self.expectDependencies(op, changed, mask: slidingWindowMask(left: c.left, right: c.right, causal: c.causal), "swa \(c)")
+        try Self.expectDependencies(
+            op, changed, mask: slidingWindowMask(left: c.left, right: c.right, causal: c.causal), "swa \(c)")
     }
 
     @Test func swaWithoutBiasesHasTwoParametersAndCorrectGradients() throws {
         let op = try Operator(
             try Self.descriptor("swa"), dim: 12,
-            attributes: ["num_heads": .int(3), "window_size": .intList([2, 1]), "qkv_proj_bias": .bool(false), "out_proj_bias": .bool(false)])
+            attributes: [
+                "num_heads": .int(3), "window_size": .intList([2, 1]), "qkv_proj_bias": .bool(false),
+                "out_proj_bias": .bool(false),
+            ])
         #expect(op.parameters.map(\.name) == ["Wqkv.weight", "out_proj.weight"])
         let params: [Tensor<Double>] = try op.initialParameters(seed: 5, as: Double.self)
         let x = Tensor<Double>.randomNormal([2, 11, 12], seed: 6)
         let expected = referenceMaskedAttention(
-            x: x.scalars, B: 2, L: 11, D: 12, heads: 3, ReferenceProjections(Self.doubles(params), qkvBias: false, outBias: false),
+            x: x.scalars, B: 2, L: 11, D: 12, heads: 3,
+            ReferenceProjections(Self.doubles(params), qkvBias: false, outBias: false),
             mask: slidingWindowMask(left: 2, right: 1, causal: false))
         expectClose(try op.forward(x, parameters: params), expected, rtol: 1e-10, atol: 1e-12, "swa without biases")
         try expectGradientsMatch(op, x: x, parameters: params, seed: 7)
@@ -149,7 +167,9 @@ import Testing
     @Test(arguments: [false, true])
     func swaUnboundedWindowEqualsMHA(causal: Bool) throws {
         let mhaPlugin = try PluginLibrary(path: try pluginPath(product: "OZMHA"))
-        let mha = try Operator(try #require(mhaPlugin.operator("mha")), dim: 24, attributes: ["num_heads": .int(4), "causal": .bool(causal)])
+        let mha = try Operator(
+            try #require(mhaPlugin.operator("mha")), dim: 24,
+            attributes: ["num_heads": .int(4), "causal": .bool(causal)])
         let swa = try Operator(
             try Self.descriptor("swa"), dim: 24,
             attributes: ["num_heads": .int(4), "window_size": .intList([-1, -1]), "causal": .bool(causal)])
@@ -157,12 +177,15 @@ import Testing
         let params: [Tensor<Double>] = try swa.initialParameters(seed: 31, as: Double.self)
         let x = Tensor<Double>.randomNormal([2, 13, 24], seed: 32)
         let dy = Tensor<Double>.randomNormal([2, 13, 24], seed: 33)
-        expectClose(try swa.forward(x, parameters: params), try mha.forward(x, parameters: params).scalars, rtol: 1e-12, atol: 1e-12, "swa(-1, -1) vs mha")
+        expectClose(
+            try swa.forward(x, parameters: params), try mha.forward(x, parameters: params).scalars, rtol: 1e-12,
+            atol: 1e-12, "swa(-1, -1) vs mha")
         let a = try swa.backward(x, parameters: params, outputGradient: dy)
         let b = try mha.backward(x, parameters: params, outputGradient: dy)
         expectClose(try #require(a.input), try #require(b.input).scalars, rtol: 1e-12, atol: 1e-12, "dx")
         for (i, (ga, gb)) in zip(a.parameters, b.parameters).enumerated() {
-            expectClose(try #require(ga), try #require(gb).scalars, rtol: 1e-12, atol: 1e-12, "d\(swa.parameters[i].name)")
+            expectClose(
+                try #require(ga), try #require(gb).scalars, rtol: 1e-12, atol: 1e-12, "d\(swa.parameters[i].name)")
         }
     }
 
@@ -180,9 +203,11 @@ import Testing
         let y = try op.forward(x, parameters: params)
         let rows = [0, 1, 100, 255]
         let expected = referenceMaskedAttention(
-            x: x.scalars.map(Double.init), B: 1, L: l, D: d, heads: 16, ReferenceProjections(Self.doubles(params)), rows: rows,
+            x: x.scalars.map(Double.init), B: 1, L: l, D: d, heads: 16, ReferenceProjections(Self.doubles(params)),
+            rows: rows,
             mask: slidingWindowMask(left: 4, right: 4, causal: false))
-        let actual = try Tensor<Float>(shape: [rows.count, d], scalars: rows.flatMap { t in (0..<d).map { y[0, t, $0] } })
+        let actual = try Tensor<Float>(
+            shape: [rows.count, d], scalars: rows.flatMap { t in (0..<d).map { y[0, t, $0] } })
         expectClose(actual, expected, rtol: 1e-3, atol: 1e-4, "swa at D = 1152, L = 256, rows \(rows)")
     }
 
@@ -190,13 +215,18 @@ import Testing
     /// (O(L w)), while the unbounded window's, which is dense attention, quadruples (O(L^2)).
     @Test func swaWorkspaceGrowsLinearlyInLength() throws {
         let local = try Operator(try Self.descriptor("swa"), dim: 64, attributes: ["num_heads": .int(4)])
-        let dense = try Operator(try Self.descriptor("swa"), dim: 64, attributes: ["num_heads": .int(4), "window_size": .intList([-1, -1])])
+        let dense = try Operator(
+            try Self.descriptor("swa"), dim: 64, attributes: ["num_heads": .int(4), "window_size": .intList([-1, -1])])
         for backward in [false, true] {
-            let (small, large) = (try local.workspaceSize(backward: backward, batch: 2, length: 4096),
-                                  try local.workspaceSize(backward: backward, batch: 2, length: 8192))
+            let (small, large) = (
+                try local.workspaceSize(backward: backward, batch: 2, length: 4096),
+                try local.workspaceSize(backward: backward, batch: 2, length: 8192)
+            )
             #expect(large <= 2 * small, "swa (4, 4): \(small) bytes at L = 4096, \(large) at 8192")
-            let (denseSmall, denseLarge) = (try dense.workspaceSize(backward: backward, batch: 2, length: 4096),
-                                            try dense.workspaceSize(backward: backward, batch: 2, length: 8192))
+            let (denseSmall, denseLarge) = (
+                try dense.workspaceSize(backward: backward, batch: 2, length: 4096),
+                try dense.workspaceSize(backward: backward, batch: 2, length: 8192)
+            )
             #expect(denseLarge > 3 * denseSmall, "swa (-1, -1): \(denseSmall) bytes at L = 4096, \(denseLarge) at 8192")
         }
         // swa2d likewise: O(L kh kw) on a 64 x 64 grid against a 32 x 32 one (4x the tokens).
@@ -213,12 +243,16 @@ import Testing
     /// grid (clamped, and the dense fallback), shift and clip. 5x13 with (3, 5) scores each block's key rows one
     /// run at a time; 5x7 with (3, 3) in one run.
     static let swa2dCases: [(b: Int, h: Int, w: Int, d: Int, heads: Int, kh: Int, kw: Int, shift: Bool)] = [
-        (1, 1, 1, 8, 2, 7, 7, true), (2, 5, 7, 12, 3, 3, 3, true), (1, 7, 9, 8, 2, 3, 3, false), (1, 5, 13, 8, 4, 3, 5, true),
-        (2, 4, 4, 8, 1, 7, 7, true), (1, 3, 11, 6, 2, 5, 1, false), (1, 11, 3, 8, 2, 1, 3, true), (1, 2, 17, 8, 2, 3, 7, false),
+        (1, 1, 1, 8, 2, 7, 7, true), (2, 5, 7, 12, 3, 3, 3, true), (1, 7, 9, 8, 2, 3, 3, false),
+        (1, 5, 13, 8, 4, 3, 5, true),
+        (2, 4, 4, 8, 1, 7, 7, true), (1, 3, 11, 6, 2, 5, 1, false), (1, 11, 3, 8, 2, 1, 3, true),
+        (1, 2, 17, 8, 2, 3, 7, false),
         (1, 6, 5, 10, 5, 3, 7, true),
     ]
 
-    static func swa2d(_ c: (b: Int, h: Int, w: Int, d: Int, heads: Int, kh: Int, kw: Int, shift: Bool)) throws -> Operator {
+    static func swa2d(
+        _ c: (b: Int, h: Int, w: Int, d: Int, heads: Int, kh: Int, kw: Int, shift: Bool)
+    ) throws -> Operator {
         try Operator(
             try descriptor("swa2d"), dim: c.d, grid: (c.h, c.w),
             attributes: [
@@ -238,15 +272,18 @@ import Testing
         let params: [Tensor<Float>] = try op.initialParameters(seed: UInt64(index))
         let x = Tensor<Float>.randomNormal([c.b, l, c.d], seed: 400 + UInt64(index))
         let expected = referenceMaskedAttention(
-            x: x.scalars.map(Double.init), B: c.b, L: l, D: c.d, heads: c.heads, ReferenceProjections(Self.doubles(params)),
+            x: x.scalars.map(Double.init), B: c.b, L: l, D: c.d, heads: c.heads,
+            ReferenceProjections(Self.doubles(params)),
             mask: mask)
         expectClose(try op.forward(x, parameters: params), expected, rtol: 1e-4, atol: 1e-5, "swa2d float32 \(c)")
 
         let params64: [Tensor<Double>] = try op.initialParameters(seed: UInt64(index), as: Double.self)
         let x64 = x.converted(to: Double.self)
         let expected64 = referenceMaskedAttention(
-            x: x64.scalars, B: c.b, L: l, D: c.d, heads: c.heads, ReferenceProjections(Self.doubles(params64)), mask: mask)
-        expectClose(try op.forward(x64, parameters: params64), expected64, rtol: 1e-10, atol: 1e-12, "swa2d float64 \(c)")
+            x: x64.scalars, B: c.b, L: l, D: c.d, heads: c.heads, ReferenceProjections(Self.doubles(params64)),
+            mask: mask)
+        expectClose(
+            try op.forward(x64, parameters: params64), expected64, rtol: 1e-10, atol: 1e-12, "swa2d float64 \(c)")
     }
 
     @Test(arguments: swa2dCases.indices)
@@ -269,13 +306,17 @@ import Testing
         let l = c.h * c.w
         let params: [Tensor<Double>] = try op.initialParameters(seed: 23, as: Double.self)
         let changed = try Self.dependencies(op, x: .randomNormal([c.b, l, c.d], seed: 24), params: params)
-        try Self.expectDependencies(op, changed, mask: neighbourhoodMask(H: c.h, W: c.w, kh: c.kh, kw: c.kw, shift: c.shift), "swa2d \(c)")
+        try Self.expectDependencies(
+            op, changed, mask: neighbourhoodMask(H: c.h, W: c.w, kh: c.kh, kw: c.kw, shift: c.shift), "swa2d \(c)")
         for t in 0..<l {
             let keys = changed[t].filter { $0 }.count
             if c.shift {
                 #expect(keys == min(c.kh, c.h) * min(c.kw, c.w), "swa2d \(c): query \(t) sees \(keys) keys")
             } else {
-                #expect(keys == neighbourhood(r: t / c.w, c: t % c.w, H: c.h, W: c.w, kh: c.kh, kw: c.kw, shift: false).count)
+                #expect(
+                    keys
+                        == neighbourhood(r: t / c.w, c: t % c.w, H: c.h, W: c.w, kh: c.kh, kw: c.kw, shift: false).count
+                )
             }
         }
     }
@@ -291,9 +332,11 @@ import Testing
         let y = try op.forward(x, parameters: params)
         let rows = [0, 7, 8 * 16 + 9]
         let expected = referenceMaskedAttention(
-            x: x.scalars.map(Double.init), B: 1, L: h * w, D: d, heads: 16, ReferenceProjections(Self.doubles(params)), rows: rows,
+            x: x.scalars.map(Double.init), B: 1, L: h * w, D: d, heads: 16, ReferenceProjections(Self.doubles(params)),
+            rows: rows,
             mask: neighbourhoodMask(H: h, W: w, kh: 7, kw: 7, shift: true))
-        let actual = try Tensor<Float>(shape: [rows.count, d], scalars: rows.flatMap { t in (0..<d).map { y[0, t, $0] } })
+        let actual = try Tensor<Float>(
+            shape: [rows.count, d], scalars: rows.flatMap { t in (0..<d).map { y[0, t, $0] } })
         expectClose(actual, expected, rtol: 1e-3, atol: 1e-4, "swa2d at 16x16, D = 1152, rows \(rows)")
     }
 
@@ -306,27 +349,31 @@ import Testing
     @Test(arguments: linearCases.indices)
     func linearAttentionForwardMatchesFormula(index: Int) throws {
         let c = Self.linearCases[index]
-        let op = try Operator(try Self.descriptor("linear_attn"), dim: c.d, attributes: ["num_heads": .int(Int64(c.heads))])
+        let op = try Operator(
+            try Self.descriptor("linear_attn"), dim: c.d, attributes: ["num_heads": .int(Int64(c.heads))])
         #expect(op.parameters.map(\.name) == ["qkv.weight", "qkv.bias", "proj.weight", "proj.bias"])
         #expect(op.parameters.map(\.shape) == [[3 * c.d, c.d], [3 * c.d], [c.d, c.d], [c.d]])
         #expect(!op.isCausal && op.receptiveField?.left == nil && op.receptiveField?.right == nil)
         let params: [Tensor<Float>] = try op.initialParameters(seed: UInt64(index))
         let x = Tensor<Float>.randomNormal([c.b, c.l, c.d], seed: 500 + UInt64(index))
         let expected = referenceLinearAttention(
-            x: x.scalars.map(Double.init), B: c.b, L: c.l, D: c.d, heads: c.heads, ReferenceProjections(Self.doubles(params)))
+            x: x.scalars.map(Double.init), B: c.b, L: c.l, D: c.d, heads: c.heads,
+            ReferenceProjections(Self.doubles(params)))
         expectClose(try op.forward(x, parameters: params), expected, rtol: 1e-4, atol: 1e-5, "linear_attn float32 \(c)")
 
         let params64: [Tensor<Double>] = try op.initialParameters(seed: UInt64(index), as: Double.self)
         let x64 = x.converted(to: Double.self)
         let expected64 = referenceLinearAttention(
             x: x64.scalars, B: c.b, L: c.l, D: c.d, heads: c.heads, ReferenceProjections(Self.doubles(params64)))
-        expectClose(try op.forward(x64, parameters: params64), expected64, rtol: 1e-10, atol: 1e-12, "linear_attn float64 \(c)")
+        expectClose(
+            try op.forward(x64, parameters: params64), expected64, rtol: 1e-10, atol: 1e-12, "linear_attn float64 \(c)")
     }
 
     @Test(arguments: linearCases.indices)
     func linearAttentionBackwardMatchesFiniteDifferences(index: Int) throws {
         let c = Self.linearCases[index]
-        let op = try Operator(try Self.descriptor("linear_attn"), dim: c.d, attributes: ["num_heads": .int(Int64(c.heads))])
+        let op = try Operator(
+            try Self.descriptor("linear_attn"), dim: c.d, attributes: ["num_heads": .int(Int64(c.heads))])
         let params64: [Tensor<Double>] = try op.initialParameters(seed: 17, as: Double.self)
         try expectGradientsMatch(op, x: .randomNormal([c.b, c.l, c.d], seed: 18), parameters: params64, seed: 19)
         let params: [Tensor<Float>] = try op.initialParameters(seed: 17)
@@ -339,7 +386,8 @@ import Testing
         let op = try Operator(try Self.descriptor("linear_attn"), dim: 8, attributes: ["num_heads": .int(2)])
         let params: [Tensor<Double>] = try op.initialParameters(seed: 25, as: Double.self)
         let x = Tensor<Double>.randomNormal([1, 9, 8], seed: 26)
-        try Self.expectDependencies(op, try Self.dependencies(op, x: x, params: params), mask: { _, _ in true }, "linear_attn")
+        try Self.expectDependencies(
+            op, try Self.dependencies(op, x: x, params: params), mask: { _, _ in true }, "linear_attn")
         let permutation = [4, 0, 8, 2, 6, 1, 7, 3, 5]
         var permuted = x
         for (t, s) in permutation.enumerated() { for c in 0..<8 { permuted[0, t, c] = x[0, s, c] } }
@@ -355,9 +403,13 @@ import Testing
     /// A small instance of each operator, for the checks every operator must pass.
     static func instances() throws -> [Operator] {
         [
-            try Operator(try descriptor("swa"), dim: 12, attributes: ["num_heads": .int(3), "window_size": .intList([2, 3])]),
-            try Operator(try descriptor("swa"), dim: 12, attributes: ["num_heads": .int(3), "window_size": .intList([-1, 3])]),
-            try Operator(try descriptor("swa2d"), dim: 12, grid: (5, 6), attributes: ["num_heads": .int(3), "kernel_size": .intList([3, 3])]),
+            try Operator(
+                try descriptor("swa"), dim: 12, attributes: ["num_heads": .int(3), "window_size": .intList([2, 3])]),
+            try Operator(
+                try descriptor("swa"), dim: 12, attributes: ["num_heads": .int(3), "window_size": .intList([-1, 3])]),
+            try Operator(
+                try descriptor("swa2d"), dim: 12, grid: (5, 6),
+                attributes: ["num_heads": .int(3), "kernel_size": .intList([3, 3])]),
             try Operator(try descriptor("linear_attn"), dim: 12, attributes: ["num_heads": .int(3)]),
         ]
     }
@@ -378,7 +430,8 @@ import Testing
             let onlyParams = try op.backward(x, parameters: params, outputGradient: dy, needInputGradient: false)
             #expect(onlyParams.input == nil && onlyParams.parameters == all.parameters, "\(id) without dx")
             let last = params.count - 2  // the output projection's weight: needs O but no gradient below it
-            let onlyOut = try op.backward(x, parameters: params, outputGradient: dy, needInputGradient: false, parameterGradients: [last])
+            let onlyOut = try op.backward(
+                x, parameters: params, outputGradient: dy, needInputGradient: false, parameterGradients: [last])
             #expect(onlyOut.parameters[last] == all.parameters[last], "\(id) only d\(op.parameters[last].name)")
             #expect(onlyOut.parameters.enumerated().allSatisfy { $0.offset == last || $0.element == nil })
             let onlyInput = try op.backward(x, parameters: params, outputGradient: dy, parameterGradients: [])
@@ -397,7 +450,9 @@ import Testing
             DispatchQueue.concurrentPerform(iterations: inputs.count * 3) { i in
                 results.set(i % inputs.count, try? op.forward(inputs[i % inputs.count], parameters: params))
             }
-            for i in inputs.indices { #expect(results.all(i).allSatisfy { $0 == expected[i] }, "\(op.descriptor.id) input \(i)") }
+            for i in inputs.indices {
+                #expect(results.all(i).allSatisfy { $0 == expected[i] }, "\(op.descriptor.id) input \(i)")
+            }
         }
     }
 
@@ -412,24 +467,34 @@ import Testing
 
     @Test func badConfigurationsAreRefusedWithTheirName() throws {
         let swa = try Self.descriptor("swa")
-        let heads = #expect(throws: OperatorError.self) { _ = try Operator(swa, dim: 8, attributes: ["num_heads": .int(3)]) }
+        let heads = #expect(throws: OperatorError.self) {
+            _ = try Operator(swa, dim: 8, attributes: ["num_heads": .int(3)])
+        }
         #expect(heads?.description.contains("num_heads") == true)
-        let window = #expect(throws: OperatorError.self) { _ = try Operator(swa, dim: 8, attributes: ["window_size": .intList([-2, 4])]) }
+        let window = #expect(throws: OperatorError.self) {
+            _ = try Operator(swa, dim: 8, attributes: ["window_size": .intList([-2, 4])])
+        }
         #expect(window?.description.contains("window_size") == true)
-        #expect(throws: OperatorError.self) { _ = try Operator(swa, dim: 8, attributes: ["window_size": .intList([4])]) }
+        #expect(throws: OperatorError.self) {
+            _ = try Operator(swa, dim: 8, attributes: ["window_size": .intList([4])])
+        }
         let swa2d = try Self.descriptor("swa2d")
         #expect(swa2d.capabilities.contains(.needsGrid))
         #expect(throws: OperatorError.self) { _ = try Operator(swa2d, dim: 8, attributes: ["num_heads": .int(2)]) }
         let even = #expect(throws: OperatorError.self) {
-            _ = try Operator(swa2d, dim: 8, grid: (4, 4), attributes: ["num_heads": .int(2), "kernel_size": .intList([3, 4])])
+            _ = try Operator(
+                swa2d, dim: 8, grid: (4, 4), attributes: ["num_heads": .int(2), "kernel_size": .intList([3, 4])])
         }
         #expect(even?.description.contains("kernel_size") == true)
         let border = #expect(throws: OperatorError.self) {
-            _ = try Operator(swa2d, dim: 8, grid: (4, 4), attributes: ["num_heads": .int(2), "border": .string("wrap")])
+            _ = try Operator(
+                swa2d, dim: 8, grid: (4, 4), attributes: ["num_heads": .int(2), "border": .string("wrap")])
         }
         #expect(border?.description.contains("border") == true)
         let op = try Operator(swa2d, dim: 8, grid: (4, 4), attributes: ["num_heads": .int(2)])
         let params: [Tensor<Float>] = try op.initialParameters(seed: 0)
-        #expect(throws: OperatorError.self) { _ = try op.forward(Tensor<Float>(zeros: [1, 15, 8]), parameters: params) }
+        #expect(throws: OperatorError.self) {
+            _ = try op.forward(Tensor<Float>(zeros: [1, 15, 8]), parameters: params)
+        }
     }
 }

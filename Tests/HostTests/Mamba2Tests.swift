@@ -2,12 +2,12 @@ import Foundation
 import OperatorABI
 import Testing
 
-@testable import HostCore
-@testable import HostPlugins
-@testable import HostModel
-@testable import HostGraft
-@testable import HostConformance
 @testable import HostBench
+@testable import HostConformance
+@testable import HostCore
+@testable import HostGraft
+@testable import HostModel
+@testable import HostPlugins
 
 /// The `OZMamba2` plugin: `mamba2` against the float64 recurrent-scan reference of
 /// Sources/Host/Reference/ReferenceMamba2.swift (written from docs/OPERATORS.md section 5), `mamba2_bidir` and
@@ -100,7 +100,8 @@ import Testing
         }
         var rng = SplitMix64(seed: seed &+ 7)
         for which in -1..<parameters.count {
-            let analytic = try #require(which < 0 ? grads.input : grads.parameters[which], sourceLocation: sourceLocation)
+            let analytic = try #require(
+                which < 0 ? grads.input : grads.parameters[which], sourceLocation: sourceLocation)
             let count = which < 0 ? x.count : parameters[which].count
             let name = which < 0 ? "x" : op.parameters[which].name
             for _ in 0..<samples {
@@ -120,7 +121,8 @@ import Testing
                 let a = analytic[flat: i]
                 #expect(
                     abs(numeric - a) <= 1e-9 + 1e-7 * max(abs(numeric), abs(a)),
-                    "\(op.descriptor.id) d\(name)[\(i)]: analytic \(a), numeric \(numeric)", sourceLocation: sourceLocation)
+                    "\(op.descriptor.id) d\(name)[\(i)]: analytic \(a), numeric \(numeric)",
+                    sourceLocation: sourceLocation)
             }
         }
     }
@@ -135,9 +137,10 @@ import Testing
             #expect(descriptor.capabilities.contains(cap))
         }
         #expect(descriptor.capabilities.contains(.needsGrid) == (id == "mamba2_2d"))
-        #expect(descriptor.attributes.map(\.name) == [
-            "d_state", "d_conv", "expand", "headdim", "ngroups", "chunk_size", "norm_before_gate", "eps",
-        ])
+        #expect(
+            descriptor.attributes.map(\.name) == [
+                "d_state", "d_conv", "expand", "headdim", "ngroups", "chunk_size", "norm_before_gate", "eps",
+            ])
         // D = 10, expand 2, headdim 5, d_state 3, ngroups 2: d_inner 20, nheads 4, conv_dim 32, d_in_proj 56.
         let c = Config(dState: 3, dConv: 3, expand: 2, headDim: 5, groups: 2)
         let op = try Self.make(id, d: 10, c, grid: id == "mamba2_2d" ? (2, 3) : nil)
@@ -171,7 +174,10 @@ import Testing
         #expect(values["headdim"] == .int(16) && values["ngroups"] == .int(1) && values["chunk_size"] == .int(256))
         #expect(values["norm_before_gate"] == .bool(false) && values["eps"] == .float(1e-5))
         // docs/OPERATORS.md section 5: d_inner 2304, nheads 144, conv_dim 2432, d_in_proj 4880.
-        #expect(op.parameters.map(\.shape) == [[4880, 1152], [2432, 1, 4], [2432], [144], [144], [144], [2304], [1152, 2304]])
+        #expect(
+            op.parameters.map(\.shape) == [
+                [4880, 1152], [2432, 1, 4], [2432], [144], [144], [144], [2304], [1152, 2304],
+            ])
     }
 
     @Test(arguments: ids)
@@ -184,7 +190,9 @@ import Testing
             (["headdim": .int(4), "ngroups": .int(2)], ["'ngroups' = 2", "nheads", "3"]),
         ]
         for (attributes, mentions) in cases {
-            let error = #expect(throws: OperatorError.self) { _ = try Operator(descriptor, dim: 6, grid: grid, attributes: attributes) }
+            let error = #expect(throws: OperatorError.self) {
+                _ = try Operator(descriptor, dim: 6, grid: grid, attributes: attributes)
+            }
             guard case .plugin(let call) = error else {
                 Issue.record("expected the plugin to refuse \(attributes), got \(String(describing: error))")
                 continue
@@ -194,7 +202,8 @@ import Testing
         }
         // Out-of-range values are refused by the schema.
         for attributes: [String: AttributeValue] in [
-            ["d_state": .int(0)], ["chunk_size": .int(0)], ["eps": .float(0)], ["expand": .int(65)], ["d_conv": .int(0)],
+            ["d_state": .int(0)], ["chunk_size": .int(0)], ["eps": .float(0)], ["expand": .int(65)],
+            ["d_conv": .int(0)],
         ] {
             #expect(throws: OperatorError.self, "\(attributes)") {
                 _ = try Operator(descriptor, dim: 8, grid: grid, attributes: attributes)
@@ -326,7 +335,8 @@ import Testing
     @Test(arguments: ["mamba2_bidir", "mamba2_2d"])
     func bidirectionalOperatorsSeeEveryToken(id: String) throws {
         let (h, w, d) = (3, 4, 8)
-        let op = try Self.make(id, d: d, Config(dState: 4, headDim: 4, chunk: 5), grid: id == "mamba2_2d" ? (h, w) : nil)
+        let op = try Self.make(
+            id, d: d, Config(dState: 4, headDim: 4, chunk: 5), grid: id == "mamba2_2d" ? (h, w) : nil)
         let params: [Tensor<Double>] = try Self.testParameters(op, seed: 7, as: Double.self)
         let x = Tensor<Double>.randomNormal([1, h * w, d], seed: 8)
         let y = try op.forward(x, parameters: params)
@@ -335,7 +345,9 @@ import Testing
             for c in 0..<d { perturbed[0, s, c] += 0.5 }
             let yp = try op.forward(perturbed, parameters: params)
             for t in 0..<(h * w) {
-                #expect((0..<d).map { y[0, t, $0] } != (0..<d).map { yp[0, t, $0] }, "\(id): token \(s) does not reach \(t)")
+                #expect(
+                    (0..<d).map { y[0, t, $0] } != (0..<d).map { yp[0, t, $0] }, "\(id): token \(s) does not reach \(t)"
+                )
             }
         }
     }
@@ -360,7 +372,8 @@ import Testing
         expectClose(y32, expected, rtol: 1e-4, atol: 1e-5, "bidir f32 \(c)")
         // Gradients: tolerances as for mamba2.
         try Self.expectGradientsMatchExtrapolated(op, x: x, parameters: params, seed: 32)
-        try expectGradientsMatch(op, x: x.converted(to: Float.self), parameters: params.map { $0.converted(to: Float.self) }, seed: 32)
+        try expectGradientsMatch(
+            op, x: x.converted(to: Float.self), parameters: params.map { $0.converted(to: Float.self) }, seed: 32)
     }
 
     /// The definition is symmetric: reversing the tokens and swapping the `fwd.` and `bwd.` sets reverses the output.
@@ -370,15 +383,19 @@ import Testing
         let params: [Tensor<Double>] = try Self.testParameters(op, seed: 9, as: Double.self)
         let names = op.parameters.map(\.name)
         let swapped = names.map { name in
-            let other = name.hasPrefix("fwd.") ? "bwd." + name.dropFirst(4) : name.hasPrefix("bwd.") ? "fwd." + name.dropFirst(4) : name
+            let other =
+                name.hasPrefix("fwd.")
+                ? "bwd." + name.dropFirst(4) : name.hasPrefix("bwd.") ? "fwd." + name.dropFirst(4) : name
             return params[names.firstIndex(of: other)!]
         }
         let x = Tensor<Double>.randomNormal([b, l, d], seed: 10)
         let y = try op.forward(x, parameters: params)
-        let reversed = try Tensor<Double>(shape: [b, l, d], scalars: (0..<(b * l * d)).map { i in
-            let (bb, t, c) = (i / (l * d), i / d % l, i % d)
-            return x[bb, l - 1 - t, c]
-        })
+        let reversed = try Tensor<Double>(
+            shape: [b, l, d],
+            scalars: (0..<(b * l * d)).map { i in
+                let (bb, t, c) = (i / (l * d), i / d % l, i % d)
+                return x[bb, l - 1 - t, c]
+            })
         let yr = try op.forward(reversed, parameters: swapped)
         // Chunks start from the other end, so only rounding differs.
         let expected = (0..<(b * l * d)).map { i in y[i / (l * d), l - 1 - i / d % l, i % d] }
@@ -422,7 +439,8 @@ import Testing
         let y32 = try op.forward(x.converted(to: Float.self), parameters: params.map { $0.converted(to: Float.self) })
         expectClose(y32, expected, rtol: 1e-4, atol: 1e-5, "2d f32 \(h)x\(w) \(c)")
         try Self.expectGradientsMatchExtrapolated(op, x: x, parameters: params, seed: 42)
-        try expectGradientsMatch(op, x: x.converted(to: Float.self), parameters: params.map { $0.converted(to: Float.self) }, seed: 42)
+        try expectGradientsMatch(
+            op, x: x.converted(to: Float.self), parameters: params.map { $0.converted(to: Float.self) }, seed: 42)
     }
 
     /// Transposing the grid (H x W to W x H) and swapping the row and column sets transposes the output; rotating it
@@ -434,7 +452,9 @@ import Testing
         let transposedOp = try Self.make("mamba2_2d", d: d, c, grid: (w, h))
         let params: [Tensor<Double>] = try Self.testParameters(op, seed: 14, as: Double.self)
         let names = op.parameters.map(\.name)
-        func remap(_ swap: (String) -> String) -> [Tensor<Double>] { names.map { params[names.firstIndex(of: swap($0))!] } }
+        func remap(_ swap: (String) -> String) -> [Tensor<Double>] {
+            names.map { params[names.firstIndex(of: swap($0))!] }
+        }
         func replacing(_ name: String, _ pairs: [(String, String)]) -> String {
             for (a, b) in pairs {
                 if name.hasPrefix(a) { return b + name.dropFirst(a.count) }
@@ -455,14 +475,17 @@ import Testing
         expectClose(yt, try permuted(y, transpose).scalars, rtol: 1e-11, atol: 1e-13, "transpose")
         let rotate = { (i: Int) in h * w - 1 - i }
         let yr = try op.forward(
-            try permuted(x, rotate), parameters: remap { replacing($0, [("row_fwd.", "row_bwd."), ("col_fwd.", "col_bwd.")]) })
+            try permuted(x, rotate),
+            parameters: remap { replacing($0, [("row_fwd.", "row_bwd."), ("col_fwd.", "col_bwd.")]) })
         expectClose(yr, try permuted(y, rotate).scalars, rtol: 1e-11, atol: 1e-13, "rotation")
     }
 
     @Test func grid2DRefusesOtherLengths() throws {
         let op = try Self.make("mamba2_2d", d: 8, Config(), grid: (3, 3))
         let params: [Tensor<Float>] = try op.initialParameters(seed: 0)
-        #expect(throws: OperatorError.self) { _ = try op.forward(Tensor<Float>.randomNormal([1, 8, 8], seed: 1), parameters: params) }
+        #expect(throws: OperatorError.self) {
+            _ = try op.forward(Tensor<Float>.randomNormal([1, 8, 8], seed: 1), parameters: params)
+        }
         #expect(throws: OperatorError.self) { _ = try Operator(try Self.descriptor("mamba2_2d"), dim: 8) }
     }
 
@@ -470,11 +493,13 @@ import Testing
 
     @Test(arguments: ids)
     func backwardHonoursNullOutputsAndIsDeterministic(id: String) throws {
-        let op = try Self.make(id, d: 8, Config(dState: 3, headDim: 4, groups: 2, chunk: 3), grid: id == "mamba2_2d" ? (2, 3) : nil)
+        let op = try Self.make(
+            id, d: 8, Config(dState: 3, headDim: 4, groups: 2, chunk: 3), grid: id == "mamba2_2d" ? (2, 3) : nil)
         let params: [Tensor<Float>] = try Self.testParameters(op, seed: 1, as: Float.self)
         let x = Tensor<Float>.randomNormal([2, 6, 8], seed: 2)
         let dy = Tensor<Float>.randomNormal([2, 6, 8], seed: 3)
-        try expectBackwardHonoursNullOutputsAndIsDeterministic(op, x: x, parameters: params, outputGradient: dy, label: id)
+        try expectBackwardHonoursNullOutputsAndIsDeterministic(
+            op, x: x, parameters: params, outputGradient: dy, label: id)
     }
 
     /// Memory (and the work it reflects) grows linearly in L: 4x the tokens take at most 4x the workspace.
@@ -483,8 +508,9 @@ import Testing
         for backward in [false, true] {
             var sizes: [Int] = []
             for side in [32, 64] {
-                let op = try Operator(try Self.descriptor(id), dim: 64, grid: id == "mamba2_2d" ? (side, side) : nil,
-                                      attributes: ["chunk_size": .int(64)])
+                let op = try Operator(
+                    try Self.descriptor(id), dim: 64, grid: id == "mamba2_2d" ? (side, side) : nil,
+                    attributes: ["chunk_size": .int(64)])
                 sizes.append(try op.workspaceSize(backward: backward, batch: 2, length: side * side))
             }
             // 4x the tokens: at most 4x the bytes (a quadratic term would give 16x).
@@ -515,8 +541,10 @@ import Testing
         let y32 = try op.forward(x, parameters: params)
         let y64 = try op.forward(x.converted(to: Double.self), parameters: p64)
         let xs = x.scalars.map(Double.init)
-        let expected = Self.reference("mamba2", op, p64, Config(dState: 64, dConv: 4, expand: 2, headDim: 16, groups: 1, chunk: 256))
-            .forward(Array(xs[0..<(prefix * d)]), B: 1, L: prefix)
+        let expected = Self.reference(
+            "mamba2", op, p64, Config(dState: 64, dConv: 4, expand: 2, headDim: 16, groups: 1, chunk: 256)
+        )
+        .forward(Array(xs[0..<(prefix * d)]), B: 1, L: prefix)
         let got64 = try Tensor<Double>(shape: [prefix * d], scalars: y64.scalars[0..<(prefix * d)])
         let got32 = try Tensor<Float>(shape: [prefix * d], scalars: y32.scalars[0..<(prefix * d)])
         // float64: rounding only (sums of up to 4880 terms). float32: sums of D = 1152 and d_inner = 2304 products,
@@ -532,8 +560,10 @@ import Testing
         let dir = try makeTemporaryDirectory("zoo-conform-mamba2")
         defer { try? FileManager.default.removeItem(at: dir) }
         let json = dir.appendingPathComponent("report.json").path
-        let result = try runCommand(try zooPath(), ["conform", try pluginPath(product: "OZMamba2"), "--quick", "--json", json])
-        let report = try JSONDecoder().decode(ConformanceReport.self, from: Data(contentsOf: URL(fileURLWithPath: json)))
+        let result = try runCommand(
+            try zooPath(), ["conform", try pluginPath(product: "OZMamba2"), "--quick", "--json", json])
+        let report = try JSONDecoder().decode(
+            ConformanceReport.self, from: Data(contentsOf: URL(fileURLWithPath: json)))
         #expect(result.status == 0, "\(report.table)")
         #expect(Set(report.results.map(\.operatorId)) == Set(Self.ids))
         #expect(report.results.count == 3 * ConformanceCheckID.allCases.count)

@@ -1,12 +1,12 @@
 import Foundation
 import Testing
 
-@testable import HostCore
-@testable import HostPlugins
-@testable import HostModel
-@testable import HostGraft
-@testable import HostConformance
 @testable import HostBench
+@testable import HostConformance
+@testable import HostCore
+@testable import HostGraft
+@testable import HostModel
+@testable import HostPlugins
 
 /// `.npy` reading and writing: files written by numpy 2.4 (committed fixtures, see
 /// `Fixtures/Formats/generate.py`), round trips, byte-identical output, and a corpus of malformed files.

@@ -1,12 +1,12 @@
 import Foundation
 import Testing
 
-@testable import HostCore
-@testable import HostPlugins
-@testable import HostModel
-@testable import HostGraft
-@testable import HostConformance
 @testable import HostBench
+@testable import HostConformance
+@testable import HostCore
+@testable import HostGraft
+@testable import HostModel
+@testable import HostPlugins
 
 extension ImageError: FileNamingError {}
 
@@ -51,7 +51,9 @@ extension ImageError: FileNamingError {}
 
     @Test func readsEightBitRGB() throws {
         let data = PNGBuilder.file(width: 2, height: 1, colorType: .rgb, bitDepth: 8, rows: [[1, 2, 3, 250, 251, 252]])
-        #expect(try PNGImage.decode(data, path: "rgb.png") == PNGImage(width: 2, height: 1, pixels: [1, 2, 3, 250, 251, 252]))
+        #expect(
+            try PNGImage.decode(data, path: "rgb.png")
+                == PNGImage(width: 2, height: 1, pixels: [1, 2, 3, 250, 251, 252]))
     }
 
     @Test func readsGrayAsReplicatedRGB() throws {
@@ -62,7 +64,8 @@ extension ImageError: FileNamingError {}
 
     @Test func readsOneBitGray() throws {
         // 10 pixels: 1 0 1 1 0 0 0 1 | 1 0, packed most significant bit first.
-        let data = PNGBuilder.file(width: 10, height: 1, colorType: .gray, bitDepth: 1, rows: [[0b1011_0001, 0b1000_0000]])
+        let data = PNGBuilder.file(
+            width: 10, height: 1, colorType: .gray, bitDepth: 1, rows: [[0b1011_0001, 0b1000_0000]])
         let image = try PNGImage.decode(data, path: "bits.png")
         #expect((0..<10).map { image[$0, 0].green } == [255, 0, 255, 255, 0, 0, 0, 255, 255, 0])
     }
@@ -93,7 +96,8 @@ extension ImageError: FileNamingError {}
 
     @Test func readsSixteenBitScaledToEightBit() throws {
         let values: [UInt16] = [0, 65_535, 257 * 100, 257 * 37, 0x1234, 0xFEDC]
-        let rgb16 = PNGBuilder.file(width: 2, height: 1, colorType: .rgb, bitDepth: 16, rows: [PNGBuilder.samples16(values)])
+        let rgb16 = PNGBuilder.file(
+            width: 2, height: 1, colorType: .rgb, bitDepth: 16, rows: [PNGBuilder.samples16(values)])
         let image = try PNGImage.decode(rgb16, path: "rgb16.png")
         let expected = values.map { Double($0) / 257 }
         for (got, want) in zip(image.pixels, expected) {
@@ -105,7 +109,8 @@ extension ImageError: FileNamingError {}
             width: 1, height: 1, colorType: .rgba, bitDepth: 16,
             rows: [PNGBuilder.samples16([257 * 10, 257 * 20, 257 * 30, 65_535])])
         #expect(try PNGImage.decode(rgba16, path: "rgba16.png").pixels == [10, 20, 30])
-        let gray16 = PNGBuilder.file(width: 1, height: 1, colorType: .gray, bitDepth: 16, rows: [PNGBuilder.samples16([257 * 77])])
+        let gray16 = PNGBuilder.file(
+            width: 1, height: 1, colorType: .gray, bitDepth: 16, rows: [PNGBuilder.samples16([257 * 77])])
         #expect(try PNGImage.decode(gray16, path: "gray16.png").pixels == [77, 77, 77])
     }
 
@@ -141,7 +146,8 @@ extension ImageError: FileNamingError {}
     @Test(arguments: [0.5, 0.9, 0.99])
     func truncatedFileIsNamedWithLibpngsMessage(fraction: Double) throws {
         var rng = SplitMix64(seed: 5)
-        let image = PNGImage(width: 40, height: 40, pixels: (0..<4800).map { _ in UInt8(truncatingIfNeeded: rng.next()) })
+        let image = PNGImage(
+            width: 40, height: 40, pixels: (0..<4800).map { _ in UInt8(truncatingIfNeeded: rng.next()) })
         let bytes = try image.encoded(path: "full.png")
         let directory = try TestDirectory()
         let path = directory.file("truncated.png")

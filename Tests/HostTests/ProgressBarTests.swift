@@ -9,7 +9,8 @@ import Testing
         let start = Date(timeIntervalSinceReferenceDate: 0)
         let bar = ProgressBar("pretrain", total: 30_000, start: start)
         #expect(bar.line(20_000, at: start).hasSuffix("20000/30000 0:00 eta --:-- "))
-        #expect(bar.line(20_100, status: "loss 0.03", at: start + 100).hasSuffix("20100/30000 1:40 eta 2:45:00 loss 0.03"))
+        #expect(
+            bar.line(20_100, status: "loss 0.03", at: start + 100).hasSuffix("20100/30000 1:40 eta 2:45:00 loss 0.03"))
         #expect(bar.line(30_000, at: start + 200).contains("[########################] 30000/30000 3:20 eta 0:00"))
     }
 

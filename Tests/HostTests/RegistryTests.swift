@@ -1,12 +1,12 @@
 import Foundation
 import Testing
 
-@testable import HostCore
-@testable import HostPlugins
-@testable import HostModel
-@testable import HostGraft
-@testable import HostConformance
 @testable import HostBench
+@testable import HostConformance
+@testable import HostCore
+@testable import HostGraft
+@testable import HostModel
+@testable import HostPlugins
 
 @Suite struct RegistryTests {
     static let sha = String(repeating: "ab", count: 32)
@@ -33,11 +33,16 @@ import Testing
         let dir = try makeTemporaryDirectory()
         let path = dir.appendingPathComponent("registry.json").path
         var registry = Registry()
-        registry.upsert(RegistryEntry(id: "b", library: "libB.so", name: "B", version: "1", abi: "1.0", license: "MIT",
-                                      operators: ["op_b"], sha256: Self.sha))
-        registry.upsert(RegistryEntry(id: "a", library: "libA.so", name: "A", version: "1", abi: "1.0", license: "MIT",
-                                      operators: ["op_a"], sha256: Self.sha,
-                                      conformance: ConformanceRecord(passed: true, harnessVersion: "1", date: "2026-11-27", summary: "15/15")))
+        registry.upsert(
+            RegistryEntry(
+                id: "b", library: "libB.so", name: "B", version: "1", abi: "1.0", license: "MIT",
+                operators: ["op_b"], sha256: Self.sha))
+        registry.upsert(
+            RegistryEntry(
+                id: "a", library: "libA.so", name: "A", version: "1", abi: "1.0", license: "MIT",
+                operators: ["op_a"], sha256: Self.sha,
+                conformance: ConformanceRecord(passed: true, harnessVersion: "1", date: "2026-11-27", summary: "15/15"))
+        )
         try registry.save(path: path)
         #expect(try Registry.load(path: path) == registry)
         #expect(registry.entries.map(\.id) == ["a", "b"])
@@ -75,8 +80,14 @@ import Testing
             (entryJSON(extra: #", "conformance": {"passed": "yes"}"#), "plugins[0].conformance.passed"),
         ]
         for (entry, field) in cases {
-            let error = #expect(throws: RegistryError.self) { _ = try parse(#"{"schema_version": 1, "plugins": [\#(entry)]}"#) }
-            if case .invalidField(_, let f, _) = error { #expect(f == field) } else { Issue.record("\(field): \(String(describing: error))") }
+            let error = #expect(throws: RegistryError.self) {
+                _ = try parse(#"{"schema_version": 1, "plugins": [\#(entry)]}"#)
+            }
+            if case .invalidField(_, let f, _) = error {
+                #expect(f == field)
+            } else {
+                Issue.record("\(field): \(String(describing: error))")
+            }
         }
     }
 
@@ -112,8 +123,10 @@ import Testing
         try FileManager.default.copyItem(atPath: try FixturePlugins.path("OlderMinor"), toPath: library)
         let real = try FileHash.sha256(path: library)
         var registry = Registry()
-        registry.upsert(RegistryEntry(id: "older", library: "libOZFixtureOlderMinor.so", name: "n", version: "1",
-                                      abi: "1.0", license: "MIT", operators: ["older_op"], sha256: sha256 ?? real))
+        registry.upsert(
+            RegistryEntry(
+                id: "older", library: "libOZFixtureOlderMinor.so", name: "n", version: "1",
+                abi: "1.0", license: "MIT", operators: ["older_op"], sha256: sha256 ?? real))
         let registryPath = dir.appendingPathComponent("registry.json").path
         try registry.save(path: registryPath)
         return (PluginSearchPath(registryPath: registryPath, directories: [dir.path]), library, real)

@@ -1,12 +1,12 @@
 import Foundation
 import Testing
 
-@testable import HostCore
-@testable import HostPlugins
-@testable import HostModel
-@testable import HostGraft
-@testable import HostConformance
 @testable import HostBench
+@testable import HostConformance
+@testable import HostCore
+@testable import HostGraft
+@testable import HostModel
+@testable import HostPlugins
 
 /// safetensors reading and writing: files written by the reference implementation (safetensors 0.8.0, see
 /// `Fixtures/Formats/generate.py`), exact half-precision conversions, round trips, byte-identical output, and
@@ -783,7 +783,8 @@ private func expectSafetensorsError(
     _ path: String, _ expectedCase: String, mentioning mentions: [String],
     sourceLocation: SourceLocation = #_sourceLocation, _ body: () throws -> Void
 ) {
-    expectFileError(SafetensorsError.self, path, expectedCase, mentioning: mentions, sourceLocation: sourceLocation, body)
+    expectFileError(
+        SafetensorsError.self, path, expectedCase, mentioning: mentions, sourceLocation: sourceLocation, body)
 }
 
 /// Equal bit patterns, except that any NaN matches any NaN of the same sign.

@@ -1,12 +1,12 @@
 import Foundation
 import Testing
 
-@testable import HostCore
-@testable import HostPlugins
-@testable import HostModel
-@testable import HostGraft
-@testable import HostConformance
 @testable import HostBench
+@testable import HostConformance
+@testable import HostCore
+@testable import HostGraft
+@testable import HostModel
+@testable import HostPlugins
 
 /// `mha` and `mlp` against float64 references written from the math (Support/ReferenceOperators.swift), and
 /// their backward against central finite differences; the C plugin `poolformer` likewise.
@@ -24,8 +24,9 @@ import Testing
     @Test(arguments: mhaCases.indices)
     func mhaForwardMatchesFloat64Reference(index: Int) throws {
         let c = Self.mhaCases[index]
-        let op = try Operator(try Self.descriptor("OZMHA", "mha"), dim: c.d,
-                              attributes: ["num_heads": .int(Int64(c.heads)), "causal": .bool(c.causal)])
+        let op = try Operator(
+            try Self.descriptor("OZMHA", "mha"), dim: c.d,
+            attributes: ["num_heads": .int(Int64(c.heads)), "causal": .bool(c.causal)])
         #expect(op.parameters.map(\.name) == ["qkv.weight", "qkv.bias", "proj.weight", "proj.bias"])
         #expect(op.parameters.map(\.shape) == [[3 * c.d, c.d], [3 * c.d], [c.d, c.d], [c.d]])
         #expect(op.isCausal == c.causal)
@@ -44,7 +45,8 @@ import Testing
     func mhaBackwardMatchesFiniteDifferences(index: Int) throws {
         let c = Self.mhaCases[index]
         let descriptor = try Self.descriptor("OZMHA", "mha")
-        let op = try Operator(descriptor, dim: c.d, attributes: ["num_heads": .int(Int64(c.heads)), "causal": .bool(c.causal)])
+        let op = try Operator(
+            descriptor, dim: c.d, attributes: ["num_heads": .int(Int64(c.heads)), "causal": .bool(c.causal)])
         if descriptor.capabilities.contains(.float64) {
             let params: [Tensor<Double>] = try op.initialParameters(seed: 7, as: Double.self)
             try expectGradientsMatch(op, x: .randomNormal([c.b, c.l, c.d], seed: 8), parameters: params, seed: 9)
@@ -60,7 +62,8 @@ import Testing
     @Test(arguments: mlpCases.indices)
     func mlpForwardMatchesFloat64Reference(index: Int) throws {
         let c = Self.mlpCases[index]
-        let op = try Operator(try Self.descriptor("OZMLP", "mlp"), dim: c.d, attributes: ["expansion_ratio": .float(c.ratio)])
+        let op = try Operator(
+            try Self.descriptor("OZMLP", "mlp"), dim: c.d, attributes: ["expansion_ratio": .float(c.ratio)])
         let hidden = Int(Double(c.d) * c.ratio)
         #expect(op.parameters.map(\.name) == ["fc1.weight", "fc1.bias", "fc2.weight", "fc2.bias"])
         #expect(op.parameters.map(\.shape) == [[hidden, c.d], [hidden], [c.d, hidden], [c.d]])
@@ -69,7 +72,8 @@ import Testing
         let y = try op.forward(x, parameters: params)
         let p = params.map { $0.scalars.map(Double.init) }
         let expected = referenceMLP(
-            x: x.scalars.map(Double.init), B: c.b, L: c.l, D: c.d, hidden: hidden, fc1W: p[0], fc1B: p[1], fc2W: p[2], fc2B: p[3])
+            x: x.scalars.map(Double.init), B: c.b, L: c.l, D: c.d, hidden: hidden, fc1W: p[0], fc1B: p[1], fc2W: p[2],
+            fc2B: p[3])
         expectClose(y, expected, rtol: 1e-4, atol: 1e-5, "mlp \(c)")
     }
 
@@ -125,22 +129,33 @@ import Testing
     @Test func wrongShapesAreRefusedBeforeThePluginIsCalled() throws {
         let op = try Operator(try Self.descriptor("OZMLP", "mlp"), dim: 8)
         let params: [Tensor<Float>] = try op.initialParameters(seed: 0)
-        #expect(throws: OperatorError.shape(operatorId: "mlp", argument: "x", expected: "[B, L, 8] with B, L >= 1", found: [2, 3, 9])) {
+        #expect(
+            throws: OperatorError.shape(
+                operatorId: "mlp", argument: "x", expected: "[B, L, 8] with B, L >= 1", found: [2, 3, 9])
+        ) {
             _ = try op.forward(Tensor<Float>(zeros: [2, 3, 9]), parameters: params)
         }
-        #expect(throws: OperatorError.self) { _ = try op.forward(Tensor<Float>(zeros: [2, 3, 8]), parameters: Array(params.dropLast())) }
+        #expect(throws: OperatorError.self) {
+            _ = try op.forward(Tensor<Float>(zeros: [2, 3, 8]), parameters: Array(params.dropLast()))
+        }
         var bad = params
         bad[0] = Tensor(zeros: [3, 3])
-        let error = #expect(throws: OperatorError.self) { _ = try op.forward(Tensor<Float>(zeros: [2, 3, 8]), parameters: bad) }
+        let error = #expect(throws: OperatorError.self) {
+            _ = try op.forward(Tensor<Float>(zeros: [2, 3, 8]), parameters: bad)
+        }
         #expect(error?.description.contains("fc1.weight") == true)
     }
 
     @Test func badAttributesAreRefusedWithTheirName() throws {
         let descriptor = try Self.descriptor("OZMHA", "mha")
-        let unknown = #expect(throws: OperatorError.self) { _ = try Operator(descriptor, dim: 8, attributes: ["heads": .int(2)]) }
+        let unknown = #expect(throws: OperatorError.self) {
+            _ = try Operator(descriptor, dim: 8, attributes: ["heads": .int(2)])
+        }
         #expect(unknown?.description.contains("'heads'") == true)
         // 3 heads do not divide D = 8: the plugin itself refuses, with a message.
-        let plugin = #expect(throws: OperatorError.self) { _ = try Operator(descriptor, dim: 8, attributes: ["num_heads": .int(3)]) }
+        let plugin = #expect(throws: OperatorError.self) {
+            _ = try Operator(descriptor, dim: 8, attributes: ["num_heads": .int(3)])
+        }
         guard case .plugin(let callError) = plugin else {
             Issue.record("expected a plugin error, got \(String(describing: plugin))")
             return
@@ -170,7 +185,9 @@ import Testing
         for descriptor in plugin.operators {
             let op = try Operator(
                 descriptor, dim: 64, grid: descriptor.capabilities.contains(.needsGrid) ? (4, 4) : nil,
-                attributes: descriptor.attributes.contains { $0.name == "num_heads" && $0.intRange?.contains(4) ?? true }
+                attributes: descriptor.attributes.contains {
+                    $0.name == "num_heads" && $0.intRange?.contains(4) ?? true
+                }
                     ? ["num_heads": .int(4)] : [:])
             for backward in [false, true] {
                 #expect(throws: OperatorError.self, "\(descriptor.id)") {

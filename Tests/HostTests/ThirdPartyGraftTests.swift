@@ -2,9 +2,9 @@ import Foundation
 import Testing
 
 @testable import HostCore
-@testable import HostPlugins
-@testable import HostModel
 @testable import HostGraft
+@testable import HostModel
+@testable import HostPlugins
 
 /// A third-party operator is first-class: a plugin that exists only in a temporary folder (written by
 /// `zoo plugin new`, built by its own Makefile, registered by `zoo registry add`) is grafted by `zoo graft`, and the
@@ -17,27 +17,36 @@ import Testing
         #expect(new.status == 0, "\(new.stderr)")
         let make = try runCommand("/usr/bin/env", ["make", "-C", source])
         try #require(make.status == 0, "\(make.stdout)\(make.stderr)")
-        let add = try ws.zoo(["registry", "add", source + "/build/libshift_mixer.so", "--registry", ws.registry, "--skip-conformance"])
+        let add = try ws.zoo([
+            "registry", "add", source + "/build/libshift_mixer.so", "--registry", ws.registry, "--skip-conformance",
+        ])
         try #require(add.status == 0, "\(add.stderr)")
 
         let config = TrainingTests.tinyConfig
         let configPath = ws.path("tiny.json")
         try Data(config.jsonString().utf8).write(to: URL(fileURLWithPath: configPath))
-        let pre = try ws.zoo(["pretrain", "--allow-unconformant", "--out", ws.path("teacher"), "--config", configPath, "--steps", "2",
-                              "--batch-size", "4", "--held-out", "0", "--warmup", "1"])
+        let pre = try ws.zoo([
+            "pretrain", "--allow-unconformant", "--out", ws.path("teacher"), "--config", configPath, "--steps", "2",
+            "--batch-size", "4", "--held-out", "0", "--warmup", "1",
+        ])
         try #require(pre.status == 0, "\(pre.stderr)")
         let plan = ws.path("plan.json")
-        try Data(#"""
+        try Data(
+            #"""
             {"name": "third-party", "grafts": [{"slot": "attn", "layers": "interleave-50", "operator": "shift_mixer",
              "attributes": {"shift": 2}}],
              "stage1": {"samples": 8, "steps": 4, "batch_size": 4, "validate_every": 2},
              "stage2": {"steps": 2, "batch_size": 4, "warmup_steps": 1}, "seed": 1}
-            """#.utf8).write(to: URL(fileURLWithPath: plan))
+            """#.utf8
+        ).write(to: URL(fileURLWithPath: plan))
         let out = ws.path("graft")
-        let graft = try ws.zoo(["graft", plan, "--allow-unconformant", "--teacher", ws.path("teacher/model.safetensors"), "--out", out])
+        let graft = try ws.zoo([
+            "graft", plan, "--allow-unconformant", "--teacher", ws.path("teacher/model.safetensors"), "--out", out,
+        ])
         try #require(graft.status == 0, "\(graft.stderr)")
 
-        let report = try JSONDecoder().decode(GraftReport.self, from: Data(contentsOf: URL(fileURLWithPath: out + "/report.json")))
+        let report = try JSONDecoder().decode(
+            GraftReport.self, from: Data(contentsOf: URL(fileURLWithPath: out + "/report.json")))
         #expect(report.slots.map(\.operatorId) == ["shift_mixer"])
         // By hand, per image (T tokens, width D): the teacher's attention (qkv, projection, scores and weighted sum)
         // against the scaffold's two-tap causal convolution with shift 2 (2 FLOPs per tap inside the sequence).
@@ -45,7 +54,8 @@ import Testing
         let attention = 2 * t * d * 3 * d + 2 * t * d * d + 2 * 2 * t * t * d
         let shiftMixer = 2 * (t + (t - 2)) * d
         let teacher = try #require(report.teacher.flops, "the teacher's FLOPs are counted")
-        let student = try #require(report.student.flops, "the third-party slot's FLOPs are counted, not \"not counted\"")
+        let student = try #require(
+            report.student.flops, "the third-party slot's FLOPs are counted, not \"not counted\"")
         #expect(student == teacher - attention + shiftMixer)
         let markdown = try String(contentsOfFile: out + "/report.md", encoding: .utf8)
         #expect(!markdown.contains("not counted"), "\(markdown)")

@@ -2,12 +2,12 @@ import Foundation
 import Synchronization
 import Testing
 
-@testable import HostCore
-@testable import HostPlugins
-@testable import HostModel
-@testable import HostGraft
-@testable import HostConformance
 @testable import HostBench
+@testable import HostConformance
+@testable import HostCore
+@testable import HostGraft
+@testable import HostModel
+@testable import HostPlugins
 
 @Suite struct ThreadPoolTests {
     @Test(arguments: [1, 2, 3, 8])

@@ -1,12 +1,12 @@
 import Foundation
 import Testing
 
-@testable import HostCore
-@testable import HostPlugins
-@testable import HostModel
-@testable import HostGraft
-@testable import HostConformance
 @testable import HostBench
+@testable import HostConformance
+@testable import HostCore
+@testable import HostGraft
+@testable import HostModel
+@testable import HostPlugins
 
 /// Training (AdamW, clipping, EMA, loss reduction, exact resume) and sampling (determinism) on a tiny DiT
 /// over the synthetic shapes at 16x16.
@@ -33,7 +33,8 @@ import Testing
         let model = try makeDiT(tinyConfig)
         try model.initialize(seed: 42)
         return try DiffusionTrainer(
-            model: model, data: SyntheticShapes(seed: 1, split: .train, trainCount: 512, heldOutCount: 64, resolution: 16),
+            model: model,
+            data: SyntheticShapes(seed: 1, split: .train, trainCount: 512, heldOutCount: 64, resolution: 16),
             heldOut: SyntheticShapes(seed: 1, split: .heldOut, trainCount: 512, heldOutCount: 64, resolution: 16),
             settings: settings(steps: steps))
     }
@@ -41,9 +42,11 @@ import Testing
     @Test func afewStepsReduceTheLossOnAFixedBatch() throws {
         let trainer = try Self.trainer(steps: 40)
         let fixed = try trainer.batch(forStep: 1)
-        let before = try trainer.lossAndGradients(x0: fixed.x0, labels: fixed.labels, t: fixed.t, noise: fixed.noise).loss
+        let before = try trainer.lossAndGradients(x0: fixed.x0, labels: fixed.labels, t: fixed.t, noise: fixed.noise)
+            .loss
         while !trainer.isFinished { try trainer.trainStep() }
-        let after = try trainer.lossAndGradients(x0: fixed.x0, labels: fixed.labels, t: fixed.t, noise: fixed.noise).loss
+        let after = try trainer.lossAndGradients(x0: fixed.x0, labels: fixed.labels, t: fixed.t, noise: fixed.noise)
+            .loss
         #expect(after < 0.8 * before, "loss \(before) -> \(after) after 40 steps")
         #expect(trainer.history.count == 20 && trainer.history.allSatisfy { $0.loss.isFinite && $0.gradNorm > 0 })
         let heldOut = try #require(try trainer.heldOutLoss())
@@ -83,7 +86,8 @@ import Testing
             let t = try Self.trainer(steps: 4)
             while !t.isFinished { try t.trainStep() }
             return End(
-                weights: t.model.parameters.tensors, ema: t.ema.tensors, secondMoments: t.optimizer.secondMoment.tensors,
+                weights: t.model.parameters.tensors, ema: t.ema.tensors,
+                secondMoments: t.optimizer.secondMoment.tensors,
                 losses: t.history.map(\.loss))
         }
         let lone = try run()
@@ -129,7 +133,8 @@ import Testing
         var other = Self.settings(steps: 6)
         other.learningRate = 1e-4
         let b = try DiffusionTrainer(
-            model: model, data: SyntheticShapes(seed: 1, trainCount: 512, resolution: 16), heldOut: nil, settings: other)
+            model: model, data: SyntheticShapes(seed: 1, trainCount: 512, resolution: 16), heldOut: nil, settings: other
+        )
         #expect(throws: TrainingError.self) { try b.resume(from: dir.file("a.safetensors")) }
         do { try b.resume(from: dir.file("a.safetensors")) } catch { #expect("\(error)".contains("other settings")) }
         let plain = dir.file("plain.safetensors")
@@ -147,7 +152,8 @@ import Testing
         try a.saveCheckpoint(path: dir.file("a.safetensors"))
         // Same model, settings and size of data; only the data seed differs.
         let other = try SyntheticShapes(seed: 2, split: .train, trainCount: 512, heldOutCount: 64, resolution: 16)
-        let b = try DiffusionTrainer(model: try makeDiT(Self.tinyConfig), data: other, heldOut: nil, settings: Self.settings(steps: 6))
+        let b = try DiffusionTrainer(
+            model: try makeDiT(Self.tinyConfig), data: other, heldOut: nil, settings: Self.settings(steps: 6))
         do {
             try b.resume(from: dir.file("a.safetensors"))
             Issue.record("resumed on data with another seed")
@@ -162,15 +168,23 @@ import Testing
         let model = try makeDiT(Self.tinyConfig)
         let fits = try SyntheticShapes(seed: 1, trainCount: 64, resolution: 16)
         let large = try SyntheticShapes(seed: 1, split: .heldOut, resolution: 32)
-        #expect(throws: TrainingError.data(reason: "the held-out set: its images are 3x32x32, but the model takes 3x16x16 (in_channels, input_size)")) {
+        #expect(
+            throws: TrainingError.data(
+                reason:
+                    "the held-out set: its images are 3x32x32, but the model takes 3x16x16 (in_channels, input_size)")
+        ) {
             try DiffusionTrainer(model: model, data: fits, heldOut: large, settings: Self.settings(steps: 2))
         }
         #expect(throws: TrainingError.data(reason: "the training set: it is empty")) {
-            try DiffusionTrainer(model: model, data: SyntheticShapes(trainCount: 0, resolution: 16), heldOut: nil, settings: Self.settings(steps: 2))
+            try DiffusionTrainer(
+                model: model, data: SyntheticShapes(trainCount: 0, resolution: 16), heldOut: nil,
+                settings: Self.settings(steps: 2))
         }
         var fewer = Self.tinyConfig
         fewer.numClasses = 5
-        #expect(throws: TrainingError.data(reason: "the training set: it has 11 classes, but the model's num_classes is 5")) {
+        #expect(
+            throws: TrainingError.data(reason: "the training set: it has 11 classes, but the model's num_classes is 5")
+        ) {
             try DiffusionTrainer(model: try makeDiT(fewer), data: fits, heldOut: nil, settings: Self.settings(steps: 2))
         }
     }
@@ -179,9 +193,11 @@ import Testing
         var s = TrainingSettings()
         s.checkpointEvery = 30
         s.logEvery = 25
-        #expect(throws: TrainingError.settings(
-            source: "x", field: "checkpoint_every",
-            expected: "a multiple of log_every 25, so a resumed run logs as the uninterrupted one (found 30)")) { try s.validate(source: "x") }
+        #expect(
+            throws: TrainingError.settings(
+                source: "x", field: "checkpoint_every",
+                expected: "a multiple of log_every 25, so a resumed run logs as the uninterrupted one (found 30)")
+        ) { try s.validate(source: "x") }
         s = TrainingSettings()
         s.learningRate = -1
         #expect(throws: TrainingError.self) { try s.validate() }
@@ -208,7 +224,8 @@ import Testing
         grads.append("a", try Tensor(shape: [2], scalars: [3, 4]))
         let norm = TrainingMath.clipGradientNorm(&grads, maxNorm: 1)
         #expect(norm == 5)
-        #expect(abs(Double(grads.tensors[0][flat: 0]) - 0.6) < 1e-6 && abs(Double(grads.tensors[0][flat: 1]) - 0.8) < 1e-6)
+        #expect(
+            abs(Double(grads.tensors[0][flat: 0]) - 0.6) < 1e-6 && abs(Double(grads.tensors[0][flat: 1]) - 0.8) < 1e-6)
         var ema = grads.zeros()
         TrainingMath.updateEMA(&ema, toward: grads, decay: 0.75)
         #expect(abs(Double(ema.tensors[0][flat: 1]) - 0.2) < 1e-6)
@@ -234,7 +251,10 @@ import Testing
         plot.add(x: [1, 2, 3, 4], y: [1, 0.5, 0.3, 0.2], color: (255, 0, 0))
         let image = plot.render()
         #expect(image.width == 200 && image.height == 100)
-        #expect(image.pixels.enumerated().contains { $0.offset % 3 == 0 && $0.element == 255 && image.pixels[$0.offset + 1] == 0 })
+        #expect(
+            image.pixels.enumerated().contains {
+                $0.offset % 3 == 0 && $0.element == 255 && image.pixels[$0.offset + 1] == 0
+            })
         let dir = try TestDirectory()
         try plot.write(path: dir.file("loss.png"))
         #expect(try PNGImage.read(path: dir.file("loss.png")) == image)

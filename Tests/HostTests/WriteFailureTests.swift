@@ -1,12 +1,12 @@
 import Foundation
 import Testing
 
-@testable import HostCore
-@testable import HostPlugins
-@testable import HostModel
-@testable import HostGraft
-@testable import HostConformance
 @testable import HostBench
+@testable import HostConformance
+@testable import HostCore
+@testable import HostGraft
+@testable import HostModel
+@testable import HostPlugins
 
 /// A full disk, a file size limit or an unwritable folder gives an error naming the file, never a truncated
 /// file: the destination keeps its old contents (or stays absent) and no temporary file is left. Temporary files
@@ -22,9 +22,12 @@ import Testing
     }
 
     /// Runs `zoo arguments` under `ulimit -f kibibytes` (RLIMIT_FSIZE: writes past the limit fail).
-    private func zooLimited(_ ws: CLITests.Workspace, fileSizeKiB kibibytes: Int, _ arguments: [String]) throws -> CommandResult {
-        try runCommand("/bin/sh", ["-c", "ulimit -f \(kibibytes) && exec \"$0\" \"$@\"", try zooPath()] + arguments,
-                       environment: ["ZOO_REGISTRY": ws.registry])
+    private func zooLimited(
+        _ ws: CLITests.Workspace, fileSizeKiB kibibytes: Int, _ arguments: [String]
+    ) throws -> CommandResult {
+        try runCommand(
+            "/bin/sh", ["-c", "ulimit -f \(kibibytes) && exec \"$0\" \"$@\"", try zooPath()] + arguments,
+            environment: ["ZOO_REGISTRY": ws.registry])
     }
 
     private func hiddenFiles(_ folder: String) throws -> [String] {
@@ -53,13 +56,17 @@ import Testing
         // 0.6 MB of weights, so the EMA export fits and the training state (weights, EMA, two moments) does not.
         let run = ws.path("run")
         let trainingConfig = try tinyModelArguments(ws, hiddenSize: 64)
-        let training = try zooLimited(ws, fileSizeKiB: 1024, [
-            "pretrain", "--allow-unconformant", "--out", run, "--config", trainingConfig, "--steps", "2", "--batch-size", "2",
-            "--checkpoint-every", "1", "--log-every", "1", "--held-out", "0", "--warmup", "1",
-        ])
+        let training = try zooLimited(
+            ws, fileSizeKiB: 1024,
+            [
+                "pretrain", "--allow-unconformant", "--out", run, "--config", trainingConfig, "--steps", "2",
+                "--batch-size", "2",
+                "--checkpoint-every", "1", "--log-every", "1", "--held-out", "0", "--warmup", "1",
+            ])
         #expect(training.status == 1, "status \(training.status): \(training.stderr)")
-        #expect(training.stderr.contains(run + "/train-state.safetensors") && training.stderr.contains("File too large"),
-                "\(training.stderr)")
+        #expect(
+            training.stderr.contains(run + "/train-state.safetensors") && training.stderr.contains("File too large"),
+            "\(training.stderr)")
         #expect(try FileManager.default.contentsOfDirectory(atPath: run).isEmpty)
     }
 
@@ -74,12 +81,16 @@ import Testing
             ("a.npy", { try NPY.write(big, path: disk.file("a.npy")) }),
             ("a.png", { try PNGImage(width: 300, height: 300, pixels: noise).write(path: disk.file("a.png")) }),
             ("a.json", { try AtomicFile.write(Data(count: 100_000), to: disk.file("a.json")) }),
-            ("registry.json", {
-                let entry = RegistryEntry(
-                    id: "x", library: "libx.so", name: "x", version: String(repeating: "1", count: 100_000), abi: "1.0",
-                    license: "MIT", operators: ["x"], sha256: String(repeating: "0", count: 64))
-                try Registry(entries: [entry]).save(path: disk.file("registry.json"))
-            }),
+            (
+                "registry.json",
+                {
+                    let entry = RegistryEntry(
+                        id: "x", library: "libx.so", name: "x", version: String(repeating: "1", count: 100_000),
+                        abi: "1.0",
+                        license: "MIT", operators: ["x"], sha256: String(repeating: "0", count: 64))
+                    try Registry(entries: [entry]).save(path: disk.file("registry.json"))
+                }
+            ),
         ]
         for (name, write) in expectations {
             let path = disk.file(name)
@@ -104,7 +115,8 @@ import Testing
             "pretrain", "--allow-unconformant", "--out", run, "--config", config, "--steps", "2", "--batch-size", "2",
             "--checkpoint-every", "1", "--log-every", "1", "--held-out", "0", "--warmup", "1",
         ])
-        #expect(training.status == 1 && training.stderr.contains(run + "/train-state.safetensors")
+        #expect(
+            training.status == 1 && training.stderr.contains(run + "/train-state.safetensors")
                 && training.stderr.contains("No space left on device"), "\(training.stderr)")
         #expect(try FileManager.default.contentsOfDirectory(atPath: run).isEmpty)
     }
@@ -123,15 +135,20 @@ import Testing
         let ws = try CLITests.Workspace()
         let config = try tinyModelArguments(ws)
         let run = readOnly.file("run")
-        let training = try ws.zoo(["pretrain", "--allow-unconformant", "--out", run, "--config", config, "--steps", "2"])
+        let training = try ws.zoo([
+            "pretrain", "--allow-unconformant", "--out", run, "--config", config, "--steps", "2",
+        ])
         #expect(training.status == 1, "\(training.stderr)")
-        #expect(training.stderr.contains("cannot create directory '\(run)': Read-only file system"), "\(training.stderr)")
+        #expect(
+            training.stderr.contains("cannot create directory '\(run)': Read-only file system"), "\(training.stderr)")
         let plan = ws.path("plan.json")
         try Data(#"{"name": "p", "grafts": [{"slot": "attn", "layers": "all", "operator": "poolformer"}]}"#.utf8)
             .write(to: URL(fileURLWithPath: plan))
         let init_ = try ws.zoo(["dit", "init", "--config", config, "--out", ws.path("t.safetensors")])
         #expect(init_.status == 0, "\(init_.stderr)")
-        let graft = try ws.zoo(["graft", plan, "--allow-unconformant", "--teacher", ws.path("t.safetensors"), "--out", run])
+        let graft = try ws.zoo([
+            "graft", plan, "--allow-unconformant", "--teacher", ws.path("t.safetensors"), "--out", run,
+        ])
         #expect(graft.status == 1 && graft.stderr.contains("cannot create directory '\(run)"), "\(graft.stderr)")
     }
 
@@ -152,7 +169,9 @@ import Testing
         ]
         for file in files { try Data("partial".utf8).write(to: URL(fileURLWithPath: directory.file(file))) }
         try AtomicFile.write(Data("new".utf8), to: directory.file("m.safetensors"))
-        #expect(Set(try FileManager.default.contentsOfDirectory(atPath: directory.path)) == Set(files.dropFirst(2) + ["m.safetensors"]))
+        #expect(
+            Set(try FileManager.default.contentsOfDirectory(atPath: directory.path))
+                == Set(files.dropFirst(2) + ["m.safetensors"]))
 
         #expect(StaleTemporaryFiles.writerProcess(ofTemporaryFile: ".a.b.c.123.4.tmp") == 123)
         #expect(StaleTemporaryFiles.writerProcess(ofTemporaryFile: ".a.123.4.tmp") == 123)

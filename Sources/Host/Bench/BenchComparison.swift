@@ -44,11 +44,17 @@ public struct BenchComparison: Sendable {
         for (key, e) in newKeyed {
             guard let o = olds[key] else { continue }
             if let a = o.ratio, let b = e.ratio, a > 0, b > 0 {
-                rows.append(Row(suite: e.suite, name: e.name, measure: "ratio", old: a, new: b, change: b / a, regressed: b < a * (1 - tolerance)))
+                rows.append(
+                    Row(
+                        suite: e.suite, name: e.name, measure: "ratio", old: a, new: b, change: b / a,
+                        regressed: b < a * (1 - tolerance)))
             } else if o.timing.median > 0, e.timing.median > 0 {
                 let change = o.timing.median / e.timing.median
-                rows.append(Row(suite: e.suite, name: e.name, measure: "time", old: o.timing.median, new: e.timing.median, change: change,
-                                regressed: e.timing.median > o.timing.median * (1 + tolerance)))
+                rows.append(
+                    Row(
+                        suite: e.suite, name: e.name, measure: "time", old: o.timing.median, new: e.timing.median,
+                        change: change,
+                        regressed: e.timing.median > o.timing.median * (1 + tolerance)))
             }
         }
         self.rows = rows
@@ -60,10 +66,14 @@ public struct BenchComparison: Sendable {
     public var table: String {
         var lines = ["suite      name                                        measure        old        new   change"]
         for r in rows {
-            let name = r.name.count > 42 ? String(r.name.prefix(42)) : r.name.padding(toLength: 42, withPad: " ", startingAt: 0)
+            let name =
+                r.name.count > 42
+                ? String(r.name.prefix(42)) : r.name.padding(toLength: 42, withPad: " ", startingAt: 0)
             let suite = r.suite.padding(toLength: 10, withPad: " ", startingAt: 0)
-            lines.append(String(format: "%@ %@ %-7@ %10.4g %10.4g   %5.2fx%@", suite, name, r.measure, r.old, r.new, r.change,
-                                r.regressed ? "  REGRESSED" : ""))
+            lines.append(
+                String(
+                    format: "%@ %@ %-7@ %10.4g %10.4g   %5.2fx%@", suite, name, r.measure, r.old, r.new, r.change,
+                    r.regressed ? "  REGRESSED" : ""))
         }
         if !onlyOld.isEmpty { lines.append("only in the old report: \(onlyOld.joined(separator: ", "))") }
         if !onlyNew.isEmpty { lines.append("only in the new report: \(onlyNew.joined(separator: ", "))") }

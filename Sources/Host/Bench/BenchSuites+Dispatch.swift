@@ -1,7 +1,7 @@
 import Foundation
 import HostCore
-import HostPlugins
 import HostModel
+import HostPlugins
 
 extension BenchSuites {
     /// The cost of one operator call through the ABI: the smallest call the host can make (the model's attention
@@ -9,7 +9,9 @@ extension BenchSuites {
     /// output allocation, workspace and the plugin's dispatch, an upper bound of pure dispatch. It is then set
     /// against `model`'s forward (measured in the same run): a forward makes two slot calls per block, so the
     /// share is `2 depth x call / forward`.
-    public static func dispatch(attention: OperatorDescriptor, model: DiTModel, batch: Int, repeats: Int) throws -> [BenchEntry] {
+    public static func dispatch(
+        attention: OperatorDescriptor, model: DiTModel, batch: Int, repeats: Int
+    ) throws -> [BenchEntry] {
         let op = try Operator(attention, dim: 8, attributes: attention.completing([:], heads: 1, tokens: 1))
         let params = try op.initialParameters(seed: 1)
         let x = Tensor<Float>.randomNormal([1, 1, 8], seed: 2)
@@ -17,7 +19,8 @@ extension BenchSuites {
         let perCall = try Timing.measure(repeats: repeats) {
             for _ in 0..<calls { _ = try op.forward(x, parameters: params) }
         }.scaled(by: 1 / Double(calls))
-        var call = BenchEntry(suite: "dispatch", name: "one operator call (\(attention.id) B=1 L=1 D=8)", timing: perCall)
+        var call = BenchEntry(
+            suite: "dispatch", name: "one operator call (\(attention.id) B=1 L=1 D=8)", timing: perCall)
         call.notes["microseconds_per_call"] = String(format: "%.2f", perCall.median * 1e6)
 
         let c = model.config

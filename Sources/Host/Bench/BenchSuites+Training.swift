@@ -1,8 +1,8 @@
 import Foundation
 import HostCore
-import HostPlugins
-import HostModel
 import HostGraft
+import HostModel
+import HostPlugins
 
 extension BenchSuites {
     /// Training throughput: images per second of one pretraining step of `model` (forward, backward, clip,
@@ -11,7 +11,8 @@ extension BenchSuites {
     /// model's shape. Each is also given as GFLOP/s (a training step counted as three forwards) against in-run
     /// sgemm on the model's largest linear shape.
     public static func training(
-        model: DiTModel, slotOperator: OperatorDescriptor, slotAttributes: [String: AttributeValue], batch: Int, repeats: Int
+        model: DiTModel, slotOperator: OperatorDescriptor, slotAttributes: [String: AttributeValue], batch: Int,
+        repeats: Int
     ) throws -> [BenchEntry] {
         let c = model.config
         let baseline = try sgemm(m: batch * c.tokenCount, n: c.mlpHidden, k: c.hiddenSize, repeats: repeats)
@@ -24,12 +25,14 @@ extension BenchSuites {
         let step = try Timing.measure(repeats: repeats) { try trainer.trainStep() }
         let flops = FLOPCount.forward(model: model).total.map { 3 * Double($0) * Double(batch) }
         var pretrain = BenchEntry(
-            suite: "train", name: "pretraining step \(c.depth)x\(c.hiddenSize) T=\(c.tokenCount) batch \(batch)", timing: step,
+            suite: "train", name: "pretraining step \(c.depth)x\(c.hiddenSize) T=\(c.tokenCount) batch \(batch)",
+            timing: step,
             flops: flops, baseline: baseline.name)
         if let g = pretrain.gflops, let b = baseline.gflops { pretrain.ratio = g / b }
         pretrain.notes["images_per_second"] = String(format: "%.1f", Double(batch) / step.median)
 
-        let op = try Operator(slotOperator, dim: c.hiddenSize, grid: (c.gridSize, c.gridSize), attributes: slotAttributes)
+        let op = try Operator(
+            slotOperator, dim: c.hiddenSize, grid: (c.gridSize, c.gridSize), attributes: slotAttributes)
         let samples = 4 * batch
         let activations = SlotDistiller.Activations(
             inputs: Tensor.randomNormal([samples, c.tokenCount, c.hiddenSize], seed: 5),
@@ -39,13 +42,17 @@ extension BenchSuites {
         stage1.steps = 1_000_000
         stage1.validateEvery = 1_000_000
         let distiller = try SlotDistiller(
-            key: DiTSlotKey(block: 0, kind: .attn), op: op, initial: try op.initialParameters(seed: 1), activations: activations,
+            key: DiTSlotKey(block: 0, kind: .attn), op: op, initial: try op.initialParameters(seed: 1),
+            activations: activations,
             settings: stage1, seed: 2)
         let distill = try Timing.measure(repeats: repeats) { try distiller.trainStep() }
         // A stage-1 step is one forward and one backward of the slot: both as the plugin declares them.
-        let slotFlops = try op.cost(batch: batch, length: c.tokenCount).map { Double($0.forwardFLOPs + $0.backwardFLOPs) }
+        let slotFlops = try op.cost(batch: batch, length: c.tokenCount).map {
+            Double($0.forwardFLOPs + $0.backwardFLOPs)
+        }
         var slot = BenchEntry(
-            suite: "train", name: "stage-1 step, one \(slotOperator.id) slot D=\(c.hiddenSize) T=\(c.tokenCount) batch \(batch)",
+            suite: "train",
+            name: "stage-1 step, one \(slotOperator.id) slot D=\(c.hiddenSize) T=\(c.tokenCount) batch \(batch)",
             timing: distill, flops: slotFlops, baseline: baseline.name)
         if let g = slot.gflops, let b = baseline.gflops { slot.ratio = g / b }
         slot.notes["samples_per_second"] = String(format: "%.1f", Double(batch) / distill.median)
@@ -80,9 +87,13 @@ extension BenchSuites {
                     key.kind == .attn && key.block % 2 == 1 ? try replacement.choice(c) : try standard(key, c)
                 }
                 let time = try timed(grafted)
-                entries.append(BenchEntry(suite: "graft", name: "\(replacement.name) " + name, timing: time,
-                                          baseline: "original " + name, ratio: original.median / time.median))
-                log?("T=\(count): original \(String(format: "%.3f", original.median)) s, \(replacement.name) \(String(format: "%.3f", time.median)) s")
+                entries.append(
+                    BenchEntry(
+                        suite: "graft", name: "\(replacement.name) " + name, timing: time,
+                        baseline: "original " + name, ratio: original.median / time.median))
+                log?(
+                    "T=\(count): original \(String(format: "%.3f", original.median)) s, \(replacement.name) \(String(format: "%.3f", time.median)) s"
+                )
             }
         }
         return entries

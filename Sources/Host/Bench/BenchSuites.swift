@@ -1,8 +1,8 @@
 import Foundation
 import HostCore
-import HostPlugins
-import HostModel
 import HostGraft
+import HostModel
+import HostPlugins
 
 /// The benchmark suites of `zoo bench`. Every speed is also given relative to a baseline measured in the same
 /// run (raw `sgemm` on matching shapes, or `mha` at the same length).
@@ -15,13 +15,16 @@ public enum BenchSuites {
             try c.withUnsafeMutableBufferPointer { (cp) throws(BLAS.DimensionError) in
                 try a.withUnsafeBufferPointer { (ap) throws(BLAS.DimensionError) in
                     try b.withUnsafeBufferPointer { (bp) throws(BLAS.DimensionError) in
-                        try BLAS.gemm(.none, .transposed, m: m, n: n, k: k, a: ap.baseAddress!, lda: k, b: bp.baseAddress!, ldb: k,
-                                      c: cp.baseAddress!, ldc: n)
+                        try BLAS.gemm(
+                            .none, .transposed, m: m, n: n, k: k, a: ap.baseAddress!, lda: k, b: bp.baseAddress!,
+                            ldb: k,
+                            c: cp.baseAddress!, ldc: n)
                     }
                 }
             }
         }
-        return BenchEntry(suite: "blas", name: "sgemm \(m)x\(n)x\(k)", timing: timing, flops: 2 * Double(m) * Double(n) * Double(k))
+        return BenchEntry(
+            suite: "blas", name: "sgemm \(m)x\(n)x\(k)", timing: timing, flops: 2 * Double(m) * Double(n) * Double(k))
     }
 
     /// sgemm on the linear layers of a DiT-S/2 forward at batch 8 (2048 token rows) and on 1024^3.
@@ -47,9 +50,12 @@ public enum BenchSuites {
             _ = try model.backward(trace, outputGradient: dy)
         }
         let name = "\(c.depth)x\(c.hiddenSize) p\(c.patchSize) T=\(c.tokenCount) batch \(batch)"
-        var f = BenchEntry(suite: "dit", name: "forward \(name)", timing: forward, flops: flops, baseline: baseline.name)
+        var f = BenchEntry(
+            suite: "dit", name: "forward \(name)", timing: forward, flops: flops, baseline: baseline.name)
         if let g = f.gflops, let b = baseline.gflops { f.ratio = g / b }
-        var fb = BenchEntry(suite: "dit", name: "forward+backward \(name)", timing: both, flops: flops.map { 3 * $0 }, baseline: baseline.name)
+        var fb = BenchEntry(
+            suite: "dit", name: "forward+backward \(name)", timing: both, flops: flops.map { 3 * $0 },
+            baseline: baseline.name)
         if let g = fb.gflops, let b = baseline.gflops { fb.ratio = g / b }
         fb.notes["backward_over_forward"] = String(format: "%.2f", (both.median - forward.median) / forward.median)
         return [baseline, f, fb]
@@ -79,7 +85,11 @@ public enum BenchSuites {
                 let side = Int(Double(l).squareRoot())
                 let grid = side * side == l ? (side, side) : (1, l)
                 let op: Operator
-                do { op = try Operator(descriptor, dim: dim, grid: grid, attributes: descriptor.completing([:], heads: heads, tokens: l)) } catch {
+                do {
+                    op = try Operator(
+                        descriptor, dim: dim, grid: grid,
+                        attributes: descriptor.completing([:], heads: heads, tokens: l))
+                } catch {
                     log?("\(descriptor.id) at L=\(l): skipped (\(error))")
                     continue
                 }
@@ -89,7 +99,9 @@ public enum BenchSuites {
                 let fwd: Timing, bwd: Timing
                 do {
                     fwd = try Timing.measure(repeats: repeats) { _ = try op.forward(x, parameters: params) }
-                    bwd = try Timing.measure(repeats: repeats) { _ = try op.backward(x, parameters: params, outputGradient: x) }
+                    bwd = try Timing.measure(repeats: repeats) {
+                        _ = try op.backward(x, parameters: params, outputGradient: x)
+                    }
                 } catch {
                     log?("\(descriptor.id) at L=\(l): skipped (\(error))")
                     continue
@@ -99,7 +111,8 @@ public enum BenchSuites {
                 if descriptor.id == baselineId { baselineTimes[l] = fwd.median }
                 let cost = try op.cost(batch: 1, length: l)
                 var e = BenchEntry(
-                    suite: "operators", name: "\(descriptor.id) forward D=\(dim) L=\(l)", timing: fwd, flops: cost.flatMap { $0.forwardFLOPs > 0 ? Double($0.forwardFLOPs) : nil })
+                    suite: "operators", name: "\(descriptor.id) forward D=\(dim) L=\(l)", timing: fwd,
+                    flops: cost.flatMap { $0.forwardFLOPs > 0 ? Double($0.forwardFLOPs) : nil })
                 if let g = e.gflops, let s = sgemmGflops[l] {
                     e.notes["gflops_over_sgemm"] = String(format: "%.2f", g / s)
                     e.notes["sgemm_baseline"] = "sgemm \(l)x\(3 * dim)x\(dim)"
@@ -112,12 +125,18 @@ public enum BenchSuites {
                 var b = BenchEntry(
                     suite: "operators", name: "\(descriptor.id) backward D=\(dim) L=\(l)", timing: bwd,
                     flops: cost.flatMap { $0.backwardFLOPs > 0 ? Double($0.backwardFLOPs) : nil })
-                if let g = b.gflops, let s = sgemmGflops[l] { b.notes["gflops_over_sgemm"] = String(format: "%.2f", g / s) }
+                if let g = b.gflops, let s = sgemmGflops[l] {
+                    b.notes["gflops_over_sgemm"] = String(format: "%.2f", g / s)
+                }
                 b.notes["backward_over_forward"] = String(format: "%.2f", bwd.median / fwd.median)
                 entries.append(b)
-                log?("\(descriptor.id) L=\(l): forward \(String(format: "%.2f", fwd.median * 1e3)) ms, backward \(String(format: "%.2f", bwd.median * 1e3)) ms")
+                log?(
+                    "\(descriptor.id) L=\(l): forward \(String(format: "%.2f", fwd.median * 1e3)) ms, backward \(String(format: "%.2f", bwd.median * 1e3)) ms"
+                )
             }
-            if forwardTimes.count >= 2, let i = entries.lastIndex(where: { $0.name.hasPrefix("\(descriptor.id) forward") }) {
+            if forwardTimes.count >= 2,
+                let i = entries.lastIndex(where: { $0.name.hasPrefix("\(descriptor.id) forward") })
+            {
                 entries[i].notes["exponent_forward"] = String(format: "%.2f", ScalingFit.exponent(forwardTimes))
                 entries[i].notes["exponent_backward"] = String(format: "%.2f", ScalingFit.exponent(backwardTimes))
             }

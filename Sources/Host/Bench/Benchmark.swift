@@ -46,8 +46,11 @@ public struct BenchEntry: Codable, Equatable, Sendable {
     /// Free-form facts (shapes, fitted exponents, ...).
     public var notes: [String: String] = [:]
 
-    public init(suite: String, name: String, timing: Timing, flops: Double? = nil, baseline: String? = nil, ratio: Double? = nil,
-                notes: [String: String] = [:]) {
+    public init(
+        suite: String, name: String, timing: Timing, flops: Double? = nil, baseline: String? = nil,
+        ratio: Double? = nil,
+        notes: [String: String] = [:]
+    ) {
         self.suite = suite
         self.name = name
         self.timing = timing
@@ -85,7 +88,8 @@ public struct BenchReport: Codable, Sendable {
         return Machine(
             cores: ProcessInfo.processInfo.activeProcessorCount, hostThreads: ThreadPool.shared.threadCount,
             openblasCore: BLAS.coreName, openblasThreads: BLAS.threadCount,
-            openblasCoretypeEnv: ProcessInfo.processInfo.environment["OPENBLAS_CORETYPE"], date: formatter.string(from: Date()))
+            openblasCoretypeEnv: ProcessInfo.processInfo.environment["OPENBLAS_CORETYPE"],
+            date: formatter.string(from: Date()))
     }
 
     /// Pretty JSON with sorted keys.
@@ -97,13 +101,22 @@ public struct BenchReport: Codable, Sendable {
 
     /// A plain-text table.
     public var table: String {
-        var lines = ["machine: \(machine.cores) cores, host pool \(machine.hostThreads) threads, OpenBLAS \(machine.openblasCore) x\(machine.openblasThreads)"]
-        lines.append("suite      name                                        median      spread   GFLOP/s   ratio   baseline")
+        var lines = [
+            "machine: \(machine.cores) cores, host pool \(machine.hostThreads) threads, OpenBLAS \(machine.openblasCore) x\(machine.openblasThreads)"
+        ]
+        lines.append(
+            "suite      name                                        median      spread   GFLOP/s   ratio   baseline")
         for e in entries {
-            let name = e.name.count > 42 ? String(e.name.prefix(42)) : e.name.padding(toLength: 42, withPad: " ", startingAt: 0)
+            let name =
+                e.name.count > 42
+                ? String(e.name.prefix(42)) : e.name.padding(toLength: 42, withPad: " ", startingAt: 0)
             let suite = e.suite.padding(toLength: 10, withPad: " ", startingAt: 0)
-            lines.append(String(format: "%@ %@ %9.3f ms %6.1f%% %9@ %7@   %@", suite, name, e.timing.median * 1e3, e.timing.spread * 100,
-                                e.gflops.map { String(format: "%.1f", $0) } ?? "-", e.ratio.map { String(format: "%.2f", $0) } ?? "-", e.baseline ?? ""))
+            lines.append(
+                String(
+                    format: "%@ %@ %9.3f ms %6.1f%% %9@ %7@   %@", suite, name, e.timing.median * 1e3,
+                    e.timing.spread * 100,
+                    e.gflops.map { String(format: "%.1f", $0) } ?? "-",
+                    e.ratio.map { String(format: "%.2f", $0) } ?? "-", e.baseline ?? ""))
         }
         return lines.joined(separator: "\n")
     }

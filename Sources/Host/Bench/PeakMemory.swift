@@ -19,7 +19,9 @@ public enum PeakMemory {
 
     /// Runs `executable` with `arguments` (standard output discarded, standard error kept) and waits for it.
     public static func run(_ executable: String, _ arguments: [String]) throws -> Measurement {
-        let errorFile = FileManager.default.temporaryDirectory.appendingPathComponent("zoo-peak-\(getpid())-\(UInt32.random(in: 0...UInt32.max)).err").path
+        let errorFile = FileManager.default.temporaryDirectory.appendingPathComponent(
+            "zoo-peak-\(getpid())-\(UInt32.random(in: 0...UInt32.max)).err"
+        ).path
         defer { try? FileManager.default.removeItem(atPath: errorFile) }
         var actions = posix_spawn_file_actions_t()
         posix_spawn_file_actions_init(&actions)
@@ -31,17 +33,24 @@ public enum PeakMemory {
         var pid = pid_t()
         let start = DispatchTime.now().uptimeNanoseconds
         let spawned = posix_spawn(&pid, executable, &actions, nil, argv, environ)
-        guard spawned == 0 else { throw BenchError.argument("could not start \(executable): \(String(cString: strerror(spawned)))") }
+        guard spawned == 0 else {
+            throw BenchError.argument("could not start \(executable): \(String(cString: strerror(spawned)))")
+        }
         var status: Int32 = 0
         var usage = rusage()
         while wait4(pid, &status, 0, &usage) < 0 {
-            guard errno == EINTR else { throw BenchError.argument("waiting for \(executable): \(String(cString: strerror(errno)))") }
+            guard errno == EINTR else {
+                throw BenchError.argument("waiting for \(executable): \(String(cString: strerror(errno)))")
+            }
         }
         let seconds = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
         let exited = status & 0x7f == 0
-        let errorOutput = String(String(decoding: (try? Data(contentsOf: URL(fileURLWithPath: errorFile))) ?? Data(), as: UTF8.self).suffix(2000))
+        let errorOutput = String(
+            String(decoding: (try? Data(contentsOf: URL(fileURLWithPath: errorFile))) ?? Data(), as: UTF8.self).suffix(
+                2000))
         return Measurement(
-            status: exited ? (status >> 8) & 0xff : -(status & 0x7f), peakResidentBytes: Int(usage.ru_maxrss) * 1024, seconds: seconds,
+            status: exited ? (status >> 8) & 0xff : -(status & 0x7f), peakResidentBytes: Int(usage.ru_maxrss) * 1024,
+            seconds: seconds,
             errorOutput: errorOutput)
     }
 }

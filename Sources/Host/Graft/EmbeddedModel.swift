@@ -1,6 +1,6 @@
 import Foundation
-import HostPlugins
 import HostModel
+import HostPlugins
 
 /// The embedded default model shipped in the repository (`models/dit-shapes/`): a small DiT pretrained by
 /// this project on the synthetic shapes.
@@ -41,7 +41,9 @@ public enum EmbeddedModel {
     /// input size of `config`.
     /// - Throws: ``SyntheticShapesError/incompatibleModel(inChannels:inputSize:)`` for a model that does not take
     ///   3-channel images of at least 16 pixels a side (a latent-space DiT, for one).
-    public static func datasets(for config: DiTConfig) throws(SyntheticShapesError) -> (train: SyntheticShapes, heldOut: SyntheticShapes) {
+    public static func datasets(
+        for config: DiTConfig
+    ) throws(SyntheticShapesError) -> (train: SyntheticShapes, heldOut: SyntheticShapes) {
         try SyntheticShapes.splits(seed: 0, for: config)
     }
 }

@@ -23,10 +23,14 @@ extension GraftPlan {
         guard let root = parsed as? [String: Any] else {
             throw .plan(source: source, field: "(root)", expected: "a JSON object")
         }
-        try reader.onlyKeys(root, ["$schema", "name", "description", "model", "grafts", "restructure", "stage1", "stage2", "seed"], field: "")
+        try reader.onlyKeys(
+            root, ["$schema", "name", "description", "model", "grafts", "restructure", "stage1", "stage2", "seed"],
+            field: "")
         var plan = GraftPlan(name: try reader.string(root["name"], field: "name"), model: nil, grafts: [])
         if root["model"] != nil { plan.model = try reader.string(root["model"], field: "model") }
-        if let seed = root["seed"] { plan.seed = UInt64(try reader.integer(seed, field: "seed", range: 0...Int(Int64.max))) }
+        if let seed = root["seed"] {
+            plan.seed = UInt64(try reader.integer(seed, field: "seed", range: 0...Int(Int64.max)))
+        }
         if let r = root["restructure"], !(r is NSNull) {
             let value = try reader.string(r, field: "restructure")
             guard let restructure = GraftPlan.Restructure(rawValue: value) else {
@@ -40,7 +44,11 @@ extension GraftPlan {
         let grafts: [Any]
         if plan.restructure != nil {
             guard root["grafts"] == nil || (root["grafts"] as? [Any])?.isEmpty == true else {
-                throw .plan(source: source, field: "grafts", expected: "an empty array or no field with 'restructure' (grafting and restructuring in one plan is not supported)")
+                throw .plan(
+                    source: source, field: "grafts",
+                    expected:
+                        "an empty array or no field with 'restructure' (grafting and restructuring in one plan is not supported)"
+                )
             }
             grafts = []
         } else {
@@ -51,11 +59,14 @@ extension GraftPlan {
         }
         for (i, item) in grafts.enumerated() {
             let field = "grafts[\(i)]"
-            guard let g = item as? [String: Any] else { throw .plan(source: source, field: field, expected: "an object") }
+            guard let g = item as? [String: Any] else {
+                throw .plan(source: source, field: field, expected: "an object")
+            }
             try reader.onlyKeys(g, ["slot", "layers", "operator", "attributes"], field: field)
             let slotName = try reader.string(g["slot"], field: "\(field).slot")
             guard let kind = DiTSlotKind(rawValue: slotName) else {
-                throw .plan(source: source, field: "\(field).slot", expected: "\"attn\" or \"mlp\" (found '\(slotName)')")
+                throw .plan(
+                    source: source, field: "\(field).slot", expected: "\"attn\" or \"mlp\" (found '\(slotName)')")
             }
             let layers: Layers
             switch g["layers"] {
@@ -65,56 +76,99 @@ extension GraftPlan {
                 case "interleave-75": layers = .interleave75
                 case "all": layers = .all
                 default:
-                    throw .plan(source: source, field: "\(field).layers", expected: "\"interleave-50\", \"interleave-75\", \"all\" or a list of block indices (found '\(text)')")
+                    throw .plan(
+                        source: source, field: "\(field).layers",
+                        expected:
+                            "\"interleave-50\", \"interleave-75\", \"all\" or a list of block indices (found '\(text)')"
+                    )
                 }
             case let list as [Any]:
-                guard !list.isEmpty else { throw .plan(source: source, field: "\(field).layers", expected: "at least one block index") }
+                guard !list.isEmpty else {
+                    throw .plan(source: source, field: "\(field).layers", expected: "at least one block index")
+                }
                 var blocks: [Int] = []
-                for (j, v) in list.enumerated() { blocks.append(try reader.integer(v, field: "\(field).layers[\(j)]", range: 0...4095)) }
+                for (j, v) in list.enumerated() {
+                    blocks.append(try reader.integer(v, field: "\(field).layers[\(j)]", range: 0...4095))
+                }
                 guard Set(blocks).count == blocks.count else {
-                    throw .plan(source: source, field: "\(field).layers", expected: "distinct block indices (found \(blocks))")
+                    throw .plan(
+                        source: source, field: "\(field).layers", expected: "distinct block indices (found \(blocks))")
                 }
                 layers = .explicit(blocks)
             default:
-                throw .plan(source: source, field: "\(field).layers", expected: "a pattern name or a list of block indices")
+                throw .plan(
+                    source: source, field: "\(field).layers", expected: "a pattern name or a list of block indices")
             }
             let op = try reader.string(g["operator"], field: "\(field).operator")
             var attributes: [String: String] = [:]
             if let a = g["attributes"] {
-                guard let dict = a as? [String: Any] else { throw .plan(source: source, field: "\(field).attributes", expected: "an object") }
-                for (name, value) in dict { attributes[name] = try reader.attributeText(value, field: "\(field).attributes.\(name)") }
+                guard let dict = a as? [String: Any] else {
+                    throw .plan(source: source, field: "\(field).attributes", expected: "an object")
+                }
+                for (name, value) in dict {
+                    attributes[name] = try reader.attributeText(value, field: "\(field).attributes.\(name)")
+                }
             }
             plan.grafts.append(Graft(kind: kind, layers: layers, operatorId: op, attributes: attributes))
         }
         if let s1 = root["stage1"] {
-            guard let d = s1 as? [String: Any] else { throw .plan(source: source, field: "stage1", expected: "an object") }
-            try reader.onlyKeys(d, ["samples", "validation_fraction", "steps", "batch_size", "learning_rate", "loss", "max_grad_norm", "validate_every", "cache_limit_mib"], field: "stage1")
+            guard let d = s1 as? [String: Any] else {
+                throw .plan(source: source, field: "stage1", expected: "an object")
+            }
+            try reader.onlyKeys(
+                d,
+                [
+                    "samples", "validation_fraction", "steps", "batch_size", "learning_rate", "loss", "max_grad_norm",
+                    "validate_every", "cache_limit_mib",
+                ], field: "stage1")
             var s = Stage1()
             if let v = d["samples"] { s.samples = try reader.integer(v, field: "stage1.samples", range: 2...1_000_000) }
-            if let v = d["validation_fraction"] { s.validationFraction = try reader.number(v, field: "stage1.validation_fraction", range: 0.01...0.9) }
+            if let v = d["validation_fraction"] {
+                s.validationFraction = try reader.number(v, field: "stage1.validation_fraction", range: 0.01...0.9)
+            }
             if let v = d["steps"] { s.steps = try reader.integer(v, field: "stage1.steps", range: 0...10_000_000) }
-            if let v = d["batch_size"] { s.batchSize = try reader.integer(v, field: "stage1.batch_size", range: 1...65536) }
-            if let v = d["learning_rate"] { s.learningRate = try reader.number(v, field: "stage1.learning_rate", range: 1e-12...10) }
-            if let v = d["max_grad_norm"] { s.maxGradNorm = try reader.number(v, field: "stage1.max_grad_norm", range: 0...1e9) }
-            if let v = d["validate_every"] { s.validateEvery = try reader.integer(v, field: "stage1.validate_every", range: 1...10_000_000) }
-            if let v = d["cache_limit_mib"] { s.cacheLimitMiB = try reader.integer(v, field: "stage1.cache_limit_mib", range: 1...1_048_576) }
+            if let v = d["batch_size"] {
+                s.batchSize = try reader.integer(v, field: "stage1.batch_size", range: 1...65536)
+            }
+            if let v = d["learning_rate"] {
+                s.learningRate = try reader.number(v, field: "stage1.learning_rate", range: 1e-12...10)
+            }
+            if let v = d["max_grad_norm"] {
+                s.maxGradNorm = try reader.number(v, field: "stage1.max_grad_norm", range: 0...1e9)
+            }
+            if let v = d["validate_every"] {
+                s.validateEvery = try reader.integer(v, field: "stage1.validate_every", range: 1...10_000_000)
+            }
+            if let v = d["cache_limit_mib"] {
+                s.cacheLimitMiB = try reader.integer(v, field: "stage1.cache_limit_mib", range: 1...1_048_576)
+            }
             if let v = d["loss"] {
                 let name = try reader.string(v, field: "stage1.loss")
                 guard let loss = RegressionLoss(rawValue: name) else {
-                    throw .plan(source: source, field: "stage1.loss", expected: "\"l1\", \"l2\" or \"huber\" (found '\(name)')")
+                    throw .plan(
+                        source: source, field: "stage1.loss", expected: "\"l1\", \"l2\" or \"huber\" (found '\(name)')")
                 }
                 s.loss = loss
             }
             plan.stage1 = s
         }
         if let s2 = root["stage2"] {
-            guard let d = s2 as? [String: Any] else { throw .plan(source: source, field: "stage2", expected: "an object") }
-            try reader.onlyKeys(d, ["steps", "batch_size", "learning_rate", "warmup_steps", "ema_decay"], field: "stage2")
+            guard let d = s2 as? [String: Any] else {
+                throw .plan(source: source, field: "stage2", expected: "an object")
+            }
+            try reader.onlyKeys(
+                d, ["steps", "batch_size", "learning_rate", "warmup_steps", "ema_decay"], field: "stage2")
             var s = Stage2()
             if let v = d["steps"] { s.steps = try reader.integer(v, field: "stage2.steps", range: 0...10_000_000) }
-            if let v = d["batch_size"] { s.batchSize = try reader.integer(v, field: "stage2.batch_size", range: 1...65536) }
-            if let v = d["learning_rate"] { s.learningRate = try reader.number(v, field: "stage2.learning_rate", range: 1e-12...10) }
-            if let v = d["warmup_steps"] { s.warmupSteps = try reader.integer(v, field: "stage2.warmup_steps", range: 0...10_000_000) }
+            if let v = d["batch_size"] {
+                s.batchSize = try reader.integer(v, field: "stage2.batch_size", range: 1...65536)
+            }
+            if let v = d["learning_rate"] {
+                s.learningRate = try reader.number(v, field: "stage2.learning_rate", range: 1e-12...10)
+            }
+            if let v = d["warmup_steps"] {
+                s.warmupSteps = try reader.integer(v, field: "stage2.warmup_steps", range: 0...10_000_000)
+            }
             if let v = d["ema_decay"] { s.emaDecay = try reader.number(v, field: "stage2.ema_decay", range: 0...1) }
             plan.stage2 = s
         }
@@ -126,11 +180,15 @@ extension GraftPlan {
 private struct PlanReader {
     let source: String
 
-    func fail(_ field: String, _ expected: String) -> GraftError { .plan(source: source, field: field, expected: expected) }
+    func fail(_ field: String, _ expected: String) -> GraftError {
+        .plan(source: source, field: field, expected: expected)
+    }
 
     func onlyKeys(_ dict: [String: Any], _ allowed: Set<String>, field: String) throws(GraftError) {
         if let extra = dict.keys.sorted().first(where: { !allowed.contains($0) }) {
-            throw fail(field.isEmpty ? extra : "\(field).\(extra)", "no such field (allowed: \(allowed.sorted().joined(separator: ", ")))")
+            throw fail(
+                field.isEmpty ? extra : "\(field).\(extra)",
+                "no such field (allowed: \(allowed.sorted().joined(separator: ", ")))")
         }
     }
 

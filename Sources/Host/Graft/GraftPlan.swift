@@ -101,15 +101,21 @@ public struct GraftPlan: Equatable, Sendable {
         for (index, graft) in grafts.enumerated() {
             let blocks = graft.layers.blocks(depth: depth)
             guard !blocks.isEmpty else {
-                throw .plan(source: source, field: "grafts[\(index)].layers", expected: "at least one block of the model's \(depth)")
+                throw .plan(
+                    source: source, field: "grafts[\(index)].layers",
+                    expected: "at least one block of the model's \(depth)")
             }
             for block in blocks {
                 guard (0..<depth).contains(block) else {
-                    throw .plan(source: source, field: "grafts[\(index)].layers", expected: "block indices in 0..<\(depth) (found \(block))")
+                    throw .plan(
+                        source: source, field: "grafts[\(index)].layers",
+                        expected: "block indices in 0..<\(depth) (found \(block))")
                 }
                 let key = DiTSlotKey(block: block, kind: graft.kind)
                 guard out[key] == nil else {
-                    throw .plan(source: source, field: "grafts[\(index)]", expected: "slots no other graft claims (\(key) is claimed twice)")
+                    throw .plan(
+                        source: source, field: "grafts[\(index)]",
+                        expected: "slots no other graft claims (\(key) is claimed twice)")
                 }
                 out[key] = graft
             }
@@ -123,7 +129,9 @@ public enum RegressionLoss: String, Sendable, CaseIterable {
     case l1, l2, huber
 
     /// Mean loss over all elements and its gradient with respect to `prediction` (Huber with delta 1).
-    public func evaluate(_ prediction: Tensor<Float>, _ target: Tensor<Float>) -> (loss: Double, gradient: Tensor<Float>) {
+    public func evaluate(
+        _ prediction: Tensor<Float>, _ target: Tensor<Float>
+    ) -> (loss: Double, gradient: Tensor<Float>) {
         var gradient = Tensor<Float>(zeros: prediction.shape)
         let n = Double(max(1, prediction.count))
         var total = 0.0

@@ -55,52 +55,73 @@ public struct GraftReport: Codable, Sendable {
         lines.append("Fréchet (features) \(pad(f(teacher.frechetDistance)))  \(pad(f(student.frechetDistance)))")
         lines.append("parameters         \(pad("\(teacher.parameters)"))  \(pad("\(student.parameters)"))")
         lines.append("FLOPs / image      \(pad(g(teacher.flops)))  \(pad(g(student.flops)))")
-        lines.append("forward (4 images) \(pad(String(format: "%.3f s", teacher.forwardSeconds)))  \(pad(String(format: "%.3f s", student.forwardSeconds)))")
-        lines.append("forward at 4x tok. \(pad(teacher.forwardSeconds4x.map { String(format: "%.3f s", $0) } ?? "n/a"))  \(pad(student.forwardSeconds4x.map { String(format: "%.3f s", $0) } ?? "n/a"))")
-        lines.append("sample PSNR vs teacher: \(String(format: "%.2f dB", samplePSNR)) (\(samplesPerModel) DDIM samples, same noise)")
+        lines.append(
+            "forward (4 images) \(pad(String(format: "%.3f s", teacher.forwardSeconds)))  \(pad(String(format: "%.3f s", student.forwardSeconds)))"
+        )
+        lines.append(
+            "forward at 4x tok. \(pad(teacher.forwardSeconds4x.map { String(format: "%.3f s", $0) } ?? "n/a"))  \(pad(student.forwardSeconds4x.map { String(format: "%.3f s", $0) } ?? "n/a"))"
+        )
+        lines.append(
+            "sample PSNR vs teacher: \(String(format: "%.2f dB", samplePSNR)) (\(samplesPerModel) DDIM samples, same noise)"
+        )
         return lines.joined(separator: "\n")
     }
 
     private func pad(_ s: String) -> String { s.count >= 11 ? s : String(repeating: " ", count: 11 - s.count) + s }
 
     /// Measures everything for a finished run (teacher and student as they are in `run`).
-    public static func make(run: GraftRun, seconds: Double, progress: ((String, Int, Int) -> Void)? = nil) throws -> GraftReport {
+    public static func make(
+        run: GraftRun, seconds: Double, progress: ((String, Int, Int) -> Void)? = nil
+    ) throws -> GraftReport {
         let teacher = run.teacher, student = run.student, c = teacher.config
         let diffusion = try GaussianDiffusion(respacing: "", learnSigma: c.learnSigma)
         let heldOutCount = min(256, run.heldOut.count)
         progress?("evaluation: held-out loss", 0, 2)
-        let teacherLoss = try DiffusionTrainer.evaluate(model: teacher, parameters: teacher.parameters, diffusion: diffusion, data: run.heldOut, samples: heldOutCount, batchSize: 32)
+        let teacherLoss = try DiffusionTrainer.evaluate(
+            model: teacher, parameters: teacher.parameters, diffusion: diffusion, data: run.heldOut,
+            samples: heldOutCount, batchSize: 32)
         progress?("evaluation: held-out loss", 1, 2)
-        let studentLoss = try DiffusionTrainer.evaluate(model: student, parameters: student.parameters, diffusion: diffusion, data: run.heldOut, samples: heldOutCount, batchSize: 32)
+        let studentLoss = try DiffusionTrainer.evaluate(
+            model: student, parameters: student.parameters, diffusion: diffusion, data: run.heldOut,
+            samples: heldOutCount, batchSize: 32)
         progress?("evaluation: held-out loss", 2, 2)
 
         let perClass = 8
         let labels = (0..<min(c.numClasses, run.train.numClasses)).flatMap { [Int](repeating: $0, count: perClass) }
         let sampler = DiTSampler(kind: .ddim, steps: 25, cfgScale: 1, seed: run.plan.seed &+ 1234)
         // Samples are clamped to the image range [-1, 1], as the PNG grid shows them, before they are compared.
-        let teacherSamples = clamped(try sampler.sample(teacher, labels: labels) { d, t in progress?("evaluation: teacher samples", d, t) })
-        let studentSamples = clamped(try sampler.sample(student, labels: labels) { d, t in progress?("evaluation: grafted samples", d, t) })
+        let teacherSamples = clamped(
+            try sampler.sample(teacher, labels: labels) { d, t in progress?("evaluation: teacher samples", d, t) })
+        let studentSamples = clamped(
+            try sampler.sample(student, labels: labels) { d, t in progress?("evaluation: grafted samples", d, t) })
         let reference = try run.heldOut.batch(0..<min(run.heldOut.count, 256)).images
         let referenceFeatures = try ImageFeatures.extract(reference)
         let teacherFD = try FrechetDistance.between(try ImageFeatures.extract(teacherSamples), referenceFeatures)
         let studentFD = try FrechetDistance.between(try ImageFeatures.extract(studentSamples), referenceFeatures)
         let psnr = ImageAgreement.psnr(studentSamples, teacherSamples)
-        try writeSamples(teacher: teacherSamples, student: studentSamples, perClass: perClass, path: run.folder + "/samples.png")
+        try writeSamples(
+            teacher: teacherSamples, student: studentSamples, perClass: perClass, path: run.folder + "/samples.png")
 
         let timing = try forwardTimes(run: run)
         var slots: [Slot] = []
         for unit in run.units {
             let r = run.stage1Results[unit.name]
-            slots.append(Slot(slot: unit.name, operatorId: unit.holds, initialValidationLoss: r?.initialValidationLoss,
-                              bestValidationLoss: r?.bestValidationLoss, bestStep: r?.bestStep))
+            slots.append(
+                Slot(
+                    slot: unit.name, operatorId: unit.holds, initialValidationLoss: r?.initialValidationLoss,
+                    bestValidationLoss: r?.bestValidationLoss, bestStep: r?.bestStep))
         }
         try writeLossPlots(run: run)
         return GraftReport(
             plan: run.plan.name, config: c.jsonString(), slots: slots,
-            teacher: Side(heldOutLoss: teacherLoss, frechetDistance: teacherFD, parameters: teacher.parameters.scalarCount,
-                          flops: FLOPCount.forward(model: teacher).total, forwardSeconds: timing.teacher, forwardSeconds4x: timing.teacher4x),
-            student: Side(heldOutLoss: studentLoss, frechetDistance: studentFD, parameters: student.parameters.scalarCount,
-                          flops: FLOPCount.forward(model: student).total, forwardSeconds: timing.student, forwardSeconds4x: timing.student4x),
+            teacher: Side(
+                heldOutLoss: teacherLoss, frechetDistance: teacherFD, parameters: teacher.parameters.scalarCount,
+                flops: FLOPCount.forward(model: teacher).total, forwardSeconds: timing.teacher,
+                forwardSeconds4x: timing.teacher4x),
+            student: Side(
+                heldOutLoss: studentLoss, frechetDistance: studentFD, parameters: student.parameters.scalarCount,
+                flops: FLOPCount.forward(model: student).total, forwardSeconds: timing.student,
+                forwardSeconds4x: timing.student4x),
             samplePSNR: psnr, samplesPerModel: labels.count, stage2Losses: run.stage2History, seconds: seconds)
     }
 
@@ -113,7 +134,8 @@ public struct GraftReport: Codable, Sendable {
     }
 
     /// One row pair per class: the teacher's samples above the grafted model's, from the same noise.
-    private static func writeSamples(teacher: Tensor<Float>, student: Tensor<Float>, perClass: Int, path: String) throws {
+    private static func writeSamples(teacher: Tensor<Float>, student: Tensor<Float>, perClass: Int, path: String) throws
+    {
         let n = teacher.shape[0], size = teacher.count / n
         var rows = Tensor<Float>(zeros: [2 * n] + teacher.shape.dropFirst())
         rows.withUnsafeMutableBufferPointer { dst in
@@ -136,14 +158,17 @@ public struct GraftReport: Codable, Sendable {
     }
 
     /// Median of three timed forwards of a batch of 4, at the model's resolution and at twice the side.
-    private static func forwardTimes(run: GraftRun) throws -> (teacher: Double, student: Double, teacher4x: Double?, student4x: Double?) {
+    private static func forwardTimes(
+        run: GraftRun
+    ) throws -> (teacher: Double, student: Double, teacher4x: Double?, student4x: Double?) {
         func time(_ model: DiTModel) throws -> Double {
             let c = model.config
             let x = Tensor<Float>.randomNormal([4, c.inChannels, c.inputSize, c.inputSize], seed: 1)
             var times: [Double] = []
             for _ in 0..<3 {
                 let start = DispatchTime.now().uptimeNanoseconds
-                _ = try model.forward(x, timesteps: [10, 200, 500, 900], labels: [0, 1, 2, 3].map { $0 % c.numClasses })
+                _ = try model.forward(
+                    x, timesteps: [10, 200, 500, 900], labels: [0, 1, 2, 3].map { $0 % c.numClasses })
                 times.append(Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9)
             }
             return times.sorted()[1]
@@ -166,10 +191,14 @@ public struct GraftReport: Codable, Sendable {
 
     private static func writeLossPlots(run: GraftRun) throws {
         var stage1 = LinePlot(width: 640, height: 360, logY: true)
-        let palette: [LinePlot.Color] = [(31, 119, 180), (255, 127, 14), (44, 160, 44), (214, 39, 40), (148, 103, 189), (140, 86, 75)]
+        let palette: [LinePlot.Color] = [
+            (31, 119, 180), (255, 127, 14), (44, 160, 44), (214, 39, 40), (148, 103, 189), (140, 86, 75),
+        ]
         for (i, unit) in run.units.enumerated() {
             let history = run.stage1Results[unit.name]?.history.filter { $0.validationLoss != nil } ?? []
-            stage1.add(x: history.map { Double($0.step) }, y: history.map { $0.validationLoss! }, color: palette[i % palette.count])
+            stage1.add(
+                x: history.map { Double($0.step) }, y: history.map { $0.validationLoss! },
+                color: palette[i % palette.count])
         }
         try stage1.write(path: run.folder + "/stage1_loss.png")
         var stage2 = LinePlot(width: 640, height: 360, logY: true)
@@ -190,11 +219,14 @@ public struct GraftReport: Codable, Sendable {
         var md = "# Grafting report: \(plan)\n\nModel: `\(config)`\n\n"
         md += "| slot | operator | stage-1 validation loss (initial -> best) | best step |\n|---|---|---|---|\n"
         for s in slots {
-            md += "| \(s.slot) | \(s.operatorId) | \(s.initialValidationLoss.map { String(format: "%.4f", $0) } ?? "n/a") -> \(s.bestValidationLoss.map { String(format: "%.4f", $0) } ?? "n/a") | \(s.bestStep.map(String.init) ?? "n/a") |\n"
+            md +=
+                "| \(s.slot) | \(s.operatorId) | \(s.initialValidationLoss.map { String(format: "%.4f", $0) } ?? "n/a") -> \(s.bestValidationLoss.map { String(format: "%.4f", $0) } ?? "n/a") | \(s.bestStep.map(String.init) ?? "n/a") |\n"
         }
         md += "\n```\n\(summary)\n```\n\n"
-        md += "Files: `samples.png` (per class: teacher row above grafted row, same noise), `stage1_loss.png` (validation loss per slot), "
-        md += "`stage2_loss.png`, `grafted.safetensors`.\n\nDefinitions: see `GraftReport` (held-out loss over 256 fixed (x0, t, noise); "
+        md +=
+            "Files: `samples.png` (per class: teacher row above grafted row, same noise), `stage1_loss.png` (validation loss per slot), "
+        md +=
+            "`stage2_loss.png`, `grafted.safetensors`.\n\nDefinitions: see `GraftReport` (held-out loss over 256 fixed (x0, t, noise); "
         md += "PSNR of DDIM samples from the same noise; Fréchet distance in the `ImageFeatures` space, not FID).\n"
         return md
     }

@@ -27,11 +27,13 @@ public struct GraftResultsTable: Sendable {
     public var markdown: String {
         func f(_ v: Double, _ digits: Int = 4) -> String { String(format: "%.\(digits)f", v) }
         func flops(_ v: Int?) -> String { v.map { String(format: "%.3f G", Double($0) / 1e9) } ?? "not counted" }
-        var md = "| plan | grafted | held-out loss | Fréchet (features) | PSNR vs teacher | parameters | FLOPs / image | speed 1x | speed 4x tokens | run time |\n"
+        var md =
+            "| plan | grafted | held-out loss | Fréchet (features) | PSNR vs teacher | parameters | FLOPs / image | speed 1x | speed 4x tokens | run time |\n"
         md += "|---|---|---|---|---|---|---|---|---|---|\n"
         if let first = reports.first?.report {
             let t = first.teacher
-            md += "| teacher | (none) | \(f(t.heldOutLoss)) | \(f(t.frechetDistance, 2)) | n/a | \(t.parameters) | \(flops(t.flops)) | 1.00 | 1.00 | |\n"
+            md +=
+                "| teacher | (none) | \(f(t.heldOutLoss)) | \(f(t.frechetDistance, 2)) | n/a | \(t.parameters) | \(flops(t.flops)) | 1.00 | 1.00 | |\n"
         }
         for (_, r) in reports {
             let operators = Set(r.slots.map(\.operatorId)).sorted().joined(separator: ", ")
@@ -39,8 +41,10 @@ public struct GraftResultsTable: Sendable {
             let speed = r.teacher.forwardSeconds / r.student.forwardSeconds
             var speed4x: Double?
             if let a = r.teacher.forwardSeconds4x, let b = r.student.forwardSeconds4x { speed4x = a / b }
-            md += "| \(r.plan) | \(what) | \(f(r.student.heldOutLoss)) | \(f(r.student.frechetDistance, 2)) | \(f(r.samplePSNR, 1)) dB "
-            md += "| \(r.student.parameters) | \(flops(r.student.flops)) | \(f(speed, 2)) | \(speed4x.map { f($0, 2) } ?? "n/a") "
+            md +=
+                "| \(r.plan) | \(what) | \(f(r.student.heldOutLoss)) | \(f(r.student.frechetDistance, 2)) | \(f(r.samplePSNR, 1)) dB "
+            md +=
+                "| \(r.student.parameters) | \(flops(r.student.flops)) | \(f(speed, 2)) | \(speed4x.map { f($0, 2) } ?? "n/a") "
             md += "| \(String(format: "%.0f s", r.seconds)) |\n"
         }
         return md

@@ -1,7 +1,7 @@
 import Foundation
 import HostCore
-import HostPlugins
 import HostModel
+import HostPlugins
 
 /// One grafting run: a plan applied to a teacher checkpoint, its two stages, and the files it leaves in
 /// its output folder. Every stage is resumable: stage 1 keeps the teacher activation cache and each slot's
@@ -32,7 +32,10 @@ public final class GraftRun: @unchecked Sendable {
     var stage2Folder: String { folder + "/stage2" }
 
     /// Builds teacher and student; `host` resolves the plan's operators.
-    public init(plan: GraftPlan, teacher: DiTModel, host: PluginHost, train: any ImageDataset, heldOut: any ImageDataset, folder: String) throws {
+    public init(
+        plan: GraftPlan, teacher: DiTModel, host: PluginHost, train: any ImageDataset, heldOut: any ImageDataset,
+        folder: String
+    ) throws {
         self.plan = plan
         self.teacher = teacher
         self.train = train
@@ -48,7 +51,9 @@ public final class GraftRun: @unchecked Sendable {
 
     /// Refuses data the teacher cannot take (``ImageDataset/mismatch(with:)``), before the run writes anything.
     private static func checkData(_ data: any ImageDataset, role: String, teacher c: DiTConfig) throws(GraftError) {
-        if let reason = data.mismatch(with: c) { throw .data(reason: "the \(role) data does not fit the teacher: \(reason)") }
+        if let reason = data.mismatch(with: c) {
+            throw .data(reason: "the \(role) data does not fit the teacher: \(reason)")
+        }
     }
 
     /// The units of stage 1, in model order.
@@ -69,12 +74,16 @@ public final class GraftRun: @unchecked Sendable {
         let rowsPerSample = units.count * 2 * c.tokenCount * c.hiddenSize + units.count * c.hiddenSize
         let samples = min(s.samples, max(2, s.cacheLimitMiB * (1 << 20) / max(1, rowsPerSample * 4)))
         if samples < s.samples {
-            log?("stage 1: the activation cache is limited to \(s.cacheLimitMiB) MiB: \(samples) samples instead of \(s.samples)")
+            log?(
+                "stage 1: the activation cache is limited to \(s.cacheLimitMiB) MiB: \(samples) samples instead of \(s.samples)"
+            )
         }
         let activations = try loadOrCollectActivations(units: units, samples: samples)
         let byName = Dictionary(uniqueKeysWithValues: zip(units.map(\.name), activations))
         let pending = units.filter { !FileManager.default.fileExists(atPath: unitResultPath($0.name)) }
-        if pending.count < units.count { log?("stage 1: \(units.count - pending.count) unit(s) already distilled, resuming") }
+        if pending.count < units.count {
+            log?("stage 1: \(units.count - pending.count) unit(s) already distilled, resuming")
+        }
         final class Shared: @unchecked Sendable {
             let lock = NSLock()
             /// Failed units' messages by their index in `pending`, so the error lists them in unit order.
@@ -94,12 +103,15 @@ public final class GraftRun: @unchecked Sendable {
                 }
                 let distiller = try SlotDistiller(
                     name: unit.name, module: try strategy.module(for: unit, of: student),
-                    initial: unit.positions.map { student.parameters.tensors[$0] }, activations: unitActivations, settings: s,
+                    initial: unit.positions.map { student.parameters.tensors[$0] }, activations: unitActivations,
+                    settings: s,
                     seed: plan.seed &+ UInt64(unit.seedOffset))
                 try distiller.run { _, _ in
                     lock.lock()
                     failures.steps += 1
-                    if failures.steps % 10 == 0 || failures.steps == total { self.progress?(label, failures.steps, total) }
+                    if failures.steps % 10 == 0 || failures.steps == total {
+                        self.progress?(label, failures.steps, total)
+                    }
                     lock.unlock()
                 }
                 try saveUnitResult(unit, distiller)
@@ -123,8 +135,10 @@ public final class GraftRun: @unchecked Sendable {
         if let file = try? SafetensorsFile.read(path: cachePath), file.metadata["zoo.graft.cache"] == signature {
             let out = try units.map { unit in
                 SlotDistiller.Activations(
-                    inputs: try file.tensor(named: "\(unit.name).input"), outputs: try file.tensor(named: "\(unit.name).output"),
-                    conditioning: file.entry(named: "\(unit.name).conditioning") == nil ? nil : try file.tensor(named: "\(unit.name).conditioning"))
+                    inputs: try file.tensor(named: "\(unit.name).input"),
+                    outputs: try file.tensor(named: "\(unit.name).output"),
+                    conditioning: file.entry(named: "\(unit.name).conditioning") == nil
+                        ? nil : try file.tensor(named: "\(unit.name).conditioning"))
             }
             log?("stage 1: reusing the teacher activations in \(cachePath)")
             return out
@@ -145,7 +159,8 @@ public final class GraftRun: @unchecked Sendable {
 
     private func saveUnitResult(_ unit: Stage1Unit, _ distiller: SlotDistiller) throws {
         let tensors = zip(unit.tensorNames, distiller.best.parameters).map { (name: $0, tensor: $1) }
-        try SafetensorsFile.write(path: unitResultPath(unit.name), tensors: tensors, metadata: try Stage1Result(distiller).metadata())
+        try SafetensorsFile.write(
+            path: unitResultPath(unit.name), tensors: tensors, metadata: try Stage1Result(distiller).metadata())
     }
 
     private func loadUnitResult(_ unit: Stage1Unit) throws {
@@ -154,7 +169,9 @@ public final class GraftRun: @unchecked Sendable {
         for (name, position) in zip(unit.tensorNames, unit.positions) {
             let t = try file.tensor(named: name)
             let expected = student.parameters.tensors[position].shape
-            guard t.shape == expected else { throw GraftError.checkpoint(path: path, reason: "'\(name)' has shape \(t.shape), expected \(expected)") }
+            guard t.shape == expected else {
+                throw GraftError.checkpoint(path: path, reason: "'\(name)' has shape \(t.shape), expected \(expected)")
+            }
             student.parameters.tensors[position] = t
         }
         stage1Results[unit.name] = try Stage1Result(metadata: file.metadata, path: path)
@@ -192,6 +209,7 @@ public final class GraftRun: @unchecked Sendable {
 
     /// Writes the grafted checkpoint (with its manifest and the plan) atomically.
     public func saveCheckpoint() throws {
-        try student.save(path: checkpointPath, metadata: ["zoo.graft.plan": plan.name, "zoo.graft.seed": "\(plan.seed)"])
+        try student.save(
+            path: checkpointPath, metadata: ["zoo.graft.plan": plan.name, "zoo.graft.seed": "\(plan.seed)"])
     }
 }

@@ -1,7 +1,7 @@
 import Foundation
 import HostCore
-import HostPlugins
 import HostModel
+import HostPlugins
 
 /// What one unit of stage 1 distils.
 public enum Stage1Target: Sendable, Equatable {
@@ -73,7 +73,9 @@ public struct SlotGrafting: GraftStrategy {
     public var unitNoun: String { "slot" }
 
     /// Grafted slots in model order.
-    public var keys: [DiTSlotKey] { assignments.keys.sorted { ($0.block, $0.kind == .attn ? 0 : 1) < ($1.block, $1.kind == .attn ? 0 : 1) } }
+    public var keys: [DiTSlotKey] {
+        assignments.keys.sorted { ($0.block, $0.kind == .attn ? 0 : 1) < ($1.block, $1.kind == .attn ? 0 : 1) }
+    }
 
     public func makeStudent(teacher: DiTModel, host: PluginHost, seed: UInt64) throws -> DiTModel {
         try Grafting.makeStudent(teacher: teacher, assignments: assignments, host: host, seed: seed)
@@ -93,11 +95,16 @@ public struct SlotGrafting: GraftStrategy {
         teacher: DiTModel, units: [Stage1Unit], data: any ImageDataset, samples: Int, batchSize: Int, seed: UInt64,
         progress: ((Int, Int) -> Void)?
     ) throws -> [SlotDistiller.Activations] {
-        let keys = units.compactMap { unit -> DiTSlotKey? in if case .slot(let key, _) = unit.target { key } else { nil } }
+        let keys = units.compactMap { unit -> DiTSlotKey? in
+            if case .slot(let key, _) = unit.target { key } else { nil }
+        }
         let byKey = try SlotDistiller.collect(
-            teacher: teacher, keys: keys, data: data, samples: samples, batchSize: batchSize, seed: seed, progress: progress)
+            teacher: teacher, keys: keys, data: data, samples: samples, batchSize: batchSize, seed: seed,
+            progress: progress)
         return try keys.map { key in
-            guard let a = byKey[key] else { throw GraftError.stage(name: "stage 1", reason: "no teacher activations for \(key)") }
+            guard let a = byKey[key] else {
+                throw GraftError.stage(name: "stage 1", reason: "no teacher activations for \(key)")
+            }
             return a
         }
     }
@@ -123,7 +130,9 @@ public struct ParallelPairs: GraftStrategy {
     public func units(of student: DiTModel) -> [Stage1Unit] {
         Restructuring.pairs(depth: student.config.depth).map { block in
             let positions = Restructuring.parameterPositions(ofPairAt: block, in: student)
-            return Stage1Unit(target: .pair(firstBlock: block), positions: positions, tensorNames: positions.map { student.parameters.names[$0] })
+            return Stage1Unit(
+                target: .pair(firstBlock: block), positions: positions,
+                tensorNames: positions.map { student.parameters.names[$0] })
         }
     }
 
@@ -133,10 +142,12 @@ public struct ParallelPairs: GraftStrategy {
     ) throws -> [SlotDistiller.Activations] {
         let blocks = units.compactMap { unit -> Int? in if case .pair(let block) = unit.target { block } else { nil } }
         let byBlock = try SlotDistiller.collectPairs(
-            teacher: teacher, firstBlocks: blocks, data: data, samples: samples, batchSize: batchSize, seed: seed, progress: progress)
+            teacher: teacher, firstBlocks: blocks, data: data, samples: samples, batchSize: batchSize, seed: seed,
+            progress: progress)
         return try blocks.map { block in
             guard let a = byBlock[block] else {
-                throw GraftError.stage(name: "stage 1", reason: "no teacher activations for \(Restructuring.name(ofPairAt: block))")
+                throw GraftError.stage(
+                    name: "stage 1", reason: "no teacher activations for \(Restructuring.name(ofPairAt: block))")
             }
             return a
         }
@@ -173,7 +184,9 @@ public struct Stage1Result: Sendable {
         static let bestStep = "zoo.stage1.best_step", history = "zoo.stage1.history"
     }
 
-    public init(initialValidationLoss: Double, bestValidationLoss: Double, bestStep: Int, history: [SlotDistiller.Record]) {
+    public init(
+        initialValidationLoss: Double, bestValidationLoss: Double, bestStep: Int, history: [SlotDistiller.Record]
+    ) {
         self.initialValidationLoss = initialValidationLoss
         self.bestValidationLoss = bestValidationLoss
         self.bestStep = bestStep
@@ -190,7 +203,10 @@ public struct Stage1Result: Sendable {
     /// Reads the metadata of a result file (`path` names it in errors); a missing loss reads as NaN.
     init(metadata: [String: String], path: String) throws(GraftError) {
         let history: [SlotDistiller.Record]
-        do { history = try JSONDecoder().decode([SlotDistiller.Record].self, from: Data((metadata[Key.history] ?? "[]").utf8)) } catch {
+        do {
+            history = try JSONDecoder().decode(
+                [SlotDistiller.Record].self, from: Data((metadata[Key.history] ?? "[]").utf8))
+        } catch {
             throw .checkpoint(path: path, reason: "metadata '\(Key.history)' is not a stage-1 history (\(error))")
         }
         self.init(
@@ -202,6 +218,9 @@ public struct Stage1Result: Sendable {
     /// The metadata a result file records. - Throws: the encoder's error for a non-finite loss in the history.
     func metadata() throws -> [String: String] {
         let history = String(decoding: try JSONEncoder().encode(history), as: UTF8.self)
-        return [Key.bestStep: "\(bestStep)", Key.bestLoss: "\(bestValidationLoss)", Key.initialLoss: "\(initialValidationLoss)", Key.history: history]
+        return [
+            Key.bestStep: "\(bestStep)", Key.bestLoss: "\(bestValidationLoss)",
+            Key.initialLoss: "\(initialValidationLoss)", Key.history: history,
+        ]
     }
 }

@@ -1,6 +1,6 @@
 import Foundation
-import HostPlugins
 import HostModel
+import HostPlugins
 
 /// Building grafted models: the teacher's architecture with some slots holding other operators.
 public enum Grafting {
@@ -10,7 +10,9 @@ public enum Grafting {
     public static func choice(for graft: GraftPlan.Graft, config: DiTConfig, host: PluginHost) throws -> DiTSlotChoice {
         let descriptor = try host.resolveOperator(graft.operatorId)
         let attributes = try descriptor.parseAssignments(graft.assignments)
-        return DiTSlotChoice(descriptor, attributes: descriptor.completing(attributes, heads: config.numHeads, tokens: config.tokenCount))
+        return DiTSlotChoice(
+            descriptor, attributes: descriptor.completing(attributes, heads: config.numHeads, tokens: config.tokenCount)
+        )
     }
 
     /// The student: `teacher`'s configuration with the slots in `assignments` replaced. Every tensor outside
@@ -35,15 +37,19 @@ public enum Grafting {
             return teacher.slot(key).choice
         }
         for (index, name) in student.parameters.names.enumerated() {
-            if let position = teacher.parameters.position(of: name), teacher.parameters.tensors[position].shape == student.parameters.tensors[index].shape,
-                !isGrafted(name, assignments) {
+            if let position = teacher.parameters.position(of: name),
+                teacher.parameters.tensors[position].shape == student.parameters.tensors[index].shape,
+                !isGrafted(name, assignments)
+            {
                 student.parameters.tensors[index] = teacher.parameters.tensors[position]
             }
         }
         student.positionEmbedding = teacher.positionEmbedding
         for (n, slot) in student.slots.enumerated() where assignments[slot.key] != nil {
             let fresh = try slot.op.initialParameters(seed: seed &+ UInt64(n) &* 0x9E37_79B9_7F4A_7C15)
-            for (tensor, position) in zip(fresh, slot.parameterPositions) { student.parameters.tensors[position] = tensor }
+            for (tensor, position) in zip(fresh, slot.parameterPositions) {
+                student.parameters.tensors[position] = tensor
+            }
         }
         return student
     }

@@ -12,10 +12,14 @@ public enum Restructuring {
     public static func parallelPairs(teacher: DiTModel) throws -> DiTModel {
         var config = teacher.config
         guard !config.parallelPairs else {
-            throw GraftError.plan(source: "restructure", field: "restructure", expected: "a sequential teacher (this one already runs parallel pairs)")
+            throw GraftError.plan(
+                source: "restructure", field: "restructure",
+                expected: "a sequential teacher (this one already runs parallel pairs)")
         }
         guard config.depth >= 2 else {
-            throw GraftError.plan(source: "restructure", field: "restructure", expected: "a teacher with at least 2 blocks (found \(config.depth))")
+            throw GraftError.plan(
+                source: "restructure", field: "restructure",
+                expected: "a teacher with at least 2 blocks (found \(config.depth))")
         }
         config.parallelPairs = true
         let student = try DiTModel(config: config) { key in teacher.slot(key).choice }
@@ -42,23 +46,31 @@ public enum Restructuring {
         var config = student.config
         config.depth = 2
         config.parallelPairs = true
-        let pair = try DiTModel(config: config) { key in student.slot(DiTSlotKey(block: block + key.block, kind: key.kind)).choice }
+        let pair = try DiTModel(config: config) { key in
+            student.slot(DiTSlotKey(block: block + key.block, kind: key.kind)).choice
+        }
         // The pair model's blocks 0 and 1 hold the student's blocks `block` and `block + 1`'s operators, so their
         // tensors correspond place by place.
         let studentPositions = parameterPositions(ofPairAt: block, in: student)
         let positions = parameterPositions(ofPairAt: 0, in: pair)
         let names = studentPositions.map { student.parameters.names[$0] }
-        for (s, p) in zip(studentPositions, positions) where student.parameters.tensors[s].shape != pair.parameters.tensors[p].shape {
+        for (s, p) in zip(studentPositions, positions)
+        where student.parameters.tensors[s].shape != pair.parameters.tensors[p].shape {
             throw GraftError.stage(
                 name: "stage 1 \(self.name(ofPairAt: block))",
-                reason: "'\(student.parameters.names[s])' has shape \(student.parameters.tensors[s].shape) in the student, \(pair.parameters.tensors[p].shape) in the pair model")
+                reason:
+                    "'\(student.parameters.names[s])' has shape \(student.parameters.tensors[s].shape) in the student, \(pair.parameters.tensors[p].shape) in the pair model"
+            )
         }
         let lock = NSLock()
         func load(_ parameters: [Tensor<Float>]) {
             for (position, tensor) in zip(positions, parameters) { pair.parameters.tensors[position] = tensor }
         }
         func checkConditioning(_ c: Tensor<Float>?) throws -> Tensor<Float> {
-            guard let c else { throw GraftError.stage(name: "stage 1 \(self.name(ofPairAt: block))", reason: "activations without conditioning") }
+            guard let c else {
+                throw GraftError.stage(
+                    name: "stage 1 \(self.name(ofPairAt: block))", reason: "activations without conditioning")
+            }
             return c
         }
         return SlotDistiller.Module(

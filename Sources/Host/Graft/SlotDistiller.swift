@@ -1,7 +1,7 @@
 import Foundation
 import HostCore
-import HostPlugins
 import HostModel
+import HostPlugins
 
 /// Stage 1 of grafting for one unit (a grafted slot, or a restructured pair of blocks): regress the teacher's
 /// output from the same input (activation distillation), training only the unit's parameters, keeping the
@@ -28,8 +28,9 @@ public final class SlotDistiller {
     public struct Module: @unchecked Sendable {
         public var names: [String]
         var forward: (Tensor<Float>, Tensor<Float>?, [Tensor<Float>]) throws -> Tensor<Float>
-        var gradients: (Tensor<Float>, Tensor<Float>?, [Tensor<Float>], (Tensor<Float>) -> (Double, Tensor<Float>)) throws
-            -> (Double, [Tensor<Float>?])
+        var gradients:
+            (Tensor<Float>, Tensor<Float>?, [Tensor<Float>], (Tensor<Float>) -> (Double, Tensor<Float>)) throws
+                -> (Double, [Tensor<Float>?])
 
         /// A slot's operator: its plugin forward and vector-Jacobian product.
         public static func slot(_ op: Operator) -> Module {
@@ -38,7 +39,10 @@ public final class SlotDistiller {
                 forward: { x, _, p in try op.forward(x, parameters: p) },
                 gradients: { x, _, p, loss in
                     let (value, gradient) = loss(try op.forward(x, parameters: p))
-                    return (value, try op.backward(x, parameters: p, outputGradient: gradient, needInputGradient: false).parameters)
+                    return (
+                        value,
+                        try op.backward(x, parameters: p, outputGradient: gradient, needInputGradient: false).parameters
+                    )
                 })
         }
     }
@@ -66,14 +70,24 @@ public final class SlotDistiller {
     private var optimizer: AdamW
 
     /// A distiller for the slot `key` holding `op`, starting from `initial` parameters on `activations`.
-    public convenience init(key: DiTSlotKey, op: Operator, initial: [Tensor<Float>], activations: Activations, settings: GraftPlan.Stage1, seed: UInt64) throws {
-        try self.init(name: key.description, module: .slot(op), initial: initial, activations: activations, settings: settings, seed: seed)
+    public convenience init(
+        key: DiTSlotKey, op: Operator, initial: [Tensor<Float>], activations: Activations, settings: GraftPlan.Stage1,
+        seed: UInt64
+    ) throws {
+        try self.init(
+            name: key.description, module: .slot(op), initial: initial, activations: activations, settings: settings,
+            seed: seed)
     }
 
     /// A distiller for `module` starting from `initial` parameters on `activations`; the last
     /// `settings.validationFraction` of the samples are held out for validation.
-    public init(name: String, module: Module, initial: [Tensor<Float>], activations: Activations, settings: GraftPlan.Stage1, seed: UInt64) throws {
-        guard activations.count >= 2 else { throw GraftError.stage(name: "stage 1 \(name)", reason: "needs at least 2 samples") }
+    public init(
+        name: String, module: Module, initial: [Tensor<Float>], activations: Activations, settings: GraftPlan.Stage1,
+        seed: UInt64
+    ) throws {
+        guard activations.count >= 2 else {
+            throw GraftError.stage(name: "stage 1 \(name)", reason: "needs at least 2 samples")
+        }
         self.name = name
         self.module = module
         self.settings = settings
@@ -142,7 +156,9 @@ public final class SlotDistiller {
         var rng = SplitMix64(seed: seed ^ (UInt64(step) &* 0x9E37_79B9_7F4A_7C15))
         let indices = (0..<settings.batchSize).map { _ in Int(rng.next() % UInt64(trainCount)) }
         let (x, y, c) = rows(indices)
-        let (loss, grads) = try module.gradients(x, c, parameters) { [settings] prediction in settings.loss.evaluate(prediction, y) }
+        let (loss, grads) = try module.gradients(x, c, parameters) { [settings] prediction in
+            settings.loss.evaluate(prediction, y)
+        }
         var set = ParameterSet(), gradSet = ParameterSet()
         for (i, name) in module.names.enumerated() {
             set.append(name, parameters[i])
@@ -179,9 +195,13 @@ public final class SlotDistiller {
         let c = teacher.config
         var out: [DiTSlotKey: Activations] = [:]
         for key in keys {
-            out[key] = Activations(inputs: Tensor(zeros: [samples, c.tokenCount, c.hiddenSize]), outputs: Tensor(zeros: [samples, c.tokenCount, c.hiddenSize]))
+            out[key] = Activations(
+                inputs: Tensor(zeros: [samples, c.tokenCount, c.hiddenSize]),
+                outputs: Tensor(zeros: [samples, c.tokenCount, c.hiddenSize]))
         }
-        try forEachTeacherBatch(teacher: teacher, data: data, samples: samples, batchSize: batchSize, seed: seed, progress: progress) { start, trace in
+        try forEachTeacherBatch(
+            teacher: teacher, data: data, samples: samples, batchSize: batchSize, seed: seed, progress: progress
+        ) { start, trace in
             for key in keys {
                 let half = key.kind == .attn ? 0 : 1
                 copyRows(trace.blocks[key.block].slotInput[half], into: &out[key]!.inputs, at: start)
@@ -203,13 +223,17 @@ public final class SlotDistiller {
         var out: [Int: Activations] = [:]
         for b in firstBlocks {
             out[b] = Activations(
-                inputs: Tensor(zeros: [samples, c.tokenCount, c.hiddenSize]), outputs: Tensor(zeros: [samples, c.tokenCount, c.hiddenSize]),
+                inputs: Tensor(zeros: [samples, c.tokenCount, c.hiddenSize]),
+                outputs: Tensor(zeros: [samples, c.tokenCount, c.hiddenSize]),
                 conditioning: Tensor(zeros: [samples, c.hiddenSize]))
         }
-        try forEachTeacherBatch(teacher: teacher, data: data, samples: samples, batchSize: batchSize, seed: seed, progress: progress) { start, trace in
+        try forEachTeacherBatch(
+            teacher: teacher, data: data, samples: samples, batchSize: batchSize, seed: seed, progress: progress
+        ) { start, trace in
             for b in firstBlocks {
                 copyRows(trace.stageInputs[b], into: &out[b]!.inputs, at: start)
-                copyRows(b + 2 < c.depth ? trace.stageInputs[b + 2] : trace.blocksOutput, into: &out[b]!.outputs, at: start)
+                copyRows(
+                    b + 2 < c.depth ? trace.stageInputs[b + 2] : trace.blocksOutput, into: &out[b]!.outputs, at: start)
                 copyRows(trace.siluConditioning, into: &out[b]!.conditioning!, at: start)
             }
         }
@@ -218,7 +242,8 @@ public final class SlotDistiller {
 
     /// Runs the teacher (traced) on `samples` noised training images in batches, calling `body(first row, trace)`.
     private static func forEachTeacherBatch(
-        teacher: DiTModel, data: any ImageDataset, samples: Int, batchSize: Int, seed: UInt64, progress: ((Int, Int) -> Void)?,
+        teacher: DiTModel, data: any ImageDataset, samples: Int, batchSize: Int, seed: UInt64,
+        progress: ((Int, Int) -> Void)?,
         _ body: (Int, DiTTrace) throws -> Void
     ) throws {
         let c = teacher.config

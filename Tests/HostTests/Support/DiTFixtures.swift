@@ -1,11 +1,11 @@
 import Foundation
 
-@testable import HostCore
-@testable import HostPlugins
-@testable import HostModel
-@testable import HostGraft
-@testable import HostConformance
 @testable import HostBench
+@testable import HostConformance
+@testable import HostCore
+@testable import HostGraft
+@testable import HostModel
+@testable import HostPlugins
 
 /// A file of `Tests/HostTests/Fixtures/DiT` (made by its `make_golden.py`, a float64 numpy DiT).
 func ditFixture(_ name: String) -> String {
@@ -32,9 +32,11 @@ enum TestOperators {
     static func standardSlot(_ key: DiTSlotKey, _ config: DiTConfig) throws -> DiTSlotChoice {
         switch key.kind {
         case .attn:
-            DiTSlotChoice(try descriptor("mha", product: "OZMHA"), attributes: ["num_heads": .int(Int64(config.numHeads))])
+            DiTSlotChoice(
+                try descriptor("mha", product: "OZMHA"), attributes: ["num_heads": .int(Int64(config.numHeads))])
         case .mlp:
-            DiTSlotChoice(try descriptor("mlp", product: "OZMLP"), attributes: ["expansion_ratio": .float(config.mlpRatio)])
+            DiTSlotChoice(
+                try descriptor("mlp", product: "OZMLP"), attributes: ["expansion_ratio": .float(config.mlpRatio)])
         }
     }
 }

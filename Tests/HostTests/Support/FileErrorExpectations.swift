@@ -1,12 +1,12 @@
 import Foundation
 import Testing
 
-@testable import HostCore
-@testable import HostPlugins
-@testable import HostModel
-@testable import HostGraft
-@testable import HostConformance
 @testable import HostBench
+@testable import HostConformance
+@testable import HostCore
+@testable import HostGraft
+@testable import HostModel
+@testable import HostPlugins
 
 /// A parser error that names the file it is about (``NPYError``, ``SafetensorsError``).
 protocol FileNamingError: Error, CustomStringConvertible {
@@ -36,9 +36,12 @@ func expectFileError<E: FileNamingError>(
         #expect(error.path == path, sourceLocation: sourceLocation)
         #expect(error.description.contains(path), "\(error)", sourceLocation: sourceLocation)
         for mention in mentions {
-            #expect(error.description.contains(mention), "\(error) should mention \(mention)", sourceLocation: sourceLocation)
+            #expect(
+                error.description.contains(mention), "\(error) should mention \(mention)",
+                sourceLocation: sourceLocation)
         }
     } catch {
-        Issue.record("expected \(E.self).\(expectedCase), got \(type(of: error)): \(error)", sourceLocation: sourceLocation)
+        Issue.record(
+            "expected \(E.self).\(expectedCase), got \(type(of: error)): \(error)", sourceLocation: sourceLocation)
     }
 }

@@ -26,10 +26,15 @@ enum FixturePlugins {
         let files = try FileManager.default.contentsOfDirectory(atPath: source.path).filter { $0.hasSuffix(".c") }
             .map { source.appendingPathComponent($0).path }
         let output = directory.appendingPathComponent("libOZFixture\(name).so").path
-        let result = try runCommand("/usr/bin/env", TestCCompiler.invocation(["-std=c99", "-O1", "-fPIC", "-shared", "-Wall", "-Werror",
-            "-I", packageRoot.appendingPathComponent("Sources/OperatorABI/include").path,
-            "-I", packageRoot.appendingPathComponent("Tests/Fixtures/Plugins/Common").path,
-            "-o", output] + files + ["-lm"]))
+        let result = try runCommand(
+            "/usr/bin/env",
+            TestCCompiler.invocation(
+                [
+                    "-std=c99", "-O1", "-fPIC", "-shared", "-Wall", "-Werror",
+                    "-I", packageRoot.appendingPathComponent("Sources/OperatorABI/include").path,
+                    "-I", packageRoot.appendingPathComponent("Tests/Fixtures/Plugins/Common").path,
+                    "-o", output,
+                ] + files + ["-lm"]))
         guard result.status == 0 else { throw BuildFailure(name: name, output: result.stdout + result.stderr) }
         built[name] = output
         return output

@@ -1,12 +1,12 @@
 import Foundation
 import Testing
 
-@testable import HostCore
-@testable import HostPlugins
-@testable import HostModel
-@testable import HostGraft
-@testable import HostConformance
 @testable import HostBench
+@testable import HostConformance
+@testable import HostCore
+@testable import HostGraft
+@testable import HostModel
+@testable import HostPlugins
 
 /// Central finite differences of `<op(x; p), dy>` against the plugin's vector-Jacobian product, for the input
 /// and every parameter, on `samples` random coordinates of each tensor.
@@ -43,7 +43,8 @@ func expectGradientsMatch<S: TensorScalar>(
             plus[flat: i] += S(h)
             minus[flat: i] -= S(h)
             let fp = which < 0 ? try objective(plus, parameters) : try objective(x, replacing(parameters, which, plus))
-            let fm = which < 0 ? try objective(minus, parameters) : try objective(x, replacing(parameters, which, minus))
+            let fm =
+                which < 0 ? try objective(minus, parameters) : try objective(x, replacing(parameters, which, minus))
             // Divide by the step actually taken after rounding to S.
             let numeric = (fp - fm) / (Double(plus[flat: i]) - Double(minus[flat: i]))
             let a = Double(analytic[flat: i])
@@ -66,20 +67,26 @@ func expectClose<S: TensorScalar>(
     _ actual: Tensor<S>, _ expected: [Double], rtol: Double, atol: Double, _ what: String,
     sourceLocation: SourceLocation = #_sourceLocation
 ) {
-    #expect(actual.count == expected.count, "\(what): \(actual.count) vs \(expected.count) elements", sourceLocation: sourceLocation)
+    #expect(
+        actual.count == expected.count, "\(what): \(actual.count) vs \(expected.count) elements",
+        sourceLocation: sourceLocation)
     var worst = (index: -1, excess: 0.0)
     for (i, (a, e)) in zip(actual.scalars, expected).enumerated() {
         let excess = abs(Double(a) - e) - (atol + rtol * abs(e))
         if excess > worst.excess || !Double(a).isFinite { worst = (i, Double(a).isFinite ? excess : .infinity) }
     }
-    #expect(worst.index < 0, "\(what): element \(worst.index) = \(worst.index >= 0 ? Double(actual[flat: worst.index]) : 0), expected \(worst.index >= 0 ? expected[worst.index] : 0)", sourceLocation: sourceLocation)
+    #expect(
+        worst.index < 0,
+        "\(what): element \(worst.index) = \(worst.index >= 0 ? Double(actual[flat: worst.index]) : 0), expected \(worst.index >= 0 ? expected[worst.index] : 0)",
+        sourceLocation: sourceLocation)
 }
 
 /// The backward contract every plugin VJP keeps: repeated calls are bitwise equal, and each gradient computed
 /// alone (input only, or one parameter only, which skips different parts of the chain) equals the one computed
 /// with all the others, while the gradients not asked for stay NULL.
 func expectBackwardHonoursNullOutputsAndIsDeterministic(
-    _ op: Operator, x: Tensor<Float>, parameters params: [Tensor<Float>], outputGradient dy: Tensor<Float>, label: String,
+    _ op: Operator, x: Tensor<Float>, parameters params: [Tensor<Float>], outputGradient dy: Tensor<Float>,
+    label: String,
     sourceLocation: SourceLocation = #_sourceLocation
 ) throws {
     let all = try op.backward(x, parameters: params, outputGradient: dy)
@@ -87,13 +94,17 @@ func expectBackwardHonoursNullOutputsAndIsDeterministic(
     #expect(again.input?.scalars == all.input?.scalars, sourceLocation: sourceLocation)
     #expect(again.parameters.map { $0?.scalars } == all.parameters.map { $0?.scalars }, sourceLocation: sourceLocation)
     let onlyInput = try op.backward(x, parameters: params, outputGradient: dy, parameterGradients: [])
-    #expect(onlyInput.input?.scalars == all.input?.scalars && onlyInput.parameters.allSatisfy { $0 == nil },
-            sourceLocation: sourceLocation)
+    #expect(
+        onlyInput.input?.scalars == all.input?.scalars && onlyInput.parameters.allSatisfy { $0 == nil },
+        sourceLocation: sourceLocation)
     for i in params.indices {
-        let one = try op.backward(x, parameters: params, outputGradient: dy, needInputGradient: false, parameterGradients: [i])
+        let one = try op.backward(
+            x, parameters: params, outputGradient: dy, needInputGradient: false, parameterGradients: [i])
         #expect(one.input == nil, sourceLocation: sourceLocation)
-        #expect(one.parameters[i]?.scalars == all.parameters[i]?.scalars, "\(label) \(op.parameters[i].name)",
-                sourceLocation: sourceLocation)
-        #expect(one.parameters.indices.allSatisfy { $0 == i || one.parameters[$0] == nil }, sourceLocation: sourceLocation)
+        #expect(
+            one.parameters[i]?.scalars == all.parameters[i]?.scalars, "\(label) \(op.parameters[i].name)",
+            sourceLocation: sourceLocation)
+        #expect(
+            one.parameters.indices.allSatisfy { $0 == i || one.parameters[$0] == nil }, sourceLocation: sourceLocation)
     }
 }

@@ -15,13 +15,15 @@ enum MadeLibraries {
 
     /// `Plugins/GatedConvC/build/libOZGatedConvC.so`, made with its Makefile.
     static func gatedConv() throws -> String {
-        try make(folder: "Plugins/GatedConvC", files: ["gated_conv.c", "gated_conv_kernels.h", "Makefile"],
-                 product: "build/libOZGatedConvC.so")
+        try make(
+            folder: "Plugins/GatedConvC", files: ["gated_conv.c", "gated_conv_kernels.h", "Makefile"],
+            product: "build/libOZGatedConvC.so")
     }
 
     /// `examples/cfunction/build/libtoken_shift.so`, made with its Makefile.
     static func tokenShift() throws -> String {
-        try make(folder: "examples/cfunction", files: ["token_shift.c", "Makefile"], product: "build/libtoken_shift.so")
+        try make(
+            folder: "examples/cfunction", files: ["token_shift.c", "Makefile"], product: "build/libtoken_shift.so")
     }
 
     /// `Tests/Fixtures/CFunctions/<name>.c` compiled into `lib<name>.so` with one `cc` line.
@@ -30,7 +32,8 @@ enum MadeLibraries {
             let output = dir.appendingPathComponent("lib\(name).so").path
             let source = packageRoot.appendingPathComponent("Tests/Fixtures/CFunctions/\(name).c").path
             let result = try runCommand(
-                "/usr/bin/env", ["cc", "-std=c99", "-O1", "-fPIC", "-shared", "-Wall", "-Wextra", "-Werror", "-o", output, source])
+                "/usr/bin/env",
+                ["cc", "-std=c99", "-O1", "-fPIC", "-shared", "-Wall", "-Wextra", "-Werror", "-o", output, source])
             guard result.status == 0 else { throw BuildFailure(what: name, output: result.stdout + result.stderr) }
             return output
         }
@@ -40,11 +43,15 @@ enum MadeLibraries {
         try cached(folder) { dir in
             let source = packageRoot.appendingPathComponent(folder)
             for file in files {
-                try FileManager.default.copyItem(at: source.appendingPathComponent(file), to: dir.appendingPathComponent(file))
+                try FileManager.default.copyItem(
+                    at: source.appendingPathComponent(file), to: dir.appendingPathComponent(file))
             }
-            let result = try runCommand("/usr/bin/env", [
-                "make", "-C", dir.path, "ABI_INCLUDE=\(packageRoot.appendingPathComponent("Sources/OperatorABI/include").path)",
-            ])
+            let result = try runCommand(
+                "/usr/bin/env",
+                [
+                    "make", "-C", dir.path,
+                    "ABI_INCLUDE=\(packageRoot.appendingPathComponent("Sources/OperatorABI/include").path)",
+                ])
             guard result.status == 0 else { throw BuildFailure(what: folder, output: result.stdout + result.stderr) }
             return dir.appendingPathComponent(product).path
         }

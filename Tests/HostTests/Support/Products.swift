@@ -12,7 +12,9 @@ let productsDirectory: URL = {
     }
     var url = URL(fileURLWithPath: CommandLine.arguments[0])
     // The runner may be `…/debug/OperatorZooPackageTests.xctest` (a file) or a bundle directory inside it.
-    while url.pathComponents.count > 1 && !FileManager.default.fileExists(atPath: url.deletingLastPathComponent().appendingPathComponent("zoo").path) {
+    while url.pathComponents.count > 1
+        && !FileManager.default.fileExists(atPath: url.deletingLastPathComponent().appendingPathComponent("zoo").path)
+    {
         url = url.deletingLastPathComponent()
     }
     return url.deletingLastPathComponent()
@@ -59,8 +61,10 @@ func childEnvironment(adding extra: [String: String]) -> [String: String] {
 
 /// Runs `executable` with `arguments`, capturing its output.
 @discardableResult
-func runCommand(_ executable: String, _ arguments: [String], environment: [String: String]? = nil,
-                directory: URL? = nil) throws -> CommandResult {
+func runCommand(
+    _ executable: String, _ arguments: [String], environment: [String: String]? = nil,
+    directory: URL? = nil
+) throws -> CommandResult {
     let process = Process()
     process.executableURL = URL(fileURLWithPath: executable)
     process.arguments = arguments

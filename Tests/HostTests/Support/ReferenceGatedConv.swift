@@ -53,7 +53,9 @@ struct ReferenceGatedConv {
                         for j in 0..<kw where t - (kw - 1) + j >= 0 { v += wConv[c * kw + j] * u[t - (kw - 1) + j][c] }
                     case .same1d:
                         let pad = (kw - 1) / 2
-                        for j in 0..<kw where (0..<L).contains(t - pad + j) { v += wConv[c * kw + j] * u[t - pad + j][c] }
+                        for j in 0..<kw where (0..<L).contains(t - pad + j) {
+                            v += wConv[c * kw + j] * u[t - pad + j][c]
+                        }
                     case .same2d:
                         let (gh, gw) = grid!
                         let (r, col) = (t / gw, t % gw)

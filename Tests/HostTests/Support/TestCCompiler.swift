@@ -8,7 +8,8 @@ import Foundation
 /// into a runtime only an instrumented executable carries), and so the C fixtures are checked by it too.
 enum TestCCompiler {
     static let command = ProcessInfo.processInfo.environment["ZOO_TEST_CC"] ?? "cc"
-    static let extraFlags = (ProcessInfo.processInfo.environment["ZOO_TEST_CFLAGS"] ?? "").split(separator: " ").map(String.init)
+    static let extraFlags = (ProcessInfo.processInfo.environment["ZOO_TEST_CFLAGS"] ?? "").split(separator: " ").map(
+        String.init)
 
     /// Arguments for `/usr/bin/env` that compile with `arguments` plus the extra flags.
     static func invocation(_ arguments: [String]) -> [String] { [command] + extraFlags + arguments }

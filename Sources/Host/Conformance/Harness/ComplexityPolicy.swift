@@ -29,20 +29,29 @@ enum ComplexityPolicy {
 
     /// The verdict for the measured exponents against `declared` (see the type's rules).
     static func verdict(
-        declared: OperatorComplexity, forward: ComplexityMeasurement, backward: ComplexityMeasurement?, strictTiming: Bool
+        declared: OperatorComplexity, forward: ComplexityMeasurement, backward: ComplexityMeasurement?,
+        strictTiming: Bool
     ) -> ProbeOutcome {
         let passes = [("forward", forward)] + (backward.map { [("backward", $0)] } ?? [])
         let lengths = forward.samples.map(\.length)
         let range = "L = \(lengths.map(String.init).joined(separator: ", "))"
         let spread = passes.map { $0.1.spread }.max() ?? 0
-        let figure = passes.map { String(format: "%@ L^%.2f", $0.0 == "forward" ? "fwd" : "bwd", $0.1.exponent) }.joined(separator: ", ")
+        let figure =
+            passes.map { String(format: "%@ L^%.2f", $0.0 == "forward" ? "fwd" : "bwd", $0.1.exponent) }.joined(
+                separator: ", ")
             + String(format: " (spread %.0f%%)", spread * 100)
         // For O(L log L) the fit runs on time / log L, whose exponent is 1 like O(L)'s.
-        let fitted = passes.map { (name: $0.0, exponent: declared == .linearithmic ? $0.1.exponentOverLogL : $0.1.exponent) }
+        let fitted = passes.map {
+            (name: $0.0, exponent: declared == .linearithmic ? $0.1.exponentOverLogL : $0.1.exponent)
+        }
         let worst = fitted.max { $0.exponent < $1.exponent }!
-        let growth = String(format: "%@ time grows as %@L^%.2f over %@", worst.name, declared == .linearithmic ? "log L * " : "", worst.exponent, range)
+        let growth = String(
+            format: "%@ time grows as %@L^%.2f over %@", worst.name, declared == .linearithmic ? "log L * " : "",
+            worst.exponent, range)
         let noisy = spread > ComplexityPolicy.noiseLimit
-        let noise = String(format: "repeats spread up to %.0f%%, above the %.0f%% this check trusts", spread * 100, ComplexityPolicy.noiseLimit * 100)
+        let noise = String(
+            format: "repeats spread up to %.0f%%, above the %.0f%% this check trusts", spread * 100,
+            ComplexityPolicy.noiseLimit * 100)
         guard let expected = declared.exponent else {
             return .skipped("the instance declares no complexity class (report only): \(growth)", figure: figure)
         }
@@ -50,14 +59,19 @@ enum ComplexityPolicy {
         let bound = String(format: "%@ (exponent at most %.1f)", declared.description, limit)
         if worst.exponent > limit {
             if strictTiming {
-                return .fail("\(growth), faster than the declared \(bound) allows\(noisy ? " (\(noise))" : "")", figure: figure)
+                return .fail(
+                    "\(growth), faster than the declared \(bound) allows\(noisy ? " (\(noise))" : "")", figure: figure)
             }
-            return .skipped("\(growth), faster than the declared \(bound) allows; report only: rerun with --strict-timing to fail on it\(noisy ? " (\(noise))" : "")", figure: figure)
+            return .skipped(
+                "\(growth), faster than the declared \(bound) allows; report only: rerun with --strict-timing to fail on it\(noisy ? " (\(noise))" : "")",
+                figure: figure)
         }
         if noisy {
             return .skipped("timings too noisy to judge (\(noise)); report only: \(growth)", figure: figure)
         }
-        let slower = worst.exponent < expected - ComplexityPolicy.tolerance ? "; it grows more slowly than declared (overhead dominates, or the class is pessimistic)" : ""
+        let slower =
+            worst.exponent < expected - ComplexityPolicy.tolerance
+            ? "; it grows more slowly than declared (overhead dominates, or the class is pessimistic)" : ""
         return .pass("\(growth), consistent with the declared \(bound)\(slower)", figure: figure)
     }
 }

@@ -19,20 +19,28 @@ public enum ConformanceCheckID: String, CaseIterable, Codable, Sendable {
     /// One line: what the check proves.
     public var summary: String {
         switch self {
-        case .metadata: "entry symbol, ABI version, struct sizes and metadata strings are valid; ids well formed and unique"
-        case .attributes: "defaults create an instance; out-of-range and wrong-typed attributes are refused with a status"
+        case .metadata:
+            "entry symbol, ABI version, struct sizes and metadata strings are valid; ids well formed and unique"
+        case .attributes:
+            "defaults create an instance; out-of-range and wrong-typed attributes are refused with a status"
         case .shapes: "B=1, L=1, prime L and large D run; wrong shapes and dtypes are refused with a status"
         case .inputsUnmodified: "forward and backward leave x, dy and the parameters bitwise unchanged"
         case .guardRegions: "nothing is written outside y, dx, dparams and the workspace (guard bytes around each)"
         case .determinism: "repeated calls give bitwise-equal outputs and gradients (when declared deterministic)"
         case .batchIndependence: "changing sample b changes no other sample's output"
-        case .receptiveField: "tokens outside the declared receptive field (or in the future, when causal) do not affect the output"
-        case .finiteOutputs: "finite inputs of realistic scale, with DiT-like outlier channels, give finite outputs and gradients"
-        case .backward: "VJP matches central finite differences for x and every parameter; dx/dparams overwritten; NULL outputs honoured"
-        case .reference: "for known operator ids, the output agrees with the host's float64 reference on the same parameters"
-        case .concurrency: "distinct instances called from several threads give the serial results; the same instance too when declared re-entrant"
+        case .receptiveField:
+            "tokens outside the declared receptive field (or in the future, when causal) do not affect the output"
+        case .finiteOutputs:
+            "finite inputs of realistic scale, with DiT-like outlier channels, give finite outputs and gradients"
+        case .backward:
+            "VJP matches central finite differences for x and every parameter; dx/dparams overwritten; NULL outputs honoured"
+        case .reference:
+            "for known operator ids, the output agrees with the host's float64 reference on the same parameters"
+        case .concurrency:
+            "distinct instances called from several threads give the serial results; the same instance too when declared re-entrant"
         case .resources: "no memory growth and no threads left behind over many create/forward/backward/destroy cycles"
-        case .complexity: "time against L at four lengths: the fitted exponent is within the declared class (report only when undeclared or noisy; fails only with --strict-timing)"
+        case .complexity:
+            "time against L at four lengths: the fitted exponent is within the declared class (report only when undeclared or noisy; fails only with --strict-timing)"
         case .errorPath: "a failing call returns a status with a message, and the instance stays usable"
         }
     }
@@ -69,7 +77,8 @@ public struct ConformanceResult: Codable, Sendable, Equatable {
     }
 
     public init(
-        check: ConformanceCheckID, operatorId: String, verdict: ConformanceVerdict, figure: String? = nil, reason: String,
+        check: ConformanceCheckID, operatorId: String, verdict: ConformanceVerdict, figure: String? = nil,
+        reason: String,
         seed: UInt64, reproduce: String = ""
     ) {
         self.check = check

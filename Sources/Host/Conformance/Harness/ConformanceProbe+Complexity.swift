@@ -12,7 +12,8 @@ extension Probe {
     /// would overrun the budget is left out once three are in.
     func complexity() throws -> ProbeOutcome {
         if lengthIsFixed {
-            return .skipped("the instance takes L = \(length) only (fixed_length), so its time cannot be measured against L")
+            return .skipped(
+                "the instance takes L = \(length) only (fixed_length), so its time cannot be measured against L")
         }
         let repeats = quick ? 5 : 7
         let firstCallSeconds = quick ? 1e-3 : 2e-3
@@ -37,9 +38,11 @@ extension Probe {
             guard let bench = try TimedCall<S>(probe: self, step: s, services: services) else { break }
             if s == step { declared = bench.op.complexity }
             let lengthStarted = Date()
-            forward.samples.append((bench.length, try Self.sample(repeats: repeats, minimumSeconds: firstCallSeconds, bench.forward)))
+            forward.samples.append(
+                (bench.length, try Self.sample(repeats: repeats, minimumSeconds: firstCallSeconds, bench.forward)))
             if withBackward {
-                backward.samples.append((bench.length, try Self.sample(repeats: repeats, minimumSeconds: firstCallSeconds, bench.backward)))
+                backward.samples.append(
+                    (bench.length, try Self.sample(repeats: repeats, minimumSeconds: firstCallSeconds, bench.backward)))
             }
             let cost = Date().timeIntervalSince(lengthStarted)
             let growth = previousCost.map { max(2, cost / max($0, 1e-9)) } ?? 4
@@ -47,7 +50,9 @@ extension Probe {
             if forward.samples.count >= 3 && Date().timeIntervalSince(started) + cost * growth > budgetSeconds { break }
         }
         guard forward.samples.count >= 3 else {
-            return .skipped("only \(forward.samples.count) length(s) could be timed (the workspace outgrew \(ComplexityPolicy.maxWorkspaceBytes >> 20) MiB); 3 are needed for a fit")
+            return .skipped(
+                "only \(forward.samples.count) length(s) could be timed (the workspace outgrew \(ComplexityPolicy.maxWorkspaceBytes >> 20) MiB); 3 are needed for a fit"
+            )
         }
         return ComplexityPolicy.verdict(
             declared: declared, forward: forward, backward: withBackward ? backward : nil, strictTiming: strictTiming)
@@ -99,7 +104,8 @@ private struct TimedCall<S: TensorScalar> {
         self.length = length
         let shape = [1, length, probe.dim]
         let forwardBytes = try op.workspaceSize(backward: false, batch: 1, length: length)
-        let backwardBytes = probe.descriptor.capabilities.contains(.backward)
+        let backwardBytes =
+            probe.descriptor.capabilities.contains(.backward)
             ? try op.workspaceSize(backward: true, batch: 1, length: length) : nil
         guard max(forwardBytes, backwardBytes ?? 0) <= ComplexityPolicy.maxWorkspaceBytes else { return nil }
         x = GuardedBuffer(shape: shape, values: probe.input(shape, salt: 50))
@@ -116,8 +122,9 @@ private struct TimedCall<S: TensorScalar> {
     func forward() throws -> Double {
         let arguments = params.map(\.argument)
         let start = Self.threadCPUSeconds()
-        try op.table.forward(op.instance, x: x.argument, params: arguments, y: y.argument,
-                             workspace: forwardWorkspace.pointer, workspaceSize: forwardWorkspace.size)
+        try op.table.forward(
+            op.instance, x: x.argument, params: arguments, y: y.argument,
+            workspace: forwardWorkspace.pointer, workspaceSize: forwardWorkspace.size)
         return Self.threadCPUSeconds() - start
     }
 
@@ -127,8 +134,9 @@ private struct TimedCall<S: TensorScalar> {
         let arguments = params.map(\.argument)
         let gradients = dparams.map(\.argument)
         let start = Self.threadCPUSeconds()
-        try op.table.backward(op.instance, x: x.argument, params: arguments, dy: dy.argument, dx: dx.argument,
-                              dparams: gradients, workspace: ws.pointer, workspaceSize: ws.size)
+        try op.table.backward(
+            op.instance, x: x.argument, params: arguments, dy: dy.argument, dx: dx.argument,
+            dparams: gradients, workspace: ws.pointer, workspaceSize: ws.size)
         return Self.threadCPUSeconds() - start
     }
 

@@ -1,7 +1,7 @@
 import Foundation
-import OperatorABI
 import HostCore
 import HostPlugins
+import OperatorABI
 
 /// Runs one conformance check on one operator, in the current process (the harness runs it in a child).
 ///
@@ -16,7 +16,8 @@ public enum ConformanceProbe {
         strictTiming: Bool = false
     ) -> ConformanceResult {
         func result(_ verdict: ConformanceVerdict, _ reason: String, figure: String? = nil) -> ConformanceResult {
-            ConformanceResult(check: check, operatorId: operatorId, verdict: verdict, figure: figure, reason: reason, seed: seed)
+            ConformanceResult(
+                check: check, operatorId: operatorId, verdict: verdict, figure: figure, reason: reason, seed: seed)
         }
         do {
             let library = try PluginLibrary.open(path)
@@ -24,12 +25,17 @@ public enum ConformanceProbe {
                 return result(.fail, "the library has no operator '\(operatorId)'")
             }
             if check == .metadata {
-                return result(.pass, "\(library.name) \(library.version), ABI \(library.abiMajor).\(library.abiMinor), \(library.operators.count) operator(s)")
+                return result(
+                    .pass,
+                    "\(library.name) \(library.version), ABI \(library.abiMajor).\(library.abiMinor), \(library.operators.count) operator(s)"
+                )
             }
             let outcome =
                 descriptor.capabilities.contains(.float64)
-                ? try Probe<Double>(descriptor: descriptor, seed: seed, quick: quick, strictTiming: strictTiming).run(check)
-                : try Probe<Float>(descriptor: descriptor, seed: seed, quick: quick, strictTiming: strictTiming).run(check)
+                ? try Probe<Double>(descriptor: descriptor, seed: seed, quick: quick, strictTiming: strictTiming).run(
+                    check)
+                : try Probe<Float>(descriptor: descriptor, seed: seed, quick: quick, strictTiming: strictTiming).run(
+                    check)
             return result(outcome.verdict, outcome.reason, figure: outcome.figure)
         } catch {
             return result(.fail, "\(error)")
@@ -43,9 +49,15 @@ struct ProbeOutcome {
     var reason: String
     var figure: String? = nil
 
-    static func pass(_ reason: String, figure: String? = nil) -> ProbeOutcome { .init(verdict: .pass, reason: reason, figure: figure) }
-    static func fail(_ reason: String, figure: String? = nil) -> ProbeOutcome { .init(verdict: .fail, reason: reason, figure: figure) }
-    static func skipped(_ reason: String, figure: String? = nil) -> ProbeOutcome { .init(verdict: .skipped, reason: reason, figure: figure) }
+    static func pass(_ reason: String, figure: String? = nil) -> ProbeOutcome {
+        .init(verdict: .pass, reason: reason, figure: figure)
+    }
+    static func fail(_ reason: String, figure: String? = nil) -> ProbeOutcome {
+        .init(verdict: .fail, reason: reason, figure: figure)
+    }
+    static func skipped(_ reason: String, figure: String? = nil) -> ProbeOutcome {
+        .init(verdict: .skipped, reason: reason, figure: figure)
+    }
 }
 
 /// The checks, generic over the compute precision.
@@ -105,13 +117,16 @@ struct Probe<S: TensorScalar> {
     }
 
     /// A raw forward into guarded buffers: (status error or nil, y, workspace damage).
-    func rawForward(_ op: Operator, x: GuardedBuffer<S>, params: [GuardedBuffer<S>], y: GuardedBuffer<S>)
+    func rawForward(
+        _ op: Operator, x: GuardedBuffer<S>, params: [GuardedBuffer<S>], y: GuardedBuffer<S>
+    )
         throws -> (error: PluginCallError?, workspaceDamage: Int?)
     {
         let ws = GuardedWorkspace(size: try op.workspaceSize(backward: false, batch: x.shape[0], length: x.shape[1]))
         do {
-            try op.table.forward(op.instance, x: x.argument, params: params.map(\.argument), y: y.argument,
-                                 workspace: ws.pointer, workspaceSize: ws.size)
+            try op.table.forward(
+                op.instance, x: x.argument, params: params.map(\.argument), y: y.argument,
+                workspace: ws.pointer, workspaceSize: ws.size)
             return (nil, ws.damage)
         } catch { return (error, ws.damage) }
     }
@@ -125,8 +140,9 @@ struct Probe<S: TensorScalar> {
             zip(list, params).map { d, p in d?.argument ?? TensorArgument(data: nil, shape: p.shape, bits: S.bits) }
         }
         do {
-            try op.table.backward(op.instance, x: x.argument, params: params.map(\.argument), dy: dy.argument,
-                                  dx: dx?.argument, dparams: dpArgs, workspace: ws.pointer, workspaceSize: ws.size)
+            try op.table.backward(
+                op.instance, x: x.argument, params: params.map(\.argument), dy: dy.argument,
+                dx: dx?.argument, dparams: dpArgs, workspace: ws.pointer, workspaceSize: ws.size)
             return (nil, ws.damage)
         } catch { return (error, ws.damage) }
     }
@@ -137,7 +153,9 @@ struct Probe<S: TensorScalar> {
 
     func forwardValues(_ op: Operator, x: [S], shape: [Int], params: [GuardedBuffer<S>]) throws -> [S] {
         let y = GuardedBuffer<S>(shape: shape)
-        if let error = try rawForward(op, x: GuardedBuffer(shape: shape, values: x), params: params, y: y).error { throw error }
+        if let error = try rawForward(op, x: GuardedBuffer(shape: shape, values: x), params: params, y: y).error {
+            throw error
+        }
         return y.values
     }
 
@@ -156,13 +174,24 @@ struct Probe<S: TensorScalar> {
             case .int, .intList:
                 bad.append((.string("not-a-number"), "a string"))
                 if let r = schema.intRange, r.upperBound < Int64.max {
-                    bad.append((schema.type == .int ? .int(r.upperBound + 1) : .intList(Array(repeating: r.upperBound + 1, count: schema.listLength ?? 1)), "\(r.upperBound + 1) above its range"))
+                    bad.append(
+                        (
+                            schema.type == .int
+                                ? .int(r.upperBound + 1)
+                                : .intList(Array(repeating: r.upperBound + 1, count: schema.listLength ?? 1)),
+                            "\(r.upperBound + 1) above its range"
+                        ))
                 }
             case .float, .floatList:
                 bad.append((.string("not-a-number"), "a string"))
                 if let r = schema.floatRange, r.upperBound.isFinite {
                     let v = r.upperBound + max(1, abs(r.upperBound))
-                    bad.append((schema.type == .float ? .float(v) : .floatList(Array(repeating: v, count: schema.listLength ?? 1)), "\(v) above its range"))
+                    bad.append(
+                        (
+                            schema.type == .float
+                                ? .float(v) : .floatList(Array(repeating: v, count: schema.listLength ?? 1)),
+                            "\(v) above its range"
+                        ))
                 }
             case .bool: bad.append((.float(0.5), "a float"))
             case .string:
@@ -172,7 +201,8 @@ struct Probe<S: TensorScalar> {
             for (value, what) in bad {
                 let attrs = descriptor.attributes.map { s in (s, s.name == schema.name ? value : s.defaultValue) }
                 do {
-                    let instance = try descriptor.table.create(dim: dim, grid: grid.map { ($0.height, $0.width) }, attributes: attrs, services: .shared)
+                    let instance = try descriptor.table.create(
+                        dim: dim, grid: grid.map { ($0.height, $0.width) }, attributes: attrs, services: .shared)
                     descriptor.table.destroy(instance)
                     return .fail("create accepted attribute '\(schema.name)' = \(value) (\(what))")
                 } catch {
@@ -180,14 +210,18 @@ struct Probe<S: TensorScalar> {
                 }
             }
         }
-        return .pass("defaults create an instance; \(refused) invalid attribute value(s) refused", figure: "\(refused) refused")
+        return .pass(
+            "defaults create an instance; \(refused) invalid attribute value(s) refused", figure: "\(refused) refused")
     }
 
     func shapes() throws -> ProbeOutcome {
         // Edge shapes run and give finite outputs.
         var cases: [(b: Int, grid: (Int, Int)?, l: Int, d: Int)] = []
         if lengthIsFixed {
-            cases = [(1, grid.map { ($0.height, $0.width) }, length, dim), (3, grid.map { ($0.height, $0.width) }, length, quick ? 64 : 256)]
+            cases = [
+                (1, grid.map { ($0.height, $0.width) }, length, dim),
+                (3, grid.map { ($0.height, $0.width) }, length, quick ? 64 : 256),
+            ]
         } else if grid != nil {
             cases = [(1, (1, 1), 1, dim), (2, (1, 7), 7, dim), (1, (3, 5), 15, quick ? 64 : 256)]
         } else {
@@ -206,8 +240,14 @@ struct Probe<S: TensorScalar> {
         let x = GuardedBuffer<S>(shape: shape, values: input(shape, salt: 2))
         let wrong: [(String, GuardedBuffer<S>, GuardedBuffer<S>, UInt8?)] = [
             ("y of shape [2, L + 1, D]", x, GuardedBuffer(shape: [2, length + 1, dim]), nil),
-            ("x of rank 2", GuardedBuffer(shape: [2 * length, dim], values: x.values), GuardedBuffer(shape: [2 * length, dim]), nil),
-            ("x with D + 1 channels", GuardedBuffer(shape: [2, length, dim + 1]), GuardedBuffer(shape: [2, length, dim + 1]), nil),
+            (
+                "x of rank 2", GuardedBuffer(shape: [2 * length, dim], values: x.values),
+                GuardedBuffer(shape: [2 * length, dim]), nil
+            ),
+            (
+                "x with D + 1 channels", GuardedBuffer(shape: [2, length, dim + 1]),
+                GuardedBuffer(shape: [2, length, dim + 1]), nil
+            ),
             ("float16 tensors", x, GuardedBuffer(shape: shape), 16),
         ]
         for (what, xb, yb, bits) in wrong {
@@ -221,11 +261,14 @@ struct Probe<S: TensorScalar> {
             }
             let ws = GuardedWorkspace(size: try op.workspaceSize(backward: false, batch: 2, length: length))
             do {
-                try op.table.forward(op.instance, x: xa, params: pa, y: ya, workspace: ws.pointer, workspaceSize: ws.size)
+                try op.table.forward(
+                    op.instance, x: xa, params: pa, y: ya, workspace: ws.pointer, workspaceSize: ws.size)
                 return .fail("forward accepted \(what) instead of refusing it with a status")
             } catch {}
         }
-        return .pass("\(lengthIsFixed ? "B=1 and 3 at the fixed L = \(length)" : "B=1/L=1, prime L") and D=\(quick ? 64 : 256) ran; 4 malformed calls refused")
+        return .pass(
+            "\(lengthIsFixed ? "B=1 and 3 at the fixed L = \(length)" : "B=1/L=1, prime L") and D=\(quick ? 64 : 256) ran; 4 malformed calls refused"
+        )
     }
 
     func inputsUnmodified() throws -> ProbeOutcome {
@@ -240,8 +283,12 @@ struct Probe<S: TensorScalar> {
         if let e = try rawForward(op, x: x, params: params, y: GuardedBuffer(shape: shape)).error { throw e }
         guard bitwiseEqual(x.values, xv) else { return .fail("forward modified its input x") }
         if descriptor.capabilities.contains(.backward) {
-            if let e = try rawBackward(op, x: x, params: params, dy: dy, dx: GuardedBuffer(shape: shape),
-                                       dparams: params.map { GuardedBuffer(shape: $0.shape) }).error { throw e }
+            if let e = try rawBackward(
+                op, x: x, params: params, dy: dy, dx: GuardedBuffer(shape: shape),
+                dparams: params.map { GuardedBuffer(shape: $0.shape) }
+            ).error {
+                throw e
+            }
             guard bitwiseEqual(x.values, xv) else { return .fail("backward modified its input x") }
             guard bitwiseEqual(dy.values, dyv) else { return .fail("backward modified dy") }
         }
@@ -262,21 +309,29 @@ struct Probe<S: TensorScalar> {
         if let at = y.damage { return .fail("forward wrote outside y (byte offset \(at) relative to its start)") }
         if let at = f.workspaceDamage { return .fail("forward wrote outside its workspace (byte offset \(at))") }
         if let at = x.damage { return .fail("forward wrote next to x (byte offset \(at))") }
-        guard descriptor.capabilities.contains(.backward) else { return .pass("forward stays inside y and the workspace") }
+        guard descriptor.capabilities.contains(.backward) else {
+            return .pass("forward stays inside y and the workspace")
+        }
         let dx = GuardedBuffer<S>(shape: shape)
         let dparams = params.map { GuardedBuffer<S>(shape: $0.shape) }
-        let b = try rawBackward(op, x: x, params: params, dy: GuardedBuffer(shape: shape, values: input(shape, salt: 6)), dx: dx, dparams: dparams)
+        let b = try rawBackward(
+            op, x: x, params: params, dy: GuardedBuffer(shape: shape, values: input(shape, salt: 6)), dx: dx,
+            dparams: dparams)
         if let e = b.error { throw e }
         if let at = dx.damage { return .fail("backward wrote outside dx (byte offset \(at))") }
         for (i, d) in dparams.enumerated() {
-            if let at = d.damage { return .fail("backward wrote outside the gradient of '\(op.parameters[i].name)' (byte offset \(at))") }
+            if let at = d.damage {
+                return .fail("backward wrote outside the gradient of '\(op.parameters[i].name)' (byte offset \(at))")
+            }
         }
         if let at = b.workspaceDamage { return .fail("backward wrote outside its workspace (byte offset \(at))") }
         return .pass("forward and backward stay inside their outputs and workspace")
     }
 
     func determinism() throws -> ProbeOutcome {
-        guard descriptor.capabilities.contains(.deterministic) else { return .skipped("the operator does not declare itself deterministic") }
+        guard descriptor.capabilities.contains(.deterministic) else {
+            return .skipped("the operator does not declare itself deterministic")
+        }
         let op = try makeOperator()
         let params = try parameters(op)
         let shape = [2, length, dim]
@@ -291,14 +346,20 @@ struct Probe<S: TensorScalar> {
             func grads() throws -> [S] {
                 let dx = GuardedBuffer<S>(shape: shape)
                 let dp = params.map { GuardedBuffer<S>(shape: $0.shape) }
-                if let e = try rawBackward(op, x: GuardedBuffer(shape: shape, values: xv), params: params,
-                                           dy: GuardedBuffer(shape: shape, values: input(shape, salt: 8)), dx: dx, dparams: dp).error { throw e }
+                if let e = try rawBackward(
+                    op, x: GuardedBuffer(shape: shape, values: xv), params: params,
+                    dy: GuardedBuffer(shape: shape, values: input(shape, salt: 8)), dx: dx, dparams: dp
+                ).error {
+                    throw e
+                }
                 return dx.values + dp.flatMap(\.values)
             }
             let g = try grads()
             guard bitwiseEqual(try grads(), g) else { return .fail("two backward calls on the same input differ") }
         }
-        return .pass("repeated forward\(descriptor.capabilities.contains(.backward) ? " and backward" : "") calls are bitwise equal")
+        return .pass(
+            "repeated forward\(descriptor.capabilities.contains(.backward) ? " and backward" : "") calls are bitwise equal"
+        )
     }
 
     func batchIndependence() throws -> ProbeOutcome {
@@ -310,7 +371,8 @@ struct Probe<S: TensorScalar> {
         let sample = length * dim
         for i in sample..<2 * sample { xv[i] += 1 }
         let y2 = try forwardValues(op, x: xv, shape: shape, params: params)
-        for b in [0, 2] where !bitwiseEqual(Array(y1[b * sample..<(b + 1) * sample]), Array(y2[b * sample..<(b + 1) * sample])) {
+        for b in [0, 2]
+        where !bitwiseEqual(Array(y1[b * sample..<(b + 1) * sample]), Array(y2[b * sample..<(b + 1) * sample])) {
             return .fail("changing sample 1 changed the output of sample \(b)")
         }
         return .pass("changing sample 1 left samples 0 and 2 bitwise unchanged")
@@ -348,10 +410,15 @@ struct Probe<S: TensorScalar> {
                 probes += 1
                 let moved = (t * dim..<(t + 1) * dim).reduce(0.0) { max($0, abs(Double(y[$1]) - Double(base[$1]))) }
                 if !(moved <= rounding) {
-                    let declared = "[t - \(bound.left.map(String.init) ?? "inf"), t + \(bound.right.map(String.init) ?? "inf")]\(op.isCausal ? " (causal)" : "")"
-                    return .fail("output token \(t) changed (by \(String(format: "%.3g", moved)), output scale \(String(format: "%.3g", scale))) when input token \(s) changed, outside the declared field \(declared)")
+                    let declared =
+                        "[t - \(bound.left.map(String.init) ?? "inf"), t + \(bound.right.map(String.init) ?? "inf")]\(op.isCausal ? " (causal)" : "")"
+                    return .fail(
+                        "output token \(t) changed (by \(String(format: "%.3g", moved)), output scale \(String(format: "%.3g", scale))) when input token \(s) changed, outside the declared field \(declared)"
+                    )
                 }
-                if quick && probes > 64 { return .pass("\(probes) perturbations outside the declared field had no effect beyond rounding") }
+                if quick && probes > 64 {
+                    return .pass("\(probes) perturbations outside the declared field had no effect beyond rounding")
+                }
             }
         }
         return .pass("\(probes) perturbations outside the declared field had no effect beyond rounding")
@@ -363,16 +430,25 @@ struct Probe<S: TensorScalar> {
         let shape = [2, length, dim]
         var xv = input(shape, salt: 11, scale: 2)
         // DiT-like activations: a few outlier channels tens of times larger than the rest.
-        for t in 0..<2 * length { xv[t * dim] *= 40; xv[t * dim + dim / 2] *= -25 }
+        for t in 0..<2 * length {
+            xv[t * dim] *= 40
+            xv[t * dim + dim / 2] *= -25
+        }
         let y = try forwardValues(op, x: xv, shape: shape, params: params)
         guard let worst = y.map({ abs(Double($0)) }).max(), y.allSatisfy({ $0.isFinite }) else {
-            return .fail("non-finite output for finite input with outlier channels (|x| up to \(Int(xv.map { abs(Double($0)) }.max() ?? 0)))")
+            return .fail(
+                "non-finite output for finite input with outlier channels (|x| up to \(Int(xv.map { abs(Double($0)) }.max() ?? 0)))"
+            )
         }
         if descriptor.capabilities.contains(.backward) {
             let dx = GuardedBuffer<S>(shape: shape)
             let dp = params.map { GuardedBuffer<S>(shape: $0.shape) }
-            if let e = try rawBackward(op, x: GuardedBuffer(shape: shape, values: xv), params: params,
-                                       dy: GuardedBuffer(shape: shape, values: input(shape, salt: 12)), dx: dx, dparams: dp).error { throw e }
+            if let e = try rawBackward(
+                op, x: GuardedBuffer(shape: shape, values: xv), params: params,
+                dy: GuardedBuffer(shape: shape, values: input(shape, salt: 12)), dx: dx, dparams: dp
+            ).error {
+                throw e
+            }
             guard dx.values.allSatisfy({ $0.isFinite }), dp.allSatisfy({ $0.values.allSatisfy { $0.isFinite } }) else {
                 return .fail("non-finite gradient for finite input with outlier channels")
             }
@@ -389,25 +465,35 @@ struct Probe<S: TensorScalar> {
         let dyv = input(shape, salt: 14)
         let dx = GuardedBuffer<S>(shape: shape)
         let dp = params.map { GuardedBuffer<S>(shape: $0.shape) }
-        if let e = try rawBackward(op, x: GuardedBuffer(shape: shape, values: xv), params: params, dy: GuardedBuffer(shape: shape, values: dyv), dx: dx, dparams: dp).error { throw e }
+        if let e = try rawBackward(
+            op, x: GuardedBuffer(shape: shape, values: xv), params: params,
+            dy: GuardedBuffer(shape: shape, values: dyv), dx: dx, dparams: dp
+        ).error {
+            throw e
+        }
 
         // Directional central differences of <f, dy> along random directions, for x and each parameter.
         let is64 = S.bits == 64
         let h = is64 ? 1e-6 : 1e-2
         let tolerance = is64 ? 1e-6 : 3e-2
         func objective(_ x: [S], _ p: [GuardedBuffer<S>]) throws -> Double {
-            zip(try forwardValues(op, x: x, shape: shape, params: p), dyv).reduce(0.0) { $0 + Double($1.0) * Double($1.1) }
+            zip(try forwardValues(op, x: x, shape: shape, params: p), dyv).reduce(0.0) {
+                $0 + Double($1.0) * Double($1.1)
+            }
         }
         var worst = 0.0
         var worstName = ""
         for which in -1..<params.count {
             let count = which < 0 ? xv.count : params[which].count
             let v = input([count], salt: 100 + UInt64(which + 1))
-            let analytic = zip(which < 0 ? dx.values : dp[which].values, v).reduce(0.0) { $0 + Double($1.0) * Double($1.1) }
+            let analytic = zip(which < 0 ? dx.values : dp[which].values, v).reduce(0.0) {
+                $0 + Double($1.0) * Double($1.1)
+            }
             func shifted(_ sign: Double) throws -> Double {
                 if which < 0 { return try objective(zip(xv, v).map { $0 + S(sign * h) * $1 }, params) }
                 var p = params
-                p[which] = GuardedBuffer(shape: params[which].shape, values: zip(params[which].values, v).map { $0 + S(sign * h) * $1 })
+                p[which] = GuardedBuffer(
+                    shape: params[which].shape, values: zip(params[which].values, v).map { $0 + S(sign * h) * $1 })
                 return try objective(xv, p)
             }
             let numeric = (try shifted(1) - shifted(-1)) / (2 * h)
@@ -416,24 +502,43 @@ struct Probe<S: TensorScalar> {
         }
         let figure = String(format: "max rel. error %.2e (%@)", worst, S.dtypeName)
         if worst > tolerance {
-            return .fail("the gradient of '\(worstName)' disagrees with central finite differences (relative error \(String(format: "%.2e", worst)) > \(tolerance))", figure: figure)
+            return .fail(
+                "the gradient of '\(worstName)' disagrees with central finite differences (relative error \(String(format: "%.2e", worst)) > \(tolerance))",
+                figure: figure)
         }
         // Overwrite semantics: outputs poisoned with NaN must come back fully written, equal to the clean result.
         let pdx = GuardedBuffer<S>(shape: shape, fill: .nan)
         let pdp = params.map { GuardedBuffer<S>(shape: $0.shape, fill: .nan) }
-        if let e = try rawBackward(op, x: GuardedBuffer(shape: shape, values: xv), params: params, dy: GuardedBuffer(shape: shape, values: dyv), dx: pdx, dparams: pdp).error { throw e }
-        guard bitwiseEqual(pdx.values, dx.values) else { return .fail("dx is accumulated into or not fully written (a NaN-poisoned dx came back different)", figure: figure) }
+        if let e = try rawBackward(
+            op, x: GuardedBuffer(shape: shape, values: xv), params: params,
+            dy: GuardedBuffer(shape: shape, values: dyv), dx: pdx, dparams: pdp
+        ).error {
+            throw e
+        }
+        guard bitwiseEqual(pdx.values, dx.values) else {
+            return .fail(
+                "dx is accumulated into or not fully written (a NaN-poisoned dx came back different)", figure: figure)
+        }
         for (i, d) in pdp.enumerated() where !bitwiseEqual(d.values, dp[i].values) {
-            return .fail("the gradient of '\(op.parameters[i].name)' is accumulated into or not fully written", figure: figure)
+            return .fail(
+                "the gradient of '\(op.parameters[i].name)' is accumulated into or not fully written", figure: figure)
         }
         // NULL outputs: no dx; no dparams; each dparam alone.
-        if let e = try rawBackward(op, x: GuardedBuffer(shape: shape, values: xv), params: params, dy: GuardedBuffer(shape: shape, values: dyv), dx: nil, dparams: dp).error {
+        if let e = try rawBackward(
+            op, x: GuardedBuffer(shape: shape, values: xv), params: params,
+            dy: GuardedBuffer(shape: shape, values: dyv), dx: nil, dparams: dp
+        ).error {
             return .fail("backward with dx = NULL failed: \(e.message)", figure: figure)
         }
-        if let e = try rawBackward(op, x: GuardedBuffer(shape: shape, values: xv), params: params, dy: GuardedBuffer(shape: shape, values: dyv), dx: dx, dparams: nil).error {
+        if let e = try rawBackward(
+            op, x: GuardedBuffer(shape: shape, values: xv), params: params,
+            dy: GuardedBuffer(shape: shape, values: dyv), dx: dx, dparams: nil
+        ).error {
             return .fail("backward with dparams = NULL failed: \(e.message)", figure: figure)
         }
-        return .pass("VJP agrees with finite differences (tolerance \(tolerance)); outputs overwritten; NULL outputs honoured", figure: figure)
+        return .pass(
+            "VJP agrees with finite differences (tolerance \(tolerance)); outputs overwritten; NULL outputs honoured",
+            figure: figure)
     }
 
     func reference() throws -> ProbeOutcome {
@@ -444,17 +549,22 @@ struct Probe<S: TensorScalar> {
         // The plugin's initialisation plus 0.05 N(0, 1) per element, so that parameters initialised to special values
         // (an identity filter, zero biases) still shape the output the reference is compared on.
         let params = try parameters(op).enumerated().map { i, p in
-            GuardedBuffer<S>(shape: p.shape, values: zip(p.values, input([p.count], salt: 200 + UInt64(i), scale: 0.05)).map { $0 + $1 })
+            GuardedBuffer<S>(
+                shape: p.shape,
+                values: zip(p.values, input([p.count], salt: 200 + UInt64(i), scale: 0.05)).map { $0 + $1 })
         }
         let shape = [2, length, dim]
         let xv = input(shape, salt: 40)
         let y = try forwardValues(op, x: xv, shape: shape, params: params)
-        let named = Dictionary(uniqueKeysWithValues: zip(op.parameters.map(\.name), params.map { $0.values.map { Double($0) } }))
+        let named = Dictionary(
+            uniqueKeysWithValues: zip(op.parameters.map(\.name), params.map { $0.values.map { Double($0) } }))
         let referenceInput = ReferenceInput(
             x: xv.map { Double($0) }, shape: shape, grid: grid,
             attributes: Dictionary(uniqueKeysWithValues: op.attributes.map { ($0.name, $0.value) }), parameters: named)
         guard let expected = ReferenceOperators.evaluate(id: descriptor.id, referenceInput) else {
-            return .fail("the parameters \(op.parameters.map(\.name)) or attributes \(op.attributes.map(\.name)) do not carry the upstream names the reference of '\(descriptor.id)' needs")
+            return .fail(
+                "the parameters \(op.parameters.map(\.name)) or attributes \(op.attributes.map(\.name)) do not carry the upstream names the reference of '\(descriptor.id)' needs"
+            )
         }
         // float64 agrees to rounding; float32 carries ~1e-7 relative error per operation over O(D) sums.
         let (rtol, atol) = S.bits == 64 ? (1e-9, 1e-12) : (1e-4, 1e-5)
@@ -466,9 +576,13 @@ struct Probe<S: TensorScalar> {
         let maxError = zip(y, expected).map { abs(Double($0) - $1) }.max() ?? 0
         let figure = String(format: "max |y - ref| %.2e (%@)", maxError, S.dtypeName)
         guard worst <= 1 else {
-            return .fail("the output disagrees with the built-in '\(descriptor.id)' reference (max error \(String(format: "%.2e", maxError)), tolerance \(rtol) relative + \(atol))", figure: figure)
+            return .fail(
+                "the output disagrees with the built-in '\(descriptor.id)' reference (max error \(String(format: "%.2e", maxError)), tolerance \(rtol) relative + \(atol))",
+                figure: figure)
         }
-        return .pass("agrees with the built-in float64 reference of '\(descriptor.id)' (on perturbed initial parameters)", figure: figure)
+        return .pass(
+            "agrees with the built-in float64 reference of '\(descriptor.id)' (on perturbed initial parameters)",
+            figure: figure)
     }
 
     func concurrency() throws -> ProbeOutcome {
@@ -477,13 +591,18 @@ struct Probe<S: TensorScalar> {
         // Distinct instances, parameters and inputs per thread; serial results first.
         let ops = try (0..<threads).map { _ in try makeOperator() }
         let params = try ops.enumerated().map { i, op in
-            try parameters(op).map { p in GuardedBuffer<S>(shape: p.shape, values: p.values.map { $0 * S(1 + Double(i)) }) }
+            try parameters(op).map { p in
+                GuardedBuffer<S>(shape: p.shape, values: p.values.map { $0 * S(1 + Double(i)) })
+            }
         }
         let inputs = (0..<threads).map { input(shape, salt: 20 + UInt64($0)) }
-        let serial = try (0..<threads).map { try forwardValues(ops[$0], x: inputs[$0], shape: shape, params: params[$0]) }
+        let serial = try (0..<threads).map {
+            try forwardValues(ops[$0], x: inputs[$0], shape: shape, params: params[$0])
+        }
         let deterministic = descriptor.capabilities.contains(.deterministic)
         func same(_ a: [S], _ b: [S]) -> Bool {
-            deterministic ? bitwiseEqual(a, b)
+            deterministic
+                ? bitwiseEqual(a, b)
                 : zip(a, b).allSatisfy { abs(Double($0) - Double($1)) <= 1e-5 * max(1, abs(Double($1))) }
         }
         func concurrent(_ instance: @escaping (Int) -> Operator) -> Int? {
@@ -493,7 +612,8 @@ struct Probe<S: TensorScalar> {
                 let shared = UncheckedSendable((probe: self, instance: instance, params: params, inputs: inputs))
                 DispatchQueue.concurrentPerform(iterations: threads) { i in
                     let s = shared.value
-                    results.set(i, try? s.probe.forwardValues(s.instance(i), x: s.inputs[i], shape: shape, params: s.params[i]))
+                    results.set(
+                        i, try? s.probe.forwardValues(s.instance(i), x: s.inputs[i], shape: shape, params: s.params[i]))
                 }
                 if let bad = (0..<threads).first(where: { i in results.get(i).map { !same($0, serial[i]) } ?? true }) {
                     return bad
@@ -502,7 +622,8 @@ struct Probe<S: TensorScalar> {
             return nil
         }
         if let bad = concurrent({ ops[$0] }) {
-            return .fail("thread \(bad) got a different result from distinct instances called concurrently than serially")
+            return .fail(
+                "thread \(bad) got a different result from distinct instances called concurrently than serially")
         }
         guard descriptor.capabilities.contains(.reentrant) else {
             return .pass("\(threads) distinct instances on \(threads) threads match the serial results")
@@ -510,7 +631,9 @@ struct Probe<S: TensorScalar> {
         if let bad = concurrent({ _ in ops[0] }) {
             return .fail("thread \(bad) got a different result from one re-entrant instance called concurrently")
         }
-        return .pass("\(threads) distinct instances, and one re-entrant instance, on \(threads) threads match the serial results")
+        return .pass(
+            "\(threads) distinct instances, and one re-entrant instance, on \(threads) threads match the serial results"
+        )
     }
 
     func resources() throws -> ProbeOutcome {
@@ -522,9 +645,13 @@ struct Probe<S: TensorScalar> {
             let params = try parameters(op)
             _ = try forwardValues(op, x: xv, shape: shape, params: params)
             if descriptor.capabilities.contains(.backward) {
-                if let e = try rawBackward(op, x: GuardedBuffer(shape: shape, values: xv), params: params,
-                                           dy: GuardedBuffer(shape: shape, values: dyv), dx: GuardedBuffer(shape: shape),
-                                           dparams: params.map { GuardedBuffer(shape: $0.shape) }).error { throw e }
+                if let e = try rawBackward(
+                    op, x: GuardedBuffer(shape: shape, values: xv), params: params,
+                    dy: GuardedBuffer(shape: shape, values: dyv), dx: GuardedBuffer(shape: shape),
+                    dparams: params.map { GuardedBuffer(shape: $0.shape) }
+                ).error {
+                    throw e
+                }
             }
         }
         // Warm up: the host pool, OpenBLAS's threads and allocator caches settle during the first cycles.
@@ -537,11 +664,15 @@ struct Probe<S: TensorScalar> {
         let threadsAfter = ProcessStats.threadCount
         let figure = String(format: "%+.1f MiB over %d cycles", Double(growth) / 1_048_576, cycles)
         if threadsAfter > threadsBefore {
-            return .fail("\(threadsAfter - threadsBefore) thread(s) left behind after \(cycles) create/destroy cycles", figure: figure)
+            return .fail(
+                "\(threadsAfter - threadsBefore) thread(s) left behind after \(cycles) create/destroy cycles",
+                figure: figure)
         }
         // 8 MiB of slack covers allocator noise; a leak of even 16 KiB per cycle exceeds it.
         if growth > 8 << 20 {
-            return .fail("resident memory grew by \(growth >> 10) KiB over \(cycles) cycles (about \((growth / cycles) >> 10) KiB per cycle)", figure: figure)
+            return .fail(
+                "resident memory grew by \(growth >> 10) KiB over \(cycles) cycles (about \((growth / cycles) >> 10) KiB per cycle)",
+                figure: figure)
         }
         return .pass("no memory growth beyond noise and no threads left behind over \(cycles) cycles", figure: figure)
     }
@@ -553,18 +684,22 @@ struct Probe<S: TensorScalar> {
         let bad = [2, length, dim + 1]
         let ws = GuardedWorkspace(size: try op.workspaceSize(backward: false, batch: 2, length: length))
         do {
-            try op.table.forward(op.instance, x: GuardedBuffer<S>(shape: bad).argument, params: params.map(\.argument),
-                                 y: GuardedBuffer<S>(shape: bad).argument, workspace: ws.pointer, workspaceSize: ws.size)
+            try op.table.forward(
+                op.instance, x: GuardedBuffer<S>(shape: bad).argument, params: params.map(\.argument),
+                y: GuardedBuffer<S>(shape: bad).argument, workspace: ws.pointer, workspaceSize: ws.size)
             return .fail("forward with x of D + 1 channels returned OZ_OK")
         } catch {
             guard !error.message.trimmingCharacters(in: .whitespaces).isEmpty else {
-                return .fail("a failing call (x with the wrong width) returned status \(error.status) with an empty message")
+                return .fail(
+                    "a failing call (x with the wrong width) returned status \(error.status) with an empty message")
             }
         }
         let xv = input(shape, salt: 15)
         let after = try forwardValues(op, x: xv, shape: shape, params: params)
         let fresh = try forwardValues(try makeOperator(), x: xv, shape: shape, params: params)
-        guard bitwiseEqual(after, fresh) else { return .fail("after a failed call the instance computes differently from a fresh one") }
+        guard bitwiseEqual(after, fresh) else {
+            return .fail("after a failed call the instance computes differently from a fresh one")
+        }
         return .pass("a failing call gave a status and a message; the instance stayed usable")
     }
 }

@@ -28,17 +28,21 @@ public struct ConformanceReport: Codable, Sendable {
     public var summary: String {
         let counts = Dictionary(grouping: results, by: \.verdict).mapValues(\.count)
         return [ConformanceVerdict.pass, .fail, .crashed, .timeout, .notSupported, .skipped]
-            .compactMap { v in counts[v].map { "\($0) \(v == .pass ? "passed" : v.rawValue.replacingOccurrences(of: "_", with: " "))" } }
+            .compactMap { v in
+                counts[v].map { "\($0) \(v == .pass ? "passed" : v.rawValue.replacingOccurrences(of: "_", with: " "))" }
+            }
             .joined(separator: ", ")
     }
 
     /// A readable table: check, operator, verdict, figure, reason.
     public var table: String {
-        let rows = [["check", "operator", "verdict", "figure", "reason"]]
+        let rows =
+            [["check", "operator", "verdict", "figure", "reason"]]
             + results.map { [$0.check.rawValue, $0.operatorId, $0.verdict.rawValue, $0.figure ?? "", $0.reason] }
         let widths = (0..<4).map { c in rows.map { $0[c].count }.max() ?? 0 }
         return rows.map { row in
-            (0..<4).map { row[$0].padding(toLength: widths[$0], withPad: " ", startingAt: 0) }.joined(separator: "  ") + "  " + row[4]
+            (0..<4).map { row[$0].padding(toLength: widths[$0], withPad: " ", startingAt: 0) }.joined(separator: "  ")
+                + "  " + row[4]
         }.joined(separator: "\n")
     }
 
@@ -56,20 +60,23 @@ public struct ConformanceReport: Codable, Sendable {
         }
         var xml = "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"
         let failures = results.filter { $0.verdict.isFailure }.count
-        xml += "<testsuites name=\"zoo conform \(escape(library))\" tests=\"\(results.count)\" failures=\"\(failures)\">\n"
+        xml +=
+            "<testsuites name=\"zoo conform \(escape(library))\" tests=\"\(results.count)\" failures=\"\(failures)\">\n"
         let byOperator = Dictionary(grouping: results, by: \.operatorId)
         for id in byOperator.keys.sorted() {
             let cases = byOperator[id]!
             let f = cases.filter { $0.verdict.isFailure }.count
             let s = cases.filter { $0.verdict == .skipped }.count
-            xml += "  <testsuite name=\"\(escape(id))\" tests=\"\(cases.count)\" failures=\"\(f)\" skipped=\"\(s)\" timestamp=\"\(date)\">\n"
+            xml +=
+                "  <testsuite name=\"\(escape(id))\" tests=\"\(cases.count)\" failures=\"\(f)\" skipped=\"\(s)\" timestamp=\"\(date)\">\n"
             for r in cases {
                 xml += "    <testcase classname=\"conform.\(escape(id))\" name=\"\(r.check.rawValue)\">"
                 switch r.verdict {
                 case .pass: break
                 case .skipped: xml += "<skipped message=\"\(escape(r.reason))\"/>"
                 default:
-                    xml += "<failure type=\"\(r.verdict.rawValue)\" message=\"\(escape(r.reason))\">\(escape(r.reproduce))</failure>"
+                    xml +=
+                        "<failure type=\"\(r.verdict.rawValue)\" message=\"\(escape(r.reason))\">\(escape(r.reproduce))</failure>"
                 }
                 xml += "</testcase>\n"
             }

@@ -16,7 +16,8 @@ public struct ConformanceRunner: Sendable {
     /// Whether this process (and so each probe, the same executable in the same environment) runs with the
     /// AddressSanitizer or ThreadSanitizer runtime, built in (`swift test --sanitize=...`) or preloaded for
     /// instrumented C plugins (`LD_PRELOAD=libasan.so`, see scripts/sanitize).
-    public static let runsUnderSanitizer = DynamicLibrary.processDefines("__asan_init") || DynamicLibrary.processDefines("__tsan_init")
+    public static let runsUnderSanitizer =
+        DynamicLibrary.processDefines("__asan_init") || DynamicLibrary.processDefines("__tsan_init")
     public var seed: UInt64 = 0
     public var quick = false
     /// The `complexity` check fails an operator whose time grows faster than it declares (otherwise it reports it).
@@ -30,7 +31,9 @@ public struct ConformanceRunner: Sendable {
     }
 
     /// Every requested check on every operator of the library (or the one named).
-    public func run(library: String, operatorId: String? = nil, checks: [ConformanceCheckID] = ConformanceCheckID.allCases)
+    public func run(
+        library: String, operatorId: String? = nil, checks: [ConformanceCheckID] = ConformanceCheckID.allCases
+    )
         -> [ConformanceResult]
     {
         let listing = probe(["_probe", library, "--list"])
@@ -52,17 +55,20 @@ public struct ConformanceRunner: Sendable {
                 var arguments = ["_probe", library, "--operator", id, "--check", check.rawValue, "--seed", "\(seed)"]
                 if quick { arguments.append("--quick") }
                 if strictTiming { arguments.append("--strict-timing") }
-                let reproduce = "zoo conform \(library) --operator \(id) --check \(check.rawValue) --seed \(seed)"
+                let reproduce =
+                    "zoo conform \(library) --operator \(id) --check \(check.rawValue) --seed \(seed)"
                     + (quick ? " --quick" : "") + (strictTiming ? " --strict-timing" : "")
                 var result: ConformanceResult
                 switch probe(arguments) {
                 case .finished(let output):
                     if let line = output.split(separator: "\n").last(where: { $0.hasPrefix("@@result ") }),
-                        let decoded = try? JSONDecoder().decode(ConformanceResult.self, from: Data(line.dropFirst(9).utf8))
+                        let decoded = try? JSONDecoder().decode(
+                            ConformanceResult.self, from: Data(line.dropFirst(9).utf8))
                     {
                         result = decoded
                     } else {
-                        result = failure(check, id, .fail, "the probe gave no result: \(Self.lastLine(output, or: "no output"))")
+                        result = failure(
+                            check, id, .fail, "the probe gave no result: \(Self.lastLine(output, or: "no output"))")
                     }
                 case .crashed(let reason): result = failure(check, id, .crashed, reason)
                 case .timedOut(let reason): result = failure(check, id, .timeout, reason)
@@ -72,12 +78,17 @@ public struct ConformanceRunner: Sendable {
             }
         }
         if let operatorId, !ids.contains(operatorId) {
-            results.append(failure(.metadata, operatorId, .fail, "the library has no operator '\(operatorId)' (it has: \(ids.joined(separator: ", ")))"))
+            results.append(
+                failure(
+                    .metadata, operatorId, .fail,
+                    "the library has no operator '\(operatorId)' (it has: \(ids.joined(separator: ", ")))"))
         }
         return results
     }
 
-    private func failure(_ check: ConformanceCheckID, _ id: String, _ verdict: ConformanceVerdict, _ reason: String) -> ConformanceResult {
+    private func failure(
+        _ check: ConformanceCheckID, _ id: String, _ verdict: ConformanceVerdict, _ reason: String
+    ) -> ConformanceResult {
         ConformanceResult(check: check, operatorId: id, verdict: verdict, reason: reason, seed: seed)
     }
 
@@ -89,7 +100,8 @@ public struct ConformanceRunner: Sendable {
 
     /// Runs `zoo <arguments>` under `ulimit -v`, with output in a temporary file (no pipe to fill up).
     private func probe(_ arguments: [String]) -> ProbeOutcome {
-        let outputURL = FileManager.default.temporaryDirectory.appendingPathComponent("zoo-probe-\(UUID().uuidString).out")
+        let outputURL = FileManager.default.temporaryDirectory.appendingPathComponent(
+            "zoo-probe-\(UUID().uuidString).out")
         _ = FileManager.default.createFile(atPath: outputURL.path, contents: nil)
         defer { try? FileManager.default.removeItem(at: outputURL) }
         guard let output = FileHandle(forWritingAtPath: outputURL.path) else {
@@ -117,7 +129,8 @@ public struct ConformanceRunner: Sendable {
         if timedOut { return .timedOut("no result within \(Int(timeout)) s (killed)") }
         if process.terminationReason == .uncaughtSignal {
             let signal = process.terminationStatus
-            return .crashed("the probe died of signal \(signal) (\(Self.signalName(signal)))\(Self.memoryHint(signal, memoryMiB))")
+            return .crashed(
+                "the probe died of signal \(signal) (\(Self.signalName(signal)))\(Self.memoryHint(signal, memoryMiB))")
         }
         return .finished(text)
     }

@@ -1,6 +1,6 @@
-import OperatorABI
 import HostCore
 import HostPlugins
+import OperatorABI
 
 /// A host buffer with guard bytes on both sides, to catch a plugin writing outside it.
 ///
@@ -22,7 +22,11 @@ final class GuardedBuffer<S: TensorScalar> {
         raw = .allocate(byteCount: bytes + 2 * Self.guardBytes, alignment: 64)
         raw.initializeMemory(as: UInt8.self, repeating: Self.pattern, count: bytes + 2 * Self.guardBytes)
         pointer = (raw + Self.guardBytes).bindMemory(to: S.self, capacity: max(1, count))
-        if let values { pointer.update(from: values, count: count) } else { pointer.update(repeating: fill, count: count) }
+        if let values {
+            pointer.update(from: values, count: count)
+        } else {
+            pointer.update(repeating: fill, count: count)
+        }
     }
 
     deinit { raw.deallocate() }
@@ -37,7 +41,8 @@ final class GuardedBuffer<S: TensorScalar> {
         for i in 0..<Self.guardBytes where raw.load(fromByteOffset: i, as: UInt8.self) != Self.pattern {
             return i - Self.guardBytes
         }
-        for i in 0..<Self.guardBytes where raw.load(fromByteOffset: Self.guardBytes + bytes + i, as: UInt8.self) != Self.pattern {
+        for i in 0..<Self.guardBytes
+        where raw.load(fromByteOffset: Self.guardBytes + bytes + i, as: UInt8.self) != Self.pattern {
             return bytes + i
         }
         return nil

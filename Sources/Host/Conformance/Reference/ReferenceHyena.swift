@@ -28,8 +28,12 @@ public struct ReferenceHyenaMixer: Sendable {
         guard let inW = parameters["in_proj.weight"], let inB = parameters["in_proj.bias"],
             let outW = parameters["out_proj.weight"], let outB = parameters["out_proj.bias"]
         else { return nil }
-        if variant != .y && (parameters["short_filter.weight"] == nil || parameters["short_filter.bias"] == nil) { return nil }
-        if variant != .x && (parameters["inner_filter.weight"] == nil || parameters["inner_filter.bias"] == nil) { return nil }
+        if variant != .y && (parameters["short_filter.weight"] == nil || parameters["short_filter.bias"] == nil) {
+            return nil
+        }
+        if variant != .x && (parameters["inner_filter.weight"] == nil || parameters["inner_filter.bias"] == nil) {
+            return nil
+        }
         self.variant = variant
         self.D = D
         (self.inW, self.inB, self.outW, self.outB) = (inW, inB, outW, outB)

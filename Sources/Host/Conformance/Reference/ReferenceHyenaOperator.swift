@@ -20,10 +20,14 @@ public struct ReferenceHyenaOperator: Sendable {
             let shift = a.float("shift"), let fast = a.float("fast_decay_pct"), let slow = a.float("slow_decay_pct"),
             let target = a.float("target")
         else { return nil }
-        var names = ["in_proj.weight", "in_proj.bias", "short_filter.weight", "short_filter.bias", "filter_fn.pos_emb.z",
-                     "filter_fn.implicit_filter.1.freq", "filter_fn.bias", "out_proj.weight", "out_proj.bias",
-                     "filter_fn.implicit_filter.\(2 * (inner + 1)).weight"]
-        for i in 0...inner { names += ["filter_fn.implicit_filter.\(2 * i).weight", "filter_fn.implicit_filter.\(2 * i).bias"] }
+        var names = [
+            "in_proj.weight", "in_proj.bias", "short_filter.weight", "short_filter.bias", "filter_fn.pos_emb.z",
+            "filter_fn.implicit_filter.1.freq", "filter_fn.bias", "out_proj.weight", "out_proj.bias",
+            "filter_fn.implicit_filter.\(2 * (inner + 1)).weight",
+        ]
+        for i in 0...inner {
+            names += ["filter_fn.implicit_filter.\(2 * i).weight", "filter_fn.implicit_filter.\(2 * i).bias"]
+        }
         guard names.allSatisfy({ parameters[$0] != nil }) else { return nil }
         (self.D, self.order, shortTaps, maxLength, embedding, self.inner) = (D, order, taps, lMax, emb, inner)
         (self.modulate, self.shift, fastDecay, slowDecay, self.target) = (modulate, shift, fast, slow, target)
@@ -43,7 +47,9 @@ public struct ReferenceHyenaOperator: Sendable {
         return (0..<L).map { t in
             var s = Array(z[t * embedding..<(t + 1) * embedding])
             for i in 0...inner {
-                let pre = linearRow(s[...], p["filter_fn.implicit_filter.\(2 * i).weight"]!, p["filter_fn.implicit_filter.\(2 * i).bias"]!, out: F)
+                let pre = linearRow(
+                    s[...], p["filter_fn.implicit_filter.\(2 * i).weight"]!,
+                    p["filter_fn.implicit_filter.\(2 * i).bias"]!, out: F)
                 s = (0..<F).map { sin(freq[$0] * pre[$0]) }
             }
             var h = linearRow(s[...], out, nil, out: C)
@@ -66,11 +72,15 @@ public struct ReferenceHyenaOperator: Sendable {
         let (sw, sb) = (p["short_filter.weight"]!, p["short_filter.bias"]!)
         var y: [Double] = []
         for b in 0..<B {
-            let u = (0..<L).map { t in linearRow(x[(b * L + t) * D..<(b * L + t + 1) * D], p["in_proj.weight"]!, p["in_proj.bias"]!, out: P) }
+            let u = (0..<L).map { t in
+                linearRow(x[(b * L + t) * D..<(b * L + t + 1) * D], p["in_proj.weight"]!, p["in_proj.bias"]!, out: P)
+            }
             let uc = (0..<L).map { t in
                 (0..<P).map { c in
                     var s = sb[c]
-                    for j in 0..<shortTaps where t - (shortTaps - 1) + j >= 0 { s += sw[c * shortTaps + j] * u[t - (shortTaps - 1) + j][c] }
+                    for j in 0..<shortTaps where t - (shortTaps - 1) + j >= 0 {
+                        s += sw[c * shortTaps + j] * u[t - (shortTaps - 1) + j][c]
+                    }
                     return s
                 }
             }

@@ -115,7 +115,9 @@ public func neighbourhoodMask(H: Int, W: Int, kh: Int, kw: Int, shift: Bool) -> 
 /// fast-transformers `LinearAttention` (non-causal): `phi(u) = elu(u) + 1`,
 /// `O_l = phi(q_l)^T [sum_s phi(k_s) v_s^T] / (phi(q_l)^T sum_s phi(k_s) + 1e-6)`, written as the direct formula
 /// per output element.
-public func referenceLinearAttention(x: [Double], B: Int, L: Int, D: Int, heads: Int, _ p: ReferenceProjections) -> [Double] {
+public func referenceLinearAttention(
+    x: [Double], B: Int, L: Int, D: Int, heads: Int, _ p: ReferenceProjections
+) -> [Double] {
     let dh = D / heads
     func phi(_ u: Double) -> Double { u > 0 ? u + 1 : exp(u) }
     var y = [Double](repeating: 0, count: B * L * D)
@@ -166,12 +168,14 @@ extension ReferenceOperators {
         else { return nil }
         return referenceMaskedAttention(
             x: input.x, B: input.batch, L: input.length, D: input.dim, heads: heads, p,
-            mask: neighbourhoodMask(H: grid.height, W: grid.width, kh: kernel[0], kw: kernel[1], shift: border == "shift"))
+            mask: neighbourhoodMask(
+                H: grid.height, W: grid.width, kh: kernel[0], kw: kernel[1], shift: border == "shift"))
     }
 
     /// `linear_attn` (timm names; attribute `num_heads`).
     static func linearAttention(_ input: ReferenceInput) -> [Double]? {
-        guard let heads = input.int("num_heads"), let p = ReferenceProjections(named: input.parameters, qkv: "qkv", out: "proj")
+        guard let heads = input.int("num_heads"),
+            let p = ReferenceProjections(named: input.parameters, qkv: "qkv", out: "proj")
         else { return nil }
         return referenceLinearAttention(x: input.x, B: input.batch, L: input.length, D: input.dim, heads: heads, p)
     }

@@ -47,7 +47,8 @@ extension ReferenceOperators {
             let projW = input.parameters["proj.weight"], let projB = input.parameters["proj.bias"]
         else { return nil }
         return referenceMHA(
-            x: input.x, B: input.batch, L: input.length, D: input.dim, heads: heads, causal: input.bool("causal") ?? false,
+            x: input.x, B: input.batch, L: input.length, D: input.dim, heads: heads,
+            causal: input.bool("causal") ?? false,
             qkvW: qkvW, qkvB: input.parameters["qkv.bias"], projW: projW, projB: projB)
     }
 }

@@ -23,10 +23,12 @@ extension ReferenceOperators {
     /// `mlp` (timm names `fc1.*`, `fc2.*`; attribute `expansion_ratio`, hidden width `int(D * r)`).
     static func mlp(_ input: ReferenceInput) -> [Double]? {
         guard let ratio = input.float("expansion_ratio"), let fc1W = input.parameters["fc1.weight"],
-            let fc1B = input.parameters["fc1.bias"], let fc2W = input.parameters["fc2.weight"], let fc2B = input.parameters["fc2.bias"]
+            let fc1B = input.parameters["fc1.bias"], let fc2W = input.parameters["fc2.weight"],
+            let fc2B = input.parameters["fc2.bias"]
         else { return nil }
         return referenceMLP(
-            x: input.x, B: input.batch, L: input.length, D: input.dim, hidden: Int((Double(input.dim) * ratio).rounded(.towardZero)),
+            x: input.x, B: input.batch, L: input.length, D: input.dim,
+            hidden: Int((Double(input.dim) * ratio).rounded(.towardZero)),
             fc1W: fc1W, fc1B: fc1B, fc2W: fc2W, fc2B: fc2B)
     }
 }

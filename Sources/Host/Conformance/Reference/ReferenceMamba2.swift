@@ -66,7 +66,10 @@ struct ReferenceMamba2 {
         for b in 0..<B {
             // [z | xBC | dt] for every token.
             let zx: [[Double]] = x.withUnsafeBufferPointer { xs in
-                (0..<L).map { t in Self.project(UnsafeBufferPointer(rebasing: xs[(b * L + t) * D..<(b * L + t + 1) * D]), inW, out: inProjDim) }
+                (0..<L).map { t in
+                    Self.project(
+                        UnsafeBufferPointer(rebasing: xs[(b * L + t) * D..<(b * L + t + 1) * D]), inW, out: inProjDim)
+                }
             }
             var y = [[Double]](repeating: [Double](repeating: 0, count: dInner), count: L)
             for scan in scans {
@@ -135,12 +138,16 @@ extension ReferenceOperators {
             guard let dState = input.int("d_state"), let dConv = input.int("d_conv"), let expand = input.int("expand"),
                 let headDim = input.int("headdim"), let groups = input.int("ngroups"), let eps = input.float("eps"),
                 let normBeforeGate = input.bool("norm_before_gate"), let scans = scans(input),
-                headDim > 0, (expand * input.dim) % headDim == 0, groups > 0, ((expand * input.dim) / headDim) % groups == 0
+                headDim > 0, (expand * input.dim) % headDim == 0, groups > 0,
+                ((expand * input.dim) / headDim) % groups == 0
             else { return nil }
             let reference = ReferenceMamba2(
                 D: input.dim, dState: dState, dConv: dConv, expand: expand, headDim: headDim, groups: groups, eps: eps,
                 normBeforeGate: normBeforeGate, scans: scans, parameters: input.parameters)
-            let names = reference.scans.flatMap { s in ["conv1d.weight", "conv1d.bias", "dt_bias", "A_log", "D"].map { s.prefix + $0 } }
+            let names =
+                reference.scans.flatMap { s in
+                    ["conv1d.weight", "conv1d.bias", "dt_bias", "A_log", "D"].map { s.prefix + $0 }
+                }
                 + ["in_proj.weight", "norm.weight", "out_proj.weight"]
             guard names.allSatisfy({ input.parameters[$0] != nil }) else { return nil }
             return reference.forward(input.x, B: input.batch, L: input.length)

@@ -12,7 +12,8 @@ public enum ScaffoldError: Error, Equatable, CustomStringConvertible {
 
     public var description: String {
         switch self {
-        case .invalidName(let name): "plugin name '\(name)' is invalid: expected [a-z][a-z0-9_]* (it becomes the operator id)"
+        case .invalidName(let name):
+            "plugin name '\(name)' is invalid: expected [a-z][a-z0-9_]* (it becomes the operator id)"
         case .exists(let path): "'\(path)' already exists; choose another --output"
         case .headerNotFound(let searched):
             "OperatorABI.h with OperatorPluginHelpers.h beside it not found (looked in \(searched.joined(separator: ", "))); pass --abi-include DIR"
@@ -41,7 +42,9 @@ public enum PluginScaffold {
     /// The folder holding OperatorABI.h and OperatorPluginHelpers.h: `override`, else found above the running
     /// executable (an in-tree build).
     public static func headerDirectory(override: String?) throws(ScaffoldError) -> String {
-        func hasHeaders(_ path: String) -> Bool { cHeaders.allSatisfy { FileManager.default.fileExists(atPath: path + "/" + $0) } }
+        func hasHeaders(_ path: String) -> Bool {
+            cHeaders.allSatisfy { FileManager.default.fileExists(atPath: path + "/" + $0) }
+        }
         var searched: [String] = []
         if let override {
             searched.append(override)
@@ -71,7 +74,8 @@ public enum PluginScaffold {
             throw .packageNotFound(searched: [absolute])
         }
         var searched: [String] = []
-        var url = URL(fileURLWithPath: PluginSearchPath.executablePath).resolvingSymlinksInPath().deletingLastPathComponent()
+        var url = URL(fileURLWithPath: PluginSearchPath.executablePath).resolvingSymlinksInPath()
+            .deletingLastPathComponent()
         for _ in 0..<8 {
             searched.append(url.path)
             if isCheckout(url.path) { return url.path }
@@ -123,11 +127,14 @@ public enum PluginScaffold {
             for file in files {
                 let path = directory + "/" + file.path
                 try FileManager.default.createDirectory(
-                    atPath: URL(fileURLWithPath: path).deletingLastPathComponent().path, withIntermediateDirectories: true)
+                    atPath: URL(fileURLWithPath: path).deletingLastPathComponent().path,
+                    withIntermediateDirectories: true)
                 let writer = try AtomicFileWriter(path: path)
                 try writer.write(Array(file.text.utf8))
                 try writer.commit()
-                if file.executable { try FileManager.default.setAttributes([.posixPermissions: 0o755], ofItemAtPath: path) }
+                if file.executable {
+                    try FileManager.default.setAttributes([.posixPermissions: 0o755], ofItemAtPath: path)
+                }
             }
         } catch let error as AtomicWriteFailure {
             throw .writeFailed(path: directory, reason: error.reason)

@@ -24,7 +24,9 @@ public enum BLAS {
         let d = try dims(m, n, k, lda, ldb, ldc)
         _ = ThreadPool.openBLASSingleThreaded
         let pool = ThreadPool.shared
-        guard pool.threadCount > 1, m >= 16, m.multipliedReportingOverflow(by: n).partialValue.multipliedReportingOverflow(by: k).partialValue >= 1 << 18 else {
+        guard pool.threadCount > 1, m >= 16,
+            m.multipliedReportingOverflow(by: n).partialValue.multipliedReportingOverflow(by: k).partialValue >= 1 << 18
+        else {
             cblas_sgemm(
                 CblasRowMajor, transA.cblas, transB.cblas, d[0], d[1], d[2], alpha, a, d[3], b, d[4], beta, c, d[5])
             return
@@ -46,7 +48,6 @@ public enum BLAS {
     /// Rows of C per block of a split product: one block per thread (``ThreadPool/chunkSize(_:grain:)`` keeps it as
     /// the chunk length, since it is never shorter than the pool's own chunks).
     static func rowBlock(_ m: Int, threads: Int) -> Int { (m + threads - 1) / max(1, threads) }
-
 
     /// Double-precision ``gemm(_:_:m:n:k:alpha:a:lda:b:ldb:beta:c:ldc:)``; the C function is `cblas_dgemm`.
     public static func gemm(

@@ -49,7 +49,9 @@ package final class AtomicFileWriter {
         var created: (String, Int32)?
         var lastErrno: Int32 = 0
         for _ in 0..<16 {
-            let candidate = "\(directory)/" + StaleTemporaryFiles.name(for: name, process: getpid(), nonce: UInt32.random(in: 0...UInt32.max))
+            let candidate =
+                "\(directory)/"
+                + StaleTemporaryFiles.name(for: name, process: getpid(), nonce: UInt32.random(in: 0...UInt32.max))
             let fd = open(candidate, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o644)
             if fd >= 0 {
                 created = (candidate, fd)

@@ -57,7 +57,9 @@ struct SafetensorsHeader {
         return SafetensorsHeader(entries: entries, metadata: metadata, dataStart: dataStart)
     }
 
-    private static func parseMetadata(_ value: StrictJSON.Value, path: String) throws(SafetensorsError) -> [String:
+    private static func parseMetadata(
+        _ value: StrictJSON.Value, path: String
+    ) throws(SafetensorsError) -> [String:
         String]
     {
         guard case .object(let members) = value else {

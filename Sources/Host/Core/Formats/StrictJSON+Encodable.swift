@@ -6,7 +6,8 @@ extension StrictJSON.Value {
     package var canonical: StrictJSON.Value {
         switch self {
         case .object(let members):
-            .object(members.map { StrictJSON.Member(key: $0.key, value: $0.value.canonical) }.sorted { $0.key < $1.key })
+            .object(
+                members.map { StrictJSON.Member(key: $0.key, value: $0.value.canonical) }.sorted { $0.key < $1.key })
         case .array(let items): .array(items.map(\.canonical))
         case .number(let text): .number(Self.canonicalNumber(text))
         default: self

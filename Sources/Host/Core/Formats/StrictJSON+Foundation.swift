@@ -42,7 +42,8 @@ extension StrictJSON.ParseError: CustomStringConvertible {
     package var description: String {
         switch self {
         case .syntax(let offset, let message): "\(message) (at byte \(offset))"
-        case .duplicateKey(let key, let context, let offset): "key '\(key)' appears twice in \(context) (at byte \(offset))"
+        case .duplicateKey(let key, let context, let offset):
+            "key '\(key)' appears twice in \(context) (at byte \(offset))"
         }
     }
 }

@@ -30,7 +30,8 @@ public final class ProgressBar {
         guard finished || now.timeIntervalSince(lastPrint) >= (interactive ? 0.2 : 30) else { return }
         lastPrint = now
         let text = line(done, status: status, at: now)
-        FileHandle.standardError.write(Data(((interactive ? "\r\u{1B}[K" : "") + text + (interactive && !finished ? "" : "\n")).utf8))
+        FileHandle.standardError.write(
+            Data(((interactive ? "\r\u{1B}[K" : "") + text + (interactive && !finished ? "" : "\n")).utf8))
     }
 
     /// The bar's text for `done` units at time `now`: label, bar, count, time since `start`, and the time left, or
@@ -42,7 +43,8 @@ public final class ProgressBar {
         let measured = done - origin.done
         let span = now.timeIntervalSince(origin.time)
         let eta: String =
-            done >= total ? Self.clock(0)
+            done >= total
+            ? Self.clock(0)
             : measured > 0 && span > 0 ? Self.clock(Double(total - done) * span / Double(measured)) : "--:--"
         let width = 24
         let filled = min(width, max(0, done) * width / total)
@@ -53,6 +55,7 @@ public final class ProgressBar {
     /// `m:ss`, or `h:mm:ss` from an hour.
     public static func clock(_ seconds: Double) -> String {
         let s = Int(seconds.rounded())
-        return s >= 3600 ? String(format: "%d:%02d:%02d", s / 3600, s / 60 % 60, s % 60) : String(format: "%d:%02d", s / 60, s % 60)
+        return s >= 3600
+            ? String(format: "%d:%02d:%02d", s / 3600, s / 60 % 60, s % 60) : String(format: "%d:%02d", s / 60, s % 60)
     }
 }

@@ -25,7 +25,8 @@ final class AlignedStorage<Scalar: TensorScalar>: @unchecked Sendable {
         self.count = count
         let bytes = max(count, 1) * MemoryLayout<Scalar>.stride
         if bytes >= Self.mappedThreshold,
-            let mapped = mmap(nil, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0), mapped != MAP_FAILED
+            let mapped = mmap(nil, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0),
+            mapped != MAP_FAILED
         {
             mappedBytes = bytes
             pointer = mapped.bindMemory(to: Scalar.self, capacity: max(count, 1))

@@ -129,7 +129,8 @@ public struct Tensor<Scalar: TensorScalar>: @unchecked Sendable {
 extension Tensor: Equatable {
     /// Equal shapes and bitwise-equal elements (NaN compares unequal, as for `==` on scalars).
     public static func == (lhs: Tensor, rhs: Tensor) -> Bool {
-        lhs.shape == rhs.shape && lhs.withUnsafeBufferPointer { a in rhs.withUnsafeBufferPointer { b in a.elementsEqual(b) } }
+        lhs.shape == rhs.shape
+            && lhs.withUnsafeBufferPointer { a in rhs.withUnsafeBufferPointer { b in a.elementsEqual(b) } }
     }
 }
 

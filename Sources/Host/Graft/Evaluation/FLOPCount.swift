@@ -1,5 +1,5 @@
-import HostPlugins
 import HostModel
+import HostPlugins
 
 /// Multiply-add FLOPs of one DiT forward pass for one image, counting a multiply-add as 2 FLOPs.
 ///

@@ -24,8 +24,12 @@ public struct GaussianFit: Sendable, Equatable {
         let d = features[0].count
         guard d >= 1 else { throw .featureWidth(argument: argument, row: 0, expected: 1, found: 0) }
         for (index, row) in features.enumerated() {
-            guard row.count == d else { throw .featureWidth(argument: argument, row: index, expected: d, found: row.count) }
-            if let j = row.firstIndex(where: { !$0.isFinite }) { throw .nonFinite(argument: argument, index: index * d + j) }
+            guard row.count == d else {
+                throw .featureWidth(argument: argument, row: index, expected: d, found: row.count)
+            }
+            if let j = row.firstIndex(where: { !$0.isFinite }) {
+                throw .nonFinite(argument: argument, index: index * d + j)
+            }
         }
         var mean = [Double](repeating: 0, count: d)
         for row in features {

@@ -23,7 +23,9 @@ public enum ImageAgreement {
     /// - Precondition: equal shapes of rank at least 1 with non-empty images.
     public static func perImagePSNR(_ a: Tensor<Float>, _ b: Tensor<Float>) -> [Double] {
         precondition(a.shape == b.shape, "PSNR of tensors with shapes \(a.shape) and \(b.shape)")
-        precondition(a.rank >= 1 && a.shape[0] > 0 && a.count > 0, "per-image PSNR needs a non-empty [N, ...] batch (found \(a.shape))")
+        precondition(
+            a.rank >= 1 && a.shape[0] > 0 && a.count > 0,
+            "per-image PSNR needs a non-empty [N, ...] batch (found \(a.shape))")
         let n = a.shape[0]
         let size = a.count / n
         return (0..<n).map { psnr(mse: meanSquaredError(a, b, range: ($0 * size)..<(($0 + 1) * size))) }

@@ -50,7 +50,8 @@ public enum ImageFeatures {
         return try images.withUnsafeBufferPointer { (data) throws(EvaluationError) -> [[Double]] in
             if let bad = data.firstIndex(where: { !$0.isFinite }) { throw .nonFinite(argument: "images", index: bad) }
             return (0..<n).map { image in
-                features(UnsafeBufferPointer(rebasing: data[(image * 3 * pixels)..<((image + 1) * 3 * pixels)]), side: r)
+                features(
+                    UnsafeBufferPointer(rebasing: data[(image * 3 * pixels)..<((image + 1) * 3 * pixels)]), side: r)
             }
         }
     }

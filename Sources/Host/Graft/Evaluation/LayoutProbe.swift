@@ -60,8 +60,12 @@ public struct LayoutProbe: Sendable {
     /// - Throws: ``EvaluationError/tooFewSamples(argument:needed:found:)`` naming `samplesPerClass` or
     ///   `batchSize` when one is below 1, or ``EvaluationError/outOfRange(argument:value:expected:)`` naming
     ///   `timestep` when it is negative (the upper bound is checked against the diffusion in ``scores``).
-    public init(timestep: Int = 500, samplesPerClass: Int = 16, noiseSeed: UInt64 = 0, batchSize: Int = 32) throws(EvaluationError) {
-        guard samplesPerClass >= 1 else { throw .tooFewSamples(argument: "samplesPerClass", needed: 1, found: samplesPerClass) }
+    public init(
+        timestep: Int = 500, samplesPerClass: Int = 16, noiseSeed: UInt64 = 0, batchSize: Int = 32
+    ) throws(EvaluationError) {
+        guard samplesPerClass >= 1 else {
+            throw .tooFewSamples(argument: "samplesPerClass", needed: 1, found: samplesPerClass)
+        }
         guard batchSize >= 1 else { throw .tooFewSamples(argument: "batchSize", needed: 1, found: batchSize) }
         guard timestep >= 0 else { throw .outOfRange(argument: "timestep", value: timestep, expected: "at least 0") }
         self.timestep = timestep
@@ -96,7 +100,8 @@ public struct LayoutProbe: Sendable {
     ///   the model's or the dataset's errors.
     public func scores(model: DiTModel, data: any ImageDataset, diffusion: GaussianDiffusion) throws -> [ClassScore] {
         guard timestep < diffusion.numTimesteps else {
-            throw EvaluationError.outOfRange(argument: "timestep", value: timestep, expected: "below \(diffusion.numTimesteps)")
+            throw EvaluationError.outOfRange(
+                argument: "timestep", value: timestep, expected: "below \(diffusion.numTimesteps)")
         }
         if let why = data.mismatch(with: model.config) { throw EvaluationError.incompatibleData(why) }
         var result: [ClassScore] = []
@@ -110,14 +115,17 @@ public struct LayoutProbe: Sendable {
                 let t = [Int](repeating: timestep, count: part.count)
                 let xt = try diffusion.qSample(x0: x0, t: t, noise: noise)
                 let out = try model.forward(xt, timesteps: t.map(Double.init), labels: labels)
-                let sums = try Self.errorSums(x0: x0, noise: noise, output: out, alphaBar: diffusion.alphasCumprod[timestep])
+                let sums = try Self.errorSums(
+                    x0: x0, noise: noise, output: out, alphaBar: diffusion.alphasCumprod[timestep])
                 modelSum += sums.model
                 meanColourSum += sums.meanColour
                 start += part.count
             }
             let elements = Double(indices.count * 3 * data.resolution * data.resolution)
-            result.append(ClassScore(label: label, name: data.classNames[label], samples: indices.count,
-                                     modelError: modelSum / elements, meanColourError: meanColourSum / elements))
+            result.append(
+                ClassScore(
+                    label: label, name: data.classNames[label], samples: indices.count,
+                    modelError: modelSum / elements, meanColourError: meanColourSum / elements))
         }
         return result
     }
@@ -131,9 +139,15 @@ public struct LayoutProbe: Sendable {
     ) throws(EvaluationError) -> (model: Double, meanColour: Double) {
         guard x0.rank == 4 else { throw .shape(argument: "x0", expected: "[N, C, H, W]", found: x0.shape) }
         let (n, c, plane) = (x0.shape[0], x0.shape[1], x0.shape[2] * x0.shape[3])
-        guard noise.shape == x0.shape else { throw .shape(argument: "noise", expected: "\(x0.shape)", found: noise.shape) }
-        guard output.rank == 4, output.shape[0] == n, output.shape[1] >= c, Array(output.shape[2...]) == Array(x0.shape[2...]) else {
-            throw .shape(argument: "output", expected: "[\(n), \(c) or more, \(x0.shape[2]), \(x0.shape[3])]", found: output.shape)
+        guard noise.shape == x0.shape else {
+            throw .shape(argument: "noise", expected: "\(x0.shape)", found: noise.shape)
+        }
+        guard output.rank == 4, output.shape[0] == n, output.shape[1] >= c,
+            Array(output.shape[2...]) == Array(x0.shape[2...])
+        else {
+            throw .shape(
+                argument: "output", expected: "[\(n), \(c) or more, \(x0.shape[2]), \(x0.shape[3])]",
+                found: output.shape)
         }
         let outChannels = output.shape[1]
         var model = 0.0, spread = 0.0
@@ -168,7 +182,8 @@ public struct LayoutProbe: Sendable {
         var noise = Tensor<Float>(zeros: shape)
         noise.withUnsafeMutableBufferPointer { dst in
             for (n, k) in positions.enumerated() {
-                var g = SplitMix64(seed: noiseSeed ^ (UInt64(label) &* 0x9E37_79B9_7F4A_7C15) ^ (UInt64(k) &* 0xD1B5_4A32_D192_ED03))
+                var g = SplitMix64(
+                    seed: noiseSeed ^ (UInt64(label) &* 0x9E37_79B9_7F4A_7C15) ^ (UInt64(k) &* 0xD1B5_4A32_D192_ED03))
                 Tensor<Float>.randomNormal([size], seed: g.next()).withUnsafeBufferPointer { src in
                     for i in 0..<size { dst[n * size + i] = src[i] }
                 }

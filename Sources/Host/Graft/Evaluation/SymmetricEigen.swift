@@ -65,12 +65,14 @@ public struct SymmetricEigen: Sendable {
     /// Decomposes a symmetric matrix given as rows.
     /// - Throws: ``EvaluationError`` as ``init(_:order:computeVectors:symmetryTolerance:)``, or when a row's
     ///   length is not the number of rows.
-    public init(rows: [[Double]], computeVectors: Bool = true, symmetryTolerance: Double = 1e-9) throws(EvaluationError) {
+    public init(rows: [[Double]], computeVectors: Bool = true, symmetryTolerance: Double = 1e-9) throws(EvaluationError)
+    {
         let n = rows.count
         if let (index, row) = rows.enumerated().first(where: { $0.element.count != n }) {
             throw .featureWidth(argument: "matrix", row: index, expected: n, found: row.count)
         }
-        try self.init(rows.flatMap { $0 }, order: n, computeVectors: computeVectors, symmetryTolerance: symmetryTolerance)
+        try self.init(
+            rows.flatMap { $0 }, order: n, computeVectors: computeVectors, symmetryTolerance: symmetryTolerance)
     }
 
     /// Decomposes an already exactly symmetric, finite matrix (no checks).
@@ -102,7 +104,9 @@ public struct SymmetricEigen: Sendable {
 
     /// The cyclic Jacobi sweeps on the full symmetric matrix `a` (both triangles kept), accumulating rotations
     /// into `v` when it is not empty. Returns the number of sweeps.
-    private static func jacobi(_ a: UnsafeMutableBufferPointer<Double>, _ v: UnsafeMutableBufferPointer<Double>, n: Int) -> Int {
+    private static func jacobi(
+        _ a: UnsafeMutableBufferPointer<Double>, _ v: UnsafeMutableBufferPointer<Double>, n: Int
+    ) -> Int {
         let withVectors = !v.isEmpty
         let epsilon = Double.ulpOfOne / 2
         var sweep = 0
@@ -114,7 +118,9 @@ public struct SymmetricEigen: Sendable {
                     let apq = a[p * n + q]
                     if apq == 0 { continue }
                     let app = a[p * n + p], aqq = a[q * n + q]
-                    if abs(apq) <= epsilon * (abs(app) * abs(aqq)).squareRoot() || abs(apq) < Double.leastNormalMagnitude {
+                    if abs(apq) <= epsilon * (abs(app) * abs(aqq)).squareRoot()
+                        || abs(apq) < Double.leastNormalMagnitude
+                    {
                         a[p * n + q] = 0
                         a[q * n + p] = 0
                         continue

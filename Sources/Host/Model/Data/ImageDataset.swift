@@ -49,7 +49,8 @@ extension ImageDataset {
         labels.reserveCapacity(indices.count)
         for (n, index) in indices.enumerated() {
             let (image, label) = try sample(index)
-            precondition(image.shape == [3, r, r], "sample \(index) has shape \(image.shape); expected [3, \(r), \(r)]")
+            precondition(
+                image.shape == [3, r, r], "sample \(index) has shape \(image.shape); expected [3, \(r), \(r)]")
             images.withUnsafeMutableBufferPointer { dst in
                 image.withUnsafeBufferPointer { src in
                     for i in 0..<size { dst[n * size + i] = src[i] }

@@ -64,7 +64,8 @@ struct ShapeScene {
             let width = Double(rng.int(in: generator == 1 ? scaled(2)...scaled(4) : scaled(4)...scaled(6)))
             let phase = rng.uniform(0, 2 * width)
             scene.fill { x, y in
-                let d = ((Double(x) + 0.5 - cx) * (Double(x) + 0.5 - cx) + (Double(y) + 0.5 - cy) * (Double(y) + 0.5 - cy))
+                let d =
+                    ((Double(x) + 0.5 - cx) * (Double(x) + 0.5 - cx) + (Double(y) + 0.5 - cy) * (Double(y) + 0.5 - cy))
                     .squareRoot()
                 return Int((d + phase) / width) % 2 == 0
             }

@@ -86,7 +86,9 @@ public struct SyntheticShapes: ImageDataset {
         resolution: Int = 32, noise: Bool = true, generator: Int = defaultGenerator
     ) throws(SyntheticShapesError) {
         guard trainCount >= 0 else { throw .argument(name: "trainCount", value: trainCount, expected: "at least 0") }
-        guard heldOutCount >= 0 else { throw .argument(name: "heldOutCount", value: heldOutCount, expected: "at least 0") }
+        guard heldOutCount >= 0 else {
+            throw .argument(name: "heldOutCount", value: heldOutCount, expected: "at least 0")
+        }
         guard resolution >= Self.minimumResolution else {
             throw .argument(name: "resolution", value: resolution, expected: "at least \(Self.minimumResolution)")
         }

@@ -14,7 +14,8 @@ public enum SyntheticShapesError: Error, Equatable, Sendable, CustomStringConver
             return "synthetic shapes: '\(name)' is \(value), expected \(expected)"
         case .incompatibleModel(let inChannels, let inputSize):
             let m = SyntheticShapes.minimumResolution
-            return "the synthetic shapes are 3-channel images of at least \(m)x\(m) pixels, but the model's in_channels is \(inChannels) and its input_size \(inputSize)"
+            return
+                "the synthetic shapes are 3-channel images of at least \(m)x\(m) pixels, but the model's in_channels is \(inChannels) and its input_size \(inputSize)"
         }
     }
 }

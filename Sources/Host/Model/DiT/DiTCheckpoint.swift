@@ -21,7 +21,9 @@ extension DiTModel {
     @discardableResult
     public func load(checkpoint path: String) throws(DiTError) -> DiTCheckpointNaming {
         let file: SafetensorsFile
-        do { file = try SafetensorsFile.read(path: path) } catch { throw .checkpoint(path: path, reason: error.description) }
+        do { file = try SafetensorsFile.read(path: path) } catch {
+            throw .checkpoint(path: path, reason: error.description)
+        }
         return try load(file)
     }
 
@@ -37,17 +39,27 @@ extension DiTModel {
         } else {
             throw .checkpoint(
                 path: file.path,
-                reason: "not a DiT checkpoint: it has neither 'x_embedder.proj.weight' (DiT names) nor 'pos_embed.proj.weight' (diffusers names)")
+                reason:
+                    "not a DiT checkpoint: it has neither 'x_embedder.proj.weight' (DiT names) nor 'pos_embed.proj.weight' (diffusers names)"
+            )
         }
         var used = Set<String>()
         func read(_ name: String, _ shape: [Int]) throws(DiTError) -> Tensor<Float> {
-            guard let entry = file.entry(named: name) else { throw .missingTensor(path: file.path, name: name, expected: shape) }
-            guard entry.dtype.isConvertibleToFloat else {
-                throw .checkpoint(path: file.path, reason: "tensor '\(name)' has dtype \(entry.dtype), expected a floating-point dtype")
+            guard let entry = file.entry(named: name) else {
+                throw .missingTensor(path: file.path, name: name, expected: shape)
             }
-            guard entry.shape == shape else { throw .tensorShape(path: file.path, name: name, expected: shape, found: entry.shape) }
+            guard entry.dtype.isConvertibleToFloat else {
+                throw .checkpoint(
+                    path: file.path,
+                    reason: "tensor '\(name)' has dtype \(entry.dtype), expected a floating-point dtype")
+            }
+            guard entry.shape == shape else {
+                throw .tensorShape(path: file.path, name: name, expected: shape, found: entry.shape)
+            }
             used.insert(name)
-            do { return try file.tensor(named: name) } catch { throw .checkpoint(path: file.path, reason: error.description) }
+            do { return try file.tensor(named: name) } catch {
+                throw .checkpoint(path: file.path, reason: error.description)
+            }
         }
         var loaded = parameters
         var position = positionEmbedding
@@ -91,7 +103,8 @@ extension DiTModel {
     ) throws(DiTError) {
         let d = config.hiddenSize
         let embedders: [(String, [Int])] = [
-            ("timestep_embedder.linear_1.weight", [d, DiTEmbeddings.timestepFrequencies]), ("timestep_embedder.linear_1.bias", [d]),
+            ("timestep_embedder.linear_1.weight", [d, DiTEmbeddings.timestepFrequencies]),
+            ("timestep_embedder.linear_1.bias", [d]),
             ("timestep_embedder.linear_2.weight", [d, d]), ("timestep_embedder.linear_2.bias", [d]),
             ("class_embedder.embedding_table.weight", [config.labelTableRows, d]),
         ]
@@ -103,7 +116,9 @@ extension DiTModel {
                 guard copy == first else {
                     throw .checkpoint(
                         path: file.path,
-                        reason: "tensor '\(name)' differs from block 0's copy; a DiT has one shared timestep and class embedder")
+                        reason:
+                            "tensor '\(name)' differs from block 0's copy; a DiT has one shared timestep and class embedder"
+                    )
                 }
             }
         }
@@ -118,7 +133,8 @@ extension DiTModel {
             "t_embedder.mlp.2.weight": "transformer_blocks.0.norm1.emb.timestep_embedder.linear_2.weight",
             "t_embedder.mlp.2.bias": "transformer_blocks.0.norm1.emb.timestep_embedder.linear_2.bias",
             "y_embedder.embedding_table.weight": "transformer_blocks.0.norm1.emb.class_embedder.embedding_table.weight",
-            "final_layer.adaLN_modulation.1.weight": "proj_out_1.weight", "final_layer.adaLN_modulation.1.bias": "proj_out_1.bias",
+            "final_layer.adaLN_modulation.1.weight": "proj_out_1.weight",
+            "final_layer.adaLN_modulation.1.bias": "proj_out_1.bias",
             "final_layer.linear.weight": "proj_out_2.weight", "final_layer.linear.bias": "proj_out_2.bias",
         ]
         if let mapped = fixed[name] { return [mapped] }
@@ -136,7 +152,11 @@ extension DiTModel {
             }
         case "attn": return [prefix + "attn1." + rest]
         case "mlp" where slots[2 * block + 1].op.descriptor.id == DiTConfig.defaultMLPOperator:
-            return [prefix + "ff.net." + rest.replacingOccurrences(of: "fc1.", with: "0.proj.").replacingOccurrences(of: "fc2.", with: "2.")]
+            return [
+                prefix + "ff.net."
+                    + rest.replacingOccurrences(of: "fc1.", with: "0.proj.").replacingOccurrences(
+                        of: "fc2.", with: "2.")
+            ]
         case "mlp": return [prefix + "ff." + rest]
         default: return [name]
         }
@@ -146,10 +166,15 @@ extension DiTModel {
     /// (``configMetadataKey``) and, when a slot holds another operator than DiT's own, the graft manifest
     /// (``SlotManifest``) in the metadata beside `metadata`.
     /// - Parameter dtype: Storage dtype: `F32` (default), `F16` or `BF16` (rounded to nearest even).
-    public func save(path: String, metadata: [String: String] = [:], dtype: SafetensorsDType = .float32) throws(DiTError) {
+    public func save(
+        path: String, metadata: [String: String] = [:], dtype: SafetensorsDType = .float32
+    ) throws(DiTError) {
         var tensors = zip(parameters.names, parameters.tensors).map { (name: $0, tensor: $1) }
         tensors.insert(
-            (name: "pos_embed", tensor: positionEmbedding.reshapedUnchecked([1, config.tokenCount, config.hiddenSize])), at: 0)
+            (
+                name: "pos_embed",
+                tensor: positionEmbedding.reshapedUnchecked([1, config.tokenCount, config.hiddenSize])
+            ), at: 0)
         var meta = metadata
         meta[Self.configMetadataKey] = config.jsonString()
         if slots.contains(where: { !$0.isDefault(for: config) }) {

@@ -4,9 +4,12 @@ extension ImageDataset {
     /// 3-channel, so the model must be a pixel-space DiT of their size, with a label for each of their classes.
     public func mismatch(with c: DiTConfig) -> String? {
         guard c.inChannels == 3, resolution == c.inputSize else {
-            return "its images are 3x\(resolution)x\(resolution), but the model takes \(c.inChannels)x\(c.inputSize)x\(c.inputSize) (in_channels, input_size)"
+            return
+                "its images are 3x\(resolution)x\(resolution), but the model takes \(c.inChannels)x\(c.inputSize)x\(c.inputSize) (in_channels, input_size)"
         }
-        guard numClasses <= c.numClasses else { return "it has \(numClasses) classes, but the model's num_classes is \(c.numClasses)" }
+        guard numClasses <= c.numClasses else {
+            return "it has \(numClasses) classes, but the model's num_classes is \(c.numClasses)"
+        }
         guard count >= 1 else { return "it is empty" }
         return nil
     }
@@ -22,7 +25,9 @@ extension SyntheticShapes {
         guard config.inChannels == 3, config.inputSize >= minimumResolution else {
             throw .incompatibleModel(inChannels: config.inChannels, inputSize: config.inputSize)
         }
-        return (try Self(seed: seed, split: .train, resolution: config.inputSize, generator: generator),
-                try Self(seed: seed, split: .heldOut, resolution: config.inputSize, generator: generator))
+        return (
+            try Self(seed: seed, split: .train, resolution: config.inputSize, generator: generator),
+            try Self(seed: seed, split: .heldOut, resolution: config.inputSize, generator: generator)
+        )
     }
 }

@@ -64,12 +64,15 @@ public struct DiTConfig: Equatable, Sendable, Codable {
     public init(from decoder: any Decoder) throws {
         let c = try decoder.container(keyedBy: CodingKeys.self)
         self.init(
-            inputSize: try c.decode(Int.self, forKey: .inputSize), patchSize: try c.decode(Int.self, forKey: .patchSize),
-            inChannels: try c.decode(Int.self, forKey: .inChannels), hiddenSize: try c.decode(Int.self, forKey: .hiddenSize),
+            inputSize: try c.decode(Int.self, forKey: .inputSize),
+            patchSize: try c.decode(Int.self, forKey: .patchSize),
+            inChannels: try c.decode(Int.self, forKey: .inChannels),
+            hiddenSize: try c.decode(Int.self, forKey: .hiddenSize),
             depth: try c.decode(Int.self, forKey: .depth), numHeads: try c.decode(Int.self, forKey: .numHeads),
             mlpRatio: try c.decode(Double.self, forKey: .mlpRatio),
             classDropoutProb: try c.decode(Double.self, forKey: .classDropoutProb),
-            numClasses: try c.decode(Int.self, forKey: .numClasses), learnSigma: try c.decode(Bool.self, forKey: .learnSigma))
+            numClasses: try c.decode(Int.self, forKey: .numClasses),
+            learnSigma: try c.decode(Bool.self, forKey: .learnSigma))
         parallelPairs = try c.decodeIfPresent(Bool.self, forKey: .parallelPairs) ?? false
         attnOperator = try c.decodeIfPresent(String.self, forKey: .attnOperator) ?? Self.defaultAttentionOperator
         mlpOperator = try c.decodeIfPresent(String.self, forKey: .mlpOperator) ?? Self.defaultMLPOperator
@@ -114,7 +117,9 @@ public struct DiTConfig: Equatable, Sendable, Codable {
     }
 
     /// The presets of DiT's `DiT_models` (`DiT-XL/2` ... `DiT-S/8`) at `inputSize` latent pixels.
-    public static func preset(_ name: String, inputSize: Int = 32, inChannels: Int = 4, numClasses: Int = 1000) -> DiTConfig? {
+    public static func preset(
+        _ name: String, inputSize: Int = 32, inChannels: Int = 4, numClasses: Int = 1000
+    ) -> DiTConfig? {
         let parts = name.split(separator: "/")
         guard parts.count == 2, let patch = Int(parts[1]), [2, 4, 8].contains(patch) else { return nil }
         let shape: (depth: Int, hidden: Int, heads: Int)
@@ -131,19 +136,27 @@ public struct DiTConfig: Equatable, Sendable, Codable {
     }
 
     /// Every preset name.
-    public static let presetNames: [String] = ["DiT-XL", "DiT-L", "DiT-B", "DiT-S"].flatMap { m in [2, 4, 8].map { "\(m)/\($0)" } }
+    public static let presetNames: [String] = ["DiT-XL", "DiT-L", "DiT-B", "DiT-S"].flatMap { m in
+        [2, 4, 8].map { "\(m)/\($0)" }
+    }
 
     /// Checks the values against what the model can build; `path` names the source in the error.
     public func validate(path: String = "config") throws(DiTError) {
         func fail(_ field: CodingKeys, _ expected: String) -> DiTError {
             .config(path: path, field: field.rawValue, expected: expected)
         }
-        guard (1...4096).contains(patchSize) else { throw fail(.patchSize, "an integer in 1...4096 (found \(patchSize))") }
+        guard (1...4096).contains(patchSize) else {
+            throw fail(.patchSize, "an integer in 1...4096 (found \(patchSize))")
+        }
         guard inputSize >= 1, inputSize <= 65536, inputSize % patchSize == 0 else {
             throw fail(.inputSize, "a positive multiple of patch_size \(patchSize) (found \(inputSize))")
         }
-        guard (1...4096).contains(inChannels) else { throw fail(.inChannels, "an integer in 1...4096 (found \(inChannels))") }
-        guard (1...65536).contains(hiddenSize) else { throw fail(.hiddenSize, "an integer in 1...65536 (found \(hiddenSize))") }
+        guard (1...4096).contains(inChannels) else {
+            throw fail(.inChannels, "an integer in 1...4096 (found \(inChannels))")
+        }
+        guard (1...65536).contains(hiddenSize) else {
+            throw fail(.hiddenSize, "an integer in 1...65536 (found \(hiddenSize))")
+        }
         guard (1...1024).contains(depth) else { throw fail(.depth, "an integer in 1...1024 (found \(depth))") }
         guard numHeads >= 1, hiddenSize % numHeads == 0 else {
             throw fail(.numHeads, "a positive divisor of hidden_size \(hiddenSize) (found \(numHeads))")
@@ -154,7 +167,9 @@ public struct DiTConfig: Equatable, Sendable, Codable {
         guard classDropoutProb.isFinite, (0...1).contains(classDropoutProb) else {
             throw fail(.classDropoutProb, "a probability in [0, 1] (found \(classDropoutProb))")
         }
-        guard (1...1_000_000).contains(numClasses) else { throw fail(.numClasses, "an integer in 1...1000000 (found \(numClasses))") }
+        guard (1...1_000_000).contains(numClasses) else {
+            throw fail(.numClasses, "an integer in 1...1000000 (found \(numClasses))")
+        }
         for (field, id) in [(CodingKeys.attnOperator, attnOperator), (.mlpOperator, mlpOperator)] {
             guard let first = id.unicodeScalars.first, ("a"..."z").contains(first),
                 id.unicodeScalars.allSatisfy({ ("a"..."z").contains($0) || ("0"..."9").contains($0) || $0 == "_" })
@@ -199,7 +214,8 @@ public struct DiTConfig: Equatable, Sendable, Codable {
         }
         let known = Set(CodingKeys.allCases.map(\.rawValue))
         if let extra = object.keys.sorted().first(where: { !known.contains($0) }) {
-            throw .config(path: path, field: extra, expected: "no such field (known: \(known.sorted().joined(separator: ", ")))")
+            throw .config(
+                path: path, field: extra, expected: "no such field (known: \(known.sorted().joined(separator: ", ")))")
         }
         func number(_ key: CodingKeys) throws(DiTError) -> NSNumber? {
             guard let value = object[key.rawValue] else { return nil }
@@ -210,7 +226,9 @@ public struct DiTConfig: Equatable, Sendable, Codable {
         }
         func integer(_ key: CodingKeys, default value: Int?) throws(DiTError) -> Int {
             guard let n = try number(key) else {
-                guard let value else { throw .config(path: path, field: key.rawValue, expected: "an integer (the field is required)") }
+                guard let value else {
+                    throw .config(path: path, field: key.rawValue, expected: "an integer (the field is required)")
+                }
                 return value
             }
             guard let i = Int(exactly: n.doubleValue) else {

@@ -9,7 +9,9 @@ public enum DiTEmbeddings {
     /// DiT's `TimestepEmbedder.timestep_embedding`: for `half = dim / 2`,
     /// `freqs[k] = exp(-ln(max_period) k / half)` and the row for `t` is `[cos(t freqs), sin(t freqs)]`
     /// (cos first), zero-padded when `dim` is odd. Shape `[N, dim]`.
-    public static func timestep(_ t: [Double], dim: Int = timestepFrequencies, maxPeriod: Double = 10000) -> Tensor<Float> {
+    public static func timestep(
+        _ t: [Double], dim: Int = timestepFrequencies, maxPeriod: Double = 10000
+    ) -> Tensor<Float> {
         let half = dim / 2
         var out = Tensor<Float>(zeros: [t.count, dim])
         out.withUnsafeMutableBufferPointer { p in

@@ -11,12 +11,15 @@ enum DiTKernels {
     package typealias Out = UnsafeMutablePointer<Float>
 
     /// `y[m, o] = x[m, i] W[o, i]^T + b[o]`.
-    package static func linear(_ x: In, rows m: Int, inDim: Int, weight w: In, bias b: In?, outDim: Int, _ y: Out) throws(BLAS.DimensionError) {
+    package static func linear(
+        _ x: In, rows m: Int, inDim: Int, weight w: In, bias b: In?, outDim: Int, _ y: Out
+    ) throws(BLAS.DimensionError) {
         if let b {
             for r in 0..<m { (y + r * outDim).update(from: b, count: outDim) }
         }
-        try BLAS.gemm(.none, .transposed, m: m, n: outDim, k: inDim, a: x, lda: inDim, b: w, ldb: inDim,
-                      beta: b == nil ? 0 : 1, c: y, ldc: outDim)
+        try BLAS.gemm(
+            .none, .transposed, m: m, n: outDim, k: inDim, a: x, lda: inDim, b: w, ldb: inDim,
+            beta: b == nil ? 0 : 1, c: y, ldc: outDim)
     }
 
     /// Backward of ``linear``: `dx = dy W` (overwritten, when asked), `dW += dy^T x`, `db += sum_rows dy`.
@@ -24,10 +27,12 @@ enum DiTKernels {
         _ dy: In, _ x: In, rows m: Int, inDim: Int, weight w: In, outDim: Int, dx: Out?, dWeight: Out, dBias: Out?
     ) throws(BLAS.DimensionError) {
         if let dx {
-            try BLAS.gemm(.none, .none, m: m, n: inDim, k: outDim, a: dy, lda: outDim, b: w, ldb: inDim, c: dx, ldc: inDim)
+            try BLAS.gemm(
+                .none, .none, m: m, n: inDim, k: outDim, a: dy, lda: outDim, b: w, ldb: inDim, c: dx, ldc: inDim)
         }
-        try BLAS.gemm(.transposed, .none, m: outDim, n: inDim, k: m, a: dy, lda: outDim, b: x, ldb: inDim,
-                      beta: 1, c: dWeight, ldc: inDim)
+        try BLAS.gemm(
+            .transposed, .none, m: outDim, n: inDim, k: m, a: dy, lda: outDim, b: x, ldb: inDim,
+            beta: 1, c: dWeight, ldc: inDim)
         if let dBias {
             for r in 0..<m {
                 let row = dy + r * outDim
@@ -62,9 +67,11 @@ enum DiTKernels {
 
     /// Backward of ``layerNorm``: `dx = rstd (dh - mean(dh) - h mean(dh h))`, *added* to `dx`.
     package static func layerNormBackwardAdd(_ dh: In, _ h: In, rstd: In, rows: Int, dim: Int, dx: Out) {
-        let dha = UInt(bitPattern: dh), ha = UInt(bitPattern: h), ra = UInt(bitPattern: rstd), dxa = UInt(bitPattern: dx)
+        let dha = UInt(bitPattern: dh), ha = UInt(bitPattern: h), ra = UInt(bitPattern: rstd),
+            dxa = UInt(bitPattern: dx)
         ThreadPool.shared.parallelFor(rows, grain: 16) { lo, hi in
-            let dh = In(bitPattern: dha)!, h = In(bitPattern: ha)!, rstd = In(bitPattern: ra)!, dx = Out(bitPattern: dxa)!
+            let dh = In(bitPattern: dha)!, h = In(bitPattern: ha)!, rstd = In(bitPattern: ra)!,
+                dx = Out(bitPattern: dxa)!
             for r in lo..<hi {
                 let g = dh + r * dim, hr = h + r * dim, out = dx + r * dim
                 var sg: Float = 0, sgh: Float = 0
@@ -79,10 +86,14 @@ enum DiTKernels {
     }
 
     /// `a[n, t, :] = h[n, t, :] * (1 + scale[n, :]) + shift[n, :]`; `shift`/`scale` rows are `modStride` apart.
-    package static func modulate(_ h: In, batch: Int, tokens: Int, dim: Int, shift: In, scale: In, modStride: Int, _ a: Out) {
-        let ha = UInt(bitPattern: h), sha = UInt(bitPattern: shift), sca = UInt(bitPattern: scale), aa = UInt(bitPattern: a)
+    package static func modulate(
+        _ h: In, batch: Int, tokens: Int, dim: Int, shift: In, scale: In, modStride: Int, _ a: Out
+    ) {
+        let ha = UInt(bitPattern: h), sha = UInt(bitPattern: shift), sca = UInt(bitPattern: scale),
+            aa = UInt(bitPattern: a)
         ThreadPool.shared.parallelFor(batch * tokens, grain: 16) { lo, hi in
-            let h = In(bitPattern: ha)!, shift = In(bitPattern: sha)!, scale = In(bitPattern: sca)!, a = Out(bitPattern: aa)!
+            let h = In(bitPattern: ha)!, shift = In(bitPattern: sha)!, scale = In(bitPattern: sca)!,
+                a = Out(bitPattern: aa)!
             for r in lo..<hi {
                 let n = r / tokens
                 let sh = shift + n * modStride, sc = scale + n * modStride, hr = h + r * dim, ar = a + r * dim
@@ -94,7 +105,8 @@ enum DiTKernels {
     /// Backward of ``modulate``: `dh = da (1 + scale)` (overwritten), `dshift[n] += sum_t da`,
     /// `dscale[n] += sum_t da h`.
     package static func modulateBackward(
-        _ da: In, _ h: In, batch: Int, tokens: Int, dim: Int, scale: In, modStride: Int, dh: Out, dShift: Out, dScale: Out
+        _ da: In, _ h: In, batch: Int, tokens: Int, dim: Int, scale: In, modStride: Int, dh: Out, dShift: Out,
+        dScale: Out
     ) {
         for n in 0..<batch {
             let sc = scale + n * modStride, dsh = dShift + n * modStride, dsc = dScale + n * modStride

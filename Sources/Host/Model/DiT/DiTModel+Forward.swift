@@ -22,14 +22,19 @@ extension DiTModel {
     package func checkInputs(_ x: Tensor<Float>, timesteps: [Double], labels: [Int]) throws(DiTError) -> Int {
         let c = config, s = c.inputSize
         guard x.rank == 4, x.shape[0] >= 1, x.shape[1] == c.inChannels, x.shape[2] == s, x.shape[3] == s else {
-            throw .argument(name: "x", expected: "shape [N, \(c.inChannels), \(s), \(s)] with N >= 1", found: "\(x.shape)")
+            throw .argument(
+                name: "x", expected: "shape [N, \(c.inChannels), \(s), \(s)] with N >= 1", found: "\(x.shape)")
         }
         let n = x.shape[0]
-        guard timesteps.count == n else { throw .argument(name: "timesteps", expected: "\(n) values (one per sample)", found: "\(timesteps.count)") }
+        guard timesteps.count == n else {
+            throw .argument(name: "timesteps", expected: "\(n) values (one per sample)", found: "\(timesteps.count)")
+        }
         if let bad = timesteps.first(where: { !$0.isFinite }) {
             throw .argument(name: "timesteps", expected: "finite values", found: "\(bad)")
         }
-        guard labels.count == n else { throw .argument(name: "labels", expected: "\(n) values (one per sample)", found: "\(labels.count)") }
+        guard labels.count == n else {
+            throw .argument(name: "labels", expected: "\(n) values (one per sample)", found: "\(labels.count)")
+        }
         if let bad = labels.first(where: { $0 < 0 || $0 >= c.labelTableRows }) {
             let range = c.nullClass.map { "0...\($0) (\($0) is the null class)" } ?? "0..<\(c.numClasses)"
             throw .argument(name: "labels", expected: "class ids in \(range)", found: "\(bad)")
@@ -37,7 +42,9 @@ extension DiTModel {
         return n
     }
 
-    private func run(_ x: Tensor<Float>, timesteps: [Double], labels: [Int], trace: DiTTrace?) throws(DiTError) -> Tensor<Float> {
+    private func run(
+        _ x: Tensor<Float>, timesteps: [Double], labels: [Int], trace: DiTTrace?
+    ) throws(DiTError) -> Tensor<Float> {
         let n = try checkInputs(x, timesteps: timesteps, labels: labels)
         let c = config, d = c.hiddenSize, p = c.patchSize, g = c.gridSize, t = c.tokenCount, s = c.inputSize
         let patchWidth = c.inChannels * p * p
@@ -65,7 +72,8 @@ extension DiTModel {
         var h = Tensor<Float>(zeros: [n, t, d])
         try blas { () throws(BLAS.DimensionError) in
             try DiTKernels.linear(
-                patches.baseAddressForReading, rows: n * t, inDim: patchWidth, weight: w[l.patchWeight].baseAddressForReading,
+                patches.baseAddressForReading, rows: n * t, inDim: patchWidth,
+                weight: w[l.patchWeight].baseAddressForReading,
                 bias: w[l.patchBias].baseAddressForReading, outDim: d, h.baseAddressForWriting())
         }
         do {
@@ -107,15 +115,19 @@ extension DiTModel {
         var modulated = Tensor<Float>(zeros: [n, t, d]), tokensOut = Tensor<Float>(zeros: [n * t, outWidth])
         try blas { () throws(BLAS.DimensionError) in
             try DiTKernels.linear(
-                siluConditioning.baseAddressForReading, rows: n, inDim: d, weight: w[l.finalModWeight].baseAddressForReading,
+                siluConditioning.baseAddressForReading, rows: n, inDim: d,
+                weight: w[l.finalModWeight].baseAddressForReading,
                 bias: w[l.finalModBias].baseAddressForReading, outDim: 2 * d, finalModulation.baseAddressForWriting())
-            DiTKernels.layerNorm(h.baseAddressForReading, rows: n * t, dim: d, eps: 1e-6, normalized.baseAddressForWriting(),
-                                 rstd: rstd.baseAddressForWriting())
+            DiTKernels.layerNorm(
+                h.baseAddressForReading, rows: n * t, dim: d, eps: 1e-6, normalized.baseAddressForWriting(),
+                rstd: rstd.baseAddressForWriting())
             let fm = finalModulation.baseAddressForReading
-            DiTKernels.modulate(normalized.baseAddressForReading, batch: n, tokens: t, dim: d, shift: fm, scale: fm + d,
-                                modStride: 2 * d, modulated.baseAddressForWriting())
+            DiTKernels.modulate(
+                normalized.baseAddressForReading, batch: n, tokens: t, dim: d, shift: fm, scale: fm + d,
+                modStride: 2 * d, modulated.baseAddressForWriting())
             try DiTKernels.linear(
-                modulated.baseAddressForReading, rows: n * t, inDim: d, weight: w[l.finalLinearWeight].baseAddressForReading,
+                modulated.baseAddressForReading, rows: n * t, inDim: d,
+                weight: w[l.finalLinearWeight].baseAddressForReading,
                 bias: w[l.finalLinearBias].baseAddressForReading, outDim: outWidth, tokensOut.baseAddressForWriting())
         }
         let output = unpatchify(tokensOut, batch: n)
@@ -148,7 +160,9 @@ extension DiTModel {
 
     /// The inverse of ``unpatchify(_:batch:)``: `[N, C_out, H, W]` to `[N*T, p*p*C_out]`.
     package func patchifyOutput(_ image: Tensor<Float>, batch n: Int) -> Tensor<Float> {
-        var tokens = Tensor<Float>(zeros: [n * config.tokenCount, config.patchSize * config.patchSize * config.outChannels])
+        var tokens = Tensor<Float>(zeros: [
+            n * config.tokenCount, config.patchSize * config.patchSize * config.outChannels,
+        ])
         let tp = tokens.baseAddressForWriting(), ip = image.baseAddressForReading
         forEachOutputPixel(batch: n) { pixel, token in tp[token] = ip[pixel] }
         withExtendedLifetime(image) {}
@@ -165,7 +179,9 @@ extension DiTModel {
                     let row = (b * t + i * g + j) * p * p * co
                     for pi in 0..<p {
                         for qi in 0..<p {
-                            for ch in 0..<co { body(((b * co + ch) * s + i * p + pi) * s + j * p + qi, row + (pi * p + qi) * co + ch) }
+                            for ch in 0..<co {
+                                body(((b * co + ch) * s + i * p + pi) * s + j * p + qi, row + (pi * p + qi) * co + ch)
+                            }
                         }
                     }
                 }
@@ -175,6 +191,8 @@ extension DiTModel {
 
     /// Runs BLAS calls, turning a dimension error (a model bug, not user input) into ``DiTError``.
     package func blas(_ body: () throws(BLAS.DimensionError) -> Void) throws(DiTError) {
-        do { try body() } catch { throw .argument(name: "matrix product", expected: "consistent extents", found: error.message) }
+        do { try body() } catch {
+            throw .argument(name: "matrix product", expected: "consistent extents", found: error.message)
+        }
     }
 }

@@ -10,7 +10,9 @@ extension DiTModel {
     /// - Throws: ``DiTError`` naming the file at fault, or the host's error resolving an operator.
     public static func open(checkpoint path: String, configPath: String?, host: PluginHost) throws -> DiTModel {
         let file: SafetensorsFile
-        do { file = try SafetensorsFile.read(path: path) } catch { throw DiTError.checkpoint(path: path, reason: error.description) }
+        do { file = try SafetensorsFile.read(path: path) } catch {
+            throw DiTError.checkpoint(path: path, reason: error.description)
+        }
         let config: DiTConfig
         if let configPath {
             config = try DiTConfig.load(path: configPath)
@@ -20,17 +22,23 @@ extension DiTModel {
             throw DiTError.checkpoint(
                 path: path, reason: "the checkpoint carries no configuration in its metadata; give --config MODEL.json")
         }
-        let manifest = try file.metadata[SlotManifest.metadataKey].map { try SlotManifest.parse($0, path: path) } ?? SlotManifest()
+        let manifest =
+            try file.metadata[SlotManifest.metadataKey].map { try SlotManifest.parse($0, path: path) } ?? SlotManifest()
         let model = try DiTModel(config: config) { key in
-            guard let entry = manifest.slots[key.description] else { return try DiTSlotChoice.standard(key, config: config, host: host) }
+            guard let entry = manifest.slots[key.description] else {
+                return try DiTSlotChoice.standard(key, config: config, host: host)
+            }
             let descriptor = try host.resolveOperator(entry.operatorId)
             let hash = try FileHash.sha256(path: descriptor.libraryPath)
             guard hash == entry.librarySha256 || host.search.allowUnpinned else {
                 throw DiTError.checkpoint(
                     path: path,
-                    reason: "slot \(key) was grafted with '\(entry.operatorId)' from a library with sha256 \(entry.librarySha256), but \(descriptor.libraryPath) now has \(hash); pass --allow-unpinned to load it anyway")
+                    reason:
+                        "slot \(key) was grafted with '\(entry.operatorId)' from a library with sha256 \(entry.librarySha256), but \(descriptor.libraryPath) now has \(hash); pass --allow-unpinned to load it anyway"
+                )
             }
-            let attributes = try descriptor.parseAssignments(entry.attributes.keys.sorted().map { "\($0)=\(entry.attributes[$0]!)" })
+            let attributes = try descriptor.parseAssignments(
+                entry.attributes.keys.sorted().map { "\($0)=\(entry.attributes[$0]!)" })
             return DiTSlotChoice(descriptor, attributes: attributes)
         }
         try model.load(file)

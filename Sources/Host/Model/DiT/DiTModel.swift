@@ -28,7 +28,8 @@ public final class DiTModel: @unchecked Sendable {
 
     /// Positions of the built-in parameters in ``parameters``.
     package struct Layout {
-        var patchWeight = 0, patchBias = 0, time0Weight = 0, time0Bias = 0, time2Weight = 0, time2Bias = 0, labelTable = 0
+        var patchWeight = 0, patchBias = 0, time0Weight = 0, time0Bias = 0, time2Weight = 0, time2Bias = 0,
+            labelTable = 0
         var blockModWeight: [Int] = [], blockModBias: [Int] = []
         var finalLinearWeight = 0, finalLinearBias = 0, finalModWeight = 0, finalModBias = 0
     }
@@ -39,7 +40,8 @@ public final class DiTModel: @unchecked Sendable {
     public init(config: DiTConfig, slots choose: (DiTSlotKey) throws -> DiTSlotChoice) throws {
         try config.validate()
         guard config.hiddenSize % 4 == 0 else {
-            throw DiTError.config(path: "config", field: "hidden_size", expected: "a multiple of 4 (the 2D sin-cos position embedding)")
+            throw DiTError.config(
+                path: "config", field: "hidden_size", expected: "a multiple of 4 (the 2D sin-cos position embedding)")
         }
         self.config = config
         let d = config.hiddenSize, p = config.patchSize
@@ -71,7 +73,9 @@ public final class DiTModel: @unchecked Sendable {
                 if let fixed = op.fixedLength, fixed != config.tokenCount {
                     throw DiTError.slot(
                         name: key.description,
-                        reason: "operator '\(op.descriptor.id)' takes L = \(fixed) only, the model has \(config.tokenCount) tokens")
+                        reason:
+                            "operator '\(op.descriptor.id)' takes L = \(fixed) only, the model has \(config.tokenCount) tokens"
+                    )
                 }
                 let positions = op.parameters.map { add("\(key).\($0.name)", $0.shape) }
                 slots.append(DiTSlot(key: key, op: op, parameterPositions: positions))
@@ -96,7 +100,8 @@ public final class DiTModel: @unchecked Sendable {
     /// slot's parameters, its MLP slot's, then its adaLN modulation weight and bias. Two models whose blocks hold
     /// the same operators list corresponding tensors at corresponding places, whatever the blocks' numbers.
     public func blockParameterPositions(_ block: Int) -> [Int] {
-        slot(DiTSlotKey(block: block, kind: .attn)).parameterPositions + slot(DiTSlotKey(block: block, kind: .mlp)).parameterPositions
+        slot(DiTSlotKey(block: block, kind: .attn)).parameterPositions
+            + slot(DiTSlotKey(block: block, kind: .mlp)).parameterPositions
             + [layout.blockModWeight[block], layout.blockModBias[block]]
     }
 
@@ -135,7 +140,9 @@ public final class DiTModel: @unchecked Sendable {
                 }
             } else {
                 let fresh: [Tensor<Float>]
-                do { fresh = try slot.op.initialParameters(seed: seed &+ UInt64(index + 1) &* 0x9E37_79B9_7F4A_7C15) } catch {
+                do {
+                    fresh = try slot.op.initialParameters(seed: seed &+ UInt64(index + 1) &* 0x9E37_79B9_7F4A_7C15)
+                } catch {
                     throw .slot(name: slot.key.description, reason: "initialization failed: \(error)")
                 }
                 for (tensor, position) in zip(fresh, slot.parameterPositions) { parameters.tensors[position] = tensor }
@@ -150,5 +157,7 @@ public final class DiTModel: @unchecked Sendable {
     }
 
     /// The parameters of `slot`, in the plugin's order.
-    package func slotParameters(_ slot: DiTSlot) -> [Tensor<Float>] { slot.parameterPositions.map { parameters.tensors[$0] } }
+    package func slotParameters(_ slot: DiTSlot) -> [Tensor<Float>] {
+        slot.parameterPositions.map { parameters.tensors[$0] }
+    }
 }

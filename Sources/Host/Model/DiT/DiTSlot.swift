@@ -33,7 +33,8 @@ public struct DiTSlotChoice: Sendable {
     /// determines (``DiTConfig/standardAttributes(_:)``) that its schema admits.
     public static func standard(_ key: DiTSlotKey, config: DiTConfig, host: PluginHost) throws -> DiTSlotChoice {
         let descriptor = try host.resolveOperator(config.standardOperator(key.kind))
-        return DiTSlotChoice(descriptor, attributes: config.standardAttributes(key.kind).filter { descriptor.admits($0.key, $0.value) })
+        return DiTSlotChoice(
+            descriptor, attributes: config.standardAttributes(key.kind).filter { descriptor.admits($0.key, $0.value) })
     }
 }
 
@@ -52,7 +53,8 @@ public final class DiTSlot: @unchecked Sendable {
 
     /// What fills the slot now: its operator and every attribute's value (to build the same slot elsewhere).
     public var choice: DiTSlotChoice {
-        DiTSlotChoice(op.descriptor, attributes: Dictionary(uniqueKeysWithValues: op.attributes.map { ($0.name, $0.value) }))
+        DiTSlotChoice(
+            op.descriptor, attributes: Dictionary(uniqueKeysWithValues: op.attributes.map { ($0.name, $0.value) }))
     }
 
     /// Whether the slot holds the plain model's operator for its kind (``DiTConfig/standardOperator(_:)``),
@@ -68,7 +70,9 @@ public final class DiTSlot: @unchecked Sendable {
         guard isStandard(for: config) else { return false }
         let determined = config.standardAttributes(key.kind)
         return op.descriptor.attributes.allSatisfy { schema in
-            let expected = determined[schema.name].flatMap { op.descriptor.admits(schema.name, $0) ? $0 : nil } ?? schema.defaultValue
+            let expected =
+                determined[schema.name].flatMap { op.descriptor.admits(schema.name, $0) ? $0 : nil }
+                ?? schema.defaultValue
             return op.attribute(schema.name) == expected
         }
     }

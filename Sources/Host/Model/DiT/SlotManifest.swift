@@ -36,7 +36,8 @@ public struct SlotManifest: Equatable, Sendable {
             hashes[path] = hash
             out.slots[slot.key.description] = Entry(
                 operatorId: slot.op.descriptor.id, version: slot.op.descriptor.version,
-                attributes: Dictionary(uniqueKeysWithValues: slot.op.attributes.map { ($0.name, $0.value.assignmentText) }),
+                attributes: Dictionary(
+                    uniqueKeysWithValues: slot.op.attributes.map { ($0.name, $0.value.assignmentText) }),
                 librarySha256: hash)
         }
         return out

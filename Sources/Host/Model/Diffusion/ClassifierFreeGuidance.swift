@@ -64,7 +64,9 @@ public struct ClassifierFreeGuidance {
         guard x.shape[0] == batch else {
             throw DiffusionError.batchSizeMismatch(argument: "labels", expected: x.shape[0], actual: batch)
         }
-        guard t.count == batch else { throw DiffusionError.batchSizeMismatch(argument: "t", expected: batch, actual: t.count) }
+        guard t.count == batch else {
+            throw DiffusionError.batchSizeMismatch(argument: "t", expected: batch, actual: t.count)
+        }
         var doubledShape = x.shape
         doubledShape[0] = 2 * batch
         var doubled = Tensor<Float>(zeros: doubledShape)
@@ -77,10 +79,12 @@ public struct ClassifierFreeGuidance {
             }
         }
         let output = try model(doubled, t + t, labels + [Int](repeating: nullLabel, count: batch))
-        guard output.rank == x.rank, output.shape[0] == 2 * batch, output.shape.dropFirst(2) == x.shape.dropFirst(2) else {
+        guard output.rank == x.rank, output.shape[0] == 2 * batch, output.shape.dropFirst(2) == x.shape.dropFirst(2)
+        else {
             var expected = doubledShape
             expected[1] = output.rank >= 2 ? output.shape[1] : x.shape[1]
-            throw DiffusionError.shapeMismatch(argument: "conditional model output", expected: expected, actual: output.shape)
+            throw DiffusionError.shapeMismatch(
+                argument: "conditional model output", expected: expected, actual: output.shape)
         }
         let outputChannels = output.shape[1]
         let guided = guidedChannels ?? x.shape[1]

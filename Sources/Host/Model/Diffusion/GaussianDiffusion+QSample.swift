@@ -9,14 +9,17 @@ extension GaussianDiffusion {
     ///   - t: `N` steps in `0..<numTimesteps`.
     ///   - noise: standard normal noise of `x0`'s shape.
     /// - Throws: ``DiffusionError`` naming `x0`, `t` or `noise` when a shape, the count of `t` or a step is wrong.
-    public func qSample<S: TensorScalar>(x0: Tensor<S>, t: [Int], noise: Tensor<S>) throws(DiffusionError) -> Tensor<S> {
+    public func qSample<S: TensorScalar>(x0: Tensor<S>, t: [Int], noise: Tensor<S>) throws(DiffusionError) -> Tensor<S>
+    {
         guard x0.rank >= 1, x0.shape.allSatisfy({ $0 >= 1 }) else {
             throw .invalidShape(argument: "x0", shape: x0.shape, expected: "[N, ...] with every extent at least 1")
         }
         let batch = x0.shape[0]
         let perSample = x0.count / batch
         try checkTimesteps(t, batch: batch, argument: "t")
-        guard noise.shape == x0.shape else { throw .shapeMismatch(argument: "noise", expected: x0.shape, actual: noise.shape) }
+        guard noise.shape == x0.shape else {
+            throw .shapeMismatch(argument: "noise", expected: x0.shape, actual: noise.shape)
+        }
         var out = Tensor<S>(zeros: x0.shape)
         out.withUnsafeMutableBufferPointer { y in
             x0.withUnsafeBufferPointer { x in

@@ -33,7 +33,8 @@ extension GaussianDiffusion {
             guard let count = Int(text), count >= 1 else {
                 throw .malformedSpacing(
                     spec: sectionCounts,
-                    reason: "'\(text)' is not a positive integer; expected 'ddimN' or comma-separated positive step counts")
+                    reason:
+                        "'\(text)' is not a positive integer; expected 'ddimN' or comma-separated positive step counts")
             }
             counts.append(count)
         }
@@ -43,7 +44,9 @@ extension GaussianDiffusion {
         var steps: [Int] = []
         for (section, count) in counts.enumerated() {
             let size = sizePerSection + (section < extra ? 1 : 0)
-            guard size >= count else { throw .sectionTooSmall(spec: sectionCounts, section: section, size: size, count: count) }
+            guard size >= count else {
+                throw .sectionTooSmall(spec: sectionCounts, section: section, size: size, count: count)
+            }
             let stride = count <= 1 ? 1 : Double(size - 1) / Double(count - 1)
             var position = 0.0
             for _ in 0..<count {

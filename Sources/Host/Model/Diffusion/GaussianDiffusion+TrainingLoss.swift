@@ -29,7 +29,9 @@ extension GaussianDiffusion {
     ) throws(DiffusionError) -> DiffusionLoss<S> {
         let (batch, perSample) = try batchLayout(x0.shape, argument: "x0")
         try checkTimesteps(t, batch: batch, argument: "t")
-        guard noise.shape == x0.shape else { throw .shapeMismatch(argument: "noise", expected: x0.shape, actual: noise.shape) }
+        guard noise.shape == x0.shape else {
+            throw .shapeMismatch(argument: "noise", expected: x0.shape, actual: noise.shape)
+        }
         let outputShape = modelOutputShape(forInput: x0.shape)
         guard modelOutput.shape == outputShape else {
             throw .shapeMismatch(argument: "modelOutput", expected: outputShape, actual: modelOutput.shape)
@@ -56,12 +58,13 @@ extension GaussianDiffusion {
                             }
                             mse[n] = squares / d
                             guard learnSigma else { continue }
-                            vb[n] = variationalTerm(
-                                step: t[n], count: perSample, x0: x0.baseAddress! + xBase,
-                                noise: noise.baseAddress! + xBase, eps: out.baseAddress! + oBase,
-                                v: out.baseAddress! + oBase + perSample,
-                                gradient: g.baseAddress! + oBase + perSample, gradientScale: meanScale * bits
-                            ) / d * bits
+                            vb[n] =
+                                variationalTerm(
+                                    step: t[n], count: perSample, x0: x0.baseAddress! + xBase,
+                                    noise: noise.baseAddress! + xBase, eps: out.baseAddress! + oBase,
+                                    v: out.baseAddress! + oBase + perSample,
+                                    gradient: g.baseAddress! + oBase + perSample, gradientScale: meanScale * bits
+                                ) / d * bits
                         }
                     }
                 }

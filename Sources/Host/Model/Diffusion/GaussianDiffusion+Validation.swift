@@ -20,7 +20,8 @@ extension GaussianDiffusion {
         guard shape.count >= needed, shape.allSatisfy({ $0 >= 1 }) else {
             throw .invalidShape(
                 argument: argument, shape: shape,
-                expected: learnSigma ? "[N, C, ...] with every extent at least 1" : "[N, ...] with every extent at least 1")
+                expected: learnSigma
+                    ? "[N, C, ...] with every extent at least 1" : "[N, ...] with every extent at least 1")
         }
         var perSample = 1
         for extent in shape.dropFirst() {

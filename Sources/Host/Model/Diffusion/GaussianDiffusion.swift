@@ -131,7 +131,8 @@ public struct GaussianDiffusion: Sendable {
         let betas = try Self.linearBetas(numTimesteps: diffusionSteps)
         let keep =
             respacing.isEmpty
-            ? Array(0..<diffusionSteps) : try Self.spacedTimesteps(numTimesteps: diffusionSteps, sectionCounts: respacing)
+            ? Array(0..<diffusionSteps)
+            : try Self.spacedTimesteps(numTimesteps: diffusionSteps, sectionCounts: respacing)
         try self.init(betas: betas, learnSigma: learnSigma, useTimesteps: keep)
     }
 

@@ -6,7 +6,9 @@ enum GaussianLikelihood {
     /// `KL(N(mean1, exp(logVar1)) || N(mean2, exp(logVar2)))` in nats and its derivative in `logVar2`:
     /// `0.5 (-1 + lv2 - lv1 + exp(lv1 - lv2) + (m1 - m2)^2 exp(-lv2))`.
     @inline(__always)
-    static func normalKL(mean1: Double, logVar1: Double, mean2: Double, logVar2: Double)
+    static func normalKL(
+        mean1: Double, logVar1: Double, mean2: Double, logVar2: Double
+    )
         -> (value: Double, dLogVar2: Double)
     {
         let ratio = Foundation.exp(logVar1 - logVar2)
@@ -28,7 +30,9 @@ enum GaussianLikelihood {
     /// `N(mean, exp(logScale)^2)`, the edge bins open to -inf and +inf, probabilities clamped below at 1e-12;
     /// and its derivative in `logScale` (0 where the clamp is active).
     @inline(__always)
-    static func discretizedLogLikelihood(x: Double, mean: Double, logScale: Double)
+    static func discretizedLogLikelihood(
+        x: Double, mean: Double, logScale: Double
+    )
         -> (value: Double, dLogScale: Double)
     {
         let floor = 1e-12

@@ -31,7 +31,8 @@ public enum ImageError: Error, Equatable, Sendable, CustomStringConvertible {
     public var path: String {
         switch self {
         case .readFailed(let path, _), .emptyFile(let path), .fileTooLarge(let path, _, _), .notPNG(let path, _),
-            .imageTooLarge(let path, _, _, _), .imageLargerThanData(let path, _, _, _), .decodeFailed(let path, _), .encodeFailed(let path, _),
+            .imageTooLarge(let path, _, _, _), .imageLargerThanData(let path, _, _, _), .decodeFailed(let path, _),
+            .encodeFailed(let path, _),
             .writeFailed(let path, _), .invalidShape(let path, _, _), .invalidArgument(let path, _):
             path
         }

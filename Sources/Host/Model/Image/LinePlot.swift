@@ -32,7 +32,9 @@ public struct LinePlot: Sendable {
         var image = PNGImage(width: width, height: height, filledWith: (255, 255, 255))
         let left = 52, right = width - 12, top = 10, bottom = height - 22
         func ty(_ v: Double) -> Double? { logY ? (v > 0 ? log10(v) : nil) : v }
-        let points = series.flatMap { s in zip(s.x, s.y).compactMap { x, y in ty(y).flatMap { y in x.isFinite && y.isFinite ? (x, y) : nil } } }
+        let points = series.flatMap { s in
+            zip(s.x, s.y).compactMap { x, y in ty(y).flatMap { y in x.isFinite && y.isFinite ? (x, y) : nil } }
+        }
         guard let x0 = points.map(\.0).min(), let x1 = points.map(\.0).max(), let y0 = points.map(\.1).min(),
             let y1 = points.map(\.1).max()
         else {
@@ -73,14 +75,23 @@ public struct LinePlot: Sendable {
     private func label(_ v: Double) -> String {
         if v == 0 { return "0" }
         let a = abs(v)
-        if a >= 1e5 || a < 1e-3 { return String(format: "%.1e", v).replacingOccurrences(of: "e+0", with: "e").replacingOccurrences(of: "e-0", with: "e-") }
+        if a >= 1e5 || a < 1e-3 {
+            return String(format: "%.1e", v).replacingOccurrences(of: "e+0", with: "e").replacingOccurrences(
+                of: "e-0", with: "e-")
+        }
         if a >= 100 { return String(format: "%.0f", v) }
         return String(format: a >= 1 ? "%.2f" : "%.3f", v)
     }
 
     private func frame(_ image: inout PNGImage, _ l: Int, _ t: Int, _ r: Int, _ b: Int) {
-        for x in l...r { set(&image, x, t, (0, 0, 0)); set(&image, x, b, (0, 0, 0)) }
-        for y in t...b { set(&image, l, y, (0, 0, 0)); set(&image, r, y, (0, 0, 0)) }
+        for x in l...r {
+            set(&image, x, t, (0, 0, 0))
+            set(&image, x, b, (0, 0, 0))
+        }
+        for y in t...b {
+            set(&image, l, y, (0, 0, 0))
+            set(&image, r, y, (0, 0, 0))
+        }
     }
 
     private func set(_ image: inout PNGImage, _ x: Int, _ y: Int, _ c: Color) {
@@ -98,8 +109,14 @@ public struct LinePlot: Sendable {
             set(&image, x, y + 1, c)
             if x == b.0 && y == b.1 { break }
             let e2 = 2 * err
-            if e2 >= dy { err += dy; x += sx }
-            if e2 <= dx { err += dx; y += sy }
+            if e2 >= dy {
+                err += dy
+                x += sx
+            }
+            if e2 <= dx {
+                err += dx
+                y += sy
+            }
         }
     }
 

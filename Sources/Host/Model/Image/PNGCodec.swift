@@ -96,7 +96,8 @@ enum PNGCodec {
             var size = capacity
             let written = output.withUnsafeMutableBytes { out in
                 pixels.withUnsafeBytes { rows in
-                    png_image_write_to_memory(&image, out.baseAddress, &size, 0, rows.baseAddress, Int32(width * 3), nil)
+                    png_image_write_to_memory(
+                        &image, out.baseAddress, &size, 0, rows.baseAddress, Int32(width * 3), nil)
                 }
             }
             png_image_free(&image)

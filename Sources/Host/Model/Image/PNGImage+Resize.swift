@@ -58,7 +58,8 @@ extension PNGImage {
     public func resizedBilinear(width newWidth: Int, height newHeight: Int) -> PNGImage {
         precondition(newWidth >= 1 && newHeight >= 1, "cannot resize to \(newWidth)x\(newHeight)")
         if newWidth == width && newHeight == height { return self }
-        return resampledBilinear(width: newWidth, height: newHeight, left: 0, top: 0, columns: newWidth, rows: newHeight)
+        return resampledBilinear(
+            width: newWidth, height: newHeight, left: 0, top: 0, columns: newWidth, rows: newHeight)
     }
 
     /// The `columns` x `rows` window at (`left`, `top`) of the image resized to `newWidth` x `newHeight` as

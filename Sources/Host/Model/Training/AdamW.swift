@@ -17,7 +17,10 @@ public struct AdamW: Sendable {
     public var step: Int = 0
 
     /// A fresh optimizer (zero moments) for parameters laid out as `parameters`.
-    public init(for parameters: ParameterSet, weightDecay: Double = 0, beta1: Double = 0.9, beta2: Double = 0.999, epsilon: Double = 1e-8) {
+    public init(
+        for parameters: ParameterSet, weightDecay: Double = 0, beta1: Double = 0.9, beta2: Double = 0.999,
+        epsilon: Double = 1e-8
+    ) {
         firstMoment = parameters.zeros()
         secondMoment = parameters.zeros()
         self.weightDecay = weightDecay
@@ -28,14 +31,16 @@ public struct AdamW: Sendable {
 
     /// Applies one update with learning rate `lr` to `parameters`, from `gradients` (same layout).
     public mutating func update(_ parameters: inout ParameterSet, gradients: ParameterSet, lr: Double) {
-        precondition(gradients.count == parameters.count && firstMoment.count == parameters.count, "AdamW: layouts differ")
+        precondition(
+            gradients.count == parameters.count && firstMoment.count == parameters.count, "AdamW: layouts differ")
         step += 1
         let b1 = Float(beta1), b2 = Float(beta2), eps = Float(epsilon)
         let c1 = Float(1 - pow(beta1, Double(step))), c2 = Float(1 - pow(beta2, Double(step)))
         let decay = Float(1 - lr * weightDecay), rate = Float(lr)
         for k in 0..<parameters.count {
             let g = gradients.tensors[k]
-            precondition(g.shape == parameters.tensors[k].shape, "AdamW: gradient '\(parameters.names[k])' has shape \(g.shape)")
+            precondition(
+                g.shape == parameters.tensors[k].shape, "AdamW: gradient '\(parameters.names[k])' has shape \(g.shape)")
             g.withUnsafeBufferPointer { g in
                 firstMoment.tensors[k].withUnsafeMutableBufferPointer { m in
                     secondMoment.tensors[k].withUnsafeMutableBufferPointer { v in

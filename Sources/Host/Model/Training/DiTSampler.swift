@@ -44,7 +44,9 @@ public struct DiTSampler: Sendable {
         _ model: DiTModel, labels: [Int], progress: ((_ step: Int, _ total: Int) -> Void)? = nil
     ) throws -> Tensor<Float> {
         let c = model.config
-        guard !labels.isEmpty else { throw DiTError.argument(name: "labels", expected: "at least one class", found: "none") }
+        guard !labels.isEmpty else {
+            throw DiTError.argument(name: "labels", expected: "at least one class", found: "none")
+        }
         if let bad = labels.first(where: { $0 < 0 || $0 >= c.numClasses }) {
             throw DiTError.argument(name: "labels", expected: "classes in 0..<\(c.numClasses)", found: "\(bad)")
         }
@@ -52,13 +54,18 @@ public struct DiTSampler: Sendable {
             throw DiTError.argument(name: "steps", expected: "1...1000 sampling steps", found: "\(steps)")
         }
         let diffusion = try GaussianDiffusion(respacing: "\(steps)", learnSigma: c.learnSigma)
-        let conditional: ConditionalDiffusionModel = { x, t, y in try model.forward(x, timesteps: t.map(Double.init), labels: y) }
+        let conditional: ConditionalDiffusionModel = { x, t, y in
+            try model.forward(x, timesteps: t.map(Double.init), labels: y)
+        }
         let net: DiffusionModel
         if cfgScale != 1 {
             guard let null = c.nullClass else {
-                throw DiTError.argument(name: "cfg", expected: "1 (the model has no null class: class_dropout_prob is 0)", found: "\(cfgScale)")
+                throw DiTError.argument(
+                    name: "cfg", expected: "1 (the model has no null class: class_dropout_prob is 0)",
+                    found: "\(cfgScale)")
             }
-            let guided = try ClassifierFreeGuidance(labels: labels, nullLabel: null, scale: cfgScale, guidedChannels: guidedChannels, model: conditional)
+            let guided = try ClassifierFreeGuidance(
+                labels: labels, nullLabel: null, scale: cfgScale, guidedChannels: guidedChannels, model: conditional)
             net = guided.callAsFunction
         } else {
             net = { x, t in try conditional(x, t, labels) }
@@ -66,8 +73,12 @@ public struct DiTSampler: Sendable {
         let shape = [labels.count, c.inChannels, c.inputSize, c.inputSize]
         let clip = clipDenoised ?? (c.inChannels == 3)
         switch kind {
-        case .ddpm: return try diffusion.ddpmSample(shape: shape, seed: seed, clipDenoised: clip, progress: progress, model: net)
-        case .ddim: return try diffusion.ddimSample(shape: shape, seed: seed, clipDenoised: clip, progress: progress, model: net)
+        case .ddpm:
+            return try diffusion.ddpmSample(
+                shape: shape, seed: seed, clipDenoised: clip, progress: progress, model: net)
+        case .ddim:
+            return try diffusion.ddimSample(
+                shape: shape, seed: seed, clipDenoised: clip, progress: progress, model: net)
         }
     }
 }

@@ -23,10 +23,14 @@ public final class DiffusionTrainer {
     private var window: (loss: Double, norm: Double, count: Int) = (0, 0, 0)
 
     /// A trainer for `model` (already initialized or loaded), whose EMA starts at the current weights.
-    public init(model: DiTModel, data: any ImageDataset, heldOut: (any ImageDataset)?, settings: TrainingSettings) throws {
+    public init(
+        model: DiTModel, data: any ImageDataset, heldOut: (any ImageDataset)?, settings: TrainingSettings
+    ) throws {
         try settings.validate()
         for (role, set) in [("the training set", data), ("the held-out set", heldOut)] {
-            if let set, let reason = set.mismatch(with: model.config) { throw TrainingError.data(reason: "\(role): \(reason)") }
+            if let set, let reason = set.mismatch(with: model.config) {
+                throw TrainingError.data(reason: "\(role): \(reason)")
+            }
         }
         self.model = model
         self.data = data
@@ -79,7 +83,9 @@ public final class DiffusionTrainer {
         step = next
         window = (window.loss + loss, window.norm + norm, window.count + 1)
         if step % settings.logEvery == 0 || step == settings.steps {
-            history.append(LossRecord(step: step, loss: window.loss / Double(window.count), gradNorm: window.norm / Double(window.count)))
+            history.append(
+                LossRecord(
+                    step: step, loss: window.loss / Double(window.count), gradNorm: window.norm / Double(window.count)))
             window = (0, 0, 0)
         }
         return loss
@@ -90,8 +96,9 @@ public final class DiffusionTrainer {
     /// figure is comparable across checkpoints and runs (and between an original and a grafted model).
     public func heldOutLoss() throws -> Double? {
         guard let heldOut, settings.heldOutSamples > 0 else { return nil }
-        return try Self.evaluate(model: model, parameters: ema, diffusion: diffusion, data: heldOut,
-                                 samples: settings.heldOutSamples, batchSize: settings.batchSize)
+        return try Self.evaluate(
+            model: model, parameters: ema, diffusion: diffusion, data: heldOut,
+            samples: settings.heldOutSamples, batchSize: settings.batchSize)
     }
 
     /// The mean diffusion loss of `model` with `parameters` over held-out samples `0..<samples` of `data`,
@@ -149,13 +156,17 @@ public final class DiffusionTrainer {
     /// configuration) to `path` atomically.
     public func saveCheckpoint(path: String) throws {
         var tensors: [(name: String, tensor: Tensor<Float>)] = []
-        for (prefix, set) in [("model/", model.parameters), ("ema/", ema), ("adam.m/", optimizer.firstMoment), ("adam.v/", optimizer.secondMoment)] {
+        for (prefix, set) in [
+            ("model/", model.parameters), ("ema/", ema), ("adam.m/", optimizer.firstMoment),
+            ("adam.v/", optimizer.secondMoment),
+        ] {
             tensors += zip(set.names, set.tensors).map { (name: prefix + $0, tensor: $1) }
         }
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys]
         let metadata = [
-            Self.formatKey: "1", DiTModel.configMetadataKey: model.config.jsonString(), Self.settingsKey: settings.jsonString(),
+            Self.formatKey: "1", DiTModel.configMetadataKey: model.config.jsonString(),
+            Self.settingsKey: settings.jsonString(),
             Self.stepKey: "\(step)", Self.historyKey: String(decoding: try encoder.encode(history), as: UTF8.self),
             Self.dataKey: data.identity, Self.arithmeticKey: Self.arithmetic,
         ]
@@ -173,36 +184,57 @@ public final class DiffusionTrainer {
     @discardableResult
     public func resume(from path: String) throws -> String? {
         let file: SafetensorsFile
-        do { file = try SafetensorsFile.read(path: path) } catch { throw TrainingError.checkpoint(path: path, reason: error.description) }
-        guard file.metadata[Self.formatKey] == "1", let stepText = file.metadata[Self.stepKey], let saved = Int(stepText),
+        do { file = try SafetensorsFile.read(path: path) } catch {
+            throw TrainingError.checkpoint(path: path, reason: error.description)
+        }
+        guard file.metadata[Self.formatKey] == "1", let stepText = file.metadata[Self.stepKey],
+            let saved = Int(stepText),
             let settingsJSON = file.metadata[Self.settingsKey], let historyJSON = file.metadata[Self.historyKey]
-        else { throw TrainingError.checkpoint(path: path, reason: "not a zoo training checkpoint (metadata 'zoo.train.*' missing)") }
+        else {
+            throw TrainingError.checkpoint(
+                path: path, reason: "not a zoo training checkpoint (metadata 'zoo.train.*' missing)")
+        }
         // The step count may change (a run can be extended or cut short): no earlier step depends on it.
         var savedSettings = try JSONDecoder().decode(TrainingSettings.self, from: Data(settingsJSON.utf8))
         savedSettings.steps = settings.steps
         guard saved <= settings.steps else {
-            throw TrainingError.checkpoint(path: path, reason: "it is at step \(saved), beyond the \(settings.steps) steps asked for")
+            throw TrainingError.checkpoint(
+                path: path, reason: "it is at step \(saved), beyond the \(settings.steps) steps asked for")
         }
         guard savedSettings == settings else {
             throw TrainingError.checkpoint(
-                path: path, reason: "it was written with other settings (\(settingsJSON)); resume with the same settings, or start a new run")
+                path: path,
+                reason:
+                    "it was written with other settings (\(settingsJSON)); resume with the same settings, or start a new run"
+            )
         }
         guard file.metadata[DiTModel.configMetadataKey] == model.config.jsonString() else {
-            throw TrainingError.checkpoint(path: path, reason: "it holds another model configuration: \(file.metadata[DiTModel.configMetadataKey] ?? "none")")
+            throw TrainingError.checkpoint(
+                path: path,
+                reason: "it holds another model configuration: \(file.metadata[DiTModel.configMetadataKey] ?? "none")")
         }
         if let trainedOn = file.metadata[Self.dataKey], trainedOn != data.identity {
             throw TrainingError.checkpoint(
-                path: path, reason: "it was trained on other data (\(trainedOn)), not on \(data.identity); resume on the same data, or start a new run")
+                path: path,
+                reason:
+                    "it was trained on other data (\(trainedOn)), not on \(data.identity); resume on the same data, or start a new run"
+            )
         }
         func read(_ prefix: String, into set: ParameterSet) throws -> ParameterSet {
             var out = set
             for (i, name) in set.names.enumerated() {
                 let key = prefix + name
-                guard let entry = file.entry(named: key) else { throw TrainingError.checkpoint(path: path, reason: "missing tensor '\(key)'") }
-                guard entry.shape == set.tensors[i].shape else {
-                    throw TrainingError.checkpoint(path: path, reason: "tensor '\(key)' has shape \(entry.shape), expected \(set.tensors[i].shape)")
+                guard let entry = file.entry(named: key) else {
+                    throw TrainingError.checkpoint(path: path, reason: "missing tensor '\(key)'")
                 }
-                do { out.tensors[i] = try file.tensor(named: key) } catch { throw TrainingError.checkpoint(path: path, reason: error.description) }
+                guard entry.shape == set.tensors[i].shape else {
+                    throw TrainingError.checkpoint(
+                        path: path, reason: "tensor '\(key)' has shape \(entry.shape), expected \(set.tensors[i].shape)"
+                    )
+                }
+                do { out.tensors[i] = try file.tensor(named: key) } catch {
+                    throw TrainingError.checkpoint(path: path, reason: error.description)
+                }
             }
             return out
         }

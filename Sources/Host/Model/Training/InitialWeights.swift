@@ -20,12 +20,17 @@ public struct InitialWeights: Sendable {
     /// checkpoint records one), else the checkpoint's (nil when it records none).
     public func config(given configPath: String?) throws -> DiTConfig? {
         let key = DiTModel.configMetadataKey
-        let own = try file.metadata[key].map { try DiTConfig.parse(Data($0.utf8), path: "\(file.path) (metadata '\(key)')") }
+        let own = try file.metadata[key].map {
+            try DiTConfig.parse(Data($0.utf8), path: "\(file.path) (metadata '\(key)')")
+        }
         guard let configPath else { return own }
         let given = try DiTConfig.load(path: configPath)
         if let own, own != given {
             throw TrainingError.checkpoint(
-                path: file.path, reason: "it holds the model \(own.jsonString()), but the configuration \(configPath) gives \(given.jsonString())")
+                path: file.path,
+                reason:
+                    "it holds the model \(own.jsonString()), but the configuration \(configPath) gives \(given.jsonString())"
+            )
         }
         return given
     }

@@ -50,7 +50,8 @@ public final class TrainingRun {
         switch (policy, exists) {
         case (.forbidden, true):
             throw TrainingError.checkpoint(
-                path: folder.state, reason: "\(folder.path) already holds a run; pass --resume to continue it, or choose another --out")
+                path: folder.state,
+                reason: "\(folder.path) already holds a run; pass --resume to continue it, or choose another --out")
         case (.required, false):
             throw TrainingError.checkpoint(path: folder.state, reason: "--resume: it does not exist")
         case (_, false):

@@ -42,18 +42,27 @@ public struct TrainingSettings: Codable, Equatable, Sendable {
 
     /// Checks every value; `source` names where they came from in the error.
     public func validate(source: String = "training settings") throws(TrainingError) {
-        func fail(_ field: String, _ expected: String) -> TrainingError { .settings(source: source, field: field, expected: expected) }
+        func fail(_ field: String, _ expected: String) -> TrainingError {
+            .settings(source: source, field: field, expected: expected)
+        }
         guard steps >= 1 else { throw fail("steps", "at least 1 (found \(steps))") }
         guard (1...65536).contains(batchSize) else { throw fail("batch_size", "1...65536 (found \(batchSize))") }
-        guard learningRate.isFinite, learningRate > 0 else { throw fail("learning_rate", "a positive number (found \(learningRate))") }
+        guard learningRate.isFinite, learningRate > 0 else {
+            throw fail("learning_rate", "a positive number (found \(learningRate))")
+        }
         guard warmupSteps >= 0 else { throw fail("warmup_steps", ">= 0 (found \(warmupSteps))") }
         guard weightDecay.isFinite, weightDecay >= 0 else { throw fail("weight_decay", ">= 0 (found \(weightDecay))") }
         guard maxGradNorm.isFinite, maxGradNorm >= 0 else { throw fail("max_grad_norm", ">= 0 (found \(maxGradNorm))") }
-        guard emaDecay.isFinite, (0...1).contains(emaDecay) else { throw fail("ema_decay", "in [0, 1] (found \(emaDecay))") }
+        guard emaDecay.isFinite, (0...1).contains(emaDecay) else {
+            throw fail("ema_decay", "in [0, 1] (found \(emaDecay))")
+        }
         guard checkpointEvery >= 1 else { throw fail("checkpoint_every", "at least 1 (found \(checkpointEvery))") }
         guard logEvery >= 1 else { throw fail("log_every", "at least 1 (found \(logEvery))") }
         guard checkpointEvery % logEvery == 0 else {
-            throw fail("checkpoint_every", "a multiple of log_every \(logEvery), so a resumed run logs as the uninterrupted one (found \(checkpointEvery))")
+            throw fail(
+                "checkpoint_every",
+                "a multiple of log_every \(logEvery), so a resumed run logs as the uninterrupted one (found \(checkpointEvery))"
+            )
         }
         guard heldOutSamples >= 0 else { throw fail("held_out_samples", ">= 0 (found \(heldOutSamples))") }
         if let hash = initialWeightsSHA256, hash.count != 64 || !hash.allSatisfy({ $0.isHexDigit && !$0.isUppercase }) {

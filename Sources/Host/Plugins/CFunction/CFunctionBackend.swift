@@ -1,6 +1,6 @@
 import Foundation
-import OperatorABI
 import HostCore
+import OperatorABI
 
 /// The libffi adapter: runs a plain C function described by a `cfunction` registry entry behind the
 /// ``OperatorBackend`` interface, so it is an ordinary ``Operator`` to the rest of the host.
@@ -24,7 +24,9 @@ struct CFunctionBackend: OperatorBackend {
 
     // MARK: Instances
 
-    func create(dim: Int, grid: (Int, Int)?, attributes: [(AttributeSchema, AttributeValue)], services: HostServices)
+    func create(
+        dim: Int, grid: (Int, Int)?, attributes: [(AttributeSchema, AttributeValue)], services: HostServices
+    )
         throws(PluginCallError) -> OpaquePointer
     {
         func refuse(_ message: String) -> PluginCallError { error("create", OZ_ERR_INVALID_ARGUMENT, message) }
@@ -32,7 +34,9 @@ struct CFunctionBackend: OperatorBackend {
         var values: [String: AttributeValue] = [:]
         for (schema, value) in attributes {
             guard let declared = spec.attribute(schema.name) else {
-                throw refuse("unknown attribute '\(schema.name)' (it has: \(spec.attributes.map(\.name).joined(separator: ", ")))")
+                throw refuse(
+                    "unknown attribute '\(schema.name)' (it has: \(spec.attributes.map(\.name).joined(separator: ", ")))"
+                )
             }
             guard values[schema.name] == nil else { throw refuse("attribute '\(schema.name)' is given twice") }
             do { try declared.schema.validate(value) } catch { throw refuse(error.description) }
@@ -61,12 +65,16 @@ struct CFunctionBackend: OperatorBackend {
                     throw refuse("parameter '\(parameter.name)' dimension \(axis) (\(expression)): \(error.reason)")
                 }
                 guard extent >= 1, extent <= 1 << 40 else {
-                    throw refuse("parameter '\(parameter.name)' dimension \(axis) = \(expression) = \(extent) must be in 1...2^40")
+                    throw refuse(
+                        "parameter '\(parameter.name)' dimension \(axis) = \(expression) = \(extent) must be in 1...2^40"
+                    )
                 }
                 shape.append(Int(extent))
             }
             let count = shape.reduce(1 as Int64) { $0.multipliedReportingOverflow(by: Int64($1)).partialValue }
-            guard count > 0, count <= 1 << 40 else { throw refuse("parameter '\(parameter.name)' of shape \(shape) is too large") }
+            guard count > 0, count <= 1 << 40 else {
+                throw refuse("parameter '\(parameter.name)' of shape \(shape) is too large")
+            }
             shapes.append(shape)
         }
         var field: (left: Int64?, right: Int64?)?
@@ -74,27 +82,35 @@ struct CFunctionBackend: OperatorBackend {
             func bound(_ e: ShapeExpression?, _ side: String) throws(PluginCallError) -> Int64? {
                 guard let e else { return nil }
                 let v: Int64
-                do { v = try e.evaluate(sizes) } catch { throw refuse("receptive_field.\(side) (\(e)): \(error.reason)") }
+                do { v = try e.evaluate(sizes) } catch {
+                    throw refuse("receptive_field.\(side) (\(e)): \(error.reason)")
+                }
                 guard v >= 0 else { throw refuse("receptive_field.\(side) = \(e) = \(v) is negative") }
                 return v
             }
             field = (try bound(rf.left, "left"), try bound(rf.right, "right"))
         }
         let instance = CFunctionInstance(
-            dim: dim, grid: instanceGrid, attributes: values, sizes: sizes, parameterShapes: shapes, receptiveField: field)
+            dim: dim, grid: instanceGrid, attributes: values, sizes: sizes, parameterShapes: shapes,
+            receptiveField: field)
         return ForeignMemory.handle(retaining: instance)
     }
 
     /// Every attribute value fits the C type of every argument it is passed as (the VJP may use a narrower type).
-    private func checkAttributeWidths(_ values: [String: AttributeValue], refuse: (String) -> PluginCallError) throws(PluginCallError) {
+    private func checkAttributeWidths(
+        _ values: [String: AttributeValue], refuse: (String) -> PluginCallError
+    ) throws(PluginCallError) {
         for signature in [spec.forward] + (spec.vjp.map { [$0] } ?? []) {
             for (index, argument) in signature.arguments.enumerated() {
                 guard case .attribute(let name) = argument.binding, let value = values[name] else { continue }
                 switch (value, argument.type) {
                 case (.int(let v), .integer(let c)) where !c.range.contains(v):
-                    throw refuse("attribute '\(name)' = \(v) does not fit argument \(index) of \(signature.symbol) (\(c.rawValue))")
+                    throw refuse(
+                        "attribute '\(name)' = \(v) does not fit argument \(index) of \(signature.symbol) (\(c.rawValue))"
+                    )
                 case (.float(let v), .float) where abs(v) > Double(Float.greatestFiniteMagnitude):
-                    throw refuse("attribute '\(name)' = \(v) does not fit argument \(index) of \(signature.symbol) (float)")
+                    throw refuse(
+                        "attribute '\(name)' = \(v) does not fit argument \(index) of \(signature.symbol) (float)")
                 default: break
                 }
             }
@@ -123,14 +139,17 @@ struct CFunctionBackend: OperatorBackend {
     func parameter(_ instance: OpaquePointer, index: Int) throws(PluginCallError) -> (name: String?, shape: [Int]) {
         let state = ForeignMemory.object(instance, as: CFunctionInstance.self)
         guard spec.parameters.indices.contains(index) else {
-            throw error("get_param", OZ_ERR_INVALID_ARGUMENT, "parameter index \(index) is out of range (\(spec.parameters.count) parameters)")
+            throw error(
+                "get_param", OZ_ERR_INVALID_ARGUMENT,
+                "parameter index \(index) is out of range (\(spec.parameters.count) parameters)")
         }
         return (spec.parameters[index].name, state.parameterShapes[index])
     }
 
     func initParams(_ instance: OpaquePointer, seed: UInt64, params: [TensorArgument]) throws(PluginCallError) {
         let state = ForeignMemory.object(instance, as: CFunctionInstance.self)
-        _ = try checkDtypes(zip(spec.parameters, params).map { ("parameter '\($0.name)'", $1) }, function: "init_params")
+        _ = try checkDtypes(
+            zip(spec.parameters, params).map { ("parameter '\($0.name)'", $1) }, function: "init_params")
         try checkParameters(params, state: state, function: "init_params", allowNullData: false)
         for (index, (parameter, tensor)) in zip(spec.parameters, params).enumerated() {
             let count = tensor.shape.reduce(1, *)
@@ -170,7 +189,9 @@ struct CFunctionBackend: OperatorBackend {
     ) throws(PluginCallError) {
         let state = ForeignMemory.object(instance, as: CFunctionInstance.self)
         let function = "forward"
-        let bits = try checkDtypes([("x", x), ("y", y)] + params.indices.map { ("parameter '\(parameterName($0))'", params[$0]) }, function: function)
+        let bits = try checkDtypes(
+            [("x", x), ("y", y)] + params.indices.map { ("parameter '\(parameterName($0))'", params[$0]) },
+            function: function)
         let (batch, length) = try checkActivation(x, name: "x", state: state, function: function)
         try checkSame(y, as: x, name: "y", function: function)
         try checkParameters(params, state: state, function: function, allowNullData: false)
@@ -203,7 +224,9 @@ struct CFunctionBackend: OperatorBackend {
         try checkParameters(params, state: state, function: function, allowNullData: false)
         if let dparams {
             guard dparams.count == spec.parameters.count else {
-                throw error(function, OZ_ERR_INVALID_ARGUMENT, "\(dparams.count) parameter gradients given, expected \(spec.parameters.count)")
+                throw error(
+                    function, OZ_ERR_INVALID_ARGUMENT,
+                    "\(dparams.count) parameter gradients given, expected \(spec.parameters.count)")
             }
             try checkParameters(dparams, state: state, function: function, allowNullData: true)
         }
@@ -233,7 +256,10 @@ struct CFunctionBackend: OperatorBackend {
     ) throws(PluginCallError) {
         let required = try workspaceBytes(signature, state: state, batch: batch, length: length, function: function)
         guard workspaceSize >= required, required == 0 || workspace != nil else {
-            throw error(function, OZ_ERR_INVALID_ARGUMENT, "the workspace has \(workspaceSize) bytes at \(workspace == nil ? "NULL" : "its address"); \(signature.symbol) needs \(required)")
+            throw error(
+                function, OZ_ERR_INVALID_ARGUMENT,
+                "the workspace has \(workspaceSize) bytes at \(workspace == nil ? "NULL" : "its address"); \(signature.symbol) needs \(required)"
+            )
         }
         let convert = bits == 32 && spec.scalar == .double
         let element = Int(spec.scalar.bits) / 8
@@ -269,7 +295,9 @@ struct CFunctionBackend: OperatorBackend {
         for (index, argument) in signature.arguments.enumerated() {
             func integer(_ v: Int, _ what: String) throws(PluginCallError) -> ForeignValue {
                 guard case .integer(let c) = argument.type, c.range.contains(Int64(v)) else {
-                    throw error(function, OZ_ERR_SHAPE, "\(what) = \(v) does not fit argument \(index) of \(signature.symbol) (\(argument.type))")
+                    throw error(
+                        function, OZ_ERR_SHAPE,
+                        "\(what) = \(v) does not fit argument \(index) of \(signature.symbol) (\(argument.type))")
                 }
                 return .integer(Int64(v))
             }
@@ -295,12 +323,17 @@ struct CFunctionBackend: OperatorBackend {
         }
         let status = foreign.call(values)
         guard status == 0 else {
-            throw error(function, OZ_ERR_INTERNAL, "the C function \(signature.symbol) returned status \(status) (the cfunction entry '\(entry)' treats non-zero as failure)")
+            throw error(
+                function, OZ_ERR_INTERNAL,
+                "the C function \(signature.symbol) returned status \(status) (the cfunction entry '\(entry)' treats non-zero as failure)"
+            )
         }
         for (from, to, count) in copyBack { ForeignMemory.narrow(from, into: to, count: count) }
     }
 
-    private func workspaceBytes(_ signature: CFunctionSignature, state: CFunctionInstance, batch: Int, length: Int, function: String)
+    private func workspaceBytes(
+        _ signature: CFunctionSignature, state: CFunctionInstance, batch: Int, length: Int, function: String
+    )
         throws(PluginCallError) -> Int
     {
         guard let (type, count) = signature.workspace else { return 0 }
@@ -313,7 +346,9 @@ struct CFunctionBackend: OperatorBackend {
         let width: Int64 = if case .pointer(let pointee?, _) = type { Int64(pointee.bits / 8) } else { 1 }
         let bytes = elements.multipliedReportingOverflow(by: width)
         guard elements >= 0, !bytes.overflow, bytes.partialValue <= Int64(Int.max / 2) else {
-            throw self.error(function, OZ_ERR_SHAPE, "workspace count \(count) of \(signature.symbol) is \(elements) elements (must be 0 ... 2^62 bytes)")
+            throw self.error(
+                function, OZ_ERR_SHAPE,
+                "workspace count \(count) of \(signature.symbol) is \(elements) elements (must be 0 ... 2^62 bytes)")
         }
         return Int(bytes.partialValue)
     }
@@ -327,44 +362,65 @@ struct CFunctionBackend: OperatorBackend {
         guard let first = tensors.first else { return spec.scalar.bits }
         for (name, tensor) in tensors {
             guard accepted.contains(tensor.bits) else {
-                throw error(function, OZ_ERR_DTYPE, "tensor '\(name)' has \(tensor.bits)-bit floats; \(spec.forward.symbol) takes \(names)")
+                throw error(
+                    function, OZ_ERR_DTYPE,
+                    "tensor '\(name)' has \(tensor.bits)-bit floats; \(spec.forward.symbol) takes \(names)")
             }
             guard tensor.bits == first.1.bits else {
-                throw error(function, OZ_ERR_DTYPE, "tensor '\(name)' is float\(tensor.bits) but '\(first.0)' is float\(first.1.bits): all tensors must have one dtype")
+                throw error(
+                    function, OZ_ERR_DTYPE,
+                    "tensor '\(name)' is float\(tensor.bits) but '\(first.0)' is float\(first.1.bits): all tensors must have one dtype"
+                )
             }
         }
         return first.1.bits
     }
 
-    private func checkActivation(_ t: TensorArgument, name: String, state: CFunctionInstance, function: String)
+    private func checkActivation(
+        _ t: TensorArgument, name: String, state: CFunctionInstance, function: String
+    )
         throws(PluginCallError) -> (Int, Int)
     {
         guard t.shape.count == 3, t.shape[2] == state.dim, t.shape[0] >= 1, t.shape[1] >= 1 else {
-            throw error(function, OZ_ERR_SHAPE, "tensor '\(name)' has shape \(t.shape); expected [B, L, \(state.dim)] with B, L >= 1")
+            throw error(
+                function, OZ_ERR_SHAPE,
+                "tensor '\(name)' has shape \(t.shape); expected [B, L, \(state.dim)] with B, L >= 1")
         }
         if let grid = state.grid, t.shape[1] != grid.height * grid.width {
-            throw error(function, OZ_ERR_SHAPE, "tensor '\(name)' has L = \(t.shape[1]), but the \(grid.height)x\(grid.width) grid has \(grid.height * grid.width) tokens")
+            throw error(
+                function, OZ_ERR_SHAPE,
+                "tensor '\(name)' has L = \(t.shape[1]), but the \(grid.height)x\(grid.width) grid has \(grid.height * grid.width) tokens"
+            )
         }
         guard t.data != nil else { throw error(function, OZ_ERR_INVALID_ARGUMENT, "tensor '\(name)' has NULL data") }
         return (t.shape[0], t.shape[1])
     }
 
-    private func checkSame(_ t: TensorArgument, as x: TensorArgument, name: String, function: String) throws(PluginCallError) {
+    private func checkSame(
+        _ t: TensorArgument, as x: TensorArgument, name: String, function: String
+    ) throws(PluginCallError) {
         guard t.shape == x.shape else {
-            throw error(function, OZ_ERR_SHAPE, "tensor '\(name)' has shape \(t.shape); expected \(x.shape), the shape of x")
+            throw error(
+                function, OZ_ERR_SHAPE, "tensor '\(name)' has shape \(t.shape); expected \(x.shape), the shape of x")
         }
         guard t.data != nil else { throw error(function, OZ_ERR_INVALID_ARGUMENT, "tensor '\(name)' has NULL data") }
     }
 
-    private func checkParameters(_ params: [TensorArgument], state: CFunctionInstance, function: String, allowNullData: Bool)
+    private func checkParameters(
+        _ params: [TensorArgument], state: CFunctionInstance, function: String, allowNullData: Bool
+    )
         throws(PluginCallError)
     {
         guard params.count == spec.parameters.count else {
-            throw error(function, OZ_ERR_INVALID_ARGUMENT, "\(params.count) parameter tensors given, expected \(spec.parameters.count)")
+            throw error(
+                function, OZ_ERR_INVALID_ARGUMENT,
+                "\(params.count) parameter tensors given, expected \(spec.parameters.count)")
         }
         for (i, (tensor, parameter)) in zip(params, spec.parameters).enumerated() {
             guard tensor.shape == state.parameterShapes[i] else {
-                throw error(function, OZ_ERR_SHAPE, "parameter '\(parameter.name)' has shape \(tensor.shape); expected \(state.parameterShapes[i])")
+                throw error(
+                    function, OZ_ERR_SHAPE,
+                    "parameter '\(parameter.name)' has shape \(tensor.shape); expected \(state.parameterShapes[i])")
             }
             guard allowNullData || tensor.data != nil else {
                 throw error(function, OZ_ERR_INVALID_ARGUMENT, "parameter '\(parameter.name)' has NULL data")
@@ -381,4 +437,3 @@ struct CFunctionBackend: OperatorBackend {
         PluginCallError(operatorId: id, function: function, status: status, message: message)
     }
 }
-

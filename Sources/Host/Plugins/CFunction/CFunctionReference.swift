@@ -24,7 +24,8 @@ public struct CFunctionReference: Equatable, Sendable, CustomStringConvertible {
             throw .invalidReference(text: text, reason: "it does not start with '\(Self.prefix)'")
         }
         let body = text.dropFirst(Self.prefix.count)
-        guard let hash = body.lastIndex(of: "#"), hash != body.startIndex, body.index(after: hash) != body.endIndex else {
+        guard let hash = body.lastIndex(of: "#"), hash != body.startIndex, body.index(after: hash) != body.endIndex
+        else {
             throw .invalidReference(text: text, reason: "it needs a registry path and an entry id separated by '#'")
         }
         self.init(registry: String(body[..<hash]), entry: String(body[body.index(after: hash)...]))

@@ -28,7 +28,8 @@ extension CFunctionSpec {
         case .success(let v): value = v
         case .failure(let error):
             switch error {
-            case .syntax(let offset, let message): throw .invalidJSON(entry: entry, reason: "\(message) (byte \(offset))")
+            case .syntax(let offset, let message):
+                throw .invalidJSON(entry: entry, reason: "\(message) (byte \(offset))")
             case .duplicateKey(let key, let context, let offset):
                 throw .invalidJSON(entry: entry, reason: "key '\(key)' appears twice in \(context) (byte \(offset))")
             }
@@ -37,7 +38,9 @@ extension CFunctionSpec {
     }
 
     /// Parses a `cfunction` object already read by ``StrictJSON``; `field` is its JSON path in the entry.
-    static func parse(_ value: StrictJSON.Value, entry: String, field: String) throws(CFunctionSpecError) -> CFunctionSpec {
+    static func parse(
+        _ value: StrictJSON.Value, entry: String, field: String
+    ) throws(CFunctionSpecError) -> CFunctionSpec {
         try SpecParser(entry: entry).spec(value, field: field)
     }
 }
@@ -48,16 +51,22 @@ private struct SpecParser {
 
     func spec(_ value: StrictJSON.Value, field: String) throws(CFunctionSpecError) -> CFunctionSpec {
         let root = try object(
-            value, field: field, allowed: ["role", "summary", "capabilities", "causal", "receptive_field", "complexity", "forward", "vjp"])
-        let roleText = try string(root["role"], field: "\(field).role", expected: "\"token_mixer\" or \"channel_mixer\"")
+            value, field: field,
+            allowed: ["role", "summary", "capabilities", "causal", "receptive_field", "complexity", "forward", "vjp"])
+        let roleText = try string(
+            root["role"], field: "\(field).role", expected: "\"token_mixer\" or \"channel_mixer\"")
         guard let role = OperatorRole(rawValue: roleText) else {
-            throw .invalidField(entry: entry, field: "\(field).role", expected: "\"token_mixer\" or \"channel_mixer\" (found \"\(roleText)\")")
+            throw .invalidField(
+                entry: entry, field: "\(field).role",
+                expected: "\"token_mixer\" or \"channel_mixer\" (found \"\(roleText)\")")
         }
         let summary = try string(root["summary"], field: "\(field).summary", expected: "a one-line description")
         let capabilities = try declaredCapabilities(root["capabilities"], field: "\(field).capabilities")
         var causal = false
         if let c = root["causal"] {
-            guard case .bool(let b) = c else { throw .invalidField(entry: entry, field: "\(field).causal", expected: "true or false") }
+            guard case .bool(let b) = c else {
+                throw .invalidField(entry: entry, field: "\(field).causal", expected: "true or false")
+            }
             causal = b
         }
         var complexity = OperatorComplexity.undeclared
@@ -65,12 +74,14 @@ private struct SpecParser {
             let expected = "\"linear\", \"linearithmic\" or \"quadratic\" (how the time grows with L)"
             let text = try string(c, field: "\(field).complexity", expected: expected)
             guard let declared = OperatorComplexity(rawValue: text), declared != .undeclared else {
-                throw .invalidField(entry: entry, field: "\(field).complexity", expected: "\(expected) (found \"\(text)\")")
+                throw .invalidField(
+                    entry: entry, field: "\(field).complexity", expected: "\(expected) (found \"\(text)\")")
             }
             complexity = declared
         }
         guard let forwardValue = root["forward"] else {
-            throw .invalidField(entry: entry, field: "\(field).forward", expected: "the forward function's description (an object)")
+            throw .invalidField(
+                entry: entry, field: "\(field).forward", expected: "the forward function's description (an object)")
         }
         // The forward signature declares the attributes and parameters; the VJP refers to them.
         var declarations = Declarations()
@@ -116,13 +127,16 @@ private struct SpecParser {
         var scalarField = ""
     }
 
-    func signature(_ value: StrictJSON.Value, field: String, isVJP: Bool, declarations: inout Declarations)
+    func signature(
+        _ value: StrictJSON.Value, field: String, isVJP: Bool, declarations: inout Declarations
+    )
         throws(CFunctionSpecError) -> CFunctionSignature
     {
         let o = try object(value, field: field, allowed: ["symbol", "returns", "arguments"])
         let symbol = try string(o["symbol"], field: "\(field).symbol", expected: "the C symbol name")
         guard symbol.range(of: "^[A-Za-z_][A-Za-z0-9_]{0,127}$", options: .regularExpression) != nil else {
-            throw .invalidField(entry: entry, field: "\(field).symbol", expected: "a C identifier (found \"\(symbol)\")")
+            throw .invalidField(
+                entry: entry, field: "\(field).symbol", expected: "a C identifier (found \"\(symbol)\")")
         }
         var status: CInteger?
         if let r = o["returns"] {
@@ -131,24 +145,31 @@ private struct SpecParser {
                 guard case .integer(let i) = CType(parsing: text) else {
                     throw .unsupportedType(
                         entry: entry, field: "\(field).returns", type: text,
-                        expected: "void, or an integer type whose non-zero value means failure (\(CInteger.allCases.map(\.rawValue).joined(separator: ", ")))")
+                        expected:
+                            "void, or an integer type whose non-zero value means failure (\(CInteger.allCases.map(\.rawValue).joined(separator: ", ")))"
+                    )
                 }
                 status = i
             }
         }
         guard case .array(let items) = o["arguments"] ?? .null else {
-            throw .invalidField(entry: entry, field: "\(field).arguments", expected: "an array of argument bindings, in C order")
+            throw .invalidField(
+                entry: entry, field: "\(field).arguments", expected: "an array of argument bindings, in C order")
         }
         guard items.count <= CFunctionSpec.maximumArguments else {
-            throw .invalidField(entry: entry, field: "\(field).arguments", expected: "at most \(CFunctionSpec.maximumArguments) arguments (found \(items.count))")
+            throw .invalidField(
+                entry: entry, field: "\(field).arguments",
+                expected: "at most \(CFunctionSpec.maximumArguments) arguments (found \(items.count))")
         }
         var arguments: [CFunctionArgument] = []
         var seen: [String: String] = [:]  // binding label -> the field that bound it first
         for (index, item) in items.enumerated() {
-            let argument = try self.argument(item, field: "\(field).arguments[\(index)]", isVJP: isVJP, declarations: &declarations)
+            let argument = try self.argument(
+                item, field: "\(field).arguments[\(index)]", isVJP: isVJP, declarations: &declarations)
             let label = argument.binding.label
             if let first = seen[label] {
-                throw .duplicateBinding(entry: entry, field: "\(field).arguments[\(index)]", binding: label, first: first)
+                throw .duplicateBinding(
+                    entry: entry, field: "\(field).arguments[\(index)]", binding: label, first: first)
             }
             seen[label] = "\(field).arguments[\(index)]"
             arguments.append(argument)
@@ -160,27 +181,34 @@ private struct SpecParser {
             throw .missingBinding(entry: entry, field: argumentsField, binding: label)
         }
         if seen["workspace_bytes"] != nil && seen["workspace"] == nil {
-            throw .missingBinding(entry: entry, field: argumentsField, binding: "workspace (workspace_bytes gives its size)")
+            throw .missingBinding(
+                entry: entry, field: argumentsField, binding: "workspace (workspace_bytes gives its size)")
         }
         return CFunctionSignature(symbol: symbol, status: status, arguments: arguments)
     }
 
-    func argument(_ value: StrictJSON.Value, field: String, isVJP: Bool, declarations: inout Declarations)
+    func argument(
+        _ value: StrictJSON.Value, field: String, isVJP: Bool, declarations: inout Declarations
+    )
         throws(CFunctionSpecError) -> CFunctionArgument
     {
         guard case .object(let members) = value else {
             throw .invalidField(entry: entry, field: field, expected: "an object with \"kind\" and \"type\"")
         }
-        let kind = try string(members.first { $0.key == "kind" }?.value, field: "\(field).kind", expected: "an argument kind")
+        let kind = try string(
+            members.first { $0.key == "kind" }?.value, field: "\(field).kind", expected: "an argument kind")
         guard CFunctionSpec.argumentKinds.contains(kind) else {
-            throw .unknownArgumentKind(entry: entry, field: "\(field).kind", kind: kind, known: CFunctionSpec.argumentKinds)
+            throw .unknownArgumentKind(
+                entry: entry, field: "\(field).kind", kind: kind, known: CFunctionSpec.argumentKinds)
         }
         if isVJP && kind == "output" {
-            throw .misplacedBinding(entry: entry, field: "\(field).kind", binding: kind,
-                                    reason: "is not available to the VJP (the host passes x and dy; recompute y from x)")
+            throw .misplacedBinding(
+                entry: entry, field: "\(field).kind", binding: kind,
+                reason: "is not available to the VJP (the host passes x and dy; recompute y from x)")
         }
         if !isVJP && ["output_grad", "input_grad", "parameter_grad"].contains(kind) {
-            throw .misplacedBinding(entry: entry, field: "\(field).kind", binding: kind, reason: "belongs in the vjp signature")
+            throw .misplacedBinding(
+                entry: entry, field: "\(field).kind", binding: kind, reason: "belongs in the vjp signature")
         }
         var allowed: Set<String> = ["kind", "type"]
         switch kind {
@@ -193,12 +221,15 @@ private struct SpecParser {
         let o = try object(value, field: field, allowed: allowed)
         let typeText = try string(o["type"], field: "\(field).type", expected: "the argument's C type")
         guard let type = CType(parsing: typeText) else {
-            throw .unsupportedType(entry: entry, field: "\(field).type", type: typeText, expected: "one of: \(CType.spellings.joined(separator: ", "))")
+            throw .unsupportedType(
+                entry: entry, field: "\(field).type", type: typeText,
+                expected: "one of: \(CType.spellings.joined(separator: ", "))")
         }
         func requireInteger() throws(CFunctionSpecError) {
             guard case .integer = type else {
-                throw .unsupportedType(entry: entry, field: "\(field).type", type: typeText,
-                                       expected: "an integer type (\(CInteger.allCases.map(\.rawValue).joined(separator: ", ")))")
+                throw .unsupportedType(
+                    entry: entry, field: "\(field).type", type: typeText,
+                    expected: "an integer type (\(CInteger.allCases.map(\.rawValue).joined(separator: ", ")))")
             }
         }
         let binding: CFunctionBinding
@@ -211,19 +242,24 @@ private struct SpecParser {
             binding = kind == "output" ? .output : .inputGradient
         case "B", "L", "D", "H", "W", "workspace_bytes":
             try requireInteger()
-            binding = ["B": .batch, "L": .length, "D": .dim, "H": .gridHeight, "W": .gridWidth][kind] ?? .workspaceBytes
+            binding =
+                ["B": .batch, "L": .length, "D": .dim, "H": .gridHeight, "W": .gridWidth][kind] ?? .workspaceBytes
         case "attribute":
             let name = try string(o["name"], field: "\(field).name", expected: "the attribute's name")
             if isVJP {
                 guard let declared = declarations.attributes.first(where: { $0.name == name }) else {
-                    throw .undeclaredName(entry: entry, field: "\(field).name", name: name, declared: declarations.attributes.map(\.name))
+                    throw .undeclaredName(
+                        entry: entry, field: "\(field).name", name: name, declared: declarations.attributes.map(\.name))
                 }
                 guard attributeType(of: type) == declared.schema.type else {
-                    throw .unsupportedType(entry: entry, field: "\(field).type", type: typeText,
-                                           expected: "a C type for the \(declared.schema.type) attribute '\(name)', as the forward declares it")
+                    throw .unsupportedType(
+                        entry: entry, field: "\(field).type", type: typeText,
+                        expected:
+                            "a C type for the \(declared.schema.type) attribute '\(name)', as the forward declares it")
                 }
             } else {
-                declarations.attributes.append(try attribute(o, name: name, type: type, typeText: typeText, field: field))
+                declarations.attributes.append(
+                    try attribute(o, name: name, type: type, typeText: typeText, field: field))
             }
             binding = .attribute(name)
         case "parameter":
@@ -231,30 +267,40 @@ private struct SpecParser {
             let name = try string(o["name"], field: "\(field).name", expected: "the parameter's name")
             if isVJP {
                 guard declarations.parameterFields.contains(where: { $0.0.name == name }) else {
-                    throw .undeclaredName(entry: entry, field: "\(field).name", name: name, declared: declarations.parameterFields.map(\.0.name))
+                    throw .undeclaredName(
+                        entry: entry, field: "\(field).name", name: name,
+                        declared: declarations.parameterFields.map(\.0.name))
                 }
             } else {
                 guard name.range(of: "^[A-Za-z0-9_][A-Za-z0-9_.]{0,127}$", options: .regularExpression) != nil else {
-                    throw .invalidField(entry: entry, field: "\(field).name", expected: "a state_dict name of letters, digits, '_' and '.' (found \"\(name)\")")
+                    throw .invalidField(
+                        entry: entry, field: "\(field).name",
+                        expected: "a state_dict name of letters, digits, '_' and '.' (found \"\(name)\")")
                 }
                 let shape = try parameterShape(o["shape"], field: "\(field).shape")
                 let initializer = try initializer(o["init"], field: "\(field).init")
-                declarations.parameterFields.append((CFunctionParameter(name: name, shape: shape, initializer: initializer), "\(field).shape"))
+                declarations.parameterFields.append(
+                    (CFunctionParameter(name: name, shape: shape, initializer: initializer), "\(field).shape"))
             }
             binding = .parameter(name)
         case "parameter_grad":
             try tensorPointer(type, typeText, isConst: false, field: "\(field).type", declarations: &declarations)
             let name = try string(o["name"], field: "\(field).name", expected: "the parameter's name")
             guard declarations.parameterFields.contains(where: { $0.0.name == name }) else {
-                throw .undeclaredName(entry: entry, field: "\(field).name", name: name, declared: declarations.parameterFields.map(\.0.name))
+                throw .undeclaredName(
+                    entry: entry, field: "\(field).name", name: name,
+                    declared: declarations.parameterFields.map(\.0.name))
             }
             binding = .parameterGradient(name)
         default:  // "workspace"
             guard case .pointer(_, let isConst) = type, !isConst else {
-                throw .unsupportedType(entry: entry, field: "\(field).type", type: typeText, expected: "void *, float * or double * (writable scratch)")
+                throw .unsupportedType(
+                    entry: entry, field: "\(field).type", type: typeText,
+                    expected: "void *, float * or double * (writable scratch)")
             }
             let countField = "\(field).count"
-            let count = try expression(o["count"], field: countField, what: "its size in elements of the pointee (bytes for void *)")
+            let count = try expression(
+                o["count"], field: countField, what: "its size in elements of the pointee (bytes for void *)")
             declarations.workspaceFields.append((count, countField))
             binding = .workspace(count: count)
         }
@@ -262,17 +308,24 @@ private struct SpecParser {
     }
 
     /// Checks a tensor pointer's constness and that its element type matches the other tensor pointers.
-    func tensorPointer(_ type: CType, _ text: String, isConst: Bool, field: String, declarations: inout Declarations)
+    func tensorPointer(
+        _ type: CType, _ text: String, isConst: Bool, field: String, declarations: inout Declarations
+    )
         throws(CFunctionSpecError)
     {
-        let expected = isConst ? "const float * or const double * (the host's buffer is read-only)" : "float * or double * (the function writes it)"
+        let expected =
+            isConst
+            ? "const float * or const double * (the host's buffer is read-only)"
+            : "float * or double * (the function writes it)"
         guard case .pointer(let pointee?, let const) = type, const == isConst else {
             throw .unsupportedType(entry: entry, field: field, type: text, expected: expected)
         }
         if let scalar = declarations.scalar, scalar != pointee {
             throw .unsupportedType(
                 entry: entry, field: field, type: text,
-                expected: "\(scalar.rawValue) elements, like '\(declarations.scalarField)' (every tensor pointer has one element type)")
+                expected:
+                    "\(scalar.rawValue) elements, like '\(declarations.scalarField)' (every tensor pointer has one element type)"
+            )
         }
         if declarations.scalar == nil { (declarations.scalar, declarations.scalarField) = (pointee, field) }
     }
@@ -288,15 +341,22 @@ private struct SpecParser {
         }
     }
 
-    func attribute(_ o: [String: StrictJSON.Value], name: String, type: CType, typeText: String, field: String)
+    func attribute(
+        _ o: [String: StrictJSON.Value], name: String, type: CType, typeText: String, field: String
+    )
         throws(CFunctionSpecError) -> CFunctionAttribute
     {
         guard PluginLibrary.isValidOperatorId(name) else {
-            throw .invalidField(entry: entry, field: "\(field).name", expected: "an attribute name matching [a-z][a-z0-9_]* (found \"\(name)\")")
+            throw .invalidField(
+                entry: entry, field: "\(field).name",
+                expected: "an attribute name matching [a-z][a-z0-9_]* (found \"\(name)\")")
         }
         if case .pointer = type {
-            throw .unsupportedType(entry: entry, field: "\(field).type", type: typeText,
-                                   expected: "a scalar passed by value: an integer type (int attribute), float or double (float attribute), or bool")
+            throw .unsupportedType(
+                entry: entry, field: "\(field).type", type: typeText,
+                expected:
+                    "a scalar passed by value: an integer type (int attribute), float or double (float attribute), or bool"
+            )
         }
         var doc = "passed to the C function as \(type)"
         if let d = o["doc"] { doc = try string(d, field: "\(field).doc", expected: "a one-line description") }
@@ -311,20 +371,29 @@ private struct SpecParser {
         case .integer(let integer):
             kind = .int
             defaultValue = .int(try int(defaultJSON, field: "\(field).default"))
-            let lower = try o["min"].map { (v) throws(CFunctionSpecError) in try int(v, field: "\(field).min") } ?? integer.range.lowerBound
-            let upper = try o["max"].map { (v) throws(CFunctionSpecError) in try int(v, field: "\(field).max") } ?? integer.range.upperBound
+            let lower =
+                try o["min"].map { (v) throws(CFunctionSpecError) in try int(v, field: "\(field).min") }
+                ?? integer.range.lowerBound
+            let upper =
+                try o["max"].map { (v) throws(CFunctionSpecError) in try int(v, field: "\(field).max") }
+                ?? integer.range.upperBound
             guard integer.range.contains(lower), integer.range.contains(upper), lower <= upper else {
-                throw .invalidField(entry: entry, field: "\(field).min", expected: "min <= max, both within \(type)'s range \(integer.range)")
+                throw .invalidField(
+                    entry: entry, field: "\(field).min",
+                    expected: "min <= max, both within \(type)'s range \(integer.range)")
             }
             intRange = lower...upper
         case .float, .double:
             kind = .float
             defaultValue = .float(try double(defaultJSON, field: "\(field).default"))
             let limit = type == .float ? Double(Float.greatestFiniteMagnitude) : Double.greatestFiniteMagnitude
-            let lower = try o["min"].map { (v) throws(CFunctionSpecError) in try double(v, field: "\(field).min") } ?? -limit
-            let upper = try o["max"].map { (v) throws(CFunctionSpecError) in try double(v, field: "\(field).max") } ?? limit
+            let lower =
+                try o["min"].map { (v) throws(CFunctionSpecError) in try double(v, field: "\(field).min") } ?? -limit
+            let upper =
+                try o["max"].map { (v) throws(CFunctionSpecError) in try double(v, field: "\(field).max") } ?? limit
             guard lower <= upper, lower >= -limit, upper <= limit else {
-                throw .invalidField(entry: entry, field: "\(field).min", expected: "min <= max, both within \(type)'s finite range")
+                throw .invalidField(
+                    entry: entry, field: "\(field).min", expected: "min <= max, both within \(type)'s finite range")
             }
             floatRange = lower...upper
         case .bool:
@@ -333,15 +402,20 @@ private struct SpecParser {
                 throw .invalidField(entry: entry, field: "\(field).default", expected: "true or false")
             }
             if o["min"] != nil || o["max"] != nil {
-                throw .invalidField(entry: entry, field: "\(field).\(o["min"] != nil ? "min" : "max")", expected: "no bounds on a bool attribute")
+                throw .invalidField(
+                    entry: entry, field: "\(field).\(o["min"] != nil ? "min" : "max")",
+                    expected: "no bounds on a bool attribute")
             }
             defaultValue = .bool(b)
         case .pointer:
-            throw .unsupportedType(entry: entry, field: "\(field).type", type: typeText, expected: "a scalar passed by value")
+            throw .unsupportedType(
+                entry: entry, field: "\(field).type", type: typeText, expected: "a scalar passed by value")
         }
-        let schema = AttributeSchema(name: name, type: kind, doc: doc, defaultValue: defaultValue, intRange: intRange, floatRange: floatRange)
+        let schema = AttributeSchema(
+            name: name, type: kind, doc: doc, defaultValue: defaultValue, intRange: intRange, floatRange: floatRange)
         do { try schema.validate(defaultValue) } catch {
-            throw .invalidField(entry: entry, field: "\(field).default", expected: "a value the attribute accepts (\(error))")
+            throw .invalidField(
+                entry: entry, field: "\(field).default", expected: "a value the attribute accepts (\(error))")
         }
         return CFunctionAttribute(schema: schema)
     }
@@ -349,11 +423,15 @@ private struct SpecParser {
     func parameterShape(_ value: StrictJSON.Value?, field: String) throws(CFunctionSpecError) -> [ShapeExpression] {
         let maxRank = 8
         guard case .array(let dims) = value ?? .null, (1...maxRank).contains(dims.count) else {
-            throw .invalidField(entry: entry, field: field, expected: "an array of 1 to \(maxRank) dimensions (positive integers or expressions such as \"2*D\")")
+            throw .invalidField(
+                entry: entry, field: field,
+                expected: "an array of 1 to \(maxRank) dimensions (positive integers or expressions such as \"2*D\")")
         }
         var shape: [ShapeExpression] = []
         for (i, dim) in dims.enumerated() {
-            let expression = try self.expression(dim, field: "\(field)[\(i)]", what: "a positive integer or an expression over D, H, W and int attributes")
+            let expression = try self.expression(
+                dim, field: "\(field)[\(i)]",
+                what: "a positive integer or an expression over D, H, W and int attributes")
             if case .constant(let c) = expression, c < 1 {
                 throw .invalidField(entry: entry, field: "\(field)[\(i)]", expected: "a positive extent (found \(c))")
             }
@@ -373,22 +451,31 @@ private struct SpecParser {
         case "normal" where v >= 0: return .normal(std: v)
         case "uniform" where v >= 0: return .uniform(bound: v)
         case "normal", "uniform":
-            throw .invalidField(entry: entry, field: "\(field).\(member.key)", expected: "a non-negative number (found \(v))")
-        default: throw .unknownField(entry: entry, field: "\(field).\(member.key)", allowed: ["constant", "normal", "uniform"])
+            throw .invalidField(
+                entry: entry, field: "\(field).\(member.key)", expected: "a non-negative number (found \(v))")
+        default:
+            throw .unknownField(
+                entry: entry, field: "\(field).\(member.key)", allowed: ["constant", "normal", "uniform"])
         }
     }
 
-    func receptiveField(_ value: StrictJSON.Value, field: String, allowed: [String]) throws(CFunctionSpecError) -> CFunctionReceptiveField {
+    func receptiveField(
+        _ value: StrictJSON.Value, field: String, allowed: [String]
+    ) throws(CFunctionSpecError) -> CFunctionReceptiveField {
         let o = try object(value, field: field, allowed: ["left", "right"])
         func side(_ key: String) throws(CFunctionSpecError) -> ShapeExpression? {
             let f = "\(field).\(key)"
             guard let v = o[key] else {
-                throw .invalidField(entry: entry, field: f, expected: "a bound in tokens (integer >= 0 or expression), or null for unbounded")
+                throw .invalidField(
+                    entry: entry, field: f,
+                    expected: "a bound in tokens (integer >= 0 or expression), or null for unbounded")
             }
             if case .null = v { return nil }
-            let e = try expression(v, field: f, what: "a bound in tokens (integer >= 0 or expression), or null for unbounded")
+            let e = try expression(
+                v, field: f, what: "a bound in tokens (integer >= 0 or expression), or null for unbounded")
             if case .constant(let c) = e, c < 0 {
-                throw .invalidField(entry: entry, field: f, expected: "a non-negative bound, or null for unbounded (found \(c))")
+                throw .invalidField(
+                    entry: entry, field: f, expected: "a non-negative bound, or null for unbounded (found \(c))")
             }
             try checkVariables(e, allowed: allowed, field: f)
             return e
@@ -396,21 +483,28 @@ private struct SpecParser {
         return CFunctionReceptiveField(left: try side("left"), right: try side("right"))
     }
 
-    func declaredCapabilities(_ value: StrictJSON.Value?, field: String) throws(CFunctionSpecError) -> OperatorCapabilities {
+    func declaredCapabilities(
+        _ value: StrictJSON.Value?, field: String
+    ) throws(CFunctionSpecError) -> OperatorCapabilities {
         guard let value else { return [] }
         let known: [String: OperatorCapabilities] = ["deterministic": .deterministic, "reentrant": .reentrant]
         guard case .array(let items) = value else {
-            throw .invalidField(entry: entry, field: field, expected: "an array of \"deterministic\" and/or \"reentrant\"")
+            throw .invalidField(
+                entry: entry, field: field, expected: "an array of \"deterministic\" and/or \"reentrant\"")
         }
         var caps: OperatorCapabilities = []
         for (i, item) in items.enumerated() {
             let name = try string(item, field: "\(field)[\(i)]", expected: "\"deterministic\" or \"reentrant\"")
             guard let cap = known[name] else {
-                throw .invalidField(entry: entry, field: "\(field)[\(i)]",
-                                    expected: "\"deterministic\" or \"reentrant\" (found \"\(name)\"; backward, float64 and needs_grid follow from the signatures)")
+                throw .invalidField(
+                    entry: entry, field: "\(field)[\(i)]",
+                    expected:
+                        "\"deterministic\" or \"reentrant\" (found \"\(name)\"; backward, float64 and needs_grid follow from the signatures)"
+                )
             }
             guard !caps.contains(cap) else {
-                throw .invalidField(entry: entry, field: "\(field)[\(i)]", expected: "each capability once (\"\(name)\" repeats)")
+                throw .invalidField(
+                    entry: entry, field: "\(field)[\(i)]", expected: "each capability once (\"\(name)\" repeats)")
             }
             caps.insert(cap)
         }
@@ -419,10 +513,14 @@ private struct SpecParser {
 
     // MARK: Expressions
 
-    func expression(_ value: StrictJSON.Value?, field: String, what: String) throws(CFunctionSpecError) -> ShapeExpression {
+    func expression(
+        _ value: StrictJSON.Value?, field: String, what: String
+    ) throws(CFunctionSpecError) -> ShapeExpression {
         switch value {
         case .number(let text)?:
-            guard let v = Int64(text) else { throw .invalidField(entry: entry, field: field, expected: "\(what) (found \(text))") }
+            guard let v = Int64(text) else {
+                throw .invalidField(entry: entry, field: field, expected: "\(what) (found \(text))")
+            }
             return .constant(v)
         case .string(let text)?:
             do { return try ShapeExpression.parse(text) } catch {
@@ -437,14 +535,18 @@ private struct SpecParser {
         if let bad = e.variables.sorted().first(where: { !allowed.contains($0) }) {
             throw .invalidExpression(
                 entry: entry, field: field, expression: e.description,
-                reason: "'\(bad)' is not a size known here (allowed: \(allowed.joined(separator: ", ")); B and L only in workspace counts)")
+                reason:
+                    "'\(bad)' is not a size known here (allowed: \(allowed.joined(separator: ", ")); B and L only in workspace counts)"
+            )
         }
     }
 
     // MARK: JSON values
 
     /// An object's members by key, refusing keys outside `allowed` (StrictJSON already refused duplicates).
-    func object(_ value: StrictJSON.Value, field: String, allowed: Set<String>) throws(CFunctionSpecError) -> [String: StrictJSON.Value] {
+    func object(
+        _ value: StrictJSON.Value, field: String, allowed: Set<String>
+    ) throws(CFunctionSpecError) -> [String: StrictJSON.Value] {
         guard case .object(let members) = value else {
             throw .invalidField(entry: entry, field: field, expected: "an object (found \(value.typeName))")
         }

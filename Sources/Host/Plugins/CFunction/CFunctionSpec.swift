@@ -55,7 +55,9 @@ public struct CFunctionSpec: Sendable, Equatable {
                 || s.workspace.map { !$0.count.variables.isDisjoint(with: grid) } ?? false
         }
         let shapes = parameters.contains { p in p.shape.contains { !$0.variables.isDisjoint(with: grid) } }
-        let field = [receptiveField?.left, receptiveField?.right].contains { $0??.variables.isDisjoint(with: grid) == false }
+        let field = [receptiveField?.left, receptiveField?.right].contains {
+            $0??.variables.isDisjoint(with: grid) == false
+        }
         return bound || shapes || field
     }
 

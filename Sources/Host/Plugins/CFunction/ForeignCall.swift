@@ -29,7 +29,9 @@ final class ForeignFunction: @unchecked Sendable {
 
     /// Prepares a call interface for `address` (a `dlsym` result) taking `arguments` and returning `status`
     /// (an integer type) or nothing.
-    init(symbol: String, address: UnsafeMutableRawPointer, arguments: [CType], status: CInteger?) throws(ForeignCallError) {
+    init(
+        symbol: String, address: UnsafeMutableRawPointer, arguments: [CType], status: CInteger?
+    ) throws(ForeignCallError) {
         self.symbol = symbol
         types = arguments
         self.status = status
@@ -54,7 +56,8 @@ final class ForeignFunction: @unchecked Sendable {
     /// Calls the function with `values` (one per argument, in order) and returns its status (0 for `void`).
     /// Every value has already been checked against its C type's range by the caller.
     func call(_ values: [ForeignValue]) -> Int64 {
-        precondition(values.count == types.count, "ForeignFunction.call: \(values.count) values for \(types.count) arguments")
+        precondition(
+            values.count == types.count, "ForeignFunction.call: \(values.count) values for \(types.count) arguments")
         let count = max(1, values.count)
         return withUnsafeTemporaryAllocation(byteCount: 8 * count, alignment: 8) { slots in
             withUnsafeTemporaryAllocation(of: UnsafeMutableRawPointer?.self, capacity: count) { pointers in

@@ -123,7 +123,10 @@ public indirect enum ShapeExpression: Sendable, Hashable, CustomStringConvertibl
                 position += 1
                 let inner = try expression(depth: depth + 1)
                 guard peek() == UInt8(ascii: ")") else {
-                    throw Failure(reason: "expected ')' at character \(position + 1), found \(current == "end of text" ? current : "'\(current)'")")
+                    throw Failure(
+                        reason:
+                            "expected ')' at character \(position + 1), found \(current == "end of text" ? current : "'\(current)'")"
+                    )
                 }
                 position += 1
                 return inner
@@ -132,7 +135,9 @@ public indirect enum ShapeExpression: Sendable, Hashable, CustomStringConvertibl
             if isDigit(c) {
                 while position < bytes.count, isDigit(bytes[position]) { position += 1 }
                 let text = String(decoding: bytes[start..<position], as: UTF8.self)
-                guard let value = Int64(text) else { throw Failure(reason: "the number \(text) does not fit in 64 bits") }
+                guard let value = Int64(text) else {
+                    throw Failure(reason: "the number \(text) does not fit in 64 bits")
+                }
                 if position < bytes.count, isNameCharacter(bytes[position]) {
                     throw Failure(reason: "a number runs into a name at character \(position + 1)")
                 }

@@ -1,7 +1,7 @@
 import Foundation
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// A shared library opened with `dlopen(RTLD_NOW | RTLD_LOCAL)`: the host's only `dlopen`/`dlsym` code.
@@ -62,7 +62,8 @@ package final class DynamicLibrary: @unchecked Sendable {
         let type = UInt16(header[16]) | UInt16(header[17]) << 8
         guard header[4] == hostClass, machine == hostMachine else {
             throw .wrongArchitecture(
-                path: path, found: "\(machineName(machine)) (\(bits))", expected: "\(machineName(hostMachine)) (64-bit)")
+                path: path, found: "\(machineName(machine)) (\(bits))", expected: "\(machineName(hostMachine)) (64-bit)"
+            )
         }
         guard type == 3 else {  // ET_DYN
             throw .notSharedObject(path: path, reason: "ELF type \(type) is not a shared object (ET_DYN)")
@@ -71,11 +72,11 @@ package final class DynamicLibrary: @unchecked Sendable {
 
     private static let hostClass: UInt8 = 2  // ELFCLASS64
     #if arch(x86_64)
-    private static let hostMachine: UInt16 = 62  // EM_X86_64
+        private static let hostMachine: UInt16 = 62  // EM_X86_64
     #elseif arch(arm64)
-    private static let hostMachine: UInt16 = 183  // EM_AARCH64
+        private static let hostMachine: UInt16 = 183  // EM_AARCH64
     #else
-    private static let hostMachine: UInt16 = 0
+        private static let hostMachine: UInt16 = 0
     #endif
 
     private static func machineName(_ machine: UInt16) -> String {

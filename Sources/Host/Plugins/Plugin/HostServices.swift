@@ -1,7 +1,7 @@
 import Foundation
+import HostCore
 import Logging
 import OperatorABI
-import HostCore
 
 /// The services the host lends every plugin instance (`oz_host_services`): its thread pool and its log.
 ///

@@ -1,6 +1,6 @@
 import Foundation
-import OperatorABI
 import HostCore
+import OperatorABI
 
 /// A parameter tensor an operator instance declares: upstream `state_dict` name and shape.
 public struct ParameterSpec: Sendable, Equatable, CustomStringConvertible {
@@ -119,8 +119,11 @@ public final class Operator: @unchecked Sendable {
                 guard let name, !name.isEmpty else {
                     throw OperatorError.invalidInstance(operatorId: id, reason: "parameter \(index) has no name")
                 }
-                guard shape.allSatisfy({ $0 >= 1 }), shape.reduce(1, { $0.multipliedReportingOverflow(by: $1).partialValue }) < 1 << 40 else {
-                    throw OperatorError.invalidInstance(operatorId: id, reason: "parameter '\(name)' has shape \(shape)")
+                guard shape.allSatisfy({ $0 >= 1 }),
+                    shape.reduce(1, { $0.multipliedReportingOverflow(by: $1).partialValue }) < 1 << 40
+                else {
+                    throw OperatorError.invalidInstance(
+                        operatorId: id, reason: "parameter '\(name)' has shape \(shape)")
                 }
                 if specs.contains(where: { $0.name == name }) {
                     throw OperatorError.invalidInstance(operatorId: id, reason: "parameter name '\(name)' repeats")
@@ -153,7 +156,9 @@ public final class Operator: @unchecked Sendable {
     // MARK: Parameters
 
     /// Fresh parameters, initialised by the plugin (its upstream initialisation) from `seed`.
-    public func initialParameters<S: TensorScalar>(seed: UInt64, as _: S.Type = Float.self) throws(OperatorError) -> [Tensor<S>] {
+    public func initialParameters<S: TensorScalar>(
+        seed: UInt64, as _: S.Type = Float.self
+    ) throws(OperatorError) -> [Tensor<S>] {
         try checkScalar(S.self)
         var tensors = parameters.map { Tensor<S>(zeros: $0.shape) }
         guard !tensors.isEmpty else { return [] }
@@ -161,7 +166,9 @@ public final class Operator: @unchecked Sendable {
             throw .unsupported(operatorId: descriptor.id, reason: "the plugin has parameters but no init_params")
         }
         let args = tensors.indices.map { i in
-            TensorArgument(data: UnsafeMutableRawPointer(tensors[i].baseAddressForWriting()), shape: tensors[i].shape, bits: S.bits)
+            TensorArgument(
+                data: UnsafeMutableRawPointer(tensors[i].baseAddressForWriting()), shape: tensors[i].shape, bits: S.bits
+            )
         }
         do {
             try withExtendedLifetime(tensors) { () throws(PluginCallError) in
@@ -174,12 +181,15 @@ public final class Operator: @unchecked Sendable {
     // MARK: Compute
 
     /// `y = op(x)` for `x` of shape `[B, L, D]`.
-    public func forward<S: TensorScalar>(_ x: Tensor<S>, parameters params: [Tensor<S>]) throws(OperatorError) -> Tensor<S> {
+    public func forward<S: TensorScalar>(
+        _ x: Tensor<S>, parameters params: [Tensor<S>]
+    ) throws(OperatorError) -> Tensor<S> {
         try checkScalar(S.self)
         let (batch, length) = try checkInput(x, name: "x")
         try checkParameters(params, name: "parameter")
         var y = Tensor<S>(zeros: x.shape)
-        let yArg = TensorArgument(data: UnsafeMutableRawPointer(y.baseAddressForWriting()), shape: y.shape, bits: S.bits)
+        let yArg = TensorArgument(
+            data: UnsafeMutableRawPointer(y.baseAddressForWriting()), shape: y.shape, bits: S.bits)
         try withWorkspace(pass: OZ_PASS_FORWARD, batch: batch, length: length) { (ws, size) throws(PluginCallError) in
             try withExtendedLifetime((x, params)) { () throws(PluginCallError) in
                 try table.forward(
@@ -199,20 +209,28 @@ public final class Operator: @unchecked Sendable {
     ) throws(OperatorError) -> (input: Tensor<S>?, parameters: [Tensor<S>?]) {
         try checkScalar(S.self)
         guard descriptor.capabilities.contains(.backward), table.hasBackward else {
-            throw .unsupported(operatorId: descriptor.id, reason: "the operator has no backward (vector-Jacobian product)")
+            throw .unsupported(
+                operatorId: descriptor.id, reason: "the operator has no backward (vector-Jacobian product)")
         }
         let (batch, length) = try checkInput(x, name: "x")
         guard dy.shape == x.shape else {
-            throw .shape(operatorId: descriptor.id, argument: "dy", expected: "\(x.shape) (the shape of x)", found: dy.shape)
+            throw .shape(
+                operatorId: descriptor.id, argument: "dy", expected: "\(x.shape) (the shape of x)", found: dy.shape)
         }
         try checkParameters(params, name: "parameter")
         var dx: Tensor<S>? = needInputGradient ? Tensor<S>(zeros: x.shape) : nil
         let wanted = parameterGradients ?? Set(params.indices)
-        var dparams: [Tensor<S>?] = params.indices.map { wanted.contains($0) ? Tensor<S>(zeros: params[$0].shape) : nil }
+        var dparams: [Tensor<S>?] = params.indices.map {
+            wanted.contains($0) ? Tensor<S>(zeros: params[$0].shape) : nil
+        }
         let dxArg: TensorArgument? =
-            dx == nil ? nil : TensorArgument(data: UnsafeMutableRawPointer(dx!.baseAddressForWriting()), shape: x.shape, bits: S.bits)
+            dx == nil
+            ? nil
+            : TensorArgument(data: UnsafeMutableRawPointer(dx!.baseAddressForWriting()), shape: x.shape, bits: S.bits)
         let dparamArgs: [TensorArgument]? =
-            wanted.isEmpty ? nil : dparams.indices.map { i in
+            wanted.isEmpty
+            ? nil
+            : dparams.indices.map { i in
                 TensorArgument(
                     data: dparams[i] == nil ? nil : UnsafeMutableRawPointer(dparams[i]!.baseAddressForWriting()),
                     shape: params[i].shape, bits: S.bits)
@@ -245,17 +263,21 @@ public final class Operator: @unchecked Sendable {
 
     private func checkScalar<S: TensorScalar>(_: S.Type) throws(OperatorError) {
         if S.bits == 64 && !descriptor.capabilities.contains(.float64) {
-            throw .unsupported(operatorId: descriptor.id, reason: "float64 tensors need the float64 capability, which it does not declare")
+            throw .unsupported(
+                operatorId: descriptor.id,
+                reason: "float64 tensors need the float64 capability, which it does not declare")
         }
     }
 
     private func checkInput<S: TensorScalar>(_ x: Tensor<S>, name: String) throws(OperatorError) -> (Int, Int) {
         guard x.rank == 3, x.shape[2] == dim, x.shape[0] >= 1, x.shape[1] >= 1 else {
-            throw .shape(operatorId: descriptor.id, argument: name, expected: "[B, L, \(dim)] with B, L >= 1", found: x.shape)
+            throw .shape(
+                operatorId: descriptor.id, argument: name, expected: "[B, L, \(dim)] with B, L >= 1", found: x.shape)
         }
         if let fixedLength, x.shape[1] != fixedLength {
             throw .shape(
-                operatorId: descriptor.id, argument: name, expected: "[B, \(fixedLength), \(dim)] (the instance takes L = \(fixedLength) only)",
+                operatorId: descriptor.id, argument: name,
+                expected: "[B, \(fixedLength), \(dim)] (the instance takes L = \(fixedLength) only)",
                 found: x.shape)
         }
         if let grid, descriptor.capabilities.contains(.needsGrid), x.shape[1] != grid.height * grid.width {
@@ -274,7 +296,9 @@ public final class Operator: @unchecked Sendable {
                 found: [params.count])
         }
         for (tensor, spec) in zip(params, parameters) where tensor.shape != spec.shape {
-            throw .shape(operatorId: descriptor.id, argument: "\(name) '\(spec.name)'", expected: "\(spec.shape)", found: tensor.shape)
+            throw .shape(
+                operatorId: descriptor.id, argument: "\(name) '\(spec.name)'", expected: "\(spec.shape)",
+                found: tensor.shape)
         }
     }
 
@@ -288,7 +312,9 @@ public final class Operator: @unchecked Sendable {
         pass: Int32, batch: Int, length: Int, _ body: (UnsafeMutableRawPointer?, Int) throws(PluginCallError) -> Void
     ) throws(OperatorError) {
         let size: Int
-        do { size = try table.workspaceSize(instance, pass: pass, batch: batch, length: length) } catch { throw .plugin(error) }
+        do { size = try table.workspaceSize(instance, pass: pass, batch: batch, length: length) } catch {
+            throw .plugin(error)
+        }
         guard size > 0 else {
             do { return try body(nil, 0) } catch { throw .plugin(error) }
         }
@@ -299,11 +325,15 @@ public final class Operator: @unchecked Sendable {
             }
             cachedWorkspace.map { free($0.pointer) }
             cachedWorkspace = nil
-            guard let fresh = Self.allocateWorkspace(size) else { throw .workspace(operatorId: descriptor.id, bytes: size) }
+            guard let fresh = Self.allocateWorkspace(size) else {
+                throw .workspace(operatorId: descriptor.id, bytes: size)
+            }
             cachedWorkspace = (fresh, size)
             do { return try body(fresh, size) } catch { throw .plugin(error) }
         }
-        guard let temporary = Self.allocateWorkspace(size) else { throw .workspace(operatorId: descriptor.id, bytes: size) }
+        guard let temporary = Self.allocateWorkspace(size) else {
+            throw .workspace(operatorId: descriptor.id, bytes: size)
+        }
         defer { free(temporary) }
         do { try body(temporary, size) } catch { throw .plugin(error) }
     }

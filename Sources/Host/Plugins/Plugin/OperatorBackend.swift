@@ -16,7 +16,9 @@ package protocol OperatorBackend: Sendable {
     var hasInitParams: Bool { get }
 
     /// Creates an instance for width `dim`, the grid, and every schema attribute (defaults filled in).
-    func create(dim: Int, grid: (Int, Int)?, attributes: [(AttributeSchema, AttributeValue)], services: HostServices)
+    func create(
+        dim: Int, grid: (Int, Int)?, attributes: [(AttributeSchema, AttributeValue)], services: HostServices
+    )
         throws(PluginCallError) -> OpaquePointer
     /// Frees an instance that `create` returned.
     func destroy(_ instance: OpaquePointer)

@@ -24,9 +24,11 @@ public struct OperatorCapabilities: OptionSet, Sendable, Hashable, CustomStringC
 
     /// Flag names, in a fixed order.
     public var names: [String] {
-        [(Self.backward, "backward"), (.deterministic, "deterministic"), (.needsGrid, "needs_grid"),
-         (.reentrant, "reentrant"), (.float64, "float64")]
-            .filter { contains($0.0) }.map(\.1)
+        [
+            (Self.backward, "backward"), (.deterministic, "deterministic"), (.needsGrid, "needs_grid"),
+            (.reentrant, "reentrant"), (.float64, "float64"),
+        ]
+        .filter { contains($0.0) }.map(\.1)
     }
 
     public var description: String { names.isEmpty ? "none" : names.joined(separator: ", ") }
@@ -47,7 +49,8 @@ public struct OperatorDescriptor: Sendable {
 
     /// Every schema attribute with its value: `given` where present (validated), the default elsewhere.
     /// - Throws: ``AttributeError`` naming an unknown attribute or an invalid value.
-    public func resolve(_ given: [String: AttributeValue]) throws(AttributeError) -> [(AttributeSchema, AttributeValue)] {
+    public func resolve(_ given: [String: AttributeValue]) throws(AttributeError) -> [(AttributeSchema, AttributeValue)]
+    {
         for name in given.keys.sorted() where !attributes.contains(where: { $0.name == name }) {
             throw .unknown(name: name, operatorId: id, known: attributes.map(\.name))
         }

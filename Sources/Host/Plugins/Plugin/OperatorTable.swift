@@ -80,7 +80,9 @@ struct OperatorTable: @unchecked Sendable {
 
     // MARK: Instances
 
-    func create(dim: Int, grid: (Int, Int)?, attributes: [(AttributeSchema, AttributeValue)], services: HostServices)
+    func create(
+        dim: Int, grid: (Int, Int)?, attributes: [(AttributeSchema, AttributeValue)], services: HostServices
+    )
         throws(PluginCallError) -> OpaquePointer
     {
         guard let create = raw.create else { throw missing("create") }
@@ -92,8 +94,9 @@ struct OperatorTable: @unchecked Sendable {
                 var instance: OpaquePointer?
                 try call("create") { err in create(pointer, &args, &instance, err) }
                 guard let instance else {
-                    throw PluginCallError(operatorId: id, function: "create", status: OZ_ERR_INTERNAL,
-                                          message: "create returned OZ_OK but no instance")
+                    throw PluginCallError(
+                        operatorId: id, function: "create", status: OZ_ERR_INTERNAL,
+                        message: "create returned OZ_OK but no instance")
                 }
                 return instance
             }
@@ -119,10 +122,13 @@ struct OperatorTable: @unchecked Sendable {
         try call("get_param") { err in getParam(instance, UInt32(index), &info, err) }
         let ndim = Int(info.ndim)
         guard (1...Int(OZ_MAX_PARAM_DIMS)).contains(ndim) else {
-            throw PluginCallError(operatorId: id, function: "get_param", status: OZ_ERR_INTERNAL,
-                                  message: "parameter \(index) has rank \(ndim) (expected 1...\(OZ_MAX_PARAM_DIMS))")
+            throw PluginCallError(
+                operatorId: id, function: "get_param", status: OZ_ERR_INTERNAL,
+                message: "parameter \(index) has rank \(ndim) (expected 1...\(OZ_MAX_PARAM_DIMS))")
         }
-        let shape = withUnsafeBytes(of: info.shape) { Array($0.bindMemory(to: Int64.self).prefix(ndim)).map { Int($0) } }
+        let shape = withUnsafeBytes(of: info.shape) {
+            Array($0.bindMemory(to: Int64.self).prefix(ndim)).map { Int($0) }
+        }
         return (info.name.flatMap { String(validatingCString: $0) }, shape)
     }
 
@@ -138,8 +144,9 @@ struct OperatorTable: @unchecked Sendable {
         var bytes: UInt64 = 0
         try call("workspace_size") { err in query(instance, UInt32(pass), Int64(batch), Int64(length), &bytes, err) }
         guard bytes <= UInt64(Int.max / 2) else {
-            throw PluginCallError(operatorId: id, function: "workspace_size", status: OZ_ERR_INTERNAL,
-                                  message: "asked for \(bytes) bytes of workspace")
+            throw PluginCallError(
+                operatorId: id, function: "workspace_size", status: OZ_ERR_INTERNAL,
+                message: "asked for \(bytes) bytes of workspace")
         }
         return Int(bytes)
     }
@@ -152,13 +159,14 @@ struct OperatorTable: @unchecked Sendable {
         cost.struct_size = ABIStruct.size(of: oz_cost.self)
         do {
             try call("cost") { err in query(instance, Int64(batch), Int64(length), &cost, err) }
-        } catch where error.status == OZ_ERR_UNSUPPORTED {
+        } catch  where error.status == OZ_ERR_UNSUPPORTED {
             return nil
         }
         let counts = [cost.forward_flops, cost.backward_flops, cost.forward_bytes, cost.backward_bytes]
         guard counts.allSatisfy({ $0 <= UInt64(Int.max) }) else {
-            throw PluginCallError(operatorId: id, function: "cost", status: OZ_ERR_INTERNAL,
-                                  message: "reported a count beyond \(Int.max)")
+            throw PluginCallError(
+                operatorId: id, function: "cost", status: OZ_ERR_INTERNAL,
+                message: "reported a count beyond \(Int.max)")
         }
         return OperatorCost(
             forwardFLOPs: Int(cost.forward_flops), backwardFLOPs: Int(cost.backward_flops),
@@ -201,15 +209,21 @@ struct OperatorTable: @unchecked Sendable {
     // MARK: Plumbing
 
     /// Runs `body` with a fresh message buffer and turns a non-zero status into a ``PluginCallError``.
-    private func call(_ function: String, _ body: (UnsafeMutablePointer<oz_error>) -> oz_status) throws(PluginCallError) {
+    private func call(_ function: String, _ body: (UnsafeMutablePointer<oz_error>) -> oz_status) throws(PluginCallError)
+    {
         let capacity = 1024
         let (status, message) = withUnsafeTemporaryAllocation(of: CChar.self, capacity: capacity) { buffer in
             buffer.initialize(repeating: 0)
-            var err = oz_error(struct_size: ABIStruct.size(of: oz_error.self), capacity: UInt32(capacity),
-                               message: buffer.baseAddress)
+            var err = oz_error(
+                struct_size: ABIStruct.size(of: oz_error.self), capacity: UInt32(capacity),
+                message: buffer.baseAddress)
             let status = body(&err)
             buffer[capacity - 1] = 0
-            return (status, status == OZ_OK ? "" : String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self))
+            return (
+                status,
+                status == OZ_OK
+                    ? "" : String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+            )
         }
         if status != OZ_OK {
             throw PluginCallError(operatorId: id, function: function, status: status, message: message)
@@ -217,8 +231,9 @@ struct OperatorTable: @unchecked Sendable {
     }
 
     private func missing(_ function: String) -> PluginCallError {
-        PluginCallError(operatorId: id, function: function, status: OZ_ERR_UNSUPPORTED,
-                        message: "the plugin does not implement \(function)")
+        PluginCallError(
+            operatorId: id, function: function, status: OZ_ERR_UNSUPPORTED,
+            message: "the plugin does not implement \(function)")
     }
 }
 
@@ -298,7 +313,9 @@ enum AttributeMarshal {
             case .intList(let l): (v.count, v.ints) = (UInt32(l.count), ints(l))
             case .floatList(let l): (v.count, v.floats) = (UInt32(l.count), floats(l))
             }
-            attrs.append(oz_attr(struct_size: ABIStruct.size(of: oz_attr.self), reserved: 0, name: string(schema.name), value: v))
+            attrs.append(
+                oz_attr(struct_size: ABIStruct.size(of: oz_attr.self), reserved: 0, name: string(schema.name), value: v)
+            )
         }
         return try attrs.withUnsafeBufferPointer { (buffer) throws(E) in try body(buffer.baseAddress, buffer.count) }
     }

@@ -27,7 +27,8 @@ public enum ParameterFile {
         let file = try SafetensorsFile.read(path: path)
         let expected = op.parameters.map(\.name)
         if let extra = file.names.first(where: { !expected.contains($0) }) {
-            throw ParameterFileError.unexpected(path: path, tensor: extra, operatorId: op.descriptor.id, expected: expected)
+            throw ParameterFileError.unexpected(
+                path: path, tensor: extra, operatorId: op.descriptor.id, expected: expected)
         }
         return try op.parameters.map { spec in
             guard let entry = file.entry(named: spec.name) else {

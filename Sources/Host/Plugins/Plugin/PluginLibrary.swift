@@ -76,8 +76,10 @@ public final class PluginLibrary: @unchecked Sendable {
 
     /// A library whose operators the host implements itself over `library` (the libffi adapter of a
     /// `cfunction` registry entry): it reports the host's own ABI version.
-    init(path: String, name: String, version: String, license: String, summary: String?, operators: [OperatorDescriptor],
-         library: DynamicLibrary) {
+    init(
+        path: String, name: String, version: String, license: String, summary: String?, operators: [OperatorDescriptor],
+        library: DynamicLibrary
+    ) {
         self.path = path
         self.name = name
         self.version = version
@@ -128,7 +130,8 @@ private struct MetadataReader {
         return value
     }
 
-    func operatorDescriptor(_ pointer: UnsafePointer<oz_operator>, index: Int) throws(PluginError) -> OperatorDescriptor {
+    func operatorDescriptor(_ pointer: UnsafePointer<oz_operator>, index: Int) throws(PluginError) -> OperatorDescriptor
+    {
         let field = "oz_plugin.operators[\(index)]"
         let declared = Int(UnsafeRawPointer(pointer).load(as: UInt32.self))
         // `backward` is optional (NULL = not implemented), so a table that ends right after `forward` is a
@@ -149,7 +152,8 @@ private struct MetadataReader {
         case UInt32(OZ_ROLE_CHANNEL_MIXER): role = .channelMixer
         default: throw .invalidMetadata(path: path, field: "\(opField).role", reason: "unknown role \(raw.role)")
         }
-        let known = UInt64(OZ_CAP_BACKWARD | OZ_CAP_DETERMINISTIC | OZ_CAP_NEEDS_GRID | OZ_CAP_REENTRANT | OZ_CAP_FLOAT64)
+        let known = UInt64(
+            OZ_CAP_BACKWARD | OZ_CAP_DETERMINISTIC | OZ_CAP_NEEDS_GRID | OZ_CAP_REENTRANT | OZ_CAP_FLOAT64)
         // Unknown (newer) capability bits are ignored, as appended fields are.
         let capabilities = OperatorCapabilities(rawValue: raw.capabilities & known)
         for (name, present) in [
@@ -176,7 +180,8 @@ private struct MetadataReader {
                 }
                 let schema = try attribute(def, field: "\(opField).attrs[\(a)]")
                 if attributes.contains(where: { $0.name == schema.name }) {
-                    throw .invalidMetadata(path: path, field: "\(opField).attrs[\(a)]", reason: "duplicate name '\(schema.name)'")
+                    throw .invalidMetadata(
+                        path: path, field: "\(opField).attrs[\(a)]", reason: "duplicate name '\(schema.name)'")
                 }
                 attributes.append(schema)
             }
@@ -187,7 +192,8 @@ private struct MetadataReader {
             attributes: attributes, libraryPath: path, table: table)
     }
 
-    private func attribute(_ pointer: UnsafePointer<oz_attr_def>, field: String) throws(PluginError) -> AttributeSchema {
+    private func attribute(_ pointer: UnsafePointer<oz_attr_def>, field: String) throws(PluginError) -> AttributeSchema
+    {
         let declared = Int(UnsafeRawPointer(pointer).load(as: UInt32.self))
         let minimum = MemoryLayout<oz_attr_def>.offset(of: \oz_attr_def.choices)! + 8
         guard declared >= minimum else {
@@ -223,18 +229,21 @@ private struct MetadataReader {
 
     private func value(_ v: oz_attr_value, type: AttributeType, field: String) throws(PluginError) -> AttributeValue {
         guard v.type == type.rawValue else {
-            throw .invalidMetadata(path: path, field: field, reason: "type \(v.type) differs from the attribute's \(type.rawValue)")
+            throw .invalidMetadata(
+                path: path, field: field, reason: "type \(v.type) differs from the attribute's \(type.rawValue)")
         }
         let count = Int(v.count)
         func ints(_ n: Int) throws(PluginError) -> [Int64] {
             guard let p = v.ints, n >= 1, n <= 64 else {
-                throw .invalidMetadata(path: path, field: field, reason: "needs \(n == 0 ? "some" : "\(n)") int(s) (at most 64)")
+                throw .invalidMetadata(
+                    path: path, field: field, reason: "needs \(n == 0 ? "some" : "\(n)") int(s) (at most 64)")
             }
             return Array(UnsafeBufferPointer(start: p, count: n))
         }
         func floats(_ n: Int) throws(PluginError) -> [Double] {
             guard let p = v.floats, n >= 1, n <= 64 else {
-                throw .invalidMetadata(path: path, field: field, reason: "needs \(n == 0 ? "some" : "\(n)") float(s) (at most 64)")
+                throw .invalidMetadata(
+                    path: path, field: field, reason: "needs \(n == 0 ? "some" : "\(n)") float(s) (at most 64)")
             }
             return Array(UnsafeBufferPointer(start: p, count: n))
         }
@@ -242,7 +251,9 @@ private struct MetadataReader {
         case .int: return .int(try ints(1)[0])
         case .bool:
             let b = try ints(1)[0]
-            guard b == 0 || b == 1 else { throw .invalidMetadata(path: path, field: field, reason: "bool \(b) is not 0 or 1") }
+            guard b == 0 || b == 1 else {
+                throw .invalidMetadata(path: path, field: field, reason: "bool \(b) is not 0 or 1")
+            }
             return .bool(b == 1)
         case .float: return .float(try floats(1)[0])
         case .string: return .string(try string(v.string, field: field))

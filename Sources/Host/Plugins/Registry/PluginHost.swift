@@ -22,7 +22,9 @@ public struct PluginSearchPath: Sendable {
     /// `registry.json` found walking up from the executable's directory, else `./registry.json`; the plugin
     /// directories are the executable's directory, then `pluginDirectory`, then `$ZOO_PLUGIN_PATH`
     /// (colon-separated).
-    public static func standard(registry: String? = nil, pluginDirectory: String? = nil, allowUnpinned: Bool = false)
+    public static func standard(
+        registry: String? = nil, pluginDirectory: String? = nil, allowUnpinned: Bool = false
+    )
         -> PluginSearchPath
     {
         let env = ProcessInfo.processInfo.environment
@@ -32,10 +34,12 @@ public struct PluginSearchPath: Sendable {
         if let extra = env["ZOO_PLUGIN_PATH"] {
             directories += extra.split(separator: ":").map(String.init).filter { !$0.isEmpty }
         }
-        let registryPath = registry ?? env["ZOO_REGISTRY"] ?? findUpwards("registry.json", from: executableDirectory)
+        let registryPath =
+            registry ?? env["ZOO_REGISTRY"] ?? findUpwards("registry.json", from: executableDirectory)
             ?? (FileManager.default.fileExists(atPath: "registry.json") ? "registry.json" : nil)
         return PluginSearchPath(
-            registryPath: registryPath, directories: directories.map { URL(fileURLWithPath: $0).standardized.path }.uniqued(),
+            registryPath: registryPath,
+            directories: directories.map { URL(fileURLWithPath: $0).standardized.path }.uniqued(),
             allowUnpinned: allowUnpinned)
     }
 
@@ -168,12 +172,14 @@ public final class PluginHost: @unchecked Sendable {
             return op
         }
         guard let entry = registry.entries(providing: id).first else {
-            throw RegistryError.unknownOperator(id: id, registry: search.registryPath ?? "(none)", known: registry.operatorIds)
+            throw RegistryError.unknownOperator(
+                id: id, registry: search.registryPath ?? "(none)", known: registry.operatorIds)
         }
         if search.requireConformance, entry.conformance?.passed != true {
             throw RegistryError.notConformant(
                 entry: entry.id, operatorId: id, registry: search.registryPath ?? "(none)",
-                record: entry.conformance.map { "its conformance record says: failed (\($0.summary))" } ?? "it has no conformance record")
+                record: entry.conformance.map { "its conformance record says: failed (\($0.summary))" }
+                    ?? "it has no conformance record")
         }
         let library = try loadEntry(entry)
         guard let op = library.operator(id) else {
@@ -186,9 +192,13 @@ public final class PluginHost: @unchecked Sendable {
     /// searched in the plugin directories.
     public func libraryPath(for entry: RegistryEntry) throws(RegistryError) -> String {
         if entry.library.contains("/") {
-            let base = search.registryPath.map { URL(fileURLWithPath: $0).deletingLastPathComponent() }
+            let base =
+                search.registryPath.map { URL(fileURLWithPath: $0).deletingLastPathComponent() }
                 ?? URL(fileURLWithPath: FileManager.default.currentDirectoryPath)
-            let path = URL(fileURLWithPath: entry.library.hasPrefix("/") ? entry.library : base.appendingPathComponent(entry.library).path).standardized.path
+            let path = URL(
+                fileURLWithPath: entry.library.hasPrefix("/")
+                    ? entry.library : base.appendingPathComponent(entry.library).path
+            ).standardized.path
             guard FileManager.default.fileExists(atPath: path) else {
                 throw .libraryNotFound(entry: entry.id, library: entry.library, searched: [path])
             }

@@ -13,21 +13,27 @@ extension PluginLibrary {
     public static func cfunction(entry: RegistryEntry, path: String) throws -> PluginLibrary {
         guard entry.kind == "cfunction", let spec = entry.cfunction else {
             throw CFunctionError.notACFunction(
-                entry: entry.id, reason: entry.kind == "cfunction" ? "it has no \"cfunction\" description" : "its kind is '\(entry.kind)'")
+                entry: entry.id,
+                reason: entry.kind == "cfunction"
+                    ? "it has no \"cfunction\" description" : "its kind is '\(entry.kind)'")
         }
         guard entry.operators.count == 1, let id = entry.operators.first else {
-            throw CFunctionError.notACFunction(entry: entry.id, reason: "it lists \(entry.operators.count) operators; a C function is exactly one")
+            throw CFunctionError.notACFunction(
+                entry: entry.id, reason: "it lists \(entry.operators.count) operators; a C function is exactly one")
         }
         let library = try DynamicLibrary(path: path)
         func prepare(_ signature: CFunctionSignature, field: String) throws -> ForeignFunction {
             guard let address = library.address(of: signature.symbol) else {
-                throw CFunctionError.missingSymbol(entry: entry.id, library: path, field: "\(field).symbol", symbol: signature.symbol)
+                throw CFunctionError.missingSymbol(
+                    entry: entry.id, library: path, field: "\(field).symbol", symbol: signature.symbol)
             }
             do {
                 return try ForeignFunction(
-                    symbol: signature.symbol, address: address, arguments: signature.arguments.map(\.type), status: signature.status)
+                    symbol: signature.symbol, address: address, arguments: signature.arguments.map(\.type),
+                    status: signature.status)
             } catch {
-                throw CFunctionError.callInterface(entry: entry.id, field: field, symbol: signature.symbol, reason: error.reason)
+                throw CFunctionError.callInterface(
+                    entry: entry.id, field: field, symbol: signature.symbol, reason: error.reason)
             }
         }
         let backend = CFunctionBackend(

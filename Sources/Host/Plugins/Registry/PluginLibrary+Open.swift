@@ -11,7 +11,10 @@ extension PluginLibrary {
         let host = try PluginHost(search: .standard(registry: reference.registry, allowUnpinned: true))
         guard let entry = host.registry.entry(id: reference.entry) else {
             throw CFunctionError.invalidReference(
-                text: target, reason: "registry '\(reference.registry)' has no entry '\(reference.entry)' (it has: \(host.registry.entries.map(\.id).joined(separator: ", ")))")
+                text: target,
+                reason:
+                    "registry '\(reference.registry)' has no entry '\(reference.entry)' (it has: \(host.registry.entries.map(\.id).joined(separator: ", ")))"
+            )
         }
         return try host.loadEntry(entry)
     }

@@ -161,7 +161,9 @@ extension Registry {
                 throw .invalidJSON(path: path, reason: "key '\(key)' appears twice in \(context)")
             }
         }
-        guard case .object(let members) = root, case .array(let items)? = members.first(where: { $0.key == "plugins" })?.value else {
+        guard case .object(let members) = root,
+            case .array(let items)? = members.first(where: { $0.key == "plugins" })?.value
+        else {
             throw .invalidField(path: path, field: "plugins", expected: "an array of plugin entries")
         }
         return items
@@ -200,14 +202,17 @@ private struct Validator {
     let path: String
 
     func object(_ value: Any?, field: String) throws(RegistryError) -> [String: Any] {
-        guard let dict = value as? [String: Any] else { throw .invalidField(path: path, field: field, expected: "an object") }
+        guard let dict = value as? [String: Any] else {
+            throw .invalidField(path: path, field: field, expected: "an object")
+        }
         return dict
     }
 
     func onlyKeys(_ dict: [String: Any], _ allowed: Set<String>, field: String) throws(RegistryError) {
         if let extra = dict.keys.sorted().first(where: { !allowed.contains($0) }) {
-            throw .invalidField(path: path, field: field == "(root)" ? extra : "\(field).\(extra)",
-                                expected: "no such field (allowed: \(allowed.sorted().joined(separator: ", ")))")
+            throw .invalidField(
+                path: path, field: field == "(root)" ? extra : "\(field).\(extra)",
+                expected: "no such field (allowed: \(allowed.sorted().joined(separator: ", ")))")
         }
     }
 
@@ -221,8 +226,12 @@ private struct Validator {
         return i
     }
 
-    func string(_ value: Any?, field: String, pattern: String? = nil, expected: String = "a non-empty string") throws(RegistryError) -> String {
-        guard let s = value as? String, !s.isEmpty else { throw .invalidField(path: path, field: field, expected: expected) }
+    func string(
+        _ value: Any?, field: String, pattern: String? = nil, expected: String = "a non-empty string"
+    ) throws(RegistryError) -> String {
+        guard let s = value as? String, !s.isEmpty else {
+            throw .invalidField(path: path, field: field, expected: expected)
+        }
         if let pattern, s.range(of: pattern, options: .regularExpression) == nil {
             throw .invalidField(path: path, field: field, expected: "\(expected) (found '\(s)')")
         }
@@ -231,9 +240,17 @@ private struct Validator {
 
     func entry(_ item: Any, strict: StrictJSON.Value?, field: String) throws(RegistryError) -> RegistryEntry {
         let e = try object(item, field: field)
-        try onlyKeys(e, ["id", "kind", "library", "name", "version", "abi", "license", "operators", "sha256", "conformance", "cfunction"], field: field)
-        let id = try string(e["id"], field: "\(field).id", pattern: "^[a-z][a-z0-9_-]{0,63}$", expected: "an id matching [a-z][a-z0-9_-]*")
-        let kind = try string(e["kind"], field: "\(field).kind", pattern: "^(plugin|cfunction)$", expected: "\"plugin\" or \"cfunction\"")
+        try onlyKeys(
+            e,
+            [
+                "id", "kind", "library", "name", "version", "abi", "license", "operators", "sha256", "conformance",
+                "cfunction",
+            ], field: field)
+        let id = try string(
+            e["id"], field: "\(field).id", pattern: "^[a-z][a-z0-9_-]{0,63}$",
+            expected: "an id matching [a-z][a-z0-9_-]*")
+        let kind = try string(
+            e["kind"], field: "\(field).kind", pattern: "^(plugin|cfunction)$", expected: "\"plugin\" or \"cfunction\"")
         let library = try string(e["library"], field: "\(field).library")
         let name = try string(e["name"], field: "\(field).name")
         let version = try string(e["version"], field: "\(field).version")
@@ -244,32 +261,47 @@ private struct Validator {
         }
         var operators: [String] = []
         for (i, op) in ops.enumerated() {
-            operators.append(try string(op, field: "\(field).operators[\(i)]", pattern: "^[a-z][a-z0-9_]{0,63}$", expected: "an operator id"))
+            operators.append(
+                try string(
+                    op, field: "\(field).operators[\(i)]", pattern: "^[a-z][a-z0-9_]{0,63}$", expected: "an operator id"
+                ))
         }
-        let sha = try string(e["sha256"], field: "\(field).sha256", pattern: "^[0-9a-f]{64}$", expected: "64 lower-case hex digits")
+        let sha = try string(
+            e["sha256"], field: "\(field).sha256", pattern: "^[0-9a-f]{64}$", expected: "64 lower-case hex digits")
         var conformance: ConformanceRecord?
         if let c = e["conformance"], !(c is NSNull) {
             let cf = "\(field).conformance"
             let dict = try object(c, field: cf)
             try onlyKeys(dict, ["passed", "harness_version", "date", "summary"], field: cf)
-            guard let passed = dict["passed"] as? Bool else { throw .invalidField(path: path, field: "\(cf).passed", expected: "true or false") }
+            guard let passed = dict["passed"] as? Bool else {
+                throw .invalidField(path: path, field: "\(cf).passed", expected: "true or false")
+            }
             conformance = ConformanceRecord(
                 passed: passed, harnessVersion: try string(dict["harness_version"], field: "\(cf).harness_version"),
-                date: try string(dict["date"], field: "\(cf).date"), summary: try string(dict["summary"], field: "\(cf).summary"))
+                date: try string(dict["date"], field: "\(cf).date"),
+                summary: try string(dict["summary"], field: "\(cf).summary"))
         }
         var cfunction: CFunctionSpec?
         if kind == "cfunction" {
             guard operators.count == 1 else {
-                throw .invalidField(path: path, field: "\(field).operators", expected: "exactly one operator id (a cfunction entry describes one C function)")
+                throw .invalidField(
+                    path: path, field: "\(field).operators",
+                    expected: "exactly one operator id (a cfunction entry describes one C function)")
             }
-            guard case .object(let members)? = strict, let description = members.first(where: { $0.key == "cfunction" })?.value else {
-                throw .invalidField(path: path, field: "\(field).cfunction", expected: "the C function's description (an entry of kind cfunction needs one)")
+            guard case .object(let members)? = strict,
+                let description = members.first(where: { $0.key == "cfunction" })?.value
+            else {
+                throw .invalidField(
+                    path: path, field: "\(field).cfunction",
+                    expected: "the C function's description (an entry of kind cfunction needs one)")
             }
             do { cfunction = try CFunctionSpec.parse(description, entry: id, field: "cfunction") } catch {
                 throw .cfunction(path: path, error)
             }
         } else if e["cfunction"] != nil {
-            throw .invalidField(path: path, field: "\(field).cfunction", expected: "no such field in an entry of kind \(kind) (only kind cfunction has one)")
+            throw .invalidField(
+                path: path, field: "\(field).cfunction",
+                expected: "no such field in an entry of kind \(kind) (only kind cfunction has one)")
         }
         return RegistryEntry(
             id: id, kind: kind, library: library, name: name, version: version, abi: abi, license: license,

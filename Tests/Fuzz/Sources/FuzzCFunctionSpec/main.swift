@@ -1,9 +1,9 @@
 import Foundation
 import FuzzSupport
 import HostCore
-import HostPlugins
-import HostModel
 import HostGraft
+import HostModel
+import HostPlugins
 
 /// The `cfunction` signature descriptions of `registry.json` (libffi adapter): every input parses or throws a
 /// `CFunctionSpecError` naming the registry entry; a description that parsed is written back by its `Encodable`
@@ -24,10 +24,12 @@ public func fuzzCFunctionSpec(_ start: UnsafePointer<UInt8>?, _ count: Int) -> C
         let again = try CFunctionSpec.parse(json: Array(JSONEncoder().encode(spec)), entry: entry)
         fuzzRequire(again == spec, "the round trip changed the description")
         fuzzRequire(again.forward == spec.forward && again.vjp == spec.vjp, "the round trip changed a signature")
-        fuzzRequire(again.parameters == spec.parameters && again.attributes == spec.attributes,
-                    "the round trip changed the parameters or attributes")
-        fuzzRequire(again.capabilities == spec.capabilities && again.complexity == spec.complexity,
-                    "the round trip changed the capabilities")
+        fuzzRequire(
+            again.parameters == spec.parameters && again.attributes == spec.attributes,
+            "the round trip changed the parameters or attributes")
+        fuzzRequire(
+            again.capabilities == spec.capabilities && again.complexity == spec.complexity,
+            "the round trip changed the capabilities")
     } catch {
         fuzzRequire(false, "an encoded description does not parse: \(error)")
     }

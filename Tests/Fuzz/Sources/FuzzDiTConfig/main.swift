@@ -1,9 +1,9 @@
 import Foundation
 import FuzzSupport
 import HostCore
-import HostPlugins
-import HostModel
 import HostGraft
+import HostModel
+import HostPlugins
 
 /// Model config JSON reader: every input parses or throws a `DiTError` naming the file; a config that parsed
 /// is valid and its `jsonString()` (what checkpoints store and resume compares) parses back to the same config.

@@ -1,9 +1,9 @@
 import Foundation
 import FuzzSupport
 import HostCore
-import HostPlugins
-import HostModel
 import HostGraft
+import HostModel
+import HostPlugins
 
 /// Graft plan reader: every input parses or throws a `GraftError` naming the file; a plan that parsed places
 /// its grafts on models of every depth from 1 to 12 or says why not, again naming the file.
@@ -20,7 +20,8 @@ public func fuzzGraftPlan(_ start: UnsafePointer<UInt8>?, _ count: Int) -> CInt 
     for depth in 1...12 {
         do {
             let assignments = try plan.assignments(depth: depth, source: path)
-            fuzzRequire(assignments.keys.allSatisfy { $0.block >= 0 && $0.block < depth }, "a slot outside depth \(depth)")
+            fuzzRequire(
+                assignments.keys.allSatisfy { $0.block >= 0 && $0.block < depth }, "a slot outside depth \(depth)")
         } catch {
             fuzzRequireNames(error, path)
         }

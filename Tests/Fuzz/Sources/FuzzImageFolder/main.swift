@@ -1,9 +1,9 @@
 import Foundation
 import FuzzSupport
 import HostCore
-import HostPlugins
-import HostModel
 import HostGraft
+import HostModel
+import HostPlugins
 
 #if canImport(Glibc)
     import Glibc
@@ -47,7 +47,8 @@ public func fuzzImageFolder(_ start: UnsafePointer<UInt8>?, _ count: Int) -> CIn
             fuzzRequireNames(error, dataset.entries[index].path)
             // A read that blocked (a FIFO named like an image) ends only when libFuzzer's SIGALRM interrupts it,
             // which looks like an error rather than a hang: count it as the hang it is.
-            fuzzRequire(!"\(error)".contains("Interrupted system call"), "reading \(dataset.entries[index].path) blocked")
+            fuzzRequire(
+                !"\(error)".contains("Interrupted system call"), "reading \(dataset.entries[index].path) blocked")
         }
     }
     return 0

@@ -1,9 +1,9 @@
 import Foundation
 import FuzzSupport
 import HostCore
-import HostPlugins
-import HostModel
 import HostGraft
+import HostModel
+import HostPlugins
 
 /// `.npy` reader: every input decodes or throws an `NPYError` naming the file; a decoded array encodes to a
 /// file that decodes to the same bytes again (the writer accepts whatever the reader produces).

@@ -1,9 +1,9 @@
 import Foundation
 import FuzzSupport
 import HostCore
-import HostPlugins
-import HostModel
 import HostGraft
+import HostModel
+import HostPlugins
 
 /// PNG reader (libpng's simplified API behind `PNGImage.decode`): every input decodes or throws an `ImageError`
 /// naming the file; a decoded image re-encodes to a PNG that decodes to the same pixels, and center-crops to
@@ -21,7 +21,9 @@ public func fuzzPNG(_ start: UnsafePointer<UInt8>?, _ count: Int) -> CInt {
         fuzzRequireNames(error, path)
         return 0
     }
-    fuzzRequire(image.pixels.count == image.width * image.height * 3, "\(image.width)x\(image.height) with \(image.pixels.count) samples")
+    fuzzRequire(
+        image.pixels.count == image.width * image.height * 3,
+        "\(image.width)x\(image.height) with \(image.pixels.count) samples")
     do {
         let again = try PNGImage.decode(image.encoded(path: path), path: path)
         fuzzRequire(again == image, "the round trip changed the image")
@@ -32,7 +34,9 @@ public func fuzzPNG(_ start: UnsafePointer<UInt8>?, _ count: Int) -> CInt {
         let square = image.centerCropped(to: resolution)
         fuzzRequire(square.width == resolution && square.height == resolution, "crop to \(resolution)")
         let x = square.tensor()
-        fuzzRequire(x.shape == [3, resolution, resolution] && x.scalars.allSatisfy { $0 >= -1 && $0 <= 1 }, "tensor out of range")
+        fuzzRequire(
+            x.shape == [3, resolution, resolution] && x.scalars.allSatisfy { $0 >= -1 && $0 <= 1 },
+            "tensor out of range")
     }
     return 0
 }

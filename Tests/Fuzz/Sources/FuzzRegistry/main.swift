@@ -1,9 +1,9 @@
 import Foundation
 import FuzzSupport
 import HostCore
-import HostPlugins
-import HostModel
 import HostGraft
+import HostModel
+import HostPlugins
 
 /// `registry.json` reader: every input parses or throws a `RegistryError` naming the file; a registry that
 /// parsed is written by `encoded()` to JSON that parses back to the same registry.

@@ -1,9 +1,9 @@
 import Foundation
 import FuzzSupport
 import HostCore
-import HostPlugins
-import HostModel
 import HostGraft
+import HostModel
+import HostPlugins
 
 /// safetensors reader (header, dtypes, shapes and data offsets): every input opens or throws a
 /// `SafetensorsError` naming the file; every tensor of a file that opened decodes in each type it converts to,
@@ -43,10 +43,12 @@ public func fuzzSafetensors(_ start: UnsafePointer<UInt8>?, _ count: Int) -> CIn
         }
     }
     do {
-        let again = try SafetensorsFile.decode(SafetensorsFile.encode(tensors: copies, metadata: file.metadata), path: path)
+        let again = try SafetensorsFile.decode(
+            SafetensorsFile.encode(tensors: copies, metadata: file.metadata), path: path)
         fuzzRequire(again.metadata == file.metadata, "the round trip changed the metadata")
         fuzzRequire(
-            again.names == copies.map(\.name) && zip(again.entries, copies).allSatisfy { $0.shape == $1.shape && $0.dtype == $1.dtype },
+            again.names == copies.map(\.name)
+                && zip(again.entries, copies).allSatisfy { $0.shape == $1.shape && $0.dtype == $1.dtype },
             "the round trip changed the entries")
     } catch {
         fuzzRequire(false, "re-encoding the tensors of a valid file failed: \(error)")
