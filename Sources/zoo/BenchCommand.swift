@@ -68,6 +68,13 @@ struct BenchCommand: ParsableCommand {
             """)
     var replacements: String?
 
+    @Option(
+        help: """
+            A peer report of the same workloads (scripts/bench-peers: PyTorch eager on this machine) to pair with this \
+            run by entry name: each paired entry gets the peer's median and speed_vs_peer (above 1: zoo is faster).
+            """)
+    var peer: String?
+
     @Option(help: "DiT configuration of the memory suite (JSON file or preset).")
     var memoryConfig = "DiT-XL/2"
 
@@ -188,8 +195,12 @@ struct BenchCommand: ParsableCommand {
                 executable: PluginSearchPath.executablePath, config: mc, configName: memoryConfig, folder: folder,
                 pluginArguments: plugins.forwardedArguments, repeats: min(repeats, 3))
         }
-        let report = BenchReport(machine: BenchReport.currentMachine(), entries: entries)
+        var report = BenchReport(machine: BenchReport.currentMachine(), entries: entries)
         print(report.table)
+        if let peer {
+            let paired = report.pair(with: try PeerReport.read(path: peer))
+            print(paired > 0 ? "\n" + report.peerTable : "\nno entry of \(peer) has the name of one of this run's")
+        }
         if let json {
             try AtomicFile.write(try report.json(), to: json)
             print("wrote \(json)")

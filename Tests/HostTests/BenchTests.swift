@@ -172,4 +172,39 @@ import Testing
         let linear = [100, 1000].map { ($0, 0.5 * Double($0)) }
         #expect(abs(ScalingFit.exponent(linear) - 1) < 1e-9)
     }
+
+    /// A peer report (scripts/bench-peers) pairs with a run by entry name; speed_vs_peer is the peer's median over
+    /// ours. A file that is not one is refused with its path.
+    @Test func peerReportPairsByName() throws {
+        let dir = try makeTemporaryDirectory("zoo-peer")
+        let path = dir.appendingPathComponent("peers.json").path
+        try Data(
+            #"""
+            {"peer": "pytorch", "torch_version": "2.13.0", "threads": 2, "entries": [
+             {"name": "forward 12x384 p2 T=256 batch 8", "suite": "dit", "timing": {"median": 0.8, "min": 0.7, "max": 0.9, "repeats": 3}},
+             {"name": "not in zoo", "timing": {"median": 1, "min": 1, "max": 1, "repeats": 1}}]}
+            """#.utf8
+        ).write(to: URL(fileURLWithPath: path))
+        let peer = try PeerReport.read(path: path)
+        let timing = Timing(median: 0.4, min: 0.4, max: 0.5, repeats: 3)
+        var report = BenchReport(
+            machine: BenchReport.currentMachine(),
+            entries: [
+                BenchEntry(suite: "dit", name: "forward 12x384 p2 T=256 batch 8", timing: timing),
+                BenchEntry(suite: "dit", name: "forward+backward 12x384 p2 T=256 batch 8", timing: timing),
+            ])
+        #expect(report.pair(with: peer) == 1)
+        #expect(
+            report.entries[0].notes["speed_vs_peer"] == "2.00" && report.entries[0].notes["peer_median_ms"] == "800.000"
+        )
+        #expect(report.entries[0].notes["peer"] == "pytorch 2.13.0, 2 threads")
+        #expect(report.entries[1].notes["speed_vs_peer"] == nil)
+        #expect(report.peerTable.contains("forward 12x384") && !report.peerTable.contains("forward+backward"))
+        try Data("{}".utf8).write(to: URL(fileURLWithPath: path))
+        #expect {
+            try PeerReport.read(path: path)
+        } throws: { error in
+            "\(error)".contains(path) && "\(error)".contains("not a peer report")
+        }
+    }
 }

@@ -101,11 +101,3 @@ extension BenchSuites {
 }
 
 /// A benchmark that cannot run as asked.
-public enum BenchError: Error, CustomStringConvertible {
-    case argument(String)
-    public var description: String {
-        switch self {
-        case .argument(let message): "bench: \(message)"
-        }
-    }
-}

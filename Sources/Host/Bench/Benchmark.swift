@@ -71,6 +71,10 @@ public struct BenchReport: Codable, Sendable {
         public var openblasThreads: Int
         public var openblasCoretypeEnv: String?
         public var date: String
+        /// The CPU's model name and whether it has AVX-512 (`/proc/cpuinfo`); absent in reports made before
+        /// these were recorded.
+        public var cpu: String?
+        public var avx512: Bool?
     }
 
     public var machine: Machine
@@ -89,7 +93,18 @@ public struct BenchReport: Codable, Sendable {
             cores: ProcessInfo.processInfo.activeProcessorCount, hostThreads: ThreadPool.shared.threadCount,
             openblasCore: BLAS.coreName, openblasThreads: BLAS.threadCount,
             openblasCoretypeEnv: ProcessInfo.processInfo.environment["OPENBLAS_CORETYPE"],
-            date: formatter.string(from: Date()))
+            date: formatter.string(from: Date()), cpu: cpuInfo.model, avx512: cpuInfo.avx512)
+    }
+
+    /// The model name and AVX-512 support of the first processor in `/proc/cpuinfo` (nil where it is unreadable).
+    static var cpuInfo: (model: String?, avx512: Bool?) {
+        guard let text = try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8) else { return (nil, nil) }
+        func field(_ name: String) -> String? {
+            text.split(separator: "\n").first { $0.hasPrefix(name) }.flatMap { line in
+                line.split(separator: ":", maxSplits: 1).last.map { $0.trimmingCharacters(in: .whitespaces) }
+            }
+        }
+        return (field("model name"), field("flags").map { $0.split(separator: " ").contains("avx512f") })
     }
 
     /// Pretty JSON with sorted keys.
@@ -102,7 +117,8 @@ public struct BenchReport: Codable, Sendable {
     /// A plain-text table.
     public var table: String {
         var lines = [
-            "machine: \(machine.cores) cores, host pool \(machine.hostThreads) threads, OpenBLAS \(machine.openblasCore) x\(machine.openblasThreads)"
+            "machine: \(machine.cpu ?? "unknown CPU")\(machine.avx512 == true ? " (AVX-512)" : ""), \(machine.cores) cores, "
+                + "host pool \(machine.hostThreads) threads, OpenBLAS \(machine.openblasCore) x\(machine.openblasThreads)"
         ]
         lines.append(
             "suite      name                                        median      spread   GFLOP/s   ratio   baseline")
