@@ -53,7 +53,7 @@ let package = Package(
 
         // MARK: The host, in layers: each target imports only the ones above it in this list.
         // Core: tensors, file formats, matrix products, the thread pool, progress and statistics.
-        .target(name: "HostCore", dependencies: ["COpenBLAS"], path: "Sources/Host/Core"),
+        .target(name: "HostCore", dependencies: ["COpenBLAS", "VectorKernels"], path: "Sources/Host/Core"),
         // Plugins: loading operator libraries over the C ABI, the libffi adapter for plain C functions, the registry.
         .target(
             name: "HostPlugins",
@@ -88,13 +88,17 @@ let package = Package(
         ),
 
         // MARK: Helpers for Swift plugin authors (linked statically into each Swift plugin, never into Host)
-        .target(name: "PluginKit", dependencies: ["OperatorABI", "COpenBLAS"], path: "Plugins/PluginKit"),
+        .target(
+            name: "PluginKit", dependencies: ["OperatorABI", "COpenBLAS", "VectorKernels"], path: "Plugins/PluginKit"),
+        // float32 elementwise kernels (GELU, softmax, exp, SiLU) compiled for AVX-512, AVX2 and the baseline, picked
+        // at load time: Swift alone compiles them for the baseline's 4-wide SSE.
+        .target(name: "VectorKernels", path: "Sources/VectorKernels"),
 
         // MARK: Tests
         .testTarget(
             name: "HostTests",
             dependencies: hostTargets.map { .target(name: $0) } + [
-                "OperatorABI", "PluginKit", .product(name: "Numerics", package: "swift-numerics"),
+                "OperatorABI", "PluginKit", "VectorKernels", .product(name: "Numerics", package: "swift-numerics"),
             ],
             exclude: ["Fixtures"]
         ),

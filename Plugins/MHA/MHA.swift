@@ -81,19 +81,7 @@ final class MHAKernel: OperatorKernel {
                     transA: false, transB: true, m: l, n: l, k: dh, alpha: scale, a: q, lda: 3 * d, b: q + d,
                     ldb: 3 * d,
                     beta: 0, c: pm, ldc: l)
-                for i in 0..<l {
-                    let row = pm + i * l
-                    let visible = causal ? i + 1 : l
-                    var m = row[0]
-                    for j in 1..<max(1, visible) where row[j] > m { m = row[j] }
-                    // Exponentials in their own loop so it vectorises; the sum is a separate (ordered) pass.
-                    for j in 0..<visible { row[j] = S.exp(row[j] - m) }
-                    var sum: S = 0
-                    for j in 0..<visible { sum += row[j] }
-                    let inv = 1 / sum
-                    for j in 0..<visible { row[j] *= inv }
-                    for j in visible..<l { row[j] = 0 }
-                }
+                for i in 0..<l { S.softmaxRow(pm + i * l, visible: causal ? i + 1 : l, length: l) }
                 S.gemm(
                     transA: false, transB: false, m: l, n: dh, k: l, alpha: 1, a: pm, lda: l, b: q + 2 * d, ldb: 3 * d,
                     beta: 0, c: out + bi * l * d + h * dh, ldc: d)

@@ -54,7 +54,7 @@ final class MLPKernel: OperatorKernel {
             x.base, rows: rows, inFeatures: dim, weight: p[0].base, bias: p[1].base, outFeatures: h, into: pre,
             parallel: parallel)
         parallel(rows, grain: max(1, 16384 / h)) { begin, end in
-            for i in begin * h..<end * h { act[i] = gelu(pre[i]) }
+            S.geluTanh(act + begin * h, pre + begin * h, count: (end - begin) * h)
         }
     }
 
@@ -99,7 +99,7 @@ final class MLPKernel: OperatorKernel {
             transA: false, transB: false, m: rows, n: h, k: dim, alpha: 1, a: dy.base, lda: dim, b: p[2].base, ldb: h,
             beta: 0, c: dpre, ldc: h, parallel: parallel)
         parallel(rows, grain: max(1, 16384 / h)) { begin, end in
-            for i in begin * h..<end * h { dpre[i] *= geluDerivative(pre[i]) }
+            S.geluTanhBackward(dpre + begin * h, pre + begin * h, count: (end - begin) * h)
         }
         // fc1: dW1 = dpre^T x, db1 = sum dpre, dx = dpre W1.
         if let dW1 = dparams[0] {
@@ -114,21 +114,6 @@ final class MLPKernel: OperatorKernel {
                 beta: 0, c: dx.base, ldc: dim, parallel: parallel)
         }
     }
-}
-
-private let sqrtTwoOverPi = 0.7978845608028654
-
-@inline(__always)
-func gelu<S: KernelScalar>(_ u: S) -> S {
-    let inner = S(sqrtTwoOverPi) * (u + S(0.044715) * u * u * u)
-    return S(0.5) * u * (1 + S.tanh(inner))
-}
-
-@inline(__always)
-func geluDerivative<S: KernelScalar>(_ u: S) -> S {
-    let k = S(sqrtTwoOverPi)
-    let t = S.tanh(k * (u + S(0.044715) * u * u * u))
-    return S(0.5) * (1 + t) + S(0.5) * u * (1 - t * t) * k * (1 + S(3 * 0.044715) * u * u)
 }
 
 nonisolated(unsafe) private let table = makePlugin(

@@ -1,5 +1,6 @@
 import COpenBLAS
 import Foundation
+import VectorKernels
 
 /// The element types kernels compute in: float32 always, float64 when the operator declares `OZ_CAP_FLOAT64`.
 public protocol KernelScalar: BinaryFloatingPoint, Sendable {
@@ -10,6 +11,44 @@ public protocol KernelScalar: BinaryFloatingPoint, Sendable {
     static func gemm(
         transA: Bool, transB: Bool, m: Int, n: Int, k: Int, alpha: Self, a: UnsafePointer<Self>, lda: Int,
         b: UnsafePointer<Self>, ldb: Int, beta: Self, c: UnsafeMutablePointer<Self>, ldc: Int)
+    /// `act[i] = GELU(pre[i])`, tanh approximation, over `count` contiguous elements.
+    static func geluTanh(_ act: UnsafeMutablePointer<Self>, _ pre: UnsafePointer<Self>, count: Int)
+    /// `g[i] *= GELU'(pre[i])` (tanh approximation) over `count` contiguous elements.
+    static func geluTanhBackward(_ g: UnsafeMutablePointer<Self>, _ pre: UnsafePointer<Self>, count: Int)
+    /// Softmax of `row[0 ..< visible]` in place, the maximum subtracted first, and `row[visible ..< length]` zeroed.
+    static func softmaxRow(_ row: UnsafeMutablePointer<Self>, visible: Int, length: Int)
+}
+
+private let sqrtTwoOverPi = 0.7978845608028654
+
+/// The loops every scalar type can run; float32 overrides them with the vector kernels (``Float``).
+extension KernelScalar {
+    public static func geluTanh(_ act: UnsafeMutablePointer<Self>, _ pre: UnsafePointer<Self>, count: Int) {
+        for i in 0..<count {
+            let u = pre[i]
+            act[i] = 0.5 * u * (1 + tanh(Self(sqrtTwoOverPi) * (u + 0.044715 * u * u * u)))
+        }
+    }
+
+    public static func geluTanhBackward(_ g: UnsafeMutablePointer<Self>, _ pre: UnsafePointer<Self>, count: Int) {
+        let k = Self(sqrtTwoOverPi)
+        for i in 0..<count {
+            let u = pre[i]
+            let t = tanh(k * (u + 0.044715 * u * u * u))
+            g[i] *= 0.5 * (1 + t) + 0.5 * u * (1 - t * t) * k * (1 + 3 * 0.044715 * u * u)
+        }
+    }
+
+    public static func softmaxRow(_ row: UnsafeMutablePointer<Self>, visible: Int, length: Int) {
+        var m = row[0]
+        for j in 1..<max(1, visible) where row[j] > m { m = row[j] }
+        for j in 0..<visible { row[j] = exp(row[j] - m) }
+        var sum: Self = 0
+        for j in 0..<visible { sum += row[j] }
+        let inv = 1 / sum
+        for j in 0..<visible { row[j] *= inv }
+        for j in visible..<length { row[j] = 0 }
+    }
 }
 
 extension Float: KernelScalar {
@@ -18,6 +57,16 @@ extension Float: KernelScalar {
     @inlinable @inline(__always) public static func exp(_ x: Float) -> Float { FastMath.exp(x) }
     /// ``FastMath/tanh(_:)``: branch-free, so loops over it vectorise (libm's `tanhf` does not).
     @inlinable @inline(__always) public static func tanh(_ x: Float) -> Float { FastMath.tanh(x) }
+    /// The VectorKernels loop: AVX-512 or AVX2 where the machine has them.
+    public static func geluTanh(_ act: UnsafeMutablePointer<Float>, _ pre: UnsafePointer<Float>, count: Int) {
+        ozv_gelu_tanh(act, pre, Int64(count))
+    }
+    public static func geluTanhBackward(_ g: UnsafeMutablePointer<Float>, _ pre: UnsafePointer<Float>, count: Int) {
+        ozv_gelu_tanh_backward(g, pre, Int64(count))
+    }
+    public static func softmaxRow(_ row: UnsafeMutablePointer<Float>, visible: Int, length: Int) {
+        ozv_softmax_row(row, Int64(visible), Int64(length))
+    }
     public static func gemm(
         transA: Bool, transB: Bool, m: Int, n: Int, k: Int, alpha: Float, a: UnsafePointer<Float>, lda: Int,
         b: UnsafePointer<Float>, ldb: Int, beta: Float, c: UnsafeMutablePointer<Float>, ldc: Int

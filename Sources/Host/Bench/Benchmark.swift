@@ -75,6 +75,8 @@ public struct BenchReport: Codable, Sendable {
         /// these were recorded.
         public var cpu: String?
         public var avx512: Bool?
+        /// The instruction set of the float32 vector kernels (``VectorISA``).
+        public var vectorISA: String?
     }
 
     public var machine: Machine
@@ -93,7 +95,8 @@ public struct BenchReport: Codable, Sendable {
             cores: ProcessInfo.processInfo.activeProcessorCount, hostThreads: ThreadPool.shared.threadCount,
             openblasCore: BLAS.coreName, openblasThreads: BLAS.threadCount,
             openblasCoretypeEnv: ProcessInfo.processInfo.environment["OPENBLAS_CORETYPE"],
-            date: formatter.string(from: Date()), cpu: cpuInfo.model, avx512: cpuInfo.avx512)
+            date: formatter.string(from: Date()), cpu: cpuInfo.model, avx512: cpuInfo.avx512,
+            vectorISA: VectorISA.name)
     }
 
     /// The model name and AVX-512 support of the first processor in `/proc/cpuinfo` (nil where it is unreadable).
@@ -118,7 +121,8 @@ public struct BenchReport: Codable, Sendable {
     public var table: String {
         var lines = [
             "machine: \(machine.cpu ?? "unknown CPU")\(machine.avx512 == true ? " (AVX-512)" : ""), \(machine.cores) cores, "
-                + "host pool \(machine.hostThreads) threads, OpenBLAS \(machine.openblasCore) x\(machine.openblasThreads)"
+                + "host pool \(machine.hostThreads) threads, OpenBLAS \(machine.openblasCore) x\(machine.openblasThreads), "
+                + "vector kernels \(machine.vectorISA ?? "unknown")"
         ]
         lines.append(
             "suite      name                                        median      spread   GFLOP/s   ratio   baseline")

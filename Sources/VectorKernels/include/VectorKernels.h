@@ -1,0 +1,45 @@
+/*
+ * VectorKernels.h -- float32 elementwise kernels for the host and PluginKit, compiled for three instruction sets
+ * (x86-64-v4: AVX-512; x86-64-v3: AVX2 + FMA; the baseline) and chosen once at load time by the CPU
+ * (GCC/clang `target_clones`), so one binary runs everywhere and uses the widest vectors the machine has.
+ *
+ * Every function is a plain loop over contiguous memory: no threads, no allocation. Results are a fixed function
+ * of the inputs on one machine (sums run in a fixed order for a given instruction set); machines with different
+ * instruction sets may differ in the last bits (FMA contraction, vector width), like their BLAS kernels do.
+ * exp and tanh follow PluginKit's FastMath (Cody-Waite reduction, degree-7 Taylor polynomial; a few ulp).
+ */
+#ifndef OPERATOR_ZOO_VECTOR_KERNELS_H
+#define OPERATOR_ZOO_VECTOR_KERNELS_H
+
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/** The instruction set the kernels run with on this machine: "x86-64-v4", "x86-64-v3" or "baseline". */
+const char *ozv_isa(void);
+
+/** y[i] = exp(x[i]) (in place allowed). */
+void ozv_exp(float *y, const float *x, int64_t n);
+
+/** act[i] = GELU(pre[i]) with the tanh approximation: 0.5 u (1 + tanh(sqrt(2/pi) (u + 0.044715 u^3))). */
+void ozv_gelu_tanh(float *act, const float *pre, int64_t n);
+
+/** g[i] *= GELU'(pre[i]) (tanh approximation): turns the gradient of the activation into that of its input. */
+void ozv_gelu_tanh_backward(float *g, const float *pre, int64_t n);
+
+/**
+ * Softmax of row[0 ..< visible] in place (max subtracted first), and row[visible ..< length] set to 0 (masked
+ * keys). visible >= 1.
+ */
+void ozv_softmax_row(float *row, int64_t visible, int64_t length);
+
+/** y[i] = x[i] * sigmoid(x[i]) (SiLU; in place allowed). */
+void ozv_silu(float *y, const float *x, int64_t n);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* OPERATOR_ZOO_VECTOR_KERNELS_H */
