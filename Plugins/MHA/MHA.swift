@@ -5,10 +5,14 @@ import PluginKit
 /// `qkv = x Wqkv^T + b` split `(three, heads, head_dim)`, `P = softmax(q k^T / sqrt(head_dim))` per head
 /// (rows masked to `j <= i` when `causal`), `O = P v`, heads concatenated, `y = O Wproj^T + bproj`.
 ///
-/// Projections are single `gemm`s over all B*L tokens; each (batch, head) pair's `QK^T` and `PV` are `gemm`s
-/// on strided views of the qkv buffer, run in parallel on the host's `parallel_for`. Each pair writes only its
-/// own slices, and every reduction has a fixed order, so results do not depend on scheduling. Backward
-/// recomputes the forward (nothing is kept between calls, so one instance is re-entrant).
+/// Projections are single `gemm`s over all B*L tokens. Attention runs per (batch, head) pair in parallel on the
+/// host's `parallel_for`, one block of ``queryBlock(_:)`` queries at a time: the block's scores against every key
+/// (`Q_blk K^T`, a strip of `block x L`), their exact row softmax, and `P_blk V`, all `gemm`s on strided views of
+/// the qkv buffer. So memory is O(B H L block), not O(B H L^2) (L = 16384 runs), and the strip stays in cache.
+/// Backward walks the same blocks: `dV += P_blk^T dO_blk` and `dK += s dS_blk^T Q_blk` accumulate over the
+/// blocks in order. Each pair writes only its own slices and every reduction has a fixed order, so results do
+/// not depend on scheduling. Backward recomputes the forward (nothing is kept between calls, so one instance is
+/// re-entrant).
 final class MHAKernel: OperatorKernel {
     let dim: Int
     let heads: Int
@@ -48,19 +52,24 @@ final class MHAKernel: OperatorKernel {
         }
     }
 
+    /// Queries per block: a score strip of about 64K elements (256 KiB in float32) per (batch, head) pair, at
+    /// least 8 rows and at most L.
+    static func queryBlock(_ length: Int) -> Int { min(max(1, length), max(8, 65536 / max(1, length))) }
+
     func workspaceElements(backward: Bool, batch: Int, length: Int) -> Int {
         // Saturating: an absurd B or L must give "too large" (PluginKit refuses Int.max), never an overflow trap.
         let rows = saturatingProduct(batch, length)
-        let scores = saturatingProduct(batch, heads, length, length)
+        let scores = saturatingProduct(batch, heads, Self.queryBlock(length), length)
         let once = saturatingSum(saturatingProduct(rows, 4 * dim), scores)
         return backward ? saturatingProduct(once, 2) : once
     }
 
-    /// qkv projection, then every head's probabilities `P` and output `O` (heads concatenated).
+    /// The qkv projection, then every head's output `O` (heads concatenated), block by block; `strips` holds one
+    /// `block x L` probability strip per (batch, head) pair.
     @_specialize(where S == Float)
     @_specialize(where S == Double)
     private func attention<S: KernelScalar>(
-        _ x: TensorView<S>, _ p: [TensorView<S>], qkv: UnsafeMutablePointer<S>, probs: UnsafeMutablePointer<S>,
+        _ x: TensorView<S>, _ p: [TensorView<S>], qkv: UnsafeMutablePointer<S>, strips: UnsafeMutablePointer<S>,
         out: UnsafeMutablePointer<S>
     ) {
         let (b, l, d, dh) = (x.shape[0], x.shape[1], dim, headDim)
@@ -69,24 +78,35 @@ final class MHAKernel: OperatorKernel {
             x.base, rows: b * l, inFeatures: d, weight: p[idx.qkvW].base,
             bias: idx.qkvB.map { UnsafePointer(p[$0].base) },
             outFeatures: 3 * d, into: qkv, parallel: parallel)
-        let scale = 1 / S(dh).squareRoot()
-        let causal = self.causal
+        let block = Self.queryBlock(l)
         let heads = self.heads
         parallel(b * heads) { begin, end in
             for task in begin..<end {
                 let (bi, h) = (task / heads, task % heads)
                 let q = qkv + bi * l * 3 * d + h * dh
-                let pm = probs + task * l * l
-                S.gemm(
-                    transA: false, transB: true, m: l, n: l, k: dh, alpha: scale, a: q, lda: 3 * d, b: q + d,
-                    ldb: 3 * d,
-                    beta: 0, c: pm, ldc: l)
-                for i in 0..<l { S.softmaxRow(pm + i * l, visible: causal ? i + 1 : l, length: l) }
-                S.gemm(
-                    transA: false, transB: false, m: l, n: dh, k: l, alpha: 1, a: pm, lda: l, b: q + 2 * d, ldb: 3 * d,
-                    beta: 0, c: out + bi * l * d + h * dh, ldc: d)
+                let strip = strips + task * block * l
+                for first in stride(from: 0, to: l, by: block) {
+                    let rows = min(block, l - first)
+                    self.probabilities(q: q, first: first, rows: rows, length: l, into: strip)
+                    S.gemm(
+                        transA: false, transB: false, m: rows, n: dh, k: l, alpha: 1, a: strip, lda: l, b: q + 2 * d,
+                        ldb: 3 * d, beta: 0, c: out + (bi * l + first) * d + h * dh, ldc: d)
+                }
             }
         }
+    }
+
+    /// Rows `first ..< first + rows` of one head's `P = softmax(s q k^T)` (causally masked when the operator is
+    /// causal) into `strip` (`rows x length`); `q` is the head's query column in the qkv buffer (keys at `+ D`).
+    @inline(__always)
+    private func probabilities<S: KernelScalar>(
+        q: UnsafeMutablePointer<S>, first: Int, rows: Int, length l: Int, into strip: UnsafeMutablePointer<S>
+    ) {
+        let d = dim
+        S.gemm(
+            transA: false, transB: true, m: rows, n: l, k: headDim, alpha: 1 / S(headDim).squareRoot(),
+            a: q + first * 3 * d, lda: 3 * d, b: q + d, ldb: 3 * d, beta: 0, c: strip, ldc: l)
+        for i in 0..<rows { S.softmaxRow(strip + i * l, visible: causal ? first + i + 1 : l, length: l) }
     }
 
     @_specialize(where S == Float)
@@ -95,11 +115,11 @@ final class MHAKernel: OperatorKernel {
         _ x: TensorView<S>, _ p: [TensorView<S>], _ y: TensorView<S>, _ ws: Workspace
     ) throws(PluginFailure) {
         let (b, l) = (x.shape[0], x.shape[1])
-        try checkBLASExtents(b * l, 3 * dim, l * l)
+        try checkBLASExtents(b * l, 3 * dim, Self.queryBlock(l) * l)
         let qkv: UnsafeMutablePointer<S> = try ws.take(b * l * 3 * dim)
         let out: UnsafeMutablePointer<S> = try ws.take(b * l * dim)
-        let probs: UnsafeMutablePointer<S> = try ws.take(b * heads * l * l)
-        attention(x, p, qkv: qkv, probs: probs, out: out)
+        let strips: UnsafeMutablePointer<S> = try ws.take(b * heads * Self.queryBlock(l) * l)
+        attention(x, p, qkv: qkv, strips: strips, out: out)
         let idx = index
         linear(
             out, rows: b * l, inFeatures: dim, weight: p[idx.projW].base, bias: p[idx.projB].base, outFeatures: dim,
@@ -114,15 +134,16 @@ final class MHAKernel: OperatorKernel {
     ) throws(PluginFailure) {
         let (b, l, d, dh) = (x.shape[0], x.shape[1], dim, headDim)
         let rows = b * l
-        try checkBLASExtents(rows, 3 * d, l * l)
+        let block = Self.queryBlock(l)
+        try checkBLASExtents(rows, 3 * d, block * l)
         let idx = index
         let qkv: UnsafeMutablePointer<S> = try ws.take(rows * 3 * d)
         let out: UnsafeMutablePointer<S> = try ws.take(rows * d)
-        let probs: UnsafeMutablePointer<S> = try ws.take(b * heads * l * l)
+        let strips: UnsafeMutablePointer<S> = try ws.take(b * heads * block * l)
         let dout: UnsafeMutablePointer<S> = try ws.take(rows * d)
         let dqkv: UnsafeMutablePointer<S> = try ws.take(rows * 3 * d)
-        let dprobs: UnsafeMutablePointer<S> = try ws.take(b * heads * l * l)
-        attention(x, p, qkv: qkv, probs: probs, out: out)
+        let dstrips: UnsafeMutablePointer<S> = try ws.take(b * heads * block * l)
+        attention(x, p, qkv: qkv, strips: strips, out: out)
 
         // proj: dWp = dy^T O, dbp = sum dy, dO = dy Wp.
         if let dWp = dparams[idx.projW] {
@@ -138,7 +159,8 @@ final class MHAKernel: OperatorKernel {
             ldb: d,
             beta: 0, c: dout, ldc: d, parallel: parallel)
 
-        // Per head: dP = dO V^T, dV = P^T dO, dS = P * (dP - rowsum(dP * P)), dQ = s dS K, dK = s dS^T Q.
+        // Per head and query block: P_blk again, dP = dO_blk V^T, dV += P_blk^T dO_blk,
+        // dS = P * (dP - rowsum(dP * P)), dQ_blk = s dS K, dK += s dS^T Q_blk (accumulated over blocks in order).
         let scale = 1 / S(dh).squareRoot()
         let heads = self.heads
         parallel(b * heads) { begin, end in
@@ -146,28 +168,27 @@ final class MHAKernel: OperatorKernel {
                 let (bi, h) = (task / heads, task % heads)
                 let q = qkv + bi * l * 3 * d + h * dh
                 let dq = dqkv + bi * l * 3 * d + h * dh
-                let pm = probs + task * l * l
-                let dpm = dprobs + task * l * l
-                let dO = dout + bi * l * d + h * dh
-                S.gemm(
-                    transA: false, transB: true, m: l, n: l, k: dh, alpha: 1, a: dO, lda: d, b: q + 2 * d, ldb: 3 * d,
-                    beta: 0, c: dpm, ldc: l)
-                S.gemm(
-                    transA: true, transB: false, m: l, n: dh, k: l, alpha: 1, a: pm, lda: l, b: dO, ldb: d, beta: 0,
-                    c: dq + 2 * d, ldc: 3 * d)
-                for i in 0..<l {
-                    let prow = pm + i * l
-                    let drow = dpm + i * l
-                    var dot: S = 0
-                    for j in 0..<l { dot += prow[j] * drow[j] }
-                    for j in 0..<l { drow[j] = prow[j] * (drow[j] - dot) }
+                let pm = strips + task * block * l
+                let dpm = dstrips + task * block * l
+                for first in stride(from: 0, to: l, by: block) {
+                    let n = min(block, l - first)
+                    let beta: S = first == 0 ? 0 : 1
+                    let dO = dout + (bi * l + first) * d + h * dh
+                    self.probabilities(q: q, first: first, rows: n, length: l, into: pm)
+                    S.gemm(
+                        transA: false, transB: true, m: n, n: l, k: dh, alpha: 1, a: dO, lda: d, b: q + 2 * d,
+                        ldb: 3 * d, beta: 0, c: dpm, ldc: l)
+                    S.gemm(
+                        transA: true, transB: false, m: l, n: dh, k: n, alpha: 1, a: pm, lda: l, b: dO, ldb: d,
+                        beta: beta, c: dq + 2 * d, ldc: 3 * d)
+                    for i in 0..<n { S.softmaxBackwardRow(pm + i * l, dpm + i * l, count: l) }
+                    S.gemm(
+                        transA: false, transB: false, m: n, n: dh, k: l, alpha: scale, a: dpm, lda: l, b: q + d,
+                        ldb: 3 * d, beta: 0, c: dq + first * 3 * d, ldc: 3 * d)
+                    S.gemm(
+                        transA: true, transB: false, m: l, n: dh, k: n, alpha: scale, a: dpm, lda: l,
+                        b: q + first * 3 * d, ldb: 3 * d, beta: beta, c: dq + d, ldc: 3 * d)
                 }
-                S.gemm(
-                    transA: false, transB: false, m: l, n: dh, k: l, alpha: scale, a: dpm, lda: l, b: q + d, ldb: 3 * d,
-                    beta: 0, c: dq, ldc: 3 * d)
-                S.gemm(
-                    transA: true, transB: false, m: l, n: dh, k: l, alpha: scale, a: dpm, lda: l, b: q, ldb: 3 * d,
-                    beta: 0, c: dq + d, ldc: 3 * d)
             }
         }
         // qkv: dW = dqkv^T x, db = sum dqkv, dx = dqkv Wqkv.

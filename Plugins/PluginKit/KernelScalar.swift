@@ -17,6 +17,8 @@ public protocol KernelScalar: BinaryFloatingPoint, Sendable {
     static func geluTanhBackward(_ g: UnsafeMutablePointer<Self>, _ pre: UnsafePointer<Self>, count: Int)
     /// Softmax of `row[0 ..< visible]` in place, the maximum subtracted first, and `row[visible ..< length]` zeroed.
     static func softmaxRow(_ row: UnsafeMutablePointer<Self>, visible: Int, length: Int)
+    /// The softmax's vector-Jacobian product for one row of `count`: `g[j] = p[j] (g[j] - sum_k p[k] g[k])`.
+    static func softmaxBackwardRow(_ p: UnsafePointer<Self>, _ g: UnsafeMutablePointer<Self>, count: Int)
 }
 
 private let sqrtTwoOverPi = 0.7978845608028654
@@ -49,6 +51,12 @@ extension KernelScalar {
         for j in 0..<visible { row[j] *= inv }
         for j in visible..<length { row[j] = 0 }
     }
+
+    public static func softmaxBackwardRow(_ p: UnsafePointer<Self>, _ g: UnsafeMutablePointer<Self>, count: Int) {
+        var dot: Self = 0
+        for j in 0..<count { dot += p[j] * g[j] }
+        for j in 0..<count { g[j] = p[j] * (g[j] - dot) }
+    }
 }
 
 extension Float: KernelScalar {
@@ -66,6 +74,9 @@ extension Float: KernelScalar {
     }
     public static func softmaxRow(_ row: UnsafeMutablePointer<Float>, visible: Int, length: Int) {
         ozv_softmax_row(row, Int64(visible), Int64(length))
+    }
+    public static func softmaxBackwardRow(_ p: UnsafePointer<Float>, _ g: UnsafeMutablePointer<Float>, count: Int) {
+        ozv_softmax_backward_row(p, g, Int64(count))
     }
     public static func gemm(
         transA: Bool, transB: Bool, m: Int, n: Int, k: Int, alpha: Float, a: UnsafePointer<Float>, lda: Int,

@@ -28,3 +28,14 @@ OZV_CLONES void ozv_softmax_row(float *row, int64_t visible, int64_t length) {
     for (j = 0; j < visible; j++) row[j] *= inv;
     for (j = visible; j < length; j++) row[j] = 0;
 }
+
+OZV_CLONES void ozv_softmax_backward_row(const float *p, float *g, int64_t n) {
+    float lanes[OZV_LANES] = {0};
+    int64_t j = 0;
+    for (; j + OZV_LANES <= n; j += OZV_LANES)
+        for (int l = 0; l < OZV_LANES; l++) lanes[l] += p[j + l] * g[j + l];
+    for (; j < n; j++) lanes[0] += p[j] * g[j];
+    float dot = 0;
+    for (int l = 0; l < OZV_LANES; l++) dot += lanes[l];
+    for (j = 0; j < n; j++) g[j] = p[j] * (g[j] - dot);
+}

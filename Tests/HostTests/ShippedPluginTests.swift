@@ -16,9 +16,11 @@ import Testing
         return try #require(plugin.operator(id))
     }
 
-    /// Shapes: B = 1 and 2, L = 1, odd and prime L, several head counts.
+    /// Shapes: B = 1 and 2, L = 1, odd and prime L, several head counts; and L = 300 and 601, which the kernel
+    /// splits into query blocks (``MHAKernel.queryBlock``: 218 and 109 rows, the last block short), causal and not.
     static let mhaCases: [(b: Int, l: Int, d: Int, heads: Int, causal: Bool)] = [
         (1, 1, 8, 2, false), (2, 5, 8, 2, false), (2, 7, 12, 3, true), (1, 13, 16, 1, false), (3, 4, 24, 4, true),
+        (1, 300, 8, 2, true), (2, 601, 8, 1, false),
     ]
 
     @Test(arguments: mhaCases.indices)
@@ -47,12 +49,29 @@ import Testing
         let descriptor = try Self.descriptor("OZMHA", "mha")
         let op = try Operator(
             descriptor, dim: c.d, attributes: ["num_heads": .int(Int64(c.heads)), "causal": .bool(c.causal)])
+        // Long inputs: the output gradient only on the first, middle and last token of each sequence (in different
+        // query blocks), so every key and value still gets a gradient through all of them.
+        func sparse<S: TensorScalar>(_: S.Type) -> Tensor<S>? {
+            guard c.l > 256 else { return nil }
+            var dy = Tensor<S>(zeros: [c.b, c.l, c.d])
+            let dense = Tensor<S>.randomNormal([c.b, c.l, c.d], seed: 99)
+            for b in 0..<c.b {
+                for t in [0, c.l / 2, c.l - 1] {
+                    for k in 0..<c.d { dy[flat: (b * c.l + t) * c.d + k] = dense[flat: (b * c.l + t) * c.d + k] }
+                }
+            }
+            return dy
+        }
         if descriptor.capabilities.contains(.float64) {
             let params: [Tensor<Double>] = try op.initialParameters(seed: 7, as: Double.self)
-            try expectGradientsMatch(op, x: .randomNormal([c.b, c.l, c.d], seed: 8), parameters: params, seed: 9)
+            try expectGradientsMatch(
+                op, x: .randomNormal([c.b, c.l, c.d], seed: 8), parameters: params, seed: 9,
+                outputGradient: sparse(Double.self))
         }
         let params: [Tensor<Float>] = try op.initialParameters(seed: 7)
-        try expectGradientsMatch(op, x: .randomNormal([c.b, c.l, c.d], seed: 8), parameters: params, seed: 9)
+        try expectGradientsMatch(
+            op, x: .randomNormal([c.b, c.l, c.d], seed: 8), parameters: params, seed: 9,
+            outputGradient: sparse(Float.self))
     }
 
     static let mlpCases: [(b: Int, l: Int, d: Int, ratio: Double)] = [

@@ -82,4 +82,21 @@ import VectorKernels
         ozv_softmax_row(&b, 700, 777)
         #expect(a.map(\.bitPattern) == b.map(\.bitPattern))
     }
+
+    /// The softmax's vector-Jacobian product against float64: g = p * (g - <p, g>), rows around the lane boundary.
+    @Test func softmaxBackwardMatchesFloat64() {
+        for n in [1, 15, 16, 17, 300] {
+            var p = (0..<n).map { Float(1 + sin(Double($0))) }
+            let total = p.reduce(0, +)
+            p = p.map { $0 / total }
+            let g = (0..<n).map { Float(cos(Double($0) * 0.7) * 3) }
+            var out = g
+            ozv_softmax_backward_row(p, &out, Int64(n))
+            let dot = zip(p, g).reduce(0.0) { $0 + Double($1.0) * Double($1.1) }
+            for j in 0..<n {
+                let exact = Double(p[j]) * (Double(g[j]) - dot)
+                #expect(abs(Double(out[j]) - exact) <= 1e-6 * max(1, abs(exact)), "n=\(n) j=\(j)")
+            }
+        }
+    }
 }

@@ -35,6 +35,12 @@ void ozv_gelu_tanh_backward(float *g, const float *pre, int64_t n);
  */
 void ozv_softmax_row(float *row, int64_t visible, int64_t length);
 
+/**
+ * The softmax's vector-Jacobian product for one row: with p = softmax(s) and g = dL/dp on entry,
+ * g[j] = p[j] (g[j] - sum_k p[k] g[k]) = dL/ds[j] on return, over n entries.
+ */
+void ozv_softmax_backward_row(const float *p, float *g, int64_t n);
+
 /** y[i] = x[i] * sigmoid(x[i]) (SiLU; in place allowed). */
 void ozv_silu(float *y, const float *x, int64_t n);
 
