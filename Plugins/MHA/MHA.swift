@@ -52,9 +52,9 @@ final class MHAKernel: OperatorKernel {
         }
     }
 
-    /// Queries per block: a score strip of about 64K elements (256 KiB in float32) per (batch, head) pair, at
+    /// Queries per block: a score strip of about 256K elements (1 MiB in float32) per (batch, head) pair, at
     /// least 8 rows and at most L.
-    static func queryBlock(_ length: Int) -> Int { min(max(1, length), max(8, 65536 / max(1, length))) }
+    static func queryBlock(_ length: Int) -> Int { min(max(1, length), max(8, 262_144 / max(1, length))) }
 
     func workspaceElements(backward: Bool, batch: Int, length: Int) -> Int {
         // Saturating: an absurd B or L must give "too large" (PluginKit refuses Int.max), never an overflow trap.

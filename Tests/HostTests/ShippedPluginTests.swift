@@ -16,11 +16,11 @@ import Testing
         return try #require(plugin.operator(id))
     }
 
-    /// Shapes: B = 1 and 2, L = 1, odd and prime L, several head counts; and L = 300 and 601, which the kernel
-    /// splits into query blocks (``MHAKernel.queryBlock``: 218 and 109 rows, the last block short), causal and not.
+    /// Shapes: B = 1 and 2, L = 1, odd and prime L, several head counts; and L = 700 and 1100, which the kernel
+    /// splits into query blocks (``MHAKernel.queryBlock``: 374 and 238 rows, the last block short), causal and not.
     static let mhaCases: [(b: Int, l: Int, d: Int, heads: Int, causal: Bool)] = [
         (1, 1, 8, 2, false), (2, 5, 8, 2, false), (2, 7, 12, 3, true), (1, 13, 16, 1, false), (3, 4, 24, 4, true),
-        (1, 300, 8, 2, true), (2, 601, 8, 1, false),
+        (1, 700, 8, 2, true), (2, 1100, 8, 1, false),
     ]
 
     @Test(arguments: mhaCases.indices)
