@@ -310,8 +310,8 @@ def dit_inputs(cfg, batch, seed):
     return x, t, y
 
 
-def suite_dit(batch, repeats):
-    cfg = DIT_S2
+def dit_forward(cfg, batch, repeats, label):
+    """A DiT of configuration cfg with random weights, its inputs, entry name and timed no-grad forward."""
     torch.manual_seed(0)
     model = DiT(**cfg).eval()
     x, t, y = dit_inputs(cfg, batch, seed=3)
@@ -321,8 +321,14 @@ def suite_dit(batch, repeats):
         with torch.no_grad():
             model(x, t, y)
 
-    log(f"dit: forward {name}")
+    log(f"{label}: forward {name}")
     fwd = measure(forward, repeats)
+    return model, (x, t, y), name, fwd
+
+
+def suite_dit(batch, repeats):
+    cfg = DIT_S2
+    model, (x, t, y), name, fwd = dit_forward(cfg, batch, repeats, "dit")
     g = torch.Generator().manual_seed(4)
     dy = torch.randn(batch, model.out_channels, cfg["input_size"], cfg["input_size"], generator=g)
 
@@ -345,20 +351,8 @@ def suite_dit(batch, repeats):
 
 
 def suite_xl(repeats):
-    cfg = DIT_XL2
-    batch = 1
-    torch.manual_seed(0)
     log("xl: building DiT-XL/2 (675M parameters, random weights)")
-    model = DiT(**cfg).eval()
-    x, t, y = dit_inputs(cfg, batch, seed=3)
-    name = f"{cfg['depth']}x{cfg['hidden_size']} p{cfg['patch_size']} T={tokens_of(cfg)} batch {batch}"
-
-    def forward():
-        with torch.no_grad():
-            model(x, t, y)
-
-    log(f"xl: forward {name}")
-    fwd = measure(forward, repeats)
+    model, _, name, fwd = dit_forward(DIT_XL2, 1, repeats, "xl")
     return [entry("dit", f"forward {name}", fwd, parameters=count_params(model), grad_mode_forward="torch.no_grad()")]
 
 
