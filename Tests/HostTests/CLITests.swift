@@ -104,14 +104,18 @@ import Testing
         let ws = try Workspace()
         try NPY.write(Tensor<Float>.randomNormal([1, 4, 8], seed: 1), path: ws.path("x.npy"))
         try NPY.write(Tensor<Float>.randomNormal([1, 4], seed: 1), path: ws.path("x2d.npy"))
-        // L = 2^23 tokens of width 1: mha's score workspace (L^2 floats, 256 TiB) exceeds any address space, so its
-        // allocation fails on every overcommit setting; the host reports it instead of aborting.
-        try NPY.write(Tensor<Float>(zeros: [1, 1 << 23, 1]), path: ws.path("long.npy"))
+        // A plugin that asks for 2^60 bytes of workspace (more than any address space, so its allocation fails on
+        // every overcommit setting): the host reports it instead of aborting.
+        let huge = try ws.zoo([
+            "registry", "add", try FixturePlugins.path("HugeWorkspace"), "--registry", ws.registry,
+            "--skip-conformance",
+        ])
+        try #require(huge.status == 0, "\(huge.stderr)")
         let cases: [([String], String)] = [
             (
                 [
-                    "op", "run", "mha", "--input", ws.path("long.npy"), "--output", ws.path("y.npy"), "--set",
-                    "num_heads=1",
+                    "op", "run", "huge_workspace_op", "--input", ws.path("x.npy"), "--output", ws.path("y.npy"),
+                    "--allow-unconformant",
                 ], "workspace of"
             ),
             (["op", "run", "mlp", "--input", ws.path("missing.npy"), "--output", ws.path("y.npy")], "missing.npy"),

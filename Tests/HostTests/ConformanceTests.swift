@@ -12,12 +12,17 @@ import Testing
 /// fixture and the shipped plugins. Runs through `zoo conform`, as a user would.
 @Suite struct ConformanceTests {
     /// Runs `zoo conform` and decodes its JSON report.
-    func conform(_ library: String, _ extra: [String] = []) throws -> (status: Int32, report: ConformanceReport) {
+    func conform(
+        _ library: String, _ extra: [String] = [], environment: [String: String]? = nil
+    ) throws -> (
+        status: Int32, report: ConformanceReport
+    ) {
         let dir = try makeTemporaryDirectory("zoo-conform")
         let json = dir.appendingPathComponent("report.json").path
         let junit = dir.appendingPathComponent("report.xml").path
         let result = try runCommand(
-            try zooPath(), ["conform", library, "--quick", "--json", json, "--junit", junit] + extra)
+            try zooPath(), ["conform", library, "--quick", "--json", json, "--junit", junit] + extra,
+            environment: environment)
         let report = try JSONDecoder().decode(
             ConformanceReport.self, from: Data(contentsOf: URL(fileURLWithPath: json)))
         let xml = try String(contentsOfFile: junit, encoding: .utf8)
@@ -46,6 +51,9 @@ import Testing
         // complexity check may report only (timings too noisy on a busy machine).
         #expect(report.results.allSatisfy { Self.expected($0, skipped: [.reference]) }, "\(report.table)")
         #expect(report.results.allSatisfy { $0.reproduce.contains("--check \($0.check.rawValue)") })
+        // Every row says how long its check took.
+        #expect(report.results.allSatisfy { ($0.seconds ?? -1) >= 0 }, "\(report.table)")
+        #expect(report.table.hasPrefix("check") && report.table.contains(" time "))
     }
 
     /// Fixture, the check it must fail, and the verdict; every check not listed under `alsoAffected` must pass.
@@ -69,20 +77,38 @@ import Testing
             ("ConformWrongSwa", .reference, .fail, []),
             ("ConformLeaks", .resources, .fail, []),
             ("ConformSpawnsThread", .resources, .fail, []),
+            // The classes that only calling the plugin as the host does exposes (issue 25).
+            ("ConformWorkspaceState", .workspace, .fail, []),
+            ("ConformBf16Float32", .float32Agreement, .fail, []),
+            ("ConformInitCounter", .initParams, .fail, []),
+            ("ConformInitProcess", .initParams, .fail, []),
+            ("ConformLeaksPerCall", .resources, .fail, []),
+            ("ConformReentrantStaging", .reentrancy, .fail, []),
+            ("ConformSplitOrder", .determinism, .fail, []),
             // A wrong forward also makes its (correct-for-the-declared-function) gradient disagree.
             ("ConformLiesCausal", .receptiveField, .fail, [.backward]),
             ("ConformMixesBatch", .batchIndependence, .fail, [.backward]),
             // Noise breaks every bitwise comparison, not only the determinism check.
             (
                 "ConformNondeterministic", .determinism, .fail,
-                [.batchIndependence, .receptiveField, .backward, .errorPath, .concurrency]
+                [.batchIndependence, .receptiveField, .backward, .errorPath, .concurrency, .workspace, .reentrancy]
             ),
             // A crash in forward fails every check that calls it, and the host survives.
             (
                 "ConformCrash", .shapes, .crashed,
-                Set(ConformanceCheckID.allCases).subtracting([.metadata, .attributes])
+                Set(ConformanceCheckID.allCases).subtracting([.metadata, .attributes, .initParams])
             ),
         ]
+
+    /// What the reason of the failing check says, for fixtures whose check has several ways to fail.
+    static let reasons: [String: String] = [
+        "ConformWorkspaceState": "reads workspace it has not written",
+        "ConformInitCounter": "two init_params calls with seed 0 on one instance",
+        "ConformInitProcess": "two processes gave different parameters",
+        "ConformLeaksPerCall": "calls on one instance",
+        "ConformReentrantStaging": "declares OZ_CAP_REENTRANT",
+        "ConformSplitOrder": "host pool",
+    ]
 
     @Test(arguments: broken.indices)
     func brokenFixtureFailsExactlyItsCheck(index: Int) throws {
@@ -100,6 +126,27 @@ import Testing
         }
         if c.verdict == .crashed {
             #expect(report.results.first { $0.check == c.check }?.reason.contains("SIGSEGV") == true)
+        }
+        if let phrase = Self.reasons[c.fixture] {
+            let reason = report.results.first { $0.check == c.check }?.reason ?? ""
+            #expect(reason.contains(phrase), "\(c.fixture): \(reason)")
+        }
+    }
+
+    /// A plugin that maps and touches memory without bound (64 MiB more per backward call once an instance has made
+    /// 256) is killed at the resident-memory limit during the thousands of calls of the resources check, which fails
+    /// with a `resources:` reason instead of the probe crashing or the machine running out of memory. The limit is
+    /// lowered to 512 MiB here (ZOO_CONFORM_RESIDENT_MIB) to spare the machine; by default it is half of --memory-mib.
+    @Test func residentMemoryLimitFailsTheResourcesCheck() throws {
+        let (status, report) = try conform(
+            try FixturePlugins.path("ConformTouchesTooMuch"), environment: ["ZOO_CONFORM_RESIDENT_MIB": "512"])
+        #expect(status != 0)
+        let v = verdicts(report)
+        #expect(v[.resources] == .fail, "\(report.table)")
+        let reason = report.results.first { $0.check == .resources }?.reason ?? ""
+        #expect(reason.contains("resources: resident memory reached") && reason.contains("512 MiB"), "\(reason)")
+        for check in ConformanceCheckID.allCases where check != .resources {
+            #expect(v[check] == .pass || v[check] == .skipped, "\(check.rawValue) should pass\n\(report.table)")
         }
     }
 

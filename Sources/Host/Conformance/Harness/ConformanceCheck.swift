@@ -2,16 +2,20 @@
 public enum ConformanceCheckID: String, CaseIterable, Codable, Sendable {
     case metadata
     case attributes
+    case initParams = "init_params"
     case shapes
     case inputsUnmodified = "inputs_unmodified"
     case guardRegions = "guard_regions"
+    case workspace
     case determinism
     case batchIndependence = "batch_independence"
     case receptiveField = "receptive_field"
     case finiteOutputs = "finite_outputs"
     case backward
+    case float32Agreement = "float32_agreement"
     case reference
     case concurrency
+    case reentrancy
     case resources
     case complexity
     case errorPath = "error_path"
@@ -23,10 +27,15 @@ public enum ConformanceCheckID: String, CaseIterable, Codable, Sendable {
             "entry symbol, ABI version, struct sizes and metadata strings are valid; ids well formed and unique"
         case .attributes:
             "defaults create an instance; out-of-range and wrong-typed attributes are refused with a status"
+        case .initParams:
+            "init_params is a pure function of the seed: the same bytes twice, on another instance and in another process; seeds differing in one bit give different values (unless no parameter depends on the seed)"
         case .shapes: "B=1, L=1, prime L and large D run; wrong shapes and dtypes are refused with a status"
         case .inputsUnmodified: "forward and backward leave x, dy and the parameters bitwise unchanged"
         case .guardRegions: "nothing is written outside y, dx, dparams and the workspace (guard bytes around each)"
-        case .determinism: "repeated calls give bitwise-equal outputs and gradients (when declared deterministic)"
+        case .workspace:
+            "one workspace per instance, reused from call to call as the host does and filled with garbage before each call: outputs and gradients match a clean workspace's"
+        case .determinism:
+            "repeated calls give bitwise-equal outputs and gradients (when declared deterministic), also at sizes the host pool splits, on one instance with its workspace reused, and with the pool busy"
         case .batchIndependence: "changing sample b changes no other sample's output"
         case .receptiveField:
             "tokens outside the declared receptive field (or in the future, when causal) do not affect the output"
@@ -34,11 +43,16 @@ public enum ConformanceCheckID: String, CaseIterable, Codable, Sendable {
             "finite inputs of realistic scale, with DiT-like outlier channels, give finite outputs and gradients"
         case .backward:
             "VJP matches central finite differences for x and every parameter; dx/dparams overwritten; NULL outputs honoured"
+        case .float32Agreement:
+            "float32 forward and every float32 gradient agree with float64 on the same values (when float64 is offered), within float32 rounding over the reduction size"
         case .reference:
             "for known operator ids, the output agrees with the host's float64 reference on the same parameters"
         case .concurrency:
-            "distinct instances called from several threads give the serial results; the same instance too when declared re-entrant"
-        case .resources: "no memory growth and no threads left behind over many create/forward/backward/destroy cycles"
+            "distinct instances called from several threads give the serial results"
+        case .reentrancy:
+            "one re-entrant instance called from many threads at once, calls long enough to overlap, random interleavings: every result matches the serial one (when declared re-entrant)"
+        case .resources:
+            "no memory growth and no threads left behind over many create/forward/backward/destroy cycles and over thousands of calls on one instance; resident memory stays under the limit"
         case .complexity:
             "time against L at four lengths: the fitted exponent is within the declared class (report only when undeclared or noisy; fails only with --strict-timing)"
         case .errorPath: "a failing call returns a status with a message, and the instance stays usable"
@@ -70,16 +84,18 @@ public struct ConformanceResult: Codable, Sendable, Equatable {
     public var seed: UInt64
     /// A command that reruns this check alone.
     public var reproduce: String
+    /// Wall-clock seconds the check took (its child processes included), when the runner timed it.
+    public var seconds: Double?
 
     enum CodingKeys: String, CodingKey {
-        case check, verdict, figure, reason, seed, reproduce
+        case check, verdict, figure, reason, seed, reproduce, seconds
         case operatorId = "operator"
     }
 
     public init(
         check: ConformanceCheckID, operatorId: String, verdict: ConformanceVerdict, figure: String? = nil,
         reason: String,
-        seed: UInt64, reproduce: String = ""
+        seed: UInt64, reproduce: String = "", seconds: Double? = nil
     ) {
         self.check = check
         self.operatorId = operatorId
@@ -88,5 +104,6 @@ public struct ConformanceResult: Codable, Sendable, Equatable {
         self.reason = reason
         self.seed = seed
         self.reproduce = reproduce
+        self.seconds = seconds
     }
 }

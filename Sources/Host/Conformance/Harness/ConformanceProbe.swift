@@ -90,16 +90,20 @@ struct Probe<S: TensorScalar> {
         switch check {
         case .metadata: return .pass("loaded")
         case .attributes: return try attributes()
+        case .initParams: return try initParams()
         case .shapes: return try shapes()
         case .inputsUnmodified: return try inputsUnmodified()
         case .guardRegions: return try guardRegions()
+        case .workspace: return try workspace()
         case .determinism: return try determinism()
         case .batchIndependence: return try batchIndependence()
         case .receptiveField: return try receptiveField()
         case .finiteOutputs: return try finiteOutputs()
         case .backward: return try backward()
+        case .float32Agreement: return try float32Agreement()
         case .reference: return try reference()
         case .concurrency: return try concurrency()
+        case .reentrancy: return try reentrancy()
         case .resources: return try resources()
         case .complexity: return try complexity()
         case .errorPath: return try errorPath()
@@ -357,9 +361,12 @@ struct Probe<S: TensorScalar> {
             let g = try grads()
             guard bitwiseEqual(try grads(), g) else { return .fail("two backward calls on the same input differ") }
         }
+        // Then as the host runs it: float32, the shared pool, sizes it splits, one instance with its workspace reused.
+        let pooled = try pooledDeterminism(Float.self)
+        if let failure = pooled.failure { return .fail(failure, figure: pooled.figure) }
         return .pass(
-            "repeated forward\(descriptor.capabilities.contains(.backward) ? " and backward" : "") calls are bitwise equal"
-        )
+            "repeated forward\(descriptor.capabilities.contains(.backward) ? " and backward" : "") calls are bitwise equal; \(pooled.note)",
+            figure: pooled.figure)
     }
 
     func batchIndependence() throws -> ProbeOutcome {
@@ -625,15 +632,8 @@ struct Probe<S: TensorScalar> {
             return .fail(
                 "thread \(bad) got a different result from distinct instances called concurrently than serially")
         }
-        guard descriptor.capabilities.contains(.reentrant) else {
-            return .pass("\(threads) distinct instances on \(threads) threads match the serial results")
-        }
-        if let bad = concurrent({ _ in ops[0] }) {
-            return .fail("thread \(bad) got a different result from one re-entrant instance called concurrently")
-        }
-        return .pass(
-            "\(threads) distinct instances, and one re-entrant instance, on \(threads) threads match the serial results"
-        )
+        // One instance from several threads is the reentrancy check's.
+        return .pass("\(threads) distinct instances on \(threads) threads match the serial results")
     }
 
     func resources() throws -> ProbeOutcome {
@@ -674,7 +674,13 @@ struct Probe<S: TensorScalar> {
                 "resident memory grew by \(growth >> 10) KiB over \(cycles) cycles (about \((growth / cycles) >> 10) KiB per cycle)",
                 figure: figure)
         }
-        return .pass("no memory growth beyond noise and no threads left behind over \(cycles) cycles", figure: figure)
+        // Then one instance as training keeps it: thousands of calls.
+        let longLived = try longLivedInstance()
+        let figures = figure + "; " + longLived.figure
+        if let failure = longLived.failure { return .fail(failure, figure: figures) }
+        return .pass(
+            "no memory growth beyond noise and no threads left behind over \(cycles) create/destroy cycles; \(longLived.note)",
+            figure: figures)
     }
 
     func errorPath() throws -> ProbeOutcome {

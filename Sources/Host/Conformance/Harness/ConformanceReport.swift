@@ -34,16 +34,29 @@ public struct ConformanceReport: Codable, Sendable {
             .joined(separator: ", ")
     }
 
-    /// A readable table: check, operator, verdict, figure, reason.
+    /// A readable table: check, operator, verdict, time (wall-clock seconds of the check), figure, reason.
     public var table: String {
         let rows =
-            [["check", "operator", "verdict", "figure", "reason"]]
-            + results.map { [$0.check.rawValue, $0.operatorId, $0.verdict.rawValue, $0.figure ?? "", $0.reason] }
-        let widths = (0..<4).map { c in rows.map { $0[c].count }.max() ?? 0 }
+            [["check", "operator", "verdict", "time", "figure", "reason"]]
+            + results.map {
+                [
+                    $0.check.rawValue, $0.operatorId, $0.verdict.rawValue, $0.seconds.map(Self.duration) ?? "",
+                    $0.figure ?? "", $0.reason,
+                ]
+            }
+        let widths = (0..<5).map { c in rows.map { $0[c].count }.max() ?? 0 }
         return rows.map { row in
-            (0..<4).map { row[$0].padding(toLength: widths[$0], withPad: " ", startingAt: 0) }.joined(separator: "  ")
-                + "  " + row[4]
+            (0..<5).map { row[$0].padding(toLength: widths[$0], withPad: " ", startingAt: 0) }.joined(separator: "  ")
+                + "  " + row[5]
         }.joined(separator: "\n")
+    }
+
+    /// Total wall-clock seconds of the timed checks.
+    public var seconds: Double { results.reduce(0) { $0 + ($1.seconds ?? 0) } }
+
+    /// "0.42s", "12.3s".
+    static func duration(_ seconds: Double) -> String {
+        String(format: seconds < 10 ? "%.2fs" : "%.1fs", seconds)
     }
 
     public func json() -> Data {
@@ -70,7 +83,8 @@ public struct ConformanceReport: Codable, Sendable {
             xml +=
                 "  <testsuite name=\"\(escape(id))\" tests=\"\(cases.count)\" failures=\"\(f)\" skipped=\"\(s)\" timestamp=\"\(date)\">\n"
             for r in cases {
-                xml += "    <testcase classname=\"conform.\(escape(id))\" name=\"\(r.check.rawValue)\">"
+                let time = r.seconds.map { " time=\"\(String(format: "%.3f", $0))\"" } ?? ""
+                xml += "    <testcase classname=\"conform.\(escape(id))\" name=\"\(r.check.rawValue)\"\(time)>"
                 switch r.verdict {
                 case .pass: break
                 case .skipped: xml += "<skipped message=\"\(escape(r.reason))\"/>"

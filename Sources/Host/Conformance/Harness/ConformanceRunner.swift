@@ -1,8 +1,9 @@
 import Foundation
 import HostPlugins
 
-/// Runs conformance checks, each in a child process (`zoo _probe …`) with a wall-clock and a memory limit, so a
-/// plugin that crashes, hangs or allocates without bound fails its check instead of taking the host down.
+/// Runs conformance checks, each in a child process (`zoo _probe …`) with a wall-clock, an address-space and a
+/// resident-memory limit, so a plugin that crashes, hangs or allocates without bound fails its check instead of taking
+/// the host (or the machine) down.
 public struct ConformanceRunner: Sendable {
     /// The `zoo` executable to re-invoke.
     public var executable: String
@@ -12,6 +13,20 @@ public struct ConformanceRunner: Sendable {
     /// ThreadSanitizer (``runsUnderSanitizer``): their shadow memory reserves terabytes of address space, so any
     /// such limit would stop every probe before it starts.
     public var memoryMiB: Int = 4096
+    /// Resident-memory limit per check, in MiB; nil: ``defaultResidentMiB``. The runner samples each probe's resident
+    /// set every 10 ms and kills a probe past the limit: its check fails with a `resources:` reason, where without
+    /// the limit a plugin that maps and touches too much memory would run the machine out of memory (the kernel's
+    /// OOM killer then picks a victim) or crash when an allocation finally fails. Applied under sanitizers too.
+    public var residentMiB: Int?
+
+    /// `ZOO_CONFORM_RESIDENT_MIB` when set, else half the address-space limit (a Swift process reserves far more
+    /// address space than it touches, so the resident limit is the tighter of the two), at least 256 MiB.
+    public var defaultResidentMiB: Int {
+        if let text = ProcessInfo.processInfo.environment["ZOO_CONFORM_RESIDENT_MIB"], let mib = Int(text), mib > 0 {
+            return mib
+        }
+        return max(256, memoryMiB / 2)
+    }
 
     /// Whether this process (and so each probe, the same executable in the same environment) runs with the
     /// AddressSanitizer or ThreadSanitizer runtime, built in (`swift test --sanitize=...`) or preloaded for
@@ -24,7 +39,7 @@ public struct ConformanceRunner: Sendable {
     public var strictTiming = false
 
     /// The harness version recorded in reports and registry entries.
-    public static let version = "1.2.0"
+    public static let version = "1.3.0"
 
     public init(executable: String) {
         self.executable = executable
@@ -48,6 +63,7 @@ public struct ConformanceRunner: Sendable {
             ids = decoded
         case .crashed(let reason): return [failure(.metadata, "*", .crashed, reason)]
         case .timedOut(let reason): return [failure(.metadata, "*", .timeout, reason)]
+        case .overMemory(let reason): return [failure(.metadata, "*", .fail, reason)]
         }
         var results: [ConformanceResult] = []
         for id in ids where operatorId == nil || operatorId == id {
@@ -58,22 +74,24 @@ public struct ConformanceRunner: Sendable {
                 let reproduce =
                     "zoo conform \(library) --operator \(id) --check \(check.rawValue) --seed \(seed)"
                     + (quick ? " --quick" : "") + (strictTiming ? " --strict-timing" : "")
-                var result: ConformanceResult
-                switch probe(arguments) {
-                case .finished(let output):
-                    if let line = output.split(separator: "\n").last(where: { $0.hasPrefix("@@result ") }),
-                        let decoded = try? JSONDecoder().decode(
-                            ConformanceResult.self, from: Data(line.dropFirst(9).utf8))
-                    {
-                        result = decoded
-                    } else {
+                let started = Date()
+                var result = probeResult(arguments, check, id)
+                // init_params: a second process must compute the same bytes (the figure carries their digest).
+                if check == .initParams && result.verdict == .pass {
+                    let second = probeResult(arguments, check, id)
+                    if second.verdict != .pass {
+                        result = second
+                    } else if second.figure != result.figure {
                         result = failure(
-                            check, id, .fail, "the probe gave no result: \(Self.lastLine(output, or: "no output"))")
+                            check, id, .fail,
+                            "two processes gave different parameters for seed \(seed) (\(result.figure ?? "?") in one, \(second.figure ?? "?") in the other): init_params depends on something besides the seed (an address, the time, the process)"
+                        )
+                    } else {
+                        result.reason += "; a second process computed the same bytes"
                     }
-                case .crashed(let reason): result = failure(check, id, .crashed, reason)
-                case .timedOut(let reason): result = failure(check, id, .timeout, reason)
                 }
                 result.reproduce = reproduce
+                result.seconds = Date().timeIntervalSince(started)
                 results.append(result)
             }
         }
@@ -86,6 +104,22 @@ public struct ConformanceRunner: Sendable {
         return results
     }
 
+    /// Runs one probe and decodes its result (or the crash, timeout or memory verdict).
+    private func probeResult(_ arguments: [String], _ check: ConformanceCheckID, _ id: String) -> ConformanceResult {
+        switch probe(arguments) {
+        case .finished(let output):
+            if let line = output.split(separator: "\n").last(where: { $0.hasPrefix("@@result ") }),
+                let decoded = try? JSONDecoder().decode(ConformanceResult.self, from: Data(line.dropFirst(9).utf8))
+            {
+                return decoded
+            }
+            return failure(check, id, .fail, "the probe gave no result: \(Self.lastLine(output, or: "no output"))")
+        case .crashed(let reason): return failure(check, id, .crashed, reason)
+        case .timedOut(let reason): return failure(check, id, .timeout, reason)
+        case .overMemory(let reason): return failure(check, id, .fail, reason)
+        }
+    }
+
     private func failure(
         _ check: ConformanceCheckID, _ id: String, _ verdict: ConformanceVerdict, _ reason: String
     ) -> ConformanceResult {
@@ -96,9 +130,12 @@ public struct ConformanceRunner: Sendable {
         case finished(String)
         case crashed(String)
         case timedOut(String)
+        /// Killed past the resident-memory limit.
+        case overMemory(String)
     }
 
-    /// Runs `zoo <arguments>` under `ulimit -v`, with output in a temporary file (no pipe to fill up).
+    /// Runs `zoo <arguments>` under `ulimit -v` and the resident-memory watch, with output in a temporary file (no
+    /// pipe to fill up).
     private func probe(_ arguments: [String]) -> ProbeOutcome {
         let outputURL = FileManager.default.temporaryDirectory.appendingPathComponent(
             "zoo-probe-\(UUID().uuidString).out")
@@ -117,15 +154,35 @@ public struct ConformanceRunner: Sendable {
             return .crashed("could not start \(executable): \(error.localizedDescription)")
         }
         let deadline = Date().addingTimeInterval(timeout)
-        while process.isRunning && Date() < deadline { usleep(2000) }
+        let residentLimit = (residentMiB ?? defaultResidentMiB) << 20
+        var peak = 0
+        var polls = 0
         var timedOut = false
-        if process.isRunning {
-            timedOut = true
-            kill(process.processIdentifier, SIGKILL)
+        var overMemory = false
+        while process.isRunning {
+            if Date() >= deadline {
+                timedOut = true
+                break
+            }
+            if polls % 5 == 0 {
+                peak = max(peak, Self.residentBytes(of: process.processIdentifier))
+                if peak > residentLimit {
+                    overMemory = true
+                    break
+                }
+            }
+            polls += 1
+            usleep(2000)
         }
+        if timedOut || overMemory { kill(process.processIdentifier, SIGKILL) }
         process.waitUntilExit()
         try? output.close()
         let text = (try? String(contentsOf: outputURL, encoding: .utf8)) ?? ""
+        if overMemory {
+            return .overMemory(
+                "resources: resident memory reached \(peak >> 20) MiB, past the limit of \(residentLimit >> 20) MiB; the probe was killed (the plugin maps and touches too much memory)"
+            )
+        }
         if timedOut { return .timedOut("no result within \(Int(timeout)) s (killed)") }
         if process.terminationReason == .uncaughtSignal {
             let signal = process.terminationStatus
@@ -133,6 +190,13 @@ public struct ConformanceRunner: Sendable {
                 "the probe died of signal \(signal) (\(Self.signalName(signal)))\(Self.memoryHint(signal, memoryMiB))")
         }
         return .finished(text)
+    }
+
+    /// The resident set of process `pid` (from /proc/PID/statm), 0 when it cannot be read (it has exited).
+    static func residentBytes(of pid: Int32) -> Int {
+        guard let text = try? String(contentsOfFile: "/proc/\(pid)/statm", encoding: .utf8) else { return 0 }
+        let pages = text.split(separator: " ").dropFirst().first.flatMap { Int($0) } ?? 0
+        return pages * Int(sysconf(Int32(_SC_PAGESIZE)))
     }
 
     private static func lastLine(_ text: String, or fallback: String) -> String {

@@ -11,7 +11,17 @@
  *     FX_BUG_CRASH, FX_BUG_HANG, FX_BUG_WRITE_PAST, FX_BUG_MODIFY_INPUT, FX_BUG_WRONG_GRADIENT, FX_BUG_LIES_CAUSAL,
  *     FX_BUG_NONDETERMINISTIC, FX_BUG_MIXES_BATCH, FX_BUG_NAN, FX_BUG_ACCUMULATES, FX_BUG_NO_ATTR_CHECK,
  *     FX_BUG_NO_DTYPE_CHECK, FX_BUG_SILENT_ERROR, FX_BUG_WRITES_NULL_DX, FX_BUG_SHARED_STATE, FX_BUG_LEAKS,
- *     FX_BUG_SPAWNS_THREAD, FX_BUG_QUADRATIC
+ *     FX_BUG_SPAWNS_THREAD, FX_BUG_QUADRATIC,
+ * and those that pass every check except one that calls the plugin the way the host really does:
+ *     FX_BUG_WORKSPACE_STATE (accumulates into its workspace: right only while the workspace starts zeroed),
+ *     FX_BUG_BF16_FLOAT32 (its float32 path rounds intermediate results to bfloat16),
+ *     FX_BUG_INIT_COUNTER (init_params mixes in a call counter), FX_BUG_INIT_PROCESS (init_params mixes in the
+ *     process id and an address: the same within a process, different in another),
+ *     FX_BUG_LEAKS_PER_CALL (keeps 64 KiB per backward until destroy), FX_BUG_REENTRANT_STAGING (declares
+ *     OZ_CAP_REENTRANT but stages x in a buffer owned by the instance), FX_BUG_SPLIT_ORDER (sums the weight
+ *     gradient's chunks differently on the calling thread and on pool workers: in float32 the bits depend on which
+ *     thread ran which chunk once parallel_for really splits), FX_BUG_TOUCHES_TOO_MUCH (from the 256th backward call on one instance,
+ *     maps and touches another 64 MiB per call, unchecked, until destroy)
  * Two more break no rule the harness can see, only what a sanitizer sees (scripts/sanitize builds them with
  * -fsanitize=address,undefined and requires the sanitizer to stop them): FX_BUG_HEAP_OVERFLOW writes one byte
  * past its own allocation in create, FX_BUG_SIGNED_OVERFLOW overflows a signed integer in forward.
@@ -22,6 +32,9 @@
 #ifndef OZ_CONFORM_FIXTURE_H
 #define OZ_CONFORM_FIXTURE_H
 
+#ifdef FX_BUG_TOUCHES_TOO_MUCH
+#define _DEFAULT_SOURCE /* MAP_ANONYMOUS */
+#endif
 #define _POSIX_C_SOURCE 200809L /* nanosleep under -std=c99 */
 
 #include "OperatorPluginHelpers.h"
@@ -29,14 +42,36 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
-#if defined(FX_BUG_SHARED_STATE) || defined(FX_BUG_SPAWNS_THREAD)
+#if defined(FX_BUG_SHARED_STATE) || defined(FX_BUG_SPAWNS_THREAD) || defined(FX_BUG_LEAKS_PER_CALL) || \
+    defined(FX_BUG_SPLIT_ORDER) || defined(FX_BUG_TOUCHES_TOO_MUCH)
 #include <pthread.h>
 #include <time.h>
+#endif
+#ifdef FX_BUG_INIT_PROCESS
+#include <unistd.h>
+#endif
+#ifdef FX_BUG_TOUCHES_TOO_MUCH
+#include <sys/mman.h>
+#endif
+
+#ifdef FX_BUG_REENTRANT_STAGING
+#define CF_STAGE_TOKENS 256
 #endif
 
 struct oz_instance {
     int64_t dim;
     double gain;
+#ifdef FX_BUG_REENTRANT_STAGING
+    double *stage; /* CF_STAGE_TOKENS tokens of D values: shared by every call on the instance */
+#endif
+#if defined(FX_BUG_LEAKS_PER_CALL) || defined(FX_BUG_TOUCHES_TOO_MUCH)
+    pthread_mutex_t lock;
+    void *kept;              /* a chain of blocks kept until destroy (the first word links the next) */
+    uint64_t backward_calls; /* under `lock` */
+#endif
+#ifdef FX_BUG_SPLIT_ORDER
+    const oz_host_services *host;
+#endif
 };
 
 /* Every failing call returns through here: `status` with the message a helper (or cf_fail) wrote, or, with
@@ -130,11 +165,45 @@ static oz_status cf_create(const oz_operator *op, const oz_create_args *args, oz
 #endif
     inst->dim = args->dim;
     inst->gain = gain;
+#ifdef FX_BUG_REENTRANT_STAGING
+    inst->stage = (double *)calloc((size_t)(CF_STAGE_TOKENS * args->dim), sizeof(double));
+    if (inst->stage == NULL) {
+        free(inst);
+        return cf_fail(err, OZ_ERR_OUT_OF_MEMORY, "out of memory");
+    }
+#endif
+#if defined(FX_BUG_LEAKS_PER_CALL) || defined(FX_BUG_TOUCHES_TOO_MUCH)
+    pthread_mutex_init(&inst->lock, NULL);
+#endif
+#ifdef FX_BUG_SPLIT_ORDER
+    inst->host = args->host;
+#endif
     *out = inst;
     return OZ_OK;
 }
 
-static void cf_destroy(oz_instance *inst) { free(inst); }
+#ifdef FX_BUG_TOUCHES_TOO_MUCH
+#define CF_KEPT_BYTES ((size_t)64 << 20)
+#endif
+
+static void cf_destroy(oz_instance *inst) {
+#ifdef FX_BUG_REENTRANT_STAGING
+    free(inst->stage);
+#endif
+#if defined(FX_BUG_LEAKS_PER_CALL) || defined(FX_BUG_TOUCHES_TOO_MUCH)
+    while (inst->kept != NULL) {
+        void *next = *(void **)inst->kept;
+#ifdef FX_BUG_LEAKS_PER_CALL
+        free(inst->kept);
+#else
+        munmap(inst->kept, CF_KEPT_BYTES);
+#endif
+        inst->kept = next;
+    }
+    pthread_mutex_destroy(&inst->lock);
+#endif
+    free(inst);
+}
 
 static oz_status cf_describe(const oz_instance *inst, oz_instance_info *info, oz_error *err) {
     (void)inst;
@@ -179,15 +248,53 @@ static oz_status cf_check(const oz_instance *inst, const oz_tensor *t, const cha
 static oz_status cf_init_params(const oz_instance *inst, uint64_t seed, oz_tensor *params, uint32_t n, oz_error *err) {
     int64_t c;
     oz_status s;
+    double extra = 0.0;
     (void)seed;
     if (n != 1) return cf_fail(err, OZ_ERR_INVALID_ARGUMENT, "one parameter");
     if ((s = cf_check(inst, &params[0], "weight", NULL, 1, err)) != OZ_OK) return s;
+#ifdef FX_BUG_INIT_COUNTER
+    {
+        /* The bug: every call initialises a little differently. */
+        static unsigned calls = 0;
+        calls++;
+        extra = 1e-3 * (double)(calls % 5);
+    }
+#endif
+#ifdef FX_BUG_INIT_PROCESS
+    /* The bug: the process id and an address (ASLR) mixed in: the same in one process, different in the next. */
+    extra = 1e-3 * (double)((((uintptr_t)&cf_default_gain >> 12) ^ (uintptr_t)getpid()) & 0xFFFF) / 65536.0;
+#endif
     for (c = 0; c < inst->dim; c++) {
-        if (params[0].dtype.bits == 64) ((double *)params[0].data)[c] = 1.0 + 0.01 * (double)c;
-        else ((float *)params[0].data)[c] = 1.0f + 0.01f * (float)c;
+        if (params[0].dtype.bits == 64) ((double *)params[0].data)[c] = 1.0 + 0.01 * (double)c + extra;
+        else ((float *)params[0].data)[c] = 1.0f + 0.01f * (float)c + (float)extra;
     }
     return OZ_OK;
 }
+
+#ifdef FX_BUG_BF16_FLOAT32
+/* Rounds a float to bfloat16 (8 significant bits), to nearest even: the float32 path's deliberate loss. */
+static float cf_bf16(float f) {
+    uint32_t u;
+    memcpy(&u, &f, sizeof u);
+    u += 0x7FFFu + ((u >> 16) & 1u);
+    u &= 0xFFFF0000u;
+    memcpy(&f, &u, sizeof f);
+    return f;
+}
+#endif
+
+#ifdef FX_BUG_WORKSPACE_STATE
+/* Forward asks for B*L*D doubles of workspace; backward for none. */
+static oz_status cf_workspace_size(const oz_instance *inst, uint32_t pass, int64_t batch, int64_t length, uint64_t *bytes,
+                                   oz_error *err) {
+    (void)err;
+    *bytes = pass == OZ_PASS_FORWARD ? (uint64_t)batch * (uint64_t)length * (uint64_t)inst->dim * sizeof(double) : 0;
+    return OZ_OK;
+}
+#define CF_WORKSPACE_SIZE cf_workspace_size
+#else
+#define CF_WORKSPACE_SIZE NULL
+#endif
 
 #define CF_AT(t, i) ((t)->dtype.bits == 64 ? ((const double *)(t)->data)[i] : (double)((const float *)(t)->data)[i])
 #define CF_SET(t, i, v)                                                       \
@@ -245,11 +352,36 @@ static oz_status cf_forward(oz_instance *inst, const oz_forward_args *a, oz_erro
         (void)sink;
     }
 #endif
+#ifdef FX_BUG_WORKSPACE_STATE
+    if (a->workspace == NULL || a->workspace_size < (uint64_t)(B * L * D) * sizeof(double))
+        return cf_fail(err, OZ_ERR_INVALID_ARGUMENT, "workspace too small");
+#endif
     for (b = 0; b < B; b++)
-        for (t = 0; t < L; t++)
+        for (t = 0; t < L; t++) {
+#ifdef FX_BUG_REENTRANT_STAGING
+            /* The bug: x is staged, CF_STAGE_TOKENS tokens at a time, in a buffer owned by the instance, which a
+               concurrent call on the same instance overwrites while this one still reads it. */
+            int64_t token = b * L + t;
+            if (token % CF_STAGE_TOKENS == 0) {
+                int64_t n = B * L - token < CF_STAGE_TOKENS ? B * L - token : CF_STAGE_TOKENS;
+                for (c = 0; c < n * D; c++) inst->stage[c] = CF_AT(a->x, token * D + c);
+            }
+#endif
             for (c = 0; c < D; c++) {
                 int64_t i = (b * L + t) * D + c;
+#ifdef FX_BUG_REENTRANT_STAGING
+                double v = inst->gain * CF_AT(weight, c) * inst->stage[(token % CF_STAGE_TOKENS) * D + c];
+#else
                 double v = inst->gain * CF_AT(weight, c) * CF_AT(a->x, i);
+#endif
+#ifdef FX_BUG_BF16_FLOAT32
+                if (a->x->dtype.bits == 32) v = (double)cf_bf16((float)v);
+#endif
+#ifdef FX_BUG_WORKSPACE_STATE
+                /* The bug: the product is accumulated into the workspace, which is assumed to start at zero. */
+                ((double *)a->workspace)[i] += v;
+                v = ((double *)a->workspace)[i];
+#endif
                 if (t >= 1) v += CF_AT(a->x, i - D);
 #ifdef FX_BUG_LIES_CAUSAL
                 if (t + 1 < L) v += 0.5 * CF_AT(a->x, i + D);
@@ -269,6 +401,7 @@ static oz_status cf_forward(oz_instance *inst, const oz_forward_args *a, oz_erro
 #endif
                 CF_SET(a->y, i, v);
             }
+        }
 #ifdef FX_BUG_WRITE_PAST
     CF_SET(a->y, B * L * D, 42.0);
 #endif
@@ -277,6 +410,65 @@ static oz_status cf_forward(oz_instance *inst, const oz_forward_args *a, oz_erro
 #endif
     return OZ_OK;
 }
+
+#ifdef FX_BUG_SPLIT_ORDER
+/* The weight gradient over the rows (b, t) on the host pool, 16 rows a chunk at least. The bug: a chunk the calling
+   thread runs is summed in double into the caller's total; a chunk a pool worker runs is summed in the tensors'
+   precision into the workers' total; the two totals are added at the end. Run serially that is the double sum in chunk
+   order (exactly so in float64 at two chunks); split over threads the result depends on which thread happened to run
+   which chunk, so in float32 its last bits change from call to call. */
+#define CF_ROUND(a, v) ((a)->x->dtype.bits == 64 ? (v) : (double)(float)(v))
+
+typedef struct {
+    const oz_backward_args *a;
+    int64_t D;
+    pthread_t caller;
+    pthread_mutex_t lock;
+    double *mine, *theirs;
+    int failed;
+} cf_split;
+
+static void cf_split_chunk(void *context, int64_t begin, int64_t end) {
+    cf_split *s = (cf_split *)context;
+    int64_t r, c, D = s->D;
+    double *partial = (double *)calloc((size_t)D, sizeof(double));
+    if (partial == NULL) {
+        s->failed = 1;
+        return;
+    }
+    if (pthread_equal(pthread_self(), s->caller)) {
+        for (r = begin; r < end; r++)
+            for (c = 0; c < D; c++) partial[c] += CF_AT(s->a->x, r * D + c) * CF_AT(s->a->dy, r * D + c);
+        for (c = 0; c < D; c++) s->mine[c] += partial[c];
+    } else {
+        /* A worker sums in the tensors' precision (float32 sums round at every step). */
+        for (r = begin; r < end; r++)
+            for (c = 0; c < D; c++) partial[c] = CF_ROUND(s->a, partial[c] + CF_AT(s->a->x, r * D + c) * CF_AT(s->a->dy, r * D + c));
+        pthread_mutex_lock(&s->lock);
+        for (c = 0; c < D; c++) s->theirs[c] = CF_ROUND(s->a, s->theirs[c] + partial[c]);
+        pthread_mutex_unlock(&s->lock);
+    }
+    free(partial);
+}
+
+static oz_status cf_split_gradient(oz_instance *inst, const oz_backward_args *a, oz_error *err) {
+    cf_split s;
+    int64_t c, D = a->x->shape[2];
+    s.a = a;
+    s.D = D;
+    s.caller = pthread_self();
+    s.failed = 0;
+    s.mine = (double *)calloc((size_t)(2 * D), sizeof(double));
+    if (s.mine == NULL) return cf_fail(err, OZ_ERR_OUT_OF_MEMORY, "out of memory");
+    s.theirs = s.mine + D;
+    pthread_mutex_init(&s.lock, NULL);
+    inst->host->parallel_for(inst->host->host_context, a->x->shape[0] * a->x->shape[1], 16, cf_split_chunk, &s);
+    pthread_mutex_destroy(&s.lock);
+    for (c = 0; c < D; c++) CF_SET(&a->dparams[0], c, inst->gain * (s.mine[c] + s.theirs[c]));
+    free(s.mine);
+    return s.failed ? cf_fail(err, OZ_ERR_OUT_OF_MEMORY, "out of memory") : OZ_OK;
+}
+#endif
 
 static oz_status cf_backward(oz_instance *inst, const oz_backward_args *a, oz_error *err) {
     int64_t B, L, D, b, t, c;
@@ -292,12 +484,47 @@ static oz_status cf_backward(oz_instance *inst, const oz_backward_args *a, oz_er
 #ifdef FX_BUG_WRITES_NULL_DX
     if (a->dx == NULL) *(volatile double *)(uintptr_t)16 = 0.0;
 #endif
+#ifdef FX_BUG_LEAKS_PER_CALL
+    {
+        /* The bug: 64 KiB per call, touched so it counts in the resident set, kept until destroy. */
+        void *block = malloc((size_t)64 << 10);
+        if (block != NULL) {
+            memset(block, 1, (size_t)64 << 10);
+            pthread_mutex_lock(&inst->lock);
+            *(void **)block = inst->kept;
+            inst->kept = block;
+            pthread_mutex_unlock(&inst->lock);
+        }
+    }
+#endif
+#ifdef FX_BUG_TOUCHES_TOO_MUCH
+    {
+        /* The bug: from the 256th call on, 64 MiB more per call, mapped, touched and kept until destroy; the
+           mapping is not checked, so without a resident limit the process runs the machine out of memory or
+           crashes once the address-space limit makes mmap fail. */
+        int grow;
+        pthread_mutex_lock(&inst->lock);
+        grow = ++inst->backward_calls > 256;
+        pthread_mutex_unlock(&inst->lock);
+        if (grow) {
+            char *block = (char *)mmap(NULL, CF_KEPT_BYTES, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+            memset(block, 1, CF_KEPT_BYTES);
+            pthread_mutex_lock(&inst->lock);
+            *(void **)(void *)block = inst->kept;
+            inst->kept = block;
+            pthread_mutex_unlock(&inst->lock);
+        }
+    }
+#endif
     if (a->dx != NULL)
         for (b = 0; b < B; b++)
             for (t = 0; t < L; t++)
                 for (c = 0; c < D; c++) {
                     int64_t i = (b * L + t) * D + c;
                     double v = inst->gain * CF_AT(&a->params[0], c) * CF_AT(a->dy, i);
+#ifdef FX_BUG_BF16_FLOAT32
+                    if (a->x->dtype.bits == 32) v = (double)cf_bf16((float)v);
+#endif
                     if (t + 1 < L) v += CF_AT(a->dy, i + D);
 #ifdef FX_BUG_ACCUMULATES
                     v += CF_AT(a->dx, i);
@@ -306,6 +533,9 @@ static oz_status cf_backward(oz_instance *inst, const oz_backward_args *a, oz_er
                 }
     if (a->dparams != NULL && a->dparams[0].data != NULL) {
         if ((s = cf_check(inst, &a->dparams[0], "gradient of weight", a->x, 1, err)) != OZ_OK) return s;
+#ifdef FX_BUG_SPLIT_ORDER
+        if (inst->host != NULL && inst->host->parallel_for != NULL) return cf_split_gradient(inst, a, err);
+#endif
         for (c = 0; c < D; c++) {
             double g = 0.0;
             for (b = 0; b < B; b++)
@@ -324,7 +554,7 @@ static const oz_operator cf_operator = {
     .summary = "y = gain * weight * x[t] + x[t-1] (a conformance-test fixture)",
     .capabilities = OZ_CAP_BACKWARD | OZ_CAP_DETERMINISTIC | OZ_CAP_REENTRANT | OZ_CAP_FLOAT64,
     .num_attrs = 1, .attrs = cf_attrs, .create = cf_create, .destroy = cf_destroy, .describe = cf_describe,
-    .get_param = cf_get_param, .init_params = cf_init_params, .workspace_size = NULL, .forward = cf_forward,
+    .get_param = cf_get_param, .init_params = cf_init_params, .workspace_size = CF_WORKSPACE_SIZE, .forward = cf_forward,
     .backward = cf_backward,
 };
 static const oz_operator *const cf_operators[] = {&cf_operator};
