@@ -43,6 +43,14 @@ struct ConformCommand: ParsableCommand {
     @Option(help: "Wall-clock limit per check, in seconds.")
     var timeout: Double = 120
 
+    @Option(
+        name: .customLong("resident-mib"),
+        help: """
+            Resident-memory limit of each check's child process in MiB: past it the probe is killed and the check \
+            fails on resources (default: ZOO_CONFORM_RESIDENT_MIB, else half of --memory-mib).
+            """)
+    var residentMib: Int?
+
     @Option(help: "Memory (address-space) limit per check, in MiB.")
     var memoryMib = 4096
 
@@ -67,6 +75,12 @@ struct ConformCommand: ParsableCommand {
         var runner = ConformanceRunner(executable: PluginSearchPath.executablePath)
         runner.timeout = timeout
         runner.memoryMiB = memoryMib
+        if let residentMib {
+            guard residentMib > 0 else {
+                throw ValidationError("--resident-mib must be positive (found \(residentMib))")
+            }
+            runner.residentMiB = residentMib
+        }
         runner.seed = seed
         runner.quick = quick
         runner.strictTiming = strictTiming

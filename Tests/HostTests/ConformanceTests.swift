@@ -136,10 +136,12 @@ import Testing
     /// A plugin that maps and touches memory without bound (64 MiB more per backward call once an instance has made
     /// 256) is killed at the resident-memory limit during the thousands of calls of the resources check, which fails
     /// with a `resources:` reason instead of the probe crashing or the machine running out of memory. The limit is
-    /// lowered to 512 MiB here (ZOO_CONFORM_RESIDENT_MIB) to spare the machine; by default it is half of --memory-mib.
+    /// lowered to 512 MiB here (`--resident-mib`) to spare the machine; by default it is half of --memory-mib.
     @Test func residentMemoryLimitFailsTheResourcesCheck() throws {
-        let (status, report) = try conform(
-            try FixturePlugins.path("ConformTouchesTooMuch"), environment: ["ZOO_CONFORM_RESIDENT_MIB": "512"])
+        let bad = try runCommand(
+            try zooPath(), ["conform", try FixturePlugins.path("ConformGood"), "--resident-mib", "0"])
+        #expect(bad.status != 0 && bad.stderr.contains("--resident-mib"), "\(bad.stderr)")
+        let (status, report) = try conform(try FixturePlugins.path("ConformTouchesTooMuch"), ["--resident-mib", "512"])
         #expect(status != 0)
         let v = verdicts(report)
         #expect(v[.resources] == .fail, "\(report.table)")
