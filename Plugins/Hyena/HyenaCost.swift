@@ -8,8 +8,8 @@ extension HyenaKernel {
     /// - forward: in_proj `2 T D (o+1) D` + out_proj `2 T D D` + the short filter `2 T (o+1) D k` + the filter MLP
     ///   `2 T (E F + num_inner_mlps F² + F C)` (sines not counted) + per filter channel the long convolution
     ///   (``LongConvolution``'s forward): three transforms (filter, signal, inverse), the spectral product
-    ///   `6 (N/2 + 1)` and the skip term `2T`, i.e. `C (3 fft + 6 (N/2 + 1) + 2T)`. The host's
-    ///   `FLOPCount.slot(id: "hyena")`.
+    ///   `6 (N/2 + 1)` and the skip term `2T`, i.e. `C (3 fft + 6 (N/2 + 1) + 2T)`:
+    ///   the count `EvaluationMetricsTests` checks by hand.
     /// - backward (``backward(_:_:_:dx:dparams:_:)``): the projections, the short filter and the filter MLP
     ///   (``ImplicitFilter``'s backward: `dW` and the input gradient, down to `z`, per layer) twice their forward;
     ///   per filter channel the long convolution's VJP (``LongConvolution``'s backward): five transforms (filter,

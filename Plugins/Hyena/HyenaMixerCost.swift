@@ -7,7 +7,7 @@ extension HyenaMixerKernel {
     ///
     /// - forward: in_proj `2 T D (3D)` + out_proj `2 T D D`, and one multiply-add per tap, channel and token of each
     ///   causal depthwise conv: the short filter `2 T (3D) ks` (X, SE), the inner filter `2 T D ki` (SE, Y). The
-    ///   gates are elementwise. The host's `FLOPCount.slot(id: "hyena_x" | "hyena_se" | "hyena_y")`.
+    ///   gates are elementwise. `EvaluationMetricsTests` checks it by hand.
     /// - backward (``backward(_:_:_:dx:dparams:_:)``): out_proj `dW = dyᵀ g`, `dg = dy W`; each conv's input and
     ///   weight gradients (``CausalDepthwiseConv``'s backward, one multiply-add per tap, channel and token each);
     ///   in_proj `dW = duᵀ x`, `dx = du W`: twice the forward.

@@ -5,7 +5,7 @@ extension MLPHyenaXKernel {
     /// `H = expansion_ratio · D` and `k = short_filter_order`:
     ///
     /// - forward: in_proj `2 T D (3H)` + out_proj `2 T H D` + the conv along the features, one multiply-add per tap and
-    ///   element of `u`, `2 T (3H) k`. The gate is elementwise. The host's `FLOPCount.slot(id: "mlp_hyena_x")`.
+    ///   element of `u`, `2 T (3H) k`. The gate is elementwise. `EvaluationMetricsTests` checks it by hand.
     /// - backward (``backward(_:_:_:dx:dparams:_:)``): out_proj `dW = dyᵀ g`, `dg = dy W`; the conv's input and weight
     ///   gradients; in_proj `dW = duᵀ x`, `dx = du W`: twice the forward.
     /// - bytes: PluginKit's minimum traffic (``OperatorCost``).

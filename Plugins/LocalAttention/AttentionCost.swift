@@ -17,7 +17,8 @@ extension AttentionProjections {
 extension SlidingWindowAttentionKernel {
     /// `swa`:
     /// - forward: projections + `2 · 2 T W D` with `W = min(T, left + right + 1)` the keys of a full window (an
-    ///   unbounded side counts T keys, `causal` makes right 0): the host's `FLOPCount.slot(id: "swa")`, an upper bound
+    ///   unbounded side counts T keys, `causal` makes right 0), as `EvaluationMetricsTests`
+    ///   counts it by hand: an upper bound
     ///   (border queries see fewer keys).
     /// - backward (``WindowedAttention/backward(_:)``): per block `dP = dO Vᵀ`, `dQ = s dS K`, `dK += s dSᵀ Q`,
     ///   `dV += Pᵀ dO`, four products against the window's keys where the forward has two (`Q Kᵀ`, `P V`), so
@@ -61,7 +62,7 @@ extension NeighborhoodAttentionKernel {
     /// - forward: projections + `2 · 2 K D` with `K` the (query, key) pairs of the grid: `T · min(KH, H) · min(KW, W)`
     ///   for `border = shift` (every query sees a full window), the in-grid neighbours
     ///   `|r - r'| <= KH/2, |c - c'| <= KW/2` summed over the queries for `clip` (separable: the product of the two
-    ///   axes' pair counts, ``AxisWindow/keyPairs(extent:)``). The host's `FLOPCount.slot(id: "swa2d")`, exact.
+    ///   axes' pair counts, ``AxisWindow/keyPairs(extent:)``). As `EvaluationMetricsTests` counts it by hand, exact.
     /// - backward (``WindowedAttention/backward(_:)``): four products per (query, key) pair where the forward has two,
     ///   and the projections' gradients: `2 · (projections + 2 · 2 K D)`, twice the forward.
     func cost(batch: Int, length: Int) -> OperatorCost? {
@@ -76,7 +77,7 @@ extension NeighborhoodAttentionKernel {
 extension LinearAttentionKernel {
     /// `linear_attn` (per head of width `dh = D / num_heads`):
     /// - forward: projections + `φ(K)ᵀ V` and `φ(Q) (φ(K)ᵀ V)`, `2 T dh²` each per head, so `2 · 2 T D dh`, + the
-    ///   normaliser `φ(Q) · Σ φ(K)`, `2 T D`: the host's `FLOPCount.slot(id: "linear_attn")`.
+    ///   normaliser `φ(Q) · Σ φ(K)`, `2 T D`: as `EvaluationMetricsTests` counts it by hand.
     /// - backward (``LinearAttentionCore/backward(_:)``): per head `dKV = φ(Q)ᵀ dnum`, `dq = dnum KVᵀ`, `dk = v dKVᵀ`,
     ///   `dv = φ(K) dKV` (`4 · 2 T dh²`) and the normaliser's `dksum = Σ dden φ(q)`, `dq += dden ksum` (`2 · 2 T dh`),
     ///   with the projections' gradients: `2 · (projections + 2 · 2 T D dh + 2 T D)`, twice the forward.

@@ -8,8 +8,8 @@ extension Mamba2Kernel {
     /// - forward: in_proj `2 T D (2 d_inner + 2GN + H)` + out_proj `2 T d_inner D` + per scan the depthwise conv
     ///   `2 T (d_inner + 2GN) k` and the chunked SSD's products (``ChunkedSSD/forward(_:y:shared:scratch:)``), per
     ///   token `2QN` per group (`C Bᵀ` inside the chunk) and `2QP + 2NP + 2NP` per head (the masked scores times
-    ///   `x`, the read-out `C Sᵀ` of the carried state and the state update `Xᵀ diag(w) B`). The host's
-    ///   `FLOPCount.slot(id: "mamba2" | "mamba2_bidir" | "mamba2_2d")` (a full Q-token chunk everywhere: an upper
+    ///   `x`, the read-out `C Sᵀ` of the carried state and the state update `Xᵀ diag(w) B`):
+    ///   the count `EvaluationMetricsTests` checks by hand (a full Q-token chunk everywhere: an upper
     ///   bound).
     /// - backward (``backward(_:_:_:dx:dparams:_:)``): out_proj `dW = dyᵀ n`, `dn = dy W`; per scan the conv's input
     ///   and weight gradients and the SSD's VJP

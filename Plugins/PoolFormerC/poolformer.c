@@ -175,7 +175,7 @@ static oz_status pf_workspace_size(const oz_instance *instance, uint32_t pass, i
  *
  *   forward_flops  = 0           per output: |N(i)| additions, one division by |N(i)|, one subtraction of x[i]:
  *                                average pooling has no weights, so there is no product to count (fvcore's count
- *                                and the DiT paper's leave pooling out too; so does the host's FLOPCount)
+ *                                and the DiT paper's leave pooling out too; so do the host's FLOP counts)
  *   backward_flops = 0           the transposed window sum: its `dy * (1 / |N(i)|)` scales by the window's fixed
  *                                count, elementwise, and the rest are additions
  *   forward_bytes  = 4 * 2 B L D        x read, y written; no parameters
