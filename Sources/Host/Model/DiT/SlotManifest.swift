@@ -37,7 +37,7 @@ public struct SlotManifest: Equatable, Sendable {
             out.slots[slot.key.description] = Entry(
                 operatorId: slot.op.descriptor.id, version: slot.op.descriptor.version,
                 attributes: Dictionary(
-                    uniqueKeysWithValues: slot.op.attributes.map { ($0.name, $0.value.assignmentText) }),
+                    uniqueKeysWithValues: slot.op.attributes.map { ($0.name, $0.value.description) }),
                 librarySha256: hash)
         }
         return out
@@ -57,20 +57,6 @@ public struct SlotManifest: Equatable, Sendable {
             return SlotManifest(slots: slots)
         } catch {
             throw .checkpoint(path: path, reason: "metadata '\(metadataKey)' is not a valid graft manifest (\(error))")
-        }
-    }
-}
-
-extension AttributeValue {
-    /// The value in the text form `--set` parses.
-    var assignmentText: String {
-        switch self {
-        case .int(let v): "\(v)"
-        case .float(let v): "\(v)"
-        case .bool(let v): v ? "true" : "false"
-        case .string(let v): v
-        case .intList(let v): v.map(String.init).joined(separator: ",")
-        case .floatList(let v): v.map { "\($0)" }.joined(separator: ",")
         }
     }
 }
