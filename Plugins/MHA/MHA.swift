@@ -11,8 +11,9 @@ import PluginKit
 /// the qkv buffer. So memory is O(B H L block), not O(B H L^2) (L = 16384 runs), and the strip stays in cache.
 /// Backward walks the same blocks: `dV += P_blk^T dO_blk` and `dK += s dS_blk^T Q_blk` accumulate over the
 /// blocks in order. Each pair writes only its own slices and every reduction has a fixed order, so results do
-/// not depend on scheduling. Backward recomputes the forward (nothing is kept between calls, so one instance is
-/// re-entrant).
+/// not depend on scheduling. A train-mode forward (ABI 1.4) saves the qkv projection and `O` into the host's
+/// buffer, and backward starts from them; otherwise backward recomputes them. Nothing is kept between calls, so
+/// one instance is re-entrant.
 final class MHAKernel: OperatorKernel {
     let dim: Int
     let heads: Int
@@ -64,6 +65,9 @@ final class MHAKernel: OperatorKernel {
         return backward ? saturatingProduct(once, 2) : once
     }
 
+    /// `qkv` `[B*L, 3D]` and `O` `[B*L, D]`.
+    func savedElements(batch: Int, length: Int) -> Int { saturatingProduct(batch, length, 4 * dim) }
+
     /// The qkv projection, then every head's output `O` (heads concatenated), block by block; `strips` holds one
     /// `block x L` probability strip per (batch, head) pair.
     @_specialize(where S == Float)
@@ -114,10 +118,25 @@ final class MHAKernel: OperatorKernel {
     func forward<S: KernelScalar>(
         _ x: TensorView<S>, _ p: [TensorView<S>], _ y: TensorView<S>, _ ws: Workspace
     ) throws(PluginFailure) {
+        try forward(x, p, y, ws, projectionsIn: ws)
+    }
+
+    @_specialize(where S == Float)
+    @_specialize(where S == Double)
+    func forward<S: KernelScalar>(
+        _ x: TensorView<S>, _ p: [TensorView<S>], _ y: TensorView<S>, _ ws: Workspace, saving saved: Workspace
+    ) throws(PluginFailure) {
+        try forward(x, p, y, ws, projectionsIn: saved)
+    }
+
+    /// The forward with `qkv` and `O` taken from `store` (the workspace, or a train-mode forward's saved buffer).
+    private func forward<S: KernelScalar>(
+        _ x: TensorView<S>, _ p: [TensorView<S>], _ y: TensorView<S>, _ ws: Workspace, projectionsIn store: Workspace
+    ) throws(PluginFailure) {
         let (b, l) = (x.shape[0], x.shape[1])
         try checkBLASExtents(b * l, 3 * dim, Self.queryBlock(l) * l)
-        let qkv: UnsafeMutablePointer<S> = try ws.take(b * l * 3 * dim)
-        let out: UnsafeMutablePointer<S> = try ws.take(b * l * dim)
+        let qkv: UnsafeMutablePointer<S> = try store.take(b * l * 3 * dim)
+        let out: UnsafeMutablePointer<S> = try store.take(b * l * dim)
         let strips: UnsafeMutablePointer<S> = try ws.take(b * heads * Self.queryBlock(l) * l)
         attention(x, p, qkv: qkv, strips: strips, out: out)
         let idx = index
@@ -132,18 +151,41 @@ final class MHAKernel: OperatorKernel {
         _ x: TensorView<S>, _ p: [TensorView<S>], _ dy: TensorView<S>, dx: TensorView<S>?, dparams: [TensorView<S>?],
         _ ws: Workspace
     ) throws(PluginFailure) {
+        let (b, l) = (x.shape[0], x.shape[1])
+        try checkBLASExtents(b * l, 3 * dim, Self.queryBlock(l) * l)
+        let qkv: UnsafeMutablePointer<S> = try ws.take(b * l * 3 * dim)
+        let out: UnsafeMutablePointer<S> = try ws.take(b * l * dim)
+        let strips: UnsafeMutablePointer<S> = try ws.take(b * heads * Self.queryBlock(l) * l)
+        attention(x, p, qkv: qkv, strips: strips, out: out)
+        try backward(x, p, dy, dx: dx, dparams: dparams, qkv: qkv, out: out, strips: strips, ws)
+    }
+
+    @_specialize(where S == Float)
+    @_specialize(where S == Double)
+    func backward<S: KernelScalar>(
+        _ x: TensorView<S>, _ p: [TensorView<S>], _ dy: TensorView<S>, dx: TensorView<S>?, dparams: [TensorView<S>?],
+        _ ws: Workspace, saved: Workspace
+    ) throws(PluginFailure) {
+        let (b, l) = (x.shape[0], x.shape[1])
+        try checkBLASExtents(b * l, 3 * dim, Self.queryBlock(l) * l)
+        let qkv: UnsafeMutablePointer<S> = try saved.take(b * l * 3 * dim)
+        let out: UnsafeMutablePointer<S> = try saved.take(b * l * dim)
+        let strips: UnsafeMutablePointer<S> = try ws.take(b * heads * Self.queryBlock(l) * l)
+        try backward(x, p, dy, dx: dx, dparams: dparams, qkv: qkv, out: out, strips: strips, ws)
+    }
+
+    /// The backward from the qkv projection and `O` (read only); `strips` is scratch for the probabilities.
+    private func backward<S: KernelScalar>(
+        _ x: TensorView<S>, _ p: [TensorView<S>], _ dy: TensorView<S>, dx: TensorView<S>?, dparams: [TensorView<S>?],
+        qkv: UnsafeMutablePointer<S>, out: UnsafeMutablePointer<S>, strips: UnsafeMutablePointer<S>, _ ws: Workspace
+    ) throws(PluginFailure) {
         let (b, l, d, dh) = (x.shape[0], x.shape[1], dim, headDim)
         let rows = b * l
         let block = Self.queryBlock(l)
-        try checkBLASExtents(rows, 3 * d, block * l)
         let idx = index
-        let qkv: UnsafeMutablePointer<S> = try ws.take(rows * 3 * d)
-        let out: UnsafeMutablePointer<S> = try ws.take(rows * d)
-        let strips: UnsafeMutablePointer<S> = try ws.take(b * heads * block * l)
         let dout: UnsafeMutablePointer<S> = try ws.take(rows * d)
         let dqkv: UnsafeMutablePointer<S> = try ws.take(rows * 3 * d)
         let dstrips: UnsafeMutablePointer<S> = try ws.take(b * heads * block * l)
-        attention(x, p, qkv: qkv, strips: strips, out: out)
 
         // proj: dWp = dy^T O, dbp = sum dy, dO = dy Wp.
         if let dWp = dparams[idx.projW] {
@@ -215,7 +257,8 @@ nonisolated(unsafe) private let table = makePlugin(
             id: "mha", version: "1.0.0",
             summary: "timm Attention (DiT): softmax(q k^T / sqrt(head_dim)) v per head, qkv and proj Linear layers",
             role: .tokenMixer,
-            capabilities: UInt32(OZ_CAP_BACKWARD | OZ_CAP_DETERMINISTIC | OZ_CAP_REENTRANT | OZ_CAP_FLOAT64),
+            capabilities: UInt32(
+                OZ_CAP_BACKWARD | OZ_CAP_DETERMINISTIC | OZ_CAP_REENTRANT | OZ_CAP_FLOAT64 | OZ_CAP_SAVE_FOR_BACKWARD),
             attributes: [
                 AttributeSpec(
                     "num_heads", default: .int(16), doc: "attention heads; must divide D (DiT-XL: 16)",

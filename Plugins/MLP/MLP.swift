@@ -4,8 +4,9 @@ import PluginKit
 /// timm `Mlp` as DiT uses it: `y = fc2(gelu_tanh(fc1(x)))`, `fc1: D -> H`, `fc2: H -> D`, `H = int(D * r)`.
 ///
 /// `gelu_tanh(u) = 0.5 u (1 + tanh(sqrt(2/pi) (u + 0.044715 u^3)))`. Every matrix product is one `gemm` over
-/// all B*L tokens; the elementwise work runs on the host's `parallel_for`. Backward recomputes the hidden
-/// activations (no state is kept between calls, so one instance is re-entrant).
+/// all B*L tokens; the elementwise work runs on the host's `parallel_for`. A train-mode forward (ABI 1.4) saves
+/// the hidden pre-activations and activations into the host's buffer and backward starts from them; otherwise
+/// backward recomputes them. The instance keeps nothing between calls, so it is re-entrant.
 final class MLPKernel: OperatorKernel {
     let dim: Int
     let hidden: Int
@@ -43,6 +44,9 @@ final class MLPKernel: OperatorKernel {
         saturatingProduct(backward ? 3 : 2, batch, length, hidden)
     }
 
+    /// `pre` and `act`, `[B*L, H]` each.
+    func savedElements(batch: Int, length: Int) -> Int { saturatingProduct(2, batch, length, hidden) }
+
     /// `pre = x W1^T + b1`, `act = gelu(pre)`.
     @_specialize(where S == Float)
     @_specialize(where S == Double)
@@ -63,10 +67,26 @@ final class MLPKernel: OperatorKernel {
     func forward<S: KernelScalar>(
         _ x: TensorView<S>, _ p: [TensorView<S>], _ y: TensorView<S>, _ ws: Workspace
     ) throws(PluginFailure) {
+        try forward(x, p, y, hiddenIn: ws)
+    }
+
+    @_specialize(where S == Float)
+    @_specialize(where S == Double)
+    func forward<S: KernelScalar>(
+        _ x: TensorView<S>, _ p: [TensorView<S>], _ y: TensorView<S>, _ ws: Workspace, saving saved: Workspace
+    ) throws(PluginFailure) {
+        try forward(x, p, y, hiddenIn: saved)
+    }
+
+    /// The forward with `pre` and `act` taken from `store` (the workspace, or the saved buffer of a train-mode
+    /// forward).
+    private func forward<S: KernelScalar>(
+        _ x: TensorView<S>, _ p: [TensorView<S>], _ y: TensorView<S>, hiddenIn store: Workspace
+    ) throws(PluginFailure) {
         let rows = x.shape[0] * x.shape[1]
         try checkBLASExtents(rows, hidden, dim)
-        let pre: UnsafeMutablePointer<S> = try ws.take(rows * hidden)
-        let act: UnsafeMutablePointer<S> = try ws.take(rows * hidden)
+        let pre: UnsafeMutablePointer<S> = try store.take(rows * hidden)
+        let act: UnsafeMutablePointer<S> = try store.take(rows * hidden)
         hiddenActivations(x, p, rows: rows, pre: pre, act: act)
         linear(
             act, rows: rows, inFeatures: hidden, weight: p[2].base, bias: p[3].base, outFeatures: dim, into: y.base,
@@ -80,12 +100,34 @@ final class MLPKernel: OperatorKernel {
         _ ws: Workspace
     ) throws(PluginFailure) {
         let rows = x.shape[0] * x.shape[1]
-        let h = hidden
         try checkBLASExtents(rows, hidden, dim)
-        let pre: UnsafeMutablePointer<S> = try ws.take(rows * h)
-        let act: UnsafeMutablePointer<S> = try ws.take(rows * h)
-        let dpre: UnsafeMutablePointer<S> = try ws.take(rows * h)
+        let pre: UnsafeMutablePointer<S> = try ws.take(rows * hidden)
+        let act: UnsafeMutablePointer<S> = try ws.take(rows * hidden)
         hiddenActivations(x, p, rows: rows, pre: pre, act: act)
+        try backward(x, p, dy, dx: dx, dparams: dparams, pre: pre, act: act, ws)
+    }
+
+    @_specialize(where S == Float)
+    @_specialize(where S == Double)
+    func backward<S: KernelScalar>(
+        _ x: TensorView<S>, _ p: [TensorView<S>], _ dy: TensorView<S>, dx: TensorView<S>?, dparams: [TensorView<S>?],
+        _ ws: Workspace, saved: Workspace
+    ) throws(PluginFailure) {
+        let rows = x.shape[0] * x.shape[1]
+        try checkBLASExtents(rows, hidden, dim)
+        let pre: UnsafeMutablePointer<S> = try saved.take(rows * hidden)
+        let act: UnsafeMutablePointer<S> = try saved.take(rows * hidden)
+        try backward(x, p, dy, dx: dx, dparams: dparams, pre: pre, act: act, ws)
+    }
+
+    /// The backward from the hidden pre-activations `pre` and activations `act` (read only).
+    private func backward<S: KernelScalar>(
+        _ x: TensorView<S>, _ p: [TensorView<S>], _ dy: TensorView<S>, dx: TensorView<S>?, dparams: [TensorView<S>?],
+        pre: UnsafeMutablePointer<S>, act: UnsafeMutablePointer<S>, _ ws: Workspace
+    ) throws(PluginFailure) {
+        let rows = x.shape[0] * x.shape[1]
+        let h = hidden
+        let dpre: UnsafeMutablePointer<S> = try ws.take(rows * h)
         // fc2: dW2 = dy^T act, db2 = sum dy, dact = dy W2.
         if let dW2 = dparams[2] {
             parallelGemm(
@@ -125,7 +167,8 @@ nonisolated(unsafe) private let table = makePlugin(
             summary:
                 "timm Mlp: fc2(gelu_tanh(fc1(x))), hidden = int(D * expansion_ratio) (DiT; grafting mlp_ratio_{3,4,6})",
             role: .channelMixer,
-            capabilities: UInt32(OZ_CAP_BACKWARD | OZ_CAP_DETERMINISTIC | OZ_CAP_REENTRANT | OZ_CAP_FLOAT64),
+            capabilities: UInt32(
+                OZ_CAP_BACKWARD | OZ_CAP_DETERMINISTIC | OZ_CAP_REENTRANT | OZ_CAP_FLOAT64 | OZ_CAP_SAVE_FOR_BACKWARD),
             attributes: [
                 AttributeSpec(
                     "expansion_ratio", default: .float(4),

@@ -74,6 +74,24 @@ public protocol OperatorKernel: AnyObject {
         _ x: TensorView<S>, _ params: [TensorView<S>], _ dy: TensorView<S>, dx: TensorView<S>?,
         dparams: [TensorView<S>?], _ workspace: Workspace
     ) throws(PluginFailure)
+
+    /// Elements (sized for float64, 8 bytes each) of the buffer a train-mode forward fills for backward at batch B
+    /// and length L (ABI 1.4, `OZ_PASS_SAVED`). Asked only when the definition declares
+    /// `OZ_CAP_SAVE_FOR_BACKWARD`; the default, 0, saves nothing.
+    func savedElements(batch: Int, length: Int) -> Int
+    /// A train-mode forward: `y` exactly as ``forward(_:_:_:_:)`` computes it, and in `saved` what
+    /// ``backward(_:_:_:dx:dparams:_:saved:)`` reads instead of recomputing. `saved` is the host's, of unspecified
+    /// contents: write every element backward reads. The default ignores `saved` (for kernels that save nothing).
+    func forward<S: KernelScalar>(
+        _ x: TensorView<S>, _ params: [TensorView<S>], _ y: TensorView<S>, _ workspace: Workspace,
+        saving saved: Workspace
+    ) throws(PluginFailure)
+    /// The vector-Jacobian product from what a train-mode forward of the same `x` and `params` saved (read-only:
+    /// take the pieces in the order forward took them). Results must equal the recomputing backward's.
+    func backward<S: KernelScalar>(
+        _ x: TensorView<S>, _ params: [TensorView<S>], _ dy: TensorView<S>, dx: TensorView<S>?,
+        dparams: [TensorView<S>?], _ workspace: Workspace, saved: Workspace
+    ) throws(PluginFailure)
 }
 
 /// An operator's static description: what `oz_operator` carries, plus the Swift kernel type.
@@ -114,4 +132,20 @@ extension OperatorKernel {
     public var complexity: ComplexityClass? { nil }
     /// Not declared, unless a kernel says otherwise.
     public func cost(batch: Int, length: Int) throws(PluginFailure) -> OperatorCost? { nil }
+    /// Nothing saved, unless a kernel says otherwise.
+    public func savedElements(batch: Int, length: Int) -> Int { 0 }
+    /// The plain forward, for kernels that save nothing.
+    public func forward<S: KernelScalar>(
+        _ x: TensorView<S>, _ params: [TensorView<S>], _ y: TensorView<S>, _ workspace: Workspace,
+        saving saved: Workspace
+    ) throws(PluginFailure) {
+        try forward(x, params, y, workspace)
+    }
+    /// The recomputing backward, for kernels that save nothing.
+    public func backward<S: KernelScalar>(
+        _ x: TensorView<S>, _ params: [TensorView<S>], _ dy: TensorView<S>, dx: TensorView<S>?,
+        dparams: [TensorView<S>?], _ workspace: Workspace, saved: Workspace
+    ) throws(PluginFailure) {
+        try backward(x, params, dy, dx: dx, dparams: dparams, workspace)
+    }
 }

@@ -109,9 +109,18 @@ private func operatorTable(_ d: OperatorDefinition) -> oz_operator {
             guard batch >= 1, length >= 1, batch <= Int64(Int32.max), length <= Int64(Int32.max) else {
                 throw .shape("workspace query for B = \(batch), L = \(length): both must be >= 1")
             }
-            bytes.pointee = UInt64(
-                try box(instance).workspaceBytes(
-                    backward: pass == OZ_PASS_BACKWARD, batch: Int(batch), length: Int(length)))
+            let b = try box(instance)
+            switch Int32(pass) {
+            case OZ_PASS_FORWARD, OZ_PASS_BACKWARD:
+                bytes.pointee = UInt64(
+                    try b.workspaceBytes(backward: pass == OZ_PASS_BACKWARD, batch: Int(batch), length: Int(length)))
+            case OZ_PASS_SAVED where b.saves:
+                bytes.pointee = UInt64(try b.savedBytes(batch: Int(batch), length: Int(length)))
+            default:
+                throw .invalid(
+                    "workspace query for pass \(pass): this operator knows passes 0 (forward), 1 (backward)\(b.saves ? " and 2 (saved)" : "")"
+                )
+            }
         }
     }
     t.forward = { instance, args, err in
@@ -182,6 +191,8 @@ private final class InstanceBox {
     let float64: Bool
     /// The token grid, when the operator needs it (then every call has L == H*W).
     let grid: (height: Int, width: Int)?
+    /// The operator declares `OZ_CAP_SAVE_FOR_BACKWARD` (ABI 1.4): forward may save for backward.
+    let saves: Bool
 
     init(definition: OperatorDefinition, args: UnsafePointer<oz_create_args>) throws(PluginFailure) {
         let a = args.pointee
@@ -240,6 +251,7 @@ private final class InstanceBox {
         self.parameterNames = parameters.map { strdup($0.name)! }
         self.float64 = definition.capabilities & UInt32(OZ_CAP_FLOAT64) != 0
         self.grid = needsGrid ? (Int(a.grid_h), Int(a.grid_w)) : nil
+        self.saves = definition.capabilities & UInt32(OZ_CAP_SAVE_FOR_BACKWARD) != 0
     }
 
     deinit {
@@ -370,6 +382,32 @@ private final class InstanceBox {
         return elements == 0 ? 0 : bytes + 64 * 32  // alignment slack for up to 32 pieces
     }
 
+    /// Bytes of the saved-activations buffer at batch B and length L (0 when the kernel saves nothing).
+    func savedBytes(batch: Int, length: Int) throws(PluginFailure) -> Int {
+        let elements = kernel.savedElements(batch: batch, length: length)
+        guard elements >= 0 else { throw .unsupported("saved-activations size overflows") }
+        let (bytes, overflow) = elements.multipliedReportingOverflow(by: 8)
+        guard !overflow, bytes < Int.max - 4096 else {
+            throw .unsupported("saved activations for B = \(batch), L = \(length) are too large")
+        }
+        return elements == 0 ? 0 : bytes + 64 * 32  // alignment slack for up to 32 pieces
+    }
+
+    /// The `saved` buffer of a 1.4 call, when the struct covers it, the operator saves, and the host passed one:
+    /// checked against the size this B and L need.
+    private func savedBuffer(
+        _ raw: UnsafeRawPointer, structSize: UInt32, offset: Int, batch: Int, length: Int
+    ) throws(PluginFailure) -> Workspace? {
+        guard saves, Int(structSize) >= offset + 16 else { return nil }
+        guard let base = raw.load(fromByteOffset: offset, as: UnsafeMutableRawPointer?.self) else { return nil }
+        let size = raw.load(fromByteOffset: offset + 8, as: UInt64.self)
+        let needed = try savedBytes(batch: batch, length: length)
+        guard size >= UInt64(needed), size <= UInt64(Int.max) else {
+            throw .invalid("saved is \(size) bytes, but B = \(batch), L = \(length) needs \(needed)")
+        }
+        return Workspace(base: base, size: Int(size))
+    }
+
     private func dtypeBits(_ x: UnsafePointer<oz_tensor>?) throws(PluginFailure) -> UInt8 {
         guard let x else { throw .invalid("x is NULL") }
         let bits = try TensorReader.bits(x, name: "x")
@@ -415,10 +453,17 @@ private final class InstanceBox {
         guard Int(a.struct_size) >= minimum else {
             throw .invalid("oz_forward_args.struct_size is \(a.struct_size), expected at least \(minimum)")
         }
-        if try dtypeBits(a.x) == 64 { try forward(a, as: Double.self) } else { try forward(a, as: Float.self) }
+        let offset = MemoryLayout<oz_forward_args>.offset(of: \oz_forward_args.saved)!
+        if try dtypeBits(a.x) == 64 {
+            try forward(a, raw: UnsafeRawPointer(args), savedOffset: offset, as: Double.self)
+        } else {
+            try forward(a, raw: UnsafeRawPointer(args), savedOffset: offset, as: Float.self)
+        }
     }
 
-    private func forward<S: KernelScalar>(_ a: oz_forward_args, as _: S.Type) throws(PluginFailure) {
+    private func forward<S: KernelScalar>(
+        _ a: oz_forward_args, raw: UnsafeRawPointer, savedOffset: Int, as _: S.Type
+    ) throws(PluginFailure) {
         let (b, l) = try TensorReader.inputShape(a.x, dim: dim)
         let shape = [b, l, dim]
         try checkGrid(l)
@@ -426,7 +471,11 @@ private final class InstanceBox {
         let y = try TensorReader.view(UnsafePointer(a.y), as: S.self, shape: shape, name: "y")
         let params = try views(a.params, count: Int(a.num_params), as: S.self, name: "params")
         let workspace = try lend(a.workspace, Int(a.workspace_size), backward: false, batch: b, length: l)
-        try kernel.forward(x, params, y, workspace)
+        if let saved = try savedBuffer(raw, structSize: a.struct_size, offset: savedOffset, batch: b, length: l) {
+            try kernel.forward(x, params, y, workspace, saving: saved)
+        } else {
+            try kernel.forward(x, params, y, workspace)
+        }
     }
 
     func backward(_ args: UnsafePointer<oz_backward_args>) throws(PluginFailure) {
@@ -435,10 +484,17 @@ private final class InstanceBox {
         guard Int(a.struct_size) >= minimum else {
             throw .invalid("oz_backward_args.struct_size is \(a.struct_size), expected at least \(minimum)")
         }
-        if try dtypeBits(a.x) == 64 { try backward(a, as: Double.self) } else { try backward(a, as: Float.self) }
+        let offset = MemoryLayout<oz_backward_args>.offset(of: \oz_backward_args.saved)!
+        if try dtypeBits(a.x) == 64 {
+            try backward(a, raw: UnsafeRawPointer(args), savedOffset: offset, as: Double.self)
+        } else {
+            try backward(a, raw: UnsafeRawPointer(args), savedOffset: offset, as: Float.self)
+        }
     }
 
-    private func backward<S: KernelScalar>(_ a: oz_backward_args, as _: S.Type) throws(PluginFailure) {
+    private func backward<S: KernelScalar>(
+        _ a: oz_backward_args, raw: UnsafeRawPointer, savedOffset: Int, as _: S.Type
+    ) throws(PluginFailure) {
         let (b, l) = try TensorReader.inputShape(a.x, dim: dim)
         let shape = [b, l, dim]
         try checkGrid(l)
@@ -456,7 +512,11 @@ private final class InstanceBox {
             }
         }
         let workspace = try lend(a.workspace, Int(a.workspace_size), backward: true, batch: b, length: l)
-        try kernel.backward(x, params, dy, dx: dx, dparams: dparams, workspace)
+        if let saved = try savedBuffer(raw, structSize: a.struct_size, offset: savedOffset, batch: b, length: l) {
+            try kernel.backward(x, params, dy, dx: dx, dparams: dparams, workspace, saved: saved)
+        } else {
+            try kernel.backward(x, params, dy, dx: dx, dparams: dparams, workspace)
+        }
     }
 
     private func checkGrid(_ length: Int) throws(PluginFailure) {

@@ -101,7 +101,6 @@ import Testing
     /// ABI 1.3 appended `cost` to `oz_operator` (after 1.0's `backward`) and the host-owned `oz_cost`; an operator
     /// table from 1.2 or older ends before `cost`, so it reads as NULL: "not declared".
     @Test func costWasAppended() {
-        #expect(OZ_ABI_MINOR == 3)
         let backward = MemoryLayout<oz_operator>.offset(of: \oz_operator.backward)!
         #expect(MemoryLayout<oz_operator>.offset(of: \oz_operator.cost) == backward + 8)
         #expect(MemoryLayout<oz_operator>.size == backward + 16)
@@ -114,5 +113,27 @@ import Testing
             ABIStruct.read($0.baseAddress!, declaredSize: backward + 8, as: oz_operator.self)
         }
         #expect(old.cost == nil && old.backward == nil)
+    }
+
+    /// ABI 1.4 appended `saved` and `saved_size` to both call structs (after 1.0's `workspace_size`), the
+    /// `OZ_CAP_SAVE_FOR_BACKWARD` flag and the `OZ_PASS_SAVED` query; a 1.3 host's shorter structs read as NULL (the
+    /// plain forward and the recomputing backward), and the host reads the flag only with a backward.
+    @Test func savedActivationsWereAppended() {
+        #expect(OZ_ABI_MINOR == 4)
+        #expect(OZ_CAP_SAVE_FOR_BACKWARD == 32 && OZ_PASS_SAVED == 2)
+        let forwardEnd = MemoryLayout<oz_forward_args>.offset(of: \oz_forward_args.workspace_size)! + 8
+        #expect(MemoryLayout<oz_forward_args>.offset(of: \oz_forward_args.saved) == forwardEnd)
+        #expect(MemoryLayout<oz_forward_args>.offset(of: \oz_forward_args.saved_size) == forwardEnd + 8)
+        #expect(MemoryLayout<oz_forward_args>.size == forwardEnd + 16)
+        let backwardEnd = MemoryLayout<oz_backward_args>.offset(of: \oz_backward_args.workspace_size)! + 8
+        #expect(MemoryLayout<oz_backward_args>.offset(of: \oz_backward_args.saved) == backwardEnd)
+        #expect(MemoryLayout<oz_backward_args>.size == backwardEnd + 16)
+        // A 1.3 writer's struct ends at `workspace_size`: whatever follows in memory is not read.
+        var bytes = [UInt8](repeating: 0xAB, count: MemoryLayout<oz_forward_args>.size)
+        let old = bytes.withUnsafeMutableBytes {
+            ABIStruct.read($0.baseAddress!, declaredSize: forwardEnd, as: oz_forward_args.self)
+        }
+        #expect(old.saved == nil && old.saved_size == 0)
+        #expect(OperatorCapabilities.saveForBackward.names == ["save_for_backward"])
     }
 }

@@ -32,16 +32,20 @@ public final class SlotDistiller {
             (Tensor<Float>, Tensor<Float>?, [Tensor<Float>], (Tensor<Float>) -> (Double, Tensor<Float>)) throws
                 -> (Double, [Tensor<Float>?])
 
-        /// A slot's operator: its plugin forward and vector-Jacobian product.
+        /// A slot's operator: its plugin forward and vector-Jacobian product (from what a train-mode forward saved,
+        /// when the operator saves).
         public static func slot(_ op: Operator) -> Module {
             Module(
                 names: op.parameters.map(\.name),
                 forward: { x, _, p in try op.forward(x, parameters: p) },
                 gradients: { x, _, p, loss in
-                    let (value, gradient) = loss(try op.forward(x, parameters: p))
+                    let (prediction, saved) = try op.forward(x, parameters: p, saving: true)
+                    let (value, gradient) = loss(prediction)
                     return (
                         value,
-                        try op.backward(x, parameters: p, outputGradient: gradient, needInputGradient: false).parameters
+                        try op.backward(
+                            x, parameters: p, outputGradient: gradient, needInputGradient: false, saved: saved
+                        ).parameters
                     )
                 })
         }

@@ -72,7 +72,7 @@ extern "C" {
 /** ABI major version: a plugin whose `abi_major` differs is refused. */
 #define OZ_ABI_MAJOR 1
 /** ABI minor version of this header: grows when fields or functions are appended. */
-#define OZ_ABI_MINOR 3
+#define OZ_ABI_MINOR 4
 /** The one exported symbol, of type `oz_plugin_entry_fn`. Never renamed. */
 #define OZ_ENTRY_SYMBOL "oz_plugin_entry"
 /** Longest tensor rank a parameter may have. */
@@ -327,6 +327,11 @@ typedef struct oz_param_info {
 /** Which pass a workspace query is about. */
 #define OZ_PASS_FORWARD 0
 #define OZ_PASS_BACKWARD 1
+/**
+ * Since 1.4, only for an operator with OZ_CAP_SAVE_FOR_BACKWARD: `workspace_size` answers the bytes of the
+ * saved-activations buffer (`oz_forward_args.saved`) at batch B and length L.
+ */
+#define OZ_PASS_SAVED 2
 
 /** Arguments of forward. All tensors are host-owned; `y` is overwritten entirely. */
 typedef struct oz_forward_args {
@@ -337,6 +342,16 @@ typedef struct oz_forward_args {
     oz_tensor *OZ_NONNULL y;                       /**< output [B, L, D] */
     void *OZ_NULLABLE workspace;                   /**< scratch of at least `workspace_size(FORWARD)` bytes */
     uint64_t workspace_size;                       /**< bytes at `workspace` */
+    /**
+     * Since 1.4 (train-mode forward): NULL, or, only for an operator with OZ_CAP_SAVE_FOR_BACKWARD, a host-owned,
+     * 64-byte-aligned buffer of `saved_size >= workspace_size(OZ_PASS_SAVED)` bytes, of unspecified contents, into
+     * which forward writes whatever its backward needs (e.g. projections, pre-activations). The host keeps it
+     * unchanged and hands it to backward calls with the same instance, x, params, B and L (see
+     * `oz_backward_args.saved`). `y` is the same with or without it. An operator without the capability ignores it;
+     * a 1.3 host's shorter struct reads as NULL.
+     */
+    void *OZ_NULLABLE saved;
+    uint64_t saved_size;                           /**< bytes at `saved` (0 when `saved` is NULL) */
 } oz_forward_args;
 
 /**
@@ -354,6 +369,14 @@ typedef struct oz_backward_args {
     oz_tensor *OZ_NULLABLE dparams;                /**< `num_params` gradients shaped like `params`, or NULL */
     void *OZ_NULLABLE workspace;                   /**< scratch of at least `workspace_size(BACKWARD)` bytes */
     uint64_t workspace_size;                       /**< bytes at `workspace` */
+    /**
+     * Since 1.4: NULL (backward recomputes what it needs from x and params), or the buffer a forward of this
+     * instance filled through `oz_forward_args.saved` with the same x, params, B and L. Read-only: backward never
+     * writes it, so one saved buffer may serve several backward calls. The results must equal those of the call
+     * without it (bitwise for an OZ_CAP_DETERMINISTIC operator): saving only skips recomputation.
+     */
+    const void *OZ_NULLABLE saved;
+    uint64_t saved_size;                           /**< bytes at `saved` (0 when `saved` is NULL) */
 } oz_backward_args;
 
 /* ------------------------------------------------------------------------------------------------ */
@@ -370,6 +393,12 @@ typedef struct oz_backward_args {
 #define OZ_CAP_NEEDS_GRID 4u      /**< create needs grid_h, grid_w > 0 and every call has L == H*W */
 #define OZ_CAP_REENTRANT 8u       /**< one instance may be called from several threads at once */
 #define OZ_CAP_FLOAT64 16u        /**< forward/backward also accept float64 tensors (all of one dtype) */
+/**
+ * Since 1.4: forward can save what backward needs into a host-owned buffer (`oz_forward_args.saved`, sized by
+ * `workspace_size(OZ_PASS_SAVED)`), and backward reads it instead of recomputing the forward. Training uses it;
+ * inference passes NULL and pays nothing. Needs OZ_CAP_BACKWARD.
+ */
+#define OZ_CAP_SAVE_FOR_BACKWARD 32u
 
 /** One operator: metadata, attribute schema and entry points. */
 typedef struct oz_operator {

@@ -12,6 +12,7 @@ public enum ConformanceCheckID: String, CaseIterable, Codable, Sendable {
     case receptiveField = "receptive_field"
     case finiteOutputs = "finite_outputs"
     case backward
+    case saveForBackward = "save_for_backward"
     case float32Agreement = "float32_agreement"
     case reference
     case concurrency
@@ -43,6 +44,8 @@ public enum ConformanceCheckID: String, CaseIterable, Codable, Sendable {
             "finite inputs of realistic scale, with DiT-like outlier channels, give finite outputs and gradients"
         case .backward:
             "VJP matches central finite differences for x and every parameter; dx/dparams overwritten; NULL outputs honoured"
+        case .saveForBackward:
+            "with OZ_CAP_SAVE_FOR_BACKWARD: a forward that saves gives the same y, writes only inside the saved buffer (given garbage), and backward from it gives the recomputing backward's gradients without changing it"
         case .float32Agreement:
             "float32 forward and every float32 gradient agree with float64 on the same values (when float64 is offered), within float32 rounding over the reduction size"
         case .reference:

@@ -100,6 +100,7 @@ struct Probe<S: TensorScalar> {
         case .receptiveField: return try receptiveField()
         case .finiteOutputs: return try finiteOutputs()
         case .backward: return try backward()
+        case .saveForBackward: return try saveForBackward()
         case .float32Agreement: return try float32Agreement()
         case .reference: return try reference()
         case .concurrency: return try concurrency()

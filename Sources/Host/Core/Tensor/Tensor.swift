@@ -19,6 +19,14 @@ public struct Tensor<Scalar: TensorScalar>: @unchecked Sendable {
         self.storage = AlignedStorage(count: shape.reduce(1, *))
     }
 
+    /// A tensor of `shape` whose elements are unspecified, for buffers a callee overwrites (e.g. an operator's saved
+    /// activations): it skips the zero fill of a recycled mapping.
+    package init(uninitialized shape: [Int]) {
+        precondition(shape.allSatisfy { $0 >= 0 }, "negative extent in shape \(shape)")
+        self.shape = shape
+        self.storage = AlignedStorage(count: shape.reduce(1, *), zeroed: false)
+    }
+
     /// A tensor of `shape` filled with `value`.
     public init(shape: [Int], repeating value: Scalar) {
         self.init(zeros: shape)

@@ -1,5 +1,6 @@
 import Foundation
 import HostCore
+import HostPlugins
 
 extension DiTModel {
     /// Runs the transformer blocks on the residual stream `h` `[N, T, D]`, stage by stage (see
@@ -26,9 +27,7 @@ extension DiTModel {
                 }
                 modulations.append(modulation)
             }
-            var saved = modulations.map {
-                DiTTrace.Block(modulation: $0, normalized: [], rstd: [], slotInput: [], slotOutput: [])
-            }
+            var saved = modulations.map { DiTTrace.Block(modulation: $0) }
             for half in 0..<2 {
                 let base = 3 * half * d  // shift, scale, gate at base, base + d, base + 2d
                 var normalized = Tensor<Float>(zeros: [n, t, d]), rstd = Tensor<Float>(zeros: [n * t])
@@ -43,8 +42,12 @@ extension DiTModel {
                     DiTKernels.modulate(
                         normalized.baseAddressForReading, batch: n, tokens: t, dim: d, shift: mp + base,
                         scale: mp + base + d, modStride: 6 * d, modulated.baseAddressForWriting())
-                    let y: Tensor<Float>
-                    do { y = try slot.op.forward(modulated, parameters: slotParameters(slot)) } catch {
+                    // Traced (training): the operator may save what its backward needs (ABI 1.4).
+                    let y: Tensor<Float>, slotSaved: SavedActivations?
+                    do {
+                        (y, slotSaved) = try slot.op.forward(
+                            modulated, parameters: slotParameters(slot), saving: trace != nil)
+                    } catch {
                         throw .slot(name: slot.key.description, reason: error.description)
                     }
                     DiTKernels.gatedAdd(
@@ -55,6 +58,7 @@ extension DiTModel {
                         saved[k].rstd.append(rstd)
                         saved[k].slotInput.append(modulated)
                         saved[k].slotOutput.append(y)
+                        saved[k].slotSaved.append(slotSaved)
                     }
                     withExtendedLifetime((modulated, y)) {}
                 }
@@ -100,7 +104,8 @@ extension DiTModel {
                     let slotGrads: (input: Tensor<Float>?, parameters: [Tensor<Float>?])
                     do {
                         slotGrads = try slot.op.backward(
-                            saved.slotInput[half], parameters: slotParameters(slot), outputGradient: dSlotOutput)
+                            saved.slotInput[half], parameters: slotParameters(slot), outputGradient: dSlotOutput,
+                            saved: saved.slotSaved[half])
                     } catch {
                         throw .slot(name: slot.key.description, reason: error.description)
                     }

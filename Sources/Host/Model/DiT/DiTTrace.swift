@@ -1,4 +1,5 @@
 import HostCore
+import HostPlugins
 
 /// What a traced forward pass keeps for the backward pass: every built-in layer's input (or normalized
 /// input and reciprocal standard deviation) and every slot's input and output.
@@ -22,13 +23,15 @@ public final class DiTTrace: @unchecked Sendable {
     package var finalModulated = Tensor<Float>(zeros: [0])
 
     /// One block's saved tensors: for each half (attention, MLP) the LayerNorm output and 1/std, the slot's
-    /// input (the modulated tensor) and output.
+    /// input (the modulated tensor) and output, and what the slot's operator saved for its backward (nil when it
+    /// saves nothing: its backward recomputes).
     package struct Block {
         package var modulation: Tensor<Float>
-        package var normalized: [Tensor<Float>]
-        package var rstd: [Tensor<Float>]
-        package var slotInput: [Tensor<Float>]
-        package var slotOutput: [Tensor<Float>]
+        package var normalized: [Tensor<Float>] = []
+        package var rstd: [Tensor<Float>] = []
+        package var slotInput: [Tensor<Float>] = []
+        package var slotOutput: [Tensor<Float>] = []
+        package var slotSaved: [SavedActivations?] = []
     }
 
     package init(batch: Int, labels: [Int]) {

@@ -185,7 +185,7 @@ struct CFunctionBackend: OperatorBackend {
 
     func forward(
         _ instance: OpaquePointer, x: TensorArgument, params: [TensorArgument], y: TensorArgument,
-        workspace: UnsafeMutableRawPointer?, workspaceSize: Int
+        workspace: UnsafeMutableRawPointer?, workspaceSize: Int, saved: UnsafeMutableRawPointer?, savedSize: Int
     ) throws(PluginCallError) {
         let state = ForeignMemory.object(instance, as: CFunctionInstance.self)
         let function = "forward"
@@ -204,7 +204,8 @@ struct CFunctionBackend: OperatorBackend {
 
     func backward(
         _ instance: OpaquePointer, x: TensorArgument, params: [TensorArgument], dy: TensorArgument,
-        dx: TensorArgument?, dparams: [TensorArgument]?, workspace: UnsafeMutableRawPointer?, workspaceSize: Int
+        dx: TensorArgument?, dparams: [TensorArgument]?, workspace: UnsafeMutableRawPointer?, workspaceSize: Int,
+        saved: UnsafeRawPointer?, savedSize: Int
     ) throws(PluginCallError) {
         let function = "backward"
         guard let vjp = spec.vjp, let vjpFunction else {

@@ -199,13 +199,48 @@ public final class Operator: @unchecked Sendable {
         return y
     }
 
+    /// A train-mode forward: `y = op(x)` as ``forward(_:parameters:)`` computes it, and, when `saving` and the
+    /// operator declares ``OperatorCapabilities/saveForBackward`` (ABI 1.4), what its backward needs, in a buffer the
+    /// host owns. Pass that to ``backward(_:parameters:outputGradient:needInputGradient:parameterGradients:saved:)``
+    /// with the same `x` and parameters, and backward skips recomputing the forward. `saved` is nil when the
+    /// operator saves nothing.
+    public func forward<S: TensorScalar>(
+        _ x: Tensor<S>, parameters params: [Tensor<S>], saving: Bool
+    ) throws(OperatorError) -> (output: Tensor<S>, saved: SavedActivations?) {
+        guard saving, descriptor.capabilities.contains(.saveForBackward) else {
+            return (try forward(x, parameters: params), nil)
+        }
+        try checkScalar(S.self)
+        let (batch, length) = try checkInput(x, name: "x")
+        try checkParameters(params, name: "parameter")
+        let bytes = try savedSize(batch: batch, length: length)
+        guard bytes > 0 else { return (try forward(x, parameters: params), nil) }
+        var buffer = Tensor<Double>(uninitialized: [(bytes + 7) / 8])
+        let savedPointer = UnsafeMutableRawPointer(buffer.baseAddressForWriting())
+        var y = Tensor<S>(zeros: x.shape)
+        let yArg = TensorArgument(
+            data: UnsafeMutableRawPointer(y.baseAddressForWriting()), shape: y.shape, bits: S.bits)
+        try withWorkspace(pass: OZ_PASS_FORWARD, batch: batch, length: length) { (ws, size) throws(PluginCallError) in
+            try withExtendedLifetime((x, params, buffer)) { () throws(PluginCallError) in
+                try table.forward(
+                    instance, x: argument(x), params: params.map(argument), y: yArg, workspace: ws, workspaceSize: size,
+                    saved: savedPointer, savedSize: bytes)
+            }
+        }
+        let saved = SavedActivations(
+            buffer: buffer, bytes: bytes, batch: batch, length: length, bits: S.bits, owner: ObjectIdentifier(self))
+        return (y, saved)
+    }
+
     /// The vector-Jacobian product at `x`: `dx = d<y, dy>/dx` and `dparams[k] = d<y, dy>/dparams[k]`.
     /// - Parameters:
     ///   - needInputGradient: compute `dx` (else it is `nil` and the plugin gets a NULL `dx`).
     ///   - parameterGradients: which `dparams[k]` to compute (`nil`: all); the others are `nil`.
+    ///   - saved: what ``forward(_:parameters:saving:)`` of this instance saved for the same `x` and parameters
+    ///     (nil: the plugin recomputes); refused when it came from another instance, batch, length or dtype.
     public func backward<S: TensorScalar>(
         _ x: Tensor<S>, parameters params: [Tensor<S>], outputGradient dy: Tensor<S>, needInputGradient: Bool = true,
-        parameterGradients: Set<Int>? = nil
+        parameterGradients: Set<Int>? = nil, saved: SavedActivations? = nil
     ) throws(OperatorError) -> (input: Tensor<S>?, parameters: [Tensor<S>?]) {
         try checkScalar(S.self)
         guard descriptor.capabilities.contains(.backward), table.hasBackward else {
@@ -235,11 +270,24 @@ public final class Operator: @unchecked Sendable {
                     data: dparams[i] == nil ? nil : UnsafeMutableRawPointer(dparams[i]!.baseAddressForWriting()),
                     shape: params[i].shape, bits: S.bits)
             }
+        if let saved {
+            guard saved.owner == ObjectIdentifier(self), saved.batch == batch, saved.length == length,
+                saved.bits == S.bits
+            else {
+                throw .unsupported(
+                    operatorId: descriptor.id,
+                    reason:
+                        "the saved activations come from another instance or call (B = \(saved.batch), L = \(saved.length), float\(saved.bits)), not this backward's (B = \(batch), L = \(length), float\(S.bits))"
+                )
+            }
+        }
         try withWorkspace(pass: OZ_PASS_BACKWARD, batch: batch, length: length) { (ws, size) throws(PluginCallError) in
-            try withExtendedLifetime((x, params, dy, dx, dparams)) { () throws(PluginCallError) in
+            try withExtendedLifetime((x, params, dy, dx, dparams, saved)) { () throws(PluginCallError) in
                 try table.backward(
                     instance, x: argument(x), params: params.map(argument), dy: argument(dy), dx: dxArg,
-                    dparams: dparamArgs, workspace: ws, workspaceSize: size)
+                    dparams: dparamArgs, workspace: ws, workspaceSize: size,
+                    saved: saved.map { UnsafeRawPointer($0.buffer.baseAddressForReading) }, savedSize: saved?.bytes ?? 0
+                )
             }
         }
         return (dx, dparams)
@@ -257,6 +305,15 @@ public final class Operator: @unchecked Sendable {
             return try table.workspaceSize(
                 instance, pass: backward ? OZ_PASS_BACKWARD : OZ_PASS_FORWARD, batch: batch, length: length)
         } catch { throw .plugin(error) }
+    }
+
+    /// Bytes of the buffer a train-mode forward fills for backward at batch B and length L (ABI 1.4
+    /// `OZ_PASS_SAVED`); 0 when the operator does not declare ``OperatorCapabilities/saveForBackward``.
+    public func savedSize(batch: Int, length: Int) throws(OperatorError) -> Int {
+        guard descriptor.capabilities.contains(.saveForBackward) else { return 0 }
+        do { return try table.workspaceSize(instance, pass: OZ_PASS_SAVED, batch: batch, length: length) } catch {
+            throw .plugin(error)
+        }
     }
 
     // MARK: Checks

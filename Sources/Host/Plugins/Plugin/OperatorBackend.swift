@@ -32,16 +32,40 @@ package protocol OperatorBackend: Sendable {
     /// The instance's declared cost of one call at batch B and length L, or nil when it declares none.
     func cost(_ instance: OpaquePointer, batch: Int, length: Int) throws(PluginCallError) -> OperatorCost?
     func workspaceSize(_ instance: OpaquePointer, pass: Int32, batch: Int, length: Int) throws(PluginCallError) -> Int
-    /// `y = op(x)`.
+    /// `y = op(x)`; with a non-nil `saved` (ABI 1.4, `OZ_CAP_SAVE_FOR_BACKWARD`) also what backward needs.
     func forward(
         _ instance: OpaquePointer, x: TensorArgument, params: [TensorArgument], y: TensorArgument,
-        workspace: UnsafeMutableRawPointer?, workspaceSize: Int
+        workspace: UnsafeMutableRawPointer?, workspaceSize: Int, saved: UnsafeMutableRawPointer?, savedSize: Int
     ) throws(PluginCallError)
-    /// The vector-Jacobian product; a nil `dx`, nil `dparams` or a `dparams[k]` with nil data is not wanted.
+    /// The vector-Jacobian product; a nil `dx`, nil `dparams` or a `dparams[k]` with nil data is not wanted. A
+    /// non-nil `saved` is what a train-mode forward of the same x and params left there.
     func backward(
         _ instance: OpaquePointer, x: TensorArgument, params: [TensorArgument], dy: TensorArgument,
-        dx: TensorArgument?, dparams: [TensorArgument]?, workspace: UnsafeMutableRawPointer?, workspaceSize: Int
+        dx: TensorArgument?, dparams: [TensorArgument]?, workspace: UnsafeMutableRawPointer?, workspaceSize: Int,
+        saved: UnsafeRawPointer?, savedSize: Int
     ) throws(PluginCallError)
+}
+
+extension OperatorBackend {
+    /// `y = op(x)` without saving for backward.
+    package func forward(
+        _ instance: OpaquePointer, x: TensorArgument, params: [TensorArgument], y: TensorArgument,
+        workspace: UnsafeMutableRawPointer?, workspaceSize: Int
+    ) throws(PluginCallError) {
+        try forward(
+            instance, x: x, params: params, y: y, workspace: workspace, workspaceSize: workspaceSize, saved: nil,
+            savedSize: 0)
+    }
+
+    /// The vector-Jacobian product, recomputing what it needs.
+    package func backward(
+        _ instance: OpaquePointer, x: TensorArgument, params: [TensorArgument], dy: TensorArgument,
+        dx: TensorArgument?, dparams: [TensorArgument]?, workspace: UnsafeMutableRawPointer?, workspaceSize: Int
+    ) throws(PluginCallError) {
+        try backward(
+            instance, x: x, params: params, dy: dy, dx: dx, dparams: dparams, workspace: workspace,
+            workspaceSize: workspaceSize, saved: nil, savedSize: 0)
+    }
 }
 
 extension OperatorTable: OperatorBackend {}

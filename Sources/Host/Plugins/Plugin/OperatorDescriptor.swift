@@ -21,12 +21,14 @@ public struct OperatorCapabilities: OptionSet, Sendable, Hashable, CustomStringC
     public static let needsGrid = OperatorCapabilities(rawValue: UInt64(OZ_CAP_NEEDS_GRID))
     public static let reentrant = OperatorCapabilities(rawValue: UInt64(OZ_CAP_REENTRANT))
     public static let float64 = OperatorCapabilities(rawValue: UInt64(OZ_CAP_FLOAT64))
+    /// A train-mode forward saves what backward needs (ABI 1.4): see ``Operator/forward(_:parameters:saving:)``.
+    public static let saveForBackward = OperatorCapabilities(rawValue: UInt64(OZ_CAP_SAVE_FOR_BACKWARD))
 
     /// Flag names, in a fixed order.
     public var names: [String] {
         [
             (Self.backward, "backward"), (.deterministic, "deterministic"), (.needsGrid, "needs_grid"),
-            (.reentrant, "reentrant"), (.float64, "float64"),
+            (.reentrant, "reentrant"), (.float64, "float64"), (.saveForBackward, "save_for_backward"),
         ]
         .filter { contains($0.0) }.map(\.1)
     }

@@ -177,21 +177,23 @@ struct OperatorTable: @unchecked Sendable {
 
     func forward(
         _ instance: OpaquePointer, x: TensorArgument, params: [TensorArgument], y: TensorArgument,
-        workspace: UnsafeMutableRawPointer?, workspaceSize: Int
+        workspace: UnsafeMutableRawPointer?, workspaceSize: Int, saved: UnsafeMutableRawPointer?, savedSize: Int
     ) throws(PluginCallError) {
         guard let forward = raw.forward else { throw missing("forward") }
         try TensorMarshal.withDescriptors([x, y] + params) { (t) throws(PluginCallError) in
             var args = oz_forward_args(
                 struct_size: ABIStruct.size(of: oz_forward_args.self), num_params: UInt32(params.count),
                 x: UnsafePointer(t), params: params.isEmpty ? nil : UnsafePointer(t + 2), y: t + 1,
-                workspace: workspace, workspace_size: UInt64(workspaceSize))
+                workspace: workspace, workspace_size: UInt64(workspaceSize), saved: saved,
+                saved_size: UInt64(saved == nil ? 0 : savedSize))
             try call("forward") { err in forward(instance, &args, err) }
         }
     }
 
     func backward(
         _ instance: OpaquePointer, x: TensorArgument, params: [TensorArgument], dy: TensorArgument,
-        dx: TensorArgument?, dparams: [TensorArgument]?, workspace: UnsafeMutableRawPointer?, workspaceSize: Int
+        dx: TensorArgument?, dparams: [TensorArgument]?, workspace: UnsafeMutableRawPointer?, workspaceSize: Int,
+        saved: UnsafeRawPointer?, savedSize: Int
     ) throws(PluginCallError) {
         guard let backward = raw.backward else { throw missing("backward") }
         let dxList = dx.map { [$0] } ?? []
@@ -201,7 +203,8 @@ struct OperatorTable: @unchecked Sendable {
                 struct_size: ABIStruct.size(of: oz_backward_args.self), num_params: UInt32(params.count),
                 x: UnsafePointer(t), params: params.isEmpty ? nil : UnsafePointer(p), dy: UnsafePointer(t + 1),
                 dx: dx == nil ? nil : t + 2, dparams: dparams == nil || params.isEmpty ? nil : p + params.count,
-                workspace: workspace, workspace_size: UInt64(workspaceSize))
+                workspace: workspace, workspace_size: UInt64(workspaceSize), saved: saved,
+                saved_size: UInt64(saved == nil ? 0 : savedSize))
             try call("backward") { err in backward(instance, &args, err) }
         }
     }

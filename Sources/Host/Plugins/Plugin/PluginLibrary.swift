@@ -153,9 +153,12 @@ private struct MetadataReader {
         default: throw .invalidMetadata(path: path, field: "\(opField).role", reason: "unknown role \(raw.role)")
         }
         let known = UInt64(
-            OZ_CAP_BACKWARD | OZ_CAP_DETERMINISTIC | OZ_CAP_NEEDS_GRID | OZ_CAP_REENTRANT | OZ_CAP_FLOAT64)
-        // Unknown (newer) capability bits are ignored, as appended fields are.
-        let capabilities = OperatorCapabilities(rawValue: raw.capabilities & known)
+            OZ_CAP_BACKWARD | OZ_CAP_DETERMINISTIC | OZ_CAP_NEEDS_GRID | OZ_CAP_REENTRANT | OZ_CAP_FLOAT64
+                | OZ_CAP_SAVE_FOR_BACKWARD)
+        // Unknown (newer) capability bits are ignored, as appended fields are; saving for a backward that does not
+        // exist means nothing.
+        var capabilities = OperatorCapabilities(rawValue: raw.capabilities & known)
+        if !capabilities.contains(.backward) { capabilities.remove(.saveForBackward) }
         for (name, present) in [
             ("create", raw.create != nil), ("destroy", raw.destroy != nil), ("describe", raw.describe != nil),
             ("get_param", raw.get_param != nil), ("forward", raw.forward != nil),

@@ -14,6 +14,9 @@
  *     FX_BUG_SPAWNS_THREAD, FX_BUG_QUADRATIC,
  * and those that pass every check except one that calls the plugin the way the host really does:
  *     FX_BUG_WORKSPACE_STATE (accumulates into its workspace: right only while the workspace starts zeroed),
+ *     with FX_SAVES (declares OZ_CAP_SAVE_FOR_BACKWARD, ABI 1.4: forward saves x for the weight gradient)
+ *     FX_BUG_SAVED_PARTIAL (saves the first sample only) or FX_BUG_SAVED_SCRATCH (backward writes into the saved
+ *     buffer after using it),
  *     FX_BUG_BF16_FLOAT32 (its float32 path rounds intermediate results to bfloat16),
  *     FX_BUG_INIT_COUNTER (init_params mixes in a call counter), FX_BUG_INIT_PROCESS (init_params mixes in the
  *     process id and an address: the same within a process, different in another),
@@ -292,8 +295,26 @@ static oz_status cf_workspace_size(const oz_instance *inst, uint32_t pass, int64
     return OZ_OK;
 }
 #define CF_WORKSPACE_SIZE cf_workspace_size
+#elif defined(FX_SAVES)
+/* Saves x (as doubles) for the weight gradient: B*L*D doubles of saved buffer, no workspace. */
+static oz_status cf_workspace_size(const oz_instance *inst, uint32_t pass, int64_t batch, int64_t length, uint64_t *bytes,
+                                   oz_error *err) {
+    (void)err;
+    *bytes = pass == OZ_PASS_SAVED ? (uint64_t)batch * (uint64_t)length * (uint64_t)inst->dim * sizeof(double) : 0;
+    return OZ_OK;
+}
+#define CF_WORKSPACE_SIZE cf_workspace_size
 #else
 #define CF_WORKSPACE_SIZE NULL
+#endif
+
+#ifdef FX_SAVES
+#define CF_CAP_SAVES OZ_CAP_SAVE_FOR_BACKWARD
+/* The saved buffer of a 1.4 call (NULL from an older host, whose struct ends before it). */
+#define CF_SAVED(a, type) \
+    ((a)->struct_size >= offsetof(type, saved_size) + sizeof(uint64_t) ? (a)->saved : NULL)
+#else
+#define CF_CAP_SAVES 0
 #endif
 
 #define CF_AT(t, i) ((t)->dtype.bits == 64 ? ((const double *)(t)->data)[i] : (double)((const float *)(t)->data)[i])
@@ -402,6 +423,16 @@ static oz_status cf_forward(oz_instance *inst, const oz_forward_args *a, oz_erro
                 CF_SET(a->y, i, v);
             }
         }
+#ifdef FX_SAVES
+    if (CF_SAVED(a, oz_forward_args) != NULL) {
+        int64_t i, n = B * L * D;
+        if (a->saved_size < (uint64_t)n * sizeof(double)) return cf_fail(err, OZ_ERR_INVALID_ARGUMENT, "saved too small");
+#ifdef FX_BUG_SAVED_PARTIAL
+        n = L * D; /* The bug: only the first sample is saved; backward reads the rest as it found it. */
+#endif
+        for (i = 0; i < n; i++) ((double *)a->saved)[i] = CF_AT(a->x, i);
+    }
+#endif
 #ifdef FX_BUG_WRITE_PAST
     CF_SET(a->y, B * L * D, 42.0);
 #endif
@@ -538,21 +569,31 @@ static oz_status cf_backward(oz_instance *inst, const oz_backward_args *a, oz_er
 #endif
         for (c = 0; c < D; c++) {
             double g = 0.0;
+#ifdef FX_SAVES
+            const double *saved = (const double *)CF_SAVED(a, oz_backward_args);
+#define CF_X(i) (saved != NULL ? saved[i] : CF_AT(a->x, i))
+#else
+#define CF_X(i) CF_AT(a->x, i)
+#endif
             for (b = 0; b < B; b++)
-                for (t = 0; t < L; t++) g += CF_AT(a->x, (b * L + t) * D + c) * CF_AT(a->dy, (b * L + t) * D + c);
+                for (t = 0; t < L; t++) g += CF_X((b * L + t) * D + c) * CF_AT(a->dy, (b * L + t) * D + c);
 #ifdef FX_BUG_WRONG_GRADIENT
             g *= 2.0;
 #endif
             CF_SET(&a->dparams[0], c, inst->gain * g);
         }
     }
+#ifdef FX_BUG_SAVED_SCRATCH
+    /* The bug: the saved buffer is used as scratch once the gradients are out (it is read-only). */
+    if (CF_SAVED(a, oz_backward_args) != NULL) ((double *)(uintptr_t)a->saved)[0] += 1.0;
+#endif
     return OZ_OK;
 }
 
 static const oz_operator cf_operator = {
     .struct_size = sizeof(oz_operator), .role = OZ_ROLE_TOKEN_MIXER, .id = "conform_op", .version = "1.0.0",
     .summary = "y = gain * weight * x[t] + x[t-1] (a conformance-test fixture)",
-    .capabilities = OZ_CAP_BACKWARD | OZ_CAP_DETERMINISTIC | OZ_CAP_REENTRANT | OZ_CAP_FLOAT64,
+    .capabilities = OZ_CAP_BACKWARD | OZ_CAP_DETERMINISTIC | OZ_CAP_REENTRANT | OZ_CAP_FLOAT64 | CF_CAP_SAVES,
     .num_attrs = 1, .attrs = cf_attrs, .create = cf_create, .destroy = cf_destroy, .describe = cf_describe,
     .get_param = cf_get_param, .init_params = cf_init_params, .workspace_size = CF_WORKSPACE_SIZE, .forward = cf_forward,
     .backward = cf_backward,

@@ -1,0 +1,75 @@
+import Foundation
+import Testing
+
+@testable import HostCore
+@testable import HostModel
+@testable import HostPlugins
+
+/// The train-mode forward of ABI 1.4 (`OZ_CAP_SAVE_FOR_BACKWARD`) as the host uses it: the output and every
+/// gradient equal the plain calls' bitwise (saving only skips recomputation, and `mha`/`mlp` are deterministic), a
+/// saved buffer is refused where it does not belong, and the DiT's training backward takes the saved path.
+@Suite struct SavedActivationsTests {
+    /// `mha` at L = 700 (two query blocks, the last one short; causal) and at L = 9, and `mlp`.
+    static let cases: [(id: String, product: String, attributes: [String: AttributeValue], b: Int, l: Int)] = [
+        ("mha", "OZMHA", ["num_heads": .int(2), "causal": .bool(true)], 2, 700),
+        ("mha", "OZMHA", ["num_heads": .int(4)], 3, 9),
+        ("mlp", "OZMLP", ["expansion_ratio": .float(2.5)], 2, 33),
+    ]
+
+    @Test(arguments: cases.indices)
+    func savingChangesNothingButTheWork(index: Int) throws {
+        let c = Self.cases[index]
+        let descriptor = try TestOperators.descriptor(c.id, product: c.product)
+        #expect(descriptor.capabilities.contains(.saveForBackward))
+        let op = try Operator(descriptor, dim: 16, attributes: c.attributes)
+        let params: [Tensor<Float>] = try op.initialParameters(seed: 3)
+        let x = Tensor<Float>.randomNormal([c.b, c.l, 16], seed: 4)
+        let dy = Tensor<Float>.randomNormal([c.b, c.l, 16], seed: 5)
+        let plainY = try op.forward(x, parameters: params)
+        let plain = try op.backward(x, parameters: params, outputGradient: dy)
+        let (y, saved) = try op.forward(x, parameters: params, saving: true)
+        let savedActivations = try #require(saved, "\(c.id) saves for backward")
+        #expect(savedActivations.bytes == (try op.savedSize(batch: c.b, length: c.l)))
+        #expect(y == plainY, "\(c.id): the forward that saves computes the same y")
+        // Twice from one saved buffer: backward only reads it.
+        for _ in 0..<2 {
+            let fromSaved = try op.backward(x, parameters: params, outputGradient: dy, saved: saved)
+            #expect(fromSaved.input == plain.input, "\(c.id): dx")
+            #expect(fromSaved.parameters == plain.parameters, "\(c.id): parameter gradients")
+        }
+        // Not saving is the plain forward.
+        #expect(try op.forward(x, parameters: params, saving: false).saved == nil)
+    }
+
+    @Test func savedActivationsAreRefusedWhereTheyDoNotBelong() throws {
+        let descriptor = try TestOperators.descriptor("mlp", product: "OZMLP")
+        let op = try Operator(descriptor, dim: 8)
+        let other = try Operator(descriptor, dim: 8)
+        let params: [Tensor<Float>] = try op.initialParameters(seed: 1)
+        let x = Tensor<Float>.randomNormal([2, 5, 8], seed: 2)
+        let saved = try op.forward(x, parameters: params, saving: true).saved
+        let oneSample = Tensor<Float>.randomNormal([1, 5, 8], seed: 2)
+        for (target, input) in [(op, oneSample), (other, x)] {
+            #expect {
+                _ = try target.backward(input, parameters: params, outputGradient: input, saved: saved)
+            } throws: { error in
+                "\(error)".contains("saved activations come from another instance or call")
+            }
+        }
+    }
+
+    /// A traced DiT forward keeps each slot's saved activations, and the model's backward from them equals the
+    /// backward from the same trace with them dropped (every slot then recomputes), bitwise.
+    @Test func ditBackwardFromSavedActivationsEqualsRecomputing() throws {
+        let model = try goldenDiT()
+        let c = model.config
+        let x = Tensor<Float>.randomNormal([2, c.inChannels, c.inputSize, c.inputSize], seed: 7)
+        let dy = Tensor<Float>.randomNormal([2, c.outChannels, c.inputSize, c.inputSize], seed: 8)
+        let (_, trace) = try model.tracedForward(x, timesteps: [3, 900], labels: [0, 1])
+        #expect(trace.blocks.allSatisfy { $0.slotSaved.count == 2 && $0.slotSaved.allSatisfy { $0 != nil } })
+        let fromSaved = try model.backward(trace, outputGradient: dy)
+        for i in trace.blocks.indices { trace.blocks[i].slotSaved = [nil, nil] }
+        let recomputed = try model.backward(trace, outputGradient: dy)
+        #expect(fromSaved.tensors == recomputed.tensors)
+    }
+}
