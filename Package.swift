@@ -64,7 +64,7 @@ let package = Package(
             path: "Sources/Host/Plugins"
         ),
         // Model: the DiT with operator slots, diffusion, training, datasets and images.
-        .target(name: "HostModel", dependencies: ["HostPlugins", "CPNG"], path: "Sources/Host/Model"),
+        .target(name: "HostModel", dependencies: ["HostPlugins", "CPNG", "VectorKernels"], path: "Sources/Host/Model"),
         // Grafting: plans, the two stages, restructuring, evaluation and reports.
         .target(name: "HostGraft", dependencies: ["HostModel"], path: "Sources/Host/Graft"),
         // For plugin authors: the conformance harness, soak, scaffold and float64 reference operators. Beside the

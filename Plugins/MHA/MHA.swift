@@ -12,7 +12,8 @@ import PluginKit
 /// Backward walks the same blocks: `dV += P_blk^T dO_blk` and `dK += s dS_blk^T Q_blk` accumulate over the
 /// blocks in order. Each pair writes only its own slices and every reduction has a fixed order, so results do
 /// not depend on scheduling. A train-mode forward (ABI 1.4) saves the qkv projection and `O` into the host's
-/// buffer, and backward starts from them; otherwise backward recomputes them. Nothing is kept between calls, so
+/// buffer, and all of `P` while it is small (``keptProbabilityLimit``), and backward starts from them; otherwise
+/// backward recomputes them. Nothing is kept between calls, so
 /// one instance is re-entrant.
 final class MHAKernel: OperatorKernel {
     let dim: Int
@@ -65,15 +66,43 @@ final class MHAKernel: OperatorKernel {
         return backward ? saturatingProduct(once, 2) : once
     }
 
-    /// `qkv` `[B*L, 3D]` and `O` `[B*L, D]`.
-    func savedElements(batch: Int, length: Int) -> Int { saturatingProduct(batch, length, 4 * dim) }
+    /// Most probabilities (`B H L^2` elements) a train-mode forward keeps for backward: 2^24, 64 MiB in float32.
+    /// Beyond it backward recomputes them block by block (memory stays O(L block)).
+    static let keptProbabilityLimit = 1 << 24
 
-    /// The qkv projection, then every head's output `O` (heads concatenated), block by block; `strips` holds one
-    /// `block x L` probability strip per (batch, head) pair.
+    /// Whether a train-mode forward at batch B and length L keeps every head's `P` for backward.
+    func keepsProbabilities(batch: Int, length: Int) -> Bool {
+        saturatingProduct(batch, heads, length, length) <= Self.keptProbabilityLimit
+    }
+
+    /// `qkv` `[B*L, 3D]` and `O` `[B*L, D]`, and `P` `[B, H, L, L]` when it is small enough to keep.
+    func savedElements(batch: Int, length: Int) -> Int {
+        let projections = saturatingProduct(batch, length, 4 * dim)
+        guard keepsProbabilities(batch: batch, length: length) else { return projections }
+        return saturatingSum(projections, saturatingProduct(batch, heads, length, length))
+    }
+
+    /// Where the probabilities of each (batch, head) pair go: one reused `block x L` strip per pair, or all of
+    /// `P` (`L x L` per pair) when a train-mode forward keeps it for backward.
+    private struct ProbabilityStore<S> {
+        let base: UnsafeMutablePointer<S>
+        /// All of `P` is kept (else one strip per pair, overwritten block after block).
+        let kept: Bool
+        let block: Int
+        let length: Int
+
+        /// Rows `first ..< first + block` of pair `task`, `length` apart.
+        func rows(task: Int, first: Int) -> UnsafeMutablePointer<S> {
+            kept ? base + (task * length + first) * length : base + task * block * length
+        }
+    }
+
+    /// The qkv projection, then every head's output `O` (heads concatenated), block by block, the probabilities
+    /// in `store`.
     @_specialize(where S == Float)
     @_specialize(where S == Double)
     private func attention<S: KernelScalar>(
-        _ x: TensorView<S>, _ p: [TensorView<S>], qkv: UnsafeMutablePointer<S>, strips: UnsafeMutablePointer<S>,
+        _ x: TensorView<S>, _ p: [TensorView<S>], qkv: UnsafeMutablePointer<S>, store: ProbabilityStore<S>,
         out: UnsafeMutablePointer<S>
     ) {
         let (b, l, d, dh) = (x.shape[0], x.shape[1], dim, headDim)
@@ -88,9 +117,9 @@ final class MHAKernel: OperatorKernel {
             for task in begin..<end {
                 let (bi, h) = (task / heads, task % heads)
                 let q = qkv + bi * l * 3 * d + h * dh
-                let strip = strips + task * block * l
                 for first in stride(from: 0, to: l, by: block) {
                     let rows = min(block, l - first)
+                    let strip = store.rows(task: task, first: first)
                     self.probabilities(q: q, first: first, rows: rows, length: l, into: strip)
                     S.gemm(
                         transA: false, transB: false, m: rows, n: dh, k: l, alpha: 1, a: strip, lda: l, b: q + 2 * d,
@@ -118,7 +147,7 @@ final class MHAKernel: OperatorKernel {
     func forward<S: KernelScalar>(
         _ x: TensorView<S>, _ p: [TensorView<S>], _ y: TensorView<S>, _ ws: Workspace
     ) throws(PluginFailure) {
-        try forward(x, p, y, ws, projectionsIn: ws)
+        try forward(x, p, y, ws, projectionsIn: ws, keepProbabilities: false)
     }
 
     @_specialize(where S == Float)
@@ -126,23 +155,39 @@ final class MHAKernel: OperatorKernel {
     func forward<S: KernelScalar>(
         _ x: TensorView<S>, _ p: [TensorView<S>], _ y: TensorView<S>, _ ws: Workspace, saving saved: Workspace
     ) throws(PluginFailure) {
-        try forward(x, p, y, ws, projectionsIn: saved)
+        try forward(
+            x, p, y, ws, projectionsIn: saved,
+            keepProbabilities: keepsProbabilities(batch: x.shape[0], length: x.shape[1]))
     }
 
-    /// The forward with `qkv` and `O` taken from `store` (the workspace, or a train-mode forward's saved buffer).
+    /// The forward with `qkv` and `O` (and all of `P` when `keepProbabilities`) taken from `store`: the workspace,
+    /// or a train-mode forward's saved buffer.
     private func forward<S: KernelScalar>(
-        _ x: TensorView<S>, _ p: [TensorView<S>], _ y: TensorView<S>, _ ws: Workspace, projectionsIn store: Workspace
+        _ x: TensorView<S>, _ p: [TensorView<S>], _ y: TensorView<S>, _ ws: Workspace, projectionsIn store: Workspace,
+        keepProbabilities: Bool
     ) throws(PluginFailure) {
         let (b, l) = (x.shape[0], x.shape[1])
         try checkBLASExtents(b * l, 3 * dim, Self.queryBlock(l) * l)
         let qkv: UnsafeMutablePointer<S> = try store.take(b * l * 3 * dim)
         let out: UnsafeMutablePointer<S> = try store.take(b * l * dim)
-        let strips: UnsafeMutablePointer<S> = try ws.take(b * heads * Self.queryBlock(l) * l)
-        attention(x, p, qkv: qkv, strips: strips, out: out)
+        let probabilities = try self.probabilities(
+            b, l, keep: keepProbabilities, saved: store, scratch: ws, as: S.self)
+        attention(x, p, qkv: qkv, store: probabilities, out: out)
         let idx = index
         linear(
             out, rows: b * l, inFeatures: dim, weight: p[idx.projW].base, bias: p[idx.projB].base, outFeatures: dim,
             into: y.base, parallel: parallel)
+    }
+
+    /// The probability store of a call: all of `P` from the saved buffer when `keep`, else one strip per pair
+    /// from the workspace.
+    private func probabilities<S: KernelScalar>(
+        _ b: Int, _ l: Int, keep: Bool, saved: Workspace, scratch: Workspace, as _: S.Type
+    ) throws(PluginFailure) -> ProbabilityStore<S> {
+        let block = Self.queryBlock(l)
+        let base: UnsafeMutablePointer<S> =
+            try keep ? saved.take(b * heads * l * l) : scratch.take(b * heads * block * l)
+        return ProbabilityStore(base: base, kept: keep, block: block, length: l)
     }
 
     @_specialize(where S == Float)
@@ -155,9 +200,9 @@ final class MHAKernel: OperatorKernel {
         try checkBLASExtents(b * l, 3 * dim, Self.queryBlock(l) * l)
         let qkv: UnsafeMutablePointer<S> = try ws.take(b * l * 3 * dim)
         let out: UnsafeMutablePointer<S> = try ws.take(b * l * dim)
-        let strips: UnsafeMutablePointer<S> = try ws.take(b * heads * Self.queryBlock(l) * l)
-        attention(x, p, qkv: qkv, strips: strips, out: out)
-        try backward(x, p, dy, dx: dx, dparams: dparams, qkv: qkv, out: out, strips: strips, ws)
+        let strips = try probabilities(b, l, keep: false, saved: ws, scratch: ws, as: S.self)
+        attention(x, p, qkv: qkv, store: strips, out: out)
+        try backward(x, p, dy, dx: dx, dparams: dparams, qkv: qkv, out: out, probabilities: strips, ws)
     }
 
     @_specialize(where S == Float)
@@ -170,14 +215,17 @@ final class MHAKernel: OperatorKernel {
         try checkBLASExtents(b * l, 3 * dim, Self.queryBlock(l) * l)
         let qkv: UnsafeMutablePointer<S> = try saved.take(b * l * 3 * dim)
         let out: UnsafeMutablePointer<S> = try saved.take(b * l * dim)
-        let strips: UnsafeMutablePointer<S> = try ws.take(b * heads * Self.queryBlock(l) * l)
-        try backward(x, p, dy, dx: dx, dparams: dparams, qkv: qkv, out: out, strips: strips, ws)
+        let store = try probabilities(
+            b, l, keep: keepsProbabilities(batch: b, length: l), saved: saved, scratch: ws, as: S.self)
+        try backward(x, p, dy, dx: dx, dparams: dparams, qkv: qkv, out: out, probabilities: store, ws)
     }
 
-    /// The backward from the qkv projection and `O` (read only); `strips` is scratch for the probabilities.
+    /// The backward from the qkv projection and `O` (read only) and the probability store: kept probabilities are
+    /// read, strips are recomputed block by block.
     private func backward<S: KernelScalar>(
         _ x: TensorView<S>, _ p: [TensorView<S>], _ dy: TensorView<S>, dx: TensorView<S>?, dparams: [TensorView<S>?],
-        qkv: UnsafeMutablePointer<S>, out: UnsafeMutablePointer<S>, strips: UnsafeMutablePointer<S>, _ ws: Workspace
+        qkv: UnsafeMutablePointer<S>, out: UnsafeMutablePointer<S>, probabilities store: ProbabilityStore<S>,
+        _ ws: Workspace
     ) throws(PluginFailure) {
         let (b, l, d, dh) = (x.shape[0], x.shape[1], dim, headDim)
         let rows = b * l
@@ -201,7 +249,7 @@ final class MHAKernel: OperatorKernel {
             ldb: d,
             beta: 0, c: dout, ldc: d, parallel: parallel)
 
-        // Per head and query block: P_blk again, dP = dO_blk V^T, dV += P_blk^T dO_blk,
+        // Per head and query block: P_blk (kept, or again), dP = dO_blk V^T, dV += P_blk^T dO_blk,
         // dS = P * (dP - rowsum(dP * P)), dQ_blk = s dS K, dK += s dS^T Q_blk (accumulated over blocks in order).
         let scale = 1 / S(dh).squareRoot()
         let heads = self.heads
@@ -210,13 +258,13 @@ final class MHAKernel: OperatorKernel {
                 let (bi, h) = (task / heads, task % heads)
                 let q = qkv + bi * l * 3 * d + h * dh
                 let dq = dqkv + bi * l * 3 * d + h * dh
-                let pm = strips + task * block * l
                 let dpm = dstrips + task * block * l
                 for first in stride(from: 0, to: l, by: block) {
                     let n = min(block, l - first)
                     let beta: S = first == 0 ? 0 : 1
                     let dO = dout + (bi * l + first) * d + h * dh
-                    self.probabilities(q: q, first: first, rows: n, length: l, into: pm)
+                    let pm = store.rows(task: task, first: first)
+                    if !store.kept { self.probabilities(q: q, first: first, rows: n, length: l, into: pm) }
                     S.gemm(
                         transA: false, transB: true, m: n, n: l, k: dh, alpha: 1, a: dO, lda: d, b: q + 2 * d,
                         ldb: 3 * d, beta: 0, c: dpm, ldc: l)

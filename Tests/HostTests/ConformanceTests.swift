@@ -36,6 +36,10 @@ import Testing
     /// and no test depends on timing to pass.
     static func expected(_ r: ConformanceResult, skipped: Set<ConformanceCheckID>) -> Bool {
         if r.check == .complexity && r.verdict == .skipped { return !r.reason.isEmpty }
+        // Only operators that declare OZ_CAP_SAVE_FOR_BACKWARD have a saved path to check.
+        if r.check == .saveForBackward && r.verdict == .skipped {
+            return r.reason.contains("does not declare OZ_CAP_SAVE_FOR_BACKWARD")
+        }
         return r.verdict == (skipped.contains(r.check) ? .skipped : .pass)
     }
 
@@ -71,7 +75,9 @@ import Testing
             ("ConformNoAttrCheck", .attributes, .fail, []),
             ("ConformNoDtypeCheck", .shapes, .fail, []),
             ("ConformSilentError", .errorPath, .fail, []),
-            ("ConformSharedState", .concurrency, .fail, []),
+            // Its global weight pointer also races between calls on one instance, where a call may read another's
+            // freed parameters: the reentrancy check catches that when the calls happen to overlap there.
+            ("ConformSharedState", .concurrency, .fail, [.reentrancy]),
             ("ConformWrongMlp", .reference, .fail, []),
             // An off-by-one window (i + right + 1): declared honestly, so only the swa reference can tell.
             ("ConformWrongSwa", .reference, .fail, []),

@@ -9,9 +9,12 @@ import Testing
 /// gradient equal the plain calls' bitwise (saving only skips recomputation, and `mha`/`mlp` are deterministic), a
 /// saved buffer is refused where it does not belong, and the DiT's training backward takes the saved path.
 @Suite struct SavedActivationsTests {
-    /// `mha` at L = 700 (two query blocks, the last one short; causal) and at L = 9, and `mlp`.
+    /// `mha` at L = 700 (two query blocks, the last one short; causal), at L = 9, and at L = 4097 with one head,
+    /// where `P` (4097^2 > ``MHAKernel``'s 2^24 kept probabilities) is recomputed block by block from the saved
+    /// projections; and `mlp`.
     static let cases: [(id: String, product: String, attributes: [String: AttributeValue], b: Int, l: Int)] = [
         ("mha", "OZMHA", ["num_heads": .int(2), "causal": .bool(true)], 2, 700),
+        ("mha", "OZMHA", ["num_heads": .int(1)], 1, 4097),
         ("mha", "OZMHA", ["num_heads": .int(4)], 3, 9),
         ("mlp", "OZMLP", ["expansion_ratio": .float(2.5)], 2, 33),
     ]
@@ -30,6 +33,13 @@ import Testing
         let (y, saved) = try op.forward(x, parameters: params, saving: true)
         let savedActivations = try #require(saved, "\(c.id) saves for backward")
         #expect(savedActivations.bytes == (try op.savedSize(batch: c.b, length: c.l)))
+        if c.id == "mha" {
+            // qkv and O always, P while B H L^2 <= 2^24 (8 bytes an element as PluginKit counts, plus slack).
+            let heads = c.attributes["num_heads"] == .int(1) ? 1 : (c.attributes["num_heads"] == .int(2) ? 2 : 4)
+            let probabilities = c.b * heads * c.l * c.l
+            let elements = c.b * c.l * 4 * 16 + (probabilities <= 1 << 24 ? probabilities : 0)
+            #expect(savedActivations.bytes == elements * 8 + 64 * 32, "mha saved size at L = \(c.l)")
+        }
         #expect(y == plainY, "\(c.id): the forward that saves computes the same y")
         // Twice from one saved buffer: backward only reads it.
         for _ in 0..<2 {

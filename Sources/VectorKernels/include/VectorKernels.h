@@ -44,6 +44,17 @@ void ozv_softmax_backward_row(const float *p, float *g, int64_t n);
 /** y[i] = x[i] * sigmoid(x[i]) (SiLU; in place allowed). */
 void ozv_silu(float *y, const float *x, int64_t n);
 
+/**
+ * One AdamW step (PyTorch's `torch.optim.AdamW`) over n parameters, in place: p *= decay; m = b1 m + (1 - b1) g;
+ * v = b2 v + (1 - b2) g^2; p -= rate (m / c1) / (sqrt(v / c2) + eps), with c1 = 1 - b1^t and c2 = 1 - b2^t the
+ * bias corrections. Compiled without FMA contraction: the same bits on every instruction set.
+ */
+void ozv_adamw(float *p, float *m, float *v, const float *g, int64_t n, float decay, float beta1, float beta2,
+               float correction1, float correction2, float rate, float epsilon);
+
+/** ema[i] = decay ema[i] + (1 - decay) p[i] (an exponential moving average of weights), without FMA contraction. */
+void ozv_ema(float *ema, const float *p, int64_t n, float decay);
+
 #ifdef __cplusplus
 }
 #endif

@@ -1,4 +1,9 @@
 import Foundation
+import HostCore
+import VectorKernels
+
+/// Elements per chunk of the optimizer's and the EMA's loops on the host pool (small tensors run in one piece).
+let elementwiseGrain = 1 << 14
 
 /// PyTorch's `torch.optim.AdamW` (decoupled weight decay, bias-corrected moments), over a ``ParameterSet``.
 ///
@@ -41,20 +46,16 @@ public struct AdamW: Sendable {
             let g = gradients.tensors[k]
             precondition(
                 g.shape == parameters.tensors[k].shape, "AdamW: gradient '\(parameters.names[k])' has shape \(g.shape)")
-            g.withUnsafeBufferPointer { g in
-                firstMoment.tensors[k].withUnsafeMutableBufferPointer { m in
-                    secondMoment.tensors[k].withUnsafeMutableBufferPointer { v in
-                        parameters.tensors[k].withUnsafeMutableBufferPointer { p in
-                            for i in 0..<p.count {
-                                p[i] *= decay
-                                m[i] = b1 * m[i] + (1 - b1) * g[i]
-                                v[i] = b2 * v[i] + (1 - b2) * g[i] * g[i]
-                                p[i] -= rate * (m[i] / c1) / ((v[i] / c2).squareRoot() + eps)
-                            }
-                        }
-                    }
-                }
+            // Elementwise, so the split over the pool changes no bit (VectorKernels' `ozv_adamw`, vectorised).
+            let p = parameters.tensors[k].baseAddressForWriting()
+            let m = firstMoment.tensors[k].baseAddressForWriting()
+            let v = secondMoment.tensors[k].baseAddressForWriting()
+            let gp = g.baseAddressForReading
+            ThreadPool.shared.parallelFor(g.count, grain: elementwiseGrain) { begin, end in
+                ozv_adamw(
+                    p + begin, m + begin, v + begin, gp + begin, Int64(end - begin), decay, b1, b2, c1, c2, rate, eps)
             }
+            withExtendedLifetime(g) {}
         }
     }
 }
@@ -87,12 +88,13 @@ public enum TrainingMath {
     public static func updateEMA(_ ema: inout ParameterSet, toward parameters: ParameterSet, decay: Double) {
         let d = Float(decay)
         for k in 0..<ema.count {
-            parameters.tensors[k].withUnsafeBufferPointer { p in
-                ema.tensors[k].withUnsafeMutableBufferPointer { e in
-                    for i in 0..<e.count { e[i] = d * e[i] + (1 - d) * p[i] }
-                }
+            let p = parameters.tensors[k].baseAddressForReading
+            let e = ema.tensors[k].baseAddressForWriting()
+            ThreadPool.shared.parallelFor(ema.tensors[k].count, grain: elementwiseGrain) { begin, end in
+                ozv_ema(e + begin, p + begin, Int64(end - begin), d)
             }
         }
+        withExtendedLifetime(parameters) {}
     }
 
     /// Linear warm-up from `lr / warmup` at step 1 to `lr` at step `warmup`, constant afterwards.
