@@ -609,18 +609,17 @@ def suite_operators(lengths, repeats, dim=384, heads=6, ids=("mha", "swa", "hyen
             except RuntimeError as e:  # e.g. out of memory at a long length: skipped, said why
                 log(f"{op_id} at L={L}: skipped ({e})")
                 continue
-            # zoo's operator backward is one call that recomputes the forward it needs, then the vector-Jacobian
-            # product: what PyTorch's autograd costs is the forward that records the graph plus backward().
+            # What one training step pays for the operator: the forward that records the graph plus backward(), zoo's
+            # train-mode forward plus its backward from the saved activations (`forward+backward` in both reports).
             bwd = fb
             bwd_median = fb["median"]
             params = sum(p.numel() for p in op.parameters())
             out.append(entry("operators", f"{op_id} forward D={dim} L={L}", fwd, implementation=what,
                              parameters=params, grad_mode="torch.no_grad()"))
             out.append(entry(
-                "operators", f"{op_id} backward D={dim} L={L}", bwd,
+                "operators", f"{op_id} forward+backward D={dim} L={L}", bwd,
                 implementation=what, parameters=params,
-                backward="forward with autograd plus backward(): zoo's backward recomputes its forward, so this "
-                         "is the like-for-like figure",
+                backward="forward with autograd plus backward(), against zoo's train-mode forward plus backward",
                 forward_grad_median=fmt_s(fwd_grad["median"]), forward_grad_min=fmt_s(fwd_grad["min"]),
                 forward_grad_max=fmt_s(fwd_grad["max"]),
                 forward_nograd_median=fmt_s(fwd["median"]),

@@ -14,8 +14,10 @@ import PluginKit
 /// has `inner_filter_len` taps. Output token t therefore sees tokens `t - left ... t` with `left = ks - 1` (X),
 /// `2 (ks - 1)` (SE) or `ki - 1` (Y).
 ///
-/// Projections are single `gemm`s over all B*L tokens; convs and gates run on the host's `parallel_for`. Backward
-/// recomputes the forward (nothing is kept between calls, so one instance is re-entrant).
+/// Projections are single `gemm`s over all B*L tokens; convs and gates run on the host's `parallel_for`. A
+/// train-mode forward (ABI 1.4) saves its intermediate tensors (``Activations``) into the host's buffer and backward
+/// starts from them; otherwise backward recomputes them. Nothing is kept between calls, so one instance is
+/// re-entrant.
 final class HyenaMixerKernel<Tag: HyenaVariantTag>: OperatorKernel {
     let dim: Int
     /// Longest sequence accepted (upstream `l_max`: longer inputs are cut to `l_max` tokens, which would change the
@@ -110,6 +112,11 @@ final class HyenaMixerKernel<Tag: HyenaVariantTag>: OperatorKernel {
         return o1 || o2 || o3 ? -1 : total
     }
 
+    /// The forward's intermediate tensors, all of them saved by a train-mode forward.
+    func savedElements(batch: Int, length: Int) -> Int {
+        workspaceElements(backward: false, batch: batch, length: length)
+    }
+
     /// The forward's intermediate tensors (rows = B*L).
     private struct Activations<S: KernelScalar> {
         /// `Lin_in(x)`, `rows x 3D`.
@@ -141,59 +148,122 @@ final class HyenaMixerKernel<Tag: HyenaVariantTag>: OperatorKernel {
         try checkBLASExtents(batch * length, 3 * dim)
     }
 
-    /// Everything up to (and including) the gated product.
-    private func activations<S: KernelScalar>(
-        _ x: TensorView<S>, _ p: [TensorView<S>], _ ws: Workspace
-    )
-        throws(PluginFailure) -> Activations<S>
-    {
-        let (b, l, d) = (x.shape[0], x.shape[1], dim)
-        let rows = b * l
-        let idx = index
-        let u: UnsafeMutablePointer<S> = try ws.take(rows * 3 * d)
-        linear(
-            x.base, rows: rows, inFeatures: d, weight: p[idx.inW].base, bias: p[idx.inB].base, outFeatures: 3 * d,
-            into: u, parallel: parallel)
-        var qkv = u
-        if let w = idx.shortW, let bias = idx.shortB {
-            qkv = try ws.take(rows * 3 * d)
-            shortConv(batch: b, length: l).forward(
-                u, weight: p[w].base, bias: p[bias].base, into: qkv, parallel: parallel)
-        }
-        let gated: UnsafeMutablePointer<S> = try ws.take(rows * d)
-        guard let w = idx.innerW, let bias = idx.innerB else {
-            Gates.product(qkv, rows: rows, width: d, into: gated, parallel: parallel)
-            return Activations(u: u, qkv: qkv, kv: nil, filtered: nil, gated: gated)
-        }
-        let kv: UnsafeMutablePointer<S> = try ws.take(rows * d)
-        let filtered: UnsafeMutablePointer<S> = try ws.take(rows * d)
-        Gates.keyValue(qkv, rows: rows, width: d, into: kv, parallel: parallel)
-        innerConv(batch: b, length: l).forward(
-            kv, weight: p[w].base, bias: p[bias].base, into: filtered, parallel: parallel)
-        Gates.query(qkv, filtered, rows: rows, width: d, into: gated, parallel: parallel)
+    /// Where the intermediate tensors of a call at B*L = `rows` live in `store` (the workspace, or a train-mode
+    /// forward's saved buffer): always taken in this order.
+    private func layout<S: KernelScalar>(rows: Int, in store: Workspace) throws(PluginFailure) -> Activations<S> {
+        let d = dim
+        let u: UnsafeMutablePointer<S> = try store.take(rows * 3 * d)
+        let qkv: UnsafeMutablePointer<S> = variant.hasShortFilter ? try store.take(rows * 3 * d) : u
+        let gated: UnsafeMutablePointer<S> = try store.take(rows * d)
+        guard variant.hasInnerFilter else { return Activations(u: u, qkv: qkv, kv: nil, filtered: nil, gated: gated) }
+        let kv: UnsafeMutablePointer<S> = try store.take(rows * d)
+        let filtered: UnsafeMutablePointer<S> = try store.take(rows * d)
         return Activations(u: u, qkv: qkv, kv: kv, filtered: filtered, gated: gated)
     }
 
+    /// Everything up to (and including) the gated product, into `a`.
+    private func compute<S: KernelScalar>(_ x: TensorView<S>, _ p: [TensorView<S>], into a: Activations<S>) {
+        let (b, l, d) = (x.shape[0], x.shape[1], dim)
+        let rows = b * l
+        let idx = index
+        linear(
+            x.base, rows: rows, inFeatures: d, weight: p[idx.inW].base, bias: p[idx.inB].base, outFeatures: 3 * d,
+            into: a.u, parallel: parallel)
+        if let w = idx.shortW, let bias = idx.shortB {
+            shortConv(batch: b, length: l).forward(
+                a.u, weight: p[w].base, bias: p[bias].base, into: a.qkv, parallel: parallel)
+        }
+        guard let w = idx.innerW, let bias = idx.innerB, let kv = a.kv, let filtered = a.filtered else {
+            Gates.product(a.qkv, rows: rows, width: d, into: a.gated, parallel: parallel)
+            return
+        }
+        Gates.keyValue(a.qkv, rows: rows, width: d, into: kv, parallel: parallel)
+        innerConv(batch: b, length: l).forward(
+            kv, weight: p[w].base, bias: p[bias].base, into: filtered, parallel: parallel)
+        Gates.query(a.qkv, filtered, rows: rows, width: d, into: a.gated, parallel: parallel)
+    }
+
+    @_specialize(where S == Float, Tag == HyenaXTag)
+    @_specialize(where S == Float, Tag == HyenaSETag)
+    @_specialize(where S == Float, Tag == HyenaYTag)
+    @_specialize(where S == Double, Tag == HyenaXTag)
+    @_specialize(where S == Double, Tag == HyenaSETag)
+    @_specialize(where S == Double, Tag == HyenaYTag)
     func forward<S: KernelScalar>(
         _ x: TensorView<S>, _ p: [TensorView<S>], _ y: TensorView<S>, _ ws: Workspace
     ) throws(PluginFailure) {
+        try forward(x, p, y, activationsIn: ws)
+    }
+
+    @_specialize(where S == Float, Tag == HyenaXTag)
+    @_specialize(where S == Float, Tag == HyenaSETag)
+    @_specialize(where S == Float, Tag == HyenaYTag)
+    @_specialize(where S == Double, Tag == HyenaXTag)
+    @_specialize(where S == Double, Tag == HyenaSETag)
+    @_specialize(where S == Double, Tag == HyenaYTag)
+    func forward<S: KernelScalar>(
+        _ x: TensorView<S>, _ p: [TensorView<S>], _ y: TensorView<S>, _ ws: Workspace, saving saved: Workspace
+    ) throws(PluginFailure) {
+        try forward(x, p, y, activationsIn: saved)
+    }
+
+    /// The forward with its intermediate tensors in `store`.
+    private func forward<S: KernelScalar>(
+        _ x: TensorView<S>, _ p: [TensorView<S>], _ y: TensorView<S>, activationsIn store: Workspace
+    ) throws(PluginFailure) {
         try checkShapes(batch: x.shape[0], length: x.shape[1])
-        let a = try activations(x, p, ws)
+        let a: Activations<S> = try layout(rows: x.shape[0] * x.shape[1], in: store)
+        compute(x, p, into: a)
         let idx = index
         linear(
             a.gated, rows: x.shape[0] * x.shape[1], inFeatures: dim, weight: p[idx.outW].base, bias: p[idx.outB].base,
             outFeatures: dim, into: y.base, parallel: parallel)
     }
 
+    @_specialize(where S == Float, Tag == HyenaXTag)
+    @_specialize(where S == Float, Tag == HyenaSETag)
+    @_specialize(where S == Float, Tag == HyenaYTag)
+    @_specialize(where S == Double, Tag == HyenaXTag)
+    @_specialize(where S == Double, Tag == HyenaSETag)
+    @_specialize(where S == Double, Tag == HyenaYTag)
     func backward<S: KernelScalar>(
         _ x: TensorView<S>, _ p: [TensorView<S>], _ dy: TensorView<S>, dx: TensorView<S>?, dparams: [TensorView<S>?],
         _ ws: Workspace
     ) throws(PluginFailure) {
+        try checkShapes(batch: x.shape[0], length: x.shape[1])
+        let a: Activations<S> = try layout(rows: x.shape[0] * x.shape[1], in: ws)
+        compute(x, p, into: a)
+        // The recomputed [q, k, v] buffer is the workspace's: the gradient of u may overwrite it.
+        try backward(x, p, dy, dx: dx, dparams: dparams, from: a, du: a.qkv, ws)
+    }
+
+    @_specialize(where S == Float, Tag == HyenaXTag)
+    @_specialize(where S == Float, Tag == HyenaSETag)
+    @_specialize(where S == Float, Tag == HyenaYTag)
+    @_specialize(where S == Double, Tag == HyenaXTag)
+    @_specialize(where S == Double, Tag == HyenaSETag)
+    @_specialize(where S == Double, Tag == HyenaYTag)
+    func backward<S: KernelScalar>(
+        _ x: TensorView<S>, _ p: [TensorView<S>], _ dy: TensorView<S>, dx: TensorView<S>?, dparams: [TensorView<S>?],
+        _ ws: Workspace, saved: Workspace
+    ) throws(PluginFailure) {
+        let rows = x.shape[0] * x.shape[1]
+        try checkShapes(batch: x.shape[0], length: x.shape[1])
+        let a: Activations<S> = try layout(rows: rows, in: saved)
+        // The saved buffer is read-only: the gradient of u goes to the workspace.
+        let du: UnsafeMutablePointer<S> = variant.hasShortFilter ? try ws.take(rows * 3 * dim) : a.qkv
+        try backward(x, p, dy, dx: dx, dparams: dparams, from: a, du: du, ws)
+    }
+
+    /// The backward from the intermediate tensors `a` (read only, except that `du`, `rows x 3D`, receives the
+    /// gradient of `u` when there is a short filter; it may be `a.qkv` when `a` is the workspace's).
+    private func backward<S: KernelScalar>(
+        _ x: TensorView<S>, _ p: [TensorView<S>], _ dy: TensorView<S>, dx: TensorView<S>?, dparams: [TensorView<S>?],
+        from a: Activations<S>, du duBuffer: UnsafeMutablePointer<S>, _ ws: Workspace
+    ) throws(PluginFailure) {
         let (b, l, d) = (x.shape[0], x.shape[1], dim)
         let rows = b * l
-        try checkShapes(batch: b, length: l)
         let idx = index
-        let a = try activations(x, p, ws)
 
         // out_proj: dW = dy^T g, db = sum dy, dg = dy W.
         if let dW = dparams[idx.outW] {
@@ -229,10 +299,10 @@ final class HyenaMixerKernel<Tag: HyenaVariantTag>: OperatorKernel {
             Gates.productBackward(a.qkv, dg, rows: rows, width: d, into: dqkv, parallel: parallel)
         }
 
-        // short_filter: d u (into the buffer of [q, k, v], which is no longer read).
+        // short_filter: d u (into `duBuffer`: [q, k, v] is no longer read).
         var du = dqkv
         if let w = idx.shortW, let bias = idx.shortB {
-            du = a.qkv
+            du = duBuffer
             shortConv(batch: b, length: l).backward(
                 input: a.u, weight: p[w].base, outputGradient: dqkv, inputGradient: needInProj ? du : nil,
                 weightGradient: dparams[w]?.base, biasGradient: dparams[bias]?.base, parallel: parallel)

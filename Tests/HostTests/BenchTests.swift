@@ -46,6 +46,12 @@ import Testing
         #expect(pool.gflops == nil, "poolformer declares 0 FLOPs (pooling is additions only): no GFLOP/s")
         let mhaBackward = try #require(report.entries.first { $0.name == "mha backward D=384 L=64" })
         #expect(mhaBackward.gflops != nil, "the declared backward FLOPs give the backward's GFLOP/s")
+        #expect(mhaBackward.notes["backward"]?.contains("saved") == true, "mha's backward runs from saved activations")
+        let mhaStep = try #require(report.entries.first { $0.name == "mha forward+backward D=384 L=64" })
+        #expect(mhaStep.timing.median > 0 && mhaStep.gflops != nil)
+        #expect(
+            report.entries.first { $0.name == "poolformer backward D=384 L=64" }?.notes["backward"]
+                == "recomputes its forward")
         #expect(
             report.entries.allSatisfy {
                 $0.timing.median > 0 && $0.timing.min <= $0.timing.median && $0.timing.median <= $0.timing.max

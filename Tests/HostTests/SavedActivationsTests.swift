@@ -11,12 +11,15 @@ import Testing
 @Suite struct SavedActivationsTests {
     /// `mha` at L = 700 (two query blocks, the last one short; causal), at L = 9, and at L = 4097 with one head,
     /// where `P` (4097^2 > ``MHAKernel``'s 2^24 kept probabilities) is recomputed block by block from the saved
-    /// projections; and `mlp`.
+    /// projections; `mlp`; and the three grafting Hyena mixers (their whole forward is saved).
     static let cases: [(id: String, product: String, attributes: [String: AttributeValue], b: Int, l: Int)] = [
         ("mha", "OZMHA", ["num_heads": .int(2), "causal": .bool(true)], 2, 700),
         ("mha", "OZMHA", ["num_heads": .int(1)], 1, 4097),
         ("mha", "OZMHA", ["num_heads": .int(4)], 3, 9),
         ("mlp", "OZMLP", ["expansion_ratio": .float(2.5)], 2, 33),
+        ("hyena_x", "OZHyena", [:], 2, 40),
+        ("hyena_se", "OZHyena", [:], 2, 40),
+        ("hyena_y", "OZHyena", [:], 1, 57),
     ]
 
     @Test(arguments: cases.indices)

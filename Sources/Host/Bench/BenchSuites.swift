@@ -61,7 +61,10 @@ public enum BenchSuites {
         return [baseline, f, fb]
     }
 
-    /// Forward and backward of each operator at width `dim` over `lengths` (batch 1), with the exponent of
+    /// Forward and backward of each operator at width `dim` over `lengths` (batch 1), as training runs them: the
+    /// backward from what a train-mode forward saved when the operator saves (ABI 1.4; else the backward that
+    /// recomputes), and forward+backward (a train-mode forward plus that backward, what one training step pays for
+    /// the operator and what PyTorch's forward-with-autograd plus `backward()` is paired with). With the exponent of
     /// time against L fitted by least squares on log-log axes, each time relative to the operator `baseline` (the
     /// model's own attention) at the same L when it is among them and measured first, and each pass's GFLOP/s (from
     /// the plugin's declared ``OperatorCost``, when it declares one) over in-run sgemm on that length's projection
@@ -96,11 +99,17 @@ public enum BenchSuites {
                 let params = try op.initialParameters(seed: 1)
                 let x = Tensor<Float>.randomNormal([1, l, dim], seed: 2)
                 // A length the operator cannot run here (e.g. mha's L x L scores beyond memory) is skipped, said why.
-                let fwd: Timing, bwd: Timing
+                let fwd: Timing, bwd: Timing, both: Timing
+                let saves = descriptor.capabilities.contains(.saveForBackward)
                 do {
                     fwd = try Timing.measure(repeats: repeats) { _ = try op.forward(x, parameters: params) }
+                    let saved = try op.forward(x, parameters: params, saving: true).saved
                     bwd = try Timing.measure(repeats: repeats) {
-                        _ = try op.backward(x, parameters: params, outputGradient: x)
+                        _ = try op.backward(x, parameters: params, outputGradient: x, saved: saved)
+                    }
+                    both = try Timing.measure(repeats: repeats) {
+                        let (_, saved) = try op.forward(x, parameters: params, saving: true)
+                        _ = try op.backward(x, parameters: params, outputGradient: x, saved: saved)
                     }
                 } catch {
                     log?("\(descriptor.id) at L=\(l): skipped (\(error))")
@@ -129,13 +138,22 @@ public enum BenchSuites {
                     b.notes["gflops_over_sgemm"] = String(format: "%.2f", g / s)
                 }
                 b.notes["backward_over_forward"] = String(format: "%.2f", bwd.median / fwd.median)
+                b.notes["backward"] =
+                    saves ? "from the activations a train-mode forward saved (ABI 1.4)" : "recomputes its forward"
                 entries.append(b)
+                var fb = BenchEntry(
+                    suite: "operators", name: "\(descriptor.id) forward+backward D=\(dim) L=\(l)", timing: both,
+                    flops: cost.flatMap {
+                        $0.forwardFLOPs + $0.backwardFLOPs > 0 ? Double($0.forwardFLOPs + $0.backwardFLOPs) : nil
+                    })
+                fb.notes["forward"] = saves ? "train-mode (saves for backward)" : "plain (backward recomputes)"
+                entries.append(fb)
                 log?(
                     "\(descriptor.id) L=\(l): forward \(String(format: "%.2f", fwd.median * 1e3)) ms, backward \(String(format: "%.2f", bwd.median * 1e3)) ms"
                 )
             }
             if forwardTimes.count >= 2,
-                let i = entries.lastIndex(where: { $0.name.hasPrefix("\(descriptor.id) forward") })
+                let i = entries.lastIndex(where: { $0.name.hasPrefix("\(descriptor.id) forward D=") })
             {
                 entries[i].notes["exponent_forward"] = String(format: "%.2f", ScalingFit.exponent(forwardTimes))
                 entries[i].notes["exponent_backward"] = String(format: "%.2f", ScalingFit.exponent(backwardTimes))
