@@ -26,6 +26,10 @@ import sys
 import time
 
 
+# The operators the operators suite can time, in zoo's ids.
+OPERATOR_IDS = ("mha", "swa", "hyena_x", "hyena_se", "hyena_y", "mlp_hyena_x", "mamba2")
+
+
 def parse_args(argv):
     p = argparse.ArgumentParser(description="PyTorch CPU eager peers of zoo bench (see scripts/bench-peers).")
     p.add_argument("--json", metavar="OUT", help="write the JSON report here")
@@ -35,11 +39,16 @@ def parse_args(argv):
     p.add_argument("--lengths", default="256,1024,4096")
     p.add_argument("--batch", type=int, default=8, help="batch of the dit suite")
     p.add_argument("--train-batches", default="8,32", help="batches of the train suite")
+    p.add_argument("--operators", default=",".join(OPERATOR_IDS), help="operators of the operators suite")
     a = p.parse_args(argv)
     a.suites = [s.strip() for s in a.suites.split(",") if s.strip()]
     unknown = [s for s in a.suites if s not in ("dit", "train", "operators", "xl")]
     if unknown:
         p.error("unknown suite(s): " + ", ".join(unknown))
+    a.operators = [s.strip() for s in a.operators.split(",") if s.strip()]
+    unknown = [s for s in a.operators if s not in OPERATOR_IDS]
+    if unknown:
+        p.error("unknown operator(s): " + ", ".join(unknown) + "; known: " + ", ".join(OPERATOR_IDS))
     a.lengths = [int(x) for x in a.lengths.split(",") if x.strip()]
     a.train_batches = [int(x) for x in a.train_batches.split(",") if x.strip()]
     if a.threads < 1 or a.repeats < 1 or a.batch < 1 or any(x < 1 for x in a.lengths + a.train_batches):
@@ -465,6 +474,51 @@ class HyenaX(nn.Module):
         return self.out_proj(y.transpose(1, 2))
 
 
+def causal_depthwise(channels, taps):
+    """causal_conv1d_fn as PyTorch writes it: a depthwise Conv1d padded by taps - 1, cut to the first L outputs."""
+    return nn.Conv1d(channels, channels, kernel_size=taps, groups=channels, padding=taps - 1)
+
+
+class HyenaInner(nn.Module):
+    """keshik6/grafting Hyena_SE (short filter, then inner filter of short_filter_order taps) or Hyena_Y (no short
+    filter, inner filter of inner_filter_len taps): y = out_proj(q * CC(k * v; inner))."""
+
+    def __init__(self, d_model, short_filter_order=4, inner_filter_len=4, variant="se"):
+        super().__init__()
+        self.d_model = d_model
+        self.in_proj = nn.Linear(d_model, 3 * d_model)
+        self.out_proj = nn.Linear(d_model, d_model)
+        self.short_filter = causal_depthwise(3 * d_model, short_filter_order) if variant == "se" else None
+        self.inner_filter = causal_depthwise(d_model, short_filter_order if variant == "se" else inner_filter_len)
+
+    def forward(self, u):
+        L = u.size(-2)
+        u = self.in_proj(u).transpose(1, 2)
+        if self.short_filter is not None:
+            u = self.short_filter(u)[..., :L]
+        q, k, v = u.split(self.d_model, dim=1)
+        kv = self.inner_filter(k * v)[..., :L]
+        return self.out_proj((q * kv).transpose(1, 2))
+
+
+class MLPHyenaX(nn.Module):
+    """keshik6/grafting MLP_Hyena_X: in_proj to 3 Hh, the causal conv applied to the (B, L, 3Hh) tensor untransposed
+    (token positions are the channels, the conv slides along the features), q * (k * v), out_proj."""
+
+    def __init__(self, d_model, l_max, expansion_ratio=2, short_filter_order=4):
+        super().__init__()
+        self.hidden = expansion_ratio * d_model
+        self.in_proj = nn.Linear(d_model, 3 * self.hidden)
+        self.out_proj = nn.Linear(self.hidden, d_model)
+        self.short_filter = causal_depthwise(l_max, short_filter_order)
+
+    def forward(self, x):
+        u = self.in_proj(x)
+        uc = self.short_filter(u)[..., : u.size(-1)]
+        q, k, v = uc.split(self.hidden, dim=-1)
+        return self.out_proj(q * (k * v))
+
+
 def segsum(x):
     """ssd_minimal.segsum (the stable form)."""
     T = x.size(-1)
@@ -565,24 +619,30 @@ class Mamba2(nn.Module):
         return self.out_proj(self.gated_rmsnorm(y, z))
 
 
-def make_operator(op_id, dim, heads):
+def make_operator(op_id, dim, heads, length):
     if op_id == "mha":
         return Attention(dim, heads, qkv_bias=True), "timm Attention, fused qkv Linear with bias, SDPA"
     if op_id == "swa":
         return SWA(dim, heads, (4, 4)), "timm projections, SDPA with a dense boolean band mask |i-j| <= 4"
     if op_id == "hyena_x":
         return HyenaX(dim), "grafting Hyena_X: in_proj D->3D, causal depthwise Conv1d k=4, q*(k*v), out_proj"
+    if op_id == "hyena_se":
+        return HyenaInner(dim, variant="se"), "grafting Hyena_SE: in_proj, causal Conv1d k=4, k*v, causal Conv1d k=4, q*, out_proj"
+    if op_id == "hyena_y":
+        return HyenaInner(dim, variant="y"), "grafting Hyena_Y: in_proj, k*v, causal depthwise Conv1d k=4, q*, out_proj"
+    if op_id == "mlp_hyena_x":
+        return MLPHyenaX(dim, length), "grafting MLP_Hyena_X: in_proj D->6D, Conv1d over features (L channels), q*k*v"
     if op_id == "mamba2":
         return Mamba2(dim), "Mamba2 block around ssd_minimal_discrete (d_state 64, headdim 16, chunk 256)"
     raise ValueError(op_id)
 
 
-def suite_operators(lengths, repeats, dim=384, heads=6, ids=("mha", "swa", "hyena_x", "mamba2")):
+def suite_operators(lengths, repeats, ids, dim=384, heads=6):
     out = []
     for op_id in ids:
         for L in lengths:
             torch.manual_seed(1)
-            op, what = make_operator(op_id, dim, heads)
+            op, what = make_operator(op_id, dim, heads, L)
             g = torch.Generator().manual_seed(2)
             x = torch.randn(1, L, dim, generator=g)
             dy = torch.randn(1, L, dim, generator=g)
@@ -692,7 +752,7 @@ def main():
     if "train" in a.suites:
         entries += suite_train(a.train_batches, a.repeats)
     if "operators" in a.suites:
-        entries += suite_operators(a.lengths, a.repeats)
+        entries += suite_operators(a.lengths, a.repeats, a.operators)
     report = {
         "peer": "pytorch",
         "torch_version": torch.__version__,

@@ -37,8 +37,9 @@ struct HeadSlices<S: KernelScalar> {
 /// host's `parallel_for`, heads concatenated (channel `head * dh + d`), and `y = O Wout^T + bout`.
 ///
 /// Projections are single `gemm`s over all B*L tokens. Each (batch, head) pair writes only its own slices of the
-/// shared buffers and its own scratch, so results do not depend on scheduling. Nothing is kept between calls:
-/// backward recomputes the forward from `x`.
+/// shared buffers and its own scratch, so results do not depend on scheduling. Nothing is kept between calls: a
+/// train-mode forward (ABI 1.4) saves `qkv` and `O` into the host's buffer, and backward starts from them (the
+/// attention core still recomputes its probabilities block by block); otherwise backward recomputes them from `x`.
 ///
 /// PluginKit calls a kernel's generic `forward`/`backward` through its protocol witness, where `S` is unknown,
 /// so the kernels mark them `@_specialize(where S == Float)` / `(where S == Double)`: the scalar loops (softmax,
@@ -91,6 +92,9 @@ struct AttentionProjections {
         return backward ? saturatingSum(qkv, out, out, qkv, scratch) : saturatingSum(qkv, out, scratch)
     }
 
+    /// `qkv` and `O` (`B*L x 3D` and `B*L x D`), what a train-mode forward saves.
+    func savedElements(batch: Int, length: Int) -> Int { saturatingProduct(batch, length, 4 * dim) }
+
     /// The slices of (batch, head) pair `task`; the gradient pointers are `qkv`/`out` when there are none.
     private func slices<S: KernelScalar>(
         task: Int, length l: Int, qkv: UnsafeMutablePointer<S>, out: UnsafeMutablePointer<S>,
@@ -108,15 +112,17 @@ struct AttentionProjections {
             scratch: scratch + task * scratchPerHead)
     }
 
-    /// `y = Lin_out(concat_h head(Lin_qkv(x)))`; `head` fills its pair's `out` rows.
+    /// `y = Lin_out(concat_h head(Lin_qkv(x)))`; `head` fills its pair's `out` rows. `qkv` and `O` go to `saved`
+    /// when given (a train-mode forward), else to the workspace.
     func forward<S: KernelScalar>(
-        _ x: TensorView<S>, _ p: [TensorView<S>], _ y: TensorView<S>, _ ws: Workspace, scratchPerHead: Int,
-        head: (HeadSlices<S>) -> Void
+        _ x: TensorView<S>, _ p: [TensorView<S>], _ y: TensorView<S>, _ ws: Workspace, saving saved: Workspace? = nil,
+        scratchPerHead: Int, head: (HeadSlices<S>) -> Void
     ) throws(PluginFailure) {
         let (b, l, d) = (x.shape[0], x.shape[1], dim)
         try checkBLASExtents(b * l, 3 * d)
-        let qkv: UnsafeMutablePointer<S> = try ws.take(b * l * 3 * d)
-        let out: UnsafeMutablePointer<S> = try ws.take(b * l * d)
+        let store = saved ?? ws
+        let qkv: UnsafeMutablePointer<S> = try store.take(b * l * 3 * d)
+        let out: UnsafeMutablePointer<S> = try store.take(b * l * d)
         let scratch: UnsafeMutablePointer<S> = try ws.take(b * heads * scratchPerHead)
         let idx = index
         linear(
@@ -138,25 +144,32 @@ struct AttentionProjections {
 
     /// The vector-Jacobian product. `backwardHead` fills its pair's `out` rows (for the out-projection's weight
     /// gradient) and overwrites its `dq`, `dk`, `dv` rows from `dOut`; `forwardHead` only fills `out`, for a call
-    /// that wants no gradient below the attention.
+    /// that wants no gradient below the attention. With `saved` (what a train-mode forward saved), `qkv` and `O` are
+    /// read from it (never written): the heads' recomputed `out` rows go to the workspace.
     func backward<S: KernelScalar>(
         _ x: TensorView<S>, _ p: [TensorView<S>], _ dy: TensorView<S>, dx: TensorView<S>?, dparams: [TensorView<S>?],
-        _ ws: Workspace, scratchPerHead: Int, forwardHead: (HeadSlices<S>) -> Void,
+        _ ws: Workspace, saved: Workspace? = nil, scratchPerHead: Int, forwardHead: (HeadSlices<S>) -> Void,
         backwardHead: (HeadSlices<S>) -> Void
     ) throws(PluginFailure) {
         let (b, l, d) = (x.shape[0], x.shape[1], dim)
         let rows = b * l
         try checkBLASExtents(rows, 3 * d)
         let idx = index
-        let qkv: UnsafeMutablePointer<S> = try ws.take(rows * 3 * d)
+        var qkv: UnsafeMutablePointer<S> = try ws.take(rows * 3 * d)
         let out: UnsafeMutablePointer<S> = try ws.take(rows * d)
         let dout: UnsafeMutablePointer<S> = try ws.take(rows * d)
         let dqkv: UnsafeMutablePointer<S> = try ws.take(rows * 3 * d)
         let scratch: UnsafeMutablePointer<S> = try ws.take(b * heads * scratchPerHead)
-        linear(
-            x.base, rows: rows, inFeatures: d, weight: p[idx.qkvW].base,
-            bias: idx.qkvB.map { UnsafePointer(p[$0].base) },
-            outFeatures: 3 * d, into: qkv, parallel: parallel)
+        var savedOut: UnsafeMutablePointer<S>?
+        if let saved {
+            qkv = try saved.take(rows * 3 * d)
+            savedOut = try saved.take(rows * d)
+        } else {
+            linear(
+                x.base, rows: rows, inFeatures: d, weight: p[idx.qkvW].base,
+                bias: idx.qkvB.map { UnsafePointer(p[$0].base) },
+                outFeatures: 3 * d, into: qkv, parallel: parallel)
+        }
         let needQKV = dx != nil || dparams[idx.qkvW] != nil || (idx.qkvB.map { dparams[$0] != nil } ?? false)
         let needOut = dparams[idx.outW] != nil
         if needQKV {
@@ -179,7 +192,8 @@ struct AttentionProjections {
         // out: dWout = dy^T O, dbout = sum dy.
         if let dW = dparams[idx.outW] {
             parallelGemm(
-                transA: true, transB: false, m: d, n: d, k: rows, alpha: 1, a: dy.base, lda: d, b: out, ldb: d, beta: 0,
+                transA: true, transB: false, m: d, n: d, k: rows, alpha: 1, a: dy.base, lda: d, b: savedOut ?? out,
+                ldb: d, beta: 0,
                 c: dW.base, ldc: d, parallel: parallel)
         }
         if let bi = idx.outB, let db = dparams[bi] { columnSums(dy.base, rows: rows, columns: d, into: db.base) }

@@ -13,7 +13,7 @@ nonisolated(unsafe) private let table = makePlugin(
             id: "swa", version: "1.0.0",
             summary:
                 "flash-attn MHA with window_size=(left, right): softmax attention over keys i-left <= j <= i+right of the 1D token order",
-            role: .tokenMixer, capabilities: capabilities,
+            role: .tokenMixer, capabilities: capabilities | UInt32(OZ_CAP_SAVE_FOR_BACKWARD),
             attributes: [
                 AttributeSpec(
                     "num_heads", default: .int(16), doc: "attention heads; must divide D (grafting: 16)",
@@ -33,7 +33,7 @@ nonisolated(unsafe) private let table = makePlugin(
             id: "swa2d", version: "1.0.0",
             summary:
                 "2D neighbourhood attention (NATTEN shift or clipped window) on the H x W token grid, timm qkv/proj",
-            role: .tokenMixer, capabilities: capabilities | UInt32(OZ_CAP_NEEDS_GRID),
+            role: .tokenMixer, capabilities: capabilities | UInt32(OZ_CAP_NEEDS_GRID | OZ_CAP_SAVE_FOR_BACKWARD),
             attributes: [
                 AttributeSpec(
                     "num_heads", default: .int(16), doc: "attention heads; must divide D", intRange: 1...4096),

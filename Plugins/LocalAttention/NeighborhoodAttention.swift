@@ -70,6 +70,31 @@ final class NeighborhoodAttentionKernel: OperatorKernel {
         }
     }
 
+    /// `qkv` and `O` (``AttentionProjections/savedElements(batch:length:)``).
+    func savedElements(batch: Int, length: Int) -> Int { projections.savedElements(batch: batch, length: length) }
+
+    @_specialize(where S == Float)
+    @_specialize(where S == Double)
+    func forward<S: KernelScalar>(
+        _ x: TensorView<S>, _ p: [TensorView<S>], _ y: TensorView<S>, _ ws: Workspace, saving saved: Workspace
+    ) throws(PluginFailure) {
+        try projections.forward(
+            x, p, y, ws, saving: saved, scratchPerHead: attention.scratchElements(backward: false)
+        ) { head in attention.forward(head) }
+    }
+
+    @_specialize(where S == Float)
+    @_specialize(where S == Double)
+    func backward<S: KernelScalar>(
+        _ x: TensorView<S>, _ p: [TensorView<S>], _ dy: TensorView<S>, dx: TensorView<S>?, dparams: [TensorView<S>?],
+        _ ws: Workspace, saved: Workspace
+    ) throws(PluginFailure) {
+        try projections.backward(
+            x, p, dy, dx: dx, dparams: dparams, ws, saved: saved,
+            scratchPerHead: attention.scratchElements(backward: true), forwardHead: { attention.forward($0) },
+            backwardHead: { attention.backward($0) })
+    }
+
     @_specialize(where S == Float)
     @_specialize(where S == Double)
     func backward<S: KernelScalar>(

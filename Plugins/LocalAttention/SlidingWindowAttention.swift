@@ -8,7 +8,8 @@ import PluginKit
 ///
 /// Each query is scored only against its window's keys (``WindowPlan``): O(L (left + right + 1)) per head, not
 /// O(L^2). A window holding more than half of the tokens (e.g. `(-1, -1)`) falls back to dense per-head `gemm`s
-/// with the window as a mask, still O(L w). No state is kept between calls, so one instance is re-entrant.
+/// with the window as a mask, still O(L w). A train-mode forward saves `qkv` and `O` for backward (ABI 1.4). No state is kept between calls, so one
+/// instance is re-entrant.
 final class SlidingWindowAttentionKernel: OperatorKernel {
     let projections: AttentionProjections
     /// Keys before / after the query; `nil` is unbounded.
@@ -64,6 +65,33 @@ final class SlidingWindowAttentionKernel: OperatorKernel {
         try projections.forward(x, p, y, ws, scratchPerHead: attention.scratchElements(backward: false)) { head in
             attention.forward(head)
         }
+    }
+
+    /// `qkv` and `O` (``AttentionProjections/savedElements(batch:length:)``).
+    func savedElements(batch: Int, length: Int) -> Int { projections.savedElements(batch: batch, length: length) }
+
+    @_specialize(where S == Float)
+    @_specialize(where S == Double)
+    func forward<S: KernelScalar>(
+        _ x: TensorView<S>, _ p: [TensorView<S>], _ y: TensorView<S>, _ ws: Workspace, saving saved: Workspace
+    ) throws(PluginFailure) {
+        let attention = attention(length: x.shape[1])
+        try projections.forward(
+            x, p, y, ws, saving: saved, scratchPerHead: attention.scratchElements(backward: false)
+        ) { head in attention.forward(head) }
+    }
+
+    @_specialize(where S == Float)
+    @_specialize(where S == Double)
+    func backward<S: KernelScalar>(
+        _ x: TensorView<S>, _ p: [TensorView<S>], _ dy: TensorView<S>, dx: TensorView<S>?, dparams: [TensorView<S>?],
+        _ ws: Workspace, saved: Workspace
+    ) throws(PluginFailure) {
+        let attention = attention(length: x.shape[1])
+        try projections.backward(
+            x, p, dy, dx: dx, dparams: dparams, ws, saved: saved,
+            scratchPerHead: attention.scratchElements(backward: true), forwardHead: { attention.forward($0) },
+            backwardHead: { attention.backward($0) })
     }
 
     @_specialize(where S == Float)

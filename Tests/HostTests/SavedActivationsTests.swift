@@ -11,7 +11,8 @@ import Testing
 @Suite struct SavedActivationsTests {
     /// `mha` at L = 700 (two query blocks, the last one short; causal), at L = 9, and at L = 4097 with one head,
     /// where `P` (4097^2 > ``MHAKernel``'s 2^24 kept probabilities) is recomputed block by block from the saved
-    /// projections; `mlp`; and the three grafting Hyena mixers (their whole forward is saved).
+    /// projections; `mlp`; the three grafting Hyena mixers (their whole forward is saved); and `swa` (projections
+    /// saved, window probabilities recomputed).
     static let cases: [(id: String, product: String, attributes: [String: AttributeValue], b: Int, l: Int)] = [
         ("mha", "OZMHA", ["num_heads": .int(2), "causal": .bool(true)], 2, 700),
         ("mha", "OZMHA", ["num_heads": .int(1)], 1, 4097),
@@ -20,6 +21,7 @@ import Testing
         ("hyena_x", "OZHyena", [:], 2, 40),
         ("hyena_se", "OZHyena", [:], 2, 40),
         ("hyena_y", "OZHyena", [:], 1, 57),
+        ("swa", "OZLocalAttention", ["num_heads": .int(2), "window_size": .intList([3, 2])], 2, 45),
     ]
 
     @Test(arguments: cases.indices)
