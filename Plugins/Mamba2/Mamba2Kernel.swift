@@ -16,8 +16,11 @@ import PluginKit
 /// and column-major, each forward and reversed (`row_fwd.`, `row_bwd.`, `col_fwd.`, `col_bwd.`, VMamba's cross-scan).
 /// The scans share `in_proj`, `z`, `dt_raw`, `norm` and `out_proj`; their outputs are summed before the gated norm.
 ///
-/// The SSD is ``ChunkedSSD`` (linear in L); projections are `gemm`s over all B*L tokens. Backward recomputes the
-/// forward (nothing is kept between calls, so one instance is re-entrant).
+/// The SSD is ``ChunkedSSD`` (linear in L); projections are `gemm`s over all B*L tokens. A train-mode forward (ABI
+/// 1.4) keeps its state (``SavedState``: `Lin_in(x)`, the scan outputs and the gated norm's output, a single scan's
+/// inputs and the SSD's shared products) in the host's buffer, and backward copies it into its workspace instead of
+/// recomputing it; otherwise backward recomputes the forward. Nothing is kept between calls, so one instance is
+/// re-entrant.
 final class Mamba2Kernel<Tag: Mamba2VariantTag>: OperatorKernel {
     let dimensions: Mamba2Dimensions
     let directions: [ScanDirection]
@@ -103,6 +106,60 @@ final class Mamba2Kernel<Tag: Mamba2VariantTag>: OperatorKernel {
         bufferSizes(backward: backward, batch: batch, length: length).total
     }
 
+    /// What a train-mode forward keeps for backward, in this order: the leading parts of backward's buffers that the
+    /// forward fills (element counts).
+    private struct SavedState {
+        /// `Lin_in(x)` (`B*L x d_in_proj`).
+        var zx = 0
+        /// The summed scan outputs and the gated norm's output.
+        var ys = 0
+        /// `xBC`, `u` and the conv output before silu (the last scan's; the only one for `mamba2`).
+        var xbc = 0
+        /// `dt_raw` and `dt`.
+        var dt = 0
+        var a = 0
+        /// Every scan's output in its own order (when the scans are reordered).
+        var reordered = 0
+        var products = 0
+
+        var pieces: [Int] { [zx, ys, xbc, dt, a, reordered, products] }
+        /// The total, with 8 elements of alignment slack per piece.
+        var total: Int { pieces.reduce(0) { saturatingSum($0, $1, 8) } }
+    }
+
+    /// Where the pieces of a ``SavedState`` lie in the saved buffer (`products` nil when the SSD shares none).
+    private struct KeptState<S: KernelScalar> {
+        let zx, ys, xbc, dt, a: UnsafeMutablePointer<S>
+        let reordered, products: UnsafeMutablePointer<S>?
+    }
+
+    /// The pieces of `state` taken from `saved`, in ``SavedState``'s order.
+    private func kept<S: KernelScalar>(
+        _ saved: Workspace, _ state: SavedState
+    ) throws(PluginFailure) -> KeptState<S> {
+        KeptState(
+            zx: try saved.take(state.zx), ys: try saved.take(state.ys), xbc: try saved.take(state.xbc),
+            dt: try saved.take(state.dt), a: try saved.take(state.a),
+            reordered: state.reordered > 0 ? try saved.take(state.reordered) : nil,
+            products: state.products > 0 ? try saved.take(state.products) : nil)
+    }
+
+    private func savedState(batch: Int, length: Int) -> SavedState {
+        let d = dimensions
+        let rows = saturatingProduct(batch, length)
+        var state = SavedState()
+        state.zx = saturatingProduct(rows, d.inProjDim)
+        state.ys = saturatingProduct(2, rows, d.dInner)
+        state.xbc = saturatingProduct(3, rows, d.convDim)
+        state.dt = saturatingProduct(2, rows, d.heads)
+        state.a = d.heads
+        state.reordered = hasReorderedScans ? saturatingProduct(directions.count, rows, d.dInner) : 0
+        state.products = ChunkedSSD(batch: batch, length: length, dimensions: d, parallel: parallel).productElements
+        return state
+    }
+
+    func savedElements(batch: Int, length: Int) -> Int { savedState(batch: batch, length: length).total }
+
     private func checkShapes(batch: Int, length: Int) throws(PluginFailure) {
         let d = dimensions
         try checkBLASExtents(batch * length, d.inProjDim, d.convDim)
@@ -139,21 +196,28 @@ final class Mamba2Kernel<Tag: Mamba2VariantTag>: OperatorKernel {
         }
     }
 
+    /// The buffers in `ws` in backward's layout (`backward`) or forward's, sized by `sizes`; or, with `saved`, the
+    /// state in backward's layout in a train-mode forward's saved buffer (``SavedState``) and only the scratch in `ws`.
     private func takeScanBuffers<S: KernelScalar>(
-        _ ws: Workspace, _ sizes: BufferSizes, backward: Bool, rows: Int
+        _ ws: Workspace, _ sizes: BufferSizes, backward: Bool, rows: Int, saved: (Workspace, SavedState)? = nil
     )
         throws(PluginFailure) -> ScanBuffers<S>
     {
         let d = dimensions
-        let zx: UnsafeMutablePointer<S> = try ws.take(sizes.zx)
-        let ys: UnsafeMutablePointer<S> = try ws.take(sizes.ys)
-        let xbc: UnsafeMutablePointer<S> = try ws.take(sizes.xbc)
-        let dtRaw: UnsafeMutablePointer<S> = try ws.take(sizes.dt)
-        let a: UnsafeMutablePointer<S> = try ws.take(sizes.a)
-        let reordered: UnsafeMutablePointer<S>? = hasReorderedScans ? try ws.take(sizes.reordered) : nil
+        let state: KeptState<S>
+        if let saved {
+            state = try kept(saved.0, saved.1)
+        } else {
+            state = KeptState(
+                zx: try ws.take(sizes.zx), ys: try ws.take(sizes.ys), xbc: try ws.take(sizes.xbc),
+                dt: try ws.take(sizes.dt), a: try ws.take(sizes.a),
+                reordered: hasReorderedScans ? try ws.take(sizes.reordered) : nil, products: nil)
+        }
+        let (zx, ys, xbc, dtRaw, a, reordered) = (state.zx, state.ys, state.xbc, state.dt, state.a, state.reordered)
         let scratch: UnsafeMutablePointer<S> = try ws.take(sizes.scratch)
         // Without shared products the SSD never reads the pointer.
-        let products: UnsafeMutablePointer<S> = sizes.products > 0 ? try ws.take(sizes.products) : scratch
+        var products = state.products ?? scratch
+        if saved == nil, sizes.products > 0 { products = try ws.take(sizes.products) }
         let convRows = rows * d.convDim
         return ScanBuffers(
             zx: zx, ys: ys, normed: ys + rows * d.dInner, xbc: xbc, u: xbc + convRows,
@@ -226,12 +290,31 @@ final class Mamba2Kernel<Tag: Mamba2VariantTag>: OperatorKernel {
     )
         throws(PluginFailure)
     {
+        try forwardPass(x, p, y, ws, saved: nil)
+    }
+
+    func forward<S: KernelScalar>(
+        _ x: TensorView<S>, _ p: [TensorView<S>], _ y: TensorView<S>, _ ws: Workspace, saving saved: Workspace
+    )
+        throws(PluginFailure)
+    {
+        try forwardPass(x, p, y, ws, saved: saved)
+    }
+
+    /// The forward; with `saved`, in backward's layout (each scan's output kept, the conv output before silu and
+    /// `dt` in their own buffers) inside the saved buffer, the scratch in `ws`.
+    private func forwardPass<S: KernelScalar>(
+        _ x: TensorView<S>, _ p: [TensorView<S>], _ y: TensorView<S>, _ ws: Workspace, saved: Workspace?
+    )
+        throws(PluginFailure)
+    {
         let (b, l, d) = (x.shape[0], x.shape[1], dimensions)
         try checkShapes(batch: b, length: l)
         let ssd = ChunkedSSD(batch: b, length: l, dimensions: d, parallel: parallel)
         let sizes = bufferSizes(backward: false, batch: b, length: l)
-        let buffers: ScanBuffers<S> = try takeScanBuffers(ws, sizes, backward: false, rows: b * l)
-        runScans(x, p, buffers, orders: orders(batch: b, length: l), ssd: ssd, keepAll: false)
+        let buffers: ScanBuffers<S> = try takeScanBuffers(
+            ws, sizes, backward: saved != nil, rows: b * l, saved: saved.map { ($0, savedState(batch: b, length: l)) })
+        runScans(x, p, buffers, orders: orders(batch: b, length: l), ssd: ssd, keepAll: saved != nil)
         norm.forward(
             buffers.ys, z: buffers.zx, zStride: d.inProjDim, weight: p[layout.norm].base, rows: b * l,
             into: buffers.normed)
@@ -244,6 +327,21 @@ final class Mamba2Kernel<Tag: Mamba2VariantTag>: OperatorKernel {
         _ x: TensorView<S>, _ p: [TensorView<S>], _ dy: TensorView<S>, dx: TensorView<S>?, dparams: [TensorView<S>?],
         _ ws: Workspace
     ) throws(PluginFailure) {
+        try backwardPass(x, p, dy, dx: dx, dparams: dparams, ws, saved: nil)
+    }
+
+    func backward<S: KernelScalar>(
+        _ x: TensorView<S>, _ p: [TensorView<S>], _ dy: TensorView<S>, dx: TensorView<S>?, dparams: [TensorView<S>?],
+        _ ws: Workspace, saved: Workspace
+    ) throws(PluginFailure) {
+        try backwardPass(x, p, dy, dx: dx, dparams: dparams, ws, saved: saved)
+    }
+
+    /// The backward: its buffers in `ws`, the forward's state recomputed there, or copied from `saved` (read only).
+    private func backwardPass<S: KernelScalar>(
+        _ x: TensorView<S>, _ p: [TensorView<S>], _ dy: TensorView<S>, dx: TensorView<S>?, dparams: [TensorView<S>?],
+        _ ws: Workspace, saved: Workspace?
+    ) throws(PluginFailure) {
         let (b, l, d) = (x.shape[0], x.shape[1], dimensions)
         let rows = b * l
         try checkShapes(batch: b, length: l)
@@ -251,10 +349,25 @@ final class Mamba2Kernel<Tag: Mamba2VariantTag>: OperatorKernel {
         let sizes = bufferSizes(backward: true, batch: b, length: l)
         let buffers: ScanBuffers<S> = try takeScanBuffers(ws, sizes, backward: true, rows: rows)
         let orders = orders(batch: b, length: l)
-        runScans(x, p, buffers, orders: orders, ssd: ssd, keepAll: true)
         let normed = buffers.normed
-        norm.forward(
-            buffers.ys, z: buffers.zx, zStride: d.inProjDim, weight: p[layout.norm].base, rows: rows, into: normed)
+        if let saved {
+            let state = savedState(batch: b, length: l)
+            let source: KeptState<S> = try kept(saved, state)
+            // Each piece of the state into the leading part of the workspace buffer it was computed into.
+            buffers.zx.update(from: source.zx, count: state.zx)
+            buffers.ys.update(from: source.ys, count: state.ys)
+            buffers.xbc.update(from: source.xbc, count: state.xbc)
+            buffers.dtRaw.update(from: source.dt, count: state.dt)
+            buffers.a.update(from: source.a, count: state.a)
+            if let target = buffers.reordered, let from = source.reordered {
+                target.update(from: from, count: state.reordered)
+            }
+            if let from = source.products { buffers.products.update(from: from, count: state.products) }
+        } else {
+            runScans(x, p, buffers, orders: orders, ssd: ssd, keepAll: true)
+            norm.forward(
+                buffers.ys, z: buffers.zx, zStride: d.inProjDim, weight: p[layout.norm].base, rows: rows, into: normed)
+        }
 
         // out_proj: dW = dy^T normed; d(normed) = dy W (into the same buffer).
         if let dW = dparams[layout.outProj] {

@@ -2,7 +2,8 @@ import OperatorABI
 import PluginKit
 
 /// Every Mamba-2 operator computes in float32 and float64, has a backward, and is deterministic and re-entrant.
-private let capabilities = UInt32(OZ_CAP_BACKWARD | OZ_CAP_DETERMINISTIC | OZ_CAP_REENTRANT | OZ_CAP_FLOAT64)
+private let capabilities = UInt32(
+    OZ_CAP_BACKWARD | OZ_CAP_DETERMINISTIC | OZ_CAP_REENTRANT | OZ_CAP_FLOAT64 | OZ_CAP_SAVE_FOR_BACKWARD)
 
 nonisolated(unsafe) private let table = makePlugin(
     name: "OZMamba2", version: "1.0.0", license: "MIT",

@@ -22,6 +22,8 @@ import Testing
         ("hyena_se", "OZHyena", [:], 2, 40),
         ("hyena_y", "OZHyena", [:], 1, 57),
         ("swa", "OZLocalAttention", ["num_heads": .int(2), "window_size": .intList([3, 2])], 2, 45),
+        ("mamba2", "OZMamba2", ["d_state": .int(8), "headdim": .int(4), "chunk_size": .int(16)], 2, 37),
+        ("mamba2_bidir", "OZMamba2", ["d_state": .int(8), "headdim": .int(4), "chunk_size": .int(16)], 1, 37),
     ]
 
     @Test(arguments: cases.indices)
