@@ -10,7 +10,9 @@
 ///
 /// Work is split over channels on the host's `parallel_for`. Every output and every gradient element is a sum in a
 /// fixed order (taps ascending; for weight and bias gradients, batch then time ascending) that does not depend on
-/// how the channels are split, so results are deterministic.
+/// how the channels are split, so results are deterministic. With channels contiguous, each task first copies its
+/// channels' taps tap-major (`w[j][c]`) so that the inner loops over channels read and write contiguous memory and
+/// vectorise; the sums keep their order, so the results are the same bits either way.
 public struct CausalDepthwiseConv: Sendable {
     /// Batch extent `B`.
     public let batch: Int
@@ -67,14 +69,23 @@ public struct CausalDepthwiseConv: Sendable {
         let (k, bs, ts, cs) = (taps, batchStride, timeStride, channelStride)
         parallel(channels, grain: grain) { c0, c1 in
             if cs == 1 {
-                // Channels contiguous: sweep each (b, t) row across the task's channels.
-                for b in 0..<batch {
-                    for t in 0..<length {
-                        let o = out + b * bs + t * ts
-                        for c in c0..<c1 { o[c] = bias?[c] ?? 0 }
-                        for j in max(0, k - 1 - t)..<k {
-                            let i = input + b * bs + (t - (k - 1) + j) * ts
-                            for c in c0..<c1 { o[c] += weight[c * k + j] * i[c] }
+                // Channels contiguous: sweep each (b, t) row across the task's channels, taps tap-major.
+                let n = c1 - c0
+                withUnsafeTemporaryAllocation(of: S.self, capacity: n * (k + 1)) { buffer in
+                    let taps = buffer.baseAddress!, b0 = taps + n * k
+                    for c in 0..<n {
+                        for j in 0..<k { taps[j * n + c] = weight[(c0 + c) * k + j] }
+                        b0[c] = bias?[c0 + c] ?? 0
+                    }
+                    for b in 0..<batch {
+                        for t in 0..<length {
+                            let o = out + b * bs + t * ts + c0
+                            o.update(from: b0, count: n)
+                            for j in max(0, k - 1 - t)..<k {
+                                let i = input + b * bs + (t - (k - 1) + j) * ts + c0
+                                let w = taps + j * n
+                                for c in 0..<n { o[c] += w[c] * i[c] }
+                            }
                         }
                     }
                 }
@@ -118,24 +129,43 @@ public struct CausalDepthwiseConv: Sendable {
             dW?.advanced(by: c0 * k).update(repeating: 0, count: (c1 - c0) * k)
             dBias?.advanced(by: c0).update(repeating: 0, count: c1 - c0)
             if cs == 1 {
-                for b in 0..<batch {
-                    for t in 0..<length {
-                        let g = dOut + b * bs + t * ts
-                        if let dBias { for c in c0..<c1 { dBias[c] += g[c] } }
-                        if let dW {
-                            for j in max(0, k - 1 - t)..<k {
-                                let i = input + b * bs + (t - (k - 1) + j) * ts
-                                for c in c0..<c1 { dW[c * k + j] += g[c] * i[c] }
+                // Taps and their gradients tap-major for the task's channels (see the type's documentation).
+                let n = c1 - c0
+                withUnsafeTemporaryAllocation(of: S.self, capacity: 2 * n * k) { buffer in
+                    let taps = buffer.baseAddress!, dTaps = taps + n * k
+                    for c in 0..<n {
+                        for j in 0..<k { taps[j * n + c] = weight[(c0 + c) * k + j] }
+                    }
+                    dTaps.update(repeating: 0, count: n * k)
+                    for b in 0..<batch {
+                        for t in 0..<length {
+                            let g = dOut + b * bs + t * ts + c0
+                            if let dBias {
+                                let db = dBias + c0
+                                for c in 0..<n { db[c] += g[c] }
+                            }
+                            if dW != nil {
+                                for j in max(0, k - 1 - t)..<k {
+                                    let i = input + b * bs + (t - (k - 1) + j) * ts + c0
+                                    let dw = dTaps + j * n
+                                    for c in 0..<n { dw[c] += g[c] * i[c] }
+                                }
+                            }
+                            if let dIn {
+                                // Row t of dIn gathers dOut rows t + (k-1) - j, j descending from k-1.
+                                let d = dIn + b * bs + t * ts + c0
+                                d.update(repeating: 0, count: n)
+                                for j in max(0, t + k - length)..<k {
+                                    let gj = dOut + b * bs + (t + (k - 1) - j) * ts + c0
+                                    let w = taps + j * n
+                                    for c in 0..<n { d[c] += w[c] * gj[c] }
+                                }
                             }
                         }
-                        if let dIn {
-                            // Row t of dIn gathers dOut rows t + (k-1) - j, j descending from k-1.
-                            let d = dIn + b * bs + t * ts
-                            for c in c0..<c1 { d[c] = 0 }
-                            for j in max(0, t + k - length)..<k {
-                                let gj = dOut + b * bs + (t + (k - 1) - j) * ts
-                                for c in c0..<c1 { d[c] += weight[c * k + j] * gj[c] }
-                            }
+                    }
+                    if let dW {
+                        for c in 0..<n {
+                            for j in 0..<k { dW[(c0 + c) * k + j] = dTaps[j * n + c] }
                         }
                     }
                 }

@@ -17,8 +17,9 @@ struct BenchCommand: ParsableCommand {
             Suites: blas (sgemm on DiT-S/2 linear shapes), dispatch (one operator call through the ABI, and its \
             share of a DiT forward), dit (forward and forward+backward of a DiT with random weights, GFLOP/s \
             against in-run sgemm), threads (the dit forward in child processes with ZOO_THREADS=1 and 2), \
-            operators (each registered token mixer at D=384 with 6 heads over L, fitted exponent of time against \
-            L, speed relative to mha), train (images/s of a pretraining step on the synthetic shapes and of a \
+            operators (each registered token mixer, or each operator --operators names, at D=384 with 6 heads \
+            over L: forward, backward as training runs it, and train-mode forward+backward; fitted exponent of \
+            time against L, speed relative to mha), train (images/s of a pretraining step on the synthetic shapes and of a \
             stage-1 step of one hyena_x slot; a --config without 3 input channels trains the embedded model's \
             architecture), graft (forward of the interleave-50 hyena_x and swa models against the original at 256, 1024 \
             and 4096 tokens), memory (peak resident memory of zoo dit forward, batch 1, in a fresh process on a \
@@ -150,10 +151,13 @@ struct BenchCommand: ParsableCommand {
         if wants(.threads) { entries += try threads() }
         if wants(.operators) {
             let ls = try integers(lengths, option: "--lengths")
-            // Token mixers only, the model's own attention first so the others can be given relative to it.
-            let ids = operators.map { $0.split(separator: ",").map(String.init) } ?? host.registry.operatorIds
+            // By default the registry's token mixers; operators named with --operators whatever their role (a channel
+            // mixer such as mlp_hyena_x too). The model's own attention first, so token mixers can be given relative
+            // to it.
+            let named = operators.map { $0.split(separator: ",").map(String.init) }
+            let ids = named ?? host.registry.operatorIds
             let ordered = ids.filter { $0 == c.attnOperator } + ids.filter { $0 != c.attnOperator }
-            let ops = try ordered.map { try host.resolveOperator($0) }.filter { $0.role == .tokenMixer }
+            let ops = try ordered.map { try host.resolveOperator($0) }.filter { named != nil || $0.role == .tokenMixer }
             entries += try BenchSuites.operators(
                 ops, dim: 384, heads: 6, lengths: ls, repeats: repeats, baseline: c.attnOperator
             ) { print($0) }

@@ -126,7 +126,8 @@ public enum BenchSuites {
                     e.notes["gflops_over_sgemm"] = String(format: "%.2f", g / s)
                     e.notes["sgemm_baseline"] = "sgemm \(l)x\(3 * dim)x\(dim)"
                 }
-                if let m = baselineTimes[l], let baselineId, descriptor.id != baselineId {
+                if let m = baselineTimes[l], let baselineId, descriptor.id != baselineId, descriptor.role == .tokenMixer
+                {
                     e.baseline = "\(baselineId) forward D=\(dim) L=\(l)"
                     e.ratio = m / fwd.median
                 }
