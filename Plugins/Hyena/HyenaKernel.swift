@@ -266,6 +266,8 @@ final class HyenaKernel: OperatorKernel {
             bias: UnsafePointer(p[index.filterBias].base + j), biasStride: order - 1)
     }
 
+    @_specialize(where S == Float)
+    @_specialize(where S == Double)
     func forward<S: KernelScalar>(
         _ x: TensorView<S>, _ p: [TensorView<S>], _ y: TensorView<S>, _ ws: Workspace
     ) throws(PluginFailure) {
@@ -279,6 +281,8 @@ final class HyenaKernel: OperatorKernel {
 
     // MARK: Backward
 
+    @_specialize(where S == Float)
+    @_specialize(where S == Double)
     func backward<S: KernelScalar>(
         _ x: TensorView<S>, _ p: [TensorView<S>], _ dy: TensorView<S>, dx: TensorView<S>?, dparams: [TensorView<S>?],
         _ ws: Workspace

@@ -109,6 +109,8 @@ final class MLPHyenaXKernel: OperatorKernel {
         return (u, uc, gated)
     }
 
+    @_specialize(where S == Float)
+    @_specialize(where S == Double)
     func forward<S: KernelScalar>(
         _ x: TensorView<S>, _ p: [TensorView<S>], _ y: TensorView<S>, _ ws: Workspace
     ) throws(PluginFailure) {
@@ -120,6 +122,8 @@ final class MLPHyenaXKernel: OperatorKernel {
             into: y.base, parallel: parallel)
     }
 
+    @_specialize(where S == Float)
+    @_specialize(where S == Double)
     func backward<S: KernelScalar>(
         _ x: TensorView<S>, _ p: [TensorView<S>], _ dy: TensorView<S>, dx: TensorView<S>?, dparams: [TensorView<S>?],
         _ ws: Workspace

@@ -97,6 +97,17 @@ public struct CausalDepthwiseConv: Sendable {
                         let o = out + b * bs + c * cs
                         let w = weight + c * k
                         let b0 = bias?[c] ?? 0
+                        if ts == 1 {
+                            // One pass per tap over the contiguous sequence (vectorises); taps in the same order.
+                            o.update(repeating: b0, count: length)
+                            for j in 0..<k {
+                                let shift = k - 1 - j
+                                guard shift < length else { continue }
+                                let (wj, src, dst) = (w[j], i, o + shift)
+                                for t in 0..<(length - shift) { dst[t] += wj * src[t] }
+                            }
+                            continue
+                        }
                         for t in 0..<length {
                             var acc = b0
                             for j in max(0, k - 1 - t)..<k { acc += w[j] * i[(t - (k - 1) + j) * ts] }
@@ -175,6 +186,35 @@ public struct CausalDepthwiseConv: Sendable {
                         let i = input + b * bs + c * cs
                         let g = dOut + b * bs + c * cs
                         let w = weight + c * k
+                        if ts == 1 {
+                            // Contiguous sequences: one pass per tap (vectorises), every sum in the same order.
+                            if let dBias {
+                                var sum = dBias[c]
+                                for t in 0..<length { sum += g[t] }
+                                dBias[c] = sum
+                            }
+                            if let dW {
+                                for j in 0..<k {
+                                    let shift = k - 1 - j
+                                    guard shift < length else { continue }
+                                    var sum = dW[c * k + j]
+                                    for t in shift..<length { sum += g[t] * i[t - shift] }
+                                    dW[c * k + j] = sum
+                                }
+                            }
+                            if let dIn {
+                                let d = dIn + b * bs + c * cs
+                                d.update(repeating: 0, count: length)
+                                for j in 0..<k {
+                                    // d[s] += w[j] g[s + shift] for s + shift < length; j ascending as before.
+                                    let shift = k - 1 - j
+                                    guard shift < length else { continue }
+                                    let (wj, src) = (w[j], g + shift)
+                                    for s in 0..<(length - shift) { d[s] += wj * src[s] }
+                                }
+                            }
+                            continue
+                        }
                         for t in 0..<length {
                             let gt = g[t * ts]
                             dBias?[c] += gt
