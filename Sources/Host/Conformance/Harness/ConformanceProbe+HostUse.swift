@@ -11,10 +11,10 @@ extension Probe {
     /// One call: forward gives `[y]`, backward `[dx, dparam_0, ...]` (every gradient asked for). The inputs are
     /// copied into fresh buffers for the call, so a plugin that writes its inputs (the inputs_unmodified check's
     /// finding) changes no other call. `workspace` is what the call is lent; nil: a fresh zeroed one of the size the
-    /// plugin asks.
+    /// plugin asks. `saved` is the ABI 1.4 saved-activations buffer the call gets (none by default).
     func outputs<T: TensorScalar>(
         _ op: Operator, backward: Bool, _ inputs: CallInputs<T>, workspace: ReusedWorkspace? = nil,
-        fill: WorkspaceFill = .zero
+        fill: WorkspaceFill = .zero, saved: (pointer: UnsafeMutableRawPointer?, size: Int) = (nil, 0)
     ) throws -> [[T]] {
         let shape = inputs.shape
         let x = GuardedBuffer<T>(shape: shape, values: inputs.x)
@@ -32,7 +32,8 @@ extension Probe {
             try withExtendedLifetime((fresh, x, params, dy, dx, dp)) {
                 try op.table.backward(
                     op.instance, x: x.argument, params: params.map(\.argument), dy: dy.argument, dx: dx.argument,
-                    dparams: dp.map(\.argument), workspace: lent.pointer, workspaceSize: lent.size)
+                    dparams: dp.map(\.argument), workspace: lent.pointer, workspaceSize: lent.size,
+                    saved: saved.pointer.map { UnsafeRawPointer($0) }, savedSize: saved.size)
             }
             return [dx.values] + dp.map(\.values)
         }
@@ -40,7 +41,7 @@ extension Probe {
         try withExtendedLifetime((fresh, x, params, y)) {
             try op.table.forward(
                 op.instance, x: x.argument, params: params.map(\.argument), y: y.argument, workspace: lent.pointer,
-                workspaceSize: lent.size)
+                workspaceSize: lent.size, saved: saved.pointer, savedSize: saved.size)
         }
         return [y.values]
     }

@@ -41,7 +41,7 @@ extension Probe {
                 let saved = ReusedWorkspace()
                 let buffer = saved.lend(bytes, fill: fill)
                 let at = "at B = \(batch), L = \(length) with the saved buffer filled with \(fill)"
-                let y = try savedCall(op, backward: false, inputs, saved: buffer)
+                let y = try outputs(op, backward: false, inputs, saved: buffer)
                 if let damage = saved.guardDamage {
                     return .fail(
                         "the forward that saves wrote outside its \(bytes)-byte saved buffer (offset \(damage)) \(at)")
@@ -51,7 +51,7 @@ extension Probe {
                 }
                 let snapshot = Data(bytes: buffer.pointer!, count: bytes)
                 for call in ["first", "second"] {
-                    let gradients = try savedCall(op, backward: true, inputs, saved: buffer)
+                    let gradients = try outputs(op, backward: true, inputs, saved: buffer)
                     let names = outputNames(op, backward: true)
                     if let problem = compare(gradients, plainGradients, names: names, exact: exact, worst: &worst) {
                         return .fail(
@@ -91,38 +91,5 @@ extension Probe {
             }
         }
         return nil
-    }
-
-    /// One forward (`[y]`) or backward (`[dx, dparam_0, ...]`) with the saved buffer, a fresh workspace and fresh
-    /// copies of the inputs, as ``outputs(_:backward:_:workspace:fill:)`` makes them.
-    private func savedCall<T: TensorScalar>(
-        _ op: Operator, backward: Bool, _ inputs: CallInputs<T>,
-        saved: (pointer: UnsafeMutableRawPointer?, size: Int)
-    ) throws -> [[T]] {
-        let shape = inputs.shape
-        let x = GuardedBuffer<T>(shape: shape, values: inputs.x)
-        let params = inputs.params.map { GuardedBuffer<T>(shape: $0.shape, values: $0.values) }
-        let workspace = GuardedWorkspace(
-            size: try op.workspaceSize(backward: backward, batch: shape[0], length: shape[1]))
-        if backward {
-            let dy = GuardedBuffer<T>(shape: shape, values: inputs.dy)
-            let dx = GuardedBuffer<T>(shape: shape)
-            let dp = params.map { GuardedBuffer<T>(shape: $0.shape) }
-            try withExtendedLifetime((workspace, x, params, dy, dx, dp)) {
-                try op.table.backward(
-                    op.instance, x: x.argument, params: params.map(\.argument), dy: dy.argument, dx: dx.argument,
-                    dparams: dp.map(\.argument), workspace: workspace.pointer, workspaceSize: workspace.size,
-                    saved: saved.pointer.map { UnsafeRawPointer($0) }, savedSize: saved.size)
-            }
-            return [dx.values] + dp.map(\.values)
-        }
-        let y = GuardedBuffer<T>(shape: shape)
-        try withExtendedLifetime((workspace, x, params, y)) {
-            try op.table.forward(
-                op.instance, x: x.argument, params: params.map(\.argument), y: y.argument,
-                workspace: workspace.pointer, workspaceSize: workspace.size, saved: saved.pointer,
-                savedSize: saved.size)
-        }
-        return [y.values]
     }
 }
