@@ -19,7 +19,8 @@ struct Zoo: ParsableCommand {
         subcommands: [
             PluginsCommand.self, PluginCommand.self, OpCommand.self, RegistryCommand.self, ConformCommand.self,
             DemoCommand.self,
-            DiTCommand.self, DataCommand.self, PretrainCommand.self, SampleCommand.self, GraftCommand.self,
+            ConvertCommand.self, DiTCommand.self, DataCommand.self, PretrainCommand.self, SampleCommand.self,
+            GraftCommand.self,
             GraftTableCommand.self, BenchCommand.self,
             ProbeCommand.self, SoakCommand.self,
         ])

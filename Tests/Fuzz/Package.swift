@@ -10,7 +10,7 @@ import PackageDescription
 /// `main` is not used. Seed corpora live in `corpus/<target>/`.
 let targets = [
     "FuzzNPY", "FuzzSafetensors", "FuzzRegistry", "FuzzDiTConfig", "FuzzGraftPlan", "FuzzPNG", "FuzzImageFolder",
-    "FuzzCFunctionSpec",
+    "FuzzCFunctionSpec", "FuzzPyTorch",
 ]
 
 let package = Package(

@@ -18,6 +18,7 @@ from PIL import Image
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.abspath(os.path.join(HERE, "..", "..", ".."))
 FORMATS = os.path.join(ROOT, "Tests", "HostTests", "Fixtures", "Formats")
+PYTORCH = os.path.join(ROOT, "Tests", "HostTests", "Fixtures", "PyTorch")
 
 
 def out(target, name, data):
@@ -55,6 +56,13 @@ def safetensors_bytes(header, payload=b""):
     text = json.dumps(header, separators=(",", ":")).encode()
     text += b" " * (-len(text) % 8)
     return struct.pack("<Q", len(text)) + text + payload
+
+
+def pytorch():
+    # torch.save files written by scripts/make-pytorch-fixtures (real PyTorch), the refused ones included.
+    for name in sorted(os.listdir(PYTORCH)):
+        if name.endswith(".pt") and os.path.getsize(os.path.join(PYTORCH, name)) < 16384:
+            shutil.copy(os.path.join(PYTORCH, name), os.path.join(HERE, "pytorch", name))
 
 
 def safetensors():
@@ -245,7 +253,8 @@ def cfunction():
 
 
 if __name__ == "__main__":
-    for target in ["npy", "safetensors", "registry", "dit-config", "graft-plan", "png", "image-folder", "cfunction"]:
+    for target in ["npy", "safetensors", "registry", "dit-config", "graft-plan", "png", "image-folder", "cfunction",
+                   "pytorch"]:
         shutil.rmtree(os.path.join(HERE, target), ignore_errors=True)
         os.makedirs(os.path.join(HERE, target))
     npy()
@@ -256,3 +265,4 @@ if __name__ == "__main__":
     pngs()
     imagefolder()
     cfunction()
+    pytorch()

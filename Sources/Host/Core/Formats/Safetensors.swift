@@ -28,6 +28,8 @@ public struct SafetensorsFile: Sendable {
     private let dataStart: Int
     /// Whether `data` is a file mapping of ``MappedFile`` (so decoded tensors' pages may be released).
     private var fileMapped = false
+    /// Bytes of entries that are not a range of `data` (a PyTorch view copied out of its storage), by name.
+    private var separateBytes: [String: Data] = [:]
 
     /// The tensor names, in header order.
     public var names: [String] { entries.map(\.name) }
@@ -66,6 +68,21 @@ public struct SafetensorsFile: Sendable {
             data: data,
             dataStart: header.dataStart
         )
+    }
+
+    /// A file of the tensors in `entries`, whose data offsets are ranges of the file mapping `data` except where
+    /// `separateBytes` holds an entry's bytes (for readers of other formats, such as ``PyTorchCheckpoint``).
+    package static func assembled(
+        path: String, metadata: [String: String], entries: [SafetensorsEntry], data: Data, fileMapped: Bool,
+        separateBytes: [String: Data]
+    ) -> SafetensorsFile {
+        var index: [String: Int] = [:]
+        for (i, entry) in entries.enumerated() { index[entry.name] = i }
+        var file = SafetensorsFile(
+            path: path, metadata: metadata, entries: entries, index: index, data: data, dataStart: 0)
+        file.fileMapped = fileMapped
+        file.separateBytes = separateBytes
+        return file
     }
 
     /// The header entry of the tensor called `name`, or `nil`.
@@ -134,7 +151,8 @@ public struct SafetensorsFile: Sendable {
     /// large tensor (1 MiB or more) are released once `body` has copied them out, so loading a checkpoint tensor
     /// by tensor holds about one tensor of the file in memory at a time, not the whole file.
     private func withBytes<R>(of entry: SafetensorsEntry, _ body: (UnsafeRawBufferPointer) -> R) -> R {
-        data.withUnsafeBytes { bytes in
+        if let separate = separateBytes[entry.name] { return separate.withUnsafeBytes(body) }
+        return data.withUnsafeBytes { bytes in
             let begin = dataStart + entry.dataOffsets.lowerBound
             let range = UnsafeRawBufferPointer(rebasing: bytes[begin..<begin + entry.dataOffsets.count])
             let result = body(range)

@@ -21,7 +21,7 @@ extension DiTModel {
     @discardableResult
     public func load(checkpoint path: String) throws(DiTError) -> DiTCheckpointNaming {
         let file: SafetensorsFile
-        do { file = try SafetensorsFile.read(path: path) } catch {
+        do { file = try WeightsFile.read(path: path) } catch {
             throw .checkpoint(path: path, reason: error.description)
         }
         return try load(file)

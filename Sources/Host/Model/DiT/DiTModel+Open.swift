@@ -10,7 +10,7 @@ extension DiTModel {
     /// - Throws: ``DiTError`` naming the file at fault, or the host's error resolving an operator.
     public static func open(checkpoint path: String, configPath: String?, host: PluginHost) throws -> DiTModel {
         let file: SafetensorsFile
-        do { file = try SafetensorsFile.read(path: path) } catch {
+        do { file = try WeightsFile.read(path: path) } catch {
             throw DiTError.checkpoint(path: path, reason: error.description)
         }
         let config: DiTConfig

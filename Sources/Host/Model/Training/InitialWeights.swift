@@ -11,8 +11,8 @@ public struct InitialWeights: Sendable {
     /// Reads `path`. - Throws: ``TrainingError/checkpoint(path:reason:)`` naming the file.
     public init(path: String) throws(TrainingError) {
         do {
-            file = try SafetensorsFile.read(path: path)
-            sha256 = try FileHash.sha256(path: path)
+            file = try WeightsFile.read(path: path)
+            sha256 = try FileHash.sha256(path: file.path)
         } catch { throw .checkpoint(path: path, reason: "cannot be read as initial weights (\(error))") }
     }
 

@@ -24,7 +24,7 @@ public enum ParameterFileError: Error, Equatable, CustomStringConvertible {
 public enum ParameterFile {
     /// Reads the parameters of `op` from `path`: every parameter present, nothing extra, shapes exact.
     public static func load(_ path: String, for op: Operator) throws -> [Tensor<Float>] {
-        let file = try SafetensorsFile.read(path: path)
+        let file = try WeightsFile.read(path: path)
         let expected = op.parameters.map(\.name)
         if let extra = file.names.first(where: { !expected.contains($0) }) {
             throw ParameterFileError.unexpected(
