@@ -77,6 +77,19 @@ final class HyenaKernel: OperatorKernel {
         ]
         return list
     }
+    /// Upstream's other `state_dict` entries (ABI 1.5): the buffers `filter_fn.pos_emb.t` (`linspace(0, 1, l_max)`,
+    /// `(1, l_max, 1)`) and `filter_fn.modulation.deltas` (`(1, 1, C)`), and the shared `Sin`'s `freq` under the
+    /// names of its later uses (`implicit_filter.3.freq`, ...), tied to `implicit_filter.1.freq`.
+    var stateEntries: [StateEntryDecl] {
+        var entries: [StateEntryDecl] = [
+            .buffer(name: "filter_fn.pos_emb.t", shape: [1, maxLength, 1], values: (0..<maxLength).map(filter.time)),
+            .buffer(name: "filter_fn.modulation.deltas", shape: [1, 1, filter.channels], values: filter.deltas),
+        ]
+        for i in stride(from: 1, through: filter.inner, by: 1) {
+            entries.append(.alias(name: "filter_fn.implicit_filter.\(2 * i + 1).freq", parameter: index.freq))
+        }
+        return entries
+    }
     /// Causal, as the math is. The FFT mixes every position of the padded signal, so a change to token s still moves
     /// outputs t < s by rounding (~1e-16 of the output's scale in float64, ~1e-7 in float32); `zoo conform`'s
     /// `receptive_field` check allows 16 ulp of the output's scale for exactly this, and nothing more.

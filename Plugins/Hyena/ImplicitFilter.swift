@@ -26,6 +26,8 @@ struct ImplicitFilter {
     let shift: Double
     /// `|delta_c|`, per channel.
     let decay: [Double]
+    /// `delta_c` as upstream's `modulation.deltas` buffer holds it (signed).
+    let deltas: [Double]
 
     init(
         embedding: Int, width: Int, inner: Int, channels: Int, maxLength: Int, modulate: Bool, shift: Double,
@@ -36,7 +38,8 @@ struct ImplicitFilter {
         )
         (self.modulate, self.shift) = (modulate, shift)
         let (lo, hi) = (log(target) / slowDecay, log(target) / fastDecay)
-        decay = (0..<channels).map { abs(Self.linspace(lo, hi, count: channels, at: $0)) }
+        deltas = (0..<channels).map { Self.linspace(lo, hi, count: channels, at: $0) }
+        decay = deltas.map(abs)
     }
 
     /// `torch.linspace(lo, hi, count)[i]` (a single point is `lo`).

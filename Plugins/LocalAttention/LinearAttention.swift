@@ -9,7 +9,8 @@ import PluginKit
 /// Parameters are named and laid out as `mha`'s: fast-transformers' separate `query_projection`,
 /// `key_projection` and `value_projection` (each `(D, D)` plus bias) are stacked in that order as `qkv.weight`
 /// `(3D, D)` / `qkv.bias` `(3D,)`, which is timm's `'(three h d)'` split; `out_projection` is `proj.weight` /
-/// `proj.bias`. Cost O(L D dh): per head, `KV` and `phi(Q) KV` are `gemm`s of L x dh by dh x dh
+/// `proj.bias`; fast-transformers' own names are declared as parts of these (ABI 1.5 state entries), so its
+/// `AttentionLayer` state dict loads unchanged. Cost O(L D dh): per head, `KV` and `phi(Q) KV` are `gemm`s of L x dh by dh x dh
 /// (``LinearAttentionCore``). No state is kept between calls, so one instance is re-entrant.
 final class LinearAttentionKernel: OperatorKernel {
     let projections: AttentionProjections
@@ -21,6 +22,21 @@ final class LinearAttentionKernel: OperatorKernel {
     }
 
     var parameters: [ParameterDecl] { projections.parameters }
+    /// fast-transformers' `AttentionLayer` names: the three input projections are rows of `qkv`, the output
+    /// projection is all of `proj`.
+    var stateEntries: [StateEntryDecl] {
+        let d = projections.dim
+        var entries: [StateEntryDecl] = []
+        for (k, name) in ["query", "key", "value"].enumerated() {
+            entries.append(.part(name: "\(name)_projection.weight", parameter: 0, rows: k * d..<(k + 1) * d))
+        }
+        for (k, name) in ["query", "key", "value"].enumerated() {
+            entries.append(.part(name: "\(name)_projection.bias", parameter: 1, rows: k * d..<(k + 1) * d))
+        }
+        entries.append(.part(name: "out_projection.weight", parameter: 2, rows: 0..<d))
+        entries.append(.part(name: "out_projection.bias", parameter: 3, rows: 0..<d))
+        return entries
+    }
     var isCausal: Bool { false }
     var receptiveField: (left: Int64, right: Int64)? { (-1, -1) }
 

@@ -52,6 +52,8 @@ public protocol OperatorKernel: AnyObject {
     /// This instance's time complexity in L when its attributes decide it (e.g. a window that may be unbounded);
     /// nil reports the definition's ``OperatorDefinition/complexity`` (`oz_instance_info.complexity`, ABI 1.2).
     var complexity: ComplexityClass? { get }
+    /// The upstream `state_dict`'s entries that are not parameters (ABI 1.5); the default, none.
+    var stateEntries: [StateEntryDecl] { get }
     /// Writes the upstream initialisation of every parameter, deterministically from `seed`.
     func initialize<S: KernelScalar>(_ params: [TensorView<S>], seed: UInt64)
     /// Scratch elements (sized for float64, 8 bytes each) one pass needs at batch B and length L.
@@ -126,6 +128,8 @@ public struct OperatorDefinition {
 }
 
 extension OperatorKernel {
+    /// The parameters are the whole upstream state dict, unless a kernel says otherwise.
+    public var stateEntries: [StateEntryDecl] { [] }
     /// Any length, unless a kernel says otherwise.
     public var fixedLength: Int? { nil }
     /// The definition's complexity, unless a kernel says otherwise.

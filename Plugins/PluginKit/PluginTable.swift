@@ -99,6 +99,9 @@ private func operatorTable(_ d: OperatorDefinition) -> oz_operator {
     t.get_param = { instance, index, info, err in
         guarded(err) { () throws(PluginFailure) in try box(instance).parameter(Int(index), into: info) }
     }
+    t.get_state_entry = { instance, index, entry, err in
+        guarded(err) { () throws(PluginFailure) in try box(instance).stateEntry(Int(index), into: entry) }
+    }
     t.init_params = { instance, seed, params, count, err in
         guarded(err) { () throws(PluginFailure) in
             try box(instance).initialize(seed: seed, params: params, count: Int(count))
@@ -188,6 +191,10 @@ private final class InstanceBox {
     let dim: Int
     let parameters: [ParameterDecl]
     let parameterNames: [UnsafeMutablePointer<CChar>]
+    /// The kernel's upstream state entries (ABI 1.5), their names and buffer values as C memory owned here.
+    let stateEntries: [StateEntryDecl]
+    let stateEntryNames: [UnsafeMutablePointer<CChar>]
+    let stateEntryValues: [UnsafeMutableBufferPointer<Double>?]
     let float64: Bool
     /// The token grid, when the operator needs it (then every call has L == H*W).
     let grid: (height: Int, width: Int)?
@@ -249,6 +256,14 @@ private final class InstanceBox {
         self.dim = Int(a.dim)
         self.parameters = kernel.parameters
         self.parameterNames = parameters.map { strdup($0.name)! }
+        self.stateEntries = kernel.stateEntries
+        self.stateEntryNames = stateEntries.map { strdup($0.name)! }
+        self.stateEntryValues = stateEntries.map { entry in
+            guard case .buffer(_, _, let values) = entry else { return nil }
+            let buffer = UnsafeMutableBufferPointer<Double>.allocate(capacity: max(1, values.count))
+            _ = buffer.initialize(from: values)
+            return buffer
+        }
         self.float64 = definition.capabilities & UInt32(OZ_CAP_FLOAT64) != 0
         self.grid = needsGrid ? (Int(a.grid_h), Int(a.grid_w)) : nil
         self.saves = definition.capabilities & UInt32(OZ_CAP_SAVE_FOR_BACKWARD) != 0
@@ -256,6 +271,8 @@ private final class InstanceBox {
 
     deinit {
         parameterNames.forEach { free($0) }
+        stateEntryNames.forEach { free($0) }
+        stateEntryValues.forEach { $0?.deallocate() }
     }
 
     private static func read(_ v: oz_attr_value, spec: AttributeSpec) throws(PluginFailure) -> AttributeValue {
@@ -308,6 +325,38 @@ private final class InstanceBox {
         put(\.receptive_right, kernel.receptiveField?.right ?? -1)
         put(\.fixed_length, Int64(kernel.fixedLength ?? 0))
         put(\.complexity, (kernel.complexity ?? definition.complexity).code)
+        put(\.num_state_entries, UInt32(stateEntries.count))
+    }
+
+    /// Fills `entry` with upstream state entry `index` (ABI 1.5).
+    func stateEntry(_ index: Int, into entry: UnsafeMutablePointer<oz_state_entry>) throws(PluginFailure) {
+        guard index >= 0, index < stateEntries.count else {
+            throw .invalid("state entry index \(index) out of range 0..<\(stateEntries.count)")
+        }
+        let size = Int(entry.pointee.struct_size)
+        guard size >= MemoryLayout<oz_state_entry>.stride else {
+            throw .invalid(
+                "oz_state_entry.struct_size is \(size), expected at least \(MemoryLayout<oz_state_entry>.stride)")
+        }
+        entry.pointee.name = UnsafePointer(stateEntryNames[index])
+        switch stateEntries[index] {
+        case .buffer(_, let shape, _):
+            entry.pointee.kind = OZ_STATE_BUFFER
+            entry.pointee.ndim = UInt32(shape.count)
+            withUnsafeMutableBytes(of: &entry.pointee.shape) { bytes in
+                let dims = bytes.bindMemory(to: Int64.self)
+                for i in 0..<dims.count { dims[i] = i < shape.count ? Int64(shape[i]) : 0 }
+            }
+            entry.pointee.values = UnsafePointer(stateEntryValues[index]?.baseAddress)
+        case .alias(_, let parameter):
+            entry.pointee.kind = OZ_STATE_ALIAS
+            entry.pointee.param = UInt32(parameter)
+        case .part(_, let parameter, let rows):
+            entry.pointee.kind = OZ_STATE_PART
+            entry.pointee.param = UInt32(parameter)
+            entry.pointee.row_begin = Int64(rows.lowerBound)
+            entry.pointee.row_end = Int64(rows.upperBound)
+        }
     }
 
     /// Fills the fields of `out` that its `struct_size` covers (at least `forward_flops`) with the kernel's declared

@@ -32,4 +32,6 @@ OZ_STATIC_ASSERT(offsetof(oz_cost, struct_size) == 0, cost_struct_size);
 /* Appended fields stay where the minor version that added them put them. */
 OZ_STATIC_ASSERT(offsetof(oz_instance_info, fixed_length) == 32, instance_info_fixed_length_1_1);
 OZ_STATIC_ASSERT(offsetof(oz_instance_info, complexity) == 40, instance_info_complexity_1_2);
-OZ_STATIC_ASSERT(sizeof(oz_instance_info) == 48, instance_info_size_1_2);
+OZ_STATIC_ASSERT(offsetof(oz_instance_info, num_state_entries) == 48, instance_info_num_state_entries_1_5);
+OZ_STATIC_ASSERT(sizeof(oz_instance_info) == 56, instance_info_size_1_5);
+OZ_STATIC_ASSERT(offsetof(oz_state_entry, struct_size) == 0, state_entry_struct_size);

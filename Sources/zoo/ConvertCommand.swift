@@ -28,7 +28,7 @@ struct ConvertCommand: ParsableCommand {
     )
     var select: String?
 
-    @Option(help: "A DiT configuration JSON to record in the output's metadata.")
+    @Option(help: "A DiT configuration (JSON file or preset such as DiT-XL/2) to record in the output's metadata.")
     var config: String?
 
     func run() throws {
@@ -38,7 +38,10 @@ struct ConvertCommand: ParsableCommand {
         }
         var metadata = ["zoo.converted_from": URL(fileURLWithPath: file.path).lastPathComponent]
         if let select { metadata["zoo.converted_select"] = select }
-        if let config { metadata[DiTModel.configMetadataKey] = try DiTConfig.load(path: config).jsonString() }
+        if let config {
+            let dit = try DiTConfig.preset(config) ?? DiTConfig.load(path: config)
+            metadata[DiTModel.configMetadataKey] = dit.jsonString()
+        }
         let tensors = try file.storedTensors()
         try SafetensorsFile.write(path: output, tensors: tensors, metadata: metadata)
         let elements = tensors.reduce(0) { $0 + $1.shape.reduce(1, *) }

@@ -25,7 +25,7 @@ struct DiTCommand: ParsableCommand {
         @Option(help: "Model configuration JSON (DiT constructor names); default: the checkpoint's metadata.")
         var config: String?
 
-        @Option(help: "Weights (safetensors).")
+        @Option(help: "Weights: safetensors or a PyTorch .pt (FILE.pt#KEY selects a state dict).")
         var checkpoint: String
 
         @Option(help: "Images X.npy [N, C, H, W].")
@@ -74,7 +74,7 @@ struct DiTCommand: ParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Show a DiT's configuration, slots and parameter count.")
 
-        @Option(help: "A checkpoint (safetensors) to describe.")
+        @Option(help: "A checkpoint (safetensors or PyTorch .pt) to describe.")
         var checkpoint: String?
 
         @Option(help: "Model configuration JSON, or a preset name such as DiT-XL/2.")

@@ -20,7 +20,7 @@ extension DiTCommand {
                 (or --data), so they were never trained on. Deterministic: the same arguments give the same figures.
                 """)
 
-        @Option(help: "Weights (safetensors).")
+        @Option(help: "Weights: safetensors or a PyTorch .pt (FILE.pt#KEY selects a state dict).")
         var checkpoint: String
 
         @Option(help: "Model configuration JSON; default: the checkpoint's metadata.")

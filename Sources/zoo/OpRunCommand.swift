@@ -33,7 +33,9 @@ struct OpCommand: ParsableCommand {
         @Option(help: "Output Y.npy (float32).")
         var output: String
 
-        @Option(help: "Parameters (safetensors, upstream state_dict names).")
+        @Option(
+            help: "Parameters (safetensors or PyTorch .pt; upstream state_dict names, buffers and tied copies checked)."
+        )
         var params: String?
 
         @Option(help: "Initialise the parameters with the plugin's upstream initialisation from this seed (default 0).")

@@ -18,7 +18,7 @@ struct SampleCommand: ParsableCommand {
             channels unless --guided-channels says otherwise (DiT's sample.py guides 3).
             """)
 
-    @Option(help: "Checkpoint (safetensors); its metadata must carry the configuration, else give --config.")
+    @Option(help: "Checkpoint (safetensors or PyTorch .pt); without configuration metadata give --config.")
     var checkpoint: String
 
     @Option(help: "Model configuration JSON, for checkpoints without one in their metadata.")

@@ -64,7 +64,7 @@ import Testing
         var source = oz_instance_info(
             struct_size: 16, flags: 3, num_params: 7, reserved: 9, receptive_left: 5, receptive_right: 6,
             fixed_length: 7,
-            complexity: OZ_COMPLEXITY_QUADRATIC, reserved2: 0)
+            complexity: OZ_COMPLEXITY_QUADRATIC, reserved2: 0, num_state_entries: 4, reserved3: 0)
         let copy = withUnsafeBytes(of: &source) {
             ABIStruct.read($0.baseAddress!, declaredSize: 16, as: oz_instance_info.self)
         }
@@ -89,7 +89,6 @@ import Testing
     @Test func complexityWasAppended() {
         #expect(MemoryLayout<oz_instance_info>.offset(of: \oz_instance_info.fixed_length) == 32)
         #expect(MemoryLayout<oz_instance_info>.offset(of: \oz_instance_info.complexity) == 40)
-        #expect(MemoryLayout<oz_instance_info>.size == 48)
         #expect(
             [OZ_COMPLEXITY_UNDECLARED, OZ_COMPLEXITY_LINEAR, OZ_COMPLEXITY_LINEARITHMIC, OZ_COMPLEXITY_QUADRATIC] == [
                 0, 1, 2, 3,
@@ -98,12 +97,36 @@ import Testing
         #expect(OperatorComplexity(code: 99) == .undeclared, "a class this host does not know reads as undeclared")
     }
 
+    /// ABI 1.5 appended `num_state_entries` to `oz_instance_info` (after 1.2's `complexity`) and `get_state_entry` to
+    /// `oz_operator` (after 1.3's `cost`); a 1.4 plugin's shorter structs read as "no state entries".
+    @Test func stateEntriesWereAppended() {
+        #expect(OZ_ABI_MINOR == 5)
+        #expect(MemoryLayout<oz_instance_info>.offset(of: \oz_instance_info.num_state_entries) == 48)
+        #expect(MemoryLayout<oz_instance_info>.size == 56)
+        let cost = MemoryLayout<oz_operator>.offset(of: \oz_operator.cost)!
+        #expect(MemoryLayout<oz_operator>.offset(of: \oz_operator.get_state_entry) == cost + 8)
+        #expect(MemoryLayout<oz_operator>.size == cost + 16)
+        #expect([OZ_STATE_BUFFER, OZ_STATE_ALIAS, OZ_STATE_PART] == [1, 2, 3])
+        var info = oz_instance_info()
+        info.num_state_entries = 4
+        let v14 = withUnsafeBytes(of: &info) {
+            ABIStruct.read($0.baseAddress!, declaredSize: 48, as: oz_instance_info.self)
+        }
+        #expect(v14.num_state_entries == 0)
+        var table = oz_operator()
+        table.get_state_entry = { _, _, _, _ in OZ_OK }
+        let old = withUnsafeBytes(of: &table) {
+            ABIStruct.read($0.baseAddress!, declaredSize: cost + 8, as: oz_operator.self)
+        }
+        #expect(old.get_state_entry == nil)
+    }
+
     /// ABI 1.3 appended `cost` to `oz_operator` (after 1.0's `backward`) and the host-owned `oz_cost`; an operator
     /// table from 1.2 or older ends before `cost`, so it reads as NULL: "not declared".
     @Test func costWasAppended() {
         let backward = MemoryLayout<oz_operator>.offset(of: \oz_operator.backward)!
         #expect(MemoryLayout<oz_operator>.offset(of: \oz_operator.cost) == backward + 8)
-        #expect(MemoryLayout<oz_operator>.size == backward + 16)
+        #expect(MemoryLayout<oz_operator>.size >= backward + 16)
         #expect(MemoryLayout<oz_cost>.offset(of: \oz_cost.forward_flops) == 8)
         #expect(MemoryLayout<oz_cost>.offset(of: \oz_cost.backward_bytes) == 32)
         #expect(MemoryLayout<oz_cost>.size == 40)
@@ -119,7 +142,6 @@ import Testing
     /// `OZ_CAP_SAVE_FOR_BACKWARD` flag and the `OZ_PASS_SAVED` query; a 1.3 host's shorter structs read as NULL (the
     /// plain forward and the recomputing backward), and the host reads the flag only with a backward.
     @Test func savedActivationsWereAppended() {
-        #expect(OZ_ABI_MINOR == 4)
         #expect(OZ_CAP_SAVE_FOR_BACKWARD == 32 && OZ_PASS_SAVED == 2)
         let forwardEnd = MemoryLayout<oz_forward_args>.offset(of: \oz_forward_args.workspace_size)! + 8
         #expect(MemoryLayout<oz_forward_args>.offset(of: \oz_forward_args.saved) == forwardEnd)

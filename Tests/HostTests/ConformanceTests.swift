@@ -40,6 +40,8 @@ import Testing
         if r.check == .saveForBackward && r.verdict == .skipped {
             return r.reason.contains("does not declare OZ_CAP_SAVE_FOR_BACKWARD")
         }
+        // Only operators that declare upstream state entries (ABI 1.5) have them checked.
+        if r.check == .stateEntries && r.verdict == .skipped { return r.reason.contains("declares no state entries") }
         return r.verdict == (skipped.contains(r.check) ? .skipped : .pass)
     }
 
@@ -94,6 +96,8 @@ import Testing
             // The train-mode forward of ABI 1.4 (issue 23): saves too little, or scribbles on the saved buffer.
             ("ConformSavedPartial", .saveForBackward, .fail, []),
             ("ConformSavedScratch", .saveForBackward, .fail, []),
+            // Upstream state entries of ABI 1.5: a buffer whose values live in scratch that forward overwrites.
+            ("ConformStateScratch", .stateEntries, .fail, []),
             // A wrong forward also makes its (correct-for-the-declared-function) gradient disagree.
             ("ConformLiesCausal", .receptiveField, .fail, [.backward]),
             ("ConformMixesBatch", .batchIndependence, .fail, [.backward]),
@@ -119,6 +123,7 @@ import Testing
         "ConformSplitOrder": "host pool",
         "ConformSavedPartial": "the gradient of 'weight' differs from the recomputing backward's",
         "ConformSavedScratch": "changed it (it is read-only)",
+        "ConformStateScratch": "state entry 'grid' changed after a forward",
     ]
 
     @Test(arguments: broken.indices)

@@ -72,7 +72,7 @@ extern "C" {
 /** ABI major version: a plugin whose `abi_major` differs is refused. */
 #define OZ_ABI_MAJOR 1
 /** ABI minor version of this header: grows when fields or functions are appended. */
-#define OZ_ABI_MINOR 4
+#define OZ_ABI_MINOR 5
 /** The one exported symbol, of type `oz_plugin_entry_fn`. Never renamed. */
 #define OZ_ENTRY_SYMBOL "oz_plugin_entry"
 /** Longest tensor rank a parameter may have. */
@@ -295,6 +295,12 @@ typedef struct oz_instance_info {
      */
     uint32_t complexity;
     uint32_t reserved2;                 /**< 0 */
+    /**
+     * Since 1.5: how many upstream state-dict entries that are not parameters `get_state_entry` describes (0 when
+     * none). Written only when `struct_size` covers it; an older plugin leaves the host's zero.
+     */
+    uint32_t num_state_entries;
+    uint32_t reserved3;                 /**< 0 */
 } oz_instance_info;
 
 /**
@@ -323,6 +329,28 @@ typedef struct oz_param_info {
     const char *OZ_NULLABLE name;                  /**< upstream PyTorch state_dict name, e.g. "qkv.weight"; static or instance-owned */
     int64_t shape[OZ_MAX_PARAM_DIMS];              /**< upstream shape, first `ndim` entries */
 } oz_param_info;
+
+/**
+ * Since 1.5: what an upstream `state_dict` holds besides the parameters, so that a file PyTorch saved from the
+ * upstream module loads unchanged and is checked rather than ignored (`oz_operator.get_state_entry`).
+ */
+#define OZ_STATE_BUFFER 1u  /**< a buffer the operator computes from its attributes (`values`); the file's must agree */
+#define OZ_STATE_ALIAS 2u   /**< a tied copy of parameter `param` (a module used twice); the file's must be equal */
+#define OZ_STATE_PART 3u    /**< rows [row_begin, row_end) of parameter `param` along its first axis; a file may give
+                                 all the parts of a parameter instead of the parameter (e.g. separate q, k, v) */
+
+/** One upstream state-dict entry that is not a parameter, as `get_state_entry` reports it (host-owned). */
+typedef struct oz_state_entry {
+    uint32_t struct_size;                          /**< sizeof(oz_state_entry) as the host compiled it */
+    uint32_t kind;                                 /**< OZ_STATE_* */
+    const char *OZ_NULLABLE name;                  /**< upstream state_dict name; static or instance-owned */
+    uint32_t param;                                /**< ALIAS, PART: the parameter's index */
+    uint32_t ndim;                                 /**< BUFFER: rank, 0 ... OZ_MAX_PARAM_DIMS */
+    int64_t shape[OZ_MAX_PARAM_DIMS];              /**< BUFFER: shape, first `ndim` entries */
+    const double *OZ_NULLABLE values;              /**< BUFFER: product(shape) values, instance-owned, valid until destroy */
+    int64_t row_begin;                             /**< PART: first row of `param` */
+    int64_t row_end;                               /**< PART: one past the last row */
+} oz_state_entry;
 
 /** Which pass a workspace query is about. */
 #define OZ_PASS_FORWARD 0
@@ -454,6 +482,14 @@ typedef struct oz_operator {
      */
     oz_status (*OZ_NULLABLE cost)(const oz_instance *OZ_NONNULL instance, int64_t batch, int64_t length,
                                   oz_cost *OZ_NONNULL cost, oz_error *OZ_NONNULL err);
+    /**
+     * Since 1.5, optional: fills `entry` for upstream state-dict entry `index` < `oz_instance_info.num_state_entries`
+     * (see `oz_state_entry`). NULL, or a table from 1.4 or older, means the upstream state dict holds the parameters
+     * only. The host checks the answers when it creates the instance: names unique and not a parameter's, buffer
+     * values finite, and the parts of a parameter tiling its rows exactly.
+     */
+    oz_status (*OZ_NULLABLE get_state_entry)(const oz_instance *OZ_NONNULL instance, uint32_t index,
+                                             oz_state_entry *OZ_NONNULL entry, oz_error *OZ_NONNULL err);
 } oz_operator;
 
 /* ------------------------------------------------------------------------------------------------ */

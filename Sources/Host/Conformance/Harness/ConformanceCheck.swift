@@ -13,6 +13,7 @@ public enum ConformanceCheckID: String, CaseIterable, Codable, Sendable {
     case finiteOutputs = "finite_outputs"
     case backward
     case saveForBackward = "save_for_backward"
+    case stateEntries = "state_entries"
     case float32Agreement = "float32_agreement"
     case reference
     case concurrency
@@ -46,6 +47,8 @@ public enum ConformanceCheckID: String, CaseIterable, Codable, Sendable {
             "VJP matches central finite differences for x and every parameter; dx/dparams overwritten; NULL outputs honoured"
         case .saveForBackward:
             "with OZ_CAP_SAVE_FOR_BACKWARD: a forward that saves gives the same y, writes only inside the saved buffer (given garbage), and backward from it gives the recomputing backward's gradients without changing it"
+        case .stateEntries:
+            "with upstream state entries (ABI 1.5): they stay the same across calls and instances, and a file in the upstream state-dict layout (buffers, tied copies, parts) loads back to exactly the parameters it was made from"
         case .float32Agreement:
             "float32 forward and every float32 gradient agree with float64 on the same values (when float64 is offered), within float32 rounding over the reduction size"
         case .reference:

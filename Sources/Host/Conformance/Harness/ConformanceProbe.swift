@@ -101,6 +101,7 @@ struct Probe<S: TensorScalar> {
         case .finiteOutputs: return try finiteOutputs()
         case .backward: return try backward()
         case .saveForBackward: return try saveForBackward()
+        case .stateEntries: return try stateEntries()
         case .float32Agreement: return try float32Agreement()
         case .reference: return try reference()
         case .concurrency: return try concurrency()

@@ -3,7 +3,8 @@ import HostCore
 import HostPlugins
 
 extension DiTModel {
-    /// Opens a checkpoint as a model: the configuration from `configPath` when given, else from the
+    /// Opens a checkpoint (safetensors or PyTorch `.pt`, see ``WeightsFile``) as a model: the configuration from
+    /// `configPath` (a JSON file or a preset name such as `DiT-XL/2`) when given, else from the
     /// checkpoint's own metadata (``configMetadataKey``, which `zoo` writes). Slots named in the checkpoint's
     /// graft manifest (``SlotManifest``) get the operator it names, from a library with the recorded sha256
     /// (unless the host allows unpinned libraries); the others DiT's own operators, all through `host`.
@@ -15,7 +16,7 @@ extension DiTModel {
         }
         let config: DiTConfig
         if let configPath {
-            config = try DiTConfig.load(path: configPath)
+            config = try DiTConfig.preset(configPath) ?? DiTConfig.load(path: configPath)
         } else if let json = file.metadata[configMetadataKey] {
             config = try DiTConfig.parse(Data(json.utf8), path: "\(path) (metadata '\(configMetadataKey)')")
         } else {

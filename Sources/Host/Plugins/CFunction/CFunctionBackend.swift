@@ -146,6 +146,11 @@ struct CFunctionBackend: OperatorBackend {
         return (spec.parameters[index].name, state.parameterShapes[index])
     }
 
+    /// A plain C function's parameters are its whole state (`describe` reports no state entries).
+    func stateEntry(_ instance: OpaquePointer, index: Int) throws(PluginCallError) -> UpstreamStateEntry {
+        throw error("get_state_entry", OZ_ERR_INVALID_ARGUMENT, "a cfunction operator has no state entries")
+    }
+
     func initParams(_ instance: OpaquePointer, seed: UInt64, params: [TensorArgument]) throws(PluginCallError) {
         let state = ForeignMemory.object(instance, as: CFunctionInstance.self)
         _ = try checkDtypes(

@@ -56,6 +56,8 @@ public final class Operator: @unchecked Sendable {
     public let attributes: [(name: String, value: AttributeValue)]
     /// The instance's parameters, in the plugin's order.
     public let parameters: [ParameterSpec]
+    /// The upstream state dict's entries that are not parameters (ABI 1.5; empty for older plugins).
+    public let stateEntries: [UpstreamStateEntry]
     /// Output token t depends only on tokens <= t.
     public let isCausal: Bool
     /// Bounds on the tokens each output sees (`nil` side = unbounded); `nil` when not declared.
@@ -131,6 +133,17 @@ public final class Operator: @unchecked Sendable {
                 specs.append(ParameterSpec(name: name, shape: shape))
             }
             parameters = specs
+            guard info.num_state_entries <= 4096 else {
+                throw OperatorError.invalidInstance(operatorId: id, reason: "\(info.num_state_entries) state entries")
+            }
+            var entries: [UpstreamStateEntry] = []
+            for index in 0..<Int(info.num_state_entries) {
+                entries.append(try table.stateEntry(instance, index: index))
+            }
+            if let problem = UpstreamStateEntry.problem(in: entries, parameters: specs) {
+                throw OperatorError.invalidInstance(operatorId: id, reason: problem)
+            }
+            stateEntries = entries
         } catch let error as OperatorError {
             table.destroy(instance)
             throw error

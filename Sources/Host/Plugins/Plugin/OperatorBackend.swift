@@ -26,6 +26,8 @@ package protocol OperatorBackend: Sendable {
     func describe(_ instance: OpaquePointer) throws(PluginCallError) -> oz_instance_info
     /// Name and shape of parameter `index`.
     func parameter(_ instance: OpaquePointer, index: Int) throws(PluginCallError) -> (name: String?, shape: [Int])
+    /// Upstream state entry `index` (ABI 1.5) of the `num_state_entries` that `describe` reported.
+    func stateEntry(_ instance: OpaquePointer, index: Int) throws(PluginCallError) -> UpstreamStateEntry
     /// Writes the initial parameters, deterministically from `seed`, into host-owned buffers.
     func initParams(_ instance: OpaquePointer, seed: UInt64, params: [TensorArgument]) throws(PluginCallError)
     /// Bytes of workspace `pass` (`OZ_PASS_*`) needs at batch B and length L.

@@ -132,6 +132,44 @@ struct OperatorTable: @unchecked Sendable {
         return (info.name.flatMap { String(validatingCString: $0) }, shape)
     }
 
+    func stateEntry(_ instance: OpaquePointer, index: Int) throws(PluginCallError) -> UpstreamStateEntry {
+        guard let get = raw.get_state_entry else { throw missing("get_state_entry") }
+        var entry = oz_state_entry()
+        entry.struct_size = ABIStruct.size(of: oz_state_entry.self)
+        try call("get_state_entry") { err in get(instance, UInt32(index), &entry, err) }
+        func bad(_ message: String) -> PluginCallError {
+            PluginCallError(operatorId: id, function: "get_state_entry", status: OZ_ERR_INTERNAL, message: message)
+        }
+        guard let namePointer = entry.name, let name = String(validatingCString: namePointer) else {
+            throw bad("state entry \(index) has no name")
+        }
+        switch entry.kind {
+        case OZ_STATE_BUFFER:
+            let ndim = Int(entry.ndim)
+            guard (0...Int(OZ_MAX_PARAM_DIMS)).contains(ndim) else {
+                throw bad("buffer '\(name)' has rank \(ndim) (expected 0...\(OZ_MAX_PARAM_DIMS))")
+            }
+            let shape = withUnsafeBytes(of: entry.shape) {
+                Array($0.bindMemory(to: Int64.self).prefix(ndim)).map { Int($0) }
+            }
+            guard shape.allSatisfy({ $0 >= 0 && $0 < 1 << 31 }),
+                case let count = shape.reduce(1, { $0.multipliedReportingOverflow(by: $1).partialValue }),
+                count < 1 << 28
+            else { throw bad("buffer '\(name)' has shape \(shape)") }
+            guard let values = entry.values else { throw bad("buffer '\(name)' has no values") }
+            return .buffer(name: name, shape: shape, values: Array(UnsafeBufferPointer(start: values, count: count)))
+        case OZ_STATE_ALIAS:
+            return .alias(name: name, parameter: Int(entry.param))
+        case OZ_STATE_PART:
+            guard entry.row_begin >= 0, entry.row_end >= entry.row_begin, entry.row_end < 1 << 40 else {
+                throw bad("part '\(name)' has rows \(entry.row_begin)..<\(entry.row_end)")
+            }
+            return .part(name: name, parameter: Int(entry.param), rows: Int(entry.row_begin)..<Int(entry.row_end))
+        default:
+            throw bad("state entry '\(name)' has kind \(entry.kind) (expected OZ_STATE_BUFFER, _ALIAS or _PART)")
+        }
+    }
+
     func initParams(_ instance: OpaquePointer, seed: UInt64, params: [TensorArgument]) throws(PluginCallError) {
         guard let initParams = raw.init_params else { throw missing("init_params") }
         try TensorMarshal.withDescriptors(params) { (tensors) throws(PluginCallError) in

@@ -17,6 +17,8 @@
  *     with FX_SAVES (declares OZ_CAP_SAVE_FOR_BACKWARD, ABI 1.4: forward saves x for the weight gradient)
  *     FX_BUG_SAVED_PARTIAL (saves the first sample only) or FX_BUG_SAVED_SCRATCH (backward writes into the saved
  *     buffer after using it),
+ *     FX_BUG_STATE_SCRATCH (declares upstream state entries, ABI 1.5: a buffer `grid` = (0, 0.5, 1) and a tied
+ *     copy `weight_tied` of `weight`, but the buffer's values live in memory forward uses as scratch),
  *     FX_BUG_BF16_FLOAT32 (its float32 path rounds intermediate results to bfloat16),
  *     FX_BUG_INIT_COUNTER (init_params mixes in a call counter), FX_BUG_INIT_PROCESS (init_params mixes in the
  *     process id and an address: the same within a process, different in another),
@@ -64,6 +66,9 @@
 struct oz_instance {
     int64_t dim;
     double gain;
+#ifdef FX_BUG_STATE_SCRATCH
+    double grid[3]; /* the buffer `grid` that get_state_entry hands out; forward scribbles on it */
+#endif
 #ifdef FX_BUG_REENTRANT_STAGING
     double *stage; /* CF_STAGE_TOKENS tokens of D values: shared by every call on the instance */
 #endif
@@ -168,6 +173,11 @@ static oz_status cf_create(const oz_operator *op, const oz_create_args *args, oz
 #endif
     inst->dim = args->dim;
     inst->gain = gain;
+#ifdef FX_BUG_STATE_SCRATCH
+    inst->grid[0] = 0.0;
+    inst->grid[1] = 0.5;
+    inst->grid[2] = 1.0;
+#endif
 #ifdef FX_BUG_REENTRANT_STAGING
     inst->stage = (double *)calloc((size_t)(CF_STAGE_TOKENS * args->dim), sizeof(double));
     if (inst->stage == NULL) {
@@ -216,8 +226,34 @@ static oz_status cf_describe(const oz_instance *inst, oz_instance_info *info, oz
     info->receptive_left = 1;
     info->receptive_right = 0;
     if (info->struct_size >= OZ_COVERS(oz_instance_info, complexity)) info->complexity = OZ_COMPLEXITY_LINEAR;
+#ifdef FX_BUG_STATE_SCRATCH
+    if (info->struct_size >= OZ_COVERS(oz_instance_info, num_state_entries)) info->num_state_entries = 2;
+#endif
     return OZ_OK;
 }
+
+#ifdef FX_BUG_STATE_SCRATCH
+static oz_status cf_get_state_entry(const oz_instance *inst, uint32_t index, oz_state_entry *entry, oz_error *err) {
+    if (entry->struct_size < sizeof(oz_state_entry)) return cf_fail(err, OZ_ERR_INVALID_ARGUMENT, "entry too small");
+    if (index == 0) {
+        entry->kind = OZ_STATE_BUFFER;
+        entry->name = "grid";
+        entry->ndim = 1;
+        entry->shape[0] = 3;
+        entry->values = inst->grid;
+    } else if (index == 1) {
+        entry->kind = OZ_STATE_ALIAS;
+        entry->name = "weight_tied";
+        entry->param = 0;
+    } else {
+        return cf_fail(err, OZ_ERR_INVALID_ARGUMENT, "state entry index out of range");
+    }
+    return OZ_OK;
+}
+#define CF_GET_STATE_ENTRY cf_get_state_entry
+#else
+#define CF_GET_STATE_ENTRY NULL
+#endif
 
 static oz_status cf_get_param(const oz_instance *inst, uint32_t index, oz_param_info *info, oz_error *err) {
     if (index != 0) return cf_fail(err, OZ_ERR_INVALID_ARGUMENT, "parameter index out of range");
@@ -336,6 +372,10 @@ static oz_status cf_forward(oz_instance *inst, const oz_forward_args *a, oz_erro
     L = a->x->shape[1];
     D = a->x->shape[2];
     weight = &a->params[0];
+#ifdef FX_BUG_STATE_SCRATCH
+    /* The bug: the buffer handed out by get_state_entry doubles as scratch. */
+    inst->grid[1] = (double)(B * L);
+#endif
 #ifdef FX_BUG_SHARED_STATE
     {
         struct timespec pause = {0, 2000000};
@@ -596,7 +636,7 @@ static const oz_operator cf_operator = {
     .capabilities = OZ_CAP_BACKWARD | OZ_CAP_DETERMINISTIC | OZ_CAP_REENTRANT | OZ_CAP_FLOAT64 | CF_CAP_SAVES,
     .num_attrs = 1, .attrs = cf_attrs, .create = cf_create, .destroy = cf_destroy, .describe = cf_describe,
     .get_param = cf_get_param, .init_params = cf_init_params, .workspace_size = CF_WORKSPACE_SIZE, .forward = cf_forward,
-    .backward = cf_backward,
+    .backward = cf_backward, .get_state_entry = CF_GET_STATE_ENTRY,
 };
 static const oz_operator *const cf_operators[] = {&cf_operator};
 static const oz_plugin cf_plugin = {

@@ -1,0 +1,167 @@
+import Foundation
+import Testing
+
+@testable import HostBench
+@testable import HostConformance
+@testable import HostCore
+@testable import HostGraft
+@testable import HostModel
+@testable import HostPlugins
+
+/// ABI 1.5 upstream state entries: what `hyena` and `linear_attn` declare, and ``ParameterFile`` loading a file laid
+/// out as the upstream module's `state_dict` (buffers checked, tied copies checked, parts stacked), with every
+/// disagreement an error naming the tensor.
+@Suite struct UpstreamStateTests {
+    private func hyena() throws -> Operator {
+        try Operator(
+            try TestOperators.descriptor("hyena", product: "OZHyena"), dim: 4,
+            attributes: ["l_max": .int(16), "filter_order": .int(8), "num_inner_mlps": .int(2)])
+    }
+
+    private func linearAttention() throws -> Operator {
+        try Operator(
+            try TestOperators.descriptor("linear_attn", product: "OZLocalAttention"), dim: 4,
+            attributes: ["num_heads": .int(2)])
+    }
+
+    /// Writes `tensors` to a fresh safetensors file and returns its path.
+    private func write(_ tensors: [(name: String, tensor: Tensor<Float>)]) throws -> String {
+        let path = try makeTemporaryDirectory("upstream-state").appendingPathComponent("p.safetensors").path
+        try SafetensorsFile.write(path: path, tensors: tensors)
+        return path
+    }
+
+    /// The upstream state dict of `op`: its parameters, every buffer's declared values and every alias's parameter.
+    private func upstreamStateDict(
+        _ op: Operator, _ params: [Tensor<Float>]
+    ) throws -> [(
+        name: String, tensor: Tensor<Float>
+    )] {
+        var tensors = zip(op.parameters, params).map { (name: $0.name, tensor: $1) }
+        for entry in op.stateEntries {
+            switch entry {
+            case .buffer(let name, let shape, let values):
+                tensors.append((name, try Tensor(shape: shape, scalars: values.map(Float.init))))
+            case .alias(let name, let p):
+                tensors.append((name, params[p]))
+            case .part:
+                break
+            }
+        }
+        return tensors
+    }
+
+    @Test func hyenaDeclaresUpstreamsBuffersAndTiedFrequencies() throws {
+        let op = try hyena()
+        #expect(
+            op.stateEntries.map(\.name) == [
+                "filter_fn.pos_emb.t", "filter_fn.modulation.deltas", "filter_fn.implicit_filter.3.freq",
+                "filter_fn.implicit_filter.5.freq",
+            ])
+        guard case .buffer(_, let shape, let t) = op.stateEntries[0],
+            case .buffer(_, let deltaShape, let deltas) = op.stateEntries[1]
+        else {
+            Issue.record("the first two entries are not buffers")
+            return
+        }
+        // t = linspace(0, 1, l_max) (1, l_max, 1); deltas = linspace(log(0.01)/1.5, log(0.01)/0.3, C) (1, 1, C).
+        #expect(shape == [1, 16, 1] && t.first == 0 && t.last == 1 && abs(t[1] - 1.0 / 15) < 1e-15)
+        #expect(deltaShape == [1, 1, 4] && abs(deltas[0] - log(0.01) / 1.5) < 1e-12)
+        #expect(abs(deltas[3] - log(0.01) / 0.3) < 1e-12)
+        let freq = try #require(op.parameters.firstIndex { $0.name == "filter_fn.implicit_filter.1.freq" })
+        #expect(op.stateEntries[2] == .alias(name: "filter_fn.implicit_filter.3.freq", parameter: freq))
+    }
+
+    @Test func hyenaLoadsAnUpstreamLayoutAndChecksBuffersAndAliases() throws {
+        let op = try hyena()
+        let params = try op.initialParameters(seed: 3)
+        var tensors = try upstreamStateDict(op, params)
+        #expect(try ParameterFile.load(try write(tensors), for: op) == params)
+
+        // A buffer from other attributes (another modulation target) is refused, naming it.
+        let deltas = try #require(tensors.firstIndex { $0.name == "filter_fn.modulation.deltas" })
+        let good = tensors[deltas].tensor
+        tensors[deltas].tensor = try Tensor(shape: good.shape, scalars: good.scalars.map { $0 * 1.01 })
+        do {
+            _ = try ParameterFile.load(try write(tensors), for: op)
+            Issue.record("a disagreeing buffer was accepted")
+        } catch let error as ParameterFileError {
+            guard case .disagrees(_, "filter_fn.modulation.deltas", _) = error else {
+                Issue.record("\(error)")
+                return
+            }
+        }
+        // Within float32 rounding it is the same buffer.
+        tensors[deltas].tensor = try Tensor(
+            shape: good.shape, scalars: good.scalars.map { $0.nextUp })
+        #expect(try ParameterFile.load(try write(tensors), for: op) == params)
+        tensors[deltas].tensor = good
+
+        // A tied copy that differs from its parameter is refused.
+        let alias = try #require(tensors.firstIndex { $0.name == "filter_fn.implicit_filter.5.freq" })
+        tensors[alias].tensor = Tensor(shape: [1, 8], repeating: 7)
+        do {
+            _ = try ParameterFile.load(try write(tensors), for: op)
+            Issue.record("a differing tied copy was accepted")
+        } catch let error as ParameterFileError {
+            #expect(error.description.contains("filter_fn.implicit_filter.5.freq"), "\(error)")
+        }
+        // Our own files (parameters only) load as before.
+        #expect(try ParameterFile.load(try write(zip(op.parameters, params).map { ($0.name, $1) }), for: op) == params)
+    }
+
+    @Test func linearAttentionTakesFastTransformersNames() throws {
+        let op = try linearAttention()
+        let params = try op.initialParameters(seed: 5)
+        let (qkvW, qkvB) = (params[0].scalars, params[1].scalars)
+        func rows(_ s: [Float], _ r: Range<Int>, width: Int) -> [Float] {
+            Array(s[r.lowerBound * width..<r.upperBound * width])
+        }
+        var tensors: [(name: String, tensor: Tensor<Float>)] = []
+        for (k, name) in ["query", "key", "value"].enumerated() {
+            tensors.append(
+                (
+                    "\(name)_projection.weight",
+                    try Tensor(shape: [4, 4], scalars: rows(qkvW, k * 4..<(k + 1) * 4, width: 4))
+                ))
+            tensors.append(
+                ("\(name)_projection.bias", try Tensor(shape: [4], scalars: rows(qkvB, k * 4..<(k + 1) * 4, width: 1))))
+        }
+        tensors += [("out_projection.weight", params[2]), ("out_projection.bias", params[3])]
+        #expect(try ParameterFile.load(try write(tensors), for: op) == params)
+
+        // A missing part, or a part beside the whole parameter, is an error naming them.
+        let missing = tensors.filter { $0.name != "key_projection.bias" }
+        #expect(throws: ParameterFileError.self) { try ParameterFile.load(try write(missing), for: op) }
+        do {
+            _ = try ParameterFile.load(try write(missing), for: op)
+        } catch {
+            #expect("\(error)".contains("'key_projection.bias'") && "\(error)".contains("'qkv.bias'"), "\(error)")
+        }
+        let both = tensors + [("qkv.weight", params[0])]
+        do {
+            _ = try ParameterFile.load(try write(both), for: op)
+            Issue.record("a parameter given whole and in parts was accepted")
+        } catch {
+            #expect("\(error)".contains("both 'qkv.weight'"), "\(error)")
+        }
+    }
+
+    /// The host refuses inconsistent declarations when it creates an instance (a plugin's bug, not the file's).
+    @Test func inconsistentDeclarationsAreFound() {
+        let specs = [ParameterSpec(name: "w", shape: [6, 2]), ParameterSpec(name: "b", shape: [6])]
+        func problem(_ entries: [UpstreamStateEntry]) -> String? {
+            UpstreamStateEntry.problem(in: entries, parameters: specs)
+        }
+        #expect(
+            problem([.part(name: "a", parameter: 0, rows: 0..<3), .part(name: "c", parameter: 0, rows: 3..<6)]) == nil)
+        #expect(
+            problem([.part(name: "a", parameter: 0, rows: 0..<3), .part(name: "c", parameter: 0, rows: 2..<6)]) != nil)
+        #expect(problem([.part(name: "a", parameter: 0, rows: 0..<3)])?.contains("rows 0..<3 of 6") == true)
+        #expect(problem([.alias(name: "w", parameter: 0)])?.contains("repeats") == true)
+        #expect(problem([.alias(name: "x", parameter: 2)]) != nil)
+        #expect(problem([.buffer(name: "t", shape: [2], values: [1])]) != nil)
+        #expect(problem([.buffer(name: "t", shape: [1], values: [.nan])]) != nil)
+        #expect(problem([.buffer(name: "t", shape: [], values: [1])]) == nil)
+    }
+}
