@@ -31,26 +31,6 @@ import Testing
         return path
     }
 
-    /// The upstream state dict of `op`: its parameters, every buffer's declared values and every alias's parameter.
-    private func upstreamStateDict(
-        _ op: Operator, _ params: [Tensor<Float>]
-    ) throws -> [(
-        name: String, tensor: Tensor<Float>
-    )] {
-        var tensors = zip(op.parameters, params).map { (name: $0.name, tensor: $1) }
-        for entry in op.stateEntries {
-            switch entry {
-            case .buffer(let name, let shape, let values):
-                tensors.append((name, try Tensor(shape: shape, scalars: values.map(Float.init))))
-            case .alias(let name, let p):
-                tensors.append((name, params[p]))
-            case .part:
-                break
-            }
-        }
-        return tensors
-    }
-
     @Test func hyenaDeclaresUpstreamsBuffersAndTiedFrequencies() throws {
         let op = try hyena()
         #expect(
@@ -75,7 +55,7 @@ import Testing
     @Test func hyenaLoadsAnUpstreamLayoutAndChecksBuffersAndAliases() throws {
         let op = try hyena()
         let params = try op.initialParameters(seed: 3)
-        var tensors = try upstreamStateDict(op, params)
+        var tensors = try ParameterFile.upstreamLayout(params, for: op, parts: false)
         #expect(try ParameterFile.load(try write(tensors), for: op) == params)
 
         // A buffer from other attributes (another modulation target) is refused, naming it.
@@ -164,4 +144,103 @@ import Testing
         #expect(problem([.buffer(name: "t", shape: [1], values: [.nan])]) != nil)
         #expect(problem([.buffer(name: "t", shape: [], values: [1])]) == nil)
     }
+
+    // MARK: State dicts saved by the real upstream modules (Fixtures/Upstream, scripts/make-upstream-state-fixtures)
+
+    private func upstreamFixture(_ name: String) -> String {
+        packageRoot.appendingPathComponent("Tests/HostTests/Fixtures/Upstream/\(name)").path
+    }
+
+    /// The operator a fixture's JSON names, with its attributes (`attributes` overrides them).
+    private func upstreamOperator(_ json: String, _ overrides: [String: AttributeValue] = [:]) throws -> Operator {
+        let data = try Data(contentsOf: URL(fileURLWithPath: upstreamFixture(json)))
+        let root = try data.withUnsafeBytes { try StrictJSON.parse($0) }
+        guard case .object(let members) = root else { throw FixtureFileError("\(json) is not an object") }
+        func member(_ key: String) -> StrictJSON.Value? { members.first { $0.key == key }?.value }
+        guard case .string(let id) = member("operator"), case .number(let dimText) = member("dim"),
+            let dim = Int(dimText), case .object(let values) = member("attributes")
+        else { throw FixtureFileError("\(json): operator, dim or attributes missing") }
+        var attributes: [String: AttributeValue] = [:]
+        for value in values {
+            switch value.value {
+            case .bool(let b): attributes[value.key] = .bool(b)
+            case .number(let text):
+                attributes[value.key] = Int64(text).map { .int($0) } ?? .float(Double(text)!)
+            default: throw FixtureFileError("\(json): attribute \(value.key) is \(value.value.source())")
+            }
+        }
+        let product = ["hyena": "OZHyena", "linear_attn": "OZLocalAttention", "mha": "OZMHA"][id]!
+        return try Operator(
+            try TestOperators.descriptor(id, product: product), dim: dim,
+            attributes: attributes.merging(overrides) { $1 })
+    }
+
+    /// The state dict the upstream module saved loads unchanged and the operator reproduces the module's output.
+    /// Both run in float32 with other summation orders (hyena: FFT long convolutions; ours pads to a power of two):
+    /// outputs are of scale ~0.1-1, differences ~1e-7, so 1e-5 absolute + 1e-4 relative.
+    @Test(arguments: [
+        ("hyena_operator.json", "hyena_operator.pt", "hyena_x.npy", "hyena_y.npy"),
+        ("linear_attention.json", "linear_attention.pt", "linear_x.npy", "linear_y.npy"),
+        ("timm_attention.json", "timm_attention.pt", "timm_x.npy", "timm_y.npy"),
+    ])
+    func upstreamStateDictLoadsAndReproducesTheModule(json: String, params: String, x: String, y: String) throws {
+        let op = try upstreamOperator(json)
+        let parameters = try ParameterFile.load(upstreamFixture(params), for: op)
+        let input = try NPY.readTensor(path: upstreamFixture(x), as: Float.self)
+        let out = try op.forward(input, parameters: parameters)
+        let expected = try NPY.readTensor(path: upstreamFixture(y), as: Double.self)
+        expectClose(out, expected.scalars, rtol: 1e-4, atol: 1e-5, "\(params) vs the upstream module")
+    }
+
+    /// A HyenaOperator saved with another modulation target differs only in the buffer `modulation.deltas`: refused
+    /// with our default target (naming the buffer), loaded and reproduced with the file's.
+    @Test func hyenaBufferFromOtherAttributesIsRefused() throws {
+        let path = upstreamFixture("hyena_operator_other_target.pt")
+        do {
+            _ = try ParameterFile.load(path, for: try upstreamOperator("hyena_operator.json"))
+            Issue.record("a buffer from another target was accepted")
+        } catch let error as ParameterFileError {
+            guard case .disagrees(_, "filter_fn.modulation.deltas", _) = error else {
+                Issue.record("\(error)")
+                return
+            }
+        }
+        let op = try upstreamOperator("hyena_operator_other_target.json")
+        let out = try op.forward(
+            try NPY.readTensor(path: upstreamFixture("hyena_x.npy"), as: Float.self),
+            parameters: try ParameterFile.load(path, for: op))
+        let expected = try NPY.readTensor(path: upstreamFixture("hyena_other_target_y.npy"), as: Double.self)
+        expectClose(out, expected.scalars, rtol: 1e-4, atol: 1e-5, "other target vs the upstream module")
+    }
+
+    /// As a user runs it: `zoo op run hyena --params hyena_operator.pt` (refused as a whole before ABI 1.5).
+    @Test func opRunTakesAnUpstreamHyenaStateDict() throws {
+        let ws = try CLITests.Workspace()
+        let registry = ws.path("registry.json")
+        #expect(
+            try runCommand(
+                try zooPath(),
+                ["registry", "add", try pluginPath(product: "OZHyena"), "--registry", registry, "--skip-conformance"]
+            ).status == 0)
+        let r = try ws.zoo([
+            "op", "run", "hyena", "--params", upstreamFixture("hyena_operator.pt"), "--set", "l_max=16", "--set",
+            "filter_order=8", "--input", upstreamFixture("hyena_x.npy"), "--output", ws.path("y.npy"),
+        ])
+        #expect(r.status == 0, "\(r.stderr)")
+        expectClose(
+            try NPY.readTensor(path: ws.path("y.npy"), as: Float.self),
+            try NPY.readTensor(path: upstreamFixture("hyena_y.npy"), as: Double.self).scalars, rtol: 1e-4, atol: 1e-5,
+            "zoo op run hyena")
+        let refused = try ws.zoo([
+            "op", "run", "hyena", "--params", upstreamFixture("hyena_operator_other_target.pt"), "--set", "l_max=16",
+            "--set", "filter_order=8", "--input", upstreamFixture("hyena_x.npy"), "--output", ws.path("y2.npy"),
+        ])
+        #expect(refused.status != 0 && refused.stderr.contains("filter_fn.modulation.deltas"), "\(refused.stderr)")
+    }
+}
+
+/// A fixture description that does not say what the test needs.
+private struct FixtureFileError: Error, CustomStringConvertible {
+    let description: String
+    init(_ description: String) { self.description = description }
 }

@@ -32,27 +32,7 @@ extension Probe {
             return .fail("a second instance with the same attributes declares other state entries")
         }
 
-        var tensors: [(name: String, tensor: Tensor<Float>)] = []
-        let partitioned = Set(
-            op.stateEntries.compactMap { entry -> Int? in
-                if case .part(_, let p, _) = entry { p } else { nil }
-            })
-        for (index, spec) in op.parameters.enumerated() where !partitioned.contains(index) {
-            tensors.append((spec.name, params[index]))
-        }
-        for entry in op.stateEntries {
-            switch entry {
-            case .buffer(let name, let shape, let values):
-                tensors.append((name, try Tensor(shape: shape, scalars: values.map(Float.init))))
-            case .alias(let name, let p):
-                tensors.append((name, params[p]))
-            case .part(let name, let p, let rows):
-                let width = op.parameters[p].shape.dropFirst().reduce(1, *)
-                let scalars = params[p].scalars[rows.lowerBound * width..<rows.upperBound * width]
-                tensors.append(
-                    (name, try Tensor(shape: [rows.count] + op.parameters[p].shape.dropFirst(), scalars: scalars)))
-            }
-        }
+        let tensors = try ParameterFile.upstreamLayout(params, for: op, parts: true)
         let loaded: [Tensor<Float>]
         do {
             let bytes = try SafetensorsFile.encode(tensors: tensors.map { SafetensorsTensor(name: $0.name, $0.tensor) })

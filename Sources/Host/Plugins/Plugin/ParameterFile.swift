@@ -162,6 +162,40 @@ public enum ParameterFile {
         }
     }
 
+    /// `tensors` (one per parameter of `op`) laid out as the upstream module's `state_dict`: the parameters, every
+    /// buffer with the values the operator computes, every tied copy, and, with `parts`, each parameter that has parts
+    /// given as its parts instead of whole.
+    public static func upstreamLayout(
+        _ tensors: [Tensor<Float>], for op: Operator, parts: Bool
+    ) throws -> [(
+        name: String, tensor: Tensor<Float>
+    )] {
+        precondition(tensors.count == op.parameters.count, "one tensor per parameter")
+        let partitioned = Set(
+            op.stateEntries.compactMap { entry -> Int? in
+                if parts, case .part(_, let p, _) = entry { p } else { nil }
+            })
+        var out = op.parameters.indices.filter { !partitioned.contains($0) }.map {
+            (name: op.parameters[$0].name, tensor: tensors[$0])
+        }
+        for entry in op.stateEntries {
+            switch entry {
+            case .buffer(let name, let shape, let values):
+                out.append((name, try Tensor(shape: shape, scalars: values.map(Float.init))))
+            case .alias(let name, let p):
+                out.append((name, tensors[p]))
+            case .part(let name, let p, let rows) where parts:
+                let shape = op.parameters[p].shape
+                let width = shape.dropFirst().reduce(1, *)
+                let scalars = tensors[p].scalars[rows.lowerBound * width..<rows.upperBound * width]
+                out.append((name, try Tensor(shape: [rows.count] + shape.dropFirst(), scalars: scalars)))
+            case .part:
+                break
+            }
+        }
+        return out
+    }
+
     /// Writes `tensors` (one per parameter of `op`, in order) to `path` atomically, as float32.
     public static func save(_ tensors: [Tensor<Float>], for op: Operator, path: String) throws {
         precondition(tensors.count == op.parameters.count, "one tensor per parameter")
