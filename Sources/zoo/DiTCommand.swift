@@ -28,6 +28,12 @@ struct DiTCommand: ParsableCommand {
         @Option(help: "Weights: safetensors or a PyTorch .pt (FILE.pt#KEY selects a state dict).")
         var checkpoint: String
 
+        @Option(
+            help:
+                "A grafting plan naming the grafted slots' operators, attributes and layers, for a checkpoint saved without zoo's slot record (the grafting repository's model.pt)."
+        )
+        var plan: String?
+
         @Option(help: "Images X.npy [N, C, H, W].")
         var input: String
 
@@ -43,8 +49,8 @@ struct DiTCommand: ParsableCommand {
         @OptionGroup var plugins: PluginOptions
 
         func run() throws {
-            let model = try DiTModel.open(
-                checkpoint: checkpoint, configPath: config, host: try plugins.makeHost(requireConformance: true))
+            let model = try openCheckpoint(
+                checkpoint, config: config, plan: plan, host: try plugins.makeHost(requireConformance: true))
             let xArray = try NPY.read(path: input)
             if case .int64 = xArray { throw CLIError("--input '\(input)' is int64; expected float32") }
             let t = try readVector(timesteps, option: "--timesteps")

@@ -24,6 +24,9 @@ struct SampleCommand: ParsableCommand {
     @Option(help: "Model configuration JSON, for checkpoints without one in their metadata.")
     var config: String?
 
+    @Option(help: "A grafting plan naming the grafted slots, for a checkpoint saved without zoo's slot record.")
+    var plan: String?
+
     @Option(help: "Comma-separated class ids, or 'all'.")
     var classes = "all"
 
@@ -67,8 +70,8 @@ struct SampleCommand: ParsableCommand {
     }
 
     func run() throws {
-        let model = try DiTModel.open(
-            checkpoint: checkpoint, configPath: config, host: try plugins.makeHost(requireConformance: true))
+        let model = try openCheckpoint(
+            checkpoint, config: config, plan: plan, host: try plugins.makeHost(requireConformance: true))
         let ids: [Int]
         if classes == "all" {
             ids = Array(0..<model.config.numClasses)

@@ -250,4 +250,46 @@ func pytorchFixture(_ name: String) -> String {
             try NPY.readTensor(path: ws.path("out.npy"), as: Float.self),
             try io.tensor(named: "out", as: Double.self).scalars, rtol: 1e-4, atol: 2e-5, "zoo dit forward on .pt")
     }
+
+    /// The grafting repository's layout (`Fixtures/Hybrid`, `scripts/make-hybrid-fixtures`: its own `dit.py` with its
+    /// `Hyena_Y` in block 1, saved as `{'ema': state_dict}`): with a plan naming the operator and layer, `zoo dit
+    /// forward` equals PyTorch's output (float32 both, ~1e-7 apart: 2e-5 absolute + 1e-4 relative), and `zoo sample`
+    /// runs it; without the plan the grafted tensors are an error naming one.
+    @Test func graftingRepositoryHybridRunsWithAPlan() throws {
+        func fixture(_ name: String) -> String {
+            packageRoot.appendingPathComponent("Tests/HostTests/Fixtures/Hybrid/\(name)").path
+        }
+        let ws = try CLITests.Workspace()
+        #expect(
+            try runCommand(
+                try zooPath(),
+                [
+                    "registry", "add", try pluginPath(product: "OZHyena"), "--registry", ws.registry,
+                    "--skip-conformance",
+                ]
+            ).status == 0)
+        let common = [
+            "--allow-unconformant", "--config", fixture("tiny.json"), "--checkpoint", fixture("hybrid_hyena_y.pt"),
+        ]
+        let io = [
+            "--input", fixture("x.npy"), "--timesteps", fixture("t.npy"), "--labels", fixture("y.npy"), "--output",
+            ws.path("out.npy"),
+        ]
+        let r = try ws.zoo(["dit", "forward"] + common + ["--plan", fixture("plan.json")] + io)
+        #expect(r.status == 0, "\(r.stderr)")
+        expectClose(
+            try NPY.readTensor(path: ws.path("out.npy"), as: Float.self),
+            try NPY.readTensor(path: fixture("out.npy"), as: Double.self).scalars, rtol: 1e-4, atol: 2e-5,
+            "grafted hybrid vs PyTorch")
+        let withoutPlan = try ws.zoo(["dit", "forward"] + common + io)
+        #expect(withoutPlan.status != 0 && withoutPlan.stderr.contains("blocks.1.attn."), "\(withoutPlan.stderr)")
+        // A latent model's samples are latents: written with --npy (PNGs need the VAE decoder).
+        let sample = try ws.zoo(
+            ["sample"] + common + [
+                "--plan", fixture("plan.json"), "--classes", "1", "--per-class", "1", "--steps", "2", "--out",
+                ws.path("s.png"), "--npy", ws.path("s.npy"),
+            ])
+        #expect(sample.stderr.contains("latents"), "\(sample.stderr)")
+        #expect(try NPY.readTensor(path: ws.path("s.npy"), as: Float.self).shape == [1, 4, 8, 8])
+    }
 }

@@ -58,3 +58,28 @@ public enum Grafting {
         assignments.keys.contains { name.hasPrefix("\($0).") }
     }
 }
+
+extension Grafting {
+    /// A grafted checkpoint saved without zoo's slot manifest, such as the grafting repository's released `model.pt`
+    /// (`{'ema': state_dict}` with `blocks.{i}.attn.*` holding the new operator's parameters): the model `plan`'s
+    /// grafts describe (operator, attributes and layers; the other slots DiT's own), loaded from `path`.
+    /// - Throws: ``GraftError`` for a plan that restructures blocks or names slots outside the model, ``DiTError``
+    ///   naming the checkpoint's missing, extra or mis-shaped tensor.
+    public static func open(
+        checkpoint path: String, configPath: String?, plan: GraftPlan, host: PluginHost
+    ) throws
+        -> DiTModel
+    {
+        guard plan.restructure == nil else {
+            throw GraftError.plan(
+                source: plan.name, field: "restructure",
+                expected: "no restructuring: a plan describes a checkpoint's slots only")
+        }
+        var assignments: [DiTSlotKey: GraftPlan.Graft]?
+        return try DiTModel.open(checkpoint: path, configPath: configPath, host: host) { key, config in
+            if assignments == nil { assignments = try plan.assignments(depth: config.depth, source: plan.name) }
+            guard let graft = assignments?[key] else { return nil }
+            return try choice(for: graft, config: config, host: host)
+        }
+    }
+}
