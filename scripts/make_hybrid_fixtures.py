@@ -10,6 +10,15 @@ OperatorZoo's description of the same model: `tiny.json` (the DiT configuration)
 A Swift test can then check that `zoo dit forward --plan plan.json --config tiny.json --checkpoint hybrid_hyena_y.pt`
 reproduces `out`.
 
+The same model (reloaded from the checkpoint) is then sampled with the grafting repository's own diffusion code
+(`src/diffusion`: `create_diffusion(str(10))`, `ddim_sample_loop`), called as its `src/sample.py` (DiT's sample.py)
+calls `p_sample_loop`: classifier-free guidance through `forward_with_cfg` on the doubled batch with the null class
+`num_classes`, the first half kept; `clip_denoised=False`, `eta=0`, labels [1, 7], and the initial noise given
+(`noise=`). `sample_noise.npy`, `sample_labels.npy`, `sample_ddim.npy` (cfg 1.5) and `sample_ddim_nocfg.npy` (plain
+`model.forward`) are for `zoo sample --noise sample_noise.npy --sampler ddim --steps 10 ...`; the README gives the
+exact commands and what the script checked (the 3 guided channels, the original timesteps the model receives, the
+last step, float32 arithmetic).
+
 Run through scripts/make-hybrid-fixtures (which finds or makes the virtual environment and installs the pure Python
 packages needed here). The upstream code is imported at run time (never copied into this repository):
 
@@ -102,6 +111,16 @@ PARAM_SCALE = 0.05
 T_VALUES = [3, 500]  # timesteps
 Y_VALUES = [1, 7]  # class labels
 BATCH = 2
+
+# DDIM sampling with the grafting repository's own diffusion code (src/diffusion: create_diffusion, SpacedDiffusion,
+# GaussianDiffusion.ddim_sample_loop), called as its src/sample.py (facebookresearch/DiT's sample.py) calls
+# p_sample_loop, with ddim_sample_loop in its place, eta 0 and the initial noise given.
+SAMPLE_STEPS = 10  # create_diffusion(str(SAMPLE_STEPS)): the 1000 training steps respaced to 10
+SAMPLE_CFG = 1.5  # the guidance scale of sample_ddim.npy (sample_ddim_nocfg.npy: none, plain model.forward)
+SAMPLE_LABELS = [1, 7]  # zoo: --classes 1,7 --per-class 1
+SEED_NOISE = 200  # the initial noise x_T = torch.randn(2, 4, 8, 8) from a generator with this seed
+SEED_GLOBAL = 0  # torch.manual_seed before each sampling call (eta 0: the global generator cannot matter; checked)
+GUIDED_CHANNELS = 3  # DiT's forward_with_cfg guides model_out[:, :3] only (checked in its source and numerically)
 
 CHECKPOINT = "hybrid_hyena_y.pt"
 # The paper's repository pins Dao-AILab/causal-conv1d as the submodule demo_notebooks/causal-conv1d at this commit,
@@ -313,7 +332,7 @@ def check_causal_conv1d_ref(ref, fn):
 
 def import_upstream(tree, causal_conv1d):
     for name in list(sys.modules):
-        if name.split(".")[0] in ("models", "operators", "causal_conv1d"):
+        if name.split(".")[0] in ("models", "operators", "diffusion", "causal_conv1d"):
             sys.exit(f"a module named {name} is already imported; run this script in a fresh interpreter")
     real_conv = importlib.util.find_spec("causal_conv1d") is not None
     # timm (for dit.py) with torchvision stubbed when it is not installed
@@ -324,7 +343,9 @@ def import_upstream(tree, causal_conv1d):
     sys.path.insert(0, src)
     dit = importlib.import_module("models.dit")
     hyena_y = importlib.import_module("operators.hyena.hyena_y")
-    loaded = sorted(n for n in sys.modules if n.split(".")[0] in ("models", "operators"))
+    # src/diffusion, as src/sample.py's `from diffusion import create_diffusion` (numpy, torch, math, enum only)
+    diffusion = importlib.import_module("diffusion")
+    loaded = sorted(n for n in sys.modules if n.split(".")[0] in ("models", "operators", "diffusion"))
     for name in loaded:
         mod = sys.modules[name]
         files = [getattr(mod, "__file__", None)] + list(getattr(mod, "__path__", []) or [])
@@ -333,7 +354,7 @@ def import_upstream(tree, causal_conv1d):
             (name, files)
     assert hyena_y.causal_conv1d_fn is causal_conv1d.causal_conv1d_fn
     assert dit.Attention is vt.Attention
-    return dit, hyena_y, timm, tv_stubbed, real_conv, loaded
+    return dit, hyena_y, diffusion, timm, tv_stubbed, real_conv, loaded
 
 
 # ----------------------------------------------------------------------------------------------------------------
@@ -471,6 +492,221 @@ def compare_with_docs(attn_sd, full):
 
 
 # ----------------------------------------------------------------------------------------------------------------
+# DDIM sampling with the grafting repository's own diffusion code (src/diffusion)
+
+
+def check_sampling_sources(tree, dit, diffusion_pkg):
+    """The upstream lines the sampling below repeats or relies on (src/sample.py's CFG setup and loop call,
+    forward_with_cfg guiding 3 channels, _WrappedModel mapping respaced indices to original timesteps)."""
+    sample = read_text(tree, "src/sample.py")
+    for line in ("diffusion = create_diffusion(str(args.num_sampling_steps))",
+                 "z = torch.cat([z, z], 0)",
+                 "y_null = torch.tensor([1000] * n, device=device)",
+                 "y = torch.cat([y, y_null], 0)",
+                 "model_kwargs = dict(y=y, cfg_scale=args.cfg_scale)",
+                 "model.forward_with_cfg, z.shape, z, clip_denoised=False, model_kwargs=model_kwargs",
+                 "samples, _ = samples.chunk(2, dim=0)"):
+        assert line in sample, f"src/sample.py no longer holds {line!r}"
+    assert "diffusion.p_sample_loop(" in sample  # upstream samples with DDPM; ddim_sample_loop is its DDIM twin
+    cfg_src = inspect.getsource(dit.DiT.forward_with_cfg)
+    guide_line = "eps, rest = model_out[:, :3], model_out[:, 3:]"
+    assert guide_line in cfg_src, "forward_with_cfg no longer guides model_out[:, :3]"
+    assert "half = x[: len(x) // 2]" in cfg_src and "model_out = self.forward(combined, t, y)" in cfg_src
+    wrapped = inspect.getsource(diffusion_pkg.respace._WrappedModel.__call__)
+    assert "new_ts = map_tensor[ts]" in wrapped and "return self.model(x, new_ts, **kwargs)" in wrapped
+    # the rescale to [0, 1000) of improved-diffusion is commented out: the model gets the original timesteps as is
+    assert all(ln.lstrip().startswith("#") for ln in wrapped.splitlines() if "rescale_timesteps" in ln)
+    ddim = inspect.getsource(diffusion_pkg.gaussian_diffusion.GaussianDiffusion.ddim_sample)
+    assert "eps = self._predict_eps_from_xstart(x, t, out[\"pred_xstart\"])" in ddim
+    extract = inspect.getsource(diffusion_pkg.gaussian_diffusion._extract_into_tensor)
+    assert "[timesteps].float()" in extract  # the float64 schedule is cast to float32 before any arithmetic
+    return guide_line
+
+
+class ModelCalls:
+    """Records the timesteps and labels each DiT forward receives (forward pre-hooks on t_embedder and
+    y_embedder, which forward() calls through __call__ even when forward_with_cfg calls self.forward)."""
+
+    def __init__(self, model):
+        self.t, self.y = [], []
+        self.handles = [
+            model.t_embedder.register_forward_pre_hook(lambda m, a: self.t.append(a[0].detach().clone())),
+            model.y_embedder.register_forward_pre_hook(lambda m, a: self.y.append(a[0].detach().clone())),
+        ]
+
+    def remove(self):
+        for h in self.handles:
+            h.remove()
+
+
+def upstream_ddim(diffusion, model, z, labels, cfg_scale, progressive=False):
+    """DiT's sample.py (src/sample.py) with ddim_sample_loop in place of p_sample_loop: with guidance the batch is
+    doubled with the null class num_classes and forward_with_cfg is the model, and the first half is kept; without,
+    model.forward with the labels (DiT's sample_ddp.py when cfg_scale <= 1). eta 0, clip_denoised False, noise z.
+    Returns (samples, per-step outputs of ddim_sample_loop_progressive or None)."""
+    device = z.device  # the model is a bound method, which has no .parameters(): the loop needs device
+    y = torch.tensor(labels, dtype=torch.int64, device=device)
+    if cfg_scale != 1:
+        n = len(labels)
+        z = torch.cat([z, z], 0)
+        y_null = torch.tensor([TINY_DIT["num_classes"]] * n, device=device)
+        y = torch.cat([y, y_null], 0)
+        model_kwargs = dict(y=y, cfg_scale=cfg_scale)
+        sample_fn = model.forward_with_cfg
+    else:
+        model_kwargs = dict(y=y)
+        sample_fn = model.forward
+    torch.manual_seed(SEED_GLOBAL)
+    steps = None
+    with torch.no_grad():
+        if progressive:
+            steps = list(diffusion.ddim_sample_loop_progressive(
+                sample_fn, z.shape, noise=z, clip_denoised=False, model_kwargs=model_kwargs, device=device,
+                progress=False, eta=0.0))
+            samples = steps[-1]["sample"]
+        else:
+            samples = diffusion.ddim_sample_loop(
+                sample_fn, z.shape, noise=z, clip_denoised=False, model_kwargs=model_kwargs, device=device,
+                progress=False, eta=0.0)
+    if cfg_scale != 1:
+        samples, _ = samples.chunk(2, dim=0)  # remove the null class samples
+    return samples, steps
+
+
+def float64_ddim(model, z, labels, cfg_scale, guided, timestep_map, model_timesteps=None):
+    """The same DDIM written independently of upstream's diffusion code, in float64 as zoo's GaussianDiffusion
+    computes a step (the schedule, x0 = sqrt(1/abar) x - sqrt(1/abar - 1) eps, eps re-derived from x0, the update;
+    the guidance in float64 rounded to float32; x rounded to float32 after each step), calling the same float32
+    model at the original timesteps. Only to measure how far a float64 implementation lands from upstream's float32
+    one; it is not what the fixtures hold. `model_timesteps` (default: timestep_map) are what the model is given
+    at each respaced index, to measure what giving it other values would change."""
+    betas = np.linspace(0.0001, 0.02, 1000, dtype=np.float64)
+    ac_orig = np.cumprod(1.0 - betas)
+    new_betas, last = [], 1.0
+    for i in timestep_map:
+        new_betas.append(1 - ac_orig[i] / last)
+        last = ac_orig[i]
+    ac = np.cumprod(1.0 - np.array(new_betas, dtype=np.float64))
+    ac_prev = np.append(1.0, ac[:-1])
+    x = z.numpy().astype(np.float32)
+    n, null = len(labels), TINY_DIT["num_classes"]
+    c = x.shape[1]
+    for k in reversed(range(len(timestep_map))):
+        t_orig = (model_timesteps or timestep_map)[k]
+        xt = torch.from_numpy(x)
+        with torch.no_grad():
+            if cfg_scale != 1:
+                out = model.forward(torch.cat([xt, xt], 0), torch.tensor([t_orig] * 2 * n),
+                                    torch.tensor(labels + [null] * n)).numpy()
+                cond, uncond = out[:n].astype(np.float64), out[n:].astype(np.float64)
+                eps = out[:n, :c].astype(np.float64)
+                eps[:, :guided] = (uncond[:, :guided] + cfg_scale * (cond[:, :guided] - uncond[:, :guided])) \
+                    .astype(np.float32).astype(np.float64)
+            else:
+                eps = model.forward(xt, torch.tensor([t_orig] * n), torch.tensor(labels)).numpy()[:, :c] \
+                    .astype(np.float64)
+        recip, recipm1 = np.sqrt(1.0 / ac[k]), np.sqrt(1.0 / ac[k] - 1)
+        xd = x.astype(np.float64)
+        x0 = recip * xd - recipm1 * eps
+        eps2 = (recip * xd - x0) / recipm1
+        x = (x0 * np.sqrt(ac_prev[k]) + np.sqrt(max(0.0, 1 - ac_prev[k])) * eps2).astype(np.float32)
+    return x
+
+
+def sample_fixtures(tree, dit, diffusion_pkg, model):
+    """The DDIM samples (guided and not) with upstream's diffusion code, and their checks."""
+    r = {"guide_line": check_sampling_sources(tree, dit, diffusion_pkg)}
+    create_diffusion = diffusion_pkg.create_diffusion
+    diffusion = create_diffusion(str(SAMPLE_STEPS))
+    expect_map = [round(i * 999 / (SAMPLE_STEPS - 1)) for i in range(SAMPLE_STEPS)]
+    assert diffusion.timestep_map == expect_map and diffusion.num_timesteps == SAMPLE_STEPS, diffusion.timestep_map
+    assert diffusion.original_num_steps == 1000
+    assert isinstance(diffusion, diffusion_pkg.respace.SpacedDiffusion)
+    assert diffusion.model_var_type == diffusion_pkg.gaussian_diffusion.ModelVarType.LEARNED_RANGE
+    assert diffusion.model_mean_type == diffusion_pkg.gaussian_diffusion.ModelMeanType.EPSILON
+    assert diffusion.alphas_cumprod.dtype == np.float64 and diffusion.alphas_cumprod_prev[0] == 1.0
+    r["timestep_map"] = list(diffusion.timestep_map)
+    r["abar0"] = float(diffusion.alphas_cumprod[0])
+    c, n = TINY_DIT["in_channels"], TINY_DIT["input_size"]
+    nb = len(SAMPLE_LABELS)
+    gen = torch.Generator().manual_seed(SEED_NOISE)
+    z = torch.randn(nb, c, n, n, generator=gen, dtype=torch.float32)
+    assert not model.training
+
+    # forward_with_cfg guides the first 3 output channels only; the rest come from each half as the model gave them
+    gen = torch.Generator().manual_seed(SEED_NOISE + 1)
+    probe = torch.randn(nb, c, n, n, generator=gen)
+    yy = torch.tensor(SAMPLE_LABELS + [TINY_DIT["num_classes"]] * nb)
+    tt = torch.tensor([500] * 2 * nb)
+    with torch.no_grad():
+        got = model.forward_with_cfg(torch.cat([probe, probe * 7], 0), tt, yy, SAMPLE_CFG)  # 2nd half ignored
+        full = model.forward(torch.cat([probe, probe], 0), tt, yy)
+    cond, uncond = full[:nb], full[nb:]
+    guided_all = uncond + SAMPLE_CFG * (cond - uncond)
+    assert torch.equal(got[:nb, :GUIDED_CHANNELS], guided_all[:, :GUIDED_CHANNELS])
+    assert torch.equal(got[nb:, :GUIDED_CHANNELS], guided_all[:, :GUIDED_CHANNELS])
+    assert torch.equal(got[:nb, GUIDED_CHANNELS:], cond[:, GUIDED_CHANNELS:])
+    assert torch.equal(got[nb:, GUIDED_CHANNELS:], uncond[:, GUIDED_CHANNELS:])
+    assert not torch.equal(got[:nb, GUIDED_CHANNELS:c], guided_all[:, GUIDED_CHANNELS:c])  # channel 3: unguided
+    r["ch3_gap"] = float((got[:nb, GUIDED_CHANNELS:c] - guided_all[:, GUIDED_CHANNELS:c]).abs().max())
+
+    for name, scale in (("cfg", SAMPLE_CFG), ("nocfg", 1)):
+        calls = ModelCalls(model)
+        samples, _ = upstream_ddim(diffusion, model, z.clone(), SAMPLE_LABELS, scale)
+        calls.remove()
+        assert samples.dtype == torch.float32 and tuple(samples.shape) == (nb, c, n, n), samples.shape
+        assert bool(torch.isfinite(samples).all())
+        # the timesteps and labels the DiT received: one forward per step, the original timesteps, descending
+        assert len(calls.t) == SAMPLE_STEPS and len(calls.y) == SAMPLE_STEPS
+        width = 2 * nb if scale != 1 else nb
+        want_y = SAMPLE_LABELS + [TINY_DIT["num_classes"]] * nb if scale != 1 else SAMPLE_LABELS
+        for k, (t_call, y_call) in enumerate(zip(calls.t, calls.y)):
+            assert t_call.dtype == torch.int64 and t_call.tolist() == [expect_map[-1 - k]] * width, t_call
+            assert y_call.tolist() == want_y, y_call
+        r[name] = dict(samples=samples, t_seen=[int(t_call[0]) for t_call in calls.t], width=width,
+                       t_dtype=str(calls.t[0].dtype).replace("torch.", ""), y_seen=want_y)
+        # deterministic: again, and after another global seed (eta 0: ddim_sample's randn_like is multiplied by 0)
+        again, _ = upstream_ddim(diffusion, model, z.clone(), SAMPLE_LABELS, scale)
+        assert torch.equal(again, samples)
+        torch.manual_seed(SEED_GLOBAL + 999)
+        state = torch.get_rng_state()
+        with torch.no_grad():
+            zz = torch.cat([z, z], 0) if scale != 1 else z
+            y_in = torch.tensor(want_y)
+            kw = dict(y=y_in, cfg_scale=scale) if scale != 1 else dict(y=y_in)
+            fn = model.forward_with_cfg if scale != 1 else model.forward
+            other = diffusion.ddim_sample_loop(fn, zz.shape, noise=zz.clone(), clip_denoised=False, model_kwargs=kw,
+                                               device=zz.device, progress=False, eta=0.0)
+        assert not torch.equal(torch.get_rng_state(), state)  # it did draw from the global generator ...
+        assert torch.equal(other[:nb], samples)  # ... and that changed nothing
+        # the progressive loop: the same result, and its last step returns its x0 prediction exactly
+        prog, steps = upstream_ddim(diffusion, model, z.clone(), SAMPLE_LABELS, scale, progressive=True)
+        assert torch.equal(prog, samples) and len(steps) == SAMPLE_STEPS
+        assert torch.equal(steps[-1]["sample"], steps[-1]["pred_xstart"])
+        assert not torch.equal(steps[-2]["sample"], steps[-2]["pred_xstart"])
+        r[name]["last_step_delta"] = float((steps[-1]["sample"] - steps[-2]["sample"]).abs().max())
+        # a float64 implementation written independently: how far it lands
+        ref = float64_ddim(model, z, SAMPLE_LABELS, scale, GUIDED_CHANNELS, expect_map)
+        r[name]["f64_diff"] = float(np.abs(ref - samples.numpy()).max())
+        r[name]["f64_rel"] = float(np.abs(ref - samples.numpy()).max() / np.abs(samples.numpy()).max())
+        r[name]["absmax"] = float(samples.abs().max())
+        if scale != 1:  # guiding all 4 latent channels (zoo's default without --guided-channels) gives another sample
+            ref_all = float64_ddim(model, z, SAMPLE_LABELS, scale, c, expect_map)
+            r[name]["all_channels_diff"] = float(np.abs(ref_all - samples.numpy()).max())
+        # the model given the respaced indices 0..9 instead of the original timesteps: another sample
+        ref_idx = float64_ddim(model, z, SAMPLE_LABELS, scale, GUIDED_CHANNELS, expect_map,
+                               model_timesteps=list(range(SAMPLE_STEPS)))
+        r[name]["index_diff"] = float(np.abs(ref_idx - samples.numpy()).max())
+    assert not torch.equal(r["cfg"]["samples"], r["nocfg"]["samples"])
+    gap = (r["cfg"]["samples"] - r["nocfg"]["samples"]).abs()
+    r["cfg_gap_max"], r["cfg_gap_mean"] = float(gap.max()), float(gap.mean())
+    r["scale_T"] = float(np.sqrt(1.0 / diffusion.alphas_cumprod[-1]))
+    r["ratio"] = float(r["cfg"]["samples"].std() / z.std())
+    r["z"] = z
+    return r
+
+
+# ----------------------------------------------------------------------------------------------------------------
 # README
 
 
@@ -478,6 +714,115 @@ def md_table(rows, header):
     out = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     out += ["| " + " | ".join(str(c) for c in r) + " |" for r in rows]
     return "\n".join(out)
+
+
+def sampling_readme(s):
+    smp = s["smp"]
+    cfg, nocfg = smp["cfg"], smp["nocfg"]
+    nb = len(SAMPLE_LABELS)
+    c, n = TINY_DIT["in_channels"], TINY_DIT["input_size"]
+    null = TINY_DIT["num_classes"]
+    steps, scale, g, labels = SAMPLE_STEPS, SAMPLE_CFG, GUIDED_CHANNELS, SAMPLE_LABELS
+    last = steps - 1
+    classes = ",".join(str(v) for v in labels)
+    zoo = (f"zoo sample --plan plan.json --config tiny.json --checkpoint {CHECKPOINT} --noise sample_noise.npy \\\n"
+           f"        --sampler ddim --steps {steps}")
+    tail = f"--classes {classes} --per-class 1 \\\n        --clip-denoised off --out OUT.png --npy OUT.npy"
+    sampler = f"DiTSampler(kind: .ddim, steps: {steps}, cfgScale: {scale}, guidedChannels: {g}, clipDenoised: false)"
+    return f"""## DDIM samples (`sample_*.npy`): upstream's diffusion code
+
+The reloaded model (the checkpoint's values, eval mode) was sampled with the grafting repository's own diffusion code
+(`src/diffusion`: `create_diffusion`, `SpacedDiffusion`, `GaussianDiffusion.ddim_sample_loop`, imported from the same
+tree, nothing stubbed: it imports only numpy, torch, math and enum; `progress=False`, so tqdm is never imported).
+The calls are `src/sample.py`'s (facebookresearch/DiT's `sample.py`), with `ddim_sample_loop` in place of its
+`p_sample_loop` (upstream's sample.py samples with DDPM; DDIM has the same arguments plus `eta`), the initial
+noise given as `noise=`, and `device` passed because a bound method has no `.parameters()` to take it from:
+
+```python
+torch.set_grad_enabled(False)                   # (here: torch.no_grad())
+diffusion = create_diffusion(str({steps}))
+z = torch.randn({nb}, {c}, {n}, {n}, generator=torch.Generator().manual_seed({SEED_NOISE}))  # sample_noise.npy
+y = torch.tensor({labels})                          # sample_labels.npy
+# sample_ddim.npy: classifier-free guidance as sample.py
+z = torch.cat([z, z], 0)
+y_null = torch.tensor([{null}] * {nb})                     # the null class: num_classes
+y = torch.cat([y, y_null], 0)
+model_kwargs = dict(y=y, cfg_scale={scale})
+torch.manual_seed({SEED_GLOBAL})
+samples = diffusion.ddim_sample_loop(model.forward_with_cfg, z.shape, noise=z, clip_denoised=False,
+                                     model_kwargs=model_kwargs, device='cpu', progress=False, eta=0.0)
+samples, _ = samples.chunk(2, dim=0)            # the first half: labels {labels}
+# sample_ddim_nocfg.npy: no guidance (DiT's sample_ddp.py when cfg_scale <= 1), z not doubled
+samples = diffusion.ddim_sample_loop(model.forward, z.shape, noise=z, clip_denoised=False,
+                                     model_kwargs=dict(y=torch.tensor({labels})), device='cpu',
+                                     progress=False, eta=0.0)
+```
+
+A test should check that (zoo draws nothing when `--noise` is given and DDIM with eta 0 adds no noise, so `--seed`
+is irrelevant; `--classes {classes} --per-class 1` gives the labels `{labels}` in that order, one image per class)
+
+    {zoo} --cfg {scale} --guided-channels {g} {tail}
+
+reproduces `sample_ddim.npy`, and that the same with `--cfg 1` and without `--guided-channels`
+
+    {zoo} --cfg 1 {tail}
+
+reproduces `sample_ddim_nocfg.npy`. (`--clip-denoised off` is zoo's default for a {c}-channel model and matches
+`clip_denoised=False`. `--out` is required by `zoo sample`, but a {c}-channel model makes latents, not RGB: zoo
+writes `--npy` and then exits with an error saying so, so a test reads OUT.npy whatever the exit status, or calls
+`{sampler}` with `initialNoise` = `sample_noise.npy` and `labels: {labels}` directly.)
+
+What the script checked about upstream's sampling, and what a reimplementation must match:
+
+- **`--guided-channels {g}`.** `DiT.forward_with_cfg` (`src/models/dit.py`) runs the model once on `[half; half]`
+  (`half` = the batch's first half; the second half of `x` is ignored) and guides only
+  `{smp['guide_line']}`: `uncond + cfg_scale * (cond - uncond)` on the first {g} output
+  channels, while channel {g} (the last epsilon channel) and the {c} variance channels keep each half's own output
+  (checked bit for bit; on a probe, channel {g} of the conditional half differs from its guided value by up to
+  {smp['ch3_gap']:.3g}). The kept first half is therefore guided on channels 0-{g - 1} and conditional on channel {g},
+  which is what zoo's `--guided-channels {g}` computes. Guiding all {c} latent channels (zoo's default without
+  `--guided-channels`) gives a sample up to {cfg['all_channels_diff']:.3g} away from `sample_ddim.npy` (measured with
+  the script's float64 re-derivation).
+- **The timesteps the model receives.** `create_diffusion('{steps}')` keeps the original steps
+  `{smp['timestep_map']}` (`space_timesteps(1000, '{steps}')`: stride 999/{last}). The loop runs
+  over the respaced indices {last}, ..., 0, but `SpacedDiffusion` wraps the model in `_WrappedModel`, whose
+  `new_ts = map_tensor[ts]` maps each index back to its original timestep (the `rescale_timesteps` scaling is
+  commented out upstream), so the DiT's `forward` receives, step by step (recorded with hooks on `t_embedder` and
+  `y_embedder`), the {cfg['t_dtype']} timesteps `{cfg['t_seen']}`, each repeated over the batch
+  ({cfg['width']} rows with labels `{cfg['y_seen']}` under guidance, {nocfg['width']} rows with labels
+  `{nocfg['y_seen']}` without), never the indices 0-{last}. The schedule is that of the respaced process:
+  `alphas_cumprod` of the kept steps (betas `1 - abar_t / abar_prev_kept`), not the original betas at those steps.
+- **The last step.** At index 0 (original timestep 0) `alpha_bar_prev` is 1, so DDIM returns its x0 prediction
+  exactly: `sample = pred_xstart = sqrt(1/abar_0) x - sqrt(1/abar_0 - 1) eps` with `abar_0` = {smp['abar0']!r}
+  (checked bit for bit on `ddim_sample_loop_progressive`; that step moves the sample by up to
+  {cfg['last_step_delta']:.3g} with guidance, {nocfg['last_step_delta']:.3g} without). There is no separate final
+  denoising call; the model runs exactly {steps} times.
+- **float32, not float64.** The schedule is computed in float64 (numpy), but `_extract_into_tensor` casts each
+  coefficient to float32 (`[timesteps].float()`) before any tensor arithmetic, so every step of upstream's DDIM runs
+  in float32: `pred_xstart` from the float32 coefficients, `eps` re-derived from it
+  (`(sqrt(1/abar) x - pred_xstart) / sqrt(1/abar - 1)`, not the model's epsilon as is), `sqrt(alpha_bar_prev)` and
+  `sqrt(1 - alpha_bar_prev - sigma^2)` taken in float32, and the guidance `uncond + {scale} * (cond - uncond)` in
+  float32. A float64 implementation (such as zoo's `GaussianDiffusion.ddimSample`, which rounds x to float32 after
+  each step) will not be bit-identical: the script's own float64 re-derivation, written independently of upstream's
+  diffusion code and calling the same float32 model, differs from `sample_ddim.npy` by at most
+  {cfg['f64_diff']:.3g} (relative to its largest value {cfg['absmax']:.4g}: {cfg['f64_rel']:.2g}) and from
+  `sample_ddim_nocfg.npy` by at most {nocfg['f64_diff']:.3g} ({nocfg['f64_rel']:.2g} relative). A Swift test should
+  compare with a tolerance, not bit for bit.
+- **No randomness.** With `eta=0`, `ddim_sample` still draws `th.randn_like(x)` from the global generator at every
+  step but multiplies it by `sigma = 0`: rerunning after another `torch.manual_seed` gave identical samples (checked),
+  and so did a second run. The only random input is `sample_noise.npy`.
+- **Large values, small model share.** The model is untrained (random weights), so its epsilon does not cancel the
+  noise: DDIM's first step divides by `sqrt(abar_999)`, and the samples are essentially `x_T` scaled by about
+  `sqrt(1/abar_999)` = {smp['scale_T']:.4g} (their standard deviation is {smp['ratio']:.4g} times the noise's;
+  largest value {cfg['absmax']:.4g}). What the model contributes is much smaller: `sample_ddim.npy` and
+  `sample_ddim_nocfg.npy` differ by at most {smp['cfg_gap_max']:.3g} (mean {smp['cfg_gap_mean']:.3g}); giving the
+  model the respaced indices 0-{last} instead of the original timesteps would move the samples by up to
+  {cfg['index_diff']:.3g} (guided) and {nocfg['index_diff']:.3g} (unguided); guiding all {c} channels by
+  {cfg['all_channels_diff']:.3g}. A tolerance well below those (e.g. an absolute 1e-3, or 1e-5 relative to the
+  largest value) and above the float32-vs-float64 gap of a few 1e-4 tells a correct implementation from these
+  mistakes.
+
+"""
 
 
 def write_readme(out, s):
@@ -511,7 +856,8 @@ that
     zoo dit forward --plan plan.json --config tiny.json --checkpoint {CHECKPOINT} \\
         --input x.npy --timesteps t.npy --labels y.npy --output OUT.npy
 
-reproduces `out.npy`.
+reproduces `out.npy`, and the DDIM fixtures `sample_*.npy` (section "DDIM samples" below) are the same model sampled
+with the grafting repository's own diffusion code, for `zoo sample --noise sample_noise.npy --sampler ddim ...`.
 
 ## Provenance
 
@@ -519,6 +865,7 @@ reproduces `out.npy`.
 |---|---|---|
 | DiT | keshik6/grafting `src/models/dit.py` (`DiT`; facebookresearch/DiT's `models.py` with its `PatchEmbed`, `Attention`, `Mlp` from timm) | commit `{s['commit']}` ({s['how']}) |
 | Hyena-Y | keshik6/grafting `src/operators/hyena/hyena_y.py` (`Hyena_Y`), `{HYENA_Y_YAML}` | same commit |
+| diffusion | keshik6/grafting `src/diffusion` (`create_diffusion`, `SpacedDiffusion`, `_WrappedModel`, `GaussianDiffusion.ddim_sample_loop`; facebookresearch/DiT's `diffusion`), `src/sample.py` (the CFG setup and loop call) | same commit |
 | grafting | keshik6/grafting `src/graft.py` (`graft_dit`: `model.blocks[index].attn = scion_model` for `operator_type 'mha'`), `{SAMPLING_YAML}` (`graft_indexes` 1, 3, ..., 27) | same commit |
 | timm | `timm` (PatchEmbed, Attention, Mlp) | timm {s['timm_version']} |
 | causal-conv1d | Dao-AILab/causal-conv1d `causal_conv1d/causal_conv1d_interface.py` (`causal_conv1d_ref`) | {s['cc_version']} |
@@ -553,7 +900,7 @@ model's tensors (names, order, dtypes, values); a freshly built grafted model (c
 `['ema']` with `load_state_dict(strict=True)` and reproduces `out` bit for bit; a DiT without the graft refuses it
 with `strict=True` ({s['plain_refusal']}).
 
-## What was stubbed, and why it cannot change the computation
+{sampling_readme(s)}## What was stubbed, and why it cannot change the computation
 
 - **`causal_conv1d`** (Dao-AILab/causal-conv1d, a CUDA extension; the paper's repository pins it as the submodule
   `demo_notebooks/causal-conv1d` at {s['cc_submodule']}): `hyena_y.py` does `from causal_conv1d import
@@ -650,7 +997,7 @@ def main():
         tree, commit, how = grafting_tree(args.grafting, args.grafting_rev, tmp)
         log(f"grafting: {how} (commit {commit})")
         check_paper_layout(tree)
-        dit, hyena_y, timm, tv_stubbed, real_conv, loaded = import_upstream(tree, stand_in)
+        dit, hyena_y, diffusion_pkg, timm, tv_stubbed, real_conv, loaded = import_upstream(tree, stand_in)
         Hyena_Y = hyena_y.Hyena_Y
         assert "activation" not in inspect.getsource(Hyena_Y.forward)
         config, paper_config, full = hyena_y_config(tree, Hyena_Y)
@@ -732,6 +1079,26 @@ def main():
             a = np.load(os.path.join(out, name), allow_pickle=False)
             assert a.dtype == ref_t.numpy().dtype and np.array_equal(a, ref_t.numpy()), name
 
+        # DDIM samples of the same model with upstream's diffusion code (the reloaded model: the checkpoint's values)
+        smp = sample_fixtures(tree, dit, diffusion_pkg, fresh)
+        s["smp"] = smp
+        sample_arrays = {
+            "sample_noise.npy": smp["z"].numpy().astype(np.float32),
+            "sample_labels.npy": np.array(SAMPLE_LABELS, dtype=np.int64),
+            "sample_ddim.npy": smp["cfg"]["samples"].numpy().astype(np.float32),
+            "sample_ddim_nocfg.npy": smp["nocfg"]["samples"].numpy().astype(np.float32),
+        }
+        for name, a in sample_arrays.items():
+            save_npy(out, name, a)
+            back_a = np.load(os.path.join(out, name), allow_pickle=False)
+            assert back_a.dtype == a.dtype and back_a.shape == a.shape and np.array_equal(back_a, a), name
+        for name in ("cfg", "nocfg"):
+            log(f"DDIM {SAMPLE_STEPS} steps, {name}: model timesteps {smp[name]['t_seen']} "
+                f"(batch {smp[name]['width']}, labels {smp[name]['y_seen']}); |sample| max "
+                f"{smp[name]['absmax']:.6g}; float64 re-derivation differs by {smp[name]['f64_diff']:.3g}")
+        log(f"  guiding all {c} channels instead of {GUIDED_CHANNELS} moves the guided sample by "
+            f"{smp['cfg']['all_channels_diff']:.3g}")
+
         # OperatorZoo's description: the model configuration and the grafting plan
         if os.path.isfile(TINY_DIT_JSON):
             with open(TINY_DIT_JSON) as f:
@@ -783,12 +1150,19 @@ def main():
         log(f"plan.json: {json.dumps(plan)}")
         log(f"out: {tuple(out_t.shape)}, mean {out_t.mean().item():.6g}, std {out_t.std().item():.6g}")
 
+        nb = len(SAMPLE_LABELS)
         what = {
             CHECKPOINT: "`torch.save({'ema': state_dict})` of the grafted DiT (float32)",
             "x.npy": f"input latents, float32 [{BATCH}, {c}, {n}, {n}]",
             "t.npy": f"timesteps, int64 [{BATCH}] = {T_VALUES}",
             "y.npy": f"class labels, int64 [{BATCH}] = {Y_VALUES}",
             "out.npy": f"`model(x, t, y)` in eval mode, float32 [{BATCH}, {c_out}, {n}, {n}]",
+            "sample_noise.npy": f"DDIM's initial noise x_T (before the CFG doubling), float32 [{nb}, {c}, {n}, {n}]",
+            "sample_labels.npy": f"the sampled classes, int64 [{nb}] = {SAMPLE_LABELS}",
+            "sample_ddim.npy": (f"upstream DDIM, {SAMPLE_STEPS} steps, cfg {SAMPLE_CFG} on {GUIDED_CHANNELS} channels "
+                                f"(the kept first half), float32 [{nb}, {c}, {n}, {n}]"),
+            "sample_ddim_nocfg.npy": (f"upstream DDIM, {SAMPLE_STEPS} steps, no guidance (`model.forward`), "
+                                      f"float32 [{nb}, {c}, {n}, {n}]"),
             "tiny.json": "the DiT configuration (DiT's constructor names)",
             "plan.json": "the grafting plan in OperatorZoo's format",
             "README.md": "this file",

@@ -57,6 +57,12 @@ struct SampleCommand: ParsableCommand {
     @Option(help: "Output PNG grid.")
     var out: String
 
+    @Option(
+        help:
+            "Start from this noise x_T.npy [N, C, H, W] (N = classes x per-class) instead of drawing it from --seed, e.g. to compare DDIM with another implementation."
+    )
+    var noise: String?
+
     @Option(help: "Also write the raw samples [N, C, H, W] as .npy.")
     var npy: String?
 
@@ -92,9 +98,18 @@ struct SampleCommand: ParsableCommand {
         case "off": clip = false
         default: throw ValidationError("--clip-denoised must be on or off (found '\(clipDenoised!)')")
         }
-        let s = DiTSampler(
+        var s = DiTSampler(
             kind: DiTSampler.Kind(rawValue: sampler)!, steps: steps, cfgScale: cfg, guidedChannels: guidedChannels,
             seed: seed, clipDenoised: clip)
+        if let noise {
+            let x = try NPY.readTensor(path: noise, as: Float.self)
+            let expected = [labels.count, model.config.inChannels, model.config.inputSize, model.config.inputSize]
+            guard x.shape == expected else {
+                throw CLIError(
+                    "--noise '\(noise)' has shape \(x.shape); expected \(expected) (classes x per-class images)")
+            }
+            s.initialNoise = x
+        }
         let bar = ProgressBar("sample", total: steps)
         let images = try s.sample(model, labels: labels) { done, _ in bar.update(done) }
         guard model.config.inChannels == 3 else {

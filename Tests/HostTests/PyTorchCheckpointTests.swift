@@ -214,6 +214,16 @@ func pytorchFixture(_ name: String) -> String {
         expectClose(out, expected.scalars, rtol: 1e-4, atol: 2e-5, "DiT of tiny_dit.pt vs PyTorch")
     }
 
+    /// `zoo pretrain --init` reads a `.pt` too, and records its sha256 (of the file, whatever the selection).
+    @Test func initialWeightsFromAPtFile() throws {
+        let path = pytorchFixture("tiny_dit.pt")
+        let weights = try InitialWeights(path: path)
+        #expect(weights.file.names.contains("x_embedder.proj.weight"))
+        #expect(weights.sha256 == (try FileHash.sha256(path: path)))
+        let config = try weights.config(given: pytorchFixture("tiny_dit.json"))
+        #expect(config?.hiddenSize == 16)
+    }
+
     /// `zoo convert` writes the selected state dict bit for bit with each tensor's own dtype, and `zoo dit forward`
     /// reads the `.pt` directly.
     @Test func convertAndDiTForwardOnPtFiles() throws {
@@ -253,8 +263,8 @@ func pytorchFixture(_ name: String) -> String {
 
     /// The grafting repository's layout (`Fixtures/Hybrid`, `scripts/make-hybrid-fixtures`: its own `dit.py` with its
     /// `Hyena_Y` in block 1, saved as `{'ema': state_dict}`): with a plan naming the operator and layer, `zoo dit
-    /// forward` equals PyTorch's output (float32 both, ~1e-7 apart: 2e-5 absolute + 1e-4 relative), and `zoo sample`
-    /// runs it; without the plan the grafted tensors are an error naming one.
+    /// forward` equals PyTorch's output (float32 both, ~1e-7 apart: 2e-5 absolute + 1e-4 relative) and `zoo sample`
+    /// equals its DDIM from the same noise; without the plan the grafted tensors are an error naming one.
     @Test func graftingRepositoryHybridRunsWithAPlan() throws {
         func fixture(_ name: String) -> String {
             packageRoot.appendingPathComponent("Tests/HostTests/Fixtures/Hybrid/\(name)").path
@@ -283,13 +293,23 @@ func pytorchFixture(_ name: String) -> String {
             "grafted hybrid vs PyTorch")
         let withoutPlan = try ws.zoo(["dit", "forward"] + common + io)
         #expect(withoutPlan.status != 0 && withoutPlan.stderr.contains("blocks.1.attn."), "\(withoutPlan.stderr)")
-        // A latent model's samples are latents: written with --npy (PNGs need the VAE decoder).
-        let sample = try ws.zoo(
-            ["sample"] + common + [
-                "--plan", fixture("plan.json"), "--classes", "1", "--per-class", "1", "--steps", "2", "--out",
-                ws.path("s.png"), "--npy", ws.path("s.npy"),
-            ])
-        #expect(sample.stderr.contains("latents"), "\(sample.stderr)")
-        #expect(try NPY.readTensor(path: ws.path("s.npy"), as: Float.self).shape == [1, 4, 8, 8])
+        // DDIM from the noise the grafting repository's own diffusion code started from (10 steps, guidance 1.5 on
+        // the first 3 channels as its forward_with_cfg does, and unguided). Upstream's DDIM runs in float32, ours in
+        // float64: the samples (of scale ~500, the model being untrained) differ by at most 2e-4 (measured by the
+        // fixture script against a float64 version), while guiding 4 channels or passing respaced timestep indices
+        // moves them by 0.5 and 1.8. A latent model's samples are latents: written with --npy (PNGs need a VAE).
+        for (cfg, expected) in [("1.5", "sample_ddim.npy"), ("1", "sample_ddim_nocfg.npy")] {
+            let sample = try ws.zoo(
+                ["sample"] + common + [
+                    "--plan", fixture("plan.json"), "--noise", fixture("sample_noise.npy"), "--sampler", "ddim",
+                    "--steps", "10", "--cfg", cfg, "--guided-channels", "3", "--classes", "1,7", "--per-class", "1",
+                    "--out", ws.path("s.png"), "--npy", ws.path("s.npy"),
+                ])
+            #expect(sample.stderr.contains("latents"), "\(sample.stderr)")
+            expectClose(
+                try NPY.readTensor(path: ws.path("s.npy"), as: Float.self),
+                try NPY.readTensor(path: fixture(expected), as: Double.self).scalars, rtol: 1e-5, atol: 2e-3,
+                "DDIM of the hybrid, cfg \(cfg), vs the grafting repository's")
+        }
     }
 }

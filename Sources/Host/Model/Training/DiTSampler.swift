@@ -24,6 +24,9 @@ public struct DiTSampler: Sendable {
     /// models (3 input channels, images in [-1, 1], as ADM samples them), off for latent models (as DiT's
     /// sample.py, whose latents are unbounded).
     public var clipDenoised: Bool?
+    /// `x_T` to start from, `[N, in_channels, H, W]` (e.g. the noise another implementation drew, to compare DDIM
+    /// samples exactly); nil draws it from ``seed``.
+    public var initialNoise: Tensor<Float>?
 
     public init(
         kind: Kind = .ddim, steps: Int = 50, cfgScale: Double = 1, guidedChannels: Int? = nil, seed: UInt64 = 0,
@@ -75,10 +78,12 @@ public struct DiTSampler: Sendable {
         switch kind {
         case .ddpm:
             return try diffusion.ddpmSample(
-                shape: shape, seed: seed, clipDenoised: clip, progress: progress, model: net)
+                shape: shape, seed: seed, clipDenoised: clip, initialNoise: initialNoise, progress: progress,
+                model: net)
         case .ddim:
             return try diffusion.ddimSample(
-                shape: shape, seed: seed, clipDenoised: clip, progress: progress, model: net)
+                shape: shape, seed: seed, clipDenoised: clip, initialNoise: initialNoise, progress: progress,
+                model: net)
         }
     }
 }
