@@ -145,6 +145,54 @@ import Testing
         #expect(problem([.buffer(name: "t", shape: [], values: [1])]) == nil)
     }
 
+    /// A DiT slot holding an operator with state entries reads the upstream layout under its prefix (buffers and tied
+    /// copies checked) like a parameter file does; a disagreeing buffer is an error naming the full tensor name.
+    @Test func ditSlotReadsItsOperatorsUpstreamLayout() throws {
+        let config = TrainingTests.tinyConfig
+        let hyena = try TestOperators.descriptor("hyena", product: "OZHyena")
+        func model() throws -> DiTModel {
+            try DiTModel(config: config) { key in
+                key.block == 1 && key.kind == .attn
+                    ? DiTSlotChoice(
+                        hyena, attributes: ["l_max": .int(Int64(config.tokenCount)), "filter_order": .int(8)])
+                    : try TestOperators.standardSlot(key, config)
+            }
+        }
+        let source = try model()
+        try source.initialize(seed: 4)
+        let slot = source.slot(DiTSlotKey(block: 1, kind: .attn))
+        let prefix = "\(slot.key)."
+        var tensors = zip(source.parameters.names, source.parameters.tensors).filter { !$0.0.hasPrefix(prefix) }.map {
+            (name: $0.0, tensor: $0.1)
+        }
+        let slotTensors = slot.parameterPositions.map { source.parameters.tensors[$0] }
+        tensors += try ParameterFile.upstreamLayout(slotTensors, for: slot.op, parts: false).map {
+            (name: prefix + $0.name, tensor: $0.tensor)
+        }
+        let loaded = try model()
+        try loaded.load(
+            try SafetensorsFile.decode(
+                SafetensorsFile.encode(
+                    tensors: tensors.map {
+                        SafetensorsTensor(name: $0.name, $0.tensor)
+                    }), path: "upstream-slot.safetensors"))
+        #expect(loaded.parameters.tensors == source.parameters.tensors)
+
+        let deltas = try #require(tensors.firstIndex { $0.name == prefix + "filter_fn.modulation.deltas" })
+        tensors[deltas].tensor = Tensor(shape: tensors[deltas].tensor.shape, repeating: 1)
+        do {
+            try loaded.load(
+                try SafetensorsFile.decode(
+                    SafetensorsFile.encode(
+                        tensors: tensors.map {
+                            SafetensorsTensor(name: $0.name, $0.tensor)
+                        }), path: "upstream-slot.safetensors"))
+            Issue.record("a disagreeing buffer in a slot was accepted")
+        } catch {
+            #expect("\(error)".contains("blocks.1.attn.filter_fn.modulation.deltas"), "\(error)")
+        }
+    }
+
     // MARK: State dicts saved by the real upstream modules (Fixtures/Upstream, scripts/make-upstream-state-fixtures)
 
     private func upstreamFixture(_ name: String) -> String {

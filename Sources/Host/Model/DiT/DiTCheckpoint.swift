@@ -1,5 +1,6 @@
 import Foundation
 import HostCore
+import HostPlugins
 
 /// The tensor naming of a DiT checkpoint.
 public enum DiTCheckpointNaming: String, Sendable {
@@ -66,7 +67,20 @@ extension DiTModel {
         let d = config.hiddenSize, t = config.tokenCount
         switch naming {
         case .original:
-            for (index, name) in parameters.names.enumerated() {
+            // A slot whose operator declares upstream state entries (ABI 1.5: buffers, tied copies, parts) reads its
+            // tensors through ParameterFile, which checks them; every other tensor is read by name.
+            var throughOperator = Set<Int>()
+            for slot in slots where !slot.op.stateEntries.isEmpty {
+                let prefix = "\(slot.key)."
+                let tensors: [Tensor<Float>]
+                do { tensors = try ParameterFile.load(file, prefix: prefix, for: slot.op) } catch {
+                    throw .checkpoint(path: file.path, reason: "\(error)")
+                }
+                for (tensor, position) in zip(tensors, slot.parameterPositions) { loaded.tensors[position] = tensor }
+                throughOperator.formUnion(slot.parameterPositions)
+                used.formUnion(file.names.filter { $0.hasPrefix(prefix) })
+            }
+            for (index, name) in parameters.names.enumerated() where !throughOperator.contains(index) {
                 loaded.tensors[index] = try read(name, parameters.tensors[index].shape)
             }
             if names.contains("pos_embed") { position = try read("pos_embed", [1, t, d]).reshapedUnchecked([t, d]) }
