@@ -14,15 +14,23 @@ Python packages needed here). The upstream code is imported at run time from the
   --fast-transformers PATH idiap/fast-transformers: a folder holding the package `fast_transformers` (an unpacked
                            PyPI sdist or a checkout), or the sdist `.tar.gz` itself
   timm                     the `timm` package installed in the virtual environment
+  --mamba PATH             state-spaces/mamba: the PyPI sdist `.tar.gz` of mamba-ssm, a folder holding `mamba_ssm`
+                           (an unpacked sdist or a checkout), or a git directory (bare mirror or .git), from which
+                           `git archive REV mamba_ssm` is extracted into a temporary folder
 
-Only modules that the computation does not use are replaced (README.md, written here, says which and why). The
-script checks what it wrote: every `.pt` reloads (torch.load(weights_only=True)) to exactly the module's state dict,
-loads with `load_state_dict(strict=True)` into a freshly built module, which then reproduces `y` bit for bit.
+Only modules that the computation does not use are replaced (README.md, written here, says which and why), except
+for Mamba2's two Triton pieces, which have no fallback in mamba2.py: there upstream's own pure PyTorch references from
+the same tree stand in (`rms_norm_ref`, `ssd_chunk_scan_combined_ref`), taken with `ast` from upstream's files and
+called with exactly the arguments Mamba2.forward passes (checked at every call). The script checks what it wrote:
+every `.pt` reloads (torch.load(weights_only=True)) to exactly the module's state dict, loads with
+`load_state_dict(strict=True)` into a freshly built module, which then reproduces `y` bit for bit.
 Deterministic: fixed seeds, one thread; the script overwrites every file it writes.
 """
 
 import argparse
 import ast
+import builtins
+import copy
 import importlib
 import importlib.abc
 import importlib.machinery
@@ -33,6 +41,7 @@ import io
 import json
 import os
 import subprocess
+import symtable
 import sys
 import tarfile
 import tempfile
@@ -499,6 +508,399 @@ def timm_fixtures(vt, out):
 
 
 # ----------------------------------------------------------------------------------------------------------------
+# 4. mamba_ssm Mamba2
+
+# Mamba2's constructor arguments (state-spaces/mamba mamba_ssm/modules/mamba2.py); the others keep upstream's defaults
+MAMBA2_KWARGS = dict(
+    d_model=D, d_state=16, d_conv=4, expand=2, headdim=4, ngroups=1, chunk_size=8, rmsnorm=True,
+    norm_before_gate=False, D_has_hdim=False, bias=False, conv_bias=True, use_mem_eff_path=False, layer_idx=None,
+)
+# OperatorZoo `mamba2` attributes with their defaults (docs/OPERATORS.md section 5, Plugins/Mamba2/Mamba2Attributes.swift)
+MAMBA2_OUR_DEFAULTS = {
+    "d_state": 64, "d_conv": 4, "expand": 2, "headdim": 16, "ngroups": 1, "chunk_size": 256,
+    "norm_before_gate": False, "eps": 1e-5,
+}
+MAMBA2_ATTRIBUTES = {"d_state": 16, "headdim": 4, "chunk_size": 8}  # those of the module above that differ from ours
+SEED_MAMBA = 3
+# made unimportable while the upstream modules are imported, so that mamba2.py takes its own `except ImportError`
+# branches (causal_conv1d_fn = None -> nn.Conv1d; selective_state_update = None -> the pure PyTorch step)
+MAMBA_BLOCKED = ("triton", "causal_conv1d")
+# why each argument of the Triton mamba_chunk_scan_combined that upstream's reference does not take changes nothing
+# when it has its default (the route below checks that it has it); `state_dtype` came after mamba-ssm 2.3.2.post1
+MAMBA_SCAN_NEUTRAL = {
+    "initial_states": "`None`: the scan starts from a zero state, as the reference's `state_passing_ref` does",
+    "seq_idx": "`None`: each batch row is one sequence",
+    "cu_seqlens": "`None`: only read for `return_varlen_states`",
+    "dt_limit": ("`(0.0, inf)`: the kernel clamps `dt` into it after the softplus, which leaves `softplus(...) >= 0` "
+                 "unchanged (the route also checks `dt_softplus=True`)"),
+    "return_final_states": "`False`: only `y` is returned",
+    "return_varlen_states": "`False`: only `y` is returned",
+    "state_dtype": "`None`: the chunk states are kept in `C`'s dtype (float32 here), as the reference keeps them",
+}
+MAMBA_KEPT_IMPORTS = ("math", "torch", "einops")  # the top-level imports kept with extracted upstream functions
+
+
+def mamba_tree(path, rev, tmp):
+    """(tree holding mamba_ssm/, version, commit, how, git describe). PATH: the PyPI sdist .tar.gz, a folder holding
+    mamba_ssm/ (an unpacked sdist or a checkout), or a git directory (bare mirror or .git), from which
+    `git archive REV mamba_ssm` is extracted into a temporary folder."""
+    path = os.path.abspath(path)
+    rel = os.path.join("mamba_ssm", "modules", "mamba2.py")
+    commit = describe = None
+    if os.path.isfile(path) and path.endswith((".tar.gz", ".tgz")):
+        dest = os.path.join(tmp, "mamba-sdist")
+        os.makedirs(dest)
+        with tarfile.open(path) as tar:
+            tar.extractall(dest, filter="data")
+        tops = [os.path.join(dest, d) for d in os.listdir(dest)]
+        tree = tops[0] if len(tops) == 1 and os.path.isdir(tops[0]) else dest
+        how = "sdist"
+    elif os.path.isfile(os.path.join(path, rel)):
+        tree = path
+        if os.path.exists(os.path.join(path, ".git")):
+            commit = git_commit(work_tree=path)
+        if commit:
+            changed = run(["git", "-C", path, "status", "--porcelain", "--", "mamba_ssm"]).strip()
+            if changed:
+                sys.exit(f"the mamba checkout {path} has local changes under mamba_ssm/ (the fixtures must come from "
+                         f"upstream's code unmodified):\n{changed}")
+            describe = git_describe(["-C", path], commit)
+        how = "checkout" if commit else "folder"
+    else:
+        git_dir = path if os.path.isfile(os.path.join(path, "HEAD")) else os.path.join(path, ".git")
+        commit = git_commit(git_dir=git_dir, rev=rev)
+        if not commit:
+            sys.exit(f"--mamba {path}: neither the sdist, a folder with {rel}, nor a git directory with revision {rev}")
+        tree = os.path.join(tmp, "mamba")
+        os.makedirs(tree)
+        data = subprocess.run(["git", "--git-dir", git_dir, "archive", "--format=tar", commit, "mamba_ssm"],
+                              check=True, stdout=subprocess.PIPE).stdout
+        with tarfile.open(fileobj=io.BytesIO(data)) as tar:
+            tar.extractall(tree, filter="data")
+        describe = git_describe(["--git-dir", git_dir], commit)
+        how = "git archive"
+    if not os.path.isfile(os.path.join(tree, rel)):
+        sys.exit(f"--mamba {path}: no {rel} there")
+    init = os.path.join(tree, "mamba_ssm", "__init__.py")
+    version = None
+    for node in ast.parse(open(init).read(), init).body:  # read, never run (see load_mamba)
+        if isinstance(node, ast.Assign) and [getattr(t, "id", None) for t in node.targets] == ["__version__"]:
+            version = ast.literal_eval(node.value)
+    pkg_info = os.path.join(tree, "PKG-INFO")
+    if os.path.isfile(pkg_info):
+        for line in open(pkg_info):
+            if line.startswith("Version:"):
+                assert line.split(":", 1)[1].strip() == version, (pkg_info, version)
+    return tree, version, commit, how, describe
+
+
+def git_describe(where, commit):
+    try:
+        return run(["git"] + where + ["describe", "--tags", commit]).strip() or None
+    except (OSError, subprocess.CalledProcessError):
+        return None
+
+
+def _global_reads(table):
+    """The names a symtable scope and the scopes inside it read from the module namespace."""
+    if str(table.get_type()).lower().endswith("function"):
+        names = set(table.get_globals())
+    else:
+        names = {s.get_name() for s in table.get_symbols()
+                 if s.is_referenced() and not (s.is_assigned() or s.is_imported() or s.is_parameter())}
+    for child in table.get_children():
+        names |= _global_reads(child)
+    return names
+
+
+def exec_upstream(path, modname, names, namespace=None):
+    """A module named `modname` (not put in sys.modules) holding exactly the named top-level functions and classes of
+    the upstream file at `path` and that file's own top-level `import` lines of math, torch and einops (not triton, not
+    mamba_ssm), executed from the file's source text (compiled with its line numbers, so tracebacks point into it),
+    with `namespace` (the names it imports from sibling files) added first. Returns (module, [(what, first line,
+    last line)], the names the extracted code reads from its module namespace)."""
+    with open(path) as f:
+        text = f.read()
+    mod = types.ModuleType(modname)
+    mod.__file__ = path
+    mod.__dict__.update(namespace or {})
+    kept, found, reads = [], {}, set()
+    for node in ast.parse(text, path).body:
+        if isinstance(node, ast.Import) and all(a.name.split(".")[0] in MAMBA_KEPT_IMPORTS for a in node.names):
+            kept.append(node)
+        elif (isinstance(node, ast.ImportFrom) and node.level == 0
+              and node.module.split(".")[0] in MAMBA_KEPT_IMPORTS):
+            kept.append(node)
+        elif isinstance(node, (ast.FunctionDef, ast.ClassDef)) and node.name in names:
+            assert node.name not in found and not node.decorator_list, (path, node.name)
+            found[node.name] = node
+            kept.append(node)
+    missing = [n for n in names if n not in found]
+    if missing:
+        sys.exit(f"{path}: upstream has no top-level {', '.join(missing)}")
+    lines = []
+    for node in kept:
+        segment = ast.get_source_segment(text, node)
+        exec(compile("\n" * (node.lineno - 1) + segment, path, "exec"), mod.__dict__)
+        if isinstance(node, (ast.FunctionDef, ast.ClassDef)):
+            reads |= _global_reads(symtable.symtable(segment, path, "exec"))
+            lines.append((node.name, node.lineno, node.end_lineno))
+        else:
+            lines.append(("import", node.lineno, node.end_lineno))
+    return mod, lines, reads
+
+
+def assert_defined(mod, reads):
+    undefined = sorted(n for n in reads if n not in mod.__dict__ and not hasattr(builtins, n))
+    assert not undefined, f"{mod.__file__}: the extracted upstream code reads {undefined}, which are not defined"
+
+
+def upstream_signature(path, name):
+    """The signature of upstream's top-level function `name` in `path`, from its source: the def with its body replaced
+    by `pass` (the Triton code is never run), its default values evaluated as upstream writes them."""
+    with open(path) as f:
+        text = f.read()
+    nodes = [n for n in ast.parse(text, path).body if isinstance(n, ast.FunctionDef) and n.name == name]
+    assert len(nodes) == 1, (path, name)
+    stub = copy.deepcopy(nodes[0])
+    stub.body, stub.decorator_list, stub.returns = [ast.Pass()], [], None
+    module = ast.fix_missing_locations(ast.Module(body=[stub], type_ignores=[]))
+    ns = {}
+    exec(compile(module, path, "exec"), ns)
+    return inspect.signature(ns[name]), nodes[0].lineno
+
+
+def _same(a, b):
+    return a is b or (type(a) is type(b) and a == b)
+
+
+def _describe(v):
+    if isinstance(v, torch.Tensor):
+        return f"tensor{list(v.shape)}"
+    return repr(v)
+
+
+class Route:
+    """Stands for upstream's compiled (Triton) function `name`, whose signature is read from upstream's source: it
+    takes exactly upstream's arguments, hands those that upstream's pure PyTorch reference `ref` takes under the same
+    name (with the same default, checked here) to `ref`, and checks at every call that each other argument has its
+    default, `neutral` saying why the compiled function then computes what `ref` does. `condition(arguments)` checks what
+    that reason relies on. Every call's explicitly passed arguments are recorded."""
+
+    def __init__(self, name, sig, ref, neutral, condition=None):
+        ref_sig = inspect.signature(ref)
+        self.__name__ = name
+        self.name, self.sig, self.ref, self.neutral, self.condition = name, sig, ref, neutral, condition
+        self.shared = [p for p in sig.parameters if p in ref_sig.parameters]
+        for p in self.shared:
+            assert _same(sig.parameters[p].default, ref_sig.parameters[p].default), \
+                f"{name} and {ref.__name__} differ in the default of {p}"
+            assert ref_sig.parameters[p].kind in (inspect.Parameter.POSITIONAL_OR_KEYWORD,
+                                                  inspect.Parameter.KEYWORD_ONLY), (ref.__name__, p)
+        self.others = [p for p in sig.parameters if p not in ref_sig.parameters]
+        unexplained = [p for p in self.others if p not in neutral]
+        assert not unexplained, f"{name} takes {unexplained}, which {ref.__name__} does not: is its default neutral?"
+        self.ref_only = {p: q.default for p, q in ref_sig.parameters.items() if p not in sig.parameters}
+        assert all(d is not inspect.Parameter.empty for d in self.ref_only.values()), (ref.__name__, self.ref_only)
+        self.calls = []
+
+    def __call__(self, *args, **kwargs):
+        bound = self.sig.bind(*args, **kwargs)
+        passed = dict(bound.arguments)
+        bound.apply_defaults()
+        a = bound.arguments
+        for p in self.others:
+            assert _same(a[p], self.sig.parameters[p].default), \
+                f"{self.name} was given {p}={_describe(a[p])}, which upstream's {self.ref.__name__} does not take"
+        if self.condition:
+            self.condition(a)
+        self.calls.append({p: _describe(v) for p, v in passed.items()})
+        return self.ref(**{p: a[p] for p in self.shared})
+
+
+def _triton_only(name, why):
+    def not_run(*args, **kwargs):
+        raise RuntimeError(f"{name} (Triton) was called: {why}")
+    not_run.__name__ = name
+    return not_run
+
+
+class _Blocker(importlib.abc.MetaPathFinder):
+    """Makes `import NAME` (and its submodules) fail as if NAME were not installed; records the attempts."""
+
+    def __init__(self, names):
+        self.names, self.seen = names, []
+
+    def find_spec(self, fullname, path, target=None):
+        if fullname.split(".")[0] in self.names:
+            self.seen.append(fullname)
+            raise ModuleNotFoundError(f"No module named '{fullname}' (blocked)", name=fullname)
+        return None
+
+
+def load_mamba(tree):
+    """Imports upstream's mamba_ssm/modules/mamba2.py, unmodified, from the upstream tree, with:
+    - the package `mamba_ssm` created without running its __init__.py (which imports selective_scan_interface, i.e.
+      the CUDA extension selective_scan_cuda, and the Triton/TileLang kernels of mamba_simple and mamba3);
+    - `triton` and `causal_conv1d` made unimportable while it is imported, so its own `except ImportError` branches
+      set causal_conv1d_fn, causal_conv1d_update, causal_conv1d_varlen_states and selective_state_update to None;
+    - in place of the two Triton files it imports names from (layernorm_gated.py, ssd_combined.py), modules holding
+      upstream's own pure PyTorch references from the same tree, extracted with `ast`: RMSNorm and rms_norm_ref of
+      layernorm_gated.py, with rmsnorm_fn routed to rms_norm_ref; ssd_chunk_scan_combined_ref of ssd_combined.py
+      (with chunk_state_ref, state_passing_ref and chunk_scan_ref of ssd_chunk_state.py, ssd_state_passing.py and
+      ssd_chunk_scan.py), to which mamba_chunk_scan_combined is routed. Everything else is upstream's own files."""
+    for name in list(sys.modules):
+        if name == "mamba_ssm" or name.startswith("mamba_ssm."):
+            sys.exit(f"a module named {name} is already imported; run this script in a fresh interpreter")
+        if name.split(".")[0] in MAMBA_BLOCKED:
+            sys.exit(f"{name} is already imported; run this script in a fresh interpreter")
+    installed = {n: importlib.util.find_spec(n) is not None for n in MAMBA_BLOCKED + ("selective_scan_cuda",)}
+    pkg_dir = os.path.join(tree, "mamba_ssm")
+    spec = importlib.machinery.ModuleSpec("mamba_ssm", None, is_package=True)
+    spec.submodule_search_locations = [pkg_dir]
+    pkg = importlib.util.module_from_spec(spec)
+    pkg.__file__ = None
+    sys.modules["mamba_ssm"] = pkg
+    triton_pkg = importlib.import_module("mamba_ssm.ops.triton")  # upstream's (empty) ops/ and ops/triton/ __init__
+    tdir = os.path.join(pkg_dir, "ops", "triton")
+    extracted = {}
+
+    def extract(file, names, namespace=None):
+        mod, lines, reads = exec_upstream(os.path.join(tdir, file), "mamba_ssm.ops.triton." + file[:-3], names,
+                                          namespace)
+        extracted[file] = lines
+        return mod, reads
+
+    # gated RMSNorm
+    ln, ln_reads = extract("layernorm_gated.py", ["rms_norm_ref", "RMSNorm"])
+    sig, line = upstream_signature(os.path.join(tdir, "layernorm_gated.py"), "rmsnorm_fn")
+    ln.rmsnorm_fn = Route("rmsnorm_fn", sig, ln.rms_norm_ref, {})
+    assert_defined(ln, ln_reads)
+    routes = {"rmsnorm_fn": (ln.rmsnorm_fn, "layernorm_gated.py", line)}
+
+    # the chunked SSD scan
+    cs, cs_reads = extract("ssd_chunk_state.py", ["chunk_state_ref"])
+    sp, sp_reads = extract("ssd_state_passing.py", ["state_passing_ref"])
+    sc, sc_reads = extract("ssd_chunk_scan.py", ["chunk_scan_ref"])
+    for mod, reads in ((cs, cs_reads), (sp, sp_reads), (sc, sc_reads)):
+        assert_defined(mod, reads)
+    comb, comb_reads = extract("ssd_combined.py", ["ssd_chunk_scan_combined_ref"], dict(
+        chunk_state_ref=cs.chunk_state_ref, state_passing_ref=sp.state_passing_ref, chunk_scan_ref=sc.chunk_scan_ref))
+    assert_defined(comb, comb_reads)
+
+    def softplus_on(a):
+        assert a["dt_softplus"] is True, "dt_limit's default is the identity only after the softplus"
+
+    sig, line = upstream_signature(os.path.join(tdir, "ssd_combined.py"), "mamba_chunk_scan_combined")
+    comb.mamba_chunk_scan_combined = Route("mamba_chunk_scan_combined", sig, comb.ssd_chunk_scan_combined_ref,
+                                           MAMBA_SCAN_NEUTRAL, softplus_on)
+    routes["mamba_chunk_scan_combined"] = (comb.mamba_chunk_scan_combined, "ssd_combined.py", line)
+    comb.mamba_split_conv1d_scan_combined = _triton_only(
+        "mamba_split_conv1d_scan_combined", "Mamba2.forward calls it only with use_mem_eff_path=True")
+
+    for file, mod in (("layernorm_gated.py", ln), ("ssd_combined.py", comb)):
+        sys.modules[mod.__name__] = mod
+        setattr(triton_pkg, file[:-3], mod)
+    blocker = _Blocker(MAMBA_BLOCKED)
+    sys.meta_path.insert(0, blocker)
+    try:
+        mamba2 = importlib.import_module("mamba_ssm.modules.mamba2")
+    finally:
+        sys.meta_path.remove(blocker)
+    for name in ("causal_conv1d_fn", "causal_conv1d_update", "causal_conv1d_varlen_states", "selective_state_update"):
+        assert getattr(mamba2, name) is None, f"mamba2.{name} is not None"
+    assert mamba2.RMSNormGated is ln.RMSNorm and mamba2.mamba_chunk_scan_combined is comb.mamba_chunk_scan_combined
+    for name, mod in sorted(sys.modules.items()):
+        if name == "mamba_ssm" or name.startswith("mamba_ssm."):
+            files = [getattr(mod, "__file__", None)] + list(getattr(mod, "__path__", []) or [])
+            files = [f for f in files if f]
+            assert files and all(os.path.realpath(f).startswith(os.path.realpath(tree) + os.sep) for f in files), \
+                (name, files)
+    loaded = sorted(n for n in sys.modules if n == "mamba_ssm" or n.startswith("mamba_ssm."))
+    return mamba2, routes, extracted, loaded, sorted(set(blocker.seen)), installed
+
+
+def mamba2_declared(dim, a):
+    """Our mamba2's parameters (docs/OPERATORS.md section 5), in our order: name -> shape."""
+    d_inner = a["expand"] * dim
+    heads, g, n = d_inner // a["headdim"], a["ngroups"], a["d_state"]
+    conv_dim, d_in_proj = d_inner + 2 * g * n, 2 * d_inner + 2 * g * n + heads
+    return {
+        "in_proj.weight": [d_in_proj, dim], "conv1d.weight": [conv_dim, 1, a["d_conv"]], "conv1d.bias": [conv_dim],
+        "dt_bias": [heads], "A_log": [heads], "D": [heads], "norm.weight": [d_inner], "out_proj.weight": [dim, d_inner],
+    }
+
+
+def mamba2_fixtures(mamba2, routes, version, out):
+    sig = inspect.signature(mamba2.Mamba2.__init__)
+    unknown = [k for k in MAMBA2_KWARGS if k not in sig.parameters]
+    assert not unknown, f"Mamba2 takes no {unknown}"
+    scan, norm = routes["mamba_chunk_scan_combined"][0], routes["rmsnorm_fn"][0]
+
+    def build():
+        return mamba2.Mamba2(**MAMBA2_KWARGS)
+
+    def forward(m, x):
+        return m(x)
+
+    torch.manual_seed(SEED_MAMBA)
+    m = build()
+    # what our mamba2 fixes (docs/OPERATORS.md section 5: d_ssm = d_inner, D_has_hdim false, rmsnorm true,
+    # dt_limit (0, inf), bias false, conv_bias true; the norm's groups are d_inner / ngroups channels)
+    assert m.d_ssm == m.d_inner and not m.D_has_hdim and m.rmsnorm and m.dt_limit == (0.0, float("inf"))
+    assert m.activation == "silu" and m.in_proj.bias is None and m.out_proj.bias is None and m.conv1d.bias is not None
+    assert m.norm.group_size == m.d_inner // m.ngroups and m.norm.bias is None
+    ours = dict(d_state=m.d_state, d_conv=m.d_conv, expand=m.expand, headdim=m.headdim, ngroups=m.ngroups,
+                chunk_size=m.chunk_size, norm_before_gate=m.norm_before_gate, eps=m.norm.eps)
+    assert set(ours) == set(MAMBA2_OUR_DEFAULTS)
+    differ = {k: v for k, v in ours.items() if not _same(v, MAMBA2_OUR_DEFAULTS[k])}
+    assert differ == MAMBA2_ATTRIBUTES, differ
+    # upstream's reference scan needs whole chunks (chunk_scan_ref asserts it; the Triton kernel does not)
+    assert L % m.chunk_size == 0 and L // m.chunk_size >= 2, "the fixture should cross a chunk boundary"
+    names = perturb(m, SEED_MAMBA + 1000)
+    m.eval()
+    x = make_input(3)
+    n_scan, n_norm = len(scan.calls), len(norm.calls)
+    with torch.no_grad():
+        y = forward(m, x)
+    assert y.dtype == torch.float32 and tuple(y.shape) == (B, L, D)
+    assert len(scan.calls) == n_scan + 1 and len(norm.calls) == n_norm + 1, "the routed functions were not called once"
+    scan_call, norm_call = scan.calls[-1], norm.calls[-1]
+
+    sd = save_state(out, "mamba2.pt", m)
+    assert set(sd) == set(names) and not list(m.buffers())
+    declared = mamba2_declared(D, ours)
+    got = {k: list(v.shape) for k, v in sd.items()}
+    mismatch = [k for k in sorted(set(got) | set(declared)) if got.get(k) != declared.get(k)]
+    assert not mismatch, f"names or shapes differ from our mamba2: {mismatch}"
+    save_npy(out, "mamba2_x.npy", x)
+    save_npy(out, "mamba2_y.npy", y)
+    check_reload(out, "mamba2.pt", build, forward, x, y)
+
+    # the same module through upstream's own token-by-token path (Mamba2.step: the pure PyTorch recurrence, taken
+    # since causal_conv1d_update and selective_state_update are None), from a zero state
+    with torch.no_grad():
+        conv_state, ssm_state = m.allocate_inference_cache(B, L)
+        y_step = torch.cat([m.step(x[:, t:t + 1], conv_state, ssm_state)[0] for t in range(L)], dim=1)
+    step_diff = float((y - y_step).abs().max())
+    assert step_diff < 1e-5, step_diff
+
+    write_json(out, "mamba2.json", dict(
+        operator="mamba2", dim=D, attributes=MAMBA2_ATTRIBUTES, params="mamba2.pt", x="mamba2_x.npy",
+        y="mamba2_y.npy",
+        upstream={
+            "module": "mamba_ssm.modules.mamba2.Mamba2 (state-spaces/mamba)", "version": version,
+            "constructor": MAMBA2_KWARGS,
+            "forward": ("Mamba2.forward(x), its use_mem_eff_path=False branch: nn.Conv1d (causal_conv1d_fn is None), "
+                        "mamba_chunk_scan_combined routed to upstream's ssd_chunk_scan_combined_ref, RMSNormGated "
+                        "(rmsnorm_fn routed to upstream's rms_norm_ref)"),
+            "seed": SEED_MAMBA, "perturbation": "p += 0.01 * randn for every parameter",
+        }))
+    return sd, dict(scan_call=scan_call, norm_call=norm_call, step_diff=step_diff, ours=ours, declared=declared,
+                    y_absmax=float(y.abs().max()))
+
+
+# ----------------------------------------------------------------------------------------------------------------
 
 
 def ulps(t, exact):
@@ -521,8 +923,94 @@ def table(sd):
     return "| key | shape | |\n|---|---|---|\n" + "\n".join(rows)
 
 
+def call_text(name, call):
+    return f"`{name}(" + ", ".join(f"{k}={v}" for k, v in call.items()) + ")`"
+
+
+def mamba_readme(s):
+    """The mamba_ssm bullet of the README's stubbed section, and its part of the Files section."""
+    ex = s["mamba_extracted"]
+
+    def lines(file):
+        imports = [f"{a}" + (f"-{b}" if b != a else "") for what, a, b in ex[file] if what == "import"]
+        defs = [f"{a}-{b} (`{what}`)" for what, a, b in ex[file] if what != "import"]
+        return ", ".join(defs) + (f" and the imports on lines {', '.join(imports)}" if imports else "")
+
+    route_scan, scan_file, scan_line = s["mamba_routes"]["mamba_chunk_scan_combined"]
+    route_norm, norm_file, norm_line = s["mamba_routes"]["rmsnorm_fn"]
+    inst = s["mamba_installed"]
+    status = "; ".join(f"`{n}` {'is installed' if inst[n] else 'is not installed'}" for n in MAMBA_BLOCKED)
+    neutral = "; ".join(f"`{k}` {MAMBA_SCAN_NEUTRAL[k]}" for k in route_scan.others)
+    shared_scan = ", ".join(f"`{p}`" for p in route_scan.shared)
+    shared_norm = ", ".join(f"`{p}`" for p in route_norm.shared)
+    ref_only = ", ".join(f"`{p}={v!r}`" for p, v in route_norm.ref_only.items())
+    stubbed = f"""- **mamba_ssm**: `mamba_ssm/modules/mamba2.py` is upstream's file, unmodified, imported from {s['mamba_how']} as
+  `mamba_ssm.modules.mamba2`; so are the files it reaches (`distributed/tensor_parallel.py`, `distributed_utils.py`,
+  `utils/torch.py` and the empty package `__init__.py`s; `huggingface_hub`'s `PyTorchModelHubMixin` is the installed
+  package). Three things differ from a CUDA install, none of them in the module's code or its state dict:
+  1. The package `mamba_ssm` is created without running its `__init__.py`, which only re-exports and imports
+     `ops/selective_scan_interface.py` (`import selective_scan_cuda`, the CUDA extension, which is
+     {'installed' if inst['selective_scan_cuda'] else 'not built here'}), `mamba_simple`, `mamba3` (Triton, TileLang and
+     CuTe kernels) and the LM model.
+  2. `triton` and `causal_conv1d` are made unimportable while `mamba2.py` is imported ({status}); `mamba2.py` catches
+     those `ImportError`s itself and sets `causal_conv1d_fn`, `causal_conv1d_update`, `causal_conv1d_varlen_states`
+     and `selective_state_update` to `None` (imports refused: {', '.join(f'`{n}`' for n in s['mamba_blocked'])}). With
+     `causal_conv1d_fn is None`, `Mamba2.forward` runs its own `self.act(self.conv1d(xBC.transpose(1, 2)).transpose(1,
+     2)[:, :-(self.d_conv - 1)])` (the `nn.Conv1d` with `padding = d_conv - 1`, cut to the first `L` outputs).
+  3. `mamba2.py` imports names from two Triton files that have no fallback: `RMSNorm as RMSNormGated` from
+     `ops/triton/layernorm_gated.py`, and `mamba_chunk_scan_combined` and `mamba_split_conv1d_scan_combined` from
+     `ops/triton/ssd_combined.py`. In their place are modules holding upstream's own pure PyTorch references from the
+     same tree, their source extracted with `ast` and executed with their own line numbers (the Triton code is never
+     imported), each with its file's top-level imports of `math`, `torch` and `einops`: `layernorm_gated.py` lines
+     {lines('layernorm_gated.py')}; `ssd_combined.py` lines {lines('ssd_combined.py')}, which calls
+     `ssd_chunk_state.py` lines {lines('ssd_chunk_state.py')}, `ssd_state_passing.py` lines
+     {lines('ssd_state_passing.py')} and `ssd_chunk_scan.py` lines {lines('ssd_chunk_scan.py')}. The script checked
+     that every global name this code reads is defined. Two entry points are routed, each taking exactly upstream's
+     signature (read from its `def`):
+     - `rmsnorm_fn` (`{norm_file}` line {norm_line}, the Triton `LayerNormFn` with `is_rms_norm=True`), which
+       `RMSNorm.forward` calls, goes to `rms_norm_ref`: it takes all of {shared_norm} under the same names and
+       defaults, and its own {ref_only} (computing in float32) is what the Triton kernel does. The forward called
+       {call_text('rmsnorm_fn', s['norm_call'])}.
+     - `mamba_chunk_scan_combined` (`{scan_file}` line {scan_line}) goes to `ssd_chunk_scan_combined_ref`, which takes
+       {shared_scan} under the same names and defaults. Every other argument was checked, at every call, to have its
+       default, at which the Triton function computes what the reference computes: {neutral}. The forward called
+       {call_text('mamba_chunk_scan_combined', s['scan_call'])}.
+
+     `mamba_split_conv1d_scan_combined` (the fused path of `use_mem_eff_path=True`) is a placeholder that raises if
+     called; the module is built with `use_mem_eff_path=False`.
+
+  So `y` is upstream's `Mamba2.forward` computed with upstream's own reference implementations of its two Triton
+  pieces. As a check that it is the function the CUDA path computes, the script also ran the module through
+  upstream's recurrent decoding path (`Mamba2.step` token by token from a zero state, its pure PyTorch branch, taken
+  since `causal_conv1d_update` and `selective_state_update` are `None`): the largest difference is
+  {s['step_diff']:.2e}, outputs reaching {s['y_absmax']:.2f}. Modules loaded (upstream's files, but for the two
+  substitutes above): {', '.join(f'`{n}`' for n in s['mamba_loaded'])}."""
+    kw = json.dumps(MAMBA2_KWARGS)
+    ours = s["ours"]
+    d_inner = ours["expand"] * D
+    heads = d_inner // ours["headdim"]
+    same = ", ".join(f"`{k} {json.dumps(v)}`" for k, v in ours.items() if k not in MAMBA2_ATTRIBUTES)
+    files = f"""`mamba2.pt`: `Mamba2(**{kw})`, all other arguments upstream's defaults. OperatorZoo: `mamba2`, `dim {D}`,
+attributes `{json.dumps(MAMBA2_ATTRIBUTES)}`: those that differ from our defaults (our `d_state 64` and `headdim 16` are
+the grafting configuration's, upstream's defaults are 128 and 64; our `chunk_size` default is 256); {same} equal ours
+(`eps` is not a `Mamba2` argument: it builds `RMSNormGated(d_ssm, eps=1e-5, ...)`). `chunk_size 8` with `L = {L}`
+gives two chunks, so the state passed between chunks counts; upstream's reference needs `L` to be a multiple of
+`chunk_size` (the Triton kernel does not). Sizes: `d_inner {d_inner}`, `nheads {heads}`, `ngroups {ours['ngroups']}`,
+`conv_dim {d_inner + 2 * ours['ngroups'] * ours['d_state']}`, `d_in_proj {2 * d_inner + 2 * ours['ngroups'] * ours['d_state'] + heads}`.
+The options our `mamba2` fixes were checked on the module: `d_ssm = d_inner`, `D_has_hdim` false, `rmsnorm` true,
+`dt_limit (0, inf)`, no `in_proj`/`out_proj` bias, a `conv1d` bias, norm groups of `d_inner / ngroups` channels.
+The state dict holds parameters only (no buffers), with exactly the names and shapes our `mamba2` declares
+(docs/OPERATORS.md section 5); its order is the module's (its own `dt_bias`, `A_log`, `D` first, then the
+submodules'), not our declaration order (`in_proj.weight`, `conv1d.weight`, `conv1d.bias`, `dt_bias`, `A_log`, `D`,
+`norm.weight`, `out_proj.weight`):
+
+{table(s['mamba_sd'])}"""
+    return stubbed, files
+
+
 def write_readme(out, info):
     s = info
+    mamba_stubbed, mamba_files = mamba_readme(s)
     text = f"""# Upstream state-dict fixtures
 
 Written by `scripts/make-upstream-state-fixtures` (`scripts/make_upstream_state_fixtures.py`); do not edit by hand.
@@ -548,6 +1036,7 @@ Environment: Python {sys.version.split()[0]}, torch {torch.__version__}, numpy {
 | `hyena_operator*` | HazyResearch/safari `src/models/sequence/hyena.py` (`HyenaOperator`) | commit `{s['safari_commit']}` |
 | `linear_attention*` | idiap/fast-transformers `fast_transformers/attention/attention_layer.py` (`AttentionLayer`), `linear_attention.py` (`LinearAttention`) | {s['ft_version']} |
 | `timm_attention*` | timm `timm/models/vision_transformer.py` (`Attention`) | timm {s['timm_version']} |
+| `mamba2*` | state-spaces/mamba `mamba_ssm/modules/mamba2.py` (`Mamba2`) | {s['mamba_version']} |
 
 ## What was stubbed, and why it cannot change the computation or the state dict
 
@@ -570,6 +1059,7 @@ Environment: Python {sys.version.split()[0]}, torch {torch.__version__}, numpy {
   extension that is not built ({s['ft_why']}). `attention_layer.py` and `linear_attention.py` are then imported from
   the package's upstream folder, unmodified.
 - **timm**: the installed `timm` package, unmodified. {s['timm_stub']}
+{mamba_stubbed}
 
 ## Files
 
@@ -604,6 +1094,8 @@ nothing in the state dict). OperatorZoo: `mha`, `dim {D}`, `num_heads 2`. timm r
 attention (max difference {s['timm_diff']:.2e}).
 
 {table(s['timm_sd'])}
+
+{mamba_files}
 """
     with open(os.path.join(out, "README.md"), "w") as f:
         f.write(text)
@@ -618,6 +1110,11 @@ def main():
     parser.add_argument("--fast-transformers", required=True, metavar="PATH",
                         help="idiap/fast-transformers: a folder holding fast_transformers/ (unpacked sdist or "
                              "checkout), or the sdist .tar.gz")
+    parser.add_argument("--mamba", required=True, metavar="PATH",
+                        help="state-spaces/mamba: the PyPI sdist .tar.gz of mamba-ssm, a folder holding mamba_ssm/ "
+                             "(unpacked sdist or checkout), or a git directory (bare mirror or .git)")
+    parser.add_argument("--mamba-rev", default="HEAD", metavar="REV",
+                        help="the revision to extract when --mamba is a git directory (default HEAD)")
     parser.add_argument("--out", default=DEFAULT_OUT, help="output folder (default: %(default)s)")
     parser.add_argument("--command-line", default=None, help=argparse.SUPPRESS)  # what the wrapper was given
     args = parser.parse_args()
@@ -672,6 +1169,25 @@ def main():
             "ran without raising, so it used none. Names timm looked up: "
             + ", ".join(f"`{n}`" for n in names) + "."
             if stubbed else "`torchvision` was installed and imported as it is."))
+
+        # 4. mamba_ssm
+        m_tree, m_version, m_commit, m_how, m_describe = mamba_tree(args.mamba, args.mamba_rev, tmp)
+        mamba2, routes, extracted, m_loaded, blocked, installed = load_mamba(m_tree)
+        log(f"mamba_ssm {m_version} from {m_how} {m_tree} (commit {m_commit}, {m_describe}); blocked imports: "
+            f"{', '.join(blocked)}")
+        msd, mcheck = mamba2_fixtures(mamba2, routes, m_version, out)
+        print_state("mamba2.pt", msd)
+        log(f"mamba2: Mamba2.step agrees with the forward to {mcheck['step_diff']:.2e}")
+        log(f"  mamba_chunk_scan_combined({mcheck['scan_call']})")
+        log(f"  rmsnorm_fn({mcheck['norm_call']})")
+        info.update(
+            mamba_version=(f"PyPI sdist mamba-ssm {m_version}" if m_how == "sdist" else
+                           f"mamba_ssm {m_version}, commit `{m_commit}`" + (f" (`{m_describe}`)" if m_describe else "")
+                           if m_commit else f"mamba_ssm {m_version} (a folder, not a git checkout)"),
+            mamba_how={"sdist": "the unpacked PyPI sdist", "checkout": "a checkout", "folder": "a folder",
+                       "git archive": f"`git archive` of commit `{m_commit}`"}[m_how],
+            mamba_sd=msd, mamba_routes=routes, mamba_extracted=extracted, mamba_loaded=m_loaded,
+            mamba_blocked=blocked, mamba_installed=installed, **mcheck)
 
         write_readme(out, info)
 

@@ -217,7 +217,9 @@ import Testing
             default: throw FixtureFileError("\(json): attribute \(value.key) is \(value.value.source())")
             }
         }
-        let product = ["hyena": "OZHyena", "linear_attn": "OZLocalAttention", "mha": "OZMHA"][id]!
+        let product = [
+            "hyena": "OZHyena", "linear_attn": "OZLocalAttention", "mha": "OZMHA", "mamba2": "OZMamba2",
+        ][id]!
         return try Operator(
             try TestOperators.descriptor(id, product: product), dim: dim,
             attributes: attributes.merging(overrides) { $1 })
@@ -230,6 +232,7 @@ import Testing
         ("hyena_operator.json", "hyena_operator.pt", "hyena_x.npy", "hyena_y.npy"),
         ("linear_attention.json", "linear_attention.pt", "linear_x.npy", "linear_y.npy"),
         ("timm_attention.json", "timm_attention.pt", "timm_x.npy", "timm_y.npy"),
+        ("mamba2.json", "mamba2.pt", "mamba2_x.npy", "mamba2_y.npy"),
     ])
     func upstreamStateDictLoadsAndReproducesTheModule(json: String, params: String, x: String, y: String) throws {
         let op = try upstreamOperator(json)
