@@ -10,9 +10,10 @@ import Synchronization
 /// `[cin k k, positions]` matrix and multiplied by the weights `[cout, cin k k]` (sgemm through ``BLAS``), strip
 /// after strip, so the patch buffer stays at most ``stripFloats`` floats (plus one output row) whatever the image
 /// size. The strips depend only on the shapes. The patch copy is split over the pool by patch rows (plain copies);
-/// the product by rows of the output (``BLAS/gemm(_:_:m:n:k:alpha:a:lda:b:ldb:beta:c:ldc:)``'s fixed row blocks),
-/// or by fixed column blocks when there are fewer than 16 output channels. Every output element is one dot product
-/// over the whole `cin k k`, never split, so the result does not depend on thread timing.
+/// the product into one block of output rows per thread (``BLAS/gemm(_:_:m:n:k:alpha:a:lda:b:ldb:beta:c:ldc:)``'s
+/// fixed row blocks), or of output columns when there are fewer than 16 output channels. Every output element is one
+/// dot product over the whole `cin k k`, never split, and the blocks depend only on the shapes and the thread count,
+/// so the result does not depend on thread timing.
 struct Conv2d {
     let inChannels: Int
     let outChannels: Int
@@ -106,22 +107,26 @@ struct Conv2d {
         }
     }
 
-    /// `y[cout, n] += W[cout, K] b[K, n]` (row stride of `y`: `ldc`), split over the pool by output rows, or by
-    /// fixed column blocks when there are too few rows for ``BLAS``'s row split.
+    /// `y[cout, n] += W[cout, K] b[K, n]` (row stride of `y`: `ldc`), split over the pool in one block per thread: by
+    /// rows (``BLAS``'s split), or by columns when there are fewer than 16 rows (BLAS would run them on one thread).
+    /// (Splitting by columns whenever there are more columns than rows made no measurable difference here: about 90%
+    /// of the decode's CPU time is in OpenBLAS's kernel and packing either way.)
     private func product(
         _ w: UnsafePointer<Float>, _ b: UnsafePointer<Float>, columns n: Int, _ y: UnsafeMutablePointer<Float>,
         ldc: Int
     ) throws(BLAS.DimensionError) {
         let k = inChannels * kernel * kernel
+        let threads = ThreadPool.shared.threadCount
         if outChannels >= 16 {
             try BLAS.gemm(
                 .none, .none, m: outChannels, n: n, k: k, a: w, lda: k, b: b, ldb: n, beta: 1, c: y, ldc: ldc)
             return
         }
-        // BLAS runs a product this short on one thread: split the columns instead.
+        // Column blocks of a multiple of 16, one per thread (the pool keeps a grain this long as its chunk).
+        let block = max(16, ((n + threads - 1) / threads + 15) / 16 * 16)
         let (wa, ba, ya) = (UInt(bitPattern: w), UInt(bitPattern: b), UInt(bitPattern: y))
         let failure = Mutex<BLAS.DimensionError?>(nil)
-        ThreadPool.shared.parallelFor(n, grain: 512) { lo, hi in
+        ThreadPool.shared.parallelFor(n, grain: block) { lo, hi in
             do throws(BLAS.DimensionError) {
                 try BLAS.gemm(
                     .none, .none, m: outChannels, n: hi - lo, k: k, a: UnsafePointer(bitPattern: wa)!, lda: k,

@@ -18,6 +18,9 @@ struct GroupNorm {
 
     var channels: Int { scale.count }
 
+    /// Floats normalised at a time before SiLU (a stack buffer of 4 KiB).
+    static let tile = 1024
+
     init(groups: Int, eps: Double = 1e-6, scale: Tensor<Float>, shift: Tensor<Float>) {
         precondition(groups >= 1 && scale.count % groups == 0 && shift.count == scale.count)
         self.groups = groups
@@ -97,12 +100,22 @@ struct GroupNorm {
             shift.withUnsafeBufferPointer { beta in
                 ThreadPool.shared.parallelFor(channels, grain: 1) { lo, hi in
                     let x = UnsafePointer<Float>(bitPattern: xa)!, y = UnsafeMutablePointer<Float>(bitPattern: ya)!
-                    for c in lo..<hi {
-                        let g = c / perGroup
-                        let a = Double(gamma[c]) * rstd[g], b = Double(beta[c]), m = mean[g]
-                        let source = x + c * plane, out = y + c * plane
-                        for i in 0..<plane { out[i] = Float((Double(source[i]) - m) * a + b) }
-                        if silu { ozv_silu(out, out, Int64(plane)) }
+                    // SiLU reads a tile of normalised values and writes the output: `ozv_silu` called in place
+                    // (y == x) fails its vectoriser's overlap check and runs scalar, about 16x slower.
+                    withUnsafeTemporaryAllocation(of: Float.self, capacity: Self.tile) { tile in
+                        for c in lo..<hi {
+                            let g = c / perGroup
+                            let a = Double(gamma[c]) * rstd[g], b = Double(beta[c]), m = mean[g]
+                            let source = x + c * plane, out = y + c * plane
+                            var start = 0
+                            while start < plane {
+                                let count = min(Self.tile, plane - start)
+                                let target = silu ? tile.baseAddress! : out + start
+                                for i in 0..<count { target[i] = Float((Double(source[start + i]) - m) * a + b) }
+                                if silu { ozv_silu(out + start, tile.baseAddress!, Int64(count)) }
+                                start += count
+                            }
+                        }
                     }
                 }
             }
