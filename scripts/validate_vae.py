@@ -3,8 +3,8 @@
 Run through scripts/validate-vae (which finds or makes the virtual environment and checks the zoo binary). Builds diffusers'
 `AutoencoderKL` with sd-vae-ft-ema's configuration (block_out_channels (128, 256, 512, 512), layers_per_block 2,
 norm_num_groups 32, latent_channels 4), random weights (`make_vae_fixtures.randomise`), saves its state dict as
-safetensors and a random latent [N, 4, s, s] as .npy, then decodes the latent twice, each in a process of its own under
-`/usr/bin/time -v`:
+safetensors and a random latent [N, 4, s, s] as .npy, then decodes the latent with each, in processes of their own
+under `/usr/bin/time -v`, alternating (--repeats times each):
 
 - zoo: `zoo vae decode --vae W --latents L --out grid.png --npy images.npy` (its own decode time is what it prints);
 - PyTorch: this script with `--torch-decode`, which loads the same weights into a fresh model (tensor by tensor) and
@@ -47,7 +47,7 @@ def cpu_name():
 
 
 def timed(command, env):
-    """Runs `command` under /usr/bin/time -v; returns (stdout, stderr, wall seconds, peak RSS in MiB)."""
+    """Runs `command` under /usr/bin/time -v; returns (stdout, wall seconds, CPU seconds, peak RSS in MiB)."""
     result = subprocess.run(["/usr/bin/time", "-v"] + command, env=env, capture_output=True, text=True)
     if result.returncode != 0:
         sys.stderr.write(result.stdout + result.stderr)
@@ -57,7 +57,9 @@ def timed(command, env):
     seconds = 0.0
     for part in wall.split(":"):
         seconds = seconds * 60 + float(part)
-    return result.stdout, result.stderr, seconds, peak
+    cpu = sum(float(re.search(rf"{kind} time \(seconds\): ([\d.]+)", result.stderr).group(1))
+              for kind in ("User", "System"))
+    return result.stdout, seconds, cpu, peak
 
 
 def torch_decode(work, threads, repeats):
@@ -94,6 +96,8 @@ def main():
     parser.add_argument("--latent-size", type=int, default=32, help="latent side s (32: 256 px images)")
     parser.add_argument("--batch", type=int, default=1, help="latents N")
     parser.add_argument("--seed", type=int, default=20240611)
+    parser.add_argument("--repeats", type=int, default=3,
+                        help="runs of each process, alternating (on a shared machine the best is the least disturbed)")
     parser.add_argument("--torch-decode", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.torch_decode:
@@ -128,15 +132,21 @@ def run(args, work):
     print(f"validate-vae: {weights}: {os.path.getsize(weights) / 2**20:.0f} MiB, {decoder} decoder parameters; "
           f"latents [{args.batch}, 4, {s}, {s}]", flush=True)
 
-    out, _, zoo_wall, zoo_peak = timed(
-        [args.zoo, "vae", "decode", "--vae", weights, "--latents", os.path.join(work, "latents.npy"), "--out",
-         os.path.join(work, "zoo.png"), "--npy", os.path.join(work, "zoo.npy")], env)
-    zoo_decode = float(re.search(r" in ([\d.]+) s", out).group(1))
-    _, _, torch_wall, torch_peak = timed(
-        [sys.executable, os.path.abspath(__file__), "--torch-decode", "--work", work, "--threads", str(args.threads)],
-        env)
-    with open(os.path.join(work, "torch.json")) as f:
-        torch_times = json.load(f)
+    zoo_runs, torch_runs = [], []
+    for _ in range(args.repeats):
+        out, wall, cpu, peak = timed(
+            [args.zoo, "vae", "decode", "--vae", weights, "--latents", os.path.join(work, "latents.npy"), "--out",
+             os.path.join(work, "zoo.png"), "--npy", os.path.join(work, "zoo.npy")], env)
+        zoo_runs.append({"decode_s": float(re.search(r" in ([\d.]+) s", out).group(1)), "process_wall_s": wall,
+                         "process_cpu_s": cpu, "peak_rss_mib": peak, "load": os.getloadavg()[0]})
+        _, wall, cpu, peak = timed(
+            [sys.executable, os.path.abspath(__file__), "--torch-decode", "--work", work, "--threads",
+             str(args.threads)], env)
+        with open(os.path.join(work, "torch.json")) as f:
+            times = json.load(f)
+        torch_runs.append({"decode_s": times["decode_s"], "load_s": times["load_s"], "threads": times["threads"],
+                           "process_wall_s": wall, "process_cpu_s": cpu, "peak_rss_mib": peak,
+                           "load": os.getloadavg()[0]})
 
     a = np.load(os.path.join(work, "zoo.npy")).astype(np.float64)
     b = np.load(os.path.join(work, "torch.npy")).astype(np.float64)
@@ -147,18 +157,19 @@ def run(args, work):
     ok = bool(np.all(err <= TOLERANCE * scale))
     report = {
         "cpu": cpu_name(), "threads": args.threads, "torch": torch.__version__,
-        "images": list(b.shape), "decoder_parameters": decoder,
-        "zoo": {"decode_s": zoo_decode, "process_wall_s": zoo_wall, "peak_rss_mib": zoo_peak},
-        "pytorch": {"decode_s": torch_times["decode_s"], "load_s": torch_times["load_s"], "process_wall_s": torch_wall,
-                    "peak_rss_mib": torch_peak, "threads": torch_times["threads"]},
+        "images": list(b.shape), "decoder_parameters": decoder, "zoo": zoo_runs, "pytorch": torch_runs,
         "max_abs_error": float(err.max()), "output_max_abs": float(scale), "max_error_over_max_abs": float(worst),
         "within_tolerance": ok,
     }
     print(json.dumps(report, indent=2))
-    print(f"\nCPU {report['cpu']}, {args.threads} threads; images {list(b.shape)}")
-    print(f"zoo vae decode: decode {zoo_decode:.2f} s, process {zoo_wall:.2f} s, peak RSS {zoo_peak:.0f} MiB")
-    print(f"PyTorch {torch.__version__}: decode {torch_times['decode_s'][0]:.2f} s (first), "
-          f"{torch_times['decode_s'][1]:.2f} s (second), process {torch_wall:.2f} s, peak RSS {torch_peak:.0f} MiB")
+    zoo_best = min(zoo_runs, key=lambda r: r["decode_s"])
+    torch_best = min(torch_runs, key=lambda r: r["decode_s"][1])
+    print(f"\nCPU {report['cpu']}, {args.threads} threads; images {list(b.shape)}; best of {args.repeats} runs each")
+    print(f"zoo vae decode: decode {zoo_best['decode_s']:.2f} s (process {zoo_best['process_wall_s']:.2f} s, "
+          f"{zoo_best['process_cpu_s']:.2f} CPU s), peak RSS {max(r['peak_rss_mib'] for r in zoo_runs):.0f} MiB")
+    print(f"PyTorch {torch.__version__}: decode {torch_best['decode_s'][1]:.2f} s (second call; first "
+          f"{min(r['decode_s'][0] for r in torch_runs):.2f} s; process {torch_best['process_wall_s']:.2f} s, "
+          f"{torch_best['process_cpu_s']:.2f} CPU s), peak RSS {max(r['peak_rss_mib'] for r in torch_runs):.0f} MiB")
     print(f"max |zoo - diffusers| = {err.max():.3g} = {worst:.3g} of max |diffusers| ({scale:.3g}); "
           f"tolerance {TOLERANCE}: {'ok' if ok else 'FAILED'}")
     if not ok:
