@@ -15,7 +15,9 @@ struct SampleCommand: ParsableCommand {
         discussion: """
             Each class gets --per-class images (one grid row per class). DDIM is deterministic: the same \
             --seed gives the same images. Guidance (--cfg other than 1) uses the model's null class, on all \
-            channels unless --guided-channels says otherwise (DiT's sample.py guides 3).
+            channels unless --guided-channels says otherwise (DiT's sample.py guides 3). A latent model (such as \
+            DiT-XL/2, 4 input channels) needs --vae, the Stable Diffusion VAE that decodes its samples into the grid \
+            (DiT's sample.py: vae.decode(samples / 0.18215).sample); `zoo vae decode` does the same for saved latents.
             """)
 
     @Option(help: "Checkpoint (safetensors); its metadata must carry the configuration, else give --config.")
