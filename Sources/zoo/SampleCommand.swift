@@ -15,7 +15,9 @@ struct SampleCommand: ParsableCommand {
         discussion: """
             Each class gets --per-class images (one grid row per class). DDIM is deterministic: the same \
             --seed gives the same images. Guidance (--cfg other than 1) uses the model's null class, on all \
-            channels unless --guided-channels says otherwise (DiT's sample.py guides 3).
+            channels unless --guided-channels says otherwise (DiT's sample.py guides 3). A latent model (such as \
+            DiT-XL/2, 4 input channels) needs --vae, the Stable Diffusion VAE that decodes its samples into the grid \
+            (DiT's sample.py: vae.decode(samples / 0.18215).sample); `zoo vae decode` does the same for saved latents.
             """)
 
     @Option(help: "Checkpoint (safetensors or PyTorch .pt); without configuration metadata give --config.")
@@ -63,8 +65,20 @@ struct SampleCommand: ParsableCommand {
     )
     var noise: String?
 
-    @Option(help: "Also write the raw samples [N, C, H, W] as .npy.")
+    @Option(help: "Also write the raw samples [N, C, H, W] as .npy (for a latent model with --vae: the latents).")
     var npy: String?
+
+    @Option(
+        help:
+            "For a latent model: decode the samples with this Stable Diffusion VAE (diffusers AutoencoderKL weights, safetensors or .pt) before writing the grid."
+    )
+    var vae: String?
+
+    @Option(help: "GroupNorm groups of the --vae (norm_num_groups; not visible in the weights).")
+    var vaeNormGroups = VAEDecoderConfig.defaultNormNumGroups
+
+    @Option(help: "The samples are divided by this before --vae decodes them (DiT: 0.18215).")
+    var vaeScalingFactor = VAEDecoderConfig.defaultScalingFactor
 
     @OptionGroup var plugins: PluginOptions
 
@@ -91,6 +105,18 @@ struct SampleCommand: ParsableCommand {
             }
         }
         let labels = ids.flatMap { [Int](repeating: $0, count: perClass) }
+        // The VAE is read and matched to the model before sampling, so a mistake costs no sampling time.
+        let decoder = try vae.map { path in
+            let decoder = try VAEOptions.open(
+                path, normGroups: vaeNormGroups, scalingFactor: vaeScalingFactor,
+                options: ("--vae-norm-groups", "--vae-scaling-factor"))
+            guard decoder.config.latentChannels == model.config.inChannels else {
+                throw CLIError(
+                    "--vae '\(path)' decodes \(decoder.config.latentChannels)-channel latents, but the model's in_channels is \(model.config.inChannels); give the VAE the model was trained with"
+                )
+            }
+            return decoder
+        }
         let clip: Bool?
         switch clipDenoised {
         case nil: clip = nil
@@ -111,17 +137,23 @@ struct SampleCommand: ParsableCommand {
             s.initialNoise = x
         }
         let bar = ProgressBar("sample", total: steps)
-        let images = try s.sample(model, labels: labels) { done, _ in bar.update(done) }
-        guard model.config.inChannels == 3 else {
-            if let npy { try NPY.write(images, path: npy) }
-            throw CLIError(
-                "the model makes \(model.config.inChannels)-channel latents, not RGB images; \(npy.map { "wrote \($0); " } ?? "")use --npy and decode them with the matching VAE"
-            )
+        let samples = try s.sample(model, labels: labels) { done, _ in bar.update(done) }
+        if let npy { try NPY.write(samples, path: npy) }
+        let images: Tensor<Float>
+        if let decoder {
+            images = try VAEOptions.decode(samples, with: decoder)
+        } else {
+            guard model.config.inChannels == 3 else {
+                throw CLIError(
+                    "the model makes \(model.config.inChannels)-channel latents, not RGB images; \(npy.map { "wrote \($0); " } ?? "")give --vae to decode them (or decode the --npy latents with `zoo vae decode`)"
+                )
+            }
+            images = samples
         }
         try ImageGrid.write(images, columns: perClass, path: out)
-        if let npy { try NPY.write(images, path: npy) }
         print(
             "wrote \(out): \(ids.count) classes x \(perClass) images, \(sampler) \(steps) steps, cfg \(cfg), seed \(seed)"
+                + (vae.map { ", decoded by \($0)" } ?? "")
         )
     }
 }

@@ -20,6 +20,7 @@ struct Zoo: ParsableCommand {
             PluginsCommand.self, PluginCommand.self, OpCommand.self, RegistryCommand.self, ConformCommand.self,
             DemoCommand.self,
             ConvertCommand.self, DiTCommand.self, DataCommand.self, PretrainCommand.self, SampleCommand.self,
+            VAECommand.self,
             GraftCommand.self,
             GraftTableCommand.self, BenchCommand.self,
             ProbeCommand.self, SoakCommand.self,
