@@ -145,6 +145,13 @@ import Testing
         #expect(problem([.buffer(name: "t", shape: [], values: [1])]) == nil)
     }
 
+    /// `tensors` as a safetensors file held in memory.
+    private func inMemory(_ tensors: [(name: String, tensor: Tensor<Float>)]) throws -> SafetensorsFile {
+        try SafetensorsFile.decode(
+            SafetensorsFile.encode(tensors: tensors.map { SafetensorsTensor(name: $0.name, $0.tensor) }),
+            path: "upstream-slot.safetensors")
+    }
+
     /// A DiT slot holding an operator with state entries reads the upstream layout under its prefix (buffers and tied
     /// copies checked) like a parameter file does; a disagreeing buffer is an error naming the full tensor name.
     @Test func ditSlotReadsItsOperatorsUpstreamLayout() throws {
@@ -170,23 +177,13 @@ import Testing
             (name: prefix + $0.name, tensor: $0.tensor)
         }
         let loaded = try model()
-        try loaded.load(
-            try SafetensorsFile.decode(
-                SafetensorsFile.encode(
-                    tensors: tensors.map {
-                        SafetensorsTensor(name: $0.name, $0.tensor)
-                    }), path: "upstream-slot.safetensors"))
+        try loaded.load(try inMemory(tensors))
         #expect(loaded.parameters.tensors == source.parameters.tensors)
 
         let deltas = try #require(tensors.firstIndex { $0.name == prefix + "filter_fn.modulation.deltas" })
         tensors[deltas].tensor = Tensor(shape: tensors[deltas].tensor.shape, repeating: 1)
         do {
-            try loaded.load(
-                try SafetensorsFile.decode(
-                    SafetensorsFile.encode(
-                        tensors: tensors.map {
-                            SafetensorsTensor(name: $0.name, $0.tensor)
-                        }), path: "upstream-slot.safetensors"))
+            try loaded.load(try inMemory(tensors))
             Issue.record("a disagreeing buffer in a slot was accepted")
         } catch {
             #expect("\(error)".contains("blocks.1.attn.filter_fn.modulation.deltas"), "\(error)")
