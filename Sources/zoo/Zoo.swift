@@ -19,7 +19,8 @@ struct Zoo: ParsableCommand {
         subcommands: [
             PluginsCommand.self, PluginCommand.self, OpCommand.self, RegistryCommand.self, ConformCommand.self,
             DemoCommand.self,
-            ConvertCommand.self, DiTCommand.self, DataCommand.self, PretrainCommand.self, SampleCommand.self,
+            ConvertCommand.self, AnalyzeCommand.self, DiTCommand.self, DataCommand.self, PretrainCommand.self,
+            SampleCommand.self,
             VAECommand.self,
             GraftCommand.self,
             GraftTableCommand.self, BenchCommand.self,

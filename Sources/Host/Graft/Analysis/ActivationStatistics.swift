@@ -1,0 +1,92 @@
+import HostCore
+
+/// Moments and tails of a set of activations, accumulated in float64 in a fixed order (so the same values give the same
+/// bits whatever the thread count): what the grafting paper looks at to choose stage 1's loss (heavy-tailed
+/// activations, as attention's, favour L1).
+public struct ActivationStatistics: Codable, Equatable, Sendable {
+    /// Values seen.
+    public var count = 0
+    /// Mean.
+    public var mean = 0.0
+    /// Standard deviation (population).
+    public var std = 0.0
+    /// Root mean square: the activations' scale.
+    public var rms = 0.0
+    /// Largest magnitude.
+    public var absMax = 0.0
+    /// Excess kurtosis (0 for a Gaussian; large for heavy tails).
+    public var kurtosis = 0.0
+    /// Share of values more than ``outlierSigmas`` standard deviations from the mean.
+    public var outlierShare = 0.0
+
+    /// What counts as an outlier, in standard deviations from the mean.
+    public static let outlierSigmas = 6.0
+
+    enum CodingKeys: String, CodingKey {
+        case count, mean, std, rms
+        case absMax = "abs_max"
+        case kurtosis
+        case outlierShare = "outlier_share"
+    }
+
+    public init() {}
+
+    /// The statistics of `values`.
+    public init(_ values: [Float]) {
+        var accumulator = Accumulator()
+        accumulator.add(values)
+        self = accumulator.statistics
+    }
+
+    /// Pooled statistics of several tensors, added in a fixed order, without keeping their values: float64 power sums
+    /// for the moments (activations are centred near 0, so the cancellation of the fourth moment stays far below the
+    /// kurtosis' own scale), and each tensor's outliers judged against that tensor's own mean and deviation.
+    public struct Accumulator: Sendable {
+        private var count = 0
+        private var sums = [Double](repeating: 0, count: 4)
+        private var absMax = 0.0
+        private var outliers = 0.0
+
+        public init() {}
+
+        public mutating func add(_ values: [Float]) {
+            guard !values.isEmpty else { return }
+            var local = [Double](repeating: 0, count: 4)
+            for v in values {
+                let x = Double(v), x2 = x * x
+                local[0] += x
+                local[1] += x2
+                local[2] += x2 * x
+                local[3] += x2 * x2
+                absMax = max(absMax, abs(x))
+            }
+            let n = Double(values.count)
+            let mean = local[0] / n
+            let std = max(0, local[1] / n - mean * mean).squareRoot()
+            if std > 0 {
+                let bound = ActivationStatistics.outlierSigmas * std
+                outliers += Double(values.lazy.filter { abs(Double($0) - mean) > bound }.count)
+            }
+            for i in 0..<4 { sums[i] += local[i] }
+            count += values.count
+        }
+
+        /// The statistics of everything added.
+        public var statistics: ActivationStatistics {
+            var s = ActivationStatistics()
+            s.count = count
+            guard count > 0 else { return s }
+            let n = Double(count)
+            let (e1, e2, e3, e4) = (sums[0] / n, sums[1] / n, sums[2] / n, sums[3] / n)
+            let variance = max(0, e2 - e1 * e1)
+            let m4 = e4 - 4 * e1 * e3 + 6 * e1 * e1 * e2 - 3 * e1 * e1 * e1 * e1
+            s.mean = e1
+            s.std = variance.squareRoot()
+            s.rms = e2.squareRoot()
+            s.absMax = absMax
+            s.kurtosis = variance > 0 ? m4 / (variance * variance) - 3 : 0
+            s.outlierShare = outliers / n
+            return s
+        }
+    }
+}

@@ -1,0 +1,89 @@
+import Foundation
+import Testing
+
+@testable import HostBench
+@testable import HostConformance
+@testable import HostCore
+@testable import HostGraft
+@testable import HostModel
+@testable import HostPlugins
+
+/// `zoo analyze`'s measurements: activation statistics against direct float64 formulas, influence maps against
+/// operators whose reach is known from their math (an MLP sees only its own token, a sliding window its band, a causal
+/// operator nothing later), and the whole analysis of a small DiT.
+@Suite struct AnalysisTests {
+    @Test func statisticsMatchTheirDefinitions() {
+        let s = ActivationStatistics([1, -1, 1, -1])
+        #expect(s.count == 4 && s.mean == 0 && s.std == 1 && s.rms == 1 && s.absMax == 1)
+        #expect(abs(s.kurtosis - -2) < 1e-12)  // two-point distribution: m4 / m2^2 = 1
+        // One value far out among many small ones: heavy tails, and it is the one outlier.
+        var values = [Float](repeating: 0, count: 999).enumerated().map { Float($0.offset % 2 == 0 ? 1 : -1) }
+        values.append(100)
+        let heavy = ActivationStatistics(values)
+        #expect(heavy.kurtosis > 100 && abs(heavy.outlierShare - 1.0 / 1000) < 1e-12)
+        // Pooling two tensors gives the moments of their concatenation (float64 power sums).
+        var rng = SplitMix64(seed: 9)
+        let a = (0..<500).map { _ in Float(rng.nextNormal()) }, b = (0..<700).map { _ in Float(2 * rng.nextNormal()) }
+        var pooled = ActivationStatistics.Accumulator()
+        pooled.add(a)
+        pooled.add(b)
+        let direct = ActivationStatistics(a + b)
+        let p = pooled.statistics
+        #expect(p.count == 1200 && abs(p.mean - direct.mean) < 1e-12 && abs(p.std - direct.std) < 1e-12)
+        #expect(abs(p.kurtosis - direct.kurtosis) < 1e-9 && p.absMax == direct.absMax)
+        // A Gaussian sample has excess kurtosis near 0.
+        let gaussian = ActivationStatistics((0..<20_000).map { _ in Float(rng.nextNormal()) })
+        #expect(abs(gaussian.kurtosis) < 0.15)
+    }
+
+    private func influence(
+        _ id: String, _ product: String, _ attributes: [String: AttributeValue] = [:]
+    ) throws
+        -> InfluenceMap
+    {
+        let op = try Operator(try TestOperators.descriptor(id, product: product), dim: 8, attributes: attributes)
+        var rng = SplitMix64(seed: 2)
+        let x = try Tensor(shape: [2, 36, 8], scalars: (0..<(2 * 36 * 8)).map { _ in Float(rng.nextNormal()) })
+        return try InfluenceMap.measure(
+            op, x: x, parameters: try op.initialParameters(seed: 1), side: 6, queries: 12, seed: 3)
+    }
+
+    @Test func influenceMapsShowEachOperatorsReach() throws {
+        let mlp = try influence("mlp", "OZMLP")
+        #expect(abs(mlp.band(0) - 1) < 1e-12 && abs(mlp.neighbourhood(0) - 1) < 1e-12)
+        let swa = try influence("swa", "OZLocalAttention", ["num_heads": .int(2), "window_size": .intList([2, 2])])
+        #expect(abs(swa.band(2) - 1) < 1e-12 && swa.band(1) < 0.99)
+        let mha = try influence("mha", "OZMHA", ["num_heads": .int(2)])
+        #expect(abs(mha.band(35) - 1) < 1e-12 && mha.band(4) < 0.6)
+        // hyena_x is causal: nothing reaches a query from a later token.
+        let hyena = try influence("hyena_x", "OZHyena")
+        let l = 36
+        #expect(hyena.offsets[l...].allSatisfy { $0 == 0 } && abs(hyena.band(35) - 1) < 1e-12)
+        #expect(abs(mha.offsets.reduce(0, +) - 1) < 1e-12 && abs(mha.grid.reduce(0, +) - 1) < 1e-12)
+    }
+
+    /// The whole analysis of a small DiT: every slot, the measured timesteps latest first, bands that grow with k,
+    /// and a JSON report that decodes to itself; the same settings give the same report.
+    @Test func analysesASmallDiT() throws {
+        let model = try makeDiT(TrainingTests.tinyConfig)
+        try model.initialize(seed: 6)
+        var settings = AnalysisSettings()
+        settings.samples = 2
+        settings.steps = 4
+        settings.measuredSteps = 2
+        settings.queries = 4
+        let report = try ModelAnalysis.run(model, settings: settings)
+        #expect(report.slots.count == 2 * TrainingTests.tinyConfig.depth)
+        #expect(report.timesteps.count == 2 && report.timesteps[0] > report.timesteps[1])
+        for slot in report.slots {
+            #expect(slot.timesteps.count == 2 && slot.output.count > 0)
+            #expect(zip(slot.band, slot.band.dropFirst()).allSatisfy { $0 <= $1 + 1e-12 })
+            #expect(["l1", "l2"].contains(slot.recommendedLoss))
+        }
+        #expect(report.slots.filter { $0.slot.hasSuffix("mlp") }.allSatisfy { abs($0.band[0] - 1) < 1e-9 })
+        let data = try JSONEncoder().encode(report)
+        #expect(try JSONDecoder().decode(AnalysisReport.self, from: data) == report)
+        #expect(try ModelAnalysis.run(model, settings: settings) == report)
+        #expect(report.markdown().split(separator: "\n").count == 2 + report.slots.count)
+    }
+}
