@@ -87,3 +87,70 @@ import Testing
         #expect(report.markdown().split(separator: "\n").count == 2 + report.slots.count)
     }
 }
+
+/// Layer selection by analysis in plans (`deep-P`, `top-local-P`, `low-local-P`), as the grafting paper's ablation
+/// compares them.
+@Suite struct LayerSelectionTests {
+    /// A `zoo analyze` report of a 6-block model whose attention slots have the given band-8 masses.
+    private func analysisFile(masses: [Double]) throws -> String {
+        let folder = try makeTemporaryDirectory("layer-selection")
+        var slots: [SlotAnalysis] = []
+        for (block, mass) in masses.enumerated() {
+            for kind in ["attn", "mlp"] {
+                slots.append(
+                    SlotAnalysis(
+                        slot: "blocks.\(block).\(kind)", operatorId: kind == "attn" ? "mha" : "mlp",
+                        input: ActivationStatistics(), output: ActivationStatistics(),
+                        band: [0.1, kind == "attn" ? mass : 1], neighbourhood: [0.2, kind == "attn" ? 1 - mass : 1],
+                        timesteps: [], recommendedLoss: "l2", reason: ""))
+            }
+        }
+        let report = AnalysisReport(settings: AnalysisSettings(), timesteps: [999], bandWidths: [1, 8], slots: slots)
+        let path = folder.appendingPathComponent("analysis.json").path
+        try JSONEncoder().encode(report).write(to: URL(fileURLWithPath: path))
+        return path
+    }
+
+    private func plan(_ layers: String, analysis: String? = nil, order: String = "tokens") throws -> GraftPlan {
+        let analysisField =
+            analysis.map { ", \"analysis\": {\"file\": \"\($0)\", \"band\": 8, \"order\": \"\(order)\"}" } ?? ""
+        let json = """
+            {"name": "t", "grafts": [{"slot": "attn", "layers": "\(layers)", "operator": "hyena_x"}]\(analysisField)}
+            """
+        return try GraftPlan.parse(Data(json.utf8), source: "t.json")
+    }
+
+    @Test func rulesChooseTheirBlocks() throws {
+        let file = try analysisFile(masses: [0.2, 0.9, 0.5, 0.7, 0.1, 0.6])
+        func blocks(_ p: GraftPlan) throws -> [Int] { try p.assignments(depth: 6).keys.map(\.block).sorted() }
+        #expect(try blocks(plan("top-local-50", analysis: file)) == [1, 3, 5])
+        #expect(try blocks(plan("low-local-50", analysis: file)) == [0, 2, 4])
+        #expect(try blocks(plan("deep-50")) == [3, 4, 5])
+        #expect(try blocks(plan("top-local-25", analysis: file)) == [1, 3])  // 1.5 blocks round to 2
+        // On the grid order the masses are 1 - band: the ranking flips.
+        #expect(try blocks(plan("top-local-50", analysis: file, order: "grid")) == [0, 2, 4])
+        let selection = try plan("top-local-50", analysis: file).layerSelection(depth: 6)
+        #expect(selection?.first?.hasPrefix("attn: top-local-50 by band 8 of \(file) -> blocks 1, 3, 5") == true)
+        #expect(try plan("interleave-50").layerSelection(depth: 6) == nil)
+    }
+
+    @Test func rulesExplainWhatTheyLack() throws {
+        #expect(throws: GraftError.self) { try plan("top-local-0") }
+        #expect(throws: GraftError.self) { try plan("middle-50") }
+        do {
+            _ = try plan("top-local-50").assignments(depth: 6)
+            Issue.record("a locality rule without an analysis was accepted")
+        } catch {
+            #expect("\(error)".contains("'analysis'") && "\(error)".contains("zoo analyze"), "\(error)")
+        }
+        let file = try analysisFile(masses: [0.2, 0.9, 0.5])
+        do {
+            _ = try plan("top-local-50", analysis: file).assignments(depth: 6)
+            Issue.record("an analysis of another depth was accepted")
+        } catch {
+            #expect("\(error)".contains("6 blocks"), "\(error)")
+        }
+        let missing = try plan("top-local-50", analysis: "/nonexistent/analysis.json")
+        #expect(throws: GraftError.self) { try missing.assignments(depth: 6) }
+    }
+}

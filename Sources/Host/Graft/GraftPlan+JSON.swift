@@ -14,6 +14,19 @@ extension GraftPlan {
 
     /// Parses and validates plan JSON; every error names `source` and the field. Unknown fields and repeated keys
     /// are refused; numbers are rounded correctly (``StrictJSON/foundationObject(_:)``).
+    /// `deep-P`, `top-local-P`, `low-local-P` with P in 1...100.
+    static func selection(_ text: String) -> Layers? {
+        for (prefix, make) in [
+            ("deep-", { (p: Int) in Layers.deep(percent: p) }),
+            ("top-local-", { (p: Int) in Layers.locality(top: true, percent: p) }),
+            ("low-local-", { (p: Int) in Layers.locality(top: false, percent: p) }),
+        ] where text.hasPrefix(prefix) {
+            guard let p = Int(text.dropFirst(prefix.count)), (1...100).contains(p) else { return nil }
+            return make(p)
+        }
+        return nil
+    }
+
     public static func parse(_ data: Data, source: String) throws(GraftError) -> GraftPlan {
         let reader = PlanReader(source: source)
         let parsed: Any
@@ -24,7 +37,11 @@ extension GraftPlan {
             throw .plan(source: source, field: "(root)", expected: "a JSON object")
         }
         try reader.onlyKeys(
-            root, ["$schema", "name", "description", "model", "grafts", "restructure", "stage1", "stage2", "seed"],
+            root,
+            [
+                "$schema", "name", "description", "model", "grafts", "restructure", "stage1", "stage2", "seed",
+                "analysis",
+            ],
             field: "")
         var plan = GraftPlan(name: try reader.string(root["name"], field: "name"), model: nil, grafts: [])
         if root["model"] != nil { plan.model = try reader.string(root["model"], field: "model") }
@@ -76,11 +93,14 @@ extension GraftPlan {
                 case "interleave-75": layers = .interleave75
                 case "all": layers = .all
                 default:
-                    throw .plan(
-                        source: source, field: "\(field).layers",
-                        expected:
-                            "\"interleave-50\", \"interleave-75\", \"all\" or a list of block indices (found '\(text)')"
-                    )
+                    guard let selection = Self.selection(text) else {
+                        throw .plan(
+                            source: source, field: "\(field).layers",
+                            expected:
+                                "\"interleave-50\", \"interleave-75\", \"all\", \"deep-P\", \"top-local-P\", \"low-local-P\" (P a percentage 1...100) or a list of block indices (found '\(text)')"
+                        )
+                    }
+                    layers = selection
                 }
             case let list as [Any]:
                 guard !list.isEmpty else {
@@ -110,6 +130,24 @@ extension GraftPlan {
                 }
             }
             plan.grafts.append(Graft(kind: kind, layers: layers, operatorId: op, attributes: attributes))
+        }
+        if let a = root["analysis"] {
+            guard let d = a as? [String: Any] else {
+                throw .plan(source: source, field: "analysis", expected: "an object {\"file\": ..., \"band\": K}")
+            }
+            try reader.onlyKeys(d, ["file", "band", "order"], field: "analysis")
+            var selection = AnalysisSelection(
+                file: try reader.string(d["file"], field: "analysis.file"),
+                band: try reader.integer(d["band"] as Any, field: "analysis.band", range: 0...1_000_000))
+            if let o = d["order"] {
+                let order = try reader.string(o, field: "analysis.order")
+                guard ["tokens", "grid"].contains(order) else {
+                    throw .plan(
+                        source: source, field: "analysis.order", expected: "\"tokens\" or \"grid\" (found '\(order)')")
+                }
+                selection.tokenOrder = order == "tokens"
+            }
+            plan.analysis = selection
         }
         if let s1 = root["stage1"] {
             guard let d = s1 as? [String: Any] else {

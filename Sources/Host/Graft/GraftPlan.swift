@@ -35,15 +35,63 @@ public struct GraftPlan: Equatable, Sendable {
     public enum Layers: Equatable, Sendable {
         case explicit([Int])
         case interleave50, interleave75, all
+        /// The last `percent`% of the blocks (the paper's "deep" selection).
+        case deep(percent: Int)
+        /// The `percent`% of the blocks whose slot of the graft's kind is the most (`top`) or the least local, by the
+        /// band mass of the plan's ``GraftPlan/analysis`` (the paper's "top-local" and "low-local" selections).
+        case locality(top: Bool, percent: Int)
 
-        /// The block indices for a model of `depth` blocks.
-        public func blocks(depth: Int) -> [Int] {
+        /// How many of `depth` blocks `percent`% is (rounded, at least 1).
+        static func share(_ percent: Int, of depth: Int) -> Int {
+            max(1, min(depth, (depth * percent + 50) / 100))
+        }
+
+        /// The block indices for a model of `depth` blocks; `locality` (block -> band mass of the graft's slot kind)
+        /// decides a locality selection, ties going to the earlier block. Sorted.
+        public func blocks(depth: Int, locality: [Int: Double]? = nil) -> [Int] {
             switch self {
-            case .explicit(let list): list.sorted()
-            case .interleave50: stride(from: 1, to: depth, by: 2).map { $0 }
-            case .interleave75: (0..<depth).filter { $0 % 4 != 0 }
-            case .all: Array(0..<depth)
+            case .explicit(let list): return list.sorted()
+            case .interleave50: return stride(from: 1, to: depth, by: 2).map { $0 }
+            case .interleave75: return (0..<depth).filter { $0 % 4 != 0 }
+            case .all: return Array(0..<depth)
+            case .deep(let percent): return Array((depth - Self.share(percent, of: depth))..<depth)
+            case .locality(let top, let percent):
+                guard let locality else { return [] }
+                let ranked = (0..<depth).sorted { a, b in
+                    let (ma, mb) = (locality[a] ?? 0, locality[b] ?? 0)
+                    return ma != mb ? (top ? ma > mb : ma < mb) : a < b
+                }
+                return ranked.prefix(Self.share(percent, of: depth)).sorted()
             }
+        }
+
+        /// The pattern's name in plans (`interleave-50`, `top-local-50`, ...), or nil for an explicit list.
+        public var pattern: String? {
+            switch self {
+            case .explicit: nil
+            case .interleave50: "interleave-50"
+            case .interleave75: "interleave-75"
+            case .all: "all"
+            case .deep(let p): "deep-\(p)"
+            case .locality(let top, let p): "\(top ? "top" : "low")-local-\(p)"
+            }
+        }
+    }
+
+    /// The analysis a locality selection (`top-local-50`, `low-local-50`) ranks blocks by: a `zoo analyze` report
+    /// and the band width whose mass counts.
+    public struct AnalysisSelection: Equatable, Sendable {
+        /// The `analysis.json` `zoo analyze` wrote.
+        public var file: String
+        /// The band width k (one of the report's `band_widths`).
+        public var band: Int
+        /// `true`: the token-order band; `false`: the grid neighbourhood.
+        public var tokenOrder = true
+
+        public init(file: String, band: Int, tokenOrder: Bool = true) {
+            self.file = file
+            self.band = band
+            self.tokenOrder = tokenOrder
         }
     }
 
@@ -93,13 +141,53 @@ public struct GraftPlan: Equatable, Sendable {
     public var stage1 = Stage1()
     public var stage2 = Stage2()
     public var seed: UInt64 = 0
+    /// The analysis locality selections rank blocks by (required when a graft uses one).
+    public var analysis: AnalysisSelection?
+
+    /// For each graft whose layers a rule chose (`deep-P`, `top-local-P`, `low-local-P`), the rule and the blocks it
+    /// chose for a model of `depth` blocks (recorded in grafting reports); nil when no graft uses a rule.
+    public func layerSelection(depth: Int) throws(GraftError) -> [String]? {
+        var lines: [String] = []
+        for graft in grafts {
+            guard let pattern = graft.layers.pattern, pattern.hasPrefix("deep") || pattern.contains("local") else {
+                continue
+            }
+            var locality: [Int: Double]?
+            var basis = ""
+            if case .locality = graft.layers, let analysis {
+                locality = try LayerLocality.masses(analysis, kind: graft.kind, depth: depth, source: name)
+                basis =
+                    " by \(analysis.tokenOrder ? "band" : "grid neighbourhood") \(analysis.band) of \(analysis.file)"
+            }
+            let blocks = graft.layers.blocks(depth: depth, locality: locality)
+            let masses =
+                locality.map { m in
+                    " (masses " + (0..<depth).map { String(format: "%.3f", m[$0] ?? 0) }.joined(separator: ", ") + ")"
+                } ?? ""
+            lines.append(
+                "\(graft.kind.rawValue): \(pattern)\(basis) -> blocks \(blocks.map(String.init).joined(separator: ", "))\(masses)"
+            )
+        }
+        return lines.isEmpty ? nil : lines
+    }
 
     /// The operator for every grafted slot of a model with `depth` blocks.
     /// - Throws: ``GraftError`` when a layer is out of range or two grafts claim one slot.
     public func assignments(depth: Int, source: String = "plan") throws(GraftError) -> [DiTSlotKey: Graft] {
         var out: [DiTSlotKey: Graft] = [:]
         for (index, graft) in grafts.enumerated() {
-            let blocks = graft.layers.blocks(depth: depth)
+            var locality: [Int: Double]?
+            if case .locality = graft.layers {
+                guard let analysis else {
+                    throw .plan(
+                        source: source, field: "analysis",
+                        expected:
+                            "{\"file\": \"analysis.json\", \"band\": K} for grafts[\(index)].layers '\(graft.layers.pattern ?? "")' (run zoo analyze first)"
+                    )
+                }
+                locality = try LayerLocality.masses(analysis, kind: graft.kind, depth: depth, source: source)
+            }
+            let blocks = graft.layers.blocks(depth: depth, locality: locality)
             guard !blocks.isEmpty else {
                 throw .plan(
                     source: source, field: "grafts[\(index)].layers",

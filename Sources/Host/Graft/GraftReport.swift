@@ -42,6 +42,8 @@ public struct GraftReport: Codable, Sendable {
     public var samplesPerModel: Int
     public var stage2Losses: [LossRecord]
     public var seconds: Double
+    /// How the plan chose its layers when a rule did (`attn: top-local-50 by band 8 of analysis.json -> blocks 0, 2`).
+    public var layerSelection: [String]?
 
     /// A one-screen summary.
     public var summary: String {
@@ -49,7 +51,9 @@ public struct GraftReport: Codable, Sendable {
         func g(_ v: Int?) -> String { v.map { String(format: "%.2f G", Double($0) / 1e9) } ?? "not counted" }
         let pairs = slots.filter { $0.operatorId == "parallel pair" }.count
         let what = pairs == slots.count && pairs > 0 ? "\(pairs) block pair(s) made parallel" : "\(slots.count) slot(s)"
-        var lines = ["", "grafting '\(plan)': \(what), stages 1 and 2 took \(String(format: "%.0f", seconds)) s", ""]
+        var lines = ["", "grafting '\(plan)': \(what), stages 1 and 2 took \(String(format: "%.0f", seconds)) s"]
+        lines += (layerSelection ?? []).map { "layers: \($0)" }
+        lines.append("")
         lines.append("                      teacher      grafted")
         lines.append("held-out loss      \(pad(f(teacher.heldOutLoss)))  \(pad(f(student.heldOutLoss)))")
         lines.append("Fréchet (features) \(pad(f(teacher.frechetDistance)))  \(pad(f(student.frechetDistance)))")
@@ -122,7 +126,8 @@ public struct GraftReport: Codable, Sendable {
                 heldOutLoss: studentLoss, frechetDistance: studentFD, parameters: student.parameters.scalarCount,
                 flops: FLOPCount.forward(model: student).total, forwardSeconds: timing.student,
                 forwardSeconds4x: timing.student4x),
-            samplePSNR: psnr, samplesPerModel: labels.count, stage2Losses: run.stage2History, seconds: seconds)
+            samplePSNR: psnr, samplesPerModel: labels.count, stage2Losses: run.stage2History, seconds: seconds,
+            layerSelection: try run.plan.layerSelection(depth: c.depth))
     }
 
     private static func clamped(_ x: Tensor<Float>) -> Tensor<Float> {
@@ -217,6 +222,7 @@ public struct GraftReport: Codable, Sendable {
     /// The report as Markdown.
     public var markdown: String {
         var md = "# Grafting report: \(plan)\n\nModel: `\(config)`\n\n"
+        for rule in layerSelection ?? [] { md += "Layers: \(rule)\n\n" }
         md += "| slot | operator | stage-1 validation loss (initial -> best) | best step |\n|---|---|---|---|\n"
         for s in slots {
             md +=

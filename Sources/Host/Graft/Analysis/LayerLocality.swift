@@ -1,0 +1,43 @@
+import Foundation
+import HostModel
+
+/// Reads the per-block locality a plan's locality selection ranks by, from a `zoo analyze` report.
+enum LayerLocality {
+    /// Block -> band mass of the slots of `kind` in the report `selection` names.
+    /// - Throws: ``GraftError/plan(source:field:expected:)`` naming the file when it cannot be read, lacks the band
+    ///   width, or describes another depth.
+    static func masses(
+        _ selection: GraftPlan.AnalysisSelection, kind: DiTSlotKind, depth: Int, source: String
+    )
+        throws(GraftError) -> [Int: Double]
+    {
+        let report: AnalysisReport
+        do {
+            report = try JSONDecoder().decode(
+                AnalysisReport.self, from: Data(contentsOf: URL(fileURLWithPath: selection.file)))
+        } catch {
+            throw .plan(
+                source: source, field: "analysis.file",
+                expected: "a zoo analyze report (analysis.json) at '\(selection.file)' (\(error))")
+        }
+        guard let column = report.bandWidths.firstIndex(of: selection.band) else {
+            throw .plan(
+                source: source, field: "analysis.band",
+                expected: "one of the band widths of \(selection.file): \(report.bandWidths) (found \(selection.band))")
+        }
+        var masses: [Int: Double] = [:]
+        for slot in report.slots where slot.slot.hasSuffix(".\(kind.rawValue)") {
+            let parts = slot.slot.split(separator: ".")
+            guard parts.count == 3, let block = Int(parts[1]), column < slot.band.count else { continue }
+            masses[block] = selection.tokenOrder ? slot.band[column] : slot.neighbourhood[column]
+        }
+        guard masses.count == depth, masses.keys.allSatisfy({ (0..<depth).contains($0) }) else {
+            throw .plan(
+                source: source, field: "analysis.file",
+                expected:
+                    "an analysis of a model with \(depth) blocks ('\(selection.file)' has \(kind.rawValue) slots of \(masses.count))"
+            )
+        }
+        return masses
+    }
+}
