@@ -1,4 +1,5 @@
 import Foundation
+import HostCore
 import HostModel
 
 /// Reads the per-block locality a plan's locality selection ranks by, from a `zoo analyze` report.
@@ -11,11 +12,15 @@ enum LayerLocality {
     )
         throws(GraftError) -> [Int: Double]
     {
+        // Mapped, so a FIFO or a device named in a plan is refused at once instead of blocking or filling memory.
+        let data: Data
+        do { data = try MappedFile.read(path: selection.file) } catch {
+            throw .plan(
+                source: source, field: "analysis.file",
+                expected: "a readable zoo analyze report (analysis.json) at '\(selection.file)' (\(error.reason))")
+        }
         let report: AnalysisReport
-        do {
-            report = try JSONDecoder().decode(
-                AnalysisReport.self, from: Data(contentsOf: URL(fileURLWithPath: selection.file)))
-        } catch {
+        do { report = try JSONDecoder().decode(AnalysisReport.self, from: data) } catch {
             throw .plan(
                 source: source, field: "analysis.file",
                 expected: "a zoo analyze report (analysis.json) at '\(selection.file)' (\(error))")
