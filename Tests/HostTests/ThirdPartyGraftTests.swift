@@ -59,5 +59,20 @@ import Testing
         #expect(student == teacher - attention + shiftMixer)
         let markdown = try String(contentsOfFile: out + "/report.md", encoding: .utf8)
         #expect(!markdown.contains("not counted"), "\(markdown)")
+
+        // `zoo analyze` measures the third-party slot like any other (its influence map comes from its own backward):
+        // the scaffold's causal two-tap convolution with shift 2 reaches exactly offsets -2 and 0.
+        let analyze = try ws.zoo([
+            "analyze", "--allow-unconformant", "--checkpoint", out + "/grafted.safetensors", "--samples", "1",
+            "--steps", "2", "--measured-steps", "1", "--queries", "4", "--out", ws.path("analyze"),
+        ])
+        try #require(analyze.status == 0, "\(analyze.stderr)")
+        let analysis = try JSONDecoder().decode(
+            AnalysisReport.self, from: Data(contentsOf: URL(fileURLWithPath: ws.path("analyze/analysis.json"))))
+        let slot = try #require(analysis.slots.first { $0.operatorId == "shift_mixer" })
+        let offsets = try #require(slot.timesteps.first?.influence.offsets)
+        let l = (offsets.count + 1) / 2
+        let reached = offsets.indices.filter { offsets[$0] > 0 }.map { $0 - (l - 1) }
+        #expect(reached == [-2, 0], "\(reached)")
     }
 }
