@@ -88,29 +88,32 @@ import Testing
     }
 }
 
+/// A `zoo analyze` report of a model with one block per entry of `masses`, whose attention slots have those band-8
+/// masses (band 1: 0.1; grid neighbourhoods 1 - mass), written to a temporary file; returns its path.
+func writeSyntheticAnalysis(masses: [Double]) throws -> String {
+    let folder = try makeTemporaryDirectory("layer-selection")
+    var slots: [SlotAnalysis] = []
+    for (block, mass) in masses.enumerated() {
+        for kind in ["attn", "mlp"] {
+            slots.append(
+                SlotAnalysis(
+                    slot: "blocks.\(block).\(kind)", operatorId: kind == "attn" ? "mha" : "mlp",
+                    input: ActivationStatistics(), output: ActivationStatistics(),
+                    band: [0.1, kind == "attn" ? mass : 1, kind == "attn" ? mass : 1],
+                    neighbourhood: [0.2, kind == "attn" ? 1 - mass : 1, kind == "attn" ? 1 - mass : 1],
+                    timesteps: [], recommendedLoss: "l2", reason: ""))
+        }
+    }
+    let report = AnalysisReport(
+        settings: AnalysisSettings(), timesteps: [999], bandWidths: [1, 8, 32], slots: slots)
+    let path = folder.appendingPathComponent("analysis.json").path
+    try JSONEncoder().encode(report).write(to: URL(fileURLWithPath: path))
+    return path
+}
+
 /// Layer selection by analysis in plans (`deep-P`, `top-local-P`, `low-local-P`), as the grafting paper's ablation
 /// compares them.
 @Suite struct LayerSelectionTests {
-    /// A `zoo analyze` report of a 6-block model whose attention slots have the given band-8 masses.
-    private func analysisFile(masses: [Double]) throws -> String {
-        let folder = try makeTemporaryDirectory("layer-selection")
-        var slots: [SlotAnalysis] = []
-        for (block, mass) in masses.enumerated() {
-            for kind in ["attn", "mlp"] {
-                slots.append(
-                    SlotAnalysis(
-                        slot: "blocks.\(block).\(kind)", operatorId: kind == "attn" ? "mha" : "mlp",
-                        input: ActivationStatistics(), output: ActivationStatistics(),
-                        band: [0.1, kind == "attn" ? mass : 1], neighbourhood: [0.2, kind == "attn" ? 1 - mass : 1],
-                        timesteps: [], recommendedLoss: "l2", reason: ""))
-            }
-        }
-        let report = AnalysisReport(settings: AnalysisSettings(), timesteps: [999], bandWidths: [1, 8], slots: slots)
-        let path = folder.appendingPathComponent("analysis.json").path
-        try JSONEncoder().encode(report).write(to: URL(fileURLWithPath: path))
-        return path
-    }
-
     private func plan(_ layers: String, analysis: String? = nil, order: String = "tokens") throws -> GraftPlan {
         let analysisField =
             analysis.map { ", \"analysis\": {\"file\": \"\($0)\", \"band\": 8, \"order\": \"\(order)\"}" } ?? ""
@@ -121,7 +124,7 @@ import Testing
     }
 
     @Test func rulesChooseTheirBlocks() throws {
-        let file = try analysisFile(masses: [0.2, 0.9, 0.5, 0.7, 0.1, 0.6])
+        let file = try writeSyntheticAnalysis(masses: [0.2, 0.9, 0.5, 0.7, 0.1, 0.6])
         func blocks(_ p: GraftPlan) throws -> [Int] { try p.assignments(depth: 6).keys.map(\.block).sorted() }
         #expect(try blocks(plan("top-local-50", analysis: file)) == [1, 3, 5])
         #expect(try blocks(plan("low-local-50", analysis: file)) == [0, 2, 4])
@@ -143,7 +146,7 @@ import Testing
         } catch {
             #expect("\(error)".contains("'analysis'") && "\(error)".contains("zoo analyze"), "\(error)")
         }
-        let file = try analysisFile(masses: [0.2, 0.9, 0.5])
+        let file = try writeSyntheticAnalysis(masses: [0.2, 0.9, 0.5])
         do {
             _ = try plan("top-local-50", analysis: file).assignments(depth: 6)
             Issue.record("an analysis of another depth was accepted")

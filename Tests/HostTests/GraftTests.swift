@@ -39,8 +39,15 @@ import Testing
         }
         #expect(files.count >= 20 && files.contains("quick.json"))
         let registry = try Registry.load(path: packageRoot.appendingPathComponent("registry.json").path)
+        // Plans that choose layers by locality read `zoo analyze`'s report from runs/analyze (made first, as
+        // docs/RESULTS.md says); here a stand-in report of the embedded model's depth takes its place.
+        let standIn = try writeSyntheticAnalysis(masses: [0.3, 0.3, 0.6, 0.4, 0.3, 0.2])
         for file in files {
-            let plan = try GraftPlan.load(path: folder.appendingPathComponent(file).path)
+            var plan = try GraftPlan.load(path: folder.appendingPathComponent(file).path)
+            if plan.analysis != nil {
+                #expect(plan.analysis?.file == "runs/analyze/analysis.json", "\(file)")
+                plan.analysis?.file = standIn
+            }
             #expect(plan.name + ".json" == file, "\(file): name '\(plan.name)'")
             #expect(
                 !(try plan.assignments(depth: 6)).isEmpty || plan.restructure == .parallelPairs,
