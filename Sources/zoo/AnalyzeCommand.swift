@@ -16,8 +16,10 @@ struct AnalyzeCommand: ParsableCommand {
             share of outliers beyond 6 standard deviations), and its influence map, from the slot operator's own \
             vector-Jacobian products (any operator, a third-party one included): how much each output token depends \
             on the input tokens at each offset, in the token order (band k: |s - q| <= k) and on the token grid \
-            (neighbourhood k: k rows and k columns). Writes analysis.json and analysis.md in --out and prints the \
-            table, with the stage-1 loss each slot's output statistics recommend.
+            (neighbourhood k: k rows and k columns). Writes analysis.json, analysis.md, band.png and \
+            neighbourhood.png (band-k curves of the token mixers, light to dark by depth) and influence.png (each \
+            slot's influence on the grid, blocks down, attention then MLP across) in --out, and prints the table \
+            with the stage-1 loss each slot's output statistics recommend.
             """)
 
     @Option(help: "Checkpoint (safetensors or .pt; default: the embedded model).")
@@ -87,10 +89,13 @@ struct AnalyzeCommand: ParsableCommand {
         try AtomicFile.write(try encoder.encode(report), to: out + "/analysis.json")
         let table = report.markdown()
         try AtomicFile.write(Data(table.utf8), to: out + "/analysis.md")
+        try AnalysisPlots.bandCurves(report).write(path: out + "/band.png")
+        try AnalysisPlots.bandCurves(report, tokenOrder: false).write(path: out + "/neighbourhood.png")
+        try AnalysisPlots.influenceMaps(report).write(path: out + "/influence.png")
         print(
             "\(path): \(model.slots.count) slots at timesteps \(report.timesteps.map(String.init).joined(separator: ", "))"
         )
         print(table, terminator: "")
-        print("wrote \(out)/analysis.json and \(out)/analysis.md")
+        print("wrote \(out)/analysis.json, analysis.md, band.png, neighbourhood.png and influence.png")
     }
 }

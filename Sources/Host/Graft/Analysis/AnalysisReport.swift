@@ -53,7 +53,7 @@ public struct AnalysisSettings: Codable, Equatable, Sendable {
     public var steps = 25
     /// How many of those steps are measured (evenly spread, the first and the last included).
     public var measuredSteps = 4
-    /// Query tokens per influence map.
+    /// Query tokens per influence map (rounded down to a square number: a g x g sub-grid of the tokens).
     public var queries = 16
     /// Seed of the initial noise and of the influence directions.
     public var seed: UInt64 = 0

@@ -33,15 +33,19 @@ public struct InfluenceMap: Codable, Equatable, Sendable {
         return mass
     }
 
-    /// The influence map of `op` at inputs `x` `[B, L, D]` (L = side^2) with `parameters`, over `queries` query tokens
-    /// spread evenly through the sequence; `seed` draws the directions.
+    /// The influence map of `op` at inputs `x` `[B, L, D]` (L = side^2) with `parameters`, over about `queries` query
+    /// tokens on an evenly spread square sub-grid; `seed` draws the directions.
     /// - Throws: ``OperatorError`` when the operator has no backward or refuses the input.
     public static func measure(
         _ op: Operator, x: Tensor<Float>, parameters: [Tensor<Float>], side: Int, queries: Int, seed: UInt64
     ) throws -> InfluenceMap {
         let (b, l, d) = (x.shape[0], x.shape[1], x.shape[2])
         precondition(side * side == l, "the token grid must be square")
-        let picks = (0..<min(queries, l)).map { $0 * l / min(queries, l) + l / (2 * min(queries, l)) }
+        // Query tokens on an evenly spread g x g sub-grid (g = floor(sqrt(queries))), so both grid directions are
+        // sampled away from the edges alike (spreading them through the token order would put them all in one column).
+        let g = max(1, min(side, Int(Double(queries).squareRoot())))
+        let lines = (0..<g).map { (2 * $0 + 1) * side / (2 * g) }
+        let picks = lines.flatMap { r in lines.map { c in r * side + c } }
         var offsets = [Double](repeating: 0, count: 2 * l - 1)
         let width = 2 * side - 1
         var grid = [Double](repeating: 0, count: width * width)

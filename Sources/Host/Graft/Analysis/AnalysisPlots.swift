@@ -1,0 +1,58 @@
+import Foundation
+import HostModel
+
+/// The figures of a `zoo analyze` report, as PNG.
+public enum AnalysisPlots {
+    /// Band-k curves of the token-mixing slots (those whose band-0 mass is below 1): the mass within `k` tokens against
+    /// `k`, one line per slot, from light (first block) to dark (last block).
+    public static func bandCurves(_ report: AnalysisReport, tokenOrder: Bool = true) -> PNGImage {
+        var plot = LinePlot(width: 640, height: 360)
+        let mixing = report.slots.filter { ($0.band.first ?? 1) < 1 - 1e-9 }
+        for (i, slot) in mixing.enumerated() {
+            let shade = UInt8(200 - 170 * i / max(1, mixing.count - 1))
+            plot.add(
+                x: report.bandWidths.map(Double.init), y: tokenOrder ? slot.band : slot.neighbourhood,
+                color: (shade, shade / 2, 255 - shade / 2))
+        }
+        return plot.render()
+    }
+
+    /// Heat maps of each slot's influence on the token grid (offsets `-(side-1) ... side-1` in rows and columns, the
+    /// query at the centre), averaged over the measured timesteps: one tile per slot, blocks down, attention then MLP
+    /// across; white is no influence, dark red the slot's largest share (square-root scale, so small shares show).
+    public static func influenceMaps(_ report: AnalysisReport, pixelsPerOffset: Int = 4) -> PNGImage {
+        let maps = report.slots.map { slot -> (key: String, map: [Double], side: Int) in
+            let side = slot.timesteps.first?.influence.side ?? 1
+            var sum = [Double](repeating: 0, count: (2 * side - 1) * (2 * side - 1))
+            for t in slot.timesteps {
+                for i in sum.indices where i < t.influence.grid.count { sum[i] += t.influence.grid[i] }
+            }
+            return (slot.slot, sum, side)
+        }
+        let side = maps.map(\.side).max() ?? 1
+        let tile = (2 * side - 1) * pixelsPerOffset, gap = 4
+        let blocks = Set(report.slots.compactMap { Int($0.slot.split(separator: ".").dropFirst().first ?? "") }).count
+        let width = 2 * tile + 3 * gap, height = max(1, blocks) * (tile + gap) + gap
+        var image = PNGImage(width: width, height: height, filledWith: (128, 128, 128))
+        for entry in maps {
+            let parts = entry.key.split(separator: ".")
+            guard parts.count == 3, let block = Int(parts[1]) else { continue }
+            let column = parts[2] == "attn" ? 0 : 1
+            let (x0, y0) = (gap + column * (tile + gap), gap + block * (tile + gap))
+            let peak = entry.map.max() ?? 0
+            let w = 2 * entry.side - 1
+            for r in 0..<w {
+                for c in 0..<w {
+                    let v = peak > 0 ? (entry.map[r * w + c] / peak).squareRoot() : 0
+                    let color = (UInt8(255 - 75 * v), UInt8(255 - 255 * v), UInt8(255 - 255 * v))
+                    for dy in 0..<pixelsPerOffset {
+                        for dx in 0..<pixelsPerOffset {
+                            image[x0 + c * pixelsPerOffset + dx, y0 + r * pixelsPerOffset + dy] = color
+                        }
+                    }
+                }
+            }
+        }
+        return image
+    }
+}
