@@ -147,6 +147,14 @@ private func operatorTable(_ d: OperatorDefinition) -> oz_operator {
     return t
 }
 
+/// Writes `shape` into an ABI shape array (`int64_t[OZ_MAX_PARAM_DIMS]`), zero past its rank.
+private func writeShape<Dims>(_ shape: [Int], into dims: inout Dims) {
+    withUnsafeMutableBytes(of: &dims) { bytes in
+        let d = bytes.bindMemory(to: Int64.self)
+        for i in 0..<d.count { d[i] = i < shape.count ? Int64(shape[i]) : 0 }
+    }
+}
+
 /// Runs `body`, turning a ``PluginFailure`` into its status and message (nothing else can escape).
 private func guarded(_ err: UnsafeMutablePointer<oz_error>?, _ body: () throws(PluginFailure) -> Void) -> oz_status {
     do {
@@ -343,10 +351,7 @@ private final class InstanceBox {
         case .buffer(_, let shape, _):
             entry.pointee.kind = OZ_STATE_BUFFER
             entry.pointee.ndim = UInt32(shape.count)
-            withUnsafeMutableBytes(of: &entry.pointee.shape) { bytes in
-                let dims = bytes.bindMemory(to: Int64.self)
-                for i in 0..<dims.count { dims[i] = i < shape.count ? Int64(shape[i]) : 0 }
-            }
+            writeShape(shape, into: &entry.pointee.shape)
             entry.pointee.values = UnsafePointer(stateEntryValues[index]?.baseAddress)
         case .alias(_, let parameter):
             entry.pointee.kind = OZ_STATE_ALIAS
@@ -415,10 +420,7 @@ private final class InstanceBox {
         let p = parameters[index]
         info.pointee.ndim = UInt32(p.shape.count)
         info.pointee.name = UnsafePointer(parameterNames[index])
-        withUnsafeMutableBytes(of: &info.pointee.shape) { bytes in
-            let dims = bytes.bindMemory(to: Int64.self)
-            for i in 0..<dims.count { dims[i] = i < p.shape.count ? Int64(p.shape[i]) : 0 }
-        }
+        writeShape(p.shape, into: &info.pointee.shape)
     }
 
     func workspaceBytes(backward: Bool, batch: Int, length: Int) throws(PluginFailure) -> Int {

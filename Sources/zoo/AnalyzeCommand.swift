@@ -73,14 +73,7 @@ struct AnalyzeCommand: ParsableCommand {
         settings.measuredSteps = measuredSteps
         settings.queries = queries
         settings.seed = seed
-        if let classes {
-            settings.classes = try classes.split(separator: ",").map { text in
-                guard let id = Int(text.trimmingCharacters(in: .whitespaces)) else {
-                    throw ValidationError("--classes: '\(text)' is not a class id")
-                }
-                return id
-            }
-        }
+        if let classes { settings.classes = try classIDs(classes, numClasses: model.config.numClasses) }
         let bar = ProgressBar("analyze", total: steps)
         let report = try ModelAnalysis.run(model, settings: settings) { done, _ in bar.update(done) }
         try OutputDirectory.create(out)

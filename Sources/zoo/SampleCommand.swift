@@ -96,13 +96,7 @@ struct SampleCommand: ParsableCommand {
         if classes == "all" {
             ids = Array(0..<model.config.numClasses)
         } else {
-            ids = try classes.split(separator: ",").map { text in
-                guard let id = Int(text.trimmingCharacters(in: .whitespaces)), id >= 0, id < model.config.numClasses
-                else {
-                    throw ValidationError("--classes: '\(text)' is not a class id in 0..<\(model.config.numClasses)")
-                }
-                return id
-            }
+            ids = try classIDs(classes, numClasses: model.config.numClasses)
         }
         let labels = ids.flatMap { [Int](repeating: $0, count: perClass) }
         // The VAE is read and matched to the model before sampling, so a mistake costs no sampling time.

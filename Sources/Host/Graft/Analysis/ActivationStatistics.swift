@@ -71,6 +71,14 @@ public struct ActivationStatistics: Codable, Equatable, Sendable {
             count += values.count
         }
 
+        /// Adds everything `other` holds (the pooled statistics of both, as if their values had been added here).
+        public mutating func add(_ other: Accumulator) {
+            for i in 0..<4 { sums[i] += other.sums[i] }
+            count += other.count
+            absMax = max(absMax, other.absMax)
+            outliers += other.outliers
+        }
+
         /// The statistics of everything added.
         public var statistics: ActivationStatistics {
             var s = ActivationStatistics()

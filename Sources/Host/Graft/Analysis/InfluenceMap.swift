@@ -50,14 +50,16 @@ public struct InfluenceMap: Codable, Equatable, Sendable {
         let width = 2 * side - 1
         var grid = [Double](repeating: 0, count: width * width)
         var rng = SplitMix64(seed: seed)
-        for q in picks {
-            var dy = Tensor<Float>(zeros: [b, l, d])
+        var dy = Tensor<Float>(zeros: [b, l, d])
+        func setRow(_ q: Int, _ value: () -> Float) {
             dy.withUnsafeMutableBufferPointer { p in
-                for batch in 0..<b {
-                    for c in 0..<d { p[(batch * l + q) * d + c] = Float(rng.nextNormal()) }
-                }
+                for batch in 0..<b { for c in 0..<d { p[(batch * l + q) * d + c] = value() } }
             }
+        }
+        for q in picks {
+            setRow(q) { Float(rng.nextNormal()) }
             let dx = try op.backward(x, parameters: parameters, outputGradient: dy, parameterGradients: []).input!
+            setRow(q) { 0 }
             dx.withUnsafeBufferPointer { g in
                 for batch in 0..<b {
                     var norms = [Double](repeating: 0, count: l)

@@ -63,12 +63,15 @@ public enum ModelAnalysis {
                 let influence = try InfluenceMap.measure(
                     slot.op, x: input, parameters: model.slotParameters(slot), side: side, queries: settings.queries,
                     seed: settings.seed &+ UInt64(index) &* 0x9E37_79B9_7F4A_7C15 &+ UInt64(call))
-                pooled[index].input.add(input.scalars)
-                pooled[index].output.add(output.scalars)
+                var now = (input: ActivationStatistics.Accumulator(), output: ActivationStatistics.Accumulator())
+                now.input.add(input.scalars)
+                now.output.add(output.scalars)
+                pooled[index].input.add(now.input)
+                pooled[index].output.add(now.output)
                 perSlot[index].append(
                     TimestepAnalysis(
-                        timestep: t[0], input: ActivationStatistics(input.scalars),
-                        output: ActivationStatistics(output.scalars), influence: influence))
+                        timestep: t[0], input: now.input.statistics, output: now.output.statistics,
+                        influence: influence))
             }
             return out
         }
