@@ -142,6 +142,32 @@ struct AttentionProjections {
             outFeatures: d, into: y.base, parallel: parallel)
     }
 
+    /// The attention weights `[B, H, L, L]` (ABI 1.6 diagnostic): `qkv` as forward computes it, then `head` writes
+    /// its pair's `L x L` block of `weights` (pair `b * H + h`); no output projection. Takes the forward's workspace.
+    func weights<S: KernelScalar>(
+        _ x: TensorView<S>, _ p: [TensorView<S>], into weights: TensorView<S>, _ ws: Workspace, scratchPerHead: Int,
+        head: (HeadSlices<S>, UnsafeMutablePointer<S>) -> Void
+    ) throws(PluginFailure) {
+        let (b, l, d) = (x.shape[0], x.shape[1], dim)
+        try checkBLASExtents(b * l, 3 * d)
+        let qkv: UnsafeMutablePointer<S> = try ws.take(b * l * 3 * d)
+        let out: UnsafeMutablePointer<S> = try ws.take(b * l * d)
+        let scratch: UnsafeMutablePointer<S> = try ws.take(b * heads * scratchPerHead)
+        let idx = index
+        linear(
+            x.base, rows: b * l, inFeatures: d, weight: p[idx.qkvW].base,
+            bias: idx.qkvB.map { UnsafePointer(p[$0].base) },
+            outFeatures: 3 * d, into: qkv, parallel: parallel)
+        parallel(b * heads) { begin, end in
+            for task in begin..<end {
+                head(
+                    slices(
+                        task: task, length: l, qkv: qkv, out: out, dout: nil, dqkv: nil, scratch: scratch,
+                        scratchPerHead: scratchPerHead), weights.base + task * l * l)
+            }
+        }
+    }
+
     /// The vector-Jacobian product. `backwardHead` fills its pair's `out` rows (for the out-projection's weight
     /// gradient) and overwrites its `dq`, `dk`, `dv` rows from `dOut`; `forwardHead` only fills `out`, for a call
     /// that wants no gradient below the attention. With `saved` (what a train-mode forward saved), `qkv` and `O` are

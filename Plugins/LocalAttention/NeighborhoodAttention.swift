@@ -54,6 +54,19 @@ final class NeighborhoodAttentionKernel: OperatorKernel {
         projections.initialize(params, seed: seed)
     }
 
+    var attentionHeads: Int? { projections.heads }
+
+    @_specialize(where S == Float)
+    @_specialize(where S == Double)
+    func attentionWeights<S: KernelScalar>(
+        _ x: TensorView<S>, _ p: [TensorView<S>], into weights: TensorView<S>, _ ws: Workspace
+    ) throws(PluginFailure) {
+        let attention = self.attention
+        try projections.weights(
+            x, p, into: weights, ws, scratchPerHead: attention.scratchElements(backward: false)
+        ) { head, dense in attention.weights(head, into: dense) }
+    }
+
     func workspaceElements(backward: Bool, batch: Int, length: Int) -> Int {
         projections.workspaceElements(
             backward: backward, batch: batch, length: length,

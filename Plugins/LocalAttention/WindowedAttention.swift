@@ -60,6 +60,23 @@ struct WindowedAttention {
         }
     }
 
+    /// This pair's weights into `dense` (`L x L`, row q holding query q's weight on every key): the forward's blocks,
+    /// each block's probabilities copied to its keys' columns, 0 outside the windows (ABI 1.6 diagnostic).
+    func weights<S: KernelScalar>(_ h: HeadSlices<S>, into dense: UnsafeMutablePointer<S>) {
+        let l = h.length
+        dense.update(repeating: 0, count: l * l)
+        let scale = 1 / S(h.headDim).squareRoot()
+        plan.forEachBlock { block in
+            attend(h, block, scale: scale, probs: h.scratch)
+            let nk = block.keyCount
+            plan.forEachRun(of: block) { _, token, count, offset in
+                for (t, q) in block.queries.enumerated() {
+                    (dense + q * l + token).update(from: h.scratch + t * nk + offset, count: count)
+                }
+            }
+        }
+    }
+
     /// One block's scores, window softmax (left in `probs`, rows of `keyCount`) and output rows.
     private func attend<S: KernelScalar>(
         _ h: HeadSlices<S>, _ block: AttentionBlock, scale: S, probs: UnsafeMutablePointer<S>

@@ -179,6 +179,23 @@ final class MHAKernel: OperatorKernel {
             into: y.base, parallel: parallel)
     }
 
+    var attentionHeads: Int? { heads }
+
+    /// Every head's `P` straight into `weights` `[B, H, L, L]` (its layout is the kept store's): the forward's qkv
+    /// projection and blocks, without the output projection.
+    @_specialize(where S == Float)
+    @_specialize(where S == Double)
+    func attentionWeights<S: KernelScalar>(
+        _ x: TensorView<S>, _ p: [TensorView<S>], into weights: TensorView<S>, _ ws: Workspace
+    ) throws(PluginFailure) {
+        let (b, l) = (x.shape[0], x.shape[1])
+        try checkBLASExtents(b * l, 3 * dim, Self.queryBlock(l) * l)
+        let qkv: UnsafeMutablePointer<S> = try ws.take(b * l * 3 * dim)
+        let out: UnsafeMutablePointer<S> = try ws.take(b * l * dim)
+        let store = ProbabilityStore(base: weights.base, kept: true, block: Self.queryBlock(l), length: l)
+        attention(x, p, qkv: qkv, store: store, out: out)
+    }
+
     /// The probability store of a call: all of `P` from the saved buffer when `keep`, else one strip per pair
     /// from the workspace.
     private func probabilities<S: KernelScalar>(

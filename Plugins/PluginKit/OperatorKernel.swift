@@ -54,6 +54,16 @@ public protocol OperatorKernel: AnyObject {
     var complexity: ComplexityClass? { get }
     /// The upstream `state_dict`'s entries that are not parameters (ABI 1.5); the default, none.
     var stateEntries: [StateEntryDecl] { get }
+    /// The number of attention heads whose softmax weights ``attentionWeights(_:_:into:_:)`` gives (ABI 1.6
+    /// `OZ_DIAG_ATTENTION_WEIGHTS`); nil (the default): the instance gives none.
+    var attentionHeads: Int? { get }
+    /// The softmax attention weights of a forward at `x`, into `weights` `[B, H, L, L]` (H = ``attentionHeads``):
+    /// `weights[b, h, q, s]` is what query q gives key s in head h, each row non-negative and summing to 1, exactly 0
+    /// outside the query's window. Overwrite every element. `workspace` is the forward's
+    /// (``workspaceElements(backward:batch:length:)`` with `backward: false`).
+    func attentionWeights<S: KernelScalar>(
+        _ x: TensorView<S>, _ params: [TensorView<S>], into weights: TensorView<S>, _ workspace: Workspace
+    ) throws(PluginFailure)
     /// Writes the upstream initialisation of every parameter, deterministically from `seed`.
     func initialize<S: KernelScalar>(_ params: [TensorView<S>], seed: UInt64)
     /// Scratch elements (sized for float64, 8 bytes each) one pass needs at batch B and length L.
@@ -130,6 +140,14 @@ public struct OperatorDefinition {
 extension OperatorKernel {
     /// The parameters are the whole upstream state dict, unless a kernel says otherwise.
     public var stateEntries: [StateEntryDecl] { [] }
+    /// No diagnostics, unless a kernel says otherwise.
+    public var attentionHeads: Int? { nil }
+    /// Refused: the kernel gives no attention weights.
+    public func attentionWeights<S: KernelScalar>(
+        _ x: TensorView<S>, _ params: [TensorView<S>], into weights: TensorView<S>, _ workspace: Workspace
+    ) throws(PluginFailure) {
+        throw .unsupported("this operator gives no attention weights")
+    }
     /// Any length, unless a kernel says otherwise.
     public var fixedLength: Int? { nil }
     /// The definition's complexity, unless a kernel says otherwise.

@@ -139,6 +139,10 @@ private func operatorTable(_ d: OperatorDefinition) -> oz_operator {
             try box(instance).cost(batch: Int(batch), length: Int(length), into: cost)
         }
     }
+    // Always set (ABI 1.6): an instance lists what it gives in `diagnostics`; other kinds are OZ_ERR_UNSUPPORTED.
+    t.diagnose = { instance, args, err in
+        guarded(err) { () throws(PluginFailure) in try box(instance).diagnose(args) }
+    }
     if d.capabilities & UInt32(OZ_CAP_BACKWARD) != 0 {
         t.backward = { instance, args, err in
             guarded(err) { () throws(PluginFailure) in try box(instance).backward(args) }
@@ -334,6 +338,10 @@ private final class InstanceBox {
         put(\.fixed_length, Int64(kernel.fixedLength ?? 0))
         put(\.complexity, (kernel.complexity ?? definition.complexity).code)
         put(\.num_state_entries, UInt32(stateEntries.count))
+        if let heads = kernel.attentionHeads {
+            put(\.diagnostics, OZ_DIAG_ATTENTION_WEIGHTS)
+            put(\.attention_heads, UInt32(heads))
+        }
     }
 
     /// Fills `entry` with upstream state entry `index` (ABI 1.5).
@@ -568,6 +576,32 @@ private final class InstanceBox {
         } else {
             try kernel.backward(x, params, dy, dx: dx, dparams: dparams, workspace)
         }
+    }
+
+    /// A diagnostic (ABI 1.6): the attention weights `[B, H, L, L]` when the kernel gives them.
+    func diagnose(_ args: UnsafePointer<oz_diagnose_args>) throws(PluginFailure) {
+        let a = args.pointee
+        let minimum = MemoryLayout<oz_diagnose_args>.offset(of: \oz_diagnose_args.workspace_size)! + 8
+        guard Int(a.struct_size) >= minimum else {
+            throw .invalid("oz_diagnose_args.struct_size is \(a.struct_size), expected at least \(minimum)")
+        }
+        guard a.kind == OZ_DIAG_ATTENTION_WEIGHTS, kernel.attentionHeads != nil else {
+            throw .unsupported(
+                "diagnostic kind \(a.kind): operator '\(definition.id)' gives \(kernel.attentionHeads == nil ? "none" : "only 1 (attention weights)")"
+            )
+        }
+        if try dtypeBits(a.x) == 64 { try diagnose(a, as: Double.self) } else { try diagnose(a, as: Float.self) }
+    }
+
+    private func diagnose<S: KernelScalar>(_ a: oz_diagnose_args, as _: S.Type) throws(PluginFailure) {
+        let (b, l) = try TensorReader.inputShape(a.x, dim: dim)
+        try checkGrid(l)
+        let heads = kernel.attentionHeads ?? 0
+        let x = try TensorReader.view(a.x, as: S.self, shape: [b, l, dim], name: "x")
+        let out = try TensorReader.view(UnsafePointer(a.out), as: S.self, shape: [b, heads, l, l], name: "out")
+        let params = try views(a.params, count: Int(a.num_params), as: S.self, name: "params")
+        let workspace = try lend(a.workspace, Int(a.workspace_size), backward: false, batch: b, length: l)
+        try kernel.attentionWeights(x, params, into: out, workspace)
     }
 
     private func checkGrid(_ length: Int) throws(PluginFailure) {

@@ -33,5 +33,7 @@ OZ_STATIC_ASSERT(offsetof(oz_cost, struct_size) == 0, cost_struct_size);
 OZ_STATIC_ASSERT(offsetof(oz_instance_info, fixed_length) == 32, instance_info_fixed_length_1_1);
 OZ_STATIC_ASSERT(offsetof(oz_instance_info, complexity) == 40, instance_info_complexity_1_2);
 OZ_STATIC_ASSERT(offsetof(oz_instance_info, num_state_entries) == 48, instance_info_num_state_entries_1_5);
-OZ_STATIC_ASSERT(sizeof(oz_instance_info) == 56, instance_info_size_1_5);
+OZ_STATIC_ASSERT(offsetof(oz_instance_info, diagnostics) == 56, instance_info_diagnostics_1_6);
+OZ_STATIC_ASSERT(sizeof(oz_instance_info) == 64, instance_info_size_1_6);
+OZ_STATIC_ASSERT(offsetof(oz_diagnose_args, struct_size) == 0, diagnose_args_struct_size);
 OZ_STATIC_ASSERT(offsetof(oz_state_entry, struct_size) == 0, state_entry_struct_size);

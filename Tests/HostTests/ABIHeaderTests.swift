@@ -64,7 +64,8 @@ import Testing
         var source = oz_instance_info(
             struct_size: 16, flags: 3, num_params: 7, reserved: 9, receptive_left: 5, receptive_right: 6,
             fixed_length: 7,
-            complexity: OZ_COMPLEXITY_QUADRATIC, reserved2: 0, num_state_entries: 4, reserved3: 0)
+            complexity: OZ_COMPLEXITY_QUADRATIC, reserved2: 0, num_state_entries: 4, reserved3: 0, diagnostics: 1,
+            attention_heads: 2)
         let copy = withUnsafeBytes(of: &source) {
             ABIStruct.read($0.baseAddress!, declaredSize: 16, as: oz_instance_info.self)
         }
@@ -100,12 +101,9 @@ import Testing
     /// ABI 1.5 appended `num_state_entries` to `oz_instance_info` (after 1.2's `complexity`) and `get_state_entry` to
     /// `oz_operator` (after 1.3's `cost`); a 1.4 plugin's shorter structs read as "no state entries".
     @Test func stateEntriesWereAppended() {
-        #expect(OZ_ABI_MINOR == 5)
         #expect(MemoryLayout<oz_instance_info>.offset(of: \oz_instance_info.num_state_entries) == 48)
-        #expect(MemoryLayout<oz_instance_info>.size == 56)
         let cost = MemoryLayout<oz_operator>.offset(of: \oz_operator.cost)!
         #expect(MemoryLayout<oz_operator>.offset(of: \oz_operator.get_state_entry) == cost + 8)
-        #expect(MemoryLayout<oz_operator>.size == cost + 16)
         #expect([OZ_STATE_BUFFER, OZ_STATE_ALIAS, OZ_STATE_PART] == [1, 2, 3])
         var info = oz_instance_info()
         info.num_state_entries = 4
@@ -119,6 +117,33 @@ import Testing
             ABIStruct.read($0.baseAddress!, declaredSize: cost + 8, as: oz_operator.self)
         }
         #expect(old.get_state_entry == nil)
+    }
+
+    /// ABI 1.6 appended `diagnostics` and `attention_heads` to `oz_instance_info` (after 1.5's `num_state_entries`) and
+    /// `diagnose` to `oz_operator` (after 1.5's `get_state_entry`); a 1.5 plugin's shorter structs read as "no
+    /// diagnostics".
+    @Test func diagnosticsWereAppended() {
+        #expect(OZ_ABI_MINOR == 6)
+        #expect(MemoryLayout<oz_instance_info>.offset(of: \oz_instance_info.diagnostics) == 56)
+        #expect(MemoryLayout<oz_instance_info>.offset(of: \oz_instance_info.attention_heads) == 60)
+        #expect(MemoryLayout<oz_instance_info>.size == 64)
+        let entry = MemoryLayout<oz_operator>.offset(of: \oz_operator.get_state_entry)!
+        #expect(MemoryLayout<oz_operator>.offset(of: \oz_operator.diagnose) == entry + 8)
+        #expect(MemoryLayout<oz_operator>.size == entry + 16)
+        #expect(OZ_DIAG_ATTENTION_WEIGHTS == 1)
+        var info = oz_instance_info()
+        info.diagnostics = OZ_DIAG_ATTENTION_WEIGHTS
+        info.attention_heads = 6
+        let v15 = withUnsafeBytes(of: &info) {
+            ABIStruct.read($0.baseAddress!, declaredSize: 56, as: oz_instance_info.self)
+        }
+        #expect(v15.diagnostics == 0 && v15.attention_heads == 0)
+        var table = oz_operator()
+        table.diagnose = { _, _, _ in OZ_OK }
+        let old = withUnsafeBytes(of: &table) {
+            ABIStruct.read($0.baseAddress!, declaredSize: entry + 8, as: oz_operator.self)
+        }
+        #expect(old.diagnose == nil)
     }
 
     /// ABI 1.3 appended `cost` to `oz_operator` (after 1.0's `backward`) and the host-owned `oz_cost`; an operator

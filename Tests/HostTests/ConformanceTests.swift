@@ -42,6 +42,8 @@ import Testing
         }
         // Only operators that declare upstream state entries (ABI 1.5) have them checked.
         if r.check == .stateEntries && r.verdict == .skipped { return r.reason.contains("declares no state entries") }
+        // Only operators that give attention weights (ABI 1.6) have them checked.
+        if r.check == .diagnostics && r.verdict == .skipped { return r.reason.contains("gives no diagnostics") }
         return r.verdict == (skipped.contains(r.check) ? .skipped : .pass)
     }
 
@@ -98,6 +100,8 @@ import Testing
             ("ConformSavedScratch", .saveForBackward, .fail, []),
             // Upstream state entries of ABI 1.5: a buffer whose values live in scratch that forward overwrites.
             ("ConformStateScratch", .stateEntries, .fail, []),
+            // The attention weights of ABI 1.6: a row that leaves out a key the output depends on.
+            ("ConformDiagMissesKey", .diagnostics, .fail, []),
             // A wrong forward also makes its (correct-for-the-declared-function) gradient disagree.
             ("ConformLiesCausal", .receptiveField, .fail, [.backward]),
             ("ConformMixesBatch", .batchIndependence, .fail, [.backward]),

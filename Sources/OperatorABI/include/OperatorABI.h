@@ -72,7 +72,7 @@ extern "C" {
 /** ABI major version: a plugin whose `abi_major` differs is refused. */
 #define OZ_ABI_MAJOR 1
 /** ABI minor version of this header: grows when fields or functions are appended. */
-#define OZ_ABI_MINOR 5
+#define OZ_ABI_MINOR 6
 /** The one exported symbol, of type `oz_plugin_entry_fn`. Never renamed. */
 #define OZ_ENTRY_SYMBOL "oz_plugin_entry"
 /** Longest tensor rank a parameter may have. */
@@ -301,6 +301,13 @@ typedef struct oz_instance_info {
      */
     uint32_t num_state_entries;
     uint32_t reserved3;                 /**< 0 */
+    /**
+     * Since 1.6: the OZ_DIAG_* bits of the diagnostics `oz_operator.diagnose` gives for this instance (0: none).
+     * Written only when `struct_size` covers it; an older plugin leaves the host's zero.
+     */
+    uint32_t diagnostics;
+    /** Since 1.6, with OZ_DIAG_ATTENTION_WEIGHTS: the number of attention heads H of its weights (>= 1). */
+    uint32_t attention_heads;
 } oz_instance_info;
 
 /**
@@ -351,6 +358,31 @@ typedef struct oz_state_entry {
     int64_t row_begin;                             /**< PART: first row of `param` */
     int64_t row_end;                               /**< PART: one past the last row */
 } oz_state_entry;
+
+/**
+ * Since 1.6: diagnostics an operator may expose for analysis (`zoo analyze`), never needed to run it. An instance lists
+ * the ones it gives in `oz_instance_info.diagnostics`; `oz_operator.diagnose` computes one for an input.
+ *
+ * OZ_DIAG_ATTENTION_WEIGHTS: the softmax attention weights of a forward at x, `out` `[B, H, L, L]` in x's dtype
+ * (H = `oz_instance_info.attention_heads`): `out[b, h, q, s]` is the weight query token q gives key token s in head h
+ * (the row the forward multiplies the values by). Every row is non-negative and sums to 1; a key outside the query's
+ * window (its receptive field, a causal mask) has weight exactly 0. Memory is O(B H L^2): the host asks for it at the
+ * lengths it analyses.
+ */
+#define OZ_DIAG_ATTENTION_WEIGHTS 1u
+
+/** Arguments of diagnose (since 1.6). All tensors are host-owned; `out` is overwritten entirely. */
+typedef struct oz_diagnose_args {
+    uint32_t struct_size;                          /**< sizeof(oz_diagnose_args) as the host compiled it */
+    uint32_t kind;                                 /**< one OZ_DIAG_* bit the instance lists in `diagnostics` */
+    uint32_t num_params;                           /**< must equal `oz_instance_info.num_params` */
+    uint32_t reserved;                             /**< 0 */
+    const oz_tensor *OZ_NONNULL x;                 /**< input [B, L, D]; never modified */
+    const oz_tensor *OZ_NULLABLE params;           /**< `num_params` tensors in `get_param` order; never modified */
+    oz_tensor *OZ_NONNULL out;                     /**< the diagnostic, shaped as its OZ_DIAG_* kind says */
+    void *OZ_NULLABLE workspace;                   /**< scratch of at least `workspace_size(FORWARD)` bytes */
+    uint64_t workspace_size;                       /**< bytes at `workspace` */
+} oz_diagnose_args;
 
 /** Which pass a workspace query is about. */
 #define OZ_PASS_FORWARD 0
@@ -490,6 +522,13 @@ typedef struct oz_operator {
      */
     oz_status (*OZ_NULLABLE get_state_entry)(const oz_instance *OZ_NONNULL instance, uint32_t index,
                                              oz_state_entry *OZ_NONNULL entry, oz_error *OZ_NONNULL err);
+    /**
+     * Since 1.6, optional: computes diagnostic `args->kind` (see OZ_DIAG_ATTENTION_WEIGHTS) at input x, for analysis.
+     * NULL, or a table from 1.5 or older, means the operator gives none; a kind the instance does not list in
+     * `oz_instance_info.diagnostics` is refused with OZ_ERR_UNSUPPORTED.
+     */
+    oz_status (*OZ_NULLABLE diagnose)(oz_instance *OZ_NONNULL instance, const oz_diagnose_args *OZ_NONNULL args,
+                                      oz_error *OZ_NONNULL err);
 } oz_operator;
 
 /* ------------------------------------------------------------------------------------------------ */

@@ -22,9 +22,10 @@ func expectEveryCheckPassed(_ stdout: String, operatorId: String, sourceLocation
         }
         // reference: ids without a built-in reference; complexity: noisy timings; save_for_backward: operators
         // without the ABI 1.4 train-mode forward; state_entries: operators whose parameters are the whole upstream
-        // state dict (ABI 1.5).
+        // state dict (ABI 1.5); diagnostics: operators without attention weights (ABI 1.6).
         let allowed =
-            [.reference, .complexity, .saveForBackward, .stateEntries].contains(check) ? ["pass", "skipped"] : ["pass"]
+            [.reference, .complexity, .saveForBackward, .stateEntries, .diagnostics].contains(check)
+            ? ["pass", "skipped"] : ["pass"]
         #expect(
             allowed.contains(row[2]), "check '\(check.rawValue)': \(row.joined(separator: " "))",
             sourceLocation: sourceLocation)

@@ -14,6 +14,7 @@ public enum ConformanceCheckID: String, CaseIterable, Codable, Sendable {
     case backward
     case saveForBackward = "save_for_backward"
     case stateEntries = "state_entries"
+    case diagnostics
     case float32Agreement = "float32_agreement"
     case reference
     case concurrency
@@ -49,6 +50,8 @@ public enum ConformanceCheckID: String, CaseIterable, Codable, Sendable {
             "with OZ_CAP_SAVE_FOR_BACKWARD: a forward that saves gives the same y, writes only inside the saved buffer (given garbage), and backward from it gives the recomputing backward's gradients without changing it"
         case .stateEntries:
             "with upstream state entries (ABI 1.5): they stay the same across calls and instances, and a file in the upstream state-dict layout (buffers, tied copies, parts) loads back to exactly the parameters it was made from"
+        case .diagnostics:
+            "with attention weights for analysis (ABI 1.6): written only inside their output, rows non-negative summing to 1, zero outside the receptive field, deterministic, unknown kinds refused, and their support equals the tokens the backward says each output depends on"
         case .float32Agreement:
             "float32 forward and every float32 gradient agree with float64 on the same values (when float64 is offered), within float32 rounding over the reduction size"
         case .reference:

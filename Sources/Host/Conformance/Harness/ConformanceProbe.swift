@@ -102,6 +102,7 @@ struct Probe<S: TensorScalar> {
         case .backward: return try backward()
         case .saveForBackward: return try saveForBackward()
         case .stateEntries: return try stateEntries()
+        case .diagnostics: return try diagnostics()
         case .float32Agreement: return try float32Agreement()
         case .reference: return try reference()
         case .concurrency: return try concurrency()

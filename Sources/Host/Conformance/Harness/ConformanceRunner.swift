@@ -39,7 +39,7 @@ public struct ConformanceRunner: Sendable {
     public var strictTiming = false
 
     /// The harness version recorded in reports and registry entries.
-    public static let version = "1.5.0"
+    public static let version = "1.6.0"
 
     public init(executable: String) {
         self.executable = executable

@@ -151,6 +151,13 @@ struct CFunctionBackend: OperatorBackend {
         throw error("get_state_entry", OZ_ERR_INVALID_ARGUMENT, "a cfunction operator has no state entries")
     }
 
+    func diagnose(
+        _ instance: OpaquePointer, kind: UInt32, x: TensorArgument, params: [TensorArgument], out: TensorArgument,
+        workspace: UnsafeMutableRawPointer?, workspaceSize: Int
+    ) throws(PluginCallError) {
+        throw error("diagnose", OZ_ERR_UNSUPPORTED, "a cfunction operator gives no diagnostics")
+    }
+
     func initParams(_ instance: OpaquePointer, seed: UInt64, params: [TensorArgument]) throws(PluginCallError) {
         let state = ForeignMemory.object(instance, as: CFunctionInstance.self)
         _ = try checkDtypes(

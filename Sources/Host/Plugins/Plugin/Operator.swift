@@ -67,6 +67,9 @@ public final class Operator: @unchecked Sendable {
     /// How the instance's time grows with L, as it declares it (ABI 1.2; ``OperatorComplexity/undeclared`` for
     /// an older plugin).
     public let complexity: OperatorComplexity
+    /// The number of heads of the softmax attention weights the instance gives for analysis
+    /// (``attentionWeights(_:parameters:)``, ABI 1.6), or nil when it gives none.
+    public let attentionHeads: Int?
 
     package let instance: OpaquePointer
     private let services: HostServices
@@ -112,6 +115,16 @@ public final class Operator: @unchecked Sendable {
             }
             fixedLength = info.fixed_length > 0 ? Int(info.fixed_length) : nil
             complexity = OperatorComplexity(code: info.complexity)
+            if info.diagnostics & OZ_DIAG_ATTENTION_WEIGHTS != 0 {
+                guard (1...4096).contains(info.attention_heads) else {
+                    throw OperatorError.invalidInstance(
+                        operatorId: id,
+                        reason: "it gives attention weights with \(info.attention_heads) heads (expected 1 ... 4096)")
+                }
+                attentionHeads = Int(info.attention_heads)
+            } else {
+                attentionHeads = nil
+            }
             guard info.num_params <= 4096 else {
                 throw OperatorError.invalidInstance(operatorId: id, reason: "\(info.num_params) parameters")
             }
@@ -304,6 +317,37 @@ public final class Operator: @unchecked Sendable {
             }
         }
         return (dx, dparams)
+    }
+
+    /// The softmax attention weights of a forward at `x` `[B, L, D]`, `[B, H, L, L]`: entry `(b, h, q, s)` is the
+    /// weight query token q gives key token s in head h (ABI 1.6 `OZ_DIAG_ATTENTION_WEIGHTS`, for analysis).
+    /// - Throws: ``OperatorError/unsupported(operatorId:reason:)`` when the instance gives none (``attentionHeads``
+    ///   is nil), ``OperatorError/workspace(operatorId:bytes:)`` when `B H L^2` values cannot be held.
+    public func attentionWeights<S: TensorScalar>(
+        _ x: Tensor<S>, parameters params: [Tensor<S>]
+    ) throws(OperatorError) -> Tensor<S> {
+        guard let heads = attentionHeads else {
+            throw .unsupported(operatorId: descriptor.id, reason: "it gives no attention weights (ABI 1.6 diagnostic)")
+        }
+        try checkScalar(S.self)
+        let (batch, length) = try checkInput(x, name: "x")
+        try checkParameters(params, name: "parameter")
+        let (count, overflow) = (batch * heads).multipliedReportingOverflow(by: length * length)
+        guard !overflow, count <= 1 << 31 else {
+            throw .workspace(operatorId: descriptor.id, bytes: overflow ? Int.max : count * Int(S.bits) / 8)
+        }
+        var out = Tensor<S>(zeros: [batch, heads, length, length])
+        let outArg = TensorArgument(
+            data: UnsafeMutableRawPointer(out.baseAddressForWriting()), shape: out.shape, bits: S.bits)
+        try withWorkspace(pass: OZ_PASS_FORWARD, batch: batch, length: length) { (ws, size) throws(PluginCallError) in
+            try withExtendedLifetime((x, params)) { () throws(PluginCallError) in
+                try table.diagnose(
+                    instance, kind: OZ_DIAG_ATTENTION_WEIGHTS, x: argument(x), params: params.map(argument),
+                    out: outArg,
+                    workspace: ws, workspaceSize: size)
+            }
+        }
+        return out
     }
 
     /// The work of one call at batch B and length L as the plugin declares it (ABI 1.3 `cost`), or nil when

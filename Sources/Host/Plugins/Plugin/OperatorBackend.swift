@@ -39,6 +39,11 @@ package protocol OperatorBackend: Sendable {
         _ instance: OpaquePointer, x: TensorArgument, params: [TensorArgument], y: TensorArgument,
         workspace: UnsafeMutableRawPointer?, workspaceSize: Int, saved: UnsafeMutableRawPointer?, savedSize: Int
     ) throws(PluginCallError)
+    /// Diagnostic `kind` (ABI 1.6 `OZ_DIAG_*`) at `x` into `out`; the workspace is the forward's.
+    func diagnose(
+        _ instance: OpaquePointer, kind: UInt32, x: TensorArgument, params: [TensorArgument], out: TensorArgument,
+        workspace: UnsafeMutableRawPointer?, workspaceSize: Int
+    ) throws(PluginCallError)
     /// The vector-Jacobian product; a nil `dx`, nil `dparams` or a `dparams[k]` with nil data is not wanted. A
     /// non-nil `saved` is what a train-mode forward of the same x and params left there.
     func backward(

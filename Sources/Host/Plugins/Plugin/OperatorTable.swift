@@ -228,6 +228,20 @@ struct OperatorTable: @unchecked Sendable {
         }
     }
 
+    func diagnose(
+        _ instance: OpaquePointer, kind: UInt32, x: TensorArgument, params: [TensorArgument], out: TensorArgument,
+        workspace: UnsafeMutableRawPointer?, workspaceSize: Int
+    ) throws(PluginCallError) {
+        guard let diagnose = raw.diagnose else { throw missing("diagnose") }
+        try TensorMarshal.withDescriptors([x, out] + params) { (t) throws(PluginCallError) in
+            var args = oz_diagnose_args(
+                struct_size: ABIStruct.size(of: oz_diagnose_args.self), kind: kind, num_params: UInt32(params.count),
+                reserved: 0, x: UnsafePointer(t), params: params.isEmpty ? nil : UnsafePointer(t + 2), out: t + 1,
+                workspace: workspace, workspace_size: UInt64(workspaceSize))
+            try call("diagnose") { err in diagnose(instance, &args, err) }
+        }
+    }
+
     func backward(
         _ instance: OpaquePointer, x: TensorArgument, params: [TensorArgument], dy: TensorArgument,
         dx: TensorArgument?, dparams: [TensorArgument]?, workspace: UnsafeMutableRawPointer?, workspaceSize: Int,

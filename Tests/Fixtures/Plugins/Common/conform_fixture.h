@@ -27,6 +27,10 @@
  *     gradient's chunks differently on the calling thread and on pool workers: in float32 the bits depend on which
  *     thread ran which chunk once parallel_for really splits), FX_BUG_TOUCHES_TOO_MUCH (from the 256th backward call on one instance,
  *     maps and touches another 64 MiB per call, unchecked, until destroy)
+ * Every variant gives the analysis diagnostic of ABI 1.6 (`OZ_DIAG_ATTENTION_WEIGHTS`, one head): query t weighs
+ * keys t and t - 1 by 1/2 each (key 0 alone by 1 at t = 0), the two tokens its output mixes; FX_BUG_DIAG_MISSES_KEY
+ * reports weight 1 on key t alone (rows still sum to 1 inside the receptive field, but the output also depends on
+ * token t - 1).
  * Two more break no rule the harness can see, only what a sanitizer sees (scripts/sanitize builds them with
  * -fsanitize=address,undefined and requires the sanitizer to stop them): FX_BUG_HEAP_OVERFLOW writes one byte
  * past its own allocation in create, FX_BUG_SIGNED_OVERFLOW overflows a signed integer in forward.
@@ -226,6 +230,10 @@ static oz_status cf_describe(const oz_instance *inst, oz_instance_info *info, oz
     info->receptive_left = 1;
     info->receptive_right = 0;
     if (info->struct_size >= OZ_COVERS(oz_instance_info, complexity)) info->complexity = OZ_COMPLEXITY_LINEAR;
+    if (info->struct_size >= OZ_COVERS(oz_instance_info, attention_heads)) {
+        info->diagnostics = OZ_DIAG_ATTENTION_WEIGHTS;
+        info->attention_heads = 1;
+    }
 #ifdef FX_BUG_STATE_SCRATCH
     if (info->struct_size >= OZ_COVERS(oz_instance_info, num_state_entries)) info->num_state_entries = 2;
 #endif
@@ -630,13 +638,46 @@ static oz_status cf_backward(oz_instance *inst, const oz_backward_args *a, oz_er
     return OZ_OK;
 }
 
+/* The attention weights of ABI 1.6: [B, 1, L, L], row t = 1/2 on keys t and t - 1 (1 on key 0 at t = 0). */
+static oz_status cf_diagnose(oz_instance *inst, const oz_diagnose_args *a, oz_error *err) {
+    int64_t B, L, b, t, s, expected[4];
+    oz_status st;
+    if (a->struct_size < OZ_COVERS(oz_diagnose_args, workspace_size))
+        return cf_fail(err, OZ_ERR_INVALID_ARGUMENT, "args too small");
+    if (a->kind != OZ_DIAG_ATTENTION_WEIGHTS) return cf_fail(err, OZ_ERR_UNSUPPORTED, "unknown diagnostic kind");
+    if ((st = cf_check(inst, a->x, "x", NULL, 3, err)) != OZ_OK) return st;
+    B = a->x->shape[0];
+    L = a->x->shape[1];
+    expected[0] = B;
+    expected[1] = 1;
+    expected[2] = L;
+    expected[3] = L;
+    if (a->out == NULL || a->out->data == NULL) return cf_fail(err, OZ_ERR_INVALID_ARGUMENT, "NULL out");
+    if ((st = oz_check_same_dtype(a->x, "x", a->out, "out", err)) != OZ_OK ||
+        (st = oz_check_rank(a->out, "out", 4, err)) != OZ_OK || (st = oz_check_extents(a->out, "out", expected, err)) != OZ_OK)
+        return cf_result(err, st);
+    for (b = 0; b < B; b++) {
+        for (t = 0; t < L; t++) {
+            for (s = 0; s < L; s++) {
+#ifdef FX_BUG_DIAG_MISSES_KEY
+                double w = s == t ? 1.0 : 0.0;
+#else
+                double w = t == 0 ? (s == 0 ? 1.0 : 0.0) : (s == t || s == t - 1 ? 0.5 : 0.0);
+#endif
+                CF_SET(a->out, (b * L + t) * L + s, w);
+            }
+        }
+    }
+    return OZ_OK;
+}
+
 static const oz_operator cf_operator = {
     .struct_size = sizeof(oz_operator), .role = OZ_ROLE_TOKEN_MIXER, .id = "conform_op", .version = "1.0.0",
     .summary = "y = gain * weight * x[t] + x[t-1] (a conformance-test fixture)",
     .capabilities = OZ_CAP_BACKWARD | OZ_CAP_DETERMINISTIC | OZ_CAP_REENTRANT | OZ_CAP_FLOAT64 | CF_CAP_SAVES,
     .num_attrs = 1, .attrs = cf_attrs, .create = cf_create, .destroy = cf_destroy, .describe = cf_describe,
     .get_param = cf_get_param, .init_params = cf_init_params, .workspace_size = CF_WORKSPACE_SIZE, .forward = cf_forward,
-    .backward = cf_backward, .get_state_entry = CF_GET_STATE_ENTRY,
+    .backward = cf_backward, .get_state_entry = CF_GET_STATE_ENTRY, .diagnose = cf_diagnose,
 };
 static const oz_operator *const cf_operators[] = {&cf_operator};
 static const oz_plugin cf_plugin = {
