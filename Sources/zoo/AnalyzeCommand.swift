@@ -16,10 +16,14 @@ struct AnalyzeCommand: ParsableCommand {
             share of outliers beyond 6 standard deviations), and its influence map, from the slot operator's own \
             vector-Jacobian products (any operator, a third-party one included): how much each output token depends \
             on the input tokens at each offset, in the token order (band k: |s - q| <= k) and on the token grid \
-            (neighbourhood k: k rows and k columns). Writes analysis.json, analysis.md, band.png and \
-            neighbourhood.png (band-k curves of the token mixers, light to dark by depth) and influence.png (each \
-            slot's influence on the grid, blocks down, attention then MLP across) in --out, and prints the table \
-            with the stage-1 loss each slot's output statistics recommend.
+            (neighbourhood k: k rows and k columns). Where a slot's operator reports its softmax attention weights \
+            (ABI 1.6: mha, swa, swa2d), also the weights' band-k and neighbourhood-k mass per head, as the grafting \
+            paper measures locality. Writes analysis.json, analysis.md, band.png and neighbourhood.png (band-k \
+            curves of the token mixers' influence, light to dark by depth), attention-band.png and \
+            attention-neighbourhood.png (the same for the attention weights), influence.png (each slot's influence \
+            on the grid, blocks down, attention then MLP across) and histograms.png (each slot's output in standard \
+            deviations, log scale, against a normal) in --out, and prints the tables with the stage-1 loss each \
+            slot's output statistics recommend.
             """)
 
     @Option(help: "Checkpoint (safetensors or .pt; default: the embedded model).")
@@ -85,10 +89,21 @@ struct AnalyzeCommand: ParsableCommand {
         try AnalysisPlots.bandCurves(report).write(path: out + "/band.png")
         try AnalysisPlots.bandCurves(report, tokenOrder: false).write(path: out + "/neighbourhood.png")
         try AnalysisPlots.influenceMaps(report).write(path: out + "/influence.png")
+        try AnalysisPlots.histograms(report).write(path: out + "/histograms.png")
+        var written = [
+            "analysis.json", "analysis.md", "band.png", "neighbourhood.png", "influence.png", "histograms.png",
+        ]
+        if let band = AnalysisPlots.attentionBandCurves(report),
+            let grid = AnalysisPlots.attentionBandCurves(report, tokenOrder: false)
+        {
+            try band.write(path: out + "/attention-band.png")
+            try grid.write(path: out + "/attention-neighbourhood.png")
+            written += ["attention-band.png", "attention-neighbourhood.png"]
+        }
         print(
             "\(path): \(model.slots.count) slots at timesteps \(report.timesteps.map(String.init).joined(separator: ", "))"
         )
         print(table, terminator: "")
-        print("wrote \(out)/analysis.json, analysis.md, band.png, neighbourhood.png and influence.png")
+        print("wrote \(written.map { out + "/" + $0 }.joined(separator: ", "))")
     }
 }

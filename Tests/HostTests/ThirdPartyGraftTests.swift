@@ -74,5 +74,14 @@ import Testing
         let l = (offsets.count + 1) / 2
         let reached = offsets.indices.filter { offsets[$0] > 0 }.map { $0 - (l - 1) }
         #expect(reached == [-2, 0], "\(reached)")
+        // It reports no attention weights (an optional ABI 1.6 diagnostic); the remaining mha slots do, and the plots
+        // of both are written.
+        #expect(slot.attention == nil)
+        #expect(analysis.slots.contains { $0.operatorId == "mha" && $0.attention != nil })
+        for file in [
+            "analysis.md", "histograms.png", "influence.png", "attention-band.png", "attention-neighbourhood.png",
+        ] {
+            #expect(FileManager.default.fileExists(atPath: ws.path("analyze/" + file)), "\(file)")
+        }
     }
 }

@@ -135,7 +135,7 @@ extension GraftPlan {
             guard let d = a as? [String: Any] else {
                 throw .plan(source: source, field: "analysis", expected: "an object {\"file\": ..., \"band\": K}")
             }
-            try reader.onlyKeys(d, ["file", "band", "order"], field: "analysis")
+            try reader.onlyKeys(d, ["file", "band", "order", "measure"], field: "analysis")
             var selection = AnalysisSelection(
                 file: try reader.string(d["file"], field: "analysis.file"),
                 band: try reader.integer(d["band"] as Any, field: "analysis.band", range: 0...1_000_000))
@@ -146,6 +146,15 @@ extension GraftPlan {
                         source: source, field: "analysis.order", expected: "\"tokens\" or \"grid\" (found '\(order)')")
                 }
                 selection.tokenOrder = order == "tokens"
+            }
+            if let m = d["measure"] {
+                let measure = try reader.string(m, field: "analysis.measure")
+                guard ["influence", "attention"].contains(measure) else {
+                    throw .plan(
+                        source: source, field: "analysis.measure",
+                        expected: "\"influence\" or \"attention\" (found '\(measure)')")
+                }
+                selection.attentionWeights = measure == "attention"
             }
             plan.analysis = selection
         }

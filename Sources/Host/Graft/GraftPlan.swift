@@ -87,11 +87,15 @@ public struct GraftPlan: Equatable, Sendable {
         public var band: Int
         /// `true`: the token-order band; `false`: the grid neighbourhood.
         public var tokenOrder = true
+        /// `true`: the attention weights the slots' operators report (ABI 1.6); `false`: the influence maps every
+        /// operator has.
+        public var attentionWeights = false
 
-        public init(file: String, band: Int, tokenOrder: Bool = true) {
+        public init(file: String, band: Int, tokenOrder: Bool = true, attentionWeights: Bool = false) {
             self.file = file
             self.band = band
             self.tokenOrder = tokenOrder
+            self.attentionWeights = attentionWeights
         }
     }
 
@@ -157,7 +161,7 @@ public struct GraftPlan: Equatable, Sendable {
             if case .locality = graft.layers, let analysis {
                 locality = try LayerLocality.masses(analysis, kind: graft.kind, depth: depth, source: name)
                 basis =
-                    " by \(analysis.tokenOrder ? "band" : "grid neighbourhood") \(analysis.band) of \(analysis.file)"
+                    " by \(analysis.attentionWeights ? "attention " : "")\(analysis.tokenOrder ? "band" : "grid neighbourhood") \(analysis.band) of \(analysis.file)"
             }
             let blocks = graft.layers.blocks(depth: depth, locality: locality)
             let masses =

@@ -19,14 +19,29 @@ public struct ActivationStatistics: Codable, Equatable, Sendable {
     /// Share of values more than ``outlierSigmas`` standard deviations from the mean.
     public var outlierShare = 0.0
 
+    /// Share of the values in each bin of ``histogramBinWidth`` standard deviations from the tensor's own mean, from
+    /// `-histogramReach` to `+histogramReach`, with one more bin at each end for everything beyond (so
+    /// `2 * reach / width + 2` bins); nil in reports written before histograms.
+    public var histogram: [Double]?
+
     /// What counts as an outlier, in standard deviations from the mean.
     public static let outlierSigmas = 6.0
+    /// Width of a histogram bin, in standard deviations.
+    public static let histogramBinWidth = 0.5
+    /// How far the histogram's inner bins reach on each side, in standard deviations.
+    public static let histogramReach = 12.0
+    /// Bins of ``histogram``: the inner ones and the two tails.
+    public static var histogramBins: Int { Int(2 * histogramReach / histogramBinWidth) + 2 }
+
+    /// The lower edge (in standard deviations) of inner histogram bin `i` (1 ... bins - 2).
+    public static func histogramEdge(_ i: Int) -> Double { -histogramReach + Double(i - 1) * histogramBinWidth }
 
     enum CodingKeys: String, CodingKey {
         case count, mean, std, rms
         case absMax = "abs_max"
         case kurtosis
         case outlierShare = "outlier_share"
+        case histogram
     }
 
     public init() {}
@@ -40,12 +55,14 @@ public struct ActivationStatistics: Codable, Equatable, Sendable {
 
     /// Pooled statistics of several tensors, added in a fixed order, without keeping their values: float64 power sums
     /// for the moments (activations are centred near 0, so the cancellation of the fourth moment stays far below the
-    /// kurtosis' own scale), and each tensor's outliers judged against that tensor's own mean and deviation.
+    /// kurtosis' own scale), and each tensor's outliers and histogram judged against that tensor's own mean and
+    /// deviation (a constant tensor counts in the centre bin).
     public struct Accumulator: Sendable {
         private var count = 0
         private var sums = [Double](repeating: 0, count: 4)
         private var absMax = 0.0
         private var outliers = 0.0
+        private var bins = [Double](repeating: 0, count: ActivationStatistics.histogramBins)
 
         public init() {}
 
@@ -66,6 +83,14 @@ public struct ActivationStatistics: Codable, Equatable, Sendable {
             if std > 0 {
                 let bound = ActivationStatistics.outlierSigmas * std
                 outliers += Double(values.lazy.filter { abs(Double($0) - mean) > bound }.count)
+                let reach = ActivationStatistics.histogramReach, width = ActivationStatistics.histogramBinWidth
+                let last = bins.count - 1
+                for v in values {
+                    let z = (Double(v) - mean) / std
+                    bins[z < -reach ? 0 : z >= reach ? last : min(last - 1, 1 + Int((z + reach) / width))] += 1
+                }
+            } else {
+                bins[bins.count / 2] += Double(values.count)
             }
             for i in 0..<4 { sums[i] += local[i] }
             count += values.count
@@ -77,6 +102,7 @@ public struct ActivationStatistics: Codable, Equatable, Sendable {
             count += other.count
             absMax = max(absMax, other.absMax)
             outliers += other.outliers
+            for i in bins.indices { bins[i] += other.bins[i] }
         }
 
         /// The statistics of everything added.
@@ -94,6 +120,7 @@ public struct ActivationStatistics: Codable, Equatable, Sendable {
             s.absMax = absMax
             s.kurtosis = variance > 0 ? m4 / (variance * variance) - 3 : 0
             s.outlierShare = outliers / n
+            s.histogram = bins.map { $0 / n }
             return s
         }
     }

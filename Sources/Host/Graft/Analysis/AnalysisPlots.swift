@@ -17,6 +17,46 @@ public enum AnalysisPlots {
         return plot.render()
     }
 
+    /// Band-k curves of the attention weights the operators report (ABI 1.6; mean over each slot's heads): the mass
+    /// within `k` tokens (or `k` rows and columns on the grid) against `k`, one line per attention layer, light (first
+    /// block) to dark (last); nil when no slot reports weights.
+    public static func attentionBandCurves(_ report: AnalysisReport, tokenOrder: Bool = true) -> PNGImage? {
+        let slots = report.slots.filter { $0.attention != nil }
+        guard !slots.isEmpty else { return nil }
+        var plot = LinePlot(width: 640, height: 360)
+        for (i, slot) in slots.enumerated() {
+            let shade = UInt8(200 - 170 * i / max(1, slots.count - 1))
+            plot.add(
+                x: report.bandWidths.map(Double.init),
+                y: tokenOrder ? slot.attention!.band : slot.attention!.neighbourhood,
+                color: (255 - shade / 3, shade / 2, shade / 3))
+        }
+        return plot.render()
+    }
+
+    /// Histograms of each slot's output over every measured timestep, in standard deviations from the mean (x) against
+    /// the share of values per unit (log y): attention slots in blue, MLP slots in red (light to dark by depth), and a
+    /// standard normal in black for reference. Heavy tails show as lines far above the normal's beyond 3 or 4.
+    public static func histograms(_ report: AnalysisReport) -> PNGImage {
+        var plot = LinePlot(width: 640, height: 360, logY: true)
+        let bins = ActivationStatistics.histogramBins
+        let width = ActivationStatistics.histogramBinWidth
+        let centres = (1..<(bins - 1)).map { ActivationStatistics.histogramEdge($0) + width / 2 }
+        let depth = max(1, report.slots.count / 2)
+        for (i, slot) in report.slots.enumerated() {
+            guard let h = slot.output.histogram, h.count == bins else { continue }
+            let shade = UInt8(200 - 170 * min(i / 2, depth - 1) / max(1, depth - 1))
+            let color: LinePlot.Color =
+                slot.slot.hasSuffix(".attn")
+                ? (shade / 3, shade / 2, 255 - shade / 3) : (255 - shade / 3, shade / 3, shade / 3)
+            plot.add(x: centres, y: h[1..<(bins - 1)].map { $0 / width }, color: color)
+        }
+        plot.add(
+            x: centres, y: centres.map { Foundation.exp(-$0 * $0 / 2) / (2 * Double.pi).squareRoot() }, color: (0, 0, 0)
+        )
+        return plot.render()
+    }
+
     /// Heat maps of each slot's influence on the token grid (offsets `-(side-1) ... side-1` in rows and columns, the
     /// query at the centre), averaged over the measured timesteps: one tile per slot, blocks down, attention then MLP
     /// across; white is no influence, dark red the slot's largest share (square-root scale, so small shares show).

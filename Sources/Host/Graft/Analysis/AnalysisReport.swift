@@ -39,8 +39,34 @@ public struct AnalysisReport: Codable, Equatable, Sendable {
                         format: " | %.3g | %.2f | %.2e | ", slot.output.rms, slot.output.kurtosis,
                         slot.output.outlierShare) + slot.recommendedLoss + " |")
         }
+        let attention = slots.filter { $0.attention != nil }
+        guard !attention.isEmpty else { return lines.joined(separator: "\n") + "\n" }
+        let column = bandWidths.firstIndex(of: Self.localBand) ?? bandWidths.count - 1
+        lines += [
+            "",
+            "Attention weights reported by the operators (mean over heads; local heads: band-\(bandWidths[column]) mass above one half):",
+            "",
+            "| slot | operator | " + bandWidths.map { "band \($0)" }.joined(separator: " | ") + " | "
+                + bandWidths.map { "grid \($0)" }.joined(separator: " | ") + " | local heads |",
+            "|---|---|" + String(repeating: "---:|", count: 2 * bandWidths.count) + "---:|",
+        ]
+        for slot in attention {
+            let a = slot.attention!
+            let cells = (a.band + a.neighbourhood).map { String(format: "%.3f", $0) }
+            lines.append(
+                "| \(slot.slot) | \(slot.operatorId) | " + cells.joined(separator: " | ")
+                    + " | \(a.localHeads(column: column)) of \(a.headBand.count) |")
+        }
+        let local = attention.filter { $0.attention!.band[column] > 0.5 }.count
+        lines += [
+            "",
+            "\(local) of \(attention.count) attention layers put more than half their mass within \(bandWidths[column]) tokens.",
+        ]
         return lines.joined(separator: "\n") + "\n"
     }
+
+    /// The band width the paper's locality count uses (k = 32).
+    public static let localBand = 32
 }
 
 /// How `zoo analyze` samples the model it analyses.
@@ -79,6 +105,9 @@ public struct SlotAnalysis: Codable, Equatable, Sendable {
     public var band: [Double]
     /// Grid neighbourhood mass for each of the report's band widths (half-widths), averaged likewise.
     public var neighbourhood: [Double]
+    /// The locality of the attention weights the operator reports (ABI 1.6), over every measured timestep; nil when
+    /// its operator reports none.
+    public var attention: AttentionLocality?
     /// Per measured timestep.
     public var timesteps: [TimestepAnalysis]
     /// `l1` or `l2`, and why.
@@ -88,7 +117,7 @@ public struct SlotAnalysis: Codable, Equatable, Sendable {
     enum CodingKeys: String, CodingKey {
         case slot
         case operatorId = "operator"
-        case input, output, band, neighbourhood, timesteps
+        case input, output, band, neighbourhood, attention, timesteps
         case recommendedLoss = "recommended_loss"
         case reason
     }
@@ -100,4 +129,6 @@ public struct TimestepAnalysis: Codable, Equatable, Sendable {
     public var input: ActivationStatistics
     public var output: ActivationStatistics
     public var influence: InfluenceMap
+    /// The attention weights' locality at this timestep, when the operator reports them.
+    public var attention: AttentionLocality?
 }

@@ -4,8 +4,9 @@ import HostModel
 import HostPlugins
 
 /// The grafting paper's testbed analyses on a DiT (`zoo analyze`): DDIM sampling from noise, and at evenly spread
-/// steps each slot's input and output statistics and its influence map (``InfluenceMap``, from the slot operator's own
-/// vector-Jacobian products, so every operator is measured the same way).
+/// steps each slot's input and output statistics, its influence map (``InfluenceMap``, from the slot operator's own
+/// vector-Jacobian products, so every operator is measured the same way) and, where the operator reports its softmax
+/// attention weights (ABI 1.6), their locality per head (``AttentionLocality``).
 public enum ModelAnalysis {
     /// Band widths the summaries report.
     public static let bandWidths = [1, 2, 4, 8, 16, 32]
@@ -63,6 +64,9 @@ public enum ModelAnalysis {
                 let influence = try InfluenceMap.measure(
                     slot.op, x: input, parameters: model.slotParameters(slot), side: side, queries: settings.queries,
                     seed: settings.seed &+ UInt64(index) &* 0x9E37_79B9_7F4A_7C15 &+ UInt64(call))
+                let attention =
+                    slot.op.attentionHeads == nil
+                    ? nil : try attentionLocality(slot.op, x: input, parameters: model.slotParameters(slot), side: side)
                 var now = (input: ActivationStatistics.Accumulator(), output: ActivationStatistics.Accumulator())
                 now.input.add(input.scalars)
                 now.output.add(output.scalars)
@@ -71,7 +75,7 @@ public enum ModelAnalysis {
                 perSlot[index].append(
                     TimestepAnalysis(
                         timestep: t[0], input: now.input.statistics, output: now.output.statistics,
-                        influence: influence))
+                        influence: influence, attention: attention))
             }
             return out
         }
@@ -80,6 +84,27 @@ public enum ModelAnalysis {
                 model.slots[i], perSlot[i], input: pooled[i].input.statistics, output: pooled[i].output.statistics)
         }
         return AnalysisReport(settings: settings, timesteps: timesteps, bandWidths: bandWidths, slots: slots)
+    }
+
+    /// Most attention weights (`B H L^2`) held at once: 2^25 (128 MiB in float32); a larger batch is measured a few
+    /// samples at a time.
+    static let attentionWeightLimit = 1 << 25
+
+    /// The attention locality of `op` at `x` `[B, L, D]` from the weights it reports, a few samples at a time.
+    static func attentionLocality(
+        _ op: Operator, x: Tensor<Float>, parameters: [Tensor<Float>], side: Int
+    ) throws -> AttentionLocality? {
+        let (b, l, d) = (x.shape[0], x.shape[1], x.shape[2])
+        let heads = op.attentionHeads ?? 1
+        let chunk = max(1, min(b, attentionWeightLimit / max(1, heads * l * l)))
+        var parts: [AttentionLocality] = []
+        for first in stride(from: 0, to: b, by: chunk) {
+            let n = min(chunk, b - first)
+            let slice = try Tensor(shape: [n, l, d], scalars: x.scalars[(first * l * d)..<((first + n) * l * d)])
+            let weights = try op.attentionWeights(slice, parameters: parameters)
+            parts.append(AttentionLocality.measure(weights, side: side, bandWidths: bandWidths))
+        }
+        return AttentionLocality.pooled(parts)
     }
 
     /// A slot's summary over its measured timesteps.
@@ -98,7 +123,8 @@ public enum ModelAnalysis {
         let heavy = pooledOutput.kurtosis > heavyTailKurtosis
         return SlotAnalysis(
             slot: slot.key.description, operatorId: slot.op.descriptor.id, input: input,
-            output: pooledOutput, band: band, neighbourhood: neighbourhood, timesteps: measured,
+            output: pooledOutput, band: band, neighbourhood: neighbourhood,
+            attention: AttentionLocality.pooled(measured.compactMap(\.attention)), timesteps: measured,
             recommendedLoss: heavy ? "l1" : "l2",
             reason: heavy
                 ? String(
