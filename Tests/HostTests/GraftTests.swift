@@ -41,7 +41,7 @@ import Testing
         let registry = try Registry.load(path: packageRoot.appendingPathComponent("registry.json").path)
         // Plans that choose layers by locality read `zoo analyze`'s report from runs/analyze (made first, as
         // docs/RESULTS.md says); here a stand-in report of the embedded model's depth takes its place.
-        let standIn = try writeSyntheticAnalysis(masses: [0.3, 0.3, 0.6, 0.4, 0.3, 0.2])
+        let standIn = try writeSyntheticAnalysis(masses: [0.3, 0.3, 0.6, 0.4, 0.3, 0.2], attention: true)
         for file in files {
             var plan = try GraftPlan.load(path: folder.appendingPathComponent(file).path)
             if plan.analysis != nil {

@@ -19,7 +19,7 @@ public enum AnalysisPlots {
 
     /// Band-k curves of the attention weights the operators report (ABI 1.6; mean over each slot's heads): the mass
     /// within `k` tokens (or `k` rows and columns on the grid) against `k`, one line per attention layer, light (first
-    /// block) to dark (last); nil when no slot reports weights.
+    /// block) to dark (last), and in grey what uniform weights would give; nil when no slot reports weights.
     public static func attentionBandCurves(_ report: AnalysisReport, tokenOrder: Bool = true) -> PNGImage? {
         let slots = report.slots.filter { $0.attention != nil }
         guard !slots.isEmpty else { return nil }
@@ -30,6 +30,11 @@ public enum AnalysisPlots {
                 x: report.bandWidths.map(Double.init),
                 y: tokenOrder ? slot.attention!.band : slot.attention!.neighbourhood,
                 color: (255 - shade / 3, shade / 2, shade / 3))
+        }
+        if let side = slots.first?.timesteps.first?.influence.side {
+            let u = AttentionLocality.uniform(side: side, bandWidths: report.bandWidths)
+            plot.add(
+                x: report.bandWidths.map(Double.init), y: tokenOrder ? u.band : u.neighbourhood, color: (128, 128, 128))
         }
         return plot.render()
     }
@@ -43,6 +48,9 @@ public enum AnalysisPlots {
         let width = ActivationStatistics.histogramBinWidth
         let centres = (1..<(bins - 1)).map { ActivationStatistics.histogramEdge($0) + width / 2 }
         let depth = max(1, report.slots.count / 2)
+        // The normal's density is drawn only down to a tenth of the smallest share seen, so the data keep the y range.
+        let floor =
+            (report.slots.compactMap(\.output.histogram).flatMap { $0 }.filter { $0 > 0 }.min() ?? 1e-6) / width / 10
         for (i, slot) in report.slots.enumerated() {
             guard let h = slot.output.histogram, h.count == bins else { continue }
             let shade = UInt8(200 - 170 * min(i / 2, depth - 1) / max(1, depth - 1))
@@ -51,9 +59,8 @@ public enum AnalysisPlots {
                 ? (shade / 3, shade / 2, 255 - shade / 3) : (255 - shade / 3, shade / 3, shade / 3)
             plot.add(x: centres, y: h[1..<(bins - 1)].map { $0 / width }, color: color)
         }
-        plot.add(
-            x: centres, y: centres.map { Foundation.exp(-$0 * $0 / 2) / (2 * Double.pi).squareRoot() }, color: (0, 0, 0)
-        )
+        let normal = centres.map { Foundation.exp(-$0 * $0 / 2) / (2 * Double.pi).squareRoot() }
+        plot.add(x: centres, y: normal.map { $0 >= floor ? $0 : .nan }, color: (0, 0, 0))
         return plot.render()
     }
 

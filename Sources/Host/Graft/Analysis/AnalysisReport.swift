@@ -44,7 +44,7 @@ public struct AnalysisReport: Codable, Equatable, Sendable {
         let column = bandWidths.firstIndex(of: Self.localBand) ?? bandWidths.count - 1
         lines += [
             "",
-            "Attention weights reported by the operators (mean over heads; local heads: band-\(bandWidths[column]) mass above one half):",
+            "Attention weights reported by the operators (mean over heads; local heads: band-\(bandWidths[column]) mass above one half; the last row is what weights spread evenly over every token would give):",
             "",
             "| slot | operator | " + bandWidths.map { "band \($0)" }.joined(separator: " | ") + " | "
                 + bandWidths.map { "grid \($0)" }.joined(separator: " | ") + " | local heads |",
@@ -56,6 +56,13 @@ public struct AnalysisReport: Codable, Equatable, Sendable {
             lines.append(
                 "| \(slot.slot) | \(slot.operatorId) | " + cells.joined(separator: " | ")
                     + " | \(a.localHeads(column: column)) of \(a.headBand.count) |")
+        }
+        if let side = attention.first?.timesteps.first?.influence.side {
+            let u = AttentionLocality.uniform(side: side, bandWidths: bandWidths)
+            lines.append(
+                "| (uniform weights) | | "
+                    + (u.band + u.neighbourhood).map { String(format: "%.3f", $0) }.joined(
+                        separator: " | ") + " | |")
         }
         let local = attention.filter { $0.attention!.band[column] > 0.5 }.count
         lines += [

@@ -55,6 +55,19 @@ public struct AttentionLocality: Codable, Equatable, Sendable {
             headBand: tokens.map(cumulative), headNeighbourhood: grid.map(cumulative), queries: b * l)
     }
 
+    /// The masses of uniform attention (every query weighs all L = side^2 tokens alike) at each of `bandWidths`: the
+    /// reference a layer's weights are local against.
+    public static func uniform(side: Int, bandWidths: [Int]) -> AttentionLocality {
+        // Ordered pairs (q, s) of n positions on a line with |s - q| <= k, as a share of all n^2.
+        func share(_ n: Int, _ k: Int) -> Double {
+            Double((0...min(k, n - 1)).reduce(0) { $0 + ($1 == 0 ? n : 2 * (n - $1)) }) / Double(n * n)
+        }
+        let l = side * side
+        return AttentionLocality(
+            headBand: [bandWidths.map { share(l, $0) }],
+            headNeighbourhood: [bandWidths.map { share(side, $0) * share(side, $0) }], queries: l)
+    }
+
     /// From per-head masses; the head averages are computed.
     public init(headBand: [[Double]], headNeighbourhood: [[Double]], queries: Int) {
         self.headBand = headBand
