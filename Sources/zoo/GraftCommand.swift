@@ -51,11 +51,24 @@ struct GraftCommand: ParsableCommand {
         let folder = out ?? "runs/graft-\(graftPlan.name)"
         let run = try GraftRun(
             plan: graftPlan, teacher: teacherModel, host: host, train: train, heldOut: heldOut, folder: folder)
+        run.group = try ProcessGroup.current()
+        // Every rank distils its share of stage 1 and takes every stage-2 step; rank 0 alone reports and writes the
+        // grafted checkpoint and the report.
+        guard run.group.isRoot else {
+            try run.runStage1()
+            try run.runStage2()
+            return
+        }
         let units = run.units
         print(
             "plan \(graftPlan.name) (\(planPath)): \(units.count) \(run.strategy.unitNoun)(s) to distil: "
                 + units.map { "\($0.name)=\($0.holds)" }.joined(separator: ", "))
         print("teacher \(teacherPath); run folder \(folder)")
+        if run.group.isDistributed {
+            print(
+                "data parallel: \(run.group.size) ranks x \(ThreadPool.shared.threadCount) threads; stage 1 units divided among them, stage 2 batches split"
+            )
+        }
         var bars: [String: ProgressBar] = [:]
         run.progress = { label, done, total in
             let bar = bars[label] ?? ProgressBar(label, total: total)

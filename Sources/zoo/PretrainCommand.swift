@@ -87,19 +87,32 @@ struct PretrainCommand: ParsableCommand {
         if let start { try model.load(start.file) }
 
         let (train, heldOutData) = try images.datasets(for: modelConfig)
-        let trainer = try DiffusionTrainer(model: model, data: train, heldOut: heldOutData, settings: settings)
+        let group = try ProcessGroup.current()
+        let trainer = try DiffusionTrainer(
+            model: model, data: train, heldOut: heldOutData, settings: settings, group: group)
         let folder = RunFolder(path: out)
-        try OutputDirectory.create(out)
+        if group.isRoot { try OutputDirectory.create(out) }
         let run = TrainingRun(trainer: trainer, folder: folder, exports: [.ema, .lossFiles])
         run.log = { line in
+            guard group.isRoot else { return }
             if line.hasPrefix("note:") { FileHandle.standardError.write(Data((line + "\n").utf8)) } else { print(line) }
         }
         try run.start(resume ? .required : .forbidden)
+        let started = Date()
+        // Every rank takes the same steps; rank 0 alone reports and writes (the others stop after the last step).
+        guard group.isRoot else {
+            try run.run()
+            return
+        }
         print("model: \(modelConfig.jsonString()) (\(model.parameters.scalarCount) parameters)")
         print("data: \(images.summary) (\(train.count) images, \(train.numClasses) classes)")
+        if group.isDistributed {
+            print(
+                "data parallel: \(group.size) ranks x \(ThreadPool.shared.threadCount) threads, \(settings.batchSize / group.size) images per rank per step"
+            )
+        }
         if let start { print("weights: from \(start.file.path) (sha256 \(start.sha256))") }
 
-        let started = Date()
         let bar = ProgressBar("pretrain", total: settings.steps)
         run.onStep = { step, _, loss in bar.update(step, status: String(format: "loss %.4f", loss)) }
         let lastLoss = try run.run()
@@ -117,7 +130,7 @@ struct PretrainCommand: ParsableCommand {
             "final_train_loss": trainer.history.last?.loss ?? lastLoss,
             "final_held_out_loss": trainer.history.last(where: { $0.heldOut != nil })?.heldOut ?? NSNull(),
             "parameters": model.parameters.scalarCount, "config": modelConfig.jsonString(),
-            "settings": settings.jsonString(),
+            "settings": settings.jsonString(), "ranks": group.size, "threads_per_rank": ThreadPool.shared.threadCount,
         ]
         try folder.writeJSON(summary, name: "run.json")
         print(

@@ -1,4 +1,5 @@
 import ArgumentParser
+import Foundation
 import HostBench
 import HostConformance
 import HostCore
@@ -30,8 +31,22 @@ struct Zoo: ParsableCommand {
     /// Runs the command line with SIGXFSZ ignored: a write past the file size limit (`ulimit -f`) then fails with
     /// `EFBIG`, which the writers report as an error naming the file, instead of killing the process silently
     /// and leaving its temporary file behind.
+    ///
+    /// Under `mpirun`, a rank that finishes finalizes MPI (waiting for the others), and a rank that fails aborts the
+    /// whole job after printing its error, so no rank is left waiting for it in a collective.
     static func main() {
         signal(SIGXFSZ, SIG_IGN)
-        main(nil)
+        do {
+            var command = try parseAsRoot(nil)
+            try command.run()
+        } catch {
+            if ProcessGroup.started {
+                FileHandle.standardError.write(
+                    Data("Error (MPI rank \(ProcessGroup.startedRank)): \(fullMessage(for: error))\n".utf8))
+                ProcessGroup.abortStarted(code: 1)
+            }
+            exit(withError: error)
+        }
+        ProcessGroup.finishStarted()
     }
 }

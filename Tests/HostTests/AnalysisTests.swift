@@ -104,7 +104,7 @@ import Testing
         #expect(try JSONDecoder().decode(AnalysisReport.self, from: data) == report)
         #expect(try ModelAnalysis.run(model, settings: settings) == report)
         // The slot table, then the attention table (a title, its header and one row per attention slot, a count).
-        #expect(report.markdown().split(separator: "\n").count == 2 + report.slots.count + 3 + depth + 1)
+        #expect(report.markdown().split(separator: "\n").count == 2 + report.slots.count + 3 + depth + 2)
         #expect(report.markdown().contains("of \(depth) attention layers put more than half their mass within"))
     }
 
@@ -133,6 +133,12 @@ import Testing
                     < 1e-6)
         }
         #expect(a.localHeads(column: 1) == 1 && abs(a.band[0] - (1 + 1.0 / 9) / 2) < 1e-6)
+        // Uniform weights, measured, equal the closed form.
+        let even = [Float](repeating: 1 / Float(l), count: l * l)
+        let u = AttentionLocality.measure(
+            try Tensor(shape: [1, 1, l, l], scalars: even), side: side, bandWidths: [0, 1, 2, 8])
+        let closed = AttentionLocality.uniform(side: side, bandWidths: [0, 1, 2, 8])
+        #expect(zip(u.band + u.neighbourhood, closed.band + closed.neighbourhood).allSatisfy { abs($0 - $1) < 1e-6 })
         // Pooling weighs each measurement by its queries.
         let pooled = try #require(AttentionLocality.pooled([a, a]))
         #expect(pooled.queries == 2 * l && zip(pooled.band, a.band).allSatisfy { abs($0 - $1) < 1e-12 })

@@ -20,6 +20,9 @@ public final class GraftRun: @unchecked Sendable {
     public var progress: ((String, Int, Int) -> Void)?
     /// Receives one line per event worth telling the user.
     public var log: ((String) -> Void)?
+    /// The processes sharing the run: stage 1 divides the units among them (unit i to rank i mod N, each rank holding
+    /// only its units' teacher activations and writing its units' results), stage 2 splits every batch.
+    public var group: ProcessGroup = .single
     /// Stage 1's finished units by name (``Stage1Unit/name``).
     public private(set) var stage1Results: [String: Stage1Result] = [:]
     public private(set) var stage2History: [LossRecord] = []
@@ -27,7 +30,12 @@ public final class GraftRun: @unchecked Sendable {
     /// Files in the run folder.
     public var checkpointPath: String { folder + "/grafted.safetensors" }
     var stage1Folder: String { folder + "/stage1" }
-    var cachePath: String { stage1Folder + "/activations.safetensors" }
+    /// The teacher-activation cache: one per rank in a group, each holding that rank's units.
+    var cachePath: String {
+        stage1Folder
+            + (group.isDistributed
+                ? "/activations.rank\(group.rank)-of-\(group.size).safetensors" : "/activations.safetensors")
+    }
     func unitResultPath(_ name: String) -> String { stage1Folder + "/\(name).safetensors" }
     var stage2Folder: String { folder + "/stage2" }
 
@@ -78,11 +86,13 @@ public final class GraftRun: @unchecked Sendable {
                 "stage 1: the activation cache is limited to \(s.cacheLimitMiB) MiB: \(samples) samples instead of \(s.samples)"
             )
         }
-        let activations = try loadOrCollectActivations(units: units, samples: samples)
-        let byName = Dictionary(uniqueKeysWithValues: zip(units.map(\.name), activations))
-        let pending = units.filter { !FileManager.default.fileExists(atPath: unitResultPath($0.name)) }
-        if pending.count < units.count {
-            log?("stage 1: \(units.count - pending.count) unit(s) already distilled, resuming")
+        // Rank r of N distils units r, r + N, ...; the sample count stays the one-process run's, so results agree.
+        let mine = units.enumerated().filter { $0.offset % group.size == group.rank }.map(\.element)
+        let activations = try loadOrCollectActivations(units: mine, samples: samples)
+        let byName = Dictionary(uniqueKeysWithValues: zip(mine.map(\.name), activations))
+        let pending = mine.filter { !FileManager.default.fileExists(atPath: unitResultPath($0.name)) }
+        if pending.count < mine.count {
+            log?("stage 1: \(mine.count - pending.count) unit(s) already distilled, resuming")
         }
         final class Shared: @unchecked Sendable {
             let lock = NSLock()
@@ -125,6 +135,7 @@ public final class GraftRun: @unchecked Sendable {
             let reasons = failures.messages.sorted { $0.key < $1.key }.map(\.value)
             throw GraftError.stage(name: "stage 1", reason: reasons.joined(separator: "; "))
         }
+        try group.barrier()  // every rank's units are written
         for unit in units { try loadUnitResult(unit) }
     }
 
@@ -197,7 +208,7 @@ public final class GraftRun: @unchecked Sendable {
         settings.logEvery = max(1, min(10, s2.steps))
         settings.checkpointEvery = settings.logEvery * max(1, 50 / settings.logEvery)
         settings.heldOutSamples = 0
-        let trainer = try DiffusionTrainer(model: student, data: train, heldOut: nil, settings: settings)
+        let trainer = try DiffusionTrainer(model: student, data: train, heldOut: nil, settings: settings, group: group)
         let run = TrainingRun(trainer: trainer, folder: RunFolder(path: stage2Folder), exports: [])
         run.log = { self.log?("stage 2: \($0)") }
         run.onStep = { step, total, _ in self.progress?("stage 2", step, total) }

@@ -19,10 +19,13 @@ public final class ThreadPool: @unchecked Sendable {
     /// Threads that work on a loop, the caller included (>= 1).
     public let threadCount: Int
 
-    /// The pool shared by the host (sized by `ZOO_THREADS`, else the number of active processors).
+    /// The pool shared by the host: `ZOO_THREADS` threads, else the active processors shared among the processes
+    /// `mpirun` started on this machine (`OMPI_COMM_WORLD_LOCAL_SIZE`), at least one each.
     public static let shared: ThreadPool = {
-        let env = ProcessInfo.processInfo.environment["ZOO_THREADS"].flatMap { Int($0) }
-        return ThreadPool(threadCount: env ?? ProcessInfo.processInfo.activeProcessorCount)
+        let environment = ProcessInfo.processInfo.environment
+        let env = environment["ZOO_THREADS"].flatMap { Int($0) }
+        let local = max(1, environment["OMPI_COMM_WORLD_LOCAL_SIZE"].flatMap { Int($0) } ?? 1)
+        return ThreadPool(threadCount: env ?? max(1, ProcessInfo.processInfo.activeProcessorCount / local))
     }()
 
     private let core = Core()

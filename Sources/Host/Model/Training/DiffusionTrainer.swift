@@ -21,12 +21,24 @@ public final class DiffusionTrainer {
     /// Logged points so far.
     public private(set) var history: [LossRecord] = []
     private var window: (loss: Double, norm: Double, count: Int) = (0, 0, 0)
+    /// The processes sharing each step (data parallelism): each computes the gradient of its own share of the global
+    /// batch, the shares' gradients and losses are averaged across the group, and every process takes the same step.
+    public let group: ProcessGroup
 
-    /// A trainer for `model` (already initialized or loaded), whose EMA starts at the current weights.
+    /// A trainer for `model` (already initialized or loaded), whose EMA starts at the current weights; `group` splits
+    /// every batch across its processes.
+    /// - Throws: ``DistributedError/split(_:)`` when the batch size is not a multiple of the group's size.
     public init(
-        model: DiTModel, data: any ImageDataset, heldOut: (any ImageDataset)?, settings: TrainingSettings
+        model: DiTModel, data: any ImageDataset, heldOut: (any ImageDataset)?, settings: TrainingSettings,
+        group: ProcessGroup = .single
     ) throws {
         try settings.validate()
+        guard settings.batchSize % group.size == 0 else {
+            throw DistributedError.split(
+                "the batch size \(settings.batchSize) does not split evenly across \(group.size) ranks: use a multiple of \(group.size)"
+            )
+        }
+        self.group = group
         for (role, set) in [("the training set", data), ("the held-out set", heldOut)] {
             if let set, let reason = set.mismatch(with: model.config) {
                 throw TrainingError.data(reason: "\(role): \(reason)")
@@ -44,18 +56,30 @@ public final class DiffusionTrainer {
     /// Whether the run has done all its steps.
     public var isFinished: Bool { step >= settings.steps }
 
-    /// The inputs of step `step` (1-based): clean images, labels after class dropout, timesteps and noise.
+    /// The inputs of step `step` (1-based): clean images, labels after class dropout, timesteps and noise, of this
+    /// process' share of the global batch (all of it for a group of one). The global batch is a pure function of
+    /// `(settings.seed, step)`; rank r of N takes its entries `r B/N ..< (r+1) B/N`, drawing the whole batch's random
+    /// numbers (cheap) but loading only its own images.
     public func batch(forStep step: Int) throws -> (x0: Tensor<Float>, labels: [Int], t: [Int], noise: Tensor<Float>) {
         var rng = SplitMix64(seed: Self.mix(settings.seed, UInt64(step)))
-        let indices = (0..<settings.batchSize).map { _ in Int(rng.next() % UInt64(data.count)) }
-        let (x0, dataLabels) = try data.batch(indices)
+        let b = settings.batchSize
+        let share = (b / group.size * group.rank)..<(b / group.size * (group.rank + 1))
+        let indices = (0..<b).map { _ in Int(rng.next() % UInt64(data.count)) }
+        let (x0, dataLabels) = try data.batch(Array(indices[share]))
         var labels = dataLabels
-        let t = (0..<settings.batchSize).map { _ in Int(rng.next() % UInt64(diffusion.numTimesteps)) }
+        let t = (0..<b).map { _ in Int(rng.next() % UInt64(diffusion.numTimesteps)) }
         if let null = model.config.nullClass {
-            for i in labels.indices where rng.nextUnit() < model.config.classDropoutProb { labels[i] = null }
+            for i in 0..<b where rng.nextUnit() < model.config.classDropoutProb && share.contains(i) {
+                labels[i - share.lowerBound] = null
+            }
         }
-        let noise = Tensor<Float>.randomNormal(x0.shape, seed: rng.next())
-        return (x0, labels, t, noise)
+        let noise = Tensor<Float>.randomNormal([b] + x0.shape.dropFirst(), seed: rng.next())
+        guard group.isDistributed else { return (x0, labels, t, noise) }
+        let perSample = x0.count / share.count
+        let own = try Tensor<Float>(
+            shape: x0.shape,
+            scalars: noise.scalars[(share.lowerBound * perSample)..<(share.upperBound * perSample)])
+        return (x0, labels, Array(t[share]), own)
     }
 
     /// The loss and its gradient with respect to every parameter, for one batch, at the current weights.
@@ -75,6 +99,7 @@ public final class DiffusionTrainer {
         let next = step + 1
         let b = try batch(forStep: next)
         var (loss, gradients) = try lossAndGradients(x0: b.x0, labels: b.labels, t: b.t, noise: b.noise)
+        if group.isDistributed { loss = try averageAcrossGroup(&gradients, loss: loss) }
         guard loss.isFinite else { throw TrainingError.diverged(step: next, loss: loss) }
         let norm = TrainingMath.clipGradientNorm(&gradients, maxNorm: settings.maxGradNorm)
         let lr = TrainingMath.warmupLearningRate(settings.learningRate, step: next, warmup: settings.warmupSteps)
@@ -89,6 +114,26 @@ public final class DiffusionTrainer {
             window = (0, 0, 0)
         }
         return loss
+    }
+
+    /// Averages every rank's gradients (of its share's mean loss) and loss over the group, in place: with equal
+    /// shares this is the gradient of the global batch's mean loss, the same bits on every rank.
+    private func averageAcrossGroup(_ gradients: inout ParameterSet, loss: Double) throws -> Double {
+        var flat = [Float]()
+        flat.reserveCapacity(gradients.scalarCount)
+        for tensor in gradients.tensors { flat += tensor.scalars }
+        try group.allReduceSum(&flat)
+        let scale = 1 / Float(group.size)
+        var offset = 0
+        for i in gradients.tensors.indices {
+            let count = gradients.tensors[i].count
+            gradients.tensors[i] = try Tensor(
+                shape: gradients.tensors[i].shape, scalars: flat[offset..<(offset + count)].lazy.map { $0 * scale })
+            offset += count
+        }
+        var losses = [loss]
+        try group.allReduceSum(&losses)
+        return losses[0] / Double(group.size)
     }
 
     /// The mean diffusion loss of the EMA weights over a fixed held-out set: the first
@@ -152,6 +197,12 @@ public final class DiffusionTrainer {
     /// continues correctly but not bit for bit as the uninterrupted run would.
     public static var arithmetic: String { "\(ThreadPool.shared.threadCount) pool threads, OpenBLAS \(BLAS.coreName)" }
 
+    /// This run's ``arithmetic``, with the number of ranks whose shares' gradients are summed when there are several
+    /// (another count changes how the batch's sum is split, so the last bits).
+    public var runArithmetic: String {
+        group.isDistributed ? "\(group.size) ranks x \(Self.arithmetic)" : Self.arithmetic
+    }
+
     /// Writes the complete training state (weights, EMA, AdamW moments, step, history, settings,
     /// configuration) to `path` atomically.
     public func saveCheckpoint(path: String) throws {
@@ -168,7 +219,7 @@ public final class DiffusionTrainer {
             Self.formatKey: "1", DiTModel.configMetadataKey: model.config.jsonString(),
             Self.settingsKey: settings.jsonString(),
             Self.stepKey: "\(step)", Self.historyKey: String(decoding: try encoder.encode(history), as: UTF8.self),
-            Self.dataKey: data.identity, Self.arithmeticKey: Self.arithmetic,
+            Self.dataKey: data.identity, Self.arithmeticKey: runArithmetic,
         ]
         do { try SafetensorsFile.write(path: path, tensors: tensors, metadata: metadata) } catch {
             throw TrainingError.checkpoint(path: path, reason: error.description)
@@ -251,9 +302,9 @@ public final class DiffusionTrainer {
         step = saved
         history = records
         window = (0, 0, 0)
-        guard let recorded = file.metadata[Self.arithmeticKey], recorded != Self.arithmetic else { return nil }
-        return "\(path) was written with \(recorded) and resumes with \(Self.arithmetic): the run continues, but its "
-            + "results will differ in the last bits from an uninterrupted run's (set ZOO_THREADS to the first count to "
-            + "keep them equal)"
+        guard let recorded = file.metadata[Self.arithmeticKey], recorded != runArithmetic else { return nil }
+        return "\(path) was written with \(recorded) and resumes with \(runArithmetic): the run continues, but its "
+            + "results will differ in the last bits from an uninterrupted run's (resume with the same number of ranks "
+            + "and ZOO_THREADS as the first to keep them equal)"
     }
 }

@@ -58,7 +58,7 @@ public final class TrainingRun {
             return false
         case (_, true):
             if let note = try trainer.resume(from: folder.state) { log?("note: \(note)") }
-            try writeExports()
+            if trainer.group.isRoot { try writeExports() }
             log?("resumed \(folder.state) at step \(trainer.step) of \(trainer.settings.steps)")
             return true
         }
@@ -77,8 +77,10 @@ public final class TrainingRun {
         return lastLoss
     }
 
-    /// Held-out loss (when the trainer has held-out data), the state, then the exports.
+    /// Held-out loss (when the trainer has held-out data), the state, then the exports. In a group of processes only
+    /// rank 0 evaluates and writes (the others hold the same weights and go on to the next step).
     public func checkpoint() throws {
+        guard trainer.group.isRoot else { return }
         if let h = try trainer.heldOutLoss() { trainer.recordHeldOut(h) }
         try trainer.saveCheckpoint(path: folder.state)
         try writeExports()
