@@ -131,6 +131,8 @@ struct PretrainCommand: ParsableCommand {
             "final_held_out_loss": trainer.history.last(where: { $0.heldOut != nil })?.heldOut ?? NSNull(),
             "parameters": model.parameters.scalarCount, "config": modelConfig.jsonString(),
             "settings": settings.jsonString(), "ranks": group.size, "threads_per_rank": ThreadPool.shared.threadCount,
+            "all_reduce_seconds": trainer.communicationSeconds,
+            "all_reduce_bytes_per_step": group.isDistributed ? model.parameters.scalarCount * 4 + 8 : 0,
         ]
         try folder.writeJSON(summary, name: "run.json")
         print(

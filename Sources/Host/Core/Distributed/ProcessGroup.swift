@@ -149,8 +149,12 @@ public final class ProcessGroup: @unchecked Sendable {
         var start = 0
         while start < n {
             let round = min(n - start, segment * w)
-            for i in 0..<round { send[i] = values[start + i] }
-            for i in round..<(segment * w) { send[i] = 0 }
+            send.withUnsafeMutableBufferPointer { out in
+                values.withUnsafeBufferPointer { v in
+                    out.baseAddress!.update(from: v.baseAddress! + start, count: round)
+                }
+                (out.baseAddress! + round).update(repeating: 0, count: segment * w - round)
+            }
             let exchanged = send.withUnsafeBytes { s in
                 received.withUnsafeMutableBytes { r in
                     Self.failure { ozmpi_alltoall(s.baseAddress, r.baseAddress, Int32(segment), type, $0, $1) }
@@ -158,10 +162,14 @@ public final class ProcessGroup: @unchecked Sendable {
             }
             if let exchanged { throw .mpi(exchanged) }
             // received[r * segment + i]: rank r's element i of this rank's segment; summed in rank order.
-            for i in 0..<segment {
-                var sum = received[i]
-                for r in 1..<w { sum += received[r * segment + i] }
-                sums[i] = sum
+            received.withUnsafeBufferPointer { r in
+                sums.withUnsafeMutableBufferPointer { out in
+                    out.baseAddress!.update(from: r.baseAddress!, count: segment)
+                    for rank in 1..<w {
+                        let part = r.baseAddress! + rank * segment
+                        for i in 0..<segment { out[i] += part[i] }
+                    }
+                }
             }
             let gathered = sums.withUnsafeBytes { s in
                 send.withUnsafeMutableBytes { g in
@@ -169,7 +177,10 @@ public final class ProcessGroup: @unchecked Sendable {
                 }
             }
             if let gathered { throw .mpi(gathered) }
-            for i in 0..<round { values[start + i] = send[i] }
+            values.withUnsafeMutableBufferPointer { v in
+                send.withUnsafeBufferPointer { g in (v.baseAddress! + start).update(from: g.baseAddress!, count: round)
+                }
+            }
             start += round
         }
     }

@@ -24,6 +24,8 @@ public final class DiffusionTrainer {
     /// The processes sharing each step (data parallelism): each computes the gradient of its own share of the global
     /// batch, the shares' gradients and losses are averaged across the group, and every process takes the same step.
     public let group: ProcessGroup
+    /// Seconds this session spent averaging gradients and losses across the group (0 for a group of one).
+    public private(set) var communicationSeconds = 0.0
 
     /// A trainer for `model` (already initialized or loaded), whose EMA starts at the current weights; `group` splits
     /// every batch across its processes.
@@ -119,17 +121,21 @@ public final class DiffusionTrainer {
     /// Averages every rank's gradients (of its share's mean loss) and loss over the group, in place: with equal
     /// shares this is the gradient of the global batch's mean loss, the same bits on every rank.
     private func averageAcrossGroup(_ gradients: inout ParameterSet, loss: Double) throws -> Double {
+        let started = DispatchTime.now().uptimeNanoseconds
+        defer { communicationSeconds += Double(DispatchTime.now().uptimeNanoseconds - started) / 1e9 }
         var flat = [Float]()
         flat.reserveCapacity(gradients.scalarCount)
-        for tensor in gradients.tensors { flat += tensor.scalars }
+        for tensor in gradients.tensors { tensor.withUnsafeBufferPointer { flat.append(contentsOf: $0) } }
         try group.allReduceSum(&flat)
         let scale = 1 / Float(group.size)
         var offset = 0
-        for i in gradients.tensors.indices {
-            let count = gradients.tensors[i].count
-            gradients.tensors[i] = try Tensor(
-                shape: gradients.tensors[i].shape, scalars: flat[offset..<(offset + count)].lazy.map { $0 * scale })
-            offset += count
+        flat.withUnsafeBufferPointer { sums in
+            for i in gradients.tensors.indices {
+                gradients.tensors[i].withUnsafeMutableBufferPointer { g in
+                    for j in g.indices { g[j] = sums[offset + j] * scale }
+                }
+                offset += gradients.tensors[i].count
+            }
         }
         var losses = [loss]
         try group.allReduceSum(&losses)
