@@ -118,9 +118,35 @@ struct AttentionProjections {
         _ x: TensorView<S>, _ p: [TensorView<S>], _ y: TensorView<S>, _ ws: Workspace, saving saved: Workspace? = nil,
         scratchPerHead: Int, head: (HeadSlices<S>) -> Void
     ) throws(PluginFailure) {
+        let out = try projectAndRunHeads(
+            x, p, store: saved ?? ws, scratch: ws, scratchPerHead: scratchPerHead) { slices, _ in head(slices) }
+        let (b, l, d) = (x.shape[0], x.shape[1], dim)
+        let idx = index
+        linear(
+            out, rows: b * l, inFeatures: d, weight: p[idx.outW].base, bias: idx.outB.map { UnsafePointer(p[$0].base) },
+            outFeatures: d, into: y.base, parallel: parallel)
+    }
+
+    /// The attention weights `[B, H, L, L]` (ABI 1.6 diagnostic): `qkv` as forward computes it, then `head` writes
+    /// its pair's `L x L` block of `weights` (pair `b * H + h`); no output projection. Takes the forward's workspace.
+    func weights<S: KernelScalar>(
+        _ x: TensorView<S>, _ p: [TensorView<S>], into weights: TensorView<S>, _ ws: Workspace, scratchPerHead: Int,
+        head: (HeadSlices<S>, UnsafeMutablePointer<S>) -> Void
+    ) throws(PluginFailure) {
+        let l = x.shape[1]
+        _ = try projectAndRunHeads(x, p, store: ws, scratch: ws, scratchPerHead: scratchPerHead) { slices, task in
+            head(slices, weights.base + task * l * l)
+        }
+    }
+
+    /// `qkv = Lin_qkv(x)` and the `O` rows taken from `store`, each pair's scratch from `scratch`, then `head` on
+    /// every (batch, head) pair in parallel with the pair's index; returns `O`.
+    private func projectAndRunHeads<S: KernelScalar>(
+        _ x: TensorView<S>, _ p: [TensorView<S>], store: Workspace, scratch ws: Workspace, scratchPerHead: Int,
+        head: (HeadSlices<S>, Int) -> Void
+    ) throws(PluginFailure) -> UnsafeMutablePointer<S> {
         let (b, l, d) = (x.shape[0], x.shape[1], dim)
         try checkBLASExtents(b * l, 3 * d)
-        let store = saved ?? ws
         let qkv: UnsafeMutablePointer<S> = try store.take(b * l * 3 * d)
         let out: UnsafeMutablePointer<S> = try store.take(b * l * d)
         let scratch: UnsafeMutablePointer<S> = try ws.take(b * heads * scratchPerHead)
@@ -134,38 +160,10 @@ struct AttentionProjections {
                 head(
                     slices(
                         task: task, length: l, qkv: qkv, out: out, dout: nil, dqkv: nil, scratch: scratch,
-                        scratchPerHead: scratchPerHead))
+                        scratchPerHead: scratchPerHead), task)
             }
         }
-        linear(
-            out, rows: b * l, inFeatures: d, weight: p[idx.outW].base, bias: idx.outB.map { UnsafePointer(p[$0].base) },
-            outFeatures: d, into: y.base, parallel: parallel)
-    }
-
-    /// The attention weights `[B, H, L, L]` (ABI 1.6 diagnostic): `qkv` as forward computes it, then `head` writes
-    /// its pair's `L x L` block of `weights` (pair `b * H + h`); no output projection. Takes the forward's workspace.
-    func weights<S: KernelScalar>(
-        _ x: TensorView<S>, _ p: [TensorView<S>], into weights: TensorView<S>, _ ws: Workspace, scratchPerHead: Int,
-        head: (HeadSlices<S>, UnsafeMutablePointer<S>) -> Void
-    ) throws(PluginFailure) {
-        let (b, l, d) = (x.shape[0], x.shape[1], dim)
-        try checkBLASExtents(b * l, 3 * d)
-        let qkv: UnsafeMutablePointer<S> = try ws.take(b * l * 3 * d)
-        let out: UnsafeMutablePointer<S> = try ws.take(b * l * d)
-        let scratch: UnsafeMutablePointer<S> = try ws.take(b * heads * scratchPerHead)
-        let idx = index
-        linear(
-            x.base, rows: b * l, inFeatures: d, weight: p[idx.qkvW].base,
-            bias: idx.qkvB.map { UnsafePointer(p[$0].base) },
-            outFeatures: 3 * d, into: qkv, parallel: parallel)
-        parallel(b * heads) { begin, end in
-            for task in begin..<end {
-                head(
-                    slices(
-                        task: task, length: l, qkv: qkv, out: out, dout: nil, dqkv: nil, scratch: scratch,
-                        scratchPerHead: scratchPerHead), weights.base + task * l * l)
-            }
-        }
+        return out
     }
 
     /// The vector-Jacobian product. `backwardHead` fills its pair's `out` rows (for the out-projection's weight
