@@ -119,7 +119,8 @@ struct AttentionProjections {
         scratchPerHead: Int, head: (HeadSlices<S>) -> Void
     ) throws(PluginFailure) {
         let out = try projectAndRunHeads(
-            x, p, store: saved ?? ws, scratch: ws, scratchPerHead: scratchPerHead) { slices, _ in head(slices) }
+            x, p, store: saved ?? ws, scratch: ws, scratchPerHead: scratchPerHead
+        ) { slices, _ in head(slices) }
         let (b, l, d) = (x.shape[0], x.shape[1], dim)
         let idx = index
         linear(
