@@ -36,7 +36,14 @@ struct DistributedTests {
             mpirun!,
             ["--allow-run-as-root", "--oversubscribe", "-np", "\(ranks)", "-x", "ZOO_REGISTRY", try zooPath()]
                 + arguments,
-            environment: ["ZOO_REGISTRY": ws.registry])
+            environment: environment(ws))
+    }
+
+    /// The ranks' environment: the workspace's registry, and Open MPI's shared-memory transport told to copy through
+    /// its own buffers (`single_copy_mechanism none`): the default cross-process read needs ptrace rights that a
+    /// container may withhold.
+    static func environment(_ ws: CLITests.Workspace) -> [String: String] {
+        ["ZOO_REGISTRY": ws.registry, "OMPI_MCA_btl_vader_single_copy_mechanism": "none"]
     }
 
     static func tinyConfig(_ ws: CLITests.Workspace) throws -> String {
@@ -118,7 +125,7 @@ struct DistributedTests {
         process.executableURL = URL(fileURLWithPath: mpirun!)
         process.arguments =
             ["--allow-run-as-root", "--oversubscribe", "-np", "2", "-x", "ZOO_REGISTRY", try zooPath()] + arguments
-        process.environment = childEnvironment(adding: ["ZOO_REGISTRY": ws.registry])
+        process.environment = childEnvironment(adding: environment(ws))
         process.standardOutput = FileHandle.nullDevice
         process.standardError = FileHandle.nullDevice
         try process.run()
