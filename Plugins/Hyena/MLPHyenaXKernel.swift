@@ -12,7 +12,8 @@ import PluginKit
 /// L must equal `l_max`. Tokens never mix (receptive field 0).
 ///
 /// Projections are single `gemm`s over all B*L tokens; the conv and the gate run on the host's `parallel_for`.
-/// Backward recomputes the forward (nothing is kept between calls, so one instance is re-entrant).
+/// A train-mode forward (ABI 1.4) saves `u`, `uc` and the gated product in the host's buffer and backward starts
+/// from them; otherwise backward recomputes them (nothing is kept between calls, so one instance is re-entrant).
 final class MLPHyenaXKernel: OperatorKernel {
     let dim: Int
     /// Width `H = expansion_ratio * D` of each of q, k and v.
@@ -88,7 +89,12 @@ final class MLPHyenaXKernel: OperatorKernel {
         .channelsFirst(batch: batch, channels: length, length: 3 * hidden, taps: taps)
     }
 
-    /// `u = Lin_in(x)`, `uc = conv(u)`, `g = q * (k * v)`.
+    /// `u` (3), `uc` (3) and the gated product (1), in units of `B*L*H`: what a train-mode forward saves.
+    func savedElements(batch: Int, length: Int) -> Int {
+        workspaceElements(backward: false, batch: batch, length: length)
+    }
+
+    /// `u = Lin_in(x)`, `uc = conv(u)`, `g = q * (k * v)`, taken from `ws` in that order.
     private func activations<S: KernelScalar>(
         _ x: TensorView<S>, _ p: [TensorView<S>], _ ws: Workspace
     )
@@ -114,8 +120,23 @@ final class MLPHyenaXKernel: OperatorKernel {
     func forward<S: KernelScalar>(
         _ x: TensorView<S>, _ p: [TensorView<S>], _ y: TensorView<S>, _ ws: Workspace
     ) throws(PluginFailure) {
+        try forward(x, p, y, activationsIn: ws)
+    }
+
+    /// The train-mode forward: the activations go to `saved` instead of the workspace.
+    @_specialize(where S == Float)
+    @_specialize(where S == Double)
+    func forward<S: KernelScalar>(
+        _ x: TensorView<S>, _ p: [TensorView<S>], _ y: TensorView<S>, _ ws: Workspace, saving saved: Workspace
+    ) throws(PluginFailure) {
+        try forward(x, p, y, activationsIn: saved)
+    }
+
+    private func forward<S: KernelScalar>(
+        _ x: TensorView<S>, _ p: [TensorView<S>], _ y: TensorView<S>, activationsIn store: Workspace
+    ) throws(PluginFailure) {
         try checkShapes(batch: x.shape[0], length: x.shape[1])
-        let a = try activations(x, p, ws)
+        let a = try activations(x, p, store)
         linear(
             a.gated, rows: x.shape[0] * length, inFeatures: hidden, weight: p[4].base, bias: p[5].base,
             outFeatures: dim,
@@ -128,10 +149,38 @@ final class MLPHyenaXKernel: OperatorKernel {
         _ x: TensorView<S>, _ p: [TensorView<S>], _ dy: TensorView<S>, dx: TensorView<S>?, dparams: [TensorView<S>?],
         _ ws: Workspace
     ) throws(PluginFailure) {
+        try checkShapes(batch: x.shape[0], length: x.shape[1])
+        let a = try activations(x, p, ws)
+        // du goes into the uc buffer, which is no longer read once the conv's backward has its output gradient.
+        try backward(x, p, dy, dx: dx, dparams: dparams, ws, from: a, du: a.uc)
+    }
+
+    /// The backward from what a train-mode forward saved (read in the order forward took it, never written).
+    @_specialize(where S == Float)
+    @_specialize(where S == Double)
+    func backward<S: KernelScalar>(
+        _ x: TensorView<S>, _ p: [TensorView<S>], _ dy: TensorView<S>, dx: TensorView<S>?, dparams: [TensorView<S>?],
+        _ ws: Workspace, saved: Workspace
+    ) throws(PluginFailure) {
         let b = x.shape[0]
         try checkShapes(batch: b, length: x.shape[1])
+        let rows = b * length
+        let a: (u: UnsafeMutablePointer<S>, uc: UnsafeMutablePointer<S>, gated: UnsafeMutablePointer<S>) = (
+            try saved.take(rows * 3 * hidden), try saved.take(rows * 3 * hidden), try saved.take(rows * hidden)
+        )
+        try backward(x, p, dy, dx: dx, dparams: dparams, ws, from: a, du: try ws.take(rows * 3 * hidden))
+    }
+
+    /// The gradients from the forward's activations `a`; `du` receives the gradient of `u` (it may be `a.uc`'s
+    /// buffer: `uc` is not read after the gate's backward).
+    private func backward<S: KernelScalar>(
+        _ x: TensorView<S>, _ p: [TensorView<S>], _ dy: TensorView<S>, dx: TensorView<S>?, dparams: [TensorView<S>?],
+        _ ws: Workspace,
+        from a: (u: UnsafeMutablePointer<S>, uc: UnsafeMutablePointer<S>, gated: UnsafeMutablePointer<S>),
+        du: UnsafeMutablePointer<S>
+    ) throws(PluginFailure) {
+        let b = x.shape[0]
         let (rows, d, h) = (b * length, dim, hidden)
-        let a = try activations(x, p, ws)
 
         // out_proj: dW = dy^T g, db = sum dy, dg = dy W.
         if let dW = dparams[4] {
@@ -149,8 +198,7 @@ final class MLPHyenaXKernel: OperatorKernel {
             beta: 0, c: dg, ldc: h, parallel: parallel)
         Gates.productBackward(a.uc, dg, rows: rows, width: h, into: duc, parallel: parallel)
 
-        // short_filter: du goes into the uc buffer, which is no longer read.
-        let du = a.uc
+        // short_filter.
         conv(batch: b).backward(
             input: a.u, weight: p[2].base, outputGradient: duc, inputGradient: needInProj ? du : nil,
             weightGradient: dparams[2]?.base, biasGradient: dparams[3]?.base, parallel: parallel)

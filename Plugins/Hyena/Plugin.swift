@@ -31,7 +31,7 @@ nonisolated(unsafe) private let table = makePlugin(
             id: "mlp_hyena_x", version: "1.0.0",
             summary:
                 "grafting MLP_Hyena_X (mlp_hyena_x.py): in_proj, causal conv along features per token, q*k*v, out_proj",
-            role: .channelMixer, capabilities: capabilities, attributes: HyenaAttributes.mlpHyenaX,
+            role: .channelMixer, capabilities: savingCapabilities, attributes: HyenaAttributes.mlpHyenaX,
             complexity: .linear, kernel: MLPHyenaXKernel.self),
         OperatorDefinition(
             id: "hyena", version: "1.0.0",
