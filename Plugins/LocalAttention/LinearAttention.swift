@@ -11,7 +11,8 @@ import PluginKit
 /// `(3D, D)` / `qkv.bias` `(3D,)`, which is timm's `'(three h d)'` split; `out_projection` is `proj.weight` /
 /// `proj.bias`; fast-transformers' own names are declared as parts of these (ABI 1.5 state entries), so its
 /// `AttentionLayer` state dict loads unchanged. Cost O(L D dh): per head, `KV` and `phi(Q) KV` are `gemm`s of L x dh by dh x dh
-/// (``LinearAttentionCore``). No state is kept between calls, so one instance is re-entrant.
+/// (``LinearAttentionCore``). A train-mode forward (ABI 1.4) saves `qkv` and `O` for backward (the per-head sums are
+/// recomputed). No state is kept between calls, so one instance is re-entrant.
 final class LinearAttentionKernel: OperatorKernel {
     let projections: AttentionProjections
     let core: LinearAttentionCore
@@ -57,6 +58,30 @@ final class LinearAttentionKernel: OperatorKernel {
     ) throws(PluginFailure) {
         let scratch = core.scratchElements(backward: false, length: x.shape[1])
         try projections.forward(x, p, y, ws, scratchPerHead: scratch) { head in core.forward(head) }
+    }
+
+    /// `qkv` and `O` (``AttentionProjections/savedElements(batch:length:)``).
+    func savedElements(batch: Int, length: Int) -> Int { projections.savedElements(batch: batch, length: length) }
+
+    @_specialize(where S == Float)
+    @_specialize(where S == Double)
+    func forward<S: KernelScalar>(
+        _ x: TensorView<S>, _ p: [TensorView<S>], _ y: TensorView<S>, _ ws: Workspace, saving saved: Workspace
+    ) throws(PluginFailure) {
+        let scratch = core.scratchElements(backward: false, length: x.shape[1])
+        try projections.forward(x, p, y, ws, saving: saved, scratchPerHead: scratch) { head in core.forward(head) }
+    }
+
+    @_specialize(where S == Float)
+    @_specialize(where S == Double)
+    func backward<S: KernelScalar>(
+        _ x: TensorView<S>, _ p: [TensorView<S>], _ dy: TensorView<S>, dx: TensorView<S>?, dparams: [TensorView<S>?],
+        _ ws: Workspace, saved: Workspace
+    ) throws(PluginFailure) {
+        try projections.backward(
+            x, p, dy, dx: dx, dparams: dparams, ws, saved: saved,
+            scratchPerHead: core.scratchElements(backward: true, length: x.shape[1]),
+            forwardHead: { core.forward($0) }, backwardHead: { core.backward($0) })
     }
 
     @_specialize(where S == Float)

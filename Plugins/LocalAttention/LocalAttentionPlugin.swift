@@ -51,7 +51,7 @@ nonisolated(unsafe) private let table = makePlugin(
             id: "linear_attn", version: "1.0.0",
             summary:
                 "fast-transformers LinearAttention (Katharopoulos et al. 2020), non-causal, phi = elu + 1, eps 1e-6",
-            role: .tokenMixer, capabilities: capabilities,
+            role: .tokenMixer, capabilities: capabilities | UInt32(OZ_CAP_SAVE_FOR_BACKWARD),
             attributes: [
                 AttributeSpec("num_heads", default: .int(16), doc: "attention heads; must divide D", intRange: 1...4096)
             ],
