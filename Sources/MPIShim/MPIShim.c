@@ -15,7 +15,6 @@ static struct {
     int (*comm_size)(ompi_handle, int *);
     int (*alltoall)(const void *, int, ompi_handle, void *, int, ompi_handle, ompi_handle);
     int (*allgather)(const void *, int, ompi_handle, void *, int, ompi_handle, ompi_handle);
-    int (*bcast)(void *, int, ompi_handle, int, ompi_handle);
     int (*barrier)(ompi_handle);
     int (*abort_)(ompi_handle, int);
     int (*finalize)(void);
@@ -69,7 +68,6 @@ int ozmpi_open(const char *path, char *message, size_t capacity) {
     OZ_RESOLVE(comm_size, "MPI_Comm_size");
     OZ_RESOLVE(alltoall, "MPI_Alltoall");
     OZ_RESOLVE(allgather, "MPI_Allgather");
-    OZ_RESOLVE(bcast, "MPI_Bcast");
     OZ_RESOLVE(barrier, "MPI_Barrier");
     OZ_RESOLVE(abort_, "MPI_Abort");
     OZ_RESOLVE(finalize, "MPI_Finalize");
@@ -110,13 +108,6 @@ int ozmpi_allgather(const void *send, void *receive, int count, int type, char *
     if (code != 0) return code;
     code = mpi.allgather(send, count, mpi.types[type], receive, count, mpi.types[type], mpi.world);
     return code == 0 ? 0 : mpi_fail(message, capacity, code, "MPI_Allgather");
-}
-
-int ozmpi_bcast(void *buffer, int count, int type, int root, char *message, size_t capacity) {
-    int code = check_type(type, message, capacity);
-    if (code != 0) return code;
-    code = mpi.bcast(buffer, count, mpi.types[type], root, mpi.world);
-    return code == 0 ? 0 : mpi_fail(message, capacity, code, "MPI_Bcast");
 }
 
 int ozmpi_barrier(char *message, size_t capacity) {

@@ -32,8 +32,6 @@ int ozmpi_init(int *rank, int *size, char *message, size_t capacity);
 int ozmpi_alltoall(const void *send, void *receive, int count, int type, char *message, size_t capacity);
 /** Every rank's `count` elements, gathered on every rank in rank order (MPI_Allgather). */
 int ozmpi_allgather(const void *send, void *receive, int count, int type, char *message, size_t capacity);
-/** `count` elements of `type` from rank `root` to every rank (MPI_Bcast). */
-int ozmpi_bcast(void *buffer, int count, int type, int root, char *message, size_t capacity);
 /** Waits for every rank (MPI_Barrier). */
 int ozmpi_barrier(char *message, size_t capacity);
 /** Ends every rank of the job with `code` (MPI_Abort): for a failure one rank cannot recover from alone. */

@@ -34,6 +34,9 @@ public final class ProcessGroup: @unchecked Sendable {
     /// Processes in the run.
     public let size: Int
     private let usesMPI: Bool
+    /// See ``scratch(elements:as:)``; only the thread that calls MPI uses it (MPI is initialised funneled).
+    private var scratchMemory: UnsafeMutableRawPointer?
+    private var scratchBytes = 0
 
     /// Rank 0, the one that writes files and prints.
     public var isRoot: Bool { rank == 0 }
@@ -86,27 +89,10 @@ public final class ProcessGroup: @unchecked Sendable {
         try allReduce(&values, type: OZMPI_DOUBLE)
     }
 
-    /// Sends rank `root`'s `bytes` to every rank (their `bytes` are replaced; the count must agree).
-    public func broadcast(_ bytes: inout [UInt8], root: Int = 0) throws(DistributedError) {
-        guard usesMPI, !bytes.isEmpty else { return }
-        let count = Int32(bytes.count)
-        let failure = bytes.withUnsafeMutableBytes { p in
-            Self.failure { ozmpi_bcast(p.baseAddress, count, OZMPI_BYTE, Int32(root), $0, $1) }
-        }
-        if let failure { throw .mpi(failure) }
-    }
-
     /// Waits until every rank gets here.
     public func barrier() throws(DistributedError) {
         guard usesMPI else { return }
         try Self.call { ozmpi_barrier($0, $1) }
-    }
-
-    /// Ends every rank of the run with `code`: for an error one rank cannot report to the others (the rest would wait
-    /// in their next collective).
-    public func abort(code: Int32) -> Never {
-        if usesMPI { ozmpi_abort(code) }
-        exit(code)
     }
 
     /// Whether this process initialised MPI (a ``current(environment:)`` that returned a distributed group).
@@ -143,46 +129,43 @@ public final class ProcessGroup: @unchecked Sendable {
         guard usesMPI, !values.isEmpty else { return }
         let n = values.count, w = size
         let segment = min(Self.segmentLimit, (n + w - 1) / w)
-        var send = [S](repeating: 0, count: segment * w)
-        var received = send
-        var sums = [S](repeating: 0, count: segment)
+        // One round's send (w segments, then reused for the gathered sums), received (w segments) and sums.
+        let send = scratch(elements: (2 * w + 1) * segment, as: S.self)
+        let (received, sums) = (send + w * segment, send + 2 * w * segment)
         var start = 0
         while start < n {
             let round = min(n - start, segment * w)
-            send.withUnsafeMutableBufferPointer { out in
-                values.withUnsafeBufferPointer { v in
-                    out.baseAddress!.update(from: v.baseAddress! + start, count: round)
-                }
-                (out.baseAddress! + round).update(repeating: 0, count: segment * w - round)
+            values.withUnsafeBufferPointer { send.update(from: $0.baseAddress! + start, count: round) }
+            (send + round).update(repeating: 0, count: segment * w - round)
+            if let failure = Self.failure({ ozmpi_alltoall(send, received, Int32(segment), type, $0, $1) }) {
+                throw .mpi(failure)
             }
-            let exchanged = send.withUnsafeBytes { s in
-                received.withUnsafeMutableBytes { r in
-                    Self.failure { ozmpi_alltoall(s.baseAddress, r.baseAddress, Int32(segment), type, $0, $1) }
-                }
-            }
-            if let exchanged { throw .mpi(exchanged) }
             // received[r * segment + i]: rank r's element i of this rank's segment; summed in rank order.
-            received.withUnsafeBufferPointer { r in
-                sums.withUnsafeMutableBufferPointer { out in
-                    out.baseAddress!.update(from: r.baseAddress!, count: segment)
-                    for rank in 1..<w {
-                        let part = r.baseAddress! + rank * segment
-                        for i in 0..<segment { out[i] += part[i] }
-                    }
-                }
+            sums.update(from: received, count: segment)
+            for rank in 1..<w {
+                let part = received + rank * segment
+                for i in 0..<segment { sums[i] += part[i] }
             }
-            let gathered = sums.withUnsafeBytes { s in
-                send.withUnsafeMutableBytes { g in
-                    Self.failure { ozmpi_allgather(s.baseAddress, g.baseAddress, Int32(segment), type, $0, $1) }
-                }
+            if let failure = Self.failure({ ozmpi_allgather(sums, send, Int32(segment), type, $0, $1) }) {
+                throw .mpi(failure)
             }
-            if let gathered { throw .mpi(gathered) }
-            values.withUnsafeMutableBufferPointer { v in
-                send.withUnsafeBufferPointer { g in (v.baseAddress! + start).update(from: g.baseAddress!, count: round)
-                }
+            values.withUnsafeMutableBufferPointer { (v: inout UnsafeMutableBufferPointer<S>) in
+                (v.baseAddress! + start).update(from: send, count: round)
             }
             start += round
         }
+    }
+
+    /// The collectives' scratch, `elements` of `S`, kept from call to call (a step reduces the same gradient size
+    /// every time) and grown when a call needs more.
+    private func scratch<S>(elements: Int, as _: S.Type) -> UnsafeMutablePointer<S> {
+        let bytes = elements * MemoryLayout<S>.stride
+        if bytes > scratchBytes {
+            scratchMemory?.deallocate()
+            scratchMemory = UnsafeMutableRawPointer.allocate(byteCount: bytes, alignment: 64)
+            scratchBytes = bytes
+        }
+        return scratchMemory!.bindMemory(to: S.self, capacity: elements)
     }
 
     /// Runs an MPI shim call with a message buffer; a non-zero code becomes an error carrying the message.

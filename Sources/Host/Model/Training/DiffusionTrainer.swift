@@ -26,6 +26,8 @@ public final class DiffusionTrainer {
     public let group: ProcessGroup
     /// Seconds this session spent averaging gradients and losses across the group (0 for a group of one).
     public private(set) var communicationSeconds = 0.0
+    /// Every gradient laid end to end for the all-reduce, kept from step to step.
+    private var flatGradients: [Float] = []
 
     /// A trainer for `model` (already initialized or loaded), whose EMA starts at the current weights; `group` splits
     /// every batch across its processes.
@@ -123,9 +125,11 @@ public final class DiffusionTrainer {
     private func averageAcrossGroup(_ gradients: inout ParameterSet, loss: Double) throws -> Double {
         let started = DispatchTime.now().uptimeNanoseconds
         defer { communicationSeconds += Double(DispatchTime.now().uptimeNanoseconds - started) / 1e9 }
-        var flat = [Float]()
-        flat.reserveCapacity(gradients.scalarCount)
+        var flat = flatGradients
+        flatGradients = []  // the only reference while it is filled, so appending does not copy it
+        flat.removeAll(keepingCapacity: true)
         for tensor in gradients.tensors { tensor.withUnsafeBufferPointer { flat.append(contentsOf: $0) } }
+        defer { flatGradients = flat }
         try group.allReduceSum(&flat)
         let scale = 1 / Float(group.size)
         var offset = 0
