@@ -66,7 +66,11 @@ let package = Package(
         // Model: the DiT with operator slots, diffusion, training, datasets and images.
         .target(name: "HostModel", dependencies: ["HostPlugins", "CPNG", "VectorKernels"], path: "Sources/Host/Model"),
         // Grafting: plans, the two stages, restructuring, evaluation and reports.
-        .target(name: "HostGraft", dependencies: ["HostModel"], path: "Sources/Host/Graft"),
+        .target(
+            name: "HostGraft",
+            dependencies: ["HostModel", .product(name: "Crypto", package: "swift-crypto")],
+            path: "Sources/Host/Graft"
+        ),
         // For plugin authors: the conformance harness, soak, scaffold and float64 reference operators. Beside the
         // model, not under it: the model and grafting never link it.
         .target(

@@ -80,6 +80,24 @@ struct SampleCommand: ParsableCommand {
     @Option(help: "The samples are divided by this before --vae decodes them (DiT: 0.18215).")
     var vaeScalingFactor = VAEDecoderConfig.defaultScalingFactor
 
+    @Flag(
+        help:
+            "Measure the samples with the shapes classifier: class accuracy, Fréchet distance in its feature space, Inception-Score analogue, precision and recall against held-out images of the same classes (95% intervals)."
+    )
+    var evaluate = false
+
+    @Option(help: "With --evaluate: the classifier (default: the shipped models/shapes-classifier/model.safetensors).")
+    var classifier: String?
+
+    @Option(help: "With --evaluate: seed of the synthetic shapes the held-out reference images come from.")
+    var referenceSeed: UInt64 = 0
+
+    @Option(help: "With --evaluate: version of the drawing code of the reference images.")
+    var referenceGenerator = SyntheticShapes.defaultGenerator
+
+    @Option(help: "With --evaluate: also write the figures as JSON to this file.")
+    var qualityJson: String?
+
     @OptionGroup var plugins: PluginOptions
 
     func validate() throws {
@@ -99,6 +117,8 @@ struct SampleCommand: ParsableCommand {
             ids = try classIDs(classes, numClasses: model.config.numClasses)
         }
         let labels = ids.flatMap { [Int](repeating: $0, count: perClass) }
+        // The classifier and the reference images are read and matched first, so a mistake costs no sampling time.
+        let reference = try evaluate ? qualityReference(model: model, labels: labels) : nil
         // The VAE is read and matched to the model before sampling, so a mistake costs no sampling time.
         let decoder = try vae.map { path in
             let decoder = try VAEOptions.open(
@@ -149,5 +169,38 @@ struct SampleCommand: ParsableCommand {
             "wrote \(out): \(ids.count) classes x \(perClass) images, \(sampler) \(steps) steps, cfg \(cfg), seed \(seed)"
                 + (vae.map { ", decoded by \($0)" } ?? "")
         )
+        if let reference {
+            let quality = try SampleQuality.measure(
+                samples: SampleQuality.clampedToImageRange(images), labels: labels, against: reference, seed: seed)
+            print(
+                "sample quality (\(labels.count) samples against \(quality.referenceImages) held-out images; 95% intervals):"
+            )
+            for (name, value) in quality.rows {
+                print("  \(name.padding(toLength: 24, withPad: " ", startingAt: 0)) \(value)")
+            }
+            if let qualityJson {
+                let encoder = JSONEncoder()
+                encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+                try AtomicFile.write(try encoder.encode(quality), to: qualityJson)
+                print("wrote \(qualityJson)")
+            }
+        }
+    }
+
+    /// The classifier and the held-out reference images for `--evaluate`, checked against the model.
+    private func qualityReference(model: DiTModel, labels: [Int]) throws -> SampleQuality.Reference {
+        let path = try classifier ?? ShippedClassifier.path()
+        let net = try ShapeClassifier.read(path: path)
+        let side = vae == nil ? model.config.inputSize : model.config.inputSize * 8
+        guard net.config.numClasses == model.config.numClasses, net.config.resolution == side else {
+            throw CLIError(
+                "--evaluate: the classifier '\(path)' knows \(net.config.numClasses) classes at \(net.config.resolution) px, but the model makes \(model.config.numClasses) classes at \(side) px; give --classifier one trained on the model's data (`zoo classifier train`)"
+            )
+        }
+        let data = try SyntheticShapes(
+            seed: referenceSeed, split: .heldOut, resolution: side, generator: referenceGenerator)
+        try ClassifierTrainer.check(config: net.config, data: data)
+        let (images, _) = try SampleQuality.matchingImages(in: data, labels: labels)
+        return try SampleQuality.reference(classifier: net, images: images)
     }
 }

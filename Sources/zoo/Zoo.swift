@@ -21,7 +21,7 @@ struct Zoo: ParsableCommand {
             PluginsCommand.self, PluginCommand.self, OpCommand.self, RegistryCommand.self, ConformCommand.self,
             DemoCommand.self,
             ConvertCommand.self, AnalyzeCommand.self, DiTCommand.self, DataCommand.self, PretrainCommand.self,
-            SampleCommand.self,
+            SampleCommand.self, ClassifierCommand.self,
             VAECommand.self,
             GraftCommand.self,
             GraftTableCommand.self, BenchCommand.self,

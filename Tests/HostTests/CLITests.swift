@@ -27,8 +27,11 @@ import Testing
             }
         }
 
+        /// This workspace's registry, and its own sample cache (so runs never read or fill the user's).
+        var environment: [String: String] { ["ZOO_REGISTRY": registry, "ZOO_CACHE_DIR": path("cache")] }
+
         func zoo(_ arguments: [String]) throws -> CommandResult {
-            try runCommand(try zooPath(), arguments, environment: ["ZOO_REGISTRY": registry])
+            try runCommand(try zooPath(), arguments, environment: environment)
         }
 
         /// `zoo arguments`, not started, with ``childEnvironment(adding:)`` and this workspace's registry (as for
@@ -37,7 +40,7 @@ import Testing
             let process = Process()
             process.executableURL = URL(fileURLWithPath: try zooPath())
             process.arguments = arguments
-            process.environment = childEnvironment(adding: ["ZOO_REGISTRY": registry])
+            process.environment = childEnvironment(adding: environment)
             process.standardOutput = FileHandle.nullDevice
             process.standardError = FileHandle.nullDevice
             return process

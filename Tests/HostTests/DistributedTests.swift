@@ -202,7 +202,8 @@ struct DistributedTests {
             #"""
             {"name": "mpi-mlp", "grafts": [{"slot": "mlp", "layers": "all", "operator": "mlp", "attributes": {"expansion_ratio": 1}}],
              "stage1": {"samples": 32, "steps": 20, "batch_size": 8, "validate_every": 10, "loss": "l2"},
-             "stage2": {"steps": 4, "batch_size": 4, "warmup_steps": 1}, "seed": 11}
+             "stage2": {"steps": 4, "batch_size": 4, "warmup_steps": 1}, "seed": 11,
+             "evaluation": {"samples_per_class": 8}}
             """#.utf8
         ).write(to: URL(fileURLWithPath: plan))
         let arguments = { (out: String) in ["graft", plan, "--allow-unconformant", "--teacher", teacher, "--out", out] }

@@ -86,7 +86,8 @@ import Testing
             #"""
             {"name": "kill-mlp", "grafts": [{"slot": "mlp", "layers": "all", "operator": "mlp", "attributes": {"expansion_ratio": 1}}],
              "stage1": {"samples": 64, "steps": 400, "batch_size": 8, "validate_every": 50, "loss": "l2"},
-             "stage2": {"steps": 8, "batch_size": 4, "warmup_steps": 1}, "seed": 11}
+             "stage2": {"steps": 8, "batch_size": 4, "warmup_steps": 1}, "seed": 11,
+             "evaluation": {"samples_per_class": 8}}
             """#.utf8
         ).write(to: URL(fileURLWithPath: plan))
         func arguments(_ out: String) -> [String] {

@@ -36,7 +36,8 @@ import Testing
             {"name": "third-party", "grafts": [{"slot": "attn", "layers": "interleave-50", "operator": "shift_mixer",
              "attributes": {"shift": 2}}],
              "stage1": {"samples": 8, "steps": 4, "batch_size": 4, "validate_every": 2},
-             "stage2": {"steps": 2, "batch_size": 4, "warmup_steps": 1}, "seed": 1}
+             "stage2": {"steps": 2, "batch_size": 4, "warmup_steps": 1}, "seed": 1,
+             "evaluation": {"samples_per_class": 8}}
             """#.utf8
         ).write(to: URL(fileURLWithPath: plan))
         let out = ws.path("graft")

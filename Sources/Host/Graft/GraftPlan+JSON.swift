@@ -40,7 +40,7 @@ extension GraftPlan {
             root,
             [
                 "$schema", "name", "description", "model", "grafts", "restructure", "stage1", "stage2", "seed",
-                "analysis",
+                "analysis", "evaluation",
             ],
             field: "")
         var plan = GraftPlan(name: try reader.string(root["name"], field: "name"), model: nil, grafts: [])
@@ -218,6 +218,16 @@ extension GraftPlan {
             }
             if let v = d["ema_decay"] { s.emaDecay = try reader.number(v, field: "stage2.ema_decay", range: 0...1) }
             plan.stage2 = s
+        }
+        if let e = root["evaluation"] {
+            guard let d = e as? [String: Any] else {
+                throw .plan(source: source, field: "evaluation", expected: "an object")
+            }
+            try reader.onlyKeys(d, ["samples_per_class"], field: "evaluation")
+            if let v = d["samples_per_class"] {
+                plan.evaluation.samplesPerClass = try reader.integer(
+                    v, field: "evaluation.samples_per_class", range: 4...1024)
+            }
         }
         return plan
     }

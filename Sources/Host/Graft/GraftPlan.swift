@@ -111,8 +111,9 @@ public struct GraftPlan: Equatable, Sendable {
         public var maxGradNorm = 1.0
         /// Steps between validation passes (the best slot weights by validation loss are kept).
         public var validateEvery = 50
-        /// Bound on the activation cache on disk, in MiB (fewer samples are kept if it would be exceeded).
-        public var cacheLimitMiB = 1024
+        /// Bound on the activation cache file (float16, memory-mapped: ``ActivationCache``), in MiB; fewer samples are
+        /// collected if it would be exceeded. 4 GiB holds about 10,900 samples of one slot of the embedded model.
+        public var cacheLimitMiB = 4096
 
         /// The defaults above.
         public init() {}
@@ -125,6 +126,15 @@ public struct GraftPlan: Equatable, Sendable {
         public var learningRate = 1e-4
         public var warmupSteps = 20
         public var emaDecay = 0.99
+
+        /// The defaults above.
+        public init() {}
+    }
+
+    /// How the finished run's samples are measured (JSON `evaluation`).
+    public struct Evaluation: Equatable, Sendable {
+        /// DDIM samples per class of each model (teacher and grafted, from the same noise) for the report's metrics.
+        public var samplesPerClass = 50
 
         /// The defaults above.
         public init() {}
@@ -144,6 +154,7 @@ public struct GraftPlan: Equatable, Sendable {
     }
     public var stage1 = Stage1()
     public var stage2 = Stage2()
+    public var evaluation = Evaluation()
     public var seed: UInt64 = 0
     /// The analysis locality selections rank blocks by (required when a graft uses one).
     public var analysis: AnalysisSelection?

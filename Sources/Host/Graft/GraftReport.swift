@@ -6,8 +6,13 @@ import HostModel
 ///
 /// - Held-out diffusion loss: the mean DiT loss over the first 256 held-out images, each with a timestep and
 ///   noise fixed by its index (the same for both models).
-/// - Sample agreement: DDIM (25 steps, eta 0) samples of both models from the same noise and labels, clamped
-///   to [-1, 1]; PSNR of the student's against the teacher's (data range 2).
+/// - Sample agreement: DDIM (25 steps, eta 0) samples of both models from the same noise and labels (the plan's
+///   `evaluation.samples_per_class` per class), clamped to [-1, 1]; PSNR of the student's against the teacher's (data
+///   range 2). The teacher's samples come from ``SampleCache`` when an earlier run drew them.
+/// - Classifier metrics (``SampleQuality``, with the shipped shapes classifier when it knows the run's classes and
+///   resolution): class accuracy, Fréchet distance in the classifier's feature space, an Inception-Score analogue,
+///   precision and recall, with 95% intervals, for the teacher, the grafted model and a set of real held-out images
+///   (the ceiling at this sample count), against held-out images of the same classes.
 /// - Fréchet distance of each model's samples to held-out images in ``ImageFeatures``' feature space (no
 ///   pretrained Inception network is available offline, so this is not FID; compare runs with equal sample
 ///   counts only).
@@ -31,6 +36,21 @@ public struct GraftReport: Codable, Sendable {
         public var flops: Int?
         public var forwardSeconds: Double
         public var forwardSeconds4x: Double?
+        /// The classifier metrics of this model's samples (nil when no classifier fits the data).
+        public var quality: SampleQuality?
+    }
+
+    /// Which classifier measured ``Side/quality`` and on what (or why none did).
+    public struct Evaluation: Codable, Sendable {
+        /// The classifier file, or nil when none fits the run's data.
+        public var classifier: String?
+        /// Why no classifier measured the samples (nil when one did).
+        public var skipped: String?
+        /// The same metrics for real held-out images (a second set, disjoint from the reference): the best a model
+        /// can score with these sample counts.
+        public var realImages: SampleQuality?
+        /// Whether the teacher's samples were read from ``SampleCache`` (drawn by an earlier run).
+        public var teacherSamplesCached: Bool
     }
 
     public var plan: String
@@ -44,6 +64,14 @@ public struct GraftReport: Codable, Sendable {
     public var seconds: Double
     /// How the plan chose its layers when a rule did (`attn: top-local-50 by band 8 of analysis.json -> blocks 0, 2`).
     public var layerSelection: [String]?
+    /// The classifier metrics' provenance (nil in reports written before they existed).
+    public var evaluation: Evaluation?
+
+    /// The grafted model's class accuracy as a share of the teacher's, when both were measured.
+    public var recognitionRate: Double? {
+        guard let t = teacher.quality?.classAccuracy, let s = student.quality?.classAccuracy, t > 0 else { return nil }
+        return s / t
+    }
 
     /// A one-screen summary.
     public var summary: String {
@@ -68,7 +96,38 @@ public struct GraftReport: Codable, Sendable {
         lines.append(
             "sample PSNR vs teacher: \(String(format: "%.2f dB", samplePSNR)) (\(samplesPerModel) DDIM samples, same noise)"
         )
+        lines += qualityLines
         return lines.joined(separator: "\n")
+    }
+
+    /// The classifier metrics side by side (teacher, grafted, real images) and the recognition verdict.
+    var qualityLines: [String] {
+        guard let evaluation else { return [] }
+        guard let t = teacher.quality, let g = student.quality else {
+            return ["", "classifier metrics: not measured (\(evaluation.skipped ?? "no classifier"))"]
+        }
+        func cell(_ text: String) -> String {
+            text.padding(toLength: max(27, text.count + 2), withPad: " ", startingAt: 0)
+        }
+        var lines = [
+            "",
+            "sample quality by the shapes classifier (\(t.samples) samples per model vs \(t.referenceImages) held-out images; 95% intervals)",
+            "                        " + cell("teacher") + cell("grafted") + "real images",
+        ]
+        let real = evaluation.realImages?.rows
+        for (i, row) in t.rows.enumerated() {
+            lines.append(
+                row.0.padding(toLength: 24, withPad: " ", startingAt: 0) + cell(row.1) + cell(g.rows[i].1)
+                    + (real?[i].1 ?? "n/a"))
+        }
+        if let rate = recognitionRate {
+            lines.append(
+                String(
+                    format:
+                        "grafted samples are recognised as their class at %.0f%% of the teacher's rate (%.1f%% vs %.1f%%)",
+                    100 * rate, 100 * g.classAccuracy, 100 * t.classAccuracy))
+        }
+        return lines
     }
 
     private func pad(_ s: String) -> String { s.count >= 11 ? s : String(repeating: " ", count: 11 - s.count) + s }
@@ -90,21 +149,49 @@ public struct GraftReport: Codable, Sendable {
             samples: heldOutCount, batchSize: 32)
         progress?("evaluation: held-out loss", 2, 2)
 
-        let perClass = 8
+        let perClass = run.plan.evaluation.samplesPerClass
         let labels = (0..<min(c.numClasses, run.train.numClasses)).flatMap { [Int](repeating: $0, count: perClass) }
         let sampler = DiTSampler(kind: .ddim, steps: 25, cfgScale: 1, seed: run.plan.seed &+ 1234)
         // Samples are clamped to the image range [-1, 1], as the PNG grid shows them, before they are compared.
-        let teacherSamples = clamped(
-            try sampler.sample(teacher, labels: labels) { d, t in progress?("evaluation: teacher samples", d, t) })
-        let studentSamples = clamped(
+        let (teacherRaw, teacherCached) = try SampleCache.samples(
+            model: teacher, sampler: sampler, labels: labels,
+            progress: { d, t in progress?("evaluation: teacher samples", d, t) })
+        let teacherSamples = SampleQuality.clampedToImageRange(teacherRaw)
+        let studentSamples = SampleQuality.clampedToImageRange(
             try sampler.sample(student, labels: labels) { d, t in progress?("evaluation: grafted samples", d, t) })
+        var evaluation = Evaluation(classifier: nil, skipped: nil, realImages: nil, teacherSamplesCached: teacherCached)
+        var teacherQuality: SampleQuality?, studentQuality: SampleQuality?
+        do {
+            let path = try ShippedClassifier.path()
+            let classifier = try ShapeClassifier.read(path: path)
+            try ClassifierTrainer.check(config: classifier.config, data: run.heldOut)
+            progress?("evaluation: classifier metrics", 0, 3)
+            let (referenceImages, next) = try SampleQuality.matchingImages(in: run.heldOut, labels: labels)
+            let reference = try SampleQuality.reference(classifier: classifier, images: referenceImages)
+            let seed = run.plan.seed
+            teacherQuality = try SampleQuality.measure(
+                samples: teacherSamples, labels: labels, against: reference, seed: seed)
+            progress?("evaluation: classifier metrics", 1, 3)
+            studentQuality = try SampleQuality.measure(
+                samples: studentSamples, labels: labels, against: reference, seed: seed)
+            progress?("evaluation: classifier metrics", 2, 3)
+            let (realImages, _) = try SampleQuality.matchingImages(in: run.heldOut, labels: labels, from: next)
+            evaluation.realImages = try SampleQuality.measure(
+                samples: realImages, labels: labels, against: reference, seed: seed)
+            progress?("evaluation: classifier metrics", 3, 3)
+            evaluation.classifier = path
+        } catch let error as ClassifierError {
+            // No classifier for this data (another dataset, or none found): the other metrics still stand.
+            evaluation.skipped = error.description
+        }
         let reference = try run.heldOut.batch(0..<min(run.heldOut.count, 256)).images
         let referenceFeatures = try ImageFeatures.extract(reference)
         let teacherFD = try FrechetDistance.between(try ImageFeatures.extract(teacherSamples), referenceFeatures)
         let studentFD = try FrechetDistance.between(try ImageFeatures.extract(studentSamples), referenceFeatures)
         let psnr = ImageAgreement.psnr(studentSamples, teacherSamples)
         try writeSamples(
-            teacher: teacherSamples, student: studentSamples, perClass: perClass, path: run.folder + "/samples.png")
+            teacher: teacherSamples, student: studentSamples, perClass: perClass, shown: min(perClass, 8),
+            path: run.folder + "/samples.png")
 
         let timing = try forwardTimes(run: run)
         var slots: [Slot] = []
@@ -121,35 +208,28 @@ public struct GraftReport: Codable, Sendable {
             teacher: Side(
                 heldOutLoss: teacherLoss, frechetDistance: teacherFD, parameters: teacher.parameters.scalarCount,
                 flops: FLOPCount.forward(model: teacher).total, forwardSeconds: timing.teacher,
-                forwardSeconds4x: timing.teacher4x),
+                forwardSeconds4x: timing.teacher4x, quality: teacherQuality),
             student: Side(
                 heldOutLoss: studentLoss, frechetDistance: studentFD, parameters: student.parameters.scalarCount,
                 flops: FLOPCount.forward(model: student).total, forwardSeconds: timing.student,
-                forwardSeconds4x: timing.student4x),
+                forwardSeconds4x: timing.student4x, quality: studentQuality),
             samplePSNR: psnr, samplesPerModel: labels.count, stage2Losses: run.stage2History, seconds: seconds,
-            layerSelection: try run.plan.layerSelection(depth: c.depth))
+            layerSelection: try run.plan.layerSelection(depth: c.depth), evaluation: evaluation)
     }
 
-    private static func clamped(_ x: Tensor<Float>) -> Tensor<Float> {
-        var out = x
-        out.withUnsafeMutableBufferPointer { p in
-            for i in 0..<p.count { p[i] = p[i].isNaN ? 0 : min(1, max(-1, p[i])) }
-        }
-        return out
-    }
-
-    /// One row pair per class: the teacher's samples above the grafted model's, from the same noise.
-    private static func writeSamples(teacher: Tensor<Float>, student: Tensor<Float>, perClass: Int, path: String) throws
-    {
-        let n = teacher.shape[0], size = teacher.count / n
-        var rows = Tensor<Float>(zeros: [2 * n] + teacher.shape.dropFirst())
+    /// One row pair per class: the first `shown` of the teacher's samples above the grafted model's, same noise.
+    private static func writeSamples(
+        teacher: Tensor<Float>, student: Tensor<Float>, perClass: Int, shown: Int, path: String
+    ) throws {
+        let n = teacher.shape[0], size = teacher.count / n, classes = n / perClass
+        var rows = Tensor<Float>(zeros: [2 * classes * shown] + teacher.shape.dropFirst())
         rows.withUnsafeMutableBufferPointer { dst in
             teacher.withUnsafeBufferPointer { t in
                 student.withUnsafeBufferPointer { s in
-                    for k in 0..<(n / perClass) {
-                        for j in 0..<perClass {
+                    for k in 0..<classes {
+                        for j in 0..<shown {
                             let src = (k * perClass + j) * size
-                            let top = ((2 * k) * perClass + j) * size, bottom = ((2 * k + 1) * perClass + j) * size
+                            let top = ((2 * k) * shown + j) * size, bottom = ((2 * k + 1) * shown + j) * size
                             for i in 0..<size {
                                 dst[top + i] = t[src + i]
                                 dst[bottom + i] = s[src + i]
@@ -159,7 +239,7 @@ public struct GraftReport: Codable, Sendable {
                 }
             }
         }
-        try ImageGrid.write(rows, columns: perClass, path: path)
+        try ImageGrid.write(rows, columns: shown, path: path)
     }
 
     /// Median of three timed forwards of a batch of 4, at the model's resolution and at twice the side.
@@ -233,7 +313,8 @@ public struct GraftReport: Codable, Sendable {
             "Files: `samples.png` (per class: teacher row above grafted row, same noise), `stage1_loss.png` (validation loss per slot), "
         md +=
             "`stage2_loss.png`, `grafted.safetensors`.\n\nDefinitions: see `GraftReport` (held-out loss over 256 fixed (x0, t, noise); "
-        md += "PSNR of DDIM samples from the same noise; Fréchet distance in the `ImageFeatures` space, not FID).\n"
+        md += "PSNR of DDIM samples from the same noise; Fréchet distance in the `ImageFeatures` space, not FID; "
+        md += "classifier metrics: `SampleQuality`, with `models/shapes-classifier`).\n"
         return md
     }
 }

@@ -79,8 +79,13 @@ public final class GraftRun: @unchecked Sendable {
             log?("stage 1: skipped (0 steps); the student keeps its initialization")
             return
         }
-        let rowsPerSample = units.count * 2 * c.tokenCount * c.hiddenSize + units.count * c.hiddenSize
-        let samples = min(s.samples, max(2, s.cacheLimitMiB * (1 << 20) / max(1, rowsPerSample * 4)))
+        // The cache file holds every unit of this process (float16); the limit bounds the file.
+        let mineCount = (0..<units.count).filter { $0 % group.size == group.rank }.count
+        let bytesPerSample =
+            max(1, mineCount)
+            * ActivationCache.bytesPerRow(
+                tokens: c.tokenCount, width: c.hiddenSize, conditioned: strategy.unitsReadConditioning)
+        let samples = min(s.samples, max(2, s.cacheLimitMiB * (1 << 20) / bytesPerSample))
         if samples < s.samples {
             log?(
                 "stage 1: the activation cache is limited to \(s.cacheLimitMiB) MiB: \(samples) samples instead of \(s.samples)"
@@ -139,33 +144,36 @@ public final class GraftRun: @unchecked Sendable {
         for unit in units { try loadUnitResult(unit) }
     }
 
-    /// The teacher activations of every unit, in the order of `units`: from the cache when it was made for this
-    /// seed, sample count and units, else collected and cached.
+    /// The teacher activations of every unit, in the order of `units`, read from the cache file (``ActivationCache``)
+    /// when it was made for this seed, sample count and units, else collected into it first.
     private func loadOrCollectActivations(units: [Stage1Unit], samples: Int) throws -> [SlotDistiller.Activations] {
-        let signature = "seed=\(plan.seed) samples=\(samples) units=\(units.map(\.name).joined(separator: ","))"
-        if let file = try? SafetensorsFile.read(path: cachePath), file.metadata["zoo.graft.cache"] == signature {
-            let out = try units.map { unit in
-                SlotDistiller.Activations(
-                    inputs: try file.tensor(named: "\(unit.name).input"),
-                    outputs: try file.tensor(named: "\(unit.name).output"),
-                    conditioning: file.entry(named: "\(unit.name).conditioning") == nil
-                        ? nil : try file.tensor(named: "\(unit.name).conditioning"))
-            }
+        let c = teacher.config, conditioned = strategy.unitsReadConditioning
+        let signature =
+            "f16 rows seed=\(plan.seed) samples=\(samples) units=\(units.map(\.name).joined(separator: ","))"
+        func open() -> [SlotDistiller.Activations]? {
+            ActivationCache.open(
+                path: cachePath, signature: signature, units: units.count, tokens: c.tokenCount, width: c.hiddenSize,
+                conditioned: conditioned)
+        }
+        if let cached = open() {
             log?("stage 1: reusing the teacher activations in \(cachePath)")
-            return out
+            return cached
         }
         let batchSize = max(1, plan.stage1.batchSize * 2), seed = plan.seed ^ 0xC0FFEE
-        let collected = try strategy.collectActivations(
-            teacher: teacher, units: units, data: train, samples: samples, batchSize: batchSize, seed: seed
-        ) { done, total in self.progress?("stage 1 teacher activations", done, total) }
-        var tensors: [(name: String, tensor: Tensor<Float>)] = []
-        for (unit, a) in zip(units, collected) {
-            tensors.append((name: "\(unit.name).input", tensor: a.inputs))
-            tensors.append((name: "\(unit.name).output", tensor: a.outputs))
-            if let c = a.conditioning { tensors.append((name: "\(unit.name).conditioning", tensor: c)) }
+        try ActivationCache.write(
+            path: cachePath, signature: signature, units: units.count, samples: samples, tokens: c.tokenCount,
+            width: c.hiddenSize, conditioned: conditioned
+        ) { append in
+            try strategy.streamActivations(
+                teacher: teacher, units: units, data: train, samples: samples, batchSize: batchSize, seed: seed,
+                progress: { done, total in self.progress?("stage 1 teacher activations", done, total) }
+            ) { _, batch in try append(batch) }
         }
-        try SafetensorsFile.write(path: cachePath, tensors: tensors, metadata: ["zoo.graft.cache": signature])
-        return collected
+        guard let written = open() else {
+            throw GraftError.checkpoint(
+                path: cachePath, reason: "the activation cache just written cannot be read back")
+        }
+        return written
     }
 
     private func saveUnitResult(_ unit: Stage1Unit, _ distiller: SlotDistiller) throws {

@@ -54,11 +54,14 @@ public protocol GraftStrategy: Sendable {
     func makeStudent(teacher: DiTModel, host: PluginHost, seed: UInt64) throws -> DiTModel
     /// Stage 1's units of `student`, in model order.
     func units(of student: DiTModel) -> [Stage1Unit]
-    /// The teacher's activations for every unit (in the order of `units`) over `samples` noised training images.
-    func collectActivations(
+    /// Whether the units read the conditioning `SiLU(c)` (block pairs do, slots do not).
+    var unitsReadConditioning: Bool { get }
+    /// The teacher's activations for every unit (in the order of `units`) over `samples` noised training images,
+    /// one batch at a time: `body(first sample, per unit its rows)`.
+    func streamActivations(
         teacher: DiTModel, units: [Stage1Unit], data: any ImageDataset, samples: Int, batchSize: Int, seed: UInt64,
-        progress: ((Int, Int) -> Void)?
-    ) throws -> [SlotDistiller.Activations]
+        progress: ((Int, Int) -> Void)?, _ body: (Int, [SlotDistiller.Activations]) throws -> Void
+    ) throws
     /// The module stage 1 trains for `unit` of `student`.
     func module(for unit: Stage1Unit, of student: DiTModel) throws -> SlotDistiller.Module
 }
@@ -91,22 +94,21 @@ public struct SlotGrafting: GraftStrategy {
         }
     }
 
-    public func collectActivations(
+    public var unitsReadConditioning: Bool { false }
+
+    public func streamActivations(
         teacher: DiTModel, units: [Stage1Unit], data: any ImageDataset, samples: Int, batchSize: Int, seed: UInt64,
-        progress: ((Int, Int) -> Void)?
-    ) throws -> [SlotDistiller.Activations] {
+        progress: ((Int, Int) -> Void)?, _ body: (Int, [SlotDistiller.Activations]) throws -> Void
+    ) throws {
         let keys = units.compactMap { unit -> DiTSlotKey? in
             if case .slot(let key, _) = unit.target { key } else { nil }
         }
-        let byKey = try SlotDistiller.collect(
-            teacher: teacher, keys: keys, data: data, samples: samples, batchSize: batchSize, seed: seed,
-            progress: progress)
-        return try keys.map { key in
-            guard let a = byKey[key] else {
-                throw GraftError.stage(name: "stage 1", reason: "no teacher activations for \(key)")
-            }
-            return a
+        guard keys.count == units.count else {
+            throw GraftError.stage(name: "stage 1", reason: "slot grafting has units that are not slots")
         }
+        try SlotDistiller.streamSlots(
+            teacher: teacher, keys: keys, data: data, samples: samples, batchSize: batchSize, seed: seed,
+            progress: progress, body)
     }
 
     public func module(for unit: Stage1Unit, of student: DiTModel) throws -> SlotDistiller.Module {
@@ -136,21 +138,19 @@ public struct ParallelPairs: GraftStrategy {
         }
     }
 
-    public func collectActivations(
+    public var unitsReadConditioning: Bool { true }
+
+    public func streamActivations(
         teacher: DiTModel, units: [Stage1Unit], data: any ImageDataset, samples: Int, batchSize: Int, seed: UInt64,
-        progress: ((Int, Int) -> Void)?
-    ) throws -> [SlotDistiller.Activations] {
+        progress: ((Int, Int) -> Void)?, _ body: (Int, [SlotDistiller.Activations]) throws -> Void
+    ) throws {
         let blocks = units.compactMap { unit -> Int? in if case .pair(let block) = unit.target { block } else { nil } }
-        let byBlock = try SlotDistiller.collectPairs(
-            teacher: teacher, firstBlocks: blocks, data: data, samples: samples, batchSize: batchSize, seed: seed,
-            progress: progress)
-        return try blocks.map { block in
-            guard let a = byBlock[block] else {
-                throw GraftError.stage(
-                    name: "stage 1", reason: "no teacher activations for \(Restructuring.name(ofPairAt: block))")
-            }
-            return a
+        guard blocks.count == units.count else {
+            throw GraftError.stage(name: "stage 1", reason: "restructuring has units that are not block pairs")
         }
+        try SlotDistiller.streamPairs(
+            teacher: teacher, firstBlocks: blocks, data: data, samples: samples, batchSize: batchSize, seed: seed,
+            progress: progress, body)
     }
 
     public func module(for unit: Stage1Unit, of student: DiTModel) throws -> SlotDistiller.Module {

@@ -7,20 +7,6 @@ import HostPlugins
 /// output from the same input (activation distillation), training only the unit's parameters, keeping the
 /// weights with the best validation loss.
 public final class SlotDistiller {
-    /// A unit's teacher activations: inputs and outputs `[K, T, D]`, one row per collected sample, and for
-    /// units that read the conditioning (block pairs) `SiLU(c)` `[K, D]`.
-    public struct Activations: Sendable {
-        public var inputs: Tensor<Float>
-        public var outputs: Tensor<Float>
-        public var conditioning: Tensor<Float>?
-        public var count: Int { inputs.shape[0] }
-        public init(inputs: Tensor<Float>, outputs: Tensor<Float>, conditioning: Tensor<Float>? = nil) {
-            self.inputs = inputs
-            self.outputs = outputs
-            self.conditioning = conditioning
-        }
-    }
-
     /// What is distilled: its parameter names, its forward `(x, conditioning, parameters) -> prediction`, and
     /// `gradients(x, conditioning, parameters, loss)`, which runs the unit, scores the prediction with `loss`
     /// (returning the loss and its gradient with respect to the prediction) and returns that loss with the
@@ -108,44 +94,13 @@ public final class SlotDistiller {
         best = (0, initialValidationLoss, initial)
     }
 
-    /// Samples `indices` of the activations: inputs and targets `[n, T, D]`, and the conditioning `[n, D]`.
-    private func rows(_ indices: [Int]) -> (Tensor<Float>, Tensor<Float>, Tensor<Float>?) {
-        let t = data.inputs.shape[1], d = data.inputs.shape[2], size = t * d
-        var x = Tensor<Float>(zeros: [indices.count, t, d]), y = Tensor<Float>(zeros: [indices.count, t, d])
-        x.withUnsafeMutableBufferPointer { xp in
-            y.withUnsafeMutableBufferPointer { yp in
-                data.inputs.withUnsafeBufferPointer { ip in
-                    data.outputs.withUnsafeBufferPointer { op in
-                        for (n, i) in indices.enumerated() {
-                            for j in 0..<size {
-                                xp[n * size + j] = ip[i * size + j]
-                                yp[n * size + j] = op[i * size + j]
-                            }
-                        }
-                    }
-                }
-            }
-        }
-        let conditioning = data.conditioning.map { all in
-            let width = all.shape[1]
-            var c = Tensor<Float>(zeros: [indices.count, width])
-            c.withUnsafeMutableBufferPointer { cp in
-                all.withUnsafeBufferPointer { ap in
-                    for (n, i) in indices.enumerated() { for j in 0..<width { cp[n * width + j] = ap[i * width + j] } }
-                }
-            }
-            return c
-        }
-        return (x, y, conditioning)
-    }
-
     /// The mean regression loss over the validation samples at the current parameters.
     public func validationLoss() throws -> Double {
         var total = 0.0
         var start = trainCount
         while start < data.count {
             let indices = Array(start..<min(data.count, start + settings.batchSize))
-            let (x, y, c) = rows(indices)
+            let (x, y, c) = data.rows(indices)
             let prediction = try module.forward(x, c, parameters)
             total += settings.loss.evaluate(prediction, y).loss * Double(indices.count)
             start += indices.count
@@ -157,9 +112,9 @@ public final class SlotDistiller {
     @discardableResult
     public func trainStep() throws -> Double {
         step += 1
-        var rng = SplitMix64(seed: seed ^ (UInt64(step) &* 0x9E37_79B9_7F4A_7C15))
+        var rng = SplitMix64(seed: seed, stream: UInt64(step))
         let indices = (0..<settings.batchSize).map { _ in Int(rng.next() % UInt64(trainCount)) }
-        let (x, y, c) = rows(indices)
+        let (x, y, c) = data.rows(indices)
         let (loss, grads) = try module.gradients(x, c, parameters) { [settings] prediction in
             settings.loss.evaluate(prediction, y)
         }
@@ -191,57 +146,72 @@ public final class SlotDistiller {
 
     /// Collects the teacher's slot inputs and outputs for `keys` on `samples` noised training images
     /// (`x_t = q_sample(x0, t)` with uniform t, the images' labels, class dropout as in training), all
-    /// from `seed`.
+    /// from `seed`, in memory (see ``streamSlots(teacher:keys:data:samples:batchSize:seed:progress:_:)`` for the
+    /// same batches one at a time).
     public static func collect(
         teacher: DiTModel, keys: [DiTSlotKey], data: any ImageDataset, samples: Int, batchSize: Int, seed: UInt64,
         progress: ((Int, Int) -> Void)? = nil
     ) throws -> [DiTSlotKey: Activations] {
         let c = teacher.config
-        var out: [DiTSlotKey: Activations] = [:]
-        for key in keys {
-            out[key] = Activations(
-                inputs: Tensor(zeros: [samples, c.tokenCount, c.hiddenSize]),
-                outputs: Tensor(zeros: [samples, c.tokenCount, c.hiddenSize]))
-        }
-        try forEachTeacherBatch(
-            teacher: teacher, data: data, samples: samples, batchSize: batchSize, seed: seed, progress: progress
-        ) { start, trace in
-            for key in keys {
-                let half = key.kind == .attn ? 0 : 1
-                copyRows(trace.blocks[key.block].slotInput[half], into: &out[key]!.inputs, at: start)
-                copyRows(trace.blocks[key.block].slotOutput[half], into: &out[key]!.outputs, at: start)
+        var inputs = keys.map { _ in Tensor<Float>(zeros: [samples, c.tokenCount, c.hiddenSize]) }
+        var outputs = inputs
+        try streamSlots(
+            teacher: teacher, keys: keys, data: data, samples: samples, batchSize: batchSize, seed: seed,
+            progress: progress
+        ) { start, batch in
+            for k in keys.indices {
+                let (x, y, _) = batch[k].rows(Array(0..<batch[k].count))
+                copyRows(x, into: &inputs[k], at: start)
+                copyRows(y, into: &outputs[k], at: start)
             }
         }
-        return out
+        return Dictionary(
+            uniqueKeysWithValues: keys.indices.map { (keys[$0], Activations(inputs: inputs[$0], outputs: outputs[$0])) }
+        )
     }
 
-    /// Collects, for each pair of blocks `(b, b + 1)` starting at a block in `firstBlocks`, the teacher's residual
-    /// stream entering block `b` and leaving block `b + 1`, with `SiLU(c)`, on the same noised samples as
-    /// ``collect(teacher:keys:data:samples:batchSize:seed:progress:)``. The teacher runs sequentially.
-    public static func collectPairs(
-        teacher: DiTModel, firstBlocks: [Int], data: any ImageDataset, samples: Int, batchSize: Int, seed: UInt64,
-        progress: ((Int, Int) -> Void)? = nil
-    ) throws -> [Int: Activations] {
-        let c = teacher.config
-        precondition(!c.parallelPairs && firstBlocks.allSatisfy { $0 + 1 < c.depth }, "pairs of a sequential teacher")
-        var out: [Int: Activations] = [:]
-        for b in firstBlocks {
-            out[b] = Activations(
-                inputs: Tensor(zeros: [samples, c.tokenCount, c.hiddenSize]),
-                outputs: Tensor(zeros: [samples, c.tokenCount, c.hiddenSize]),
-                conditioning: Tensor(zeros: [samples, c.hiddenSize]))
-        }
+    /// The batches of ``collect(teacher:keys:data:samples:batchSize:seed:progress:)`` one at a time:
+    /// `body(first sample, per key its rows)`.
+    public static func streamSlots(
+        teacher: DiTModel, keys: [DiTSlotKey], data: any ImageDataset, samples: Int, batchSize: Int, seed: UInt64,
+        progress: ((Int, Int) -> Void)? = nil, _ body: (Int, [Activations]) throws -> Void
+    ) throws {
         try forEachTeacherBatch(
             teacher: teacher, data: data, samples: samples, batchSize: batchSize, seed: seed, progress: progress
         ) { start, trace in
-            for b in firstBlocks {
-                copyRows(trace.stageInputs[b], into: &out[b]!.inputs, at: start)
-                copyRows(
-                    b + 2 < c.depth ? trace.stageInputs[b + 2] : trace.blocksOutput, into: &out[b]!.outputs, at: start)
-                copyRows(trace.siluConditioning, into: &out[b]!.conditioning!, at: start)
-            }
+            try body(
+                start,
+                keys.map { key in
+                    let half = key.kind == .attn ? 0 : 1
+                    return Activations(
+                        inputs: trace.blocks[key.block].slotInput[half],
+                        outputs: trace.blocks[key.block].slotOutput[half])
+                })
         }
-        return out
+    }
+
+    /// For each pair of blocks `(b, b + 1)` starting at a block in `firstBlocks`, the teacher's residual stream
+    /// entering block `b` and leaving block `b + 1`, with `SiLU(c)`, on the same noised samples as
+    /// ``collect(teacher:keys:data:samples:batchSize:seed:progress:)``, one batch at a time. The teacher runs
+    /// sequentially.
+    public static func streamPairs(
+        teacher: DiTModel, firstBlocks: [Int], data: any ImageDataset, samples: Int, batchSize: Int, seed: UInt64,
+        progress: ((Int, Int) -> Void)? = nil, _ body: (Int, [Activations]) throws -> Void
+    ) throws {
+        let c = teacher.config
+        precondition(!c.parallelPairs && firstBlocks.allSatisfy { $0 + 1 < c.depth }, "pairs of a sequential teacher")
+        try forEachTeacherBatch(
+            teacher: teacher, data: data, samples: samples, batchSize: batchSize, seed: seed, progress: progress
+        ) { start, trace in
+            try body(
+                start,
+                firstBlocks.map { b in
+                    Activations(
+                        inputs: trace.stageInputs[b],
+                        outputs: b + 2 < c.depth ? trace.stageInputs[b + 2] : trace.blocksOutput,
+                        conditioning: trace.siluConditioning)
+                })
+        }
     }
 
     /// Runs the teacher (traced) on `samples` noised training images in batches, calling `body(first row, trace)`.

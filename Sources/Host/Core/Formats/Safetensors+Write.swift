@@ -70,14 +70,6 @@ extension SafetensorsFile {
         path: String
     ) throws(SafetensorsError) -> [UInt8] {
         var seen: Set<String> = []
-        var members: [String] = []
-        if !metadata.isEmpty {
-            let pairs = metadata.sorted { $0.key < $1.key }.map {
-                StrictJSON.quote($0.key) + ":" + StrictJSON.quote($0.value)
-            }
-            members.append(StrictJSON.quote(SafetensorsHeader.metadataKey) + ":{" + pairs.joined(separator: ",") + "}")
-        }
-        var offset = 0
         for item in tensors {
             func reject(_ reason: String) -> SafetensorsError {
                 .invalidTensorForWrite(path: path, tensor: item.name, reason: reason)
@@ -98,7 +90,25 @@ extension SafetensorsFile {
             case .int64:
                 guard item.dtype == .int64 else { throw reject("is int64 and can only be stored as I64") }
             }
-            let end = offset + item.count * item.dtype.byteSize  // sizes of tensors in memory: no overflow
+        }
+        return headerBytes(entries: tensors.map { ($0.name, $0.dtype, $0.shape) }, metadata: metadata)
+    }
+
+    /// The length field and the JSON header (space-padded to a multiple of 8) of tensors stored one after another in
+    /// the order given, for names already checked.
+    static func headerBytes(
+        entries: [(name: String, dtype: SafetensorsDType, shape: [Int])], metadata: [String: String]
+    ) -> [UInt8] {
+        var members: [String] = []
+        if !metadata.isEmpty {
+            let pairs = metadata.sorted { $0.key < $1.key }.map {
+                StrictJSON.quote($0.key) + ":" + StrictJSON.quote($0.value)
+            }
+            members.append(StrictJSON.quote(SafetensorsHeader.metadataKey) + ":{" + pairs.joined(separator: ",") + "}")
+        }
+        var offset = 0
+        for item in entries {
+            let end = offset + item.shape.reduce(1, *) * item.dtype.byteSize
             members.append(
                 StrictJSON.quote(item.name) + ":{\"dtype\":\"\(item.dtype.rawValue)\",\"shape\":["
                     + item.shape.map(String.init).joined(separator: ",") + "],\"data_offsets\":[\(offset),\(end)]}"
@@ -133,7 +143,7 @@ extension SafetensorsFile {
     }
 
     /// Elements converted to `dtype` (F32, F64, F16 or BF16), little-endian.
-    private static func emit<Scalar: TensorScalar, E: Error>(
+    static func emit<Scalar: TensorScalar, E: Error>(
         _ elements: UnsafeBufferPointer<Scalar>,
         as dtype: SafetensorsDType,
         to sink: (UnsafeRawBufferPointer) throws(E) -> Void

@@ -150,7 +150,16 @@ public struct SafetensorsFile: Sendable {
     /// Calls `body` with the (validated) bytes of `entry`. For a file read with ``read(path:)``, the pages of a
     /// large tensor (1 MiB or more) are released once `body` has copied them out, so loading a checkpoint tensor
     /// by tensor holds about one tensor of the file in memory at a time, not the whole file.
-    private func withBytes<R>(of entry: SafetensorsEntry, _ body: (UnsafeRawBufferPointer) -> R) -> R {
+    /// `body` over the entry's bytes, leaving a mapping's pages resident (for many small reads of one tensor).
+    func readBytes<R>(of entry: SafetensorsEntry, _ body: (UnsafeRawBufferPointer) -> R) -> R {
+        if let separate = separateBytes[entry.name] { return separate.withUnsafeBytes(body) }
+        return data.withUnsafeBytes { bytes in
+            let begin = dataStart + entry.dataOffsets.lowerBound
+            return body(UnsafeRawBufferPointer(rebasing: bytes[begin..<begin + entry.dataOffsets.count]))
+        }
+    }
+
+    func withBytes<R>(of entry: SafetensorsEntry, _ body: (UnsafeRawBufferPointer) -> R) -> R {
         if let separate = separateBytes[entry.name] { return separate.withUnsafeBytes(body) }
         return data.withUnsafeBytes { bytes in
             let begin = dataStart + entry.dataOffsets.lowerBound
@@ -162,7 +171,7 @@ public struct SafetensorsFile: Sendable {
     }
 
     /// Converts little-endian `dtype` elements (possibly unaligned) to `Scalar`.
-    private static func convert<Scalar: TensorScalar>(
+    static func convert<Scalar: TensorScalar>(
         _ source: UnsafeRawBufferPointer,
         dtype: SafetensorsDType,
         into destination: UnsafeMutableBufferPointer<Scalar>

@@ -7,6 +7,15 @@ public struct SplitMix64: RandomNumberGenerator, Sendable {
 
     public init(seed: UInt64) { state = seed }
 
+    /// A generator for stream `stream` (a training step, say) of `seed`: seeded with the first output of a
+    /// generator seeded by `seed ^ stream * golden`, so neighbouring streams start at unrelated states. (Seeding
+    /// with `seed ^ stream * golden` directly would make stream s + 1 replay stream s shifted by one draw, since
+    /// every draw adds the same golden increment.)
+    public init(seed: UInt64, stream: UInt64) {
+        var outer = SplitMix64(seed: seed ^ (stream &* 0x9E37_79B9_7F4A_7C15))
+        state = outer.next()
+    }
+
     public mutating func next() -> UInt64 {
         state &+= 0x9E37_79B9_7F4A_7C15
         var z = state

@@ -33,14 +33,31 @@ public enum FrechetDistance {
         guard a.dimension == b.dimension else {
             throw .featureWidth(argument: "b", row: 0, expected: a.dimension, found: b.dimension)
         }
+        return between(Reference(a), b)
+    }
+
+    /// A fitted Gaussian with its covariance's square root computed once, for many distances to one reference.
+    public struct Reference: Sendable {
+        public let fit: GaussianFit
+        /// `Σ^{1/2}`, row-major.
+        let root: [Double]
+
+        public init(_ fit: GaussianFit) {
+            self.fit = fit
+            root = SymmetricEigen(symmetrized: fit.covariance, order: fit.dimension, computeVectors: true)
+                .reconstructed { $0 > 0 ? $0.squareRoot() : 0 }
+        }
+    }
+
+    /// d² between a prepared reference and a fitted Gaussian of the same dimension (checked by the caller).
+    static func between(_ reference: Reference, _ b: GaussianFit) -> Double {
+        let a = reference.fit, root = reference.root
         let d = a.dimension
         var meanTerm = 0.0
         for j in 0..<d {
             let diff = a.mean[j] - b.mean[j]
             meanTerm += diff * diff
         }
-        let root = SymmetricEigen(symmetrized: a.covariance, order: d, computeVectors: true)
-            .reconstructed { $0 > 0 ? $0.squareRoot() : 0 }
         // M = R Σ₂ R with R = Σ₁^{1/2} symmetric.
         let m = multiply(multiply(root, b.covariance, d), root, d)
         var symmetric = m

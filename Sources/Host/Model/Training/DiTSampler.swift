@@ -27,6 +27,10 @@ public struct DiTSampler: Sendable {
     /// `x_T` to start from, `[N, in_channels, H, W]` (e.g. the noise another implementation drew, to compare DDIM
     /// samples exactly); nil draws it from ``seed``.
     public var initialNoise: Tensor<Float>?
+    /// Most images per model forward: a larger batch (many samples, or guidance's doubled batch) runs in chunks of
+    /// this many, so memory stays bounded (the attention scores alone are `4 H L^2` bytes per image) whatever the
+    /// sample count. Each image's result does not depend on the chunking beyond float rounding.
+    public var forwardBatch = 64
 
     public init(
         kind: Kind = .ddim, steps: Int = 50, cfgScale: Double = 1, guidedChannels: Int? = nil, seed: UInt64 = 0,
@@ -57,8 +61,28 @@ public struct DiTSampler: Sendable {
             throw DiTError.argument(name: "steps", expected: "1...1000 sampling steps", found: "\(steps)")
         }
         let diffusion = try GaussianDiffusion(respacing: "\(steps)", learnSigma: c.learnSigma)
+        let chunk = max(1, forwardBatch)
         let conditional: ConditionalDiffusionModel = { x, t, y in
-            try model.forward(x, timesteps: t.map(Double.init), labels: y)
+            let n = x.shape[0]
+            guard n > chunk else { return try model.forward(x, timesteps: t.map(Double.init), labels: y) }
+            let size = x.count / n
+            var out: Tensor<Float>?
+            for start in stride(from: 0, to: n, by: chunk) {
+                let end = min(n, start + chunk)
+                let part = try Tensor<Float>(
+                    shape: [end - start] + x.shape.dropFirst(),
+                    scalars: x.withUnsafeBufferPointer { Array($0[(start * size)..<(end * size)]) })
+                let y = try model.forward(
+                    part, timesteps: t[start..<end].map(Double.init), labels: Array(y[start..<end]))
+                if out == nil { out = Tensor<Float>(zeros: [n] + y.shape.dropFirst()) }
+                let width = y.count / (end - start)
+                out!.withUnsafeMutableBufferPointer { dst in
+                    y.withUnsafeBufferPointer { src in
+                        for i in 0..<src.count { dst[start * width + i] = src[i] }
+                    }
+                }
+            }
+            return out!
         }
         let net: DiffusionModel
         if cfgScale != 1 {

@@ -65,7 +65,7 @@ public final class DiffusionTrainer {
     /// `(settings.seed, step)`; rank r of N takes its entries `r B/N ..< (r+1) B/N`, drawing the whole batch's random
     /// numbers (cheap) but loading only its own images.
     public func batch(forStep step: Int) throws -> (x0: Tensor<Float>, labels: [Int], t: [Int], noise: Tensor<Float>) {
-        var rng = SplitMix64(seed: Self.mix(settings.seed, UInt64(step)))
+        var rng = SplitMix64(seed: settings.seed, stream: UInt64(step))
         let b = settings.batchSize
         let share = (b / group.size * group.rank)..<(b / group.size * (group.rank + 1))
         let indices = (0..<b).map { _ in Int(rng.next() % UInt64(data.count)) }
@@ -171,7 +171,7 @@ public final class DiffusionTrainer {
         while start < count {
             let indices = Array(start..<min(count, start + batchSize))
             let (x0, labels) = try data.batch(indices)
-            var rng = SplitMix64(seed: mix(0x5EED_4E1D, UInt64(start)))
+            var rng = SplitMix64(seed: 0x5EED_4E1D, stream: UInt64(start))
             let t = indices.map { _ in Int(rng.next() % UInt64(diffusion.numTimesteps)) }
             let noise = Tensor<Float>.randomNormal(x0.shape, seed: rng.next())
             let xt = try diffusion.qSample(x0: x0, t: t, noise: noise)
@@ -186,11 +186,6 @@ public final class DiffusionTrainer {
     public func recordHeldOut(_ value: Double) {
         guard history.last?.step == step else { return }
         history[history.count - 1].heldOut = value
-    }
-
-    static func mix(_ a: UInt64, _ b: UInt64) -> UInt64 {
-        var g = SplitMix64(seed: a ^ (b &* 0x9E37_79B9_7F4A_7C15))
-        return g.next()
     }
 
     // MARK: Checkpoints
