@@ -19,6 +19,12 @@ struct GraftTableCommand: ParsableCommand {
     @Option(help: "Write the table here (atomically) instead of printing it.")
     var out: String?
 
+    @Option(
+        help:
+            "Also plot quality against budget: PREFIX-held-out.png and PREFIX-class-accuracy.png, one line per hybrid over the runs' stage times (a budget study)."
+    )
+    var plots: String?
+
     func validate() throws {
         guard !reports.isEmpty else { throw ValidationError("give at least one report.json or run folder") }
     }
@@ -30,6 +36,12 @@ struct GraftTableCommand: ParsableCommand {
                 ? path + "/report.json" : path
         }
         let table = try GraftResultsTable(paths: paths)
+        if let plots {
+            let plot = GraftBudgetPlot(reports: table.reports.map(\.report))
+            let written = try plot.write(prefix: plots)
+            print("wrote \(written.joined(separator: ", ")); teacher in grey, then:")
+            for line in plot.legend { print(line) }
+        }
         if let out {
             try AtomicFile.write(Data(table.markdown.utf8), to: out)
             print("wrote \(out): \(table.reports.count) row(s)")

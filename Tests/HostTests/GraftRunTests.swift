@@ -58,8 +58,12 @@ import Testing
         let markdown = try String(contentsOfFile: whole + "/report.md", encoding: .utf8)
         #expect(
             markdown.contains("blocks.1.attn") && markdown.contains(String(format: "%.4f", report.student.heldOutLoss)))
-        let table = try ws.zoo(["graft-table", whole, "--out", ws.path("table.md")])
+        let table = try ws.zoo(["graft-table", whole, "--out", ws.path("table.md"), "--plots", ws.path("study")])
         #expect(table.status == 0, "\(table.stderr)")
+        #expect(table.stdout.contains("blue: 1 x poolformer"), "\(table.stdout)")
+        for chart in ["study-held-out.png", "study-class-accuracy.png"] {
+            #expect(try PNGImage.read(path: ws.path(chart)).width == 720, "\(chart)")
+        }
         let rows = try String(contentsOfFile: ws.path("table.md"), encoding: .utf8).split(separator: "\n")
         #expect(
             rows.count == 4 && rows[2].hasPrefix("| teacher |")
