@@ -93,7 +93,7 @@ import Testing
         expectRefusal(#"{"name": "x", "grafts": [\#(g)], "restructure": "serial"}"#, ["restructure", "parallel_pairs"])
         expectRefusal(
             #"{"name": "x", "grafts": [\#(g)], "evaluation": {"samples_per_class": 2}}"#,
-            ["evaluation.samples_per_class", "4...1024"])
+            ["evaluation.samples_per_class", "4...400"])
         expectRefusal(#"{"name": "x", "grafts": [\#(g)], "evaluation": {"per_class": 8}}"#, ["evaluation.per_class"])
         #expect(
             try parse(#"{"name": "x", "grafts": [\#(g)], "evaluation": {"samples_per_class": 100}}"#).evaluation

@@ -225,10 +225,11 @@ import Testing
         let cache = folder + "/stage1/activations.safetensors"
         if FileManager.default.fileExists(atPath: cache) {
             let file = try SafetensorsFile.read(path: cache)
-            #expect(file.metadata["zoo.graft.cache"]?.hasPrefix("seed=11 ") == true, "\(file.metadata)")
-            for unit in units {
-                #expect(file.entry(named: unit + ".input") != nil && file.entry(named: unit + ".output") != nil)
-            }
+            let signature = try #require(file.metadata[ActivationCache.signatureKey])
+            #expect(signature.hasPrefix("f16 rows seed=11 ") && signature.hasSuffix(units.joined(separator: ",")))
+            // One float16 row per (sample, unit), every byte of it present (the reader checked the data length).
+            let rows = try #require(file.entry(named: ActivationCache.tensorName))
+            #expect(rows.dtype == .float16 && rows.shape.count == 2 && rows.shape[0] % units.count == 0)
         }
         for unit in units where FileManager.default.fileExists(atPath: folder + "/stage1/\(unit).safetensors") {
             #expect(

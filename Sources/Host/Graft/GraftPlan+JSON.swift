@@ -226,7 +226,7 @@ extension GraftPlan {
             try reader.onlyKeys(d, ["samples_per_class"], field: "evaluation")
             if let v = d["samples_per_class"] {
                 plan.evaluation.samplesPerClass = try reader.integer(
-                    v, field: "evaluation.samples_per_class", range: 4...1024)
+                    v, field: "evaluation.samples_per_class", range: 4...400)
             }
         }
         return plan

@@ -183,6 +183,9 @@ public struct GraftReport: Codable, Sendable {
         } catch let error as ClassifierError {
             // No classifier for this data (another dataset, or none found): the other metrics still stand.
             evaluation.skipped = error.description
+        } catch let error as EvaluationError {
+            // Too few held-out images of a class for the reference and the real-image sets, say.
+            evaluation.skipped = error.description
         }
         let reference = try run.heldOut.batch(0..<min(run.heldOut.count, 256)).images
         let referenceFeatures = try ImageFeatures.extract(reference)

@@ -147,6 +147,7 @@ public final class GraftRun: @unchecked Sendable {
     /// The teacher activations of every unit, in the order of `units`, read from the cache file (``ActivationCache``)
     /// when it was made for this seed, sample count and units, else collected into it first.
     private func loadOrCollectActivations(units: [Stage1Unit], samples: Int) throws -> [SlotDistiller.Activations] {
+        guard !units.isEmpty else { return [] }  // a rank with no units (more ranks than units)
         let c = teacher.config, conditioned = strategy.unitsReadConditioning
         let signature =
             "f16 rows seed=\(plan.seed) samples=\(samples) units=\(units.map(\.name).joined(separator: ","))"
