@@ -189,6 +189,19 @@ import Testing
         #expect {
             try ShapeClassifier.read(path: folder + "/plain.safetensors")
         } throws: { "\($0)".contains("plain.safetensors") && "\($0)".contains(ShapeClassifier.configMetadataKey) }
+        // Tensors in another order read the same; one the network does not have is named.
+        let tensors = zip(classifier.parameters.names, classifier.parameters.tensors).map { ($0, $1) }
+        let meta = [ShapeClassifier.configMetadataKey: classifier.config.jsonString()]
+        try SafetensorsFile.write(path: folder + "/reversed.safetensors", tensors: tensors.reversed(), metadata: meta)
+        #expect(
+            try ShapeClassifier.read(path: folder + "/reversed.safetensors").parameters.names
+                == classifier.parameters.names)
+        try SafetensorsFile.write(
+            path: folder + "/extra.safetensors", tensors: tensors + [("fc3.weight", Tensor(zeros: [1]))], metadata: meta
+        )
+        #expect { try ShapeClassifier.read(path: folder + "/extra.safetensors") } throws: {
+            "\($0)".contains("fc3.weight")
+        }
         var broken = classifier
         broken.parameters.tensors[0] = Tensor(zeros: [3, 3, 3, 2])
         try broken.write(path: folder + "/broken.safetensors")

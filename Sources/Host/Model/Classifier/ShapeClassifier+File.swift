@@ -22,8 +22,14 @@ extension ShapeClassifier {
                 path: path, reason: "metadata '\(configMetadataKey)' is not a classifier configuration: \(error)")
         }
         do { try config.validate() } catch { throw .file(path: path, reason: error.description) }
+        // In the network's order whatever the file's (a file written elsewhere may list them otherwise).
+        let layout = try ShapeClassifier(config: config, seed: 0).parameters.names
+        if let extra = file.names.first(where: { !layout.contains($0) }) {
+            throw .file(path: path, reason: "tensor '\(extra)' is not part of the network (expected \(layout))")
+        }
         var set = ParameterSet()
-        for name in file.names {
+        for name in layout {
+            guard file.entry(named: name) != nil else { throw .file(path: path, reason: "tensor '\(name)' is missing") }
             do { set.append(name, try file.tensor(named: name)) } catch {
                 throw .file(path: path, reason: "tensor '\(name)': \(error)")
             }
