@@ -102,6 +102,9 @@ struct SampleCommand: ParsableCommand {
 
     func validate() throws {
         guard perClass >= 1, perClass <= 1024 else { throw ValidationError("--per-class must be in 1...1024") }
+        if !evaluate, classifier != nil || qualityJson != nil {
+            throw ValidationError("--classifier and --quality-json apply only with --evaluate")
+        }
         guard DiTSampler.Kind(rawValue: sampler) != nil else {
             throw ValidationError("--sampler must be ddim or ddpm (found '\(sampler)')")
         }

@@ -119,6 +119,10 @@ import Testing
         let quality = try JSONDecoder().decode(
             SampleQuality.self, from: Data(contentsOf: URL(fileURLWithPath: ws.path("q.json"))))
         #expect(quality.samples == 22 && quality.referenceImages == 22 && quality.perClassAccuracy.count == 11)
+        let stray = try ws.zoo([
+            "sample", "--checkpoint", "x.safetensors", "--out", "g.png", "--quality-json", "q.json",
+        ])
+        #expect(stray.status != 0 && stray.stderr.contains("only with --evaluate"), "\(stray.stderr)")
         try Data(TrainingTests.tinyConfig.jsonString().utf8).write(to: URL(fileURLWithPath: ws.path("tiny.json")))
         _ = try ws.zoo(["dit", "init", "--config", ws.path("tiny.json"), "--out", ws.path("t.safetensors")])
         let refused = try ws.zoo([
