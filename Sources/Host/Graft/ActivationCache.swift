@@ -49,7 +49,7 @@ enum ActivationCache {
             precondition(batch.count == units, "one entry per unit")
             let n = batch[0].count
             var packed = Tensor<Float>(uninitialized: [n * units * rowWidth])
-            let pieces = batch.map { $0.rows(Array(0..<n)) }
+            let pieces = batch.map { $0.all() }
             packed.withUnsafeMutableBufferPointer { dst in
                 for (u, (x, y, c)) in pieces.enumerated() {
                     x.withUnsafeBufferPointer { xp in

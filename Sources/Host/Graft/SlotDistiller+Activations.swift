@@ -33,10 +33,7 @@ extension SlotDistiller {
         func rows(_ indices: [Int]) -> (Tensor<Float>, Tensor<Float>, Tensor<Float>?) {
             switch storage {
             case .memory(let inputs, let outputs, let conditioning):
-                return (
-                    Self.gather(inputs, indices), Self.gather(outputs, indices),
-                    conditioning.map { Self.gather($0, indices) }
-                )
+                return (inputs.gatherRows(indices), outputs.gatherRows(indices), conditioning?.gatherRows(indices))
             case .cache(let file, let unit, let units, let tokens, let width, let conditioned):
                 // The file was checked when opened (``ActivationCache/open``): the tensor and its rows exist.
                 let packed = try! file.rows(named: ActivationCache.tensorName, indices.map { $0 * units + unit })
@@ -50,18 +47,12 @@ extension SlotDistiller {
             }
         }
 
-        /// Rows `indices` of a tensor whose first axis is the sample.
-        static func gather(_ all: Tensor<Float>, _ indices: [Int]) -> Tensor<Float> {
-            let width = all.count / max(1, all.shape[0])
-            var out = Tensor<Float>(uninitialized: [indices.count] + all.shape.dropFirst())
-            out.withUnsafeMutableBufferPointer { dst in
-                all.withUnsafeBufferPointer { src in
-                    for (n, i) in indices.enumerated() {
-                        for j in 0..<width { dst[n * width + j] = src[i * width + j] }
-                    }
-                }
+        /// Every sample: the stored tensors themselves when in memory (no copy), else all rows of the cache.
+        func all() -> (Tensor<Float>, Tensor<Float>, Tensor<Float>?) {
+            if case .memory(let inputs, let outputs, let conditioning) = storage {
+                return (inputs, outputs, conditioning)
             }
-            return out
+            return rows(Array(0..<count))
         }
 
         /// Splits each row of `packed` (`rows` rows of `parts.sum` values) into one `[rows, part]` tensor per part.

@@ -160,7 +160,7 @@ public final class SlotDistiller {
             progress: progress
         ) { start, batch in
             for k in keys.indices {
-                let (x, y, _) = batch[k].rows(Array(0..<batch[k].count))
+                let (x, y, _) = batch[k].all()
                 copyRows(x, into: &inputs[k], at: start)
                 copyRows(y, into: &outputs[k], at: start)
             }

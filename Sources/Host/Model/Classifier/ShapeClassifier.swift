@@ -171,15 +171,12 @@ public struct ShapeClassifier: Sendable {
         guard images.rank == 4 else {
             throw .input(argument: "images", expected: "a rank-4 batch [N, C, R, R], found \(images.shape)")
         }
-        let n = images.shape[0], size = images.count / max(1, n)
+        let n = images.shape[0]
         var predictions: [Int] = [], probabilities: [[Double]] = [], features: [[Double]] = []
         var start = 0
         while start < n {
             let end = min(n, start + batchSize)
-            let chunk = try! Tensor<Float>(
-                shape: [end - start] + images.shape.dropFirst(),
-                scalars: images.withUnsafeBufferPointer { Array($0[(start * size)..<(end * size)]) })
-            let pass = try forward(chunk)
+            let pass = try forward(images.gatherRows(start..<end))
             predictions += pass.predictions
             probabilities += pass.probabilities
             features += pass.featureRows

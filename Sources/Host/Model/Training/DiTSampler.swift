@@ -65,15 +65,12 @@ public struct DiTSampler: Sendable {
         let conditional: ConditionalDiffusionModel = { x, t, y in
             let n = x.shape[0]
             guard n > chunk else { return try model.forward(x, timesteps: t.map(Double.init), labels: y) }
-            let size = x.count / n
             var out: Tensor<Float>?
             for start in stride(from: 0, to: n, by: chunk) {
                 let end = min(n, start + chunk)
-                let part = try Tensor<Float>(
-                    shape: [end - start] + x.shape.dropFirst(),
-                    scalars: x.withUnsafeBufferPointer { Array($0[(start * size)..<(end * size)]) })
                 let y = try model.forward(
-                    part, timesteps: t[start..<end].map(Double.init), labels: Array(y[start..<end]))
+                    x.gatherRows(start..<end), timesteps: t[start..<end].map(Double.init), labels: Array(y[start..<end])
+                )
                 if out == nil { out = Tensor<Float>(zeros: [n] + y.shape.dropFirst()) }
                 let width = y.count / (end - start)
                 out!.withUnsafeMutableBufferPointer { dst in
