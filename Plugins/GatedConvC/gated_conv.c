@@ -22,13 +22,14 @@
  * (fan_in = D for the projections, k or kh*kw for the depthwise conv).
  *
  * Cost per forward: at most B*L*(3*D*D + D*K) multiply-adds (K = conv taps; the zero padding skips a few): the
- * projections dominate; the backward's gradient products are twice that, and it first recomputes the forward
- * (gc_cost has the exact counts, ABI 1.3 `cost`). Linear in L, as `describe` declares (OZ_COMPLEXITY_LINEAR).
+ * projections dominate; the backward's gradient products are twice that, and without a saved buffer it first
+ * recomputes the forward's in_proj and conv (gc_cost has the exact counts, ABI 1.3 `cost`). Linear in L, as `describe` declares (OZ_COMPLEXITY_LINEAR).
  * Receptive field: causal1d [t-(k-1), t] (causal); same1d [t-(k-1)/2, t+k-1-(k-1)/2]; same2d
  * [t-(ph*W+pw), t+(kh-1-ph)*W+(kw-1-pw)] in the 1D token order.
  *
- * The VJP (dy -> dx, dparams) recomputes the forward in the workspace, then runs the chain rule
- * backwards: dh = dy W_out, dv = dh act(g), dg = dh v act'(g), du = conv^T(dv), dx = [du, dg] W_in. Every
+ * The VJP (dy -> dx, dparams) reads z = in_proj(x), v and h from what a train-mode forward saved (ABI 1.4,
+ * OZ_CAP_SAVE_FOR_BACKWARD: `saved` of workspace_size(OZ_PASS_SAVED) bytes, 4 D per token) or recomputes them in the
+ * workspace, then runs the chain rule backwards: dh = dy W_out, dv = dh act(g), dg = dh v act'(g), du = conv^T(dv), dx = [du, dg] W_in. Every
  * gradient is a sum in a fixed order, so the operator is deterministic; float32 and float64 are supported.
  */
 #include "OperatorPluginHelpers.h"
@@ -367,16 +368,19 @@ static oz_status gc_init_params(const oz_instance *inst, uint64_t seed, oz_tenso
     return OZ_OK;
 }
 
-/* Workspace elements per token: z (2D) and h (D) forward; z, v, h, dh (D each but z) and dz (2D) backward. */
+/*
+ * Elements per token: the workspace holds z (2D) and h (D) forward; z, v, h, dh (D each but z) and dz (2D) backward.
+ * The saved buffer (OZ_PASS_SAVED) holds z, v and h, in that order (gc_saved_layout).
+ */
 static int64_t gc_workspace_per_token(const oz_instance *inst, uint32_t pass) {
-    return (pass == OZ_PASS_FORWARD ? 3 : 7) * inst->dim;
+    return (pass == OZ_PASS_FORWARD ? 3 : pass == OZ_PASS_SAVED ? 4 : 7) * inst->dim;
 }
 
 static oz_status gc_workspace_size(const oz_instance *inst, uint32_t pass, int64_t batch, int64_t length, uint64_t *bytes,
                                    oz_error *err) {
     int64_t per;
     if (inst == NULL || bytes == NULL) return oz_fail(err, OZ_ERR_INVALID_ARGUMENT, "workspace_size: instance or bytes is NULL");
-    if (pass != OZ_PASS_FORWARD && pass != OZ_PASS_BACKWARD)
+    if (pass != OZ_PASS_FORWARD && pass != OZ_PASS_BACKWARD && pass != OZ_PASS_SAVED)
         return oz_fail(err, OZ_ERR_INVALID_ARGUMENT, "workspace_size: unknown pass %u", (unsigned)pass);
     if (batch < 0 || length < 0)
         return oz_fail(err, OZ_ERR_SHAPE, "workspace_size: batch %lld and length %lld must not be negative", (long long)batch,
@@ -507,6 +511,32 @@ static oz_status gc_check_workspace(const oz_instance *inst, uint32_t pass, int6
     return OZ_OK;
 }
 
+/*
+ * The train-mode buffer of a forward or backward call: `*saved` is NULL when the caller's struct ends before it or
+ * passes none, else the buffer, checked to hold workspace_size(OZ_PASS_SAVED) bytes at B and L.
+ */
+static oz_status gc_saved_buffer(const oz_instance *inst, const char *pass, int covered, const void *buffer, uint64_t size,
+                                 int64_t batch, int64_t length, const void **saved, oz_error *err) {
+    uint64_t needed = 0;
+    oz_status status;
+    *saved = NULL;
+    if (!covered || buffer == NULL) return OZ_OK;
+    if ((status = gc_workspace_size(inst, OZ_PASS_SAVED, batch, length, &needed, err)) != OZ_OK) return status;
+    if (size < needed)
+        return oz_fail(err, OZ_ERR_INVALID_ARGUMENT, "%s: the saved buffer has %llu bytes; this call needs %llu", pass,
+                       (unsigned long long)size, (unsigned long long)needed);
+    *saved = buffer;
+    return OZ_OK;
+}
+
+/* z (rows x 2D), v and h (rows x D each) inside a saved buffer of `elem`-byte scalars. */
+static void gc_saved_layout(const void *saved, int64_t rows, int64_t dim, size_t elem, void **z, void **v, void **h) {
+    char *base = (char *)saved;
+    *z = base;
+    *v = base + (size_t)(rows * 2 * dim) * elem;
+    *h = base + (size_t)(rows * 3 * dim) * elem;
+}
+
 static oz_status gc_forward(oz_instance *inst, const oz_forward_args *args, oz_error *err) {
     int64_t batch, length;
     unsigned bits;
@@ -516,7 +546,8 @@ static oz_status gc_forward(oz_instance *inst, const oz_forward_args *args, oz_e
     gc_geometry geo;
     const gc_kernels *k;
     char *ws;
-    void *z, *h;
+    const void *saved;
+    void *z, *v, *h;
     const int64_t D = inst != NULL ? inst->dim : 0;
 
     if (inst == NULL || args == NULL) return oz_fail(err, OZ_ERR_INVALID_ARGUMENT, "forward: instance or args is NULL");
@@ -535,16 +566,21 @@ static oz_status gc_forward(oz_instance *inst, const oz_forward_args *args, oz_e
         if ((status = gc_check_param(inst, &args->params[p], p, args->x, "x", 0, "", err)) != OZ_OK) return status;
     if ((status = gc_check_workspace(inst, OZ_PASS_FORWARD, batch, length, args->workspace, args->workspace_size, err)) != OZ_OK)
         return status;
+    if ((status = gc_saved_buffer(inst, "forward", args->struct_size >= OZ_COVERS(oz_forward_args, saved_size), args->saved,
+                                  args->saved_size, batch, length, &saved, err)) != OZ_OK)
+        return status;
 
     geo = gc_make_geometry(inst, batch, length);
     k = bits == 64 ? &gc_kernels_f64 : &gc_kernels_f32;
     elem = bits / 8;
     ws = (char *)args->workspace;
     z = ws;
+    v = NULL; /* the plain forward does not keep v */
     h = ws + (size_t)(geo.rows * 2 * D) * elem;
+    if (saved != NULL) gc_saved_layout(saved, geo.rows, D, elem, &z, &v, &h);
     {
         gc_linear_job in_proj = {args->x->data, args->params[0].data, args->params[1].data, z, D, 2 * D};
-        gc_conv_job conv = {&geo, z, args->params[2].data, args->params[3].data, NULL, h};
+        gc_conv_job conv = {&geo, z, args->params[2].data, args->params[3].data, v, h};
         gc_linear_job out_proj = {h, args->params[4].data, args->params[5].data, args->y->data, D, D};
         gc_parallel(inst, geo.rows, 2 * D * D, k->linear, &in_proj);
         gc_parallel(inst, geo.rows, D * inst->kh * inst->kw, k->conv, &conv);
@@ -562,6 +598,7 @@ static oz_status gc_backward(oz_instance *inst, const oz_backward_args *args, oz
     gc_geometry geo;
     const gc_kernels *k;
     char *ws;
+    const void *saved;
     void *z, *v, *h, *dh, *dz;
     void *grad[GC_NUM_PARAMS] = {NULL, NULL, NULL, NULL, NULL, NULL};
     int need_dz;
@@ -590,6 +627,9 @@ static oz_status gc_backward(oz_instance *inst, const oz_backward_args *args, oz
     }
     if ((status = gc_check_workspace(inst, OZ_PASS_BACKWARD, batch, length, args->workspace, args->workspace_size, err)) != OZ_OK)
         return status;
+    if ((status = gc_saved_buffer(inst, "backward", args->struct_size >= OZ_COVERS(oz_backward_args, saved_size),
+                                  args->saved, args->saved_size, batch, length, &saved, err)) != OZ_OK)
+        return status;
 
     geo = gc_make_geometry(inst, batch, length);
     k = bits == 64 ? &gc_kernels_f64 : &gc_kernels_f32;
@@ -600,10 +640,12 @@ static oz_status gc_backward(oz_instance *inst, const oz_backward_args *args, oz
     h = (char *)v + (size_t)(geo.rows * D) * elem;
     dh = (char *)h + (size_t)(geo.rows * D) * elem;
     dz = (char *)dh + (size_t)(geo.rows * D) * elem;
+    /* The saved z, v and h are only read: the gate writes dh and dz, which stay in the workspace. */
+    if (saved != NULL) gc_saved_layout(saved, geo.rows, D, elem, &z, &v, &h);
     need_dz = args->dx != NULL || grad[0] != NULL || grad[1] != NULL || grad[2] != NULL || grad[3] != NULL;
     if (!need_dz && grad[4] == NULL && grad[5] == NULL) return OZ_OK; /* nothing wanted */
     {
-        /* Recompute the forward: z = in_proj(x), v = conv(u) + cb, h = v * act(g). */
+        /* z = in_proj(x), v = conv(u) + cb, h = v * act(g): recomputed unless saved. */
         gc_linear_job in_proj = {args->x->data, args->params[0].data, args->params[1].data, z, D, 2 * D};
         gc_conv_job conv = {&geo, z, args->params[2].data, args->params[3].data, v, h};
         gc_linear_dw_job out_dw = {args->dy->data, h, grad[4], grad[5], geo.rows, D, D};
@@ -614,8 +656,10 @@ static oz_status gc_backward(oz_instance *inst, const oz_backward_args *args, oz
         gc_linear_dx_job in_dx = {dz, args->params[0].data, args->dx != NULL ? args->dx->data : NULL, D, 2 * D};
         gc_linear_dw_job in_dw = {dz, args->x->data, grad[0], grad[1], geo.rows, D, 2 * D};
 
-        gc_parallel(inst, geo.rows, 2 * D * D, k->linear, &in_proj);
-        gc_parallel(inst, geo.rows, D * inst->kh * inst->kw, k->conv, &conv);
+        if (saved == NULL) {
+            gc_parallel(inst, geo.rows, 2 * D * D, k->linear, &in_proj);
+            gc_parallel(inst, geo.rows, D * inst->kh * inst->kw, k->conv, &conv);
+        }
         if (grad[4] != NULL || grad[5] != NULL) gc_parallel(inst, D, geo.rows * D, k->linear_dw, &out_dw);
         if (!need_dz) return OZ_OK;
         gc_parallel(inst, geo.rows, D * D, k->linear_dx, &out_dx);              /* dh = dy W_out */
@@ -639,7 +683,7 @@ static const oz_operator gc_operator = {
     .version = "1.0.0",
     .summary = "gated depthwise convolution y = Lin_out(conv(u) * act(g)), [u, g] = split(Lin_in(x)); causal1d, same1d "
                "or same2d (docs/OPERATORS.md section 10); O(B*L*D*(3D + K)) per forward",
-    .capabilities = OZ_CAP_BACKWARD | OZ_CAP_DETERMINISTIC | OZ_CAP_REENTRANT | OZ_CAP_FLOAT64,
+    .capabilities = OZ_CAP_BACKWARD | OZ_CAP_DETERMINISTIC | OZ_CAP_REENTRANT | OZ_CAP_FLOAT64 | OZ_CAP_SAVE_FOR_BACKWARD,
     .num_attrs = (uint32_t)(sizeof gc_attrs / sizeof gc_attrs[0]),
     .attrs = gc_attrs,
     .create = gc_create,

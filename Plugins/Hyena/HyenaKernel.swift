@@ -13,8 +13,10 @@ import PluginKit
 /// FFTs: KISS FFT for float32, ``RadixTwoRealFFT`` for float64. Upstream cuts inputs longer than `l_max`; they are
 /// refused here. The filter uses the first `L` rows of `z` and of `t` (upstream `z[:, :L]`).
 ///
-/// Backward recomputes the forward; FFT plans live in the call's workspace (one set per parallel task), so an
-/// instance keeps no mutable state and is re-entrant.
+/// Backward recomputes the forward, unless a train-mode forward (ABI 1.4) saved its tensors (`u`, `uc`, the gate
+/// products and convolution outputs, the gated product, the filter's float64 weights and activations) for it. FFT
+/// plans live in the call's workspace (one set per parallel task), so an instance keeps no mutable state and is
+/// re-entrant.
 final class HyenaKernel: OperatorKernel {
     let dim: Int
     let order: Int
@@ -144,52 +146,69 @@ final class HyenaKernel: OperatorKernel {
         max(LongConvolution<KissRealFFT>.taskBytes(length: l), LongConvolution<RadixTwoRealFFT>.taskBytes(length: l))
     }
 
-    /// In 8-byte units. Forward: `u` and `uc` (`P D` per token each), `o - 1` gate products `a_j` and convolution
-    /// outputs `v_{j+1}`, the gated product; the filter's float64 weights and activations; FFT scratch per task.
-    /// Backward adds `d g`, two `d v` buffers and `d a` (`D` per token each), `d uc` (`P D`), the filter's float64
-    /// gradients and gradient activations.
+    /// In 8-byte units, the tensors forward computes and backward reads (see ``layout(rows:length:in:)``): `u` and
+    /// `uc` (`P D` per token each), `o - 1` gate products `a_j` and convolution outputs `v_{j+1}`, the gated product;
+    /// the filter's float64 weights and activations. A call with L > l_max is refused with a shape error naming
+    /// l_max; the filter's part is sized for at most l_max, the per-token buffers for the L asked (absurd B*L
+    /// saturate).
+    private func activationElements(batch: Int, length requested: Int) -> Int {
+        let length = min(requested, maxLength)
+        let perToken = saturatingSum(2 * (order + 1) * dim, 2 * (order - 1) * dim, dim)
+        return saturatingSum(
+            saturatingProduct(saturatingProduct(batch, requested), perToken), weightCount(length: length),
+            filter.activationCount(length: length))
+    }
+
+    /// In 8-byte units. Forward: the activations and FFT scratch per task. Backward adds `d g`, two `d v` buffers and
+    /// `d a` (`D` per token each), `d uc` (`P D`), the filter's float64 gradients and gradient activations; from a
+    /// saved buffer it takes `d u` (`P D` per token) instead of the activations.
     func workspaceElements(backward: Bool, batch: Int, length requested: Int) -> Int {
-        // A call with L > l_max is refused with a shape error naming l_max; the filter and FFT parts are sized for at
-        // most l_max (keeping FFT sizes bounded), the per-token buffers for the L asked (absurd B*L saturate).
         let length = min(requested, maxLength)
         let rows = saturatingProduct(batch, requested)
-        let p = order + 1
-        var perToken = saturatingSum(2 * p * dim, 2 * (order - 1) * dim, dim)
-        if backward { perToken = saturatingSum(perToken, 4 * dim, p * dim) }
-        var doubles = saturatingSum(weightCount(length: length), filter.activationCount(length: length))
+        var total = saturatingSum(
+            activationElements(batch: batch, length: requested),
+            saturatingProduct(tasks, fftBytes(length: length)) / 8 + 8)
         if backward {
-            doubles = saturatingSum(doubles, filter.gradientCount(length: length), weightCount(length: length))
+            total = saturatingSum(
+                total, saturatingProduct(rows, (order + 5) * dim), filter.gradientCount(length: length),
+                weightCount(length: length))
         }
-        let fft = saturatingProduct(tasks, fftBytes(length: length)) / 8 + 8
-        let total = saturatingSum(saturatingProduct(rows, perToken), doubles, fft)
+        return total == Int.max ? -1 : total
+    }
+
+    /// The activations, which a train-mode forward saves.
+    func savedElements(batch: Int, length: Int) -> Int {
+        let total = activationElements(batch: batch, length: length)
         return total == Int.max ? -1 : total
     }
 
     // MARK: Forward
 
-    /// The filter's float64 parameters, copied from the call's tensors into `memory`.
+    /// The filter's float64 parameters in `memory` (``weightCount(length:)`` scalars), each `view`'s elements at their
+    /// place; `copy` true copies them there from the call's tensors, false only points at what a train-mode forward
+    /// copied.
     private func weights<S: KernelScalar>(
-        _ p: [TensorView<S>], length l: Int, into memory: UnsafeMutablePointer<Double>
+        _ p: [TensorView<S>], length l: Int, in memory: UnsafeMutablePointer<Double>, copy: Bool
     )
         -> ImplicitFilter.Weights
     {
         let idx = index
         var cursor = memory
-        func copy(_ view: TensorView<S>, count: Int) -> UnsafePointer<Double> {
+        func place(_ view: TensorView<S>, count: Int) -> UnsafePointer<Double> {
             let start = cursor
-            for i in 0..<count { start[i] = Double(view.base[i]) }
+            if copy { for i in 0..<count { start[i] = Double(view.base[i]) } }
             cursor += count
             return UnsafePointer(start)
         }
-        let z = copy(p[idx.z], count: l * filter.embedding)
+        let z = place(p[idx.z], count: l * filter.embedding)
         let layers = (0...filter.inner).map { i in
             (
-                weight: copy(p[idx.layer(i).weight], count: p[idx.layer(i).weight].count),
-                bias: copy(p[idx.layer(i).bias], count: filter.width)
+                weight: place(p[idx.layer(i).weight], count: p[idx.layer(i).weight].count),
+                bias: place(p[idx.layer(i).bias], count: filter.width)
             )
         }
-        let freq = copy(p[idx.freq], count: filter.width)
-        let output = copy(p[idx.filterOut], count: p[idx.filterOut].count)
+        let freq = place(p[idx.freq], count: filter.width)
+        let output = place(p[idx.filterOut], count: p[idx.filterOut].count)
         return ImplicitFilter.Weights(z: z, layers: layers, freq: freq, output: output)
     }
 
@@ -227,33 +246,45 @@ final class HyenaKernel: OperatorKernel {
         j == 0 ? slice(a.uc, order) : .init(base: UnsafePointer(a.outputs + (j - 1) * rows * dim), stride: dim)
     }
 
+    /// Where the activations of a call at B*L = `rows` live in `store` (the workspace, or a train-mode forward's saved
+    /// buffer), always taken in this order, with the FFT scratch from `ws`. `computed` false: `store` already holds
+    /// them (a saved buffer), so the filter's weights are only located, not copied.
+    private func layout<S: KernelScalar>(
+        _ p: [TensorView<S>], rows: Int, length l: Int, in store: Workspace, scratchFrom ws: Workspace,
+        computed: Bool
+    ) throws(PluginFailure) -> Activations<S> {
+        let (d, width) = (dim, (order + 1) * dim)
+        let u: UnsafeMutablePointer<S> = try store.take(rows * width)
+        let uc: UnsafeMutablePointer<S> = try store.take(rows * width)
+        let products: UnsafeMutablePointer<S> = try store.take(max(1, (order - 1) * rows * d))
+        let outputs: UnsafeMutablePointer<S> = try store.take(max(1, (order - 1) * rows * d))
+        let gated: UnsafeMutablePointer<S> = try store.take(rows * d)
+        let memory: UnsafeMutablePointer<Double> = try store.take(weightCount(length: l))
+        let filterActivations: UnsafeMutablePointer<Double> = try store.take(filter.activationCount(length: l))
+        let scratch = UnsafeMutableRawPointer(try ws.take(tasks * fftBytes(length: l) / 8 + 8, as: Double.self))
+        return Activations(
+            u: u, uc: uc, products: products, outputs: outputs, gated: gated,
+            weights: weights(p, length: l, in: memory, copy: computed), filterActivations: filterActivations,
+            h: filterActivations + 2 * (filter.inner + 1) * l * filter.width, scratch: scratch)
+    }
+
+    /// Computes the activations into `store` (see ``layout(_:rows:length:in:scratchFrom:computed:)``).
     private func activations<S: KernelScalar>(
-        _ x: TensorView<S>, _ p: [TensorView<S>], _ ws: Workspace
+        _ x: TensorView<S>, _ p: [TensorView<S>], in store: Workspace, scratchFrom ws: Workspace
     )
         throws(PluginFailure) -> Activations<S>
     {
         let (b, l, d) = (x.shape[0], x.shape[1], dim)
         let (rows, width) = (b * l, (order + 1) * dim)
         let idx = index
-        let u: UnsafeMutablePointer<S> = try ws.take(rows * width)
-        let uc: UnsafeMutablePointer<S> = try ws.take(rows * width)
-        let products: UnsafeMutablePointer<S> = try ws.take(max(1, (order - 1) * rows * d))
-        let outputs: UnsafeMutablePointer<S> = try ws.take(max(1, (order - 1) * rows * d))
-        let gated: UnsafeMutablePointer<S> = try ws.take(rows * d)
-        let memory: UnsafeMutablePointer<Double> = try ws.take(weightCount(length: l))
-        let filterActivations: UnsafeMutablePointer<Double> = try ws.take(filter.activationCount(length: l))
-        let scratch = UnsafeMutableRawPointer(try ws.take(tasks * fftBytes(length: l) / 8 + 8, as: Double.self))
-
+        let a: Activations<S> = try layout(p, rows: rows, length: l, in: store, scratchFrom: ws, computed: true)
+        let (uc, h) = (a.uc, a.h)
         linear(
             x.base, rows: rows, inFeatures: d, weight: p[idx.inW].base, bias: p[idx.inB].base, outFeatures: width,
-            into: u, parallel: parallel)
+            into: a.u, parallel: parallel)
         CausalDepthwiseConv.channelsLast(batch: b, length: l, channels: width, taps: shortTaps)
-            .forward(u, weight: p[idx.shortW].base, bias: p[idx.shortB].base, into: uc, parallel: parallel)
-        let w = weights(p, length: l, into: memory)
-        let h = filter.forward(w, length: l, activations: filterActivations, parallel: parallel)
-        let a = Activations(
-            u: u, uc: uc, products: products, outputs: outputs, gated: gated, weights: w,
-            filterActivations: filterActivations, h: h, scratch: scratch)
+            .forward(a.u, weight: p[idx.shortW].base, bias: p[idx.shortB].base, into: uc, parallel: parallel)
+        filter.forward(a.weights, length: l, activations: a.filterActivations, parallel: parallel)
         for j in 0..<order - 1 {
             let product = a.products + j * rows * d
             ChannelProduct.multiply(
@@ -261,11 +292,11 @@ final class HyenaKernel: OperatorKernel {
                 rows: rows, width: d, parallel: parallel)
             try convolve(b, l, as: S.self) { (conv) throws(PluginFailure) in
                 conv.forward(
-                    product, filter: longFilter(h, p, order: j), into: a.outputs + j * rows * d, scratch: scratch)
+                    product, filter: longFilter(h, p, order: j), into: a.outputs + j * rows * d, scratch: a.scratch)
             }
         }
         ChannelProduct.multiply(
-            state(a, order - 1, rows: rows), slice(uc, 0), into: .init(base: gated, stride: d),
+            state(a, order - 1, rows: rows), slice(uc, 0), into: .init(base: a.gated, stride: d),
             rows: rows, width: d, parallel: parallel)
         return a
     }
@@ -284,8 +315,24 @@ final class HyenaKernel: OperatorKernel {
     func forward<S: KernelScalar>(
         _ x: TensorView<S>, _ p: [TensorView<S>], _ y: TensorView<S>, _ ws: Workspace
     ) throws(PluginFailure) {
+        try forward(x, p, y, activationsIn: ws, scratchFrom: ws)
+    }
+
+    /// The train-mode forward: the activations go to `saved` instead of the workspace.
+    @_specialize(where S == Float)
+    @_specialize(where S == Double)
+    func forward<S: KernelScalar>(
+        _ x: TensorView<S>, _ p: [TensorView<S>], _ y: TensorView<S>, _ ws: Workspace, saving saved: Workspace
+    ) throws(PluginFailure) {
+        try forward(x, p, y, activationsIn: saved, scratchFrom: ws)
+    }
+
+    private func forward<S: KernelScalar>(
+        _ x: TensorView<S>, _ p: [TensorView<S>], _ y: TensorView<S>, activationsIn store: Workspace,
+        scratchFrom ws: Workspace
+    ) throws(PluginFailure) {
         try checkShapes(batch: x.shape[0], length: x.shape[1])
-        let a = try activations(x, p, ws)
+        let a = try activations(x, p, in: store, scratchFrom: ws)
         let idx = index
         linear(
             a.gated, rows: x.shape[0] * x.shape[1], inFeatures: dim, weight: p[idx.outW].base, bias: p[idx.outB].base,
@@ -300,11 +347,35 @@ final class HyenaKernel: OperatorKernel {
         _ x: TensorView<S>, _ p: [TensorView<S>], _ dy: TensorView<S>, dx: TensorView<S>?, dparams: [TensorView<S>?],
         _ ws: Workspace
     ) throws(PluginFailure) {
+        try checkShapes(batch: x.shape[0], length: x.shape[1])
+        let a: Activations<S> = try activations(x, p, in: ws, scratchFrom: ws)
+        // The recomputed uc is the workspace's: d u may overwrite it once it is read no more.
+        try backward(x, p, dy, dx: dx, dparams: dparams, from: a, du: a.uc, ws)
+    }
+
+    /// The backward from what a train-mode forward saved (read-only: d u goes to the workspace).
+    @_specialize(where S == Float)
+    @_specialize(where S == Double)
+    func backward<S: KernelScalar>(
+        _ x: TensorView<S>, _ p: [TensorView<S>], _ dy: TensorView<S>, dx: TensorView<S>?, dparams: [TensorView<S>?],
+        _ ws: Workspace, saved: Workspace
+    ) throws(PluginFailure) {
+        let (b, l) = (x.shape[0], x.shape[1])
+        try checkShapes(batch: b, length: l)
+        let a: Activations<S> = try layout(p, rows: b * l, length: l, in: saved, scratchFrom: ws, computed: false)
+        let du: UnsafeMutablePointer<S> = try ws.take(b * l * (order + 1) * dim)
+        try backward(x, p, dy, dx: dx, dparams: dparams, from: a, du: du, ws)
+    }
+
+    /// The chain rule from the activations `a` (read only); `du` (`rows x P D`) receives the gradient of `u` after
+    /// the last read of `a.uc`, so it may be `a.uc` when `a` is the workspace's.
+    private func backward<S: KernelScalar>(
+        _ x: TensorView<S>, _ p: [TensorView<S>], _ dy: TensorView<S>, dx: TensorView<S>?, dparams: [TensorView<S>?],
+        from a: Activations<S>, du: UnsafeMutablePointer<S>, _ ws: Workspace
+    ) throws(PluginFailure) {
         let (b, l, d) = (x.shape[0], x.shape[1], dim)
         let (rows, width) = (b * l, (order + 1) * dim)
-        try checkShapes(batch: b, length: l)
         let idx = index
-        let a = try activations(x, p, ws)
 
         // out_proj: dW = dy^T g, db = sum dy, dg = dy W.
         if let dW = dparams[idx.outW] {
@@ -359,8 +430,7 @@ final class HyenaKernel: OperatorKernel {
         // The implicit filter.
         try filterBackward(a, p, dparams, length: l, dh: dh, gradients: filterGradients)
 
-        // short_filter, then in_proj (d u reuses the buffer of uc, which is read no more).
-        let du = a.uc
+        // short_filter, then in_proj (uc is read no more).
         CausalDepthwiseConv.channelsLast(batch: b, length: l, channels: width, taps: shortTaps).backward(
             input: a.u, weight: p[idx.shortW].base, outputGradient: duc, inputGradient: du,
             weightGradient: dparams[idx.shortW]?.base, biasGradient: dparams[idx.shortB]?.base, parallel: parallel)

@@ -11,8 +11,10 @@ import Testing
 @Suite struct SavedActivationsTests {
     /// `mha` at L = 700 (two query blocks, the last one short; causal), at L = 9, and at L = 4097 with one head,
     /// where `P` (4097^2 > ``MHAKernel``'s 2^24 kept probabilities) is recomputed block by block from the saved
-    /// projections; `mlp`; the three grafting Hyena mixers (their whole forward is saved); and `swa` (projections
-    /// saved, window probabilities recomputed).
+    /// projections; `mlp`; the three grafting Hyena mixers (their whole forward is saved); safari's `hyena` (its
+    /// activations and the implicit filter's float64 weights and activations); `swa` (projections saved, window
+    /// probabilities recomputed); the `mamba2` family; and `gated_conv` (the C plugin built by its own Makefile:
+    /// `in_proj(x)`, the conv output and the gated product), in each of its modes.
     static let cases: [(id: String, product: String, attributes: [String: AttributeValue], b: Int, l: Int)] = [
         ("mha", "OZMHA", ["num_heads": .int(2), "causal": .bool(true)], 2, 700),
         ("mha", "OZMHA", ["num_heads": .int(1)], 1, 4097),
@@ -24,14 +26,26 @@ import Testing
         ("swa", "OZLocalAttention", ["num_heads": .int(2), "window_size": .intList([3, 2])], 2, 45),
         ("mamba2", "OZMamba2", ["d_state": .int(8), "headdim": .int(4), "chunk_size": .int(16)], 2, 37),
         ("mamba2_bidir", "OZMamba2", ["d_state": .int(8), "headdim": .int(4), "chunk_size": .int(16)], 1, 37),
+        ("hyena", "OZHyena", ["l_max": .int(64), "order": .int(3)], 2, 37),
+        ("gated_conv", "gated_conv", ["mode": .string("causal1d"), "act": .string("silu")], 2, 23),
+        ("gated_conv", "gated_conv", ["mode": .string("same1d"), "act": .string("sigmoid")], 1, 30),
+        ("gated_conv", "gated_conv", ["mode": .string("same2d"), "kernel_size": .intList([3, 5])], 2, 20),
     ]
+
+    /// The operator from its product, or `gated_conv` from the library its Makefile builds.
+    static func descriptor(_ id: String, product: String) throws -> OperatorDescriptor {
+        guard product == "gated_conv" else { return try TestOperators.descriptor(id, product: product) }
+        return try #require(try PluginLibrary(path: try MadeLibraries.gatedConv()).operator(id))
+    }
 
     @Test(arguments: cases.indices)
     func savingChangesNothingButTheWork(index: Int) throws {
         let c = Self.cases[index]
-        let descriptor = try TestOperators.descriptor(c.id, product: c.product)
+        let descriptor = try Self.descriptor(c.id, product: c.product)
         #expect(descriptor.capabilities.contains(.saveForBackward))
-        let op = try Operator(descriptor, dim: 16, attributes: c.attributes)
+        // same2d runs on a 4 x 5 grid of its 20 tokens.
+        let grid: (height: Int, width: Int)? = c.attributes["mode"] == .string("same2d") ? (4, 5) : nil
+        let op = try Operator(descriptor, dim: 16, grid: grid, attributes: c.attributes)
         let params: [Tensor<Float>] = try op.initialParameters(seed: 3)
         let x = Tensor<Float>.randomNormal([c.b, c.l, 16], seed: 4)
         let dy = Tensor<Float>.randomNormal([c.b, c.l, 16], seed: 5)
