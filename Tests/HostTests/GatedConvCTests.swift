@@ -85,7 +85,7 @@ import Testing
         let c = Self.cases[index]
         let descriptor = try Self.descriptor()
         #expect(descriptor.role == .tokenMixer)
-        #expect(descriptor.capabilities == [.backward, .deterministic, .reentrant, .float64])
+        #expect(descriptor.capabilities == [.backward, .deterministic, .reentrant, .float64, .saveForBackward])
         #expect(descriptor.attributes.map(\.name) == ["mode", "kernel_size", "act"])
         let op = try Self.instance(c)
         let conv = c.mode == "same2d" ? [c.d, 1, Int(c.kernel[0]), Int(c.kernel.last!)] : [c.d, 1, Int(c.kernel[0])]
