@@ -53,7 +53,9 @@ let package = Package(
 
         // MARK: The host, in layers: each target imports only the ones above it in this list.
         // Core: tensors, file formats, matrix products, the thread pool, progress and statistics.
-        .target(name: "HostCore", dependencies: ["COpenBLAS", "VectorKernels", "MPIShim"], path: "Sources/Host/Core"),
+        .target(
+            name: "HostCore", dependencies: ["COpenBLAS", "DNNLShim", "VectorKernels", "MPIShim"],
+            path: "Sources/Host/Core"),
         // Plugins: loading operator libraries over the C ABI, the libffi adapter for plain C functions, the registry.
         .target(
             name: "HostPlugins",
@@ -93,12 +95,16 @@ let package = Package(
 
         // MARK: Helpers for Swift plugin authors (linked statically into each Swift plugin, never into Host)
         .target(
-            name: "PluginKit", dependencies: ["OperatorABI", "COpenBLAS", "VectorKernels"], path: "Plugins/PluginKit"),
+            name: "PluginKit", dependencies: ["OperatorABI", "COpenBLAS", "DNNLShim", "VectorKernels"],
+            path: "Plugins/PluginKit"),
         // float32 elementwise kernels (GELU, softmax, exp, SiLU) compiled for AVX-512, AVX2 and the baseline, picked
         // at load time: Swift alone compiles them for the baseline's 4-wide SSE.
         .target(name: "VectorKernels", path: "Sources/VectorKernels"),
         // Open MPI opened at run time (dlopen), so a machine without MPI builds and runs as before.
         .target(name: "MPIShim", path: "Sources/MPIShim"),
+        // oneDNN's sgemm opened at run time (dlopen): float32 products go through it where it is installed and
+        // OpenBLAS otherwise (ZOO_BLAS=openblas forces OpenBLAS). Linked statically into the host and each plugin.
+        .target(name: "DNNLShim", path: "Sources/DNNLShim"),
 
         // MARK: Tests
         .testTarget(

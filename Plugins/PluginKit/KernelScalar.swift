@@ -1,4 +1,5 @@
 import COpenBLAS
+import DNNLShim
 import Foundation
 import VectorKernels
 
@@ -7,7 +8,9 @@ public protocol KernelScalar: BinaryFloatingPoint, Sendable {
     static var bits: UInt8 { get }
     static func exp(_ x: Self) -> Self
     static func tanh(_ x: Self) -> Self
-    /// Row-major `C = alpha op(A) op(B) + beta C` through OpenBLAS (`cblas_sgemm` / `cblas_dgemm`).
+    /// Row-major `C = alpha op(A) op(B) + beta C` on the calling thread: float32 through oneDNN where it is
+    /// installed (DNNLShim, as the host's `BLAS.gemm`; `ZOO_BLAS=openblas` turns it off), else OpenBLAS's
+    /// `cblas_sgemm`; float64 through `cblas_dgemm`.
     static func gemm(
         transA: Bool, transB: Bool, m: Int, n: Int, k: Int, alpha: Self, a: UnsafePointer<Self>, lda: Int,
         b: UnsafePointer<Self>, ldb: Int, beta: Self, c: UnsafeMutablePointer<Self>, ldc: Int)
@@ -82,11 +85,22 @@ extension Float: KernelScalar {
         transA: Bool, transB: Bool, m: Int, n: Int, k: Int, alpha: Float, a: UnsafePointer<Float>, lda: Int,
         b: UnsafePointer<Float>, ldb: Int, beta: Float, c: UnsafeMutablePointer<Float>, ldc: Int
     ) {
+        // A call oneDNN refuses (degenerate extents such as k = 0 with a leading dimension of 0) goes to OpenBLAS.
+        if usesOneDNN
+            && ozdnnl_sgemm(
+                transA ? 1 : 0, transB ? 1 : 0, Int64(m), Int64(n), Int64(k), alpha, a, Int64(lda), b, Int64(ldb),
+                beta, c, Int64(ldc)) == 0
+        {
+            return
+        }
         cblas_sgemm(
             CblasRowMajor, transA ? CblasTrans : CblasNoTrans, transB ? CblasTrans : CblasNoTrans, Int32(m), Int32(n),
             Int32(k), alpha, a, Int32(lda), b, Int32(ldb), beta, c, Int32(ldc))
     }
 }
+
+/// Whether float32 products go through oneDNN (decided once per process by DNNLShim).
+private let usesOneDNN = ozdnnl_active() != 0
 
 extension Double: KernelScalar {
     public static var bits: UInt8 { 64 }

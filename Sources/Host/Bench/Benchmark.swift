@@ -77,6 +77,9 @@ public struct BenchReport: Codable, Sendable {
         public var avx512: Bool?
         /// The instruction set of the float32 vector kernels (``VectorISA``).
         public var vectorISA: String?
+        /// The library of the float32 matrix products (``BLAS/sgemmLibrary``), e.g. "oneDNN 2.6.3 (avx512_core)";
+        /// absent in reports made before oneDNN could take them (OpenBLAS then).
+        public var sgemmLibrary: String?
     }
 
     public var machine: Machine
@@ -96,7 +99,7 @@ public struct BenchReport: Codable, Sendable {
             openblasCore: BLAS.coreName, openblasThreads: BLAS.threadCount,
             openblasCoretypeEnv: ProcessInfo.processInfo.environment["OPENBLAS_CORETYPE"],
             date: formatter.string(from: Date()), cpu: cpuInfo.model, avx512: cpuInfo.avx512,
-            vectorISA: VectorISA.name)
+            vectorISA: VectorISA.name, sgemmLibrary: BLAS.sgemmLibrary)
     }
 
     /// The model name and AVX-512 support of the first processor in `/proc/cpuinfo` (nil where it is unreadable).
@@ -122,7 +125,7 @@ public struct BenchReport: Codable, Sendable {
         var lines = [
             "machine: \(machine.cpu ?? "unknown CPU")\(machine.avx512 == true ? " (AVX-512)" : ""), \(machine.cores) cores, "
                 + "host pool \(machine.hostThreads) threads, OpenBLAS \(machine.openblasCore) x\(machine.openblasThreads), "
-                + "vector kernels \(machine.vectorISA ?? "unknown")"
+                + "float32 products \(machine.sgemmLibrary ?? "OpenBLAS"), vector kernels \(machine.vectorISA ?? "unknown")"
         ]
         lines.append(
             "suite      name                                        median      spread   GFLOP/s   ratio   baseline")

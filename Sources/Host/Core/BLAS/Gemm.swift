@@ -1,6 +1,8 @@
 import COpenBLAS
+import DNNLShim
 
-/// Matrix products over OpenBLAS (with `OpenBLASThreads.swift`, the only files in the host that import `COpenBLAS`).
+/// Matrix products over OpenBLAS, float32 ones over oneDNN where it is installed (``sgemmLibrary``; with
+/// `OpenBLASThreads.swift`, the only files in the host that import `COpenBLAS`).
 ///
 /// Debian's OpenBLAS uses 32-bit `blasint`; every extent is checked before the conversion so a huge
 /// matrix is an error, not a trap.
@@ -27,23 +29,50 @@ public enum BLAS {
         guard pool.threadCount > 1, m >= 16,
             m.multipliedReportingOverflow(by: n).partialValue.multipliedReportingOverflow(by: k).partialValue >= 1 << 18
         else {
-            cblas_sgemm(
-                CblasRowMajor, transA.cblas, transB.cblas, d[0], d[1], d[2], alpha, a, d[3], b, d[4], beta, c, d[5])
+            sgemmOnThisThread(transA, transB, d, m: d[0], alpha, a, b, beta, c)
             return
         }
-        // Rows of C split into one block per pool thread, one single-threaded OpenBLAS call per block. The blocks
-        // are fixed by (m, thread count): the pool keeps them on its serial path too. They are not bitwise equal
-        // to one call (OpenBLAS's kernels round differently with the number of rows, e.g. Haswell's), so
-        // results are identical run to run for one thread count, not across thread counts.
+        // Rows of C split into one block per pool thread, one single-threaded call per block. The blocks are fixed
+        // by (m, thread count): the pool keeps them on its serial path too. They are not bitwise equal to one call
+        // (the libraries' kernels round differently with the number of rows), so results are identical run to run
+        // for one thread count and library, not across thread counts.
         let (aa, ba, ca) = (UInt(bitPattern: a), UInt(bitPattern: b), UInt(bitPattern: c))
         pool.parallelFor(m, grain: rowBlock(m, threads: pool.threadCount)) { begin, end in
             let a = UnsafePointer<Float>(bitPattern: aa)!, b = UnsafePointer<Float>(bitPattern: ba)!
             let c = UnsafeMutablePointer<Float>(bitPattern: ca)!
-            cblas_sgemm(
-                CblasRowMajor, transA.cblas, transB.cblas, Int32(end - begin), d[1], d[2], alpha,
-                transA == .none ? a + begin * lda : a + begin, d[3], b, d[4], beta, c + begin * ldc, d[5])
+            sgemmOnThisThread(
+                transA, transB, d, m: Int32(end - begin), alpha, transA == .none ? a + begin * lda : a + begin, b,
+                beta, c + begin * ldc)
         }
     }
+
+    /// One product of `m` rows of C on the calling thread: oneDNN when ``sgemmLibrary`` is oneDNN, else OpenBLAS
+    /// (single-threaded: see ``ThreadPool/openBLASSingleThreaded``). `d` holds the checked extents (n, k and the
+    /// leading dimensions at 1 ... 5).
+    private static func sgemmOnThisThread(
+        _ transA: Transpose, _ transB: Transpose, _ d: [Int32], m: Int32, _ alpha: Float, _ a: UnsafePointer<Float>,
+        _ b: UnsafePointer<Float>, _ beta: Float, _ c: UnsafeMutablePointer<Float>
+    ) {
+        // oneDNN refuses some degenerate extents OpenBLAS takes (e.g. k = 0 with a leading dimension of 0); those
+        // calls, which do no arithmetic worth the name, go to OpenBLAS.
+        if usesOneDNN
+            && ozdnnl_sgemm(
+                transA == .none ? 0 : 1, transB == .none ? 0 : 1, Int64(m), Int64(d[1]), Int64(d[2]), alpha, a,
+                Int64(d[3]), b, Int64(d[4]), beta, c, Int64(d[5])) == 0
+        {
+            return
+        }
+        cblas_sgemm(CblasRowMajor, transA.cblas, transB.cblas, m, d[1], d[2], alpha, a, d[3], b, d[4], beta, c, d[5])
+    }
+
+    /// Whether float32 products go through oneDNN (decided once per process; see ``sgemmLibrary``).
+    private static let usesOneDNN = ozdnnl_active() != 0
+
+    /// The library that computes float32 products, with its version and kernel, e.g. "oneDNN 2.6.3 (avx512_core)"
+    /// or "OpenBLAS (ZOO_BLAS=openblas)". oneDNN (Debian's libdnnl2, opened at run time) where it is installed,
+    /// since it measured faster on the training step's shapes (docs/PERFORMANCE.md); OpenBLAS otherwise, or with
+    /// `ZOO_BLAS=openblas`. Double-precision products are always OpenBLAS's.
+    public static var sgemmLibrary: String { String(cString: ozdnnl_status()) }
 
     /// Rows of C per block of a split product: one block per thread (``ThreadPool/chunkSize(_:grain:)`` keeps it as
     /// the chunk length, since it is never shorter than the pool's own chunks).

@@ -7,8 +7,9 @@ import HostModel
 /// grafts one teacher with one seed, are drawn once per machine instead of once per run.
 ///
 /// The key is the SHA-256 of everything the samples depend on: the model's configuration, each slot's operator
-/// (id, version, attributes), every parameter's name and bytes, the sampler's settings, the labels and the thread
-/// count (the matrix products' blocks, hence the last bits, depend on it). A cached file is a `.npy` written
+/// (id, version, attributes), every parameter's name and bytes, the sampler's settings, the labels and the
+/// arithmetic (``DiffusionTrainer/arithmetic``: the thread count, which sets the matrix products' blocks, and the
+/// libraries that compute them; the last bits depend on both). A cached file is a `.npy` written
 /// atomically; one that cannot be read or has the wrong shape is drawn again, and a cache that cannot be written is
 /// skipped (the run goes on).
 public enum SampleCache {
@@ -37,7 +38,8 @@ public enum SampleCache {
         }
         add(
             "\(sampler.kind.rawValue) \(sampler.steps) \(sampler.cfgScale) \(String(describing: sampler.guidedChannels)) "
-                + "\(sampler.seed) \(String(describing: sampler.clipDenoised)) chunk \(sampler.forwardBatch) threads \(ThreadPool.shared.threadCount)"
+                + "\(sampler.seed) \(String(describing: sampler.clipDenoised)) chunk \(sampler.forwardBatch) "
+                + DiffusionTrainer.arithmetic
         )
         add(labels.map(String.init).joined(separator: ","))
         return hash.finalize().map { String(format: "%02x", $0) }.joined()
