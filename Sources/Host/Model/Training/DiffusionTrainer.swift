@@ -198,8 +198,8 @@ public final class DiffusionTrainer {
     private static let arithmeticKey = "zoo.train.arithmetic"
 
     /// What decides the last bits of a step besides the run itself: the host pool's thread count (matrix products
-    /// are split into one row block per thread), OpenBLAS's kernel and the float32 products' library. A run resumed under another arithmetic
-    /// continues correctly but not bit for bit as the uninterrupted run would.
+    /// are split into one row block per thread), OpenBLAS's kernel and the float32 products' library. A run resumed
+    /// under another arithmetic continues correctly but not bit for bit as the uninterrupted run would.
     public static var arithmetic: String {
         "\(ThreadPool.shared.threadCount) pool threads, OpenBLAS \(BLAS.coreName), float32 products \(BLAS.sgemmLibrary)"
     }
