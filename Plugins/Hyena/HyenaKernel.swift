@@ -146,7 +146,7 @@ final class HyenaKernel: OperatorKernel {
         max(LongConvolution<KissRealFFT>.taskBytes(length: l), LongConvolution<RadixTwoRealFFT>.taskBytes(length: l))
     }
 
-    /// In 8-byte units, the tensors forward computes and backward reads (see ``layout(rows:length:in:)``): `u` and
+    /// In 8-byte units, the tensors forward computes and backward reads (see ``layout(_:rows:length:in:scratchFrom:computed:)``): `u` and
     /// `uc` (`P D` per token each), `o - 1` gate products `a_j` and convolution outputs `v_{j+1}`, the gated product;
     /// the filter's float64 weights and activations. A call with L > l_max is refused with a shape error naming
     /// l_max; the filter's part is sized for at most l_max, the per-token buffers for the L asked (absurd B*L
@@ -265,7 +265,7 @@ final class HyenaKernel: OperatorKernel {
         return Activations(
             u: u, uc: uc, products: products, outputs: outputs, gated: gated,
             weights: weights(p, length: l, in: memory, copy: computed), filterActivations: filterActivations,
-            h: filterActivations + 2 * (filter.inner + 1) * l * filter.width, scratch: scratch)
+            h: filterActivations + filter.filterOffset(length: l), scratch: scratch)
     }
 
     /// Computes the activations into `store` (see ``layout(_:rows:length:in:scratchFrom:computed:)``).

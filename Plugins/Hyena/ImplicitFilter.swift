@@ -88,8 +88,12 @@ struct ImplicitFilter {
         saturatingSum(saturatingProduct(length, channels), saturatingProduct(2, length, width))
     }
 
-    /// Computes `h` (`(L, C)`, at `activations + 2 (inner + 1) L F`) and keeps each layer's pre-activation and
-    /// sine in `activations` (layer `i`: `pre` at `2 i L F`, `sin` at `(2 i + 1) L F`). Returns `h`.
+    /// Where ``forward(_:length:activations:parallel:)`` leaves `h` in its activations: after every layer's
+    /// pre-activation and sine, `2 (inner + 1) L F` scalars in.
+    func filterOffset(length l: Int) -> Int { 2 * (inner + 1) * l * width }
+
+    /// Computes `h` (`(L, C)`, at ``filterOffset(length:)``) and keeps each layer's pre-activation and sine in
+    /// `activations` (layer `i`: `pre` at `2 i L F`, `sin` at `(2 i + 1) L F`). Returns `h`.
     @discardableResult
     func forward(
         _ w: Weights, length l: Int, activations: UnsafeMutablePointer<Double>, parallel: ParallelFor
@@ -111,7 +115,7 @@ struct ImplicitFilter {
             input = UnsafePointer(out)
             inFeatures = f
         }
-        let h = activations + 2 * w.layers.count * l * f
+        let h = activations + filterOffset(length: l)
         linear(
             input, rows: l, inFeatures: f, weight: w.output, bias: nil, outFeatures: channels, into: h,
             parallel: parallel)
