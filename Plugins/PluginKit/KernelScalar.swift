@@ -85,7 +85,7 @@ extension Float: KernelScalar {
         transA: Bool, transB: Bool, m: Int, n: Int, k: Int, alpha: Float, a: UnsafePointer<Float>, lda: Int,
         b: UnsafePointer<Float>, ldb: Int, beta: Float, c: UnsafeMutablePointer<Float>, ldc: Int
     ) {
-        // A call oneDNN refuses (degenerate extents such as k = 0 with a leading dimension of 0) goes to OpenBLAS.
+        // A call oneDNN refuses (degenerate extents; k = 0, where it would leave C unscaled) goes to OpenBLAS.
         if usesOneDNN
             && ozdnnl_sgemm(
                 transA ? 1 : 0, transB ? 1 : 0, Int64(m), Int64(n), Int64(k), alpha, a, Int64(lda), b, Int64(ldb),

@@ -29,7 +29,8 @@ const char *ozdnnl_status(void);
 
 /**
  * Row-major `C = alpha op(A) op(B) + beta C` (`op(A)` m x k, `op(B)` k x n) on the calling thread, through oneDNN;
- * only after ozdnnl_active() said 1. Returns 0, or oneDNN's status for arguments it refused.
+ * only after ozdnnl_active() said 1. Returns 0, or nonzero without touching C for arguments oneDNN refused and for
+ * k = 0 (oneDNN leaves C unscaled there): the caller then computes the product with OpenBLAS.
  */
 int ozdnnl_sgemm(int transA, int transB, int64_t m, int64_t n, int64_t k, float alpha, const float *a, int64_t lda,
                  const float *b, int64_t ldb, float beta, float *c, int64_t ldc);

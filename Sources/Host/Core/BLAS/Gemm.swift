@@ -53,8 +53,8 @@ public enum BLAS {
         _ transA: Transpose, _ transB: Transpose, _ d: [Int32], m: Int32, _ alpha: Float, _ a: UnsafePointer<Float>,
         _ b: UnsafePointer<Float>, _ beta: Float, _ c: UnsafeMutablePointer<Float>
     ) {
-        // oneDNN refuses some degenerate extents OpenBLAS takes (e.g. k = 0 with a leading dimension of 0); those
-        // calls, which do no arithmetic worth the name, go to OpenBLAS.
+        // Calls oneDNN refuses (degenerate extents, k = 0 where it would leave C unscaled) go to OpenBLAS; they do
+        // no arithmetic worth the name.
         if usesOneDNN
             && ozdnnl_sgemm(
                 transA == .none ? 0 : 1, transB == .none ? 0 : 1, Int64(m), Int64(d[1]), Int64(d[2]), alpha, a,
