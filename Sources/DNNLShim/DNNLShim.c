@@ -67,7 +67,15 @@ static void ozdnnl_open(void) {
     *(void **)(&version) = dlsym(library, "dnnl_version");
     *(void **)(&isa) = dlsym(library, "dnnl_get_effective_cpu_isa");
     if (dnnl.sgemm == NULL || version == NULL || isa == NULL) {
-        snprintf(dnnl.status, sizeof dnnl.status, "OpenBLAS (the oneDNN library found has no dnnl_sgemm)");
+        snprintf(dnnl.status, sizeof dnnl.status, "OpenBLAS (the oneDNN library found lacks dnnl_sgemm or its version)");
+        dlclose(library);
+        return;
+    }
+    /* A oneDNN on another threading runtime (TBB, a thread pool) could not be held to one thread per call, and its
+     * products could then depend on how it splits them: OpenBLAS instead. */
+    if (dnnl.omp_set_num_threads == NULL) {
+        snprintf(dnnl.status, sizeof dnnl.status, "OpenBLAS (the oneDNN library found does not use OpenMP)");
+        dnnl.sgemm = NULL;
         dlclose(library);
         return;
     }
@@ -97,7 +105,7 @@ int ozdnnl_sgemm(int transA, int transB, int64_t m, int64_t n, int64_t k, float 
     if (k <= 0) return -1;
     if (!dnnl_thread_ready) {
         /* OpenMP's thread count is per calling thread: one, so oneDNN never starts a team of its own. */
-        if (dnnl.omp_set_num_threads != NULL) dnnl.omp_set_num_threads(1);
+        dnnl.omp_set_num_threads(1);
         dnnl_thread_ready = 1;
     }
     return dnnl.sgemm(transA ? 'T' : 'N', transB ? 'T' : 'N', m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
