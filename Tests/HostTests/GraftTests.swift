@@ -90,6 +90,8 @@ import Testing
         expectRefusal(#"{"name": "x", "grafts": [\#(g)], "stage1": {"loss": "l3"}}"#, ["stage1.loss", "huber"])
         expectRefusal(#"{"name": "x", "grafts": [\#(g)], "stage1": {"steps": -1}}"#, ["stage1.steps"])
         expectRefusal(#"{"name": "x", "grafts": [\#(g)], "stage2": {"ema_decay": 2}}"#, ["stage2.ema_decay"])
+        expectRefusal(
+            #"{"name": "x", "grafts": [\#(g)], "stage2": {"teacher_weight": 1.5}}"#, ["stage2.teacher_weight"])
         expectRefusal(#"{"name": "x", "grafts": [\#(g)], "restructure": "serial"}"#, ["restructure", "parallel_pairs"])
         expectRefusal(
             #"{"name": "x", "grafts": [\#(g)], "evaluation": {"samples_per_class": 2}}"#,

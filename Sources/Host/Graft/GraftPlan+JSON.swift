@@ -204,7 +204,8 @@ extension GraftPlan {
                 throw .plan(source: source, field: "stage2", expected: "an object")
             }
             try reader.onlyKeys(
-                d, ["steps", "batch_size", "learning_rate", "warmup_steps", "ema_decay"], field: "stage2")
+                d, ["steps", "batch_size", "learning_rate", "warmup_steps", "ema_decay", "teacher_weight"],
+                field: "stage2")
             var s = Stage2()
             if let v = d["steps"] { s.steps = try reader.integer(v, field: "stage2.steps", range: 0...10_000_000) }
             if let v = d["batch_size"] {
@@ -217,6 +218,9 @@ extension GraftPlan {
                 s.warmupSteps = try reader.integer(v, field: "stage2.warmup_steps", range: 0...10_000_000)
             }
             if let v = d["ema_decay"] { s.emaDecay = try reader.number(v, field: "stage2.ema_decay", range: 0...1) }
+            if let v = d["teacher_weight"] {
+                s.teacherWeight = try reader.number(v, field: "stage2.teacher_weight", range: 0...1)
+            }
             plan.stage2 = s
         }
         if let e = root["evaluation"] {

@@ -126,6 +126,9 @@ public struct GraftPlan: Equatable, Sendable {
         public var learningRate = 1e-4
         public var warmupSteps = 20
         public var emaDecay = 0.99
+        /// The teacher's share of the fine-tuning objective (JSON `teacher_weight`, `0...1`, default 0): above 0 each
+        /// step also pulls the student's output towards the teacher's for the same input (``OutputDistillation``).
+        public var teacherWeight = 0.0
 
         /// The defaults above.
         public init() {}

@@ -199,8 +199,9 @@ public final class GraftRun: @unchecked Sendable {
 
     // MARK: Stage 2
 
-    /// Fine-tunes the whole student end to end with the diffusion loss (resuming its state if present) and
-    /// leaves the EMA weights in the student.
+    /// Fine-tunes the whole student end to end with the diffusion loss, mixed with output distillation from the
+    /// teacher when the plan's `teacher_weight` is above 0 (resuming its state if present), and leaves the EMA weights
+    /// in the student.
     public func runStage2() throws {
         let s2 = plan.stage2
         guard s2.steps > 0 else {
@@ -218,6 +219,10 @@ public final class GraftRun: @unchecked Sendable {
         settings.checkpointEvery = settings.logEvery * max(1, 50 / settings.logEvery)
         settings.heldOutSamples = 0
         let trainer = try DiffusionTrainer(model: student, data: train, heldOut: nil, settings: settings, group: group)
+        if s2.teacherWeight > 0 {
+            trainer.distillation = try OutputDistillation(
+                teacher: teacher, weight: s2.teacherWeight, student: student.config)
+        }
         let run = TrainingRun(trainer: trainer, folder: RunFolder(path: stage2Folder), exports: [])
         run.log = { self.log?("stage 2: \($0)") }
         run.onStep = { step, total, _ in self.progress?("stage 2", step, total) }

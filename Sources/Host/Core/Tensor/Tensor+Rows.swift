@@ -9,7 +9,7 @@ extension Tensor {
             withUnsafeBufferPointer { src in
                 for (n, i) in indices.enumerated() {
                     precondition(i >= 0 && i < shape[0], "row \(i) outside 0..<\(shape[0])")
-                    UnsafeMutableBufferPointer(rebasing: dst[(n * width)..<((n + 1) * width)])
+                    _ = UnsafeMutableBufferPointer(rebasing: dst[(n * width)..<((n + 1) * width)])
                         .update(fromContentsOf: src[(i * width)..<((i + 1) * width)])
                 }
             }

@@ -28,6 +28,10 @@ public final class DiffusionTrainer {
     public private(set) var communicationSeconds = 0.0
     /// Every gradient laid end to end for the all-reduce, kept from step to step.
     private var flatGradients: [Float] = []
+    /// When set, every step's objective mixes the diffusion loss with the distance to this teacher's output
+    /// (``OutputDistillation``); the history's losses are then the mixed objective. The held-out loss stays the
+    /// diffusion loss alone.
+    public var distillation: OutputDistillation?
 
     /// A trainer for `model` (already initialized or loaded), whose EMA starts at the current weights; `group` splits
     /// every batch across its processes.
@@ -86,15 +90,21 @@ public final class DiffusionTrainer {
         return (x0, labels, Array(t[share]), own)
     }
 
-    /// The loss and its gradient with respect to every parameter, for one batch, at the current weights.
+    /// The loss (mixed with ``distillation``'s term when set) and its gradient with respect to every parameter, for one
+    /// batch, at the current weights.
     public func lossAndGradients(
         x0: Tensor<Float>, labels: [Int], t: [Int], noise: Tensor<Float>
     ) throws -> (loss: Double, gradients: ParameterSet) {
         let xt = try diffusion.qSample(x0: x0, t: t, noise: noise)
-        let (output, trace) = try model.tracedForward(xt, timesteps: t.map(Double.init), labels: labels)
+        let timesteps = t.map(Double.init)
+        let (output, trace) = try model.tracedForward(xt, timesteps: timesteps, labels: labels)
         let loss = try diffusion.trainingLoss(x0: x0, t: t, noise: noise, modelOutput: output)
-        let gradients = try model.backward(trace, outputGradient: loss.outputGradient)
-        return (loss.loss, gradients)
+        guard let distillation else {
+            return (loss.loss, try model.backward(trace, outputGradient: loss.outputGradient))
+        }
+        let teacherOutput = try distillation.teacher.forward(xt, timesteps: timesteps, labels: labels)
+        let mixed = distillation.mix(diffusion: loss, studentOutput: output, teacherOutput: teacherOutput)
+        return (mixed.loss, try model.backward(trace, outputGradient: mixed.outputGradient))
     }
 
     /// Runs one optimizer step and returns its loss.
